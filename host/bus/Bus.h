@@ -1,0 +1,83 @@
+// The bus: a room's log in, and the room's writes back out.
+//
+// `publish` sends a write to the log (JetStream) and reports the sequence the
+// log gave it; `subscribe` receives each write the log stores for one subject,
+// as it is stored. Nothing here knows about rooms or Lua. NatsBus is the real
+// implementation; MemoryBus is an in-process one for unit tests.
+//
+// Threads: every method may be called from any thread. Callbacks run on a bus
+// thread: they must copy what they need, post work elsewhere and return; they
+// must never block or call back into the bus synchronously.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/Status.h"
+
+namespace partyline {
+
+// One write as stored in the log.
+struct LogEntry {
+    uint64_t seq = 0;       // the stream sequence
+    uint64_t prevSeq = 0;   // the previous stream sequence of the same subject (0: first, or unknown)
+    bool prevKnown = false; // prevSeq came from the log (live delivery) rather than being guessed
+    std::string data;
+    bool binary = false;
+    std::vector<std::string> exclude;  // connection ids that must not receive it
+    std::string msgId;
+    int64_t timeNs = 0;     // when the log stored it (unix ns), 0 if unknown
+};
+
+struct PublishOptions {
+    std::string msgId;                    // Nats-Msg-Id: a retried publish is stored once
+    std::optional<uint64_t> expectLastSeq;// Nats-Expected-Last-Subject-Sequence
+    bool binary = false;
+    std::vector<std::string> exclude;
+};
+
+// Called once per publish, on a bus thread, with the sequence or the error
+// (Code::Conflict when expectLastSeq did not match, Code::Unavailable/Timeout
+// when the log could not be reached).
+using PublishCallback = std::function<void(Result<uint64_t>)>;
+using DeliverCallback = std::function<void(LogEntry)>;
+
+// A live subscription; destroying it unsubscribes. No callback runs after the
+// destructor returns.
+class Subscription {
+public:
+    virtual ~Subscription() = default;
+};
+
+class Bus {
+public:
+    virtual ~Bus() = default;
+
+    virtual void publish(const std::string& subject, std::string data, PublishOptions options,
+                         PublishCallback done) = 0;
+
+    // Live writes for one log subject, in log order.
+    virtual Result<std::unique_ptr<Subscription>> subscribe(const std::string& subject,
+                                                            DeliverCallback deliver) = 0;
+
+    // Blocking reads of the log. Call them from an executor thread, never from
+    // a bus callback.
+    // The last sequence stored for the subject; 0 when it has none.
+    virtual Result<uint64_t> lastSequence(const std::string& subject) = 0;
+    // Up to `limit` entries of the subject with seq > after, in order. Entries
+    // carry prevSeq when it is known.
+    virtual Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after,
+                                               size_t limit) = 0;
+    // The first sequence the log still holds for the subject (retention may
+    // have dropped earlier ones); 0 when it holds none.
+    virtual Result<uint64_t> firstSequence(const std::string& subject) = 0;
+
+    // Ok when the bus can publish now (NATS connected, JetStream answering).
+    virtual Status ready() = 0;
+};
+
+}  // namespace partyline

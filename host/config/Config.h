@@ -1,0 +1,72 @@
+// The node's configuration: the YAML of DESIGN.md as plain structs.
+//
+// Every key is optional; the defaults below run one node on one machine. The
+// loader validates every key: an unknown key or a bad value is an error that
+// names the key, the file and the line. Limits live here and nowhere else.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/Status.h"
+
+namespace partyline {
+
+struct Limits {
+    // CivetWeb holds a worker thread per WebSocket, so this also sizes its pool.
+    size_t max_connections = 20000;
+    // Checked against the frame header before any payload is read: 1 MiB is
+    // plenty for chat and game moves and bounds memory per connection.
+    size_t max_message_bytes = 1048576;
+    // Bytes queued for one client before it counts as slow and is closed 1013.
+    size_t send_buffer_bytes = 1048576;
+    // A shard's Lua heap cap: 16 MiB holds a large room's in-memory state.
+    size_t lua_memory_bytes = 16 * 1024 * 1024;
+    // Per handler call: about 0.1 s of pure Lua on one core.
+    uint64_t lua_instructions_per_call = 10000000;
+    // A shard with no connections lives this long, so a reconnecting client finds it warm.
+    std::chrono::seconds idle_room_seconds{60};
+    // Half-open connections are found by ping/pong: a ping after this much silence...
+    std::chrono::seconds ping_interval_seconds{25};
+    // ...and the connection is closed if nothing arrives for this long.
+    std::chrono::seconds ping_timeout_seconds{60};
+};
+
+struct NatsConfig {
+    std::string url = "embedded";  // "embedded" or nats://host:4222[,nats://...]
+    std::string stream = "PARTYLINE";
+    int replicas = 1;
+    std::chrono::seconds max_age{24 * 3600};
+    int64_t max_msgs_per_room = 10000;
+    std::string subject_prefix = "partyline";  // subjects: <prefix>.room.<party>.<room>
+};
+
+struct PartyConfig {
+    std::string name;
+    std::string script;    // path as written in the file, resolved against the working directory
+    bool storage = false;  // create the room storage bucket for this party
+};
+
+struct Config {
+    std::string listen = "0.0.0.0:1999";
+    std::string node_id = "auto";  // "auto": hostname-pid
+    std::string data_dir = ".partyline";
+    NatsConfig nats;
+    std::map<std::string, PartyConfig> parties;  // empty: the embedded example party "main"
+    Limits limits;
+    std::string source = "<defaults>";  // where this configuration came from, for messages
+
+    // Reads and validates a YAML file.
+    static Result<Config> load(const std::string& path);
+    // Validates YAML text; `sourceName` is used in error messages.
+    static Result<Config> parse(const std::string& yaml, const std::string& sourceName);
+};
+
+// Parses "24h", "90s", "15m", "2d", "500ms" (rounded down to seconds), or a bare number of seconds.
+Result<std::chrono::milliseconds> parseDuration(const std::string& text);
+
+}  // namespace partyline
