@@ -1,0 +1,848 @@
+// Integration harness: real nats-server and partyline processes on loopback
+// ports, and WebSocket clients that record what they receive.
+//
+// Every process started here is killed by a node:test `after` hook and again on
+// process exit; every temporary directory is removed. Every wait is bounded.
+// Only 127.0.0.1 is used.
+//
+// Environment:
+//   PARTYLINE_BIN         the partyline binary (default <source>/build/partyline)
+//   PARTYLINE_SOURCE_DIR  the repository root (default: two levels up from here)
+//   NATS_SERVER_BIN       nats-server (default: PATH, then /usr/sbin, /usr/local/bin)
+//   PARTYLINE_TEST_VERBOSE=1  copy every child's output to stderr as it arrives
+
+import { spawn } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const SOURCE_DIR = path.resolve(process.env.PARTYLINE_SOURCE_DIR || path.join(HERE, "..", ".."));
+export const TESTS_DIR = path.join(SOURCE_DIR, "tests");
+export const SCRIPTS_DIR = path.join(HERE, "scripts");
+export const PARTYLINE_BIN = process.env.PARTYLINE_BIN || path.join(SOURCE_DIR, "build", "partyline");
+const VERBOSE = process.env.PARTYLINE_TEST_VERBOSE === "1";
+const HOST = "127.0.0.1";
+
+// ESM ignores NODE_PATH, so the npm packages are resolved from tests/ itself,
+// where `npm ci` puts them, whatever the working directory is.
+const requireFromTests = createRequire(path.join(TESTS_DIR, "package.json"));
+function requireDependency(name) {
+  try {
+    return requireFromTests(name);
+  } catch (err) {
+    throw new Error(`cannot load npm package "${name}" from ${TESTS_DIR}/node_modules: run "npm ci" in tests/ (${err.message})`);
+  }
+}
+export const WebSocket = requireDependency("ws");
+export function loadPartySocket() {
+  return requireDependency("partysocket").PartySocket;
+}
+
+// ---------------------------------------------------------------------------
+// Small utilities
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Resolves with fn's value, or rejects after ms with `what` in the message.
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// Polls fn until it returns a truthy value; rejects after timeoutMs.
+export async function until(fn, { timeoutMs = 5000, intervalMs = 50, what = "condition" } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError.message}` : ""}`);
+}
+
+// A port that was free a moment ago on 127.0.0.1.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// True when something accepts TCP connections on the port.
+export function canConnect(port, timeoutMs = 500) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+// fetch with a bounded wait; the default signal makes a hung node fail the test, not hang it.
+export function httpFetch(url, init = {}, timeoutMs = 5000) {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs), ...init });
+}
+
+function makeTempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `partyline-${prefix}-`));
+  tempDirs.add(dir);
+  return dir;
+}
+
+function findExecutable(name, envVar, fallbacks) {
+  if (process.env[envVar]) return process.env[envVar];
+  const dirs = (process.env.PATH || "").split(path.delimiter).concat(fallbacks);
+  for (const dir of dirs) {
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {}
+  }
+  throw new Error(`${name} not found on PATH or in ${fallbacks.join(", ")}; set ${envVar}`);
+}
+
+// ---------------------------------------------------------------------------
+// Child processes: tracked so that nothing outlives the test file.
+
+const children = new Set();
+const tempDirs = new Set();
+
+// A running child with its output kept (the last maxLines lines).
+class Child {
+  constructor(label, command, args, options = {}) {
+    this.label = label;
+    this.lines = [];
+    this.maxLines = 5000;
+    this.proc = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options });
+    this.exited = new Promise((resolve) => {
+      this.proc.once("exit", (code, signal) => {
+        this.exitCode = code;
+        this.exitSignal = signal;
+        children.delete(this);
+        resolve({ code, signal });
+      });
+      this.proc.once("error", (err) => {
+        this.lines.push(`[harness] spawn failed: ${err.message}`);
+        children.delete(this);
+        resolve({ code: null, signal: null, error: err });
+      });
+    });
+    children.add(this);
+    for (const stream of [this.proc.stdout, this.proc.stderr]) {
+      let partial = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk) => {
+        const parts = (partial + chunk).split("\n");
+        partial = parts.pop();
+        for (const line of parts) this.record(line);
+      });
+      stream.on("end", () => partial && this.record(partial));
+    }
+  }
+
+  record(line) {
+    this.lines.push(line);
+    if (this.lines.length > this.maxLines) this.lines.splice(0, this.lines.length - this.maxLines);
+    if (VERBOSE) process.stderr.write(`[${this.label}] ${line}\n`);
+  }
+
+  get running() {
+    return this.exitCode === undefined && this.exitSignal === undefined && children.has(this);
+  }
+
+  logs() {
+    return this.lines.join("\n");
+  }
+
+  tail(n = 40) {
+    return this.lines.slice(-n).join("\n");
+  }
+
+  // SIGTERM, then SIGKILL if it has not exited after graceMs.
+  async stop(graceMs = 5000) {
+    if (!this.running) return this.exited;
+    this.proc.kill("SIGTERM");
+    let timer;
+    const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs, null)));
+    const result = await Promise.race([this.exited, grace]).finally(() => clearTimeout(timer));
+    if (result) return result;
+    this.record(`[harness] no exit ${graceMs} ms after SIGTERM: SIGKILL`);
+    return this.kill();
+  }
+
+  async kill() {
+    if (this.running) this.proc.kill("SIGKILL");
+    return withTimeout(this.exited, 5000, `${this.label} to exit after SIGKILL`);
+  }
+}
+
+function killAllNow() {
+  for (const child of children) {
+    try {
+      child.proc.kill("SIGKILL");
+    } catch {}
+  }
+  children.clear();
+  for (const dir of tempDirs) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {}
+  }
+  tempDirs.clear();
+}
+
+export async function cleanupAll() {
+  await Promise.allSettled([...children].map((child) => child.stop(3000)));
+  killAllNow();
+}
+
+after(cleanupAll);
+process.once("exit", killAllNow);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.once(signal, () => {
+    killAllNow();
+    process.exit(128 + os.constants.signals[signal]);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// nats-server
+
+// Starts a real `nats-server -js` on a free loopback port. Resolves once it
+// accepts TCP connections and has sent its INFO line.
+export async function startNats({ dir, port } = {}) {
+  const bin = findExecutable("nats-server", "NATS_SERVER_BIN", ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  const storeDir = dir || makeTempDir("nats");
+  const natsPort = port || (await freePort());
+  let child = null;
+
+  async function start() {
+    const args = ["-js", "-a", HOST, "-p", String(natsPort), "-sd", storeDir];
+    child = new Child(`nats:${natsPort}`, bin, args);
+    const deadline = Date.now() + 10000;
+    while (Date.now() < deadline) {
+      if (!child.running) {
+        throw new Error(`nats-server exited before accepting connections (${JSON.stringify(await child.exited)}):\n${child.tail()}`);
+      }
+      if (await natsAnswers(natsPort)) return;
+      await sleep(50);
+    }
+    await child.kill();
+    throw new Error(`nats-server did not accept connections on ${natsPort} within 10 s:\n${child.tail()}`);
+  }
+
+  await start();
+  return {
+    url: `nats://${HOST}:${natsPort}`,
+    port: natsPort,
+    dir: storeDir,
+    get running() {
+      return child.running;
+    },
+    logs: () => child.logs(),
+    stop: () => child.stop(),
+    kill: () => child.kill(),
+    // Stops it if it runs, and starts it again on the same port and store directory.
+    async restart() {
+      await child.stop();
+      await start();
+    },
+  };
+}
+
+// True when a NATS server on the port sends its INFO greeting.
+function natsAnswers(port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port });
+    let received = "";
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.on("data", (chunk) => {
+      received += chunk.toString("latin1");
+      if (received.startsWith("INFO ")) done(true);
+    });
+    socket.once("error", () => done(false));
+    socket.once("close", () => done(false));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// partyline nodes
+
+// A script name without a directory is one of tests/integration/scripts; other
+// relative paths are relative to the repository root.
+export function scriptPath(name) {
+  if (path.isAbsolute(name)) return name;
+  if (!name.includes("/")) return path.join(SCRIPTS_DIR, name);
+  return path.join(SOURCE_DIR, name);
+}
+
+// Minimal YAML writer for nested objects of strings, numbers and booleans.
+// Strings are written double-quoted with JSON escapes, which YAML accepts.
+export function toYaml(value, indent = "") {
+  let out = "";
+  for (const [key, item] of Object.entries(value)) {
+    if (item === undefined || item === null) continue;
+    if (typeof item === "object") {
+      out += `${indent}${key}:\n${toYaml(item, indent + "  ")}`;
+    } else {
+      out += `${indent}${key}: ${typeof item === "string" ? JSON.stringify(item) : String(item)}\n`;
+    }
+  }
+  return out;
+}
+
+// Starts a partyline process. `parties` maps party names to a script (a name
+// from tests/integration/scripts or a path) or to {script, ...}. `config` is
+// merged over the generated configuration for keys this signature lacks.
+// Resolves once /healthz and /readyz answer 200 (at most readyTimeoutMs).
+export async function startNode({
+  natsUrl,
+  parties = {},
+  limits,
+  nodeId,
+  stream,
+  config = {},
+  args = [],
+  readyTimeoutMs = 15000,
+} = {}) {
+  if (!fs.existsSync(PARTYLINE_BIN)) {
+    throw new Error(`partyline binary not found at ${PARTYLINE_BIN}: build it (scripts/build.sh) or set PARTYLINE_BIN`);
+  }
+  const dir = makeTempDir("node");
+  const partyConfig = {};
+  for (const [name, spec] of Object.entries(parties)) {
+    const entry = typeof spec === "string" ? { script: spec } : { ...spec };
+    entry.script = scriptPath(entry.script);
+    partyConfig[name] = entry;
+  }
+
+  // A port can be taken between freePort() and the node's bind: try again then.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const yaml = toYaml({
+      listen: `${HOST}:${port}`,
+      node_id: nodeId,
+      data_dir: path.join(dir, "data"),
+      nats: natsUrl || stream ? { url: natsUrl, stream } : undefined,
+      parties: Object.keys(partyConfig).length ? partyConfig : undefined,
+      limits,
+      ...config,
+    });
+    const configFile = path.join(dir, "partyline.yaml");
+    fs.writeFileSync(configFile, yaml);
+    const child = new Child(`node:${nodeId || port}`, PARTYLINE_BIN, ["serve", "--config", configFile, ...args], {
+      cwd: SOURCE_DIR,
+      env: process.env,
+    });
+    try {
+      await waitReady(child, port, readyTimeoutMs);
+    } catch (err) {
+      await child.kill().catch(() => {});
+      if (attempt < 3 && /address already in use|EADDRINUSE|cannot bind/i.test(child.logs())) continue;
+      throw new Error(`${err.message}\nconfiguration:\n${yaml}\npartyline output:\n${child.tail(60)}`);
+    }
+    return makeNodeHandle(child, port, configFile, yaml);
+  }
+}
+
+async function waitReady(child, port, timeoutMs) {
+  const base = `http://${HOST}:${port}`;
+  const deadline = Date.now() + timeoutMs;
+  for (const probe of ["/healthz", "/readyz"]) {
+    let last = "no answer";
+    for (;;) {
+      if (!child.running) {
+        const { code, signal } = await child.exited;
+        throw new Error(`partyline exited (code ${code}, signal ${signal}) before ${probe} answered 200`);
+      }
+      if (Date.now() > deadline) throw new Error(`partyline ${probe} not 200 within ${timeoutMs} ms (last: ${last})`);
+      try {
+        const res = await httpFetch(base + probe, {}, 1000);
+        const body = await res.text();
+        if (res.status === 200) break;
+        last = `${res.status} ${body.slice(0, 200)}`;
+      } catch (err) {
+        last = err.cause?.code || err.message;
+      }
+      await sleep(100);
+    }
+  }
+}
+
+function makeNodeHandle(child, port, configFile, yaml) {
+  const url = `http://${HOST}:${port}`;
+  return {
+    url,
+    port,
+    host: `${HOST}:${port}`,
+    configFile,
+    config: yaml,
+    get running() {
+      return child.running;
+    },
+    exited: child.exited,
+    // ws://…/parties/:party/:room; the room id is URL-encoded here.
+    wsUrl(party, room, query) {
+      const qs = query ? `?${new URLSearchParams(query)}` : "";
+      return `ws://${HOST}:${port}/parties/${encodeURIComponent(party)}/${encodeURIComponent(room)}${qs}`;
+    },
+    httpUrl(party, room, rest = "", query) {
+      const qs = query ? `?${new URLSearchParams(query)}` : "";
+      return `${url}/parties/${encodeURIComponent(party)}/${encodeURIComponent(room)}${rest}${qs}`;
+    },
+    // POST /v1/parties/:party/:room/broadcast; resolves with {status, body, json}.
+    async broadcast(party, room, body, timeoutMs = 5000) {
+      const res = await httpFetch(
+        `${url}/v1/parties/${encodeURIComponent(party)}/${encodeURIComponent(room)}/broadcast`,
+        { method: "POST", body },
+        timeoutMs,
+      );
+      const text = await res.text();
+      let json;
+      try {
+        json = JSON.parse(text);
+      } catch {}
+      return { status: res.status, body: text, json };
+    },
+    logs: () => child.logs(),
+    tail: (n) => child.tail(n),
+    stop: () => child.stop(),
+    kill: () => child.kill(),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// WebSocket clients (the `ws` package)
+
+// One received frame: `data` is a string for text frames, a Buffer for binary.
+class Received {
+  constructor(raw, binary) {
+    this.binary = binary;
+    this.data = binary ? Buffer.from(raw) : raw.toString("utf8");
+  }
+  get text() {
+    return this.binary ? this.data.toString("utf8") : this.data;
+  }
+  json() {
+    return JSON.parse(this.text);
+  }
+}
+
+function describeMessages(messages, n = 8) {
+  const shown = messages.slice(-n).map((m) => (m.binary ? `<binary ${m.data.toString("hex").slice(0, 40)}>` : JSON.stringify(m.data.slice(0, 200))));
+  return `${messages.length} received${messages.length > n ? `, last ${n}` : ""}: [${shown.join(", ")}]`;
+}
+
+// A connected client that records every frame it receives.
+export class Client {
+  constructor(ws, url) {
+    this.ws = ws;
+    this.url = url;
+    this.messages = [];
+    this.waiters = new Set();
+    this.closeInfo = null;
+    this.closed = new Promise((resolve) => {
+      ws.on("close", (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString("utf8") };
+        this.notify();
+        resolve(this.closeInfo);
+      });
+    });
+    ws.on("message", (data, isBinary) => {
+      this.messages.push(new Received(data, isBinary));
+      this.notify();
+    });
+    // Errors after open (e.g. ECONNRESET) end in "close"; keep them for messages.
+    ws.on("error", (err) => {
+      this.lastError = err;
+    });
+  }
+
+  get protocol() {
+    return this.ws.protocol;
+  }
+
+  get texts() {
+    return this.messages.map((m) => m.text);
+  }
+
+  notify() {
+    for (const waiter of this.waiters) waiter();
+  }
+
+  send(data, options) {
+    return new Promise((resolve, reject) => this.ws.send(data, options || {}, (err) => (err ? reject(err) : resolve())));
+  }
+
+  // Resolves when `n` messages have arrived (with the messages array), or when
+  // a message satisfies `predicate` (with that message). Rejects after
+  // timeoutMs, or when the connection closes first.
+  waitFor(countOrPredicate, timeoutMs = 5000) {
+    const check =
+      typeof countOrPredicate === "number"
+        ? () => (this.messages.length >= countOrPredicate ? this.messages : undefined)
+        : () => this.messages.find(countOrPredicate);
+    const what = typeof countOrPredicate === "number" ? `${countOrPredicate} messages` : `a message matching ${countOrPredicate}`;
+    return new Promise((resolve, reject) => {
+      let timer;
+      const waiter = () => {
+        const found = check();
+        if (found !== undefined) {
+          finish();
+          resolve(found);
+        } else if (this.closeInfo) {
+          finish();
+          reject(new Error(`${this.url}: closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${what}; ${describeMessages(this.messages)}`));
+        }
+      };
+      const finish = () => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+      };
+      timer = setTimeout(() => {
+        finish();
+        reject(new Error(`${this.url}: timed out after ${timeoutMs} ms waiting for ${what}; ${describeMessages(this.messages)}`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
+      waiter();
+    });
+  }
+
+  // Resolves with {code, reason} once the connection closed.
+  waitClose(timeoutMs = 5000) {
+    return withTimeout(this.closed, timeoutMs, `${this.url} to close`);
+  }
+
+  async close(code = 1000, reason = "") {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+    try {
+      await this.waitClose(3000);
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  terminate() {
+    this.ws.terminate();
+  }
+}
+
+const openClients = new Set();
+after(() => {
+  for (const client of openClients) client.ws.terminate();
+  openClients.clear();
+});
+
+// Opens a WebSocket and resolves with a Client once it is open. A refused
+// upgrade rejects with an error carrying `statusCode` and `body`.
+export function connect(url, { protocols, headers, timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols, { headers, handshakeTimeout: timeoutMs, perMessageDeflate: false });
+    const client = new Client(ws, url);
+    openClients.add(client);
+    client.closed.then(() => openClients.delete(client));
+    const fail = (err) => {
+      ws.terminate();
+      reject(err);
+    };
+    ws.once("open", () => resolve(client));
+    ws.once("error", (err) => fail(new Error(`${url}: ${err.message}`)));
+    ws.once("unexpected-response", (req, res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (body += chunk));
+      const done = () => {
+        const err = new Error(`${url}: upgrade refused with HTTP ${res.statusCode}: ${body.slice(0, 300)}`);
+        err.statusCode = res.statusCode;
+        err.body = body;
+        fail(err);
+      };
+      res.once("end", done);
+      res.once("error", done);
+      setTimeout(done, 2000).unref();
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Raw TCP clients, for requests a well-behaved library will not send.
+
+// Parses an HTTP response head ("HTTP/1.1 400 ...\r\nname: value\r\n\r\n").
+function parseHead(head) {
+  const [statusLine, ...lines] = head.split("\r\n");
+  const match = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+  const headers = {};
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { status: match ? Number(match[1]) : null, statusLine, headers };
+}
+
+// Sends `request` (a string or Buffer) on a fresh TCP connection and resolves
+// with {status, headers, body, raw} once the response is complete (by
+// Content-Length or connection close). A connection closed without any answer
+// resolves with status null.
+export function rawHttp(port, request, { timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: HOST, port });
+    let buffer = Buffer.alloc(0);
+    let settled = false;
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const raw = buffer.toString("latin1");
+      const end = raw.indexOf("\r\n\r\n");
+      if (end < 0) return resolve({ status: null, headers: {}, body: "", raw });
+      const head = parseHead(raw.slice(0, end));
+      resolve({ ...head, body: buffer.subarray(end + 4).toString("utf8"), raw });
+    };
+    const timer = setTimeout(() => {
+      if (buffer.length) return finish();
+      settled = true;
+      socket.destroy();
+      reject(new Error(`no HTTP answer within ${timeoutMs} ms to ${JSON.stringify(String(request).split("\r\n")[0])}`));
+    }, timeoutMs);
+    socket.on("connect", () => socket.write(request));
+    socket.on("data", (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const raw = buffer.toString("latin1");
+      const end = raw.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const { headers, status } = parseHead(raw.slice(0, end));
+      const length = headers["content-length"];
+      if (length !== undefined && buffer.length >= end + 4 + Number(length)) finish();
+      else if (status === 101) finish();
+    });
+    socket.on("end", finish);
+    socket.on("close", finish);
+    socket.on("error", (err) => {
+      if (buffer.length) return finish();
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+// Builds one WebSocket frame. Client frames are masked unless mask is false;
+// `declaredLength` puts a length in the header that differs from the payload.
+export function encodeFrame({ opcode, payload = Buffer.alloc(0), fin = true, mask = true, declaredLength, rsv = 0 }) {
+  payload = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+  const length = declaredLength ?? payload.length;
+  let header;
+  if (length < 126) {
+    header = Buffer.alloc(2);
+    header[1] = length;
+  } else if (length < 65536) {
+    header = Buffer.alloc(4);
+    header[1] = 126;
+    header.writeUInt16BE(length, 2);
+  } else {
+    header = Buffer.alloc(10);
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(length), 2);
+  }
+  header[0] = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
+  if (!mask) return Buffer.concat([header, payload]);
+  header[1] |= 0x80;
+  const key = crypto.randomBytes(4);
+  const masked = Buffer.from(payload);
+  for (let i = 0; i < masked.length; i++) masked[i] ^= key[i % 4];
+  return Buffer.concat([header, key, masked]);
+}
+
+export const OPCODE = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 };
+
+// A WebSocket client written by hand over a TCP socket: the handshake is
+// checked (101 and Sec-WebSocket-Accept), then frames are sent as given and
+// server frames parsed as they come.
+export class RawWebSocket {
+  static async open(port, pathAndQuery, { headers = {}, timeoutMs = 5000 } = {}) {
+    const key = crypto.randomBytes(16).toString("base64");
+    const socket = net.connect({ host: HOST, port });
+    await withTimeout(new Promise((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
+    }), timeoutMs, `TCP connect to ${port}`);
+    const lines = [
+      `GET ${pathAndQuery} HTTP/1.1`,
+      `Host: ${HOST}:${port}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      `Sec-WebSocket-Key: ${key}`,
+      "Sec-WebSocket-Version: 13",
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
+    socket.write(lines.join("\r\n") + "\r\n\r\n");
+    const raw = new RawWebSocket(socket);
+    const head = await withTimeout(raw.headReceived, timeoutMs, `handshake answer from ${port}${pathAndQuery}`);
+    if (head.status !== 101) {
+      socket.destroy();
+      throw new Error(`handshake refused: ${head.statusLine}`);
+    }
+    const accept = crypto.createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+    if (head.headers["sec-websocket-accept"] !== accept) {
+      socket.destroy();
+      throw new Error(`bad Sec-WebSocket-Accept: ${head.headers["sec-websocket-accept"]}, expected ${accept}`);
+    }
+    return raw;
+  }
+
+  constructor(socket) {
+    this.socket = socket;
+    this.frames = [];
+    this.buffer = Buffer.alloc(0);
+    this.head = null;
+    this.ended = false;
+    this.waiters = new Set();
+    this.headReceived = new Promise((resolve, reject) => {
+      this.resolveHead = resolve;
+      socket.once("close", () => reject(new Error("connection closed before the handshake answer")));
+    });
+    this.headReceived.catch(() => {});
+    socket.on("data", (chunk) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.parse();
+    });
+    socket.on("error", (err) => (this.error = err));
+    socket.on("close", () => {
+      this.ended = true;
+      this.notify();
+    });
+    rawSockets.add(socket);
+    socket.once("close", () => rawSockets.delete(socket));
+  }
+
+  parse() {
+    if (!this.head) {
+      const end = this.buffer.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      this.head = parseHead(this.buffer.subarray(0, end).toString("latin1"));
+      this.buffer = this.buffer.subarray(end + 4);
+      this.resolveHead(this.head);
+    }
+    for (;;) {
+      if (this.buffer.length < 2) break;
+      const b0 = this.buffer[0];
+      const b1 = this.buffer[1];
+      let length = b1 & 0x7f;
+      let offset = 2;
+      if (length === 126) {
+        if (this.buffer.length < 4) break;
+        length = this.buffer.readUInt16BE(2);
+        offset = 4;
+      } else if (length === 127) {
+        if (this.buffer.length < 10) break;
+        length = Number(this.buffer.readBigUInt64BE(2));
+        offset = 10;
+      }
+      const masked = (b1 & 0x80) !== 0;
+      if (masked) offset += 4;
+      if (this.buffer.length < offset + length) break;
+      const payload = Buffer.from(this.buffer.subarray(offset, offset + length));
+      this.frames.push({ fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, masked, payload });
+      this.buffer = this.buffer.subarray(offset + length);
+    }
+    this.notify();
+  }
+
+  notify() {
+    for (const waiter of this.waiters) waiter();
+  }
+
+  send(frameOptions) {
+    this.socket.write(encodeFrame(frameOptions));
+  }
+
+  sendRaw(bytes) {
+    this.socket.write(bytes);
+  }
+
+  // Resolves with the first frame matching predicate; rejects on timeout or
+  // when the connection ends first.
+  waitFrame(predicate, timeoutMs = 5000) {
+    return new Promise((resolve, reject) => {
+      let timer;
+      const waiter = () => {
+        const frame = this.frames.find(predicate);
+        if (frame) {
+          finish();
+          resolve(frame);
+        } else if (this.ended) {
+          finish();
+          reject(new Error(`connection ended before the expected frame; frames: ${this.describe()}`));
+        }
+      };
+      const finish = () => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+      };
+      timer = setTimeout(() => {
+        finish();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for a frame; frames: ${this.describe()}`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
+      waiter();
+    });
+  }
+
+  // Resolves with {code, reason} from the server's close frame (code null when
+  // the frame has no body), or {code: undefined, ended: true} when the TCP
+  // connection ended without one.
+  async waitClose(timeoutMs = 5000) {
+    try {
+      const frame = await this.waitFrame((f) => f.opcode === OPCODE.close, timeoutMs);
+      if (frame.payload.length < 2) return { code: null, reason: "" };
+      return { code: frame.payload.readUInt16BE(0), reason: frame.payload.subarray(2).toString("utf8") };
+    } catch (err) {
+      if (this.ended) return { code: undefined, ended: true };
+      throw err;
+    }
+  }
+
+  describe() {
+    return JSON.stringify(this.frames.map((f) => ({ opcode: f.opcode, fin: f.fin, payload: f.payload.toString("utf8").slice(0, 80) })));
+  }
+
+  destroy() {
+    this.socket.destroy();
+  }
+}
+
+const rawSockets = new Set();
+after(() => {
+  for (const socket of rawSockets) socket.destroy();
+  rawSockets.clear();
+});
