@@ -1,0 +1,607 @@
+// Config::load and Config::parse: YAML text to Config, every key checked against a schema.
+//
+// The schema is data: one table per section, each row a key name and the rule that turns its
+// text into a struct member, so a reader audits every accepted key and its bounds in one
+// screen, and adding a key is one row. Errors name the file, the line of the key and its
+// dotted path. Only the first error is reported: a later one is often a consequence of it (a
+// mis-indented section makes every key below it unknown). yaml-cpp exceptions end here.
+#include "config/Config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace partyline {
+namespace {
+
+using std::chrono::seconds;
+
+// ---------------------------------------------------------------------------------------------
+// Value rules: the text of one scalar to a value, or nothing when the text is not acceptable.
+
+// `expected` completes the message "KEY: expected ..., got 'TEXT'", so it is written as a noun.
+template <class V>
+struct Rule {
+    std::string expected;
+    std::function<std::optional<V>(const std::string&)> parse;
+};
+
+// Decimal only: YAML's 0x/0o forms and "1_000" read as typos in a configuration file.
+template <class I>
+std::optional<I> parseInteger(std::string_view text) {
+    I value{};
+    const char* end = text.data() + text.size();
+    auto [stop, error] = std::from_chars(text.data(), end, value);
+    if (text.empty() || error != std::errc() || stop != end) return std::nullopt;
+    return value;
+}
+
+template <class I>
+Rule<I> integerIn(I low, I high, std::string expected) {
+    return {std::move(expected), [low, high](const std::string& text) -> std::optional<I> {
+                auto value = parseInteger<I>(text);
+                if (!value || *value < low || *value > high) return std::nullopt;
+                return value;
+            }};
+}
+
+template <class I>
+Rule<I> positiveInteger() {
+    return integerIn<I>(1, std::numeric_limits<I>::max(), "a positive integer");
+}
+
+Rule<std::string> textWhere(std::string expected, bool (*valid)(std::string_view)) {
+    return {std::move(expected), [valid](const std::string& text) -> std::optional<std::string> {
+                if (!valid(text)) return std::nullopt;
+                return text;
+            }};
+}
+
+bool isNameChar(char c, std::string_view alsoAllowed) {
+    return std::isalnum(static_cast<unsigned char>(c)) || alsoAllowed.find(c) != std::string_view::npos;
+}
+
+bool isMadeOf(std::string_view text, std::string_view alsoAllowed, size_t maxLength) {
+    if (text.empty() || text.size() > maxLength) return false;
+    return std::all_of(text.begin(), text.end(), [&](char c) { return isNameChar(c, alsoAllowed); });
+}
+
+bool isDigit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+bool isDigits(std::string_view text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), isDigit);
+}
+
+bool isAddress(int family, std::string_view text) {
+    unsigned char buffer[sizeof(in6_addr)];
+    return inet_pton(family, std::string(text).c_str(), buffer) == 1;
+}
+
+// RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens. Underscores
+// are let through because Docker and Compose service names use them and resolve fine.
+bool isHostName(std::string_view host) {
+    if (host.empty() || host.size() > 253) return false;
+    size_t start = 0;
+    while (true) {
+        size_t dot = host.find('.', start);
+        std::string_view label = host.substr(start, dot == std::string_view::npos ? dot : dot - start);
+        if (!isMadeOf(label, "-_", 63) || label.front() == '-' || label.back() == '-') return false;
+        if (dot == std::string_view::npos) return true;
+        start = dot + 1;
+    }
+}
+
+// IPv6 needs brackets so its colons are not read as the port separator.
+bool isHost(std::string_view host) {
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        return isAddress(AF_INET6, host.substr(1, host.size() - 2));
+    }
+    bool looksNumeric = std::all_of(host.begin(), host.end(), [](char c) { return isDigit(c) || c == '.'; });
+    return looksNumeric ? isAddress(AF_INET, host) : isHostName(host);
+}
+
+bool isPort(std::string_view port) {
+    auto number = parseInteger<int>(port);
+    return isDigits(port) && number && *number >= 1 && *number <= 65535;
+}
+
+// "HOST", "HOST:PORT", "[IPV6]" or "[IPV6]:PORT"; an empty host is allowed only where it
+// means every interface.
+bool isHostPort(std::string_view text, bool portRequired, bool hostRequired) {
+    size_t hostEnd = std::min(text.find(':'), text.size());
+    if (text.front() == '[') {
+        size_t close = text.find(']');
+        if (close == std::string_view::npos) return false;
+        hostEnd = close + 1;
+    }
+    std::string_view host = text.substr(0, hostEnd);
+    std::string_view rest = text.substr(hostEnd);
+    if (host.empty() ? hostRequired : !isHost(host)) return false;
+    if (rest.empty()) return !portRequired;
+    return rest.front() == ':' && isPort(rest.substr(1));
+}
+
+bool isListenAddress(std::string_view text) {
+    return !text.empty() && isHostPort(text, true, false);
+}
+
+bool isNodeId(std::string_view text) {
+    return isMadeOf(text, "_-.", 64);
+}
+
+bool isPartyName(std::string_view text) {
+    return isMadeOf(text, "_-", 64);
+}
+
+// JetStream refuses '.', '*', '>' and whitespace in stream names; the rest of ASCII
+// punctuation would end up in file names on the servers, so only this set is taken.
+bool isStreamName(std::string_view text) {
+    return isMadeOf(text, "_-", 255);
+}
+
+// One or more subject tokens; wildcards would make every room subject ambiguous.
+bool isSubjectPrefix(std::string_view text) {
+    if (text.empty() || text.front() == '.' || text.back() == '.') return false;
+    if (text.find("..") != std::string_view::npos) return false;
+    return isMadeOf(text, "_-.", 255);
+}
+
+bool isNonEmpty(std::string_view text) {
+    return !text.empty();
+}
+
+std::string_view trimmed(std::string_view text) {
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+    return text;
+}
+
+// nats://[user[:password]@]host[:port]; tls:// is what nats.c expects for TLS-only servers.
+bool isNatsServerUrl(std::string_view url) {
+    size_t schemeEnd = url.find("://");
+    if (schemeEnd == std::string_view::npos) return false;
+    std::string_view scheme = url.substr(0, schemeEnd);
+    if (scheme != "nats" && scheme != "tls") return false;
+    std::string_view authority = url.substr(schemeEnd + 3);
+    size_t at = authority.rfind('@');
+    if (at != std::string_view::npos) authority.remove_prefix(at + 1);
+    return !authority.empty() && isHostPort(authority, false, true);
+}
+
+// Spaces after the commas are forgiven and dropped, so the bus splits on ',' alone.
+std::optional<std::string> parseNatsUrl(const std::string& text) {
+    if (text == "embedded") return text;
+    std::string servers;
+    std::string_view rest = text;
+    while (true) {
+        size_t comma = rest.find(',');
+        std::string_view url = trimmed(rest.substr(0, comma));
+        if (!isNatsServerUrl(url)) return std::nullopt;
+        servers += (servers.empty() ? "" : ",") + std::string(url);
+        if (comma == std::string_view::npos) return servers;
+        rest.remove_prefix(comma + 1);
+    }
+}
+
+std::optional<bool> parseBoolean(const std::string& text) {
+    if (text == "true" || text == "True" || text == "TRUE") return true;
+    if (text == "false" || text == "False" || text == "FALSE") return false;
+    return std::nullopt;
+}
+
+// Memory is counted in binary units; decimal ones are taken at their exact value too, because
+// people write "16MB" and should get what they wrote, not a guess.
+constexpr std::pair<std::string_view, uint64_t> kSizeUnits[] = {
+    {"B", 1},     {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+    {"KB", 1000}, {"MB", 1000000},     {"GB", 1000000000},
+};
+
+std::optional<size_t> parseSize(const std::string& text) {
+    std::string_view view = text;
+    size_t digits = 0;
+    while (digits < view.size() && isDigit(view[digits])) ++digits;
+    auto number = parseInteger<uint64_t>(view.substr(0, digits));
+    std::string_view unit = trimmed(view.substr(digits));
+    uint64_t multiplier = unit.empty() ? 1 : 0;
+    for (const auto& [name, bytes] : kSizeUnits) {
+        if (unit == name) multiplier = bytes;
+    }
+    if (!number || *number == 0 || multiplier == 0) return std::nullopt;
+    if (*number > std::numeric_limits<size_t>::max() / multiplier) return std::nullopt;
+    return static_cast<size_t>(*number * multiplier);
+}
+
+// Takes one "<digits><unit>" off the front of `rest`, in milliseconds.
+std::optional<int64_t> takeDurationTerm(std::string_view& rest) {
+    constexpr std::pair<std::string_view, int64_t> kUnits[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 24 * 3600 * 1000}};
+    size_t digits = 0;
+    while (digits < rest.size() && isDigit(rest[digits])) ++digits;
+    size_t end = digits;
+    while (end < rest.size() && std::isalpha(static_cast<unsigned char>(rest[end]))) ++end;
+    auto count = parseInteger<int64_t>(rest.substr(0, digits));
+    std::string_view unit = rest.substr(digits, end - digits);
+    rest.remove_prefix(end);
+    for (const auto& [name, milliseconds] : kUnits) {
+        if (unit != name || !count) continue;
+        if (*count > std::numeric_limits<int64_t>::max() / milliseconds) return std::nullopt;
+        return *count * milliseconds;
+    }
+    return std::nullopt;
+}
+
+std::optional<seconds> parseWholeSeconds(const std::string& text) {
+    auto value = parseInteger<int64_t>(text);
+    if (!value || *value < 1) return std::nullopt;
+    return seconds(*value);
+}
+
+std::optional<seconds> parsePositiveDuration(const std::string& text) {
+    auto duration = parseDuration(text);
+    if (!duration) return std::nullopt;
+    auto whole = std::chrono::duration_cast<seconds>(*duration);
+    if (whole < seconds(1)) return std::nullopt;
+    return whole;
+}
+
+std::optional<int64_t> parseMessageCap(const std::string& text) {
+    auto value = parseInteger<int64_t>(text);
+    if (!value || (*value < 1 && *value != -1)) return std::nullopt;
+    return value;
+}
+
+const Rule<std::string> kListenAddress = textWhere(
+    "HOST:PORT with a port from 1 to 65535 (HOST: empty for all interfaces, IPv4, [IPv6] or a name)",
+    isListenAddress);
+const Rule<std::string> kNodeId = textWhere("'auto' or 1 to 64 characters of A-Z a-z 0-9 _ - .", isNodeId);
+const Rule<std::string> kNonEmptyText = textWhere("a non-empty string", isNonEmpty);
+const Rule<std::string> kNatsUrl{"'embedded' or a comma-separated list of nats:// or tls:// URLs",
+                                 parseNatsUrl};
+const Rule<std::string> kStreamName = textWhere("a stream name of A-Z a-z 0-9 _ -", isStreamName);
+const Rule<std::string> kSubjectPrefix =
+    textWhere("subject tokens of A-Z a-z 0-9 _ - separated by dots", isSubjectPrefix);
+const Rule<int> kReplicas = integerIn(1, 5, "an integer from 1 to 5");
+const Rule<seconds> kPositiveDuration{
+    "a duration of at least 1s, such as 24h, 30m, 90s, 7d or a number of seconds", parsePositiveDuration};
+const Rule<int64_t> kMessageCap{"a positive integer, or -1 for unlimited", parseMessageCap};
+const Rule<size_t> kCount = positiveInteger<size_t>();
+const Rule<uint64_t> kLargeCount = positiveInteger<uint64_t>();
+const Rule<size_t> kByteSize{"a positive integer or a size such as 512KiB, 1MiB, 16MB", parseSize};
+const Rule<seconds> kWholeSeconds{"a positive integer", parseWholeSeconds};
+const Rule<bool> kBoolean{"true or false", parseBoolean};
+
+// ---------------------------------------------------------------------------------------------
+// The reader: walks maps, tracks where each key was, and formats errors.
+
+std::string joinPath(const std::string& parent, const std::string& name) {
+    return parent.empty() ? name : parent + "." + name;
+}
+
+std::string describe(const YAML::Node& node) {
+    if (node.IsMap()) return "a map";
+    if (node.IsSequence()) return "a list";
+    if (node.IsScalar()) return "'" + node.Scalar() + "'";
+    return "nothing";
+}
+
+// One `key: value` pair. Errors point at the key's line: a null value's mark is the line of
+// whatever follows it, and an alias's mark is where its anchor was defined.
+struct Entry {
+    std::string path;  // "limits.max_connections"
+    int line;          // 1-based
+    YAML::Node value;
+};
+
+std::string unknownKeyMessage(const std::string& path, const std::string& name,
+                              const std::vector<std::string_view>& siblings);
+
+class Reader {
+   public:
+    explicit Reader(const std::string& source) : source_(source) {}
+
+    Status fail(int line, const std::string& message) const {
+        return {Code::InvalidArgument, source_ + ":" + std::to_string(line) + ": " + message};
+    }
+
+    // The line of the first of `paths` the file set, for rules that join two keys.
+    int lineOf(std::initializer_list<std::string_view> paths) const {
+        for (std::string_view path : paths) {
+            if (auto it = lines_.find(std::string(path)); it != lines_.end()) return it->second;
+        }
+        return 1;
+    }
+
+    // Calls `visit(entry, name)` for each pair of a map; a null value reads as an empty map so
+    // a section whose keys are all commented out is still valid.
+    template <class Visit>
+    Status forEachEntry(const Entry& map, Visit&& visit) {
+        if (map.value.IsNull()) return {};
+        if (!map.value.IsMap())
+            return fail(map.line, prefix(map.path) + "expected a map, got " + describe(map.value));
+        std::set<std::string> names;
+        for (const auto& pair : map.value) {
+            int line = pair.first.Mark().line + 1;
+            if (!pair.first.IsScalar())
+                return fail(line, prefix(map.path) + "expected a key, got " + describe(pair.first));
+            Entry entry{joinPath(map.path, pair.first.Scalar()), line, pair.second};
+            if (!names.insert(pair.first.Scalar()).second)
+                return fail(line, "duplicate key '" + entry.path + "'");
+            lines_[entry.path] = line;
+            if (Status status = visit(entry, pair.first.Scalar()); !status) return status;
+        }
+        return {};
+    }
+
+    // Reads a map whose keys must all be in `keys`, a schema table below.
+    template <class Section, class Keys>
+    Status readSection(const Entry& map, const Keys& keys, Section& into) {
+        return forEachEntry(map, [&](const Entry& entry, const std::string& name) -> Status {
+            auto key = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.name == name; });
+            if (key != keys.end()) return key->read(*this, entry, into);
+            std::vector<std::string_view> siblings;
+            for (const auto& k : keys) siblings.push_back(k.name);
+            return fail(entry.line, unknownKeyMessage(map.path, name, siblings));
+        });
+    }
+
+   private:
+    static std::string prefix(const std::string& path) { return path.empty() ? "" : path + ": "; }
+
+    std::string source_;
+    std::map<std::string, int> lines_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The schema: one table per section.
+
+template <class Section>
+struct Key {
+    std::string_view name;
+    std::function<Status(Reader&, const Entry&, Section&)> read;
+};
+
+template <class Section>
+using Schema = std::vector<Key<Section>>;
+
+// A key whose scalar value `rule` turns into `member`.
+template <class Section, class V>
+Key<Section> value(std::string_view name, V Section::*member, const Rule<V>& rule) {
+    return {name, [member, &rule](Reader& reader, const Entry& entry, Section& into) -> Status {
+                std::optional<V> parsed;
+                if (entry.value.IsScalar()) parsed = rule.parse(entry.value.Scalar());
+                if (!parsed) {
+                    return reader.fail(entry.line, entry.path + ": expected " + rule.expected + ", got " +
+                                                       describe(entry.value));
+                }
+                into.*member = std::move(*parsed);
+                return {};
+            }};
+}
+
+// A key holding a nested map with its own schema.
+template <class Section, class Inner>
+Key<Section> section(std::string_view name, Inner Section::*member, const Schema<Inner>& schema) {
+    return {name, [member, &schema](Reader& reader, const Entry& entry, Section& into) {
+                return reader.readSection(entry, schema, into.*member);
+            }};
+}
+
+const Schema<Limits> kLimitsSchema = {
+    value("max_connections", &Limits::max_connections, kCount),
+    value("max_message_bytes", &Limits::max_message_bytes, kByteSize),
+    value("send_buffer_bytes", &Limits::send_buffer_bytes, kByteSize),
+    value("lua_memory_bytes", &Limits::lua_memory_bytes, kByteSize),
+    value("lua_instructions_per_call", &Limits::lua_instructions_per_call, kLargeCount),
+    value("idle_room_seconds", &Limits::idle_room_seconds, kWholeSeconds),
+    value("ping_interval_seconds", &Limits::ping_interval_seconds, kWholeSeconds),
+    value("ping_timeout_seconds", &Limits::ping_timeout_seconds, kWholeSeconds),
+};
+
+const Schema<NatsConfig> kNatsSchema = {
+    value("url", &NatsConfig::url, kNatsUrl),
+    value("stream", &NatsConfig::stream, kStreamName),
+    value("replicas", &NatsConfig::replicas, kReplicas),
+    value("max_age", &NatsConfig::max_age, kPositiveDuration),
+    value("max_msgs_per_room", &NatsConfig::max_msgs_per_room, kMessageCap),
+    value("subject_prefix", &NatsConfig::subject_prefix, kSubjectPrefix),
+};
+
+const Schema<PartyConfig> kPartySchema = {
+    value("script", &PartyConfig::script, kNonEmptyText),
+    value("storage", &PartyConfig::storage, kBoolean),
+};
+
+// Party names are map keys, not schema keys, and each party needs its script.
+Status readParties(Reader& reader, const Entry& parties, Config& config) {
+    return reader.forEachEntry(parties, [&](const Entry& entry, const std::string& name) -> Status {
+        if (!isPartyName(name)) {
+            return reader.fail(entry.line, parties.path +
+                                               ": expected a party name of 1 to 64 characters of " +
+                                               "A-Z a-z 0-9 _ -, got '" + name + "'");
+        }
+        PartyConfig party;
+        party.name = name;
+        if (Status status = reader.readSection(entry, kPartySchema, party); !status) return status;
+        if (party.script.empty())
+            return reader.fail(entry.line, entry.path + ": missing required key 'script'");
+        config.parties[name] = std::move(party);
+        return {};
+    });
+}
+
+const Schema<Config> kConfigSchema = {
+    value("listen", &Config::listen, kListenAddress),
+    value("node_id", &Config::node_id, kNodeId),
+    value("data_dir", &Config::data_dir, kNonEmptyText),
+    section("nats", &Config::nats, kNatsSchema),
+    {"parties", readParties},
+    section("limits", &Config::limits, kLimitsSchema),
+};
+
+// Rules that join two keys, checked after every key is read so their order in the file
+// does not matter.
+Status checkTogether(const Reader& reader, const Config& config) {
+    const Limits& limits = config.limits;
+    if (limits.ping_timeout_seconds <= limits.ping_interval_seconds) {
+        int line = reader.lineOf({"limits.ping_timeout_seconds", "limits.ping_interval_seconds"});
+        return reader.fail(line, "limits.ping_timeout_seconds (" +
+                                     std::to_string(limits.ping_timeout_seconds.count()) +
+                                     ") must be greater than limits.ping_interval_seconds (" +
+                                     std::to_string(limits.ping_interval_seconds.count()) + ")");
+    }
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Suggestions for unknown keys.
+
+// Optimal string alignment distance: a swapped pair of letters counts as one typo.
+size_t editDistance(std::string_view a, std::string_view b) {
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t substitution = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, substitution});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+// A key set at the wrong indentation is a known key in another section: name its full path.
+std::optional<std::string> keyElsewhere(std::string_view name) {
+    auto search = [&](std::string_view sectionName, const auto& schema) -> std::optional<std::string> {
+        for (const auto& key : schema) {
+            if (key.name == name)
+                return (sectionName.empty() ? "" : std::string(sectionName) + ".") + std::string(name);
+        }
+        return std::nullopt;
+    };
+    if (auto found = search("", kConfigSchema)) return found;
+    if (auto found = search("nats", kNatsSchema)) return found;
+    return search("limits", kLimitsSchema);
+}
+
+std::string unknownKeyMessage(const std::string& path, const std::string& name,
+                              const std::vector<std::string_view>& siblings) {
+    std::string message = "unknown key '" + joinPath(path, name) + "'";
+    std::string_view closest;
+    size_t best = std::numeric_limits<size_t>::max();
+    for (std::string_view sibling : siblings) {
+        size_t distance = editDistance(name, sibling);
+        if (distance < best) {
+            best = distance;
+            closest = sibling;
+        }
+    }
+    if (best <= 2 && best * 2 < closest.size())
+        return message + "; did you mean '" + std::string(closest) + "'?";
+    if (auto elsewhere = keyElsewhere(name)) return message + "; did you mean '" + *elsewhere + "'?";
+    return message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and documents.
+
+Result<YAML::Node> loadDocument(const std::string& yaml, const std::string& source) {
+    std::vector<YAML::Node> documents;
+    try {
+        documents = YAML::LoadAll(yaml);
+    } catch (const YAML::Exception& e) {
+        std::string line = e.mark.is_null() ? "" : std::to_string(e.mark.line + 1) + ":";
+        return Status(Code::InvalidArgument, source + ":" + line + " YAML syntax error: " + e.msg);
+    }
+    if (documents.empty()) return YAML::Node();
+    if (documents.size() > 1) {
+        int line = std::max(1, documents[1].Mark().line + 1);
+        return Status(Code::InvalidArgument, source + ":" + std::to_string(line) +
+                                                 ": expected one YAML document, found " +
+                                                 std::to_string(documents.size()));
+    }
+    return documents.front();
+}
+
+Status cannotRead(const std::string& path, std::error_code error) {
+    Code code = error == std::errc::no_such_file_or_directory ? Code::NotFound : Code::InvalidArgument;
+    return {code, "cannot read " + path + ": " + error.message()};
+}
+
+Result<std::string> readFile(const std::string& path) {
+    std::error_code error;
+    // An ifstream opens a directory and reads it as empty: that would pass as all defaults.
+    if (std::filesystem::is_directory(path, error))
+        return cannotRead(path, make_error_code(std::errc::is_a_directory));
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return cannotRead(path, {errno, std::generic_category()});
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) return cannotRead(path, {errno, std::generic_category()});
+    return text;
+}
+
+}  // namespace
+
+Result<Config> Config::load(const std::string& path) {
+    auto text = readFile(path);
+    if (!text) return text.status();
+    return parse(*text, path);
+}
+
+Result<Config> Config::parse(const std::string& yaml, const std::string& sourceName) {
+    auto document = loadDocument(yaml, sourceName);
+    if (!document) return document.status();
+    Config config;
+    config.source = sourceName;
+    Reader reader(sourceName);
+    Entry root{"", std::max(1, document->Mark().line + 1), *document};
+    if (Status status = reader.readSection(root, kConfigSchema, config); !status) return status;
+    if (Status status = checkTogether(reader, config); !status) return status;
+    return config;
+}
+
+// Go-style sums such as "1h30m" are taken too: they are what people write for retention.
+Result<std::chrono::milliseconds> parseDuration(const std::string& text) {
+    const Status bad(
+        Code::InvalidArgument,
+        "expected a duration such as 24h, 30m, 90s, 7d, 500ms or a number of seconds, got '" + text + "'");
+    if (isDigits(text)) {
+        auto count = parseInteger<int64_t>(text);
+        if (!count || *count > std::numeric_limits<int64_t>::max() / 1000) return bad;
+        return std::chrono::milliseconds(*count * 1000);
+    }
+    std::string_view rest = text;
+    int64_t total = 0;
+    do {
+        auto term = takeDurationTerm(rest);
+        if (!term || *term > std::numeric_limits<int64_t>::max() - total) return bad;
+        total += *term;
+    } while (!rest.empty());
+    return std::chrono::milliseconds(total);
+}
+
+}  // namespace partyline

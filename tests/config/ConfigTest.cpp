@@ -1,0 +1,426 @@
+// Config loader: defaults, the DESIGN.md example, one test per kind of error (each asserting the
+// whole message, so the key and the line are pinned), durations and sizes, and the shipped files.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "config/Config.h"
+
+using namespace partyline;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The message of the error `yaml` must produce, read as the file "t.yaml".
+std::string errorOf(const std::string& yaml) {
+    auto config = Config::parse(yaml, "t.yaml");
+    REQUIRE_MESSAGE(!config.isOk(), "expected an error for:\n" << yaml);
+    CHECK(config.status().code() == Code::InvalidArgument);
+    return config.status().message();
+}
+
+Config parsed(const std::string& yaml) {
+    auto config = Config::parse(yaml, "t.yaml");
+    REQUIRE_MESSAGE(config.isOk(), config.status().toString());
+    return std::move(config).value();
+}
+
+std::string shipped(const std::string& name) {
+    return std::string(PARTYLINE_TEST_DIR) + "/../config/" + name;
+}
+
+}  // namespace
+
+TEST_CASE("an empty file, or one with only comments, gives every default") {
+    const Config defaults;
+    for (const char* yaml : {"", "\n\n", "# nothing set yet\n  # indented comment\n", "---\n"}) {
+        Config config = parsed(yaml);
+        CHECK(config.listen == "0.0.0.0:1999");
+        CHECK(config.node_id == "auto");
+        CHECK(config.data_dir == ".partyline");
+        CHECK(config.source == "t.yaml");
+        CHECK(config.nats.url == "embedded");
+        CHECK(config.nats.stream == "PARTYLINE");
+        CHECK(config.nats.replicas == 1);
+        CHECK(config.nats.max_age == 24h);
+        CHECK(config.nats.max_msgs_per_room == 10000);
+        CHECK(config.nats.subject_prefix == "partyline");
+        CHECK(config.parties.empty());
+        CHECK(config.limits.max_connections == defaults.limits.max_connections);
+        CHECK(config.limits.max_message_bytes == 1048576);
+        CHECK(config.limits.send_buffer_bytes == 1048576);
+        CHECK(config.limits.lua_memory_bytes == 16777216);
+        CHECK(config.limits.lua_instructions_per_call == 10000000);
+        CHECK(config.limits.idle_room_seconds == 60s);
+        CHECK(config.limits.ping_interval_seconds == 25s);
+        CHECK(config.limits.ping_timeout_seconds == 60s);
+    }
+}
+
+TEST_CASE("sections whose keys are all commented out are empty, not errors") {
+    Config config = parsed("nats:\n  # url: embedded\nlimits:\nparties:\n");
+    CHECK(config.nats.url == "embedded");
+    CHECK(config.parties.empty());
+}
+
+TEST_CASE("the DESIGN.md example parses to its values") {
+    Config config = parsed(R"(
+listen: 0.0.0.0:1999
+node_id: auto                 # default: hostname-pid
+nats:
+  url: embedded               # embedded: start a local nats-server with JetStream; else nats://host:4222,...
+  stream: PARTYLINE
+  replicas: 1                 # 3 in a NATS cluster
+  max_age: 24h                # log retention
+  max_msgs_per_room: 10000
+parties:
+  main: { script: examples/chat/room.lua }
+  game: { script: examples/chess/room.lua, storage: true }
+limits:
+  max_connections: 20000
+  max_message_bytes: 1048576
+  send_buffer_bytes: 1048576
+  lua_memory_bytes: 16777216
+  lua_instructions_per_call: 10000000
+  idle_room_seconds: 60
+)");
+    CHECK(config.listen == "0.0.0.0:1999");
+    CHECK(config.node_id == "auto");
+    CHECK(config.nats.url == "embedded");
+    CHECK(config.nats.stream == "PARTYLINE");
+    CHECK(config.nats.replicas == 1);
+    CHECK(config.nats.max_age == 24h);
+    CHECK(config.nats.max_msgs_per_room == 10000);
+    REQUIRE(config.parties.size() == 2);
+    CHECK(config.parties.at("main").name == "main");
+    CHECK(config.parties.at("main").script == "examples/chat/room.lua");
+    CHECK_FALSE(config.parties.at("main").storage);
+    CHECK(config.parties.at("game").name == "game");
+    CHECK(config.parties.at("game").script == "examples/chess/room.lua");
+    CHECK(config.parties.at("game").storage);
+    CHECK(config.limits.max_connections == 20000);
+    CHECK(config.limits.max_message_bytes == 1048576);
+    CHECK(config.limits.send_buffer_bytes == 1048576);
+    CHECK(config.limits.lua_memory_bytes == 16777216);
+    CHECK(config.limits.lua_instructions_per_call == 10000000);
+    CHECK(config.limits.idle_room_seconds == 60s);
+}
+
+TEST_CASE("every other key is read too") {
+    Config config = parsed(R"(
+listen: "[::1]:8080"
+node_id: eu-west.node_7
+data_dir: /var/lib/partyline
+nats:
+  url: nats://a:4222, tls://user:secret@b.example.com, nats://[fd00::2]:4223
+  stream: ROOMS_v2
+  replicas: 3
+  max_age: 7d
+  max_msgs_per_room: -1
+  subject_prefix: acme.partyline
+limits:
+  max_connections: 5
+  max_message_bytes: 64KiB
+  send_buffer_bytes: 2MB
+  lua_memory_bytes: 1 GiB
+  lua_instructions_per_call: 50000000000
+  idle_room_seconds: 1
+  ping_interval_seconds: 10
+  ping_timeout_seconds: 11
+)");
+    CHECK(config.listen == "[::1]:8080");
+    CHECK(config.node_id == "eu-west.node_7");
+    CHECK(config.data_dir == "/var/lib/partyline");
+    // The spaces after the commas are dropped so the bus can split on ',' alone.
+    CHECK(config.nats.url == "nats://a:4222,tls://user:secret@b.example.com,nats://[fd00::2]:4223");
+    CHECK(config.nats.stream == "ROOMS_v2");
+    CHECK(config.nats.replicas == 3);
+    CHECK(config.nats.max_age == 7 * 24h);
+    CHECK(config.nats.max_msgs_per_room == -1);
+    CHECK(config.nats.subject_prefix == "acme.partyline");
+    CHECK(config.limits.max_connections == 5);
+    CHECK(config.limits.max_message_bytes == 64 * 1024);
+    CHECK(config.limits.send_buffer_bytes == 2000000);
+    CHECK(config.limits.lua_memory_bytes == 1024 * 1024 * 1024);
+    CHECK(config.limits.lua_instructions_per_call == 50000000000ull);
+    CHECK(config.limits.idle_room_seconds == 1s);
+    CHECK(config.limits.ping_interval_seconds == 10s);
+    CHECK(config.limits.ping_timeout_seconds == 11s);
+}
+
+TEST_CASE("listen accepts every form of host") {
+    for (const char* listen : {"0.0.0.0:1999", ":1999", "127.0.0.1:1", "[::]:65535", "[::1]:1999",
+                               "localhost:80", "partyline-1.internal.example:443"}) {
+        CAPTURE(listen);
+        CHECK(parsed(std::string("listen: \"") + listen + "\"\n").listen == listen);
+    }
+}
+
+TEST_CASE("an unknown key names its path and line") {
+    CHECK(errorOf("listen: :1999\ncolour: blue\n") == "t.yaml:2: unknown key 'colour'");
+    CHECK(errorOf("nats:\n  url: embedded\n  compression: on\n") ==
+          "t.yaml:3: unknown key 'nats.compression'");
+}
+
+TEST_CASE("an unknown key close to a known one gets a suggestion") {
+    CHECK(errorOf("limits:\n  max_conections: 10\n") ==
+          "t.yaml:2: unknown key 'limits.max_conections'; did you mean 'max_connections'?");
+    CHECK(errorOf("lsiten: :1\n") == "t.yaml:1: unknown key 'lsiten'; did you mean 'listen'?");
+    CHECK(errorOf("parties:\n  main:\n    scirpt: a.lua\n") ==
+          "t.yaml:3: unknown key 'parties.main.scirpt'; did you mean 'script'?");
+}
+
+TEST_CASE("a known key in the wrong section is pointed to where it belongs") {
+    // The usual cause: an indentation slip moves a key out of its section.
+    CHECK(errorOf("nats:\n  url: embedded\nreplicas: 3\n") ==
+          "t.yaml:3: unknown key 'replicas'; did you mean 'nats.replicas'?");
+    CHECK(errorOf("nats:\n  idle_room_seconds: 5\n") ==
+          "t.yaml:2: unknown key 'nats.idle_room_seconds'; did you mean 'limits.idle_room_seconds'?");
+}
+
+TEST_CASE("a key given twice is an error at its second line") {
+    CHECK(errorOf("nats:\n  replicas: 1\n  replicas: 3\n") == "t.yaml:3: duplicate key 'nats.replicas'");
+}
+
+TEST_CASE("a value that is not a positive integer names the key, the line and the text") {
+    CHECK(errorOf("limits:\n  max_connections: 0\n") ==
+          "t.yaml:2: limits.max_connections: expected a positive integer, got '0'");
+    CHECK(errorOf("limits:\n  max_connections: 1.5\n") ==
+          "t.yaml:2: limits.max_connections: expected a positive integer, got '1.5'");
+    CHECK(errorOf("limits:\n  lua_instructions_per_call: -3\n") ==
+          "t.yaml:2: limits.lua_instructions_per_call: expected a positive integer, got '-3'");
+    CHECK(errorOf("limits:\n\n  idle_room_seconds: 0\n") ==
+          "t.yaml:3: limits.idle_room_seconds: expected a positive integer, got '0'");
+}
+
+TEST_CASE("a size that does not parse names the key, the line and the text") {
+    CHECK(errorOf("limits:\n  max_message_bytes: abc\n") ==
+          "t.yaml:2: limits.max_message_bytes: expected a positive integer or a size such as 512KiB, "
+          "1MiB, 16MB, got 'abc'");
+    for (const char* size : {"0", "0MiB", "1.5MiB", "16 mb", "MiB", "-1", "1MiB2", "99999999999GiB"}) {
+        CAPTURE(size);
+        CHECK(errorOf(std::string("limits:\n  lua_memory_bytes: ") + size + "\n")
+                  .find("t.yaml:2: limits.lua_memory_bytes: expected a positive integer") == 0);
+    }
+}
+
+TEST_CASE("sizes take binary and decimal units") {
+    auto size = [](const char* text) {
+        return parsed(std::string("limits:\n  send_buffer_bytes: ") + text + "\n").limits.send_buffer_bytes;
+    };
+    CHECK(size("1") == 1);
+    CHECK(size("100B") == 100);
+    CHECK(size("512KiB") == 512 * 1024);
+    CHECK(size("1MiB") == 1048576);
+    CHECK(size("2GiB") == 2ull * 1024 * 1024 * 1024);
+    CHECK(size("3KB") == 3000);
+    CHECK(size("16MB") == 16000000);
+    CHECK(size("1GB") == 1000000000);
+    CHECK(size("8 MiB") == 8 * 1048576);
+}
+
+TEST_CASE("a value of the wrong shape says what it got") {
+    CHECK(errorOf("listen: [a, b]\n") ==
+          "t.yaml:1: listen: expected HOST:PORT with a port from 1 to 65535 "
+          "(HOST: empty for all interfaces, IPv4, [IPv6] or a name), got a list");
+    CHECK(errorOf("nats:\n  stream:\n    name: X\n") ==
+          "t.yaml:2: nats.stream: expected a stream name of A-Z a-z 0-9 _ -, got a map");
+    CHECK(errorOf("data_dir:\nlisten: :1\n") ==
+          "t.yaml:1: data_dir: expected a non-empty string, got nothing");
+    CHECK(errorOf("nats: embedded\n") == "t.yaml:1: nats: expected a map, got 'embedded'");
+    CHECK(errorOf("- listen: :1\n") == "t.yaml:1: expected a map, got a list");
+}
+
+TEST_CASE("listen must be HOST:PORT with a valid port and host") {
+    for (const char* listen :
+         {"1999", "0.0.0.0", "0.0.0.0:0", "0.0.0.0:65536", "0.0.0.0:http", "::1:1999", "[::1:1999",
+          "[nope]:1", "300.1.1.1:80", "bad/host:80", "-a:80", "a:80:81", ""}) {
+        CAPTURE(listen);
+        CHECK(errorOf(std::string("listen: \"") + listen + "\"\n")
+                  .find(std::string("t.yaml:1: listen: expected HOST:PORT")) == 0);
+    }
+}
+
+TEST_CASE("node_id is 'auto' or a short name") {
+    CHECK(parsed("node_id: node-1\n").node_id == "node-1");
+    CHECK(errorOf("node_id: node 1\n") ==
+          "t.yaml:1: node_id: expected 'auto' or 1 to 64 characters of A-Z a-z 0-9 _ - ., got 'node 1'");
+    CHECK(errorOf("node_id: " + std::string(65, 'n') + "\n").find("t.yaml:1: node_id: expected") == 0);
+    CHECK(errorOf("node_id: ''\n").find("t.yaml:1: node_id: expected") == 0);
+}
+
+TEST_CASE("nats.url is 'embedded' or nats:// and tls:// URLs") {
+    const std::string expected =
+        "t.yaml:2: nats.url: expected 'embedded' or a comma-separated list of nats:// or tls:// URLs, got '";
+    for (const char* url : {"http://a:4222", "nats://", "nats://a:4222,", "nats://a:0", "a:4222", "Embedded",
+                            "nats://a:4222,,nats://b:4222", "nats://a b:4222"}) {
+        CAPTURE(url);
+        CHECK(errorOf(std::string("nats:\n  url: \"") + url + "\"\n") == expected + url + "'");
+    }
+}
+
+TEST_CASE("nats.stream and nats.subject_prefix keep to the characters NATS allows") {
+    CHECK(errorOf("nats:\n  stream: PARTY.LINE\n") ==
+          "t.yaml:2: nats.stream: expected a stream name of A-Z a-z 0-9 _ -, got 'PARTY.LINE'");
+    for (const char* prefix : {"a.*", "a.>", ".a", "a.", "a..b", "a b"}) {
+        CAPTURE(prefix);
+        CHECK(errorOf(std::string("nats:\n  subject_prefix: \"") + prefix + "\"\n")
+                  .find("t.yaml:2: nats.subject_prefix: expected") == 0);
+    }
+}
+
+TEST_CASE("nats.replicas is 1 to 5 and max_msgs_per_room is positive or -1") {
+    CHECK(errorOf("nats:\n  replicas: 6\n") ==
+          "t.yaml:2: nats.replicas: expected an integer from 1 to 5, got '6'");
+    CHECK(errorOf("nats:\n  replicas: 0\n") ==
+          "t.yaml:2: nats.replicas: expected an integer from 1 to 5, got '0'");
+    CHECK(errorOf("nats:\n  max_msgs_per_room: 0\n") ==
+          "t.yaml:2: nats.max_msgs_per_room: expected a positive integer, or -1 for unlimited, got '0'");
+    CHECK(errorOf("nats:\n  max_msgs_per_room: -2\n").find("t.yaml:2: nats.max_msgs_per_room:") == 0);
+}
+
+TEST_CASE("nats.max_age is a duration of at least a second") {
+    CHECK(parsed("nats:\n  max_age: 30m\n").nats.max_age == 30min);
+    CHECK(parsed("nats:\n  max_age: 90\n").nats.max_age == 90s);
+    CHECK(parsed("nats:\n  max_age: 1500ms\n").nats.max_age == 1s);
+    const std::string expected =
+        "t.yaml:2: nats.max_age: expected a duration of at least 1s, such as 24h, 30m, 90s, 7d or a number "
+        "of "
+        "seconds, got '";
+    for (const char* age : {"0", "0s", "500ms", "forever", "-1h", "24 h", "1.5h"}) {
+        CAPTURE(age);
+        CHECK(errorOf(std::string("nats:\n  max_age: ") + age + "\n") == expected + age + "'");
+    }
+}
+
+TEST_CASE("parseDuration") {
+    CHECK(parseDuration("24h").value() == 24h);
+    CHECK(parseDuration("30m").value() == 30min);
+    CHECK(parseDuration("90s").value() == 90s);
+    CHECK(parseDuration("7d").value() == 7 * 24h);
+    CHECK(parseDuration("500ms").value() == 500ms);
+    CHECK(parseDuration("45").value() == 45s);
+    CHECK(parseDuration("0").value() == 0ms);
+    CHECK(parseDuration("1h30m").value() == 90min);
+    CHECK(parseDuration("1d12h").value() == 36h);
+    const std::string expected =
+        "expected a duration such as 24h, 30m, 90s, 7d, 500ms or a number of seconds, got '";
+    for (const char* bad : {"", "h", "10x", "1.5h", "-5s", " 5s", "5s ", "1h30", "99999999999999999999d",
+                            "9223372036854775807"}) {
+        CAPTURE(bad);
+        auto duration = parseDuration(bad);
+        REQUIRE_FALSE(duration.isOk());
+        CHECK(duration.status().code() == Code::InvalidArgument);
+        CHECK(duration.status().message() == expected + bad + "'");
+    }
+}
+
+TEST_CASE("ping_timeout_seconds must exceed ping_interval_seconds") {
+    CHECK(
+        errorOf("limits:\n  ping_interval_seconds: 30\n  ping_timeout_seconds: 30\n") ==
+        "t.yaml:3: limits.ping_timeout_seconds (30) must be greater than limits.ping_interval_seconds (30)");
+    // Only the interval is set: the error points at it, since the timeout's line does not exist.
+    CHECK(
+        errorOf("limits:\n  ping_interval_seconds: 90\n") ==
+        "t.yaml:2: limits.ping_timeout_seconds (60) must be greater than limits.ping_interval_seconds (90)");
+}
+
+TEST_CASE("parties need a valid name and a script") {
+    CHECK(errorOf("parties:\n  main: {}\n") == "t.yaml:2: parties.main: missing required key 'script'");
+    CHECK(errorOf("parties:\n  main:\n    storage: true\n") ==
+          "t.yaml:2: parties.main: missing required key 'script'");
+    CHECK(errorOf("parties:\n  main: { script: '' }\n") ==
+          "t.yaml:2: parties.main.script: expected a non-empty string, got ''");
+    CHECK(errorOf("parties:\n  main: examples/chat/room.lua\n") ==
+          "t.yaml:2: parties.main: expected a map, got 'examples/chat/room.lua'");
+    CHECK(errorOf("parties:\n  a.b: { script: x.lua }\n") ==
+          "t.yaml:2: parties: expected a party name of 1 to 64 characters of A-Z a-z 0-9 _ -, got 'a.b'");
+    CHECK(
+        errorOf("parties:\n  " + std::string(65, 'p') + ": { script: x.lua }\n").find("t.yaml:2: parties:") ==
+        0);
+    CHECK(errorOf("parties:\n  main: { script: x.lua, storage: yes }\n") ==
+          "t.yaml:2: parties.main.storage: expected true or false, got 'yes'");
+    CHECK(errorOf("parties:\n  main: { script: x.lua }\n  main: { script: y.lua }\n") ==
+          "t.yaml:3: duplicate key 'parties.main'");
+}
+
+TEST_CASE("a YAML syntax error names the line") {
+    CHECK(errorOf("listen: :1999\nnats: [embedded\nlimits: {}\n").find("t.yaml:3: YAML syntax error: ") == 0);
+    CHECK(errorOf("nats:\n  url: embedded\n\tstream: X\n") ==
+          "t.yaml:3: YAML syntax error: illegal tab when looking for indentation");
+    CHECK(errorOf("listen: a: b\n").find("t.yaml:1: YAML syntax error: ") == 0);
+}
+
+TEST_CASE("more than one YAML document is an error") {
+    CHECK(errorOf("listen: :1\n---\nlisten: :2\n") == "t.yaml:3: expected one YAML document, found 2");
+}
+
+TEST_CASE("load reads a file and names it in errors") {
+    auto dir = std::filesystem::temp_directory_path() / "partyline-config-test";
+    std::filesystem::create_directories(dir);
+    auto path = (dir / "node.yaml").string();
+    std::ofstream(path) << "listen: :2000\nlimits:\n  max_conections: 1\n";
+
+    auto config = Config::load(path);
+    REQUIRE_FALSE(config.isOk());
+    CHECK(config.status().message() ==
+          path + ":3: unknown key 'limits.max_conections'; did you mean 'max_connections'?");
+
+    std::ofstream(path) << "listen: :2000\n";
+    config = Config::load(path);
+    REQUIRE(config.isOk());
+    CHECK(config->listen == ":2000");
+    CHECK(config->source == path);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a file that cannot be read says why") {
+    auto missing = Config::load("/nonexistent/partyline.yaml");
+    REQUIRE_FALSE(missing.isOk());
+    CHECK(missing.status().code() == Code::NotFound);
+    CHECK(missing.status().message() == "cannot read /nonexistent/partyline.yaml: No such file or directory");
+
+    auto directory = Config::load(PARTYLINE_TEST_DIR);
+    REQUIRE_FALSE(directory.isOk());
+    CHECK(directory.status().message() ==
+          std::string("cannot read ") + PARTYLINE_TEST_DIR + ": Is a directory");
+}
+
+TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key at its default") {
+    auto config = Config::load(shipped("partyline.yaml"));
+    REQUIRE_MESSAGE(config.isOk(), config.status().toString());
+    const Config defaults;
+    CHECK(config->listen == defaults.listen);
+    CHECK(config->node_id == "auto");
+    CHECK(config->data_dir == defaults.data_dir);
+    CHECK(config->nats.url == "embedded");
+    CHECK(config->nats.stream == defaults.nats.stream);
+    CHECK(config->nats.replicas == 1);
+    CHECK(config->nats.max_age == defaults.nats.max_age);
+    CHECK(config->nats.max_msgs_per_room == defaults.nats.max_msgs_per_room);
+    CHECK(config->nats.subject_prefix == defaults.nats.subject_prefix);
+    REQUIRE(config->parties.size() == 1);
+    CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+    CHECK_FALSE(config->parties.at("main").storage);
+    // The file documents the defaults, so it must change when they do.
+    CHECK(config->limits.max_connections == defaults.limits.max_connections);
+    CHECK(config->limits.max_message_bytes == defaults.limits.max_message_bytes);
+    CHECK(config->limits.send_buffer_bytes == defaults.limits.send_buffer_bytes);
+    CHECK(config->limits.lua_memory_bytes == defaults.limits.lua_memory_bytes);
+    CHECK(config->limits.lua_instructions_per_call == defaults.limits.lua_instructions_per_call);
+    CHECK(config->limits.idle_room_seconds == defaults.limits.idle_room_seconds);
+    CHECK(config->limits.ping_interval_seconds == defaults.limits.ping_interval_seconds);
+    CHECK(config->limits.ping_timeout_seconds == defaults.limits.ping_timeout_seconds);
+}
+
+TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
+    auto config = Config::load(shipped("cluster.yaml"));
+    REQUIRE_MESSAGE(config.isOk(), config.status().toString());
+    CHECK(config->listen == "0.0.0.0:1999");
+    CHECK(config->node_id == "auto");
+    CHECK(config->nats.url == "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222");
+    CHECK(config->nats.replicas == 3);
+    REQUIRE(config->parties.count("main") == 1);
+    CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+}
