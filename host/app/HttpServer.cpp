@@ -1,0 +1,414 @@
+#include "app/HttpServer.h"
+
+#include <civetweb.h>
+#include <strings.h>
+
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <random>
+#include <vector>
+
+#include "app/Router.h"
+#include "core/Log.h"
+#include "lua/Json.h"
+#include "net/SocketLocator.h"
+#include "net/WebSocketProtocol.h"
+#include "net/WebSocketSession.h"
+
+namespace partyline {
+namespace {
+
+// HTTP requests beside the WebSockets: CivetWeb needs a free worker for each.
+constexpr size_t kHttpHeadroomThreads = 64;
+// How long an HTTP request waits for its room handler or the log's acknowledgement.
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+constexpr size_t kMaxConnectionIdBytes = 128;
+constexpr size_t kMaxHistoryLimit = 1000;
+
+class OutboxClient : public Client {
+public:
+    OutboxClient(std::string id, bool versioned, std::shared_ptr<net::Outbox> outbox)
+        : id_(std::move(id)), versioned_(versioned), outbox_(std::move(outbox)) {}
+    const std::string& id() const override { return id_; }
+    bool versioned() const override { return versioned_; }
+    void send(const FramePtr& frame) override { outbox_->send(frame); }
+    void close(uint16_t code, std::string_view reason) override { outbox_->close(code, reason); }
+
+private:
+    std::string id_;
+    bool versioned_;
+    std::shared_ptr<net::Outbox> outbox_;
+};
+
+// Frames read on the CivetWeb worker go to the shard's strand.
+class RoomSession : public net::SessionHandler {
+public:
+    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, std::atomic<uint64_t>& messagesIn)
+        : shard_(std::move(shard)), client_(std::move(client)), messagesIn_(messagesIn) {}
+    void onMessage(std::string payload, bool binary) override {
+        messagesIn_++;
+        shard_->message(client_, std::move(payload), binary);
+    }
+    void onClosed(uint16_t code, std::string_view reason) override {
+        shard_->disconnect(client_, code, std::string(reason));
+    }
+
+private:
+    std::shared_ptr<Shard> shard_;
+    std::shared_ptr<Client> client_;
+    std::atomic<uint64_t>& messagesIn_;
+};
+
+int send(mg_connection* conn, const HttpResponse& response) {
+    mg_response_header_start(conn, response.status);
+    for (const auto& [name, value] : response.headers) mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
+    mg_response_header_add(conn, "Content-Length", std::to_string(response.body.size()).c_str(), -1);
+    mg_response_header_send(conn);
+    if (!response.body.empty()) mg_write(conn, response.body.data(), response.body.size());
+    return response.status;
+}
+
+int sendText(mg_connection* conn, int status, const std::string& body) {
+    return send(conn, HttpResponse::text(status, body + "\n"));
+}
+
+int statusFor(Code code) {
+    switch (code) {
+        case Code::InvalidArgument: return 400;
+        case Code::NotFound: return 404;
+        case Code::Conflict: return 409;
+        case Code::TooLarge: return 413;
+        case Code::Unavailable:
+        case Code::ResourceExhausted: return 503;
+        case Code::Timeout: return 504;
+        default: return 500;
+    }
+}
+
+std::map<std::string, std::string> lowerCaseHeaders(const mg_request_info* ri) {
+    std::map<std::string, std::string> headers;
+    for (int i = 0; i < ri->num_headers; ++i) {
+        std::string name = ri->http_headers[i].name;
+        for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+        auto [it, inserted] = headers.emplace(name, ri->http_headers[i].value);
+        if (!inserted) it->second += ", " + std::string(ri->http_headers[i].value);
+    }
+    return headers;
+}
+
+// Reads the whole body, refusing more than `limit` bytes before reading them when the length is declared.
+Status readBody(mg_connection* conn, size_t limit, std::string& body) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    if (ri->content_length > 0 && size_t(ri->content_length) > limit)
+        return Status(Code::TooLarge, "body of " + std::to_string(ri->content_length) +
+                                          " bytes is over limits.max_message_bytes (" + std::to_string(limit) + ")");
+    char buffer[16384];
+    for (;;) {
+        int n = mg_read(conn, buffer, sizeof buffer);
+        if (n < 0) return Status(Code::InvalidArgument, "the request body could not be read");
+        if (n == 0) return Status::ok();
+        if (body.size() + size_t(n) > limit)
+            return Status(Code::TooLarge, "body is over limits.max_message_bytes (" + std::to_string(limit) + ")");
+        body.append(buffer, size_t(n));
+    }
+}
+
+bool headerHasToken(const std::map<std::string, std::string>& headers, const char* name, const char* token) {
+    auto it = headers.find(name);
+    if (it == headers.end()) return false;
+    std::string_view value = it->second;
+    while (!value.empty()) {
+        size_t comma = value.find(',');
+        std::string_view part = value.substr(0, comma);
+        while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+        while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+        if (part.size() == std::strlen(token) && strncasecmp(part.data(), token, part.size()) == 0) return true;
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+std::string newConnectionId() {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    char id[33];
+    std::snprintf(id, sizeof id, "%016llx%016llx", (unsigned long long)random(), (unsigned long long)random());
+    return id;
+}
+
+bool validConnectionId(const std::string& id) {
+    if (id.empty() || id.size() > kMaxConnectionIdBytes) return false;
+    for (unsigned char c : id)
+        if (c < 0x21 || c == 0x7f) return false;
+    return true;
+}
+
+HttpRequest makeRequest(mg_connection* conn, const Route& route) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    HttpRequest request;
+    request.method = ri->request_method;
+    request.path = ri->local_uri ? ri->local_uri : "";
+    request.url = ri->local_uri_raw ? ri->local_uri_raw : request.path;
+    if (ri->query_string) {
+        request.url += '?';
+        request.url += ri->query_string;
+        request.query = parseQuery(ri->query_string);
+    }
+    request.rest = route.rest;
+    request.headers = lowerCaseHeaders(ri);
+    request.remoteAddr = ri->remote_addr;
+    return request;
+}
+
+// Waits on a CivetWeb worker for an answer produced on another thread.
+template <class T>
+struct Waiter {
+    std::shared_ptr<std::promise<T>> promise = std::make_shared<std::promise<T>>();
+    std::future<T> future = promise->get_future();
+    std::function<void(T)> callback() {
+        return [p = promise](T value) { p->set_value(std::move(value)); };
+    }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen, HttpServerDeps deps) {
+    std::unique_ptr<HttpServer> server(new HttpServer(std::move(deps)));
+    // CivetWeb holds a worker thread per WebSocket for its whole life: size the
+    // pool so every allowed connection and some HTTP requests have one, and
+    // refuse WebSockets past max_connections ourselves with a 503.
+    std::string threads = std::to_string(server->deps_.limits.max_connections + kHttpHeadroomThreads);
+    std::vector<const char*> options = {"listening_ports", listen.c_str(),  "num_threads", threads.c_str(),
+                                        "request_timeout_ms", "30000",       "enable_keep_alive", "yes",
+                                        "tcp_nodelay", "1",                  "enable_directory_listing", "no",
+                                        "max_request_size", "16384"};
+    if (!server->deps_.staticRoot.empty()) {
+        options.push_back("document_root");
+        options.push_back(server->deps_.staticRoot.c_str());
+    }
+    options.push_back(nullptr);
+    mg_callbacks callbacks{};
+    callbacks.log_message = [](const mg_connection*, const char* message) {
+        log::warn("http", message);
+        return 1;
+    };
+    mg_init_library(0);
+    server->ctx_ = mg_start(&callbacks, server.get(), options.data());
+    if (!server->ctx_) return Status(Code::Unavailable, "cannot listen on " + listen + " (address in use or invalid)");
+    mg_set_request_handler(server->ctx_, "/", &HttpServer::dispatch, server.get());
+    mg_server_port ports[4];
+    int n = mg_get_server_ports(server->ctx_, 4, ports);
+    if (n > 0) server->port_ = uint16_t(ports[0].port);
+    return server;
+}
+
+HttpServer::~HttpServer() {
+    drain();
+    if (ctx_) mg_stop(ctx_);  // joins the workers: every session has seen stopping_ and ended
+}
+
+void HttpServer::drain() { stopping_ = true; }
+
+int HttpServer::dispatch(mg_connection* conn, void* self) {
+    // No exception may cross into CivetWeb.
+    try {
+        return static_cast<HttpServer*>(self)->handle(conn);
+    } catch (const std::exception& e) {
+        log::error("http", std::string("request failed: ") + e.what());
+        return sendText(conn, 500, "internal error");
+    }
+}
+
+int HttpServer::handle(mg_connection* conn) {
+    requests_++;
+    const mg_request_info* ri = mg_get_request_info(conn);
+    std::string raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+    Route r = route(raw);
+    switch (r.kind) {
+        case Route::Kind::Health: return sendText(conn, 200, "ok");
+        case Route::Kind::Ready: {
+            if (stopping_) return sendText(conn, 503, "draining");
+            Status ready = deps_.ready();
+            return ready ? sendText(conn, 200, "ready") : sendText(conn, 503, "not ready: " + ready.message());
+        }
+        case Route::Kind::Metrics:
+            return send(conn, {200, {{"Content-Type", "text/plain; version=0.0.4"}}, deps_.metrics() + metrics()});
+        case Route::Kind::BadRequest: return sendText(conn, 400, r.error);
+        case Route::Kind::Broadcast: return handleBroadcast(conn, r);
+        case Route::Kind::History: return handleHistory(conn, r);
+        case Route::Kind::Room: {
+            auto headers = lowerCaseHeaders(ri);
+            if (headers.count("upgrade") || headerHasToken(headers, "connection", "upgrade"))
+                return handleUpgrade(conn, r);
+            return handleRoomRequest(conn, r);
+        }
+        case Route::Kind::Reload: return sendText(conn, 501, "reload is not available yet");
+        case Route::Kind::Other: break;
+    }
+    if (deps_.staticRoot.empty() || (strcmp(ri->request_method, "GET") && strcmp(ri->request_method, "HEAD")))
+        return sendText(conn, 404, "not found");
+    return 0;  // CivetWeb serves the file from document_root
+}
+
+int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    auto headers = lowerCaseHeaders(ri);
+    if (strcmp(ri->request_method, "GET") != 0) return sendText(conn, 400, "a WebSocket upgrade must be a GET");
+    if (!headerHasToken(headers, "upgrade", "websocket"))
+        return sendText(conn, 400, "Upgrade header must be 'websocket'");
+    if (!headerHasToken(headers, "connection", "upgrade"))
+        return sendText(conn, 400, "Connection header must contain 'Upgrade'");
+    auto key = headers.find("sec-websocket-key");
+    if (key == headers.end() || key->second.size() != 24)
+        return sendText(conn, 400, "missing or malformed Sec-WebSocket-Key");
+    auto version = headers.find("sec-websocket-version");
+    if (version == headers.end() || version->second != "13") {
+        mg_response_header_start(conn, 400);
+        mg_response_header_add(conn, "Sec-WebSocket-Version", "13", -1);
+        mg_response_header_add(conn, "Content-Type", "text/plain", -1);
+        mg_response_header_send(conn);
+        mg_printf(conn, "unsupported Sec-WebSocket-Version: use 13\n");
+        return 400;
+    }
+    const Party* party = deps_.parties.find(route.party);
+    if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
+    if (auto script = party->script(); !script->error.isOk())
+        return sendText(conn, 500, "party '" + route.party + "' cannot run its script: " + script->error.message());
+    if (stopping_) {
+        upgradesRefused_++;
+        return sendText(conn, 503, "server is shutting down");
+    }
+    if (connections_.fetch_add(1) >= deps_.limits.max_connections) {
+        connections_--;
+        upgradesRefused_++;
+        mg_response_header_start(conn, 503);
+        mg_response_header_add(conn, "Retry-After", "5", -1);
+        mg_response_header_add(conn, "Content-Type", "text/plain", -1);
+        mg_response_header_send(conn);
+        mg_printf(conn, "connection limit of %zu reached\n", deps_.limits.max_connections);
+        return 503;
+    }
+    struct Release {
+        std::atomic<size_t>& count;
+        ~Release() { count--; }
+    } release{connections_};
+
+    auto shard = deps_.rooms.shard(route.party, route.room);
+    if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+    auto socket = net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
+    if (!socket.valid()) {
+        log::error("http", "cannot find the socket of " + std::string(ri->remote_addr));
+        return sendText(conn, 500, "cannot upgrade this connection");
+    }
+    auto query = ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
+    std::string id = query.count("_pk") && validConnectionId(query["_pk"]) ? query["_pk"] : newConnectionId();
+    bool versioned = headerHasToken(headers, "sec-websocket-protocol", "partyline.v1");
+
+    mg_disable_connection_keep_alive(conn);
+    std::string answer = net::upgradeResponse(key->second, versioned ? "partyline.v1" : "");
+    if (mg_write(conn, answer.data(), answer.size()) != int(answer.size())) return 101;
+
+    auto outbox = deps_.sender.attach(socket.fd(), deps_.limits.send_buffer_bytes);
+    auto client = std::make_shared<OutboxClient>(id, versioned, outbox);
+    shard.value()->connect(client, makeRequest(conn, route));
+    RoomSession session(shard.value(), client, messagesIn_);
+    net::runWebSocketSession(socket.fd(), {}, *outbox, session, net::SessionLimits::from(deps_.limits), stopping_);
+    socket.reset();
+    return 101;
+}
+
+int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route) {
+    const Party* party = deps_.parties.find(route.party);
+    if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
+    if (auto script = party->script(); !script->error.isOk())
+        return sendText(conn, 500, "party '" + route.party + "' cannot run its script: " + script->error.message());
+    HttpRequest request = makeRequest(conn, route);
+    if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
+        return sendText(conn, statusFor(body.code()), body.message());
+    auto shard = deps_.rooms.shard(route.party, route.room);
+    if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+    Waiter<HttpResponse> waiter;
+    shard.value()->request(std::move(request), waiter.callback());
+    if (waiter.future.wait_for(kRequestTimeout) != std::future_status::ready)
+        return sendText(conn, 504, "the room did not answer in time");
+    return send(conn, waiter.future.get());
+}
+
+int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    if (strcmp(ri->request_method, "POST") != 0) {
+        mg_response_header_start(conn, 405);
+        mg_response_header_add(conn, "Allow", "POST", -1);
+        mg_response_header_send(conn);
+        return 405;
+    }
+    auto subject = deps_.rooms.subject(route.party, route.room);
+    if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
+    std::string body;
+    if (Status read = readBody(conn, deps_.limits.max_message_bytes, body); !read)
+        return sendText(conn, statusFor(read.code()), read.message());
+    auto headers = lowerCaseHeaders(ri);
+    PublishOptions options;
+    auto type = headers.find("content-type");
+    options.binary = type != headers.end() && type->second.rfind("application/octet-stream", 0) == 0;
+    Waiter<Result<uint64_t>> waiter;
+    deps_.bus.publish(subject.value(), std::move(body), std::move(options), waiter.callback());
+    if (waiter.future.wait_for(kRequestTimeout) != std::future_status::ready)
+        return sendText(conn, 503, "no acknowledgement from the log in time");
+    auto seq = waiter.future.get();
+    if (!seq) return sendText(conn, statusFor(seq.status().code()), "broadcast failed: " + seq.status().message());
+    return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(seq.value()) + "}"));
+}
+
+int HttpServer::handleHistory(mg_connection* conn, const Route& route) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    auto subject = deps_.rooms.subject(route.party, route.room);
+    if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
+    auto query = ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
+    uint64_t since = 0;
+    size_t limit = 100;
+    try {
+        if (query.count("since")) since = std::stoull(query["since"]);
+        if (query.count("limit")) limit = std::stoul(query["limit"]);
+    } catch (const std::exception&) {
+        return sendText(conn, 400, "since and limit must be non-negative integers");
+    }
+    if (limit == 0 || limit > kMaxHistoryLimit)
+        return sendText(conn, 400, "limit must be 1.." + std::to_string(kMaxHistoryLimit));
+    auto entries = deps_.bus.read(subject.value(), since, limit);
+    if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());
+    auto first = deps_.bus.firstSequence(subject.value());
+    bool truncated = first && first.value() > since + 1;
+    std::string json = "{\"truncated\":" + std::string(truncated ? "true" : "false") + ",\"entries\":[";
+    bool comma = false;
+    for (const auto& e : entries.value()) {
+        if (comma) json += ',';
+        comma = true;
+        json += "{\"seq\":" + std::to_string(e.seq) + ",\"binary\":" + (e.binary ? "true" : "false") +
+                ",\"data\":" + lua::jsonQuote(e.data) + "}";
+    }
+    json += "]}";
+    return send(conn, HttpResponse::json(200, json));
+}
+
+std::string HttpServer::metrics() const {
+    auto stats = deps_.sender.stats();
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+               std::to_string(value) + "\n";
+    };
+    metric("partyline_connections", "gauge", "Open WebSocket connections.", connections_.load());
+    metric("partyline_http_requests_total", "counter", "HTTP requests received.", requests_.load());
+    metric("partyline_messages_in_total", "counter", "WebSocket messages received.", messagesIn_.load());
+    metric("partyline_upgrades_refused_total", "counter", "WebSocket upgrades refused (limit or drain).",
+           upgradesRefused_.load());
+    metric("partyline_frames_written_total", "counter", "Frames written to clients.", stats.framesWritten);
+    metric("partyline_bytes_written_total", "counter", "Bytes written to clients.", stats.bytesWritten);
+    metric("partyline_slow_consumer_closes_total", "counter", "Clients closed 1013 for not reading.",
+           stats.slowCloses);
+    return out;
+}
+
+}  // namespace partyline

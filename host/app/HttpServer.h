@@ -1,0 +1,78 @@
+// HttpServer: the node's front door, on CivetWeb.
+//
+// CivetWeb accepts connections and parses HTTP requests; this class routes
+// them (Router), answers the built-in endpoints, hands room requests to the
+// room's shard, and upgrades WebSockets itself: it finds the connection's
+// socket, answers the handshake and runs partyline's own frame reader on the
+// CivetWeb worker thread, while writes go through the Sender. CivetWeb's own
+// WebSocket code is not used: it allocates a frame's declared length before
+// reading it and its writes block on a client that does not read.
+//
+// Threads: handlers run on CivetWeb worker threads. They never run Lua: they
+// post to shards and, for HTTP, wait for the shard's answer.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "bus/Bus.h"
+#include "config/Config.h"
+#include "core/Status.h"
+#include "net/Sender.h"
+#include "rooms/Party.h"
+#include "rooms/RoomRegistry.h"
+
+struct mg_context;
+struct mg_connection;
+
+namespace partyline {
+
+struct Route;
+
+struct HttpServerDeps {
+    RoomRegistry& rooms;
+    const Parties& parties;
+    Bus& bus;
+    net::Sender& sender;
+    const Limits& limits;
+    std::string nodeId;
+    std::string staticRoot;                  // served at / (the examples); empty: none
+    std::function<Status()> ready;           // for /readyz
+    std::function<std::string()> metrics;    // the Prometheus text of everything but the server's own counters
+};
+
+class HttpServer {
+public:
+    // Listens on "host:port" (port 0 picks a free one).
+    static Result<std::unique_ptr<HttpServer>> start(const std::string& listen, HttpServerDeps deps);
+    ~HttpServer();  // closes every WebSocket with 1001 and stops CivetWeb
+
+    uint16_t port() const { return port_; }
+    size_t connections() const { return connections_.load(); }
+    // Stops new WebSockets and asks open ones to close with 1001 (graceful drain).
+    void drain();
+    // The server's own counters in Prometheus text format.
+    std::string metrics() const;
+
+private:
+    explicit HttpServer(HttpServerDeps deps) : deps_(std::move(deps)) {}
+    static int dispatch(mg_connection* conn, void* self);
+    int handle(mg_connection* conn);
+    int handleUpgrade(mg_connection* conn, const Route& route);
+    int handleRoomRequest(mg_connection* conn, const Route& route);
+    int handleBroadcast(mg_connection* conn, const Route& route);
+    int handleHistory(mg_connection* conn, const Route& route);
+
+    HttpServerDeps deps_;
+    mg_context* ctx_ = nullptr;
+    uint16_t port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::atomic<size_t> connections_{0};
+    std::atomic<uint64_t> upgradesRefused_{0};
+    std::atomic<uint64_t> requests_{0};
+    std::atomic<uint64_t> messagesIn_{0};
+};
+
+}  // namespace partyline

@@ -1,0 +1,105 @@
+#include "app/Node.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "core/Log.h"
+
+namespace partyline {
+
+std::string defaultNodeId() {
+    char host[256] = "node";
+    gethostname(host, sizeof host - 1);
+    std::string id;
+    for (char c : std::string(host))
+        id += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
+    return id + "-" + std::to_string(getpid());
+}
+
+Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
+    std::unique_ptr<Node> node(new Node(std::move(options)));
+    const Config& config = node->options_.config;
+    node->nodeId_ = config.node_id == "auto" ? defaultNodeId() : config.node_id;
+
+    std::string url = config.nats.url;
+    if (url == "embedded") {
+        std::error_code ignored;
+        std::filesystem::create_directories(config.data_dir, ignored);
+        auto embedded = EmbeddedNats::start(config.data_dir);
+        if (!embedded) return embedded.status().withContext("embedded nats-server");
+        node->embedded_ = std::move(embedded.value());
+        url = node->embedded_->url();
+        log::info("node", "embedded nats-server at " + url + " data=" + config.data_dir);
+    }
+    auto bus = NatsBus::connect(config.nats, url, node->nodeId_);
+    if (!bus) return bus.status().withContext("nats " + url);
+    node->bus_ = std::move(bus.value());
+
+    node->sender_ = std::make_unique<net::Sender>();
+    node->executor_ = std::make_unique<Executor>(std::max(2u, std::thread::hardware_concurrency()));
+    node->timer_ = std::make_unique<Timer>();
+    node->context_.reset(new ShardContext{*node->bus_, *node->executor_, *node->timer_, config.limits,
+                                          node->nodeId_, config.nats.subject_prefix});
+    node->parties_ = std::make_unique<Parties>(config);
+    for (const auto& [name, party] : node->parties_->all()) {
+        auto script = party->script();
+        if (script->error.isOk()) log::info("node", "party " + name + " script=" + script->path);
+        else log::error("node", "party " + name + " cannot run: " + script->error.message());
+    }
+    node->rooms_ = std::make_unique<RoomRegistry>(*node->context_, *node->parties_);
+
+    Node* self = node.get();
+    HttpServerDeps deps{*node->rooms_,
+                        *node->parties_,
+                        *node->bus_,
+                        *node->sender_,
+                        config.limits,
+                        node->nodeId_,
+                        node->options_.staticRoot,
+                        [self] { return self->bus_->ready(); },
+                        [self] { return self->metrics(); }};
+    auto http = HttpServer::start(config.listen, std::move(deps));
+    if (!http) return http.status();
+    node->http_ = std::move(http.value());
+    log::info("node", "partyline node " + node->nodeId_ + " listening on " + config.listen + " (port " +
+                          std::to_string(node->http_->port()) + ")");
+    return node;
+}
+
+Node::~Node() {
+    http_.reset();
+    rooms_.reset();
+    timer_.reset();
+    executor_.reset();
+    sender_.reset();
+    bus_.reset();
+    embedded_.reset();
+}
+
+void Node::drain() {
+    if (http_) http_->drain();
+}
+
+std::string Node::metrics() const {
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+               std::to_string(value) + "\n";
+    };
+    metric("partyline_rooms", "gauge", "Shards running on this node.", rooms_->size());
+    metric("partyline_log_writes_in_total", "counter", "Writes received from the log.", context_->writesIn.load());
+    metric("partyline_deliveries_total", "counter", "Writes handed to connections.", context_->deliveries.load());
+    metric("partyline_gap_fills_total", "counter", "Writes read back from the log to close a gap.",
+           context_->gapsFilled.load());
+    metric("partyline_publishes_total", "counter", "Writes published by room scripts.", context_->publishes.load());
+    metric("partyline_publish_errors_total", "counter", "Room script publishes that failed.",
+           context_->publishErrors.load());
+    metric("partyline_lua_errors_total", "counter", "Lua handler errors, budget stops included.",
+           context_->luaErrors.load());
+    metric("partyline_nats_reconnects_total", "counter", "Reconnections to NATS.", bus_->reconnects());
+    return out;
+}
+
+}  // namespace partyline

@@ -1,0 +1,59 @@
+// Node: the composition root. Builds every part of one partyline process from
+// its configuration, in dependency order, and tears them down in reverse.
+//
+// Member order is the contract: the HTTP server stops first (no new events),
+// then the rooms, the timer, the executor (no task left to touch the bus), the
+// sender, the bus, and last the embedded nats-server.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "app/HttpServer.h"
+#include "bus/EmbeddedNats.h"
+#include "bus/NatsBus.h"
+#include "config/Config.h"
+#include "net/Sender.h"
+#include "rooms/Executor.h"
+#include "rooms/Party.h"
+#include "rooms/RoomRegistry.h"
+#include "rooms/Timer.h"
+
+namespace partyline {
+
+struct NodeOptions {
+    Config config;
+    std::string staticRoot;  // served at /; empty: none
+};
+
+class Node {
+public:
+    static Result<std::unique_ptr<Node>> start(NodeOptions options);
+    ~Node();
+
+    uint16_t port() const { return http_->port(); }
+    const std::string& nodeId() const { return nodeId_; }
+    // Graceful stop: refuse new connections, close clients with 1001 so they
+    // reconnect elsewhere, let pending publishes finish.
+    void drain();
+
+private:
+    explicit Node(NodeOptions options) : options_(std::move(options)) {}
+    std::string metrics() const;
+
+    NodeOptions options_;
+    std::string nodeId_;
+    std::unique_ptr<EmbeddedNats> embedded_;
+    std::unique_ptr<NatsBus> bus_;
+    std::unique_ptr<net::Sender> sender_;
+    std::unique_ptr<Executor> executor_;
+    std::unique_ptr<Timer> timer_;
+    std::unique_ptr<ShardContext> context_;
+    std::unique_ptr<Parties> parties_;
+    std::unique_ptr<RoomRegistry> rooms_;
+    std::unique_ptr<HttpServer> http_;
+};
+
+std::string defaultNodeId();
+
+}  // namespace partyline

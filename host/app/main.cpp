@@ -1,0 +1,171 @@
+// partyline: the command line.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "app/Node.h"
+#include "core/Log.h"
+
+namespace {
+
+using namespace partyline;
+
+constexpr const char* kUsage = R"(partyline - a host for real-time rooms
+
+Usage:
+  partyline serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--node-id ID]
+                  [--nats-url URL] [--static DIR] [--log-level debug|info|warn|error]
+  partyline check-config FILE
+  partyline --help | --version
+
+serve      runs a node. Without --config it serves the example chat room as
+           party "main" and starts an embedded nats-server with JetStream whose
+           data lives in --data (default .partyline). Flags override the file.
+)";
+
+// The example party: from the working directory when it has one, else from
+// the source tree or the installed share directory.
+std::string findExample(const std::string& relative) {
+    for (std::string base : {std::string("."), std::string(PARTYLINE_SOURCE_DIR), std::string("/usr/share/partyline")})
+        if (std::filesystem::exists(base + "/" + relative)) return base + "/" + relative;
+    return relative;
+}
+
+struct Args {
+    std::string command;
+    std::map<std::string, std::string> flags;
+    std::vector<std::string> positional;
+};
+
+bool parseArgs(int argc, char** argv, Args& args, std::string& error) {
+    static const std::vector<std::string> known = {"--config", "--listen",   "--data",     "--node-id",
+                                                   "--nats-url", "--static", "--log-level"};
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg.rfind("--", 0) == 0 && arg != "--help" && arg != "--version") {
+            std::string value;
+            if (auto eq = arg.find('='); eq != std::string::npos) {
+                value = arg.substr(eq + 1);
+                arg = arg.substr(0, eq);
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                error = arg + " needs a value";
+                return false;
+            }
+            if (std::find(known.begin(), known.end(), arg) == known.end()) {
+                error = "unknown option " + arg;
+                return false;
+            }
+            args.flags[arg] = value;
+        } else if (args.command.empty()) {
+            args.command = arg;
+        } else {
+            args.positional.push_back(arg);
+        }
+    }
+    return true;
+}
+
+Result<Config> loadConfig(const Args& args) {
+    Config config;
+    if (auto it = args.flags.find("--config"); it != args.flags.end()) {
+        auto loaded = Config::load(it->second);
+        if (!loaded) return loaded.status();
+        config = std::move(loaded.value());
+    }
+    if (config.parties.empty()) config.parties["main"] = {"main", findExample("examples/chat/room.lua"), false};
+    if (auto it = args.flags.find("--listen"); it != args.flags.end()) config.listen = it->second;
+    if (auto it = args.flags.find("--data"); it != args.flags.end()) config.data_dir = it->second;
+    if (auto it = args.flags.find("--node-id"); it != args.flags.end()) config.node_id = it->second;
+    if (auto it = args.flags.find("--nats-url"); it != args.flags.end()) config.nats.url = it->second;
+    for (const auto& [name, party] : config.parties)
+        if (!std::filesystem::exists(party.script))
+            return Status(Code::NotFound, config.source + ": parties." + name + ".script: no such file '" +
+                                              party.script + "'");
+    return config;
+}
+
+int serve(const Args& args) {
+    if (auto it = args.flags.find("--log-level"); it != args.flags.end()) {
+        const std::string& l = it->second;
+        if (l == "debug") log::setLevel(log::Level::Debug);
+        else if (l == "info") log::setLevel(log::Level::Info);
+        else if (l == "warn") log::setLevel(log::Level::Warn);
+        else if (l == "error") log::setLevel(log::Level::Error);
+        else {
+            std::fprintf(stderr, "partyline: --log-level must be debug, info, warn or error\n");
+            return 2;
+        }
+    }
+    auto config = loadConfig(args);
+    if (!config) {
+        std::fprintf(stderr, "partyline: %s\n", config.status().message().c_str());
+        return 2;
+    }
+    NodeOptions options{std::move(config.value()), {}};
+    if (auto it = args.flags.find("--static"); it != args.flags.end()) options.staticRoot = it->second;
+    else options.staticRoot = std::filesystem::path(findExample("examples/chat/index.html")).parent_path().parent_path();
+
+    // Every thread started from here on inherits the blocked signals; only
+    // this thread takes them, with sigwait.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    auto node = Node::start(std::move(options));
+    if (!node) {
+        log::error("node", "cannot start: " + node.status().message());
+        return 1;
+    }
+    int received = 0;
+    sigwait(&signals, &received);
+    log::info("node", std::string("stopping on ") + strsignal(received));
+    node.value()->drain();
+    node.value().reset();
+    log::info("node", "stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Args args;
+    std::string error;
+    if (!parseArgs(argc, argv, args, error)) {
+        std::fprintf(stderr, "partyline: %s\n\n%s", error.c_str(), kUsage);
+        return 2;
+    }
+    if (args.command.empty() || args.command == "--help" || args.command == "help") {
+        std::fputs(kUsage, args.command.empty() ? stderr : stdout);
+        return args.command.empty() ? 2 : 0;
+    }
+    if (args.command == "--version") {
+        std::puts("partyline 0.1.0");
+        return 0;
+    }
+    if (args.command == "serve") return serve(args);
+    if (args.command == "check-config") {
+        if (args.positional.size() != 1) {
+            std::fprintf(stderr, "usage: partyline check-config FILE\n");
+            return 2;
+        }
+        auto config = Config::load(args.positional[0]);
+        if (!config) {
+            std::fprintf(stderr, "%s\n", config.status().message().c_str());
+            return 1;
+        }
+        std::printf("%s: ok\n", args.positional[0].c_str());
+        return 0;
+    }
+    std::fprintf(stderr, "partyline: unknown command '%s'\n\n%s", args.command.c_str(), kUsage);
+    return 2;
+}

@@ -1,0 +1,27 @@
+// Client: one WebSocket connection as a shard sees it.
+//
+// The network layer implements it over a net::Outbox; unit tests implement it
+// with a recording fake. Both calls are made on the shard's strand and must
+// never block: they queue bytes and return.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace partyline {
+
+using FramePtr = std::shared_ptr<const std::string>;  // an encoded WebSocket frame
+
+class Client {
+public:
+    virtual ~Client() = default;
+    virtual const std::string& id() const = 0;
+    // The client offered the `partyline.v1` subprotocol: writes reach it as {"seq":N,"data":...}.
+    virtual bool versioned() const = 0;
+    virtual void send(const FramePtr& frame) = 0;
+    virtual void close(uint16_t code, std::string_view reason) = 0;
+};
+
+}  // namespace partyline

@@ -1,0 +1,71 @@
+#include "rooms/Executor.h"
+
+namespace partyline {
+
+Executor::Executor(size_t threads) {
+    if (threads == 0) threads = 1;
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+}
+
+Executor::~Executor() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+}
+
+std::shared_ptr<Strand> Executor::makeStrand() { return std::shared_ptr<Strand>(new Strand(*this)); }
+
+void Executor::schedule(std::shared_ptr<Strand> strand) {
+    {
+        std::lock_guard lock(mutex_);
+        ready_.push_back(std::move(strand));
+    }
+    wake_.notify_one();
+}
+
+void Executor::run() {
+    for (;;) {
+        std::shared_ptr<Strand> strand;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+            if (stopping_) return;
+            strand = std::move(ready_.front());
+            ready_.pop_front();
+        }
+        strand->runBatch();
+    }
+}
+
+void Strand::post(Task task) {
+    bool schedule = false;
+    {
+        std::lock_guard lock(mutex_);
+        tasks_.push_back(std::move(task));
+        if (!scheduled_) scheduled_ = schedule = true;
+    }
+    if (schedule) executor_.schedule(shared_from_this());
+}
+
+void Strand::runBatch() {
+    for (size_t i = 0; i < kBatch; ++i) {
+        Task task;
+        {
+            std::lock_guard lock(mutex_);
+            if (tasks_.empty()) {
+                scheduled_ = false;
+                return;
+            }
+            task = std::move(tasks_.front());
+            tasks_.pop_front();
+        }
+        task();
+    }
+    // More work left: let other strands have a turn first.
+    executor_.schedule(shared_from_this());
+}
+
+}  // namespace partyline

@@ -1,0 +1,65 @@
+// Executor and Strand: where shards run.
+//
+// A Strand is a serial queue of tasks: tasks posted to one strand run one at
+// a time, in post order, on some thread of its Executor. Every shard owns one
+// strand, so a room's Lua state and connection list need no lock. Posting
+// never blocks and may happen from any thread (CivetWeb workers, NATS
+// delivery threads, timers); running never happens on the posting thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace partyline {
+
+class Strand;
+
+class Executor {
+public:
+    explicit Executor(size_t threads);
+    ~Executor();  // runs no further task; joins the threads
+    Executor(const Executor&) = delete;
+    Executor& operator=(const Executor&) = delete;
+
+    std::shared_ptr<Strand> makeStrand();
+
+private:
+    friend class Strand;
+    void schedule(std::shared_ptr<Strand> strand);
+    void run();
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<std::shared_ptr<Strand>> ready_;
+    bool stopping_ = false;
+    std::vector<std::thread> threads_;
+};
+
+class Strand : public std::enable_shared_from_this<Strand> {
+public:
+    using Task = std::function<void()>;
+
+    // Any thread. The task runs later on one of the executor's threads.
+    void post(Task task);
+
+private:
+    friend class Executor;
+    explicit Strand(Executor& executor) : executor_(executor) {}
+    // Executor thread: runs a bounded batch so one busy room cannot starve others.
+    void runBatch();
+
+    // Tasks per turn before the strand goes to the back of the ready queue.
+    static constexpr size_t kBatch = 64;
+
+    Executor& executor_;
+    std::mutex mutex_;
+    std::deque<Task> tasks_;
+    bool scheduled_ = false;
+};
+
+}  // namespace partyline

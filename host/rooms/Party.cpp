@@ -1,0 +1,53 @@
+#include "rooms/Party.h"
+
+#include <fstream>
+#include <sstream>
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+}
+
+namespace partyline {
+
+Party::Party(std::string name, std::string scriptPath, bool storage)
+    : name_(std::move(name)), scriptPath_(std::move(scriptPath)), storage_(storage) {
+    load();
+}
+
+void Party::load() {
+    auto script = std::make_shared<Script>();
+    script->path = scriptPath_;
+    std::ifstream in(scriptPath_, std::ios::binary);
+    if (!in) {
+        script->error = Status(Code::NotFound, "cannot read script " + scriptPath_);
+    } else {
+        std::ostringstream text;
+        text << in.rdbuf();
+        script->source = text.str();
+        script->error = checkScriptSyntax(script->source, scriptPath_);
+    }
+    script_ = std::move(script);
+}
+
+Parties::Parties(const Config& config) {
+    for (const auto& [name, party] : config.parties)
+        parties_.emplace(name, std::make_unique<Party>(name, party.script, party.storage));
+}
+
+const Party* Parties::find(const std::string& name) const {
+    auto it = parties_.find(name);
+    return it == parties_.end() ? nullptr : it->second.get();
+}
+
+Status checkScriptSyntax(const std::string& source, const std::string& path) {
+    // A bare state only parses: nothing of the script runs here.
+    std::unique_ptr<lua_State, decltype(&lua_close)> L(luaL_newstate(), &lua_close);
+    if (!L) return Status(Code::Internal, "cannot create a Lua state");
+    std::string chunk = "@" + path;
+    if (luaL_loadbufferx(L.get(), source.data(), source.size(), chunk.c_str(), "t") != LUA_OK)
+        return Status(Code::InvalidArgument, lua_tostring(L.get(), -1));
+    return Status::ok();
+}
+
+}  // namespace partyline

@@ -1,0 +1,261 @@
+#include "rooms/RoomApi.h"
+
+#include <strings.h>
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+}
+
+#include "lua/Json.h"
+#include "lua/State.h"
+#include "net/WebSocketProtocol.h"
+#include "rooms/Shard.h"
+
+namespace partyline {
+namespace {
+
+Shard& shardOf(lua_State* L) { return *static_cast<Shard*>(lua_touserdata(L, lua_upvalueindex(1))); }
+
+// A string argument, or a table encoded as JSON. Pushes an error message and
+// returns false on failure (the caller raises it once its locals are gone).
+bool dataArgument(lua_State* L, int index, size_t limit, std::string& out) {
+    if (lua_type(L, index) == LUA_TSTRING) {
+        size_t len;
+        const char* s = lua_tolstring(L, index, &len);
+        out.assign(s, len);
+    } else if (lua_type(L, index) == LUA_TTABLE) {
+        auto json = lua::toJson(L, index);
+        if (!json) {
+            lua_pushstring(L, json.status().message().c_str());
+            return false;
+        }
+        out = std::move(json.value());
+    } else {
+        lua_pushfstring(L, "data must be a string or a table, got %s", luaL_typename(L, index));
+        return false;
+    }
+    if (out.size() > limit) {
+        lua_pushfstring(L, "data of %d bytes is over limits.max_message_bytes (%d)", int(out.size()), int(limit));
+        return false;
+    }
+    return true;
+}
+
+bool boolField(lua_State* L, int table, const char* name) {
+    if (!lua_istable(L, table)) return false;
+    lua_getfield(L, table, name);
+    bool value = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return value;
+}
+
+void setFunctions(lua_State* L, Shard& shard, const luaL_Reg* functions) {
+    lua_pushlightuserdata(L, &shard);
+    luaL_setfuncs(L, functions, 1);
+}
+
+void setString(lua_State* L, const char* key, const std::string& value) {
+    lua_pushlstring(L, value.data(), value.size());
+    lua_setfield(L, -2, key);
+}
+
+}  // namespace
+
+// room:broadcast(data [, {exclude = {ids}, binary = bool}]) and
+// room:append(data, {expect = seq}): publish to the log, wait for its
+// acknowledgement, return the sequence (or nil and the reason).
+int RoomApi::publishWrite(lua_State* L, bool append) {
+    Shard& shard = shardOf(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    bool failed = false;
+    {
+        PublishOptions options;
+        std::string data;
+        if (!lua_isyieldable(L) || !shard.running_ || shard.running_->co != L) {
+            lua_pushstring(L, "room:broadcast and room:append must be called from a handler, not inside a coroutine "
+                              "or a metamethod");
+            failed = true;
+        } else if (!dataArgument(L, 2, shard.context_.limits.max_message_bytes, data)) {
+            failed = true;
+        } else {
+            options.binary = boolField(L, 3, "binary");
+            if (lua_istable(L, 3)) {
+                lua_getfield(L, 3, "exclude");
+                if (lua_istable(L, -1)) {
+                    lua_Integer n = luaL_len(L, -1);
+                    for (lua_Integer i = 1; i <= n; ++i) {
+                        lua_rawgeti(L, -1, i);
+                        if (const char* id = lua_tostring(L, -1)) options.exclude.emplace_back(id);
+                        lua_pop(L, 1);
+                    }
+                }
+                lua_pop(L, 1);
+                lua_getfield(L, 3, "expect");
+                if (lua_isinteger(L, -1)) options.expectLastSeq = uint64_t(lua_tointeger(L, -1));
+                lua_pop(L, 1);
+            }
+            if (append && !options.expectLastSeq) {
+                lua_pushstring(L, "room:append needs {expect = seq}");
+                failed = true;
+            } else {
+                shard.publish(std::move(data), std::move(options));
+            }
+        }
+    }
+    if (failed) return lua_error(L);
+    return lua_yield(L, 0);  // resumed with the sequence by Shard::resumeAfterPublish
+}
+
+int RoomApi::roomBroadcast(lua_State* L) { return publishWrite(L, false); }
+int RoomApi::roomAppend(lua_State* L) { return publishWrite(L, true); }
+
+int RoomApi::roomCount(lua_State* L) {
+    lua_pushinteger(L, lua_Integer(shardOf(L).connectionCount()));
+    return 1;
+}
+
+int RoomApi::roomConnection(lua_State* L) {
+    Shard& shard = shardOf(L);
+    const char* id = luaL_checkstring(L, 2);
+    if (!shard.pushConn(L, id)) lua_pushnil(L);
+    return 1;
+}
+
+int RoomApi::roomConnections(lua_State* L) {
+    Shard& shard = shardOf(L);
+    lua_createtable(L, int(shard.connections_.size()), 0);
+    lua_Integer i = 0;
+    for (auto& [id, conn] : shard.connections_) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, conn.ref);
+        lua_rawseti(L, -2, ++i);
+    }
+    return 1;
+}
+
+// The Client behind a conn table, or nullptr when it has closed.
+Client* RoomApi::clientOf(lua_State* L, Shard& shard) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "id");
+    const char* id = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    if (!id) return nullptr;
+    auto it = shard.connections_.find(id);
+    return it == shard.connections_.end() ? nullptr : it->second.client.get();
+}
+
+// conn:send(data [, {binary = bool}]): to this connection only, not through the log.
+int RoomApi::connSend(lua_State* L) {
+    Shard& shard = shardOf(L);
+    bool failed = false;
+    {
+        Client* client = clientOf(L, shard);
+        std::string data;
+        if (!dataArgument(L, 2, shard.context_.limits.max_message_bytes, data)) {
+            failed = true;
+        } else if (client) {  // sending to a closed connection is a no-op, as in the browser
+            auto opcode = boolField(L, 3, "binary") ? net::Opcode::Binary : net::Opcode::Text;
+            client->send(std::make_shared<const std::string>(net::encodeFrame(opcode, data)));
+        }
+    }
+    if (failed) return lua_error(L);
+    return 0;
+}
+
+// conn:close([code [, reason]])
+int RoomApi::connClose(lua_State* L) {
+    Shard& shard = shardOf(L);
+    lua_Integer code = luaL_optinteger(L, 2, 1000);
+    size_t len = 0;
+    const char* reason = luaL_optlstring(L, 3, "", &len);
+    if (code != 1000 && (code < 3000 || code > 4999))
+        return luaL_error(L, "close code must be 1000 or 3000-4999, got %d", int(code));
+    if (Client* client = clientOf(L, shard)) client->close(uint16_t(code), std::string_view(reason, len));
+    return 0;
+}
+
+void RoomApi::pushRoom(lua_State* L, Shard& shard) {
+    static const luaL_Reg methods[] = {{"broadcast", roomBroadcast},     {"append", roomAppend},
+                                       {"count", roomCount},             {"connection", roomConnection},
+                                       {"connections", roomConnections}, {nullptr, nullptr}};
+    lua_createtable(L, 0, 8);
+    setString(L, "id", shard.roomId_);
+    setString(L, "party", shard.partyName_);
+    setString(L, "node", shard.context_.nodeId);
+    setFunctions(L, shard, methods);
+}
+
+void RoomApi::pushConn(lua_State* L, Shard& shard, const std::string& id) {
+    static const luaL_Reg methods[] = {{"send", connSend}, {"close", connClose}, {nullptr, nullptr}};
+    lua_createtable(L, 0, 6);
+    setString(L, "id", id);
+    lua_newtable(L);
+    lua_setfield(L, -2, "state");
+    lua_newtable(L);
+    lua_setfield(L, -2, "tags");
+    lua_pushboolean(L, false);
+    lua_setfield(L, -2, "binary");
+    setFunctions(L, shard, methods);
+}
+
+void RoomApi::pushRequest(lua_State* L, const HttpRequest& request) {
+    lua_createtable(L, 0, 8);
+    setString(L, "method", request.method);
+    setString(L, "url", request.url);
+    setString(L, "path", request.path);
+    setString(L, "rest", request.rest);
+    setString(L, "body", request.body);
+    lua_createtable(L, 0, int(request.query.size()));
+    for (const auto& [k, v] : request.query) setString(L, k.c_str(), v);
+    lua_setfield(L, -2, "query");
+    lua_createtable(L, 0, int(request.headers.size()));
+    for (const auto& [k, v] : request.headers) setString(L, k.c_str(), v);
+    lua_setfield(L, -2, "headers");
+}
+
+HttpResponse RoomApi::toResponse(lua_State* L, int nresults) {
+    if (nresults < 1 || lua_isnil(L, -nresults)) return {204, {}, {}};
+    int index = lua_absindex(L, -nresults);
+    if (lua_type(L, index) == LUA_TSTRING) return HttpResponse::text(200, lua_tostring(L, index));
+    if (!lua_istable(L, index))
+        return HttpResponse::text(500, "onRequest must return a table {status=, body=, headers=} or a string\n");
+    HttpResponse response;
+    lua_getfield(L, index, "status");
+    if (lua_isinteger(L, -1)) response.status = int(lua_tointeger(L, -1));
+    lua_pop(L, 1);
+    if (response.status < 100 || response.status > 599)
+        return HttpResponse::text(500, "onRequest returned an invalid status\n");
+    lua_getfield(L, index, "headers");
+    bool hasType = false;
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+                std::string name = lua_tostring(L, -2), value = lua_tostring(L, -1);
+                // Header injection: a value may not break the response.
+                if (name.find_first_of("\r\n:") == std::string::npos && value.find_first_of("\r\n") == std::string::npos) {
+                    hasType |= strcasecmp(name.c_str(), "content-type") == 0;
+                    response.headers.emplace_back(std::move(name), std::move(value));
+                }
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, index, "body");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char* body = lua_tolstring(L, -1, &len);
+        response.body.assign(body, len);
+        if (!hasType) response.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+    } else if (lua_istable(L, -1)) {
+        auto json = lua::toJson(L, -1);
+        if (!json) return HttpResponse::text(500, "onRequest body: " + json.status().message() + "\n");
+        response.body = std::move(json.value());
+        if (!hasType) response.headers.emplace_back("Content-Type", "application/json");
+    }
+    lua_pop(L, 1);
+    return response;
+}
+
+}  // namespace partyline

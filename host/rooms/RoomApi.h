@@ -1,0 +1,39 @@
+// RoomApi: the `room` and `conn` objects a script sees, and the request and
+// response tables of onRequest.
+//
+// Every function here runs on the shard's strand, inside a Lua handler call.
+// C functions raise Lua errors only after their C++ locals are gone (the Lua
+// library is C: an error is a longjmp).
+#pragma once
+
+#include <string>
+
+#include "rooms/Client.h"
+#include "rooms/Http.h"
+
+struct lua_State;
+
+namespace partyline {
+
+class Shard;
+
+struct RoomApi {
+    static void pushRoom(lua_State* L, Shard& shard);
+    static void pushConn(lua_State* L, Shard& shard, const std::string& id);
+    static void pushRequest(lua_State* L, const HttpRequest& request);
+    // The handler's return value: a table {status=, body=, headers=}, a string body, or nothing (204).
+    static HttpResponse toResponse(lua_State* L, int nresults);
+
+private:
+    static int publishWrite(lua_State* L, bool append);
+    static int roomBroadcast(lua_State* L);
+    static int roomAppend(lua_State* L);
+    static int roomCount(lua_State* L);
+    static int roomConnection(lua_State* L);
+    static int roomConnections(lua_State* L);
+    static int connSend(lua_State* L);
+    static int connClose(lua_State* L);
+    static Client* clientOf(lua_State* L, Shard& shard);
+};
+
+}  // namespace partyline

@@ -1,0 +1,88 @@
+#include "rooms/RoomRegistry.h"
+
+#include <vector>
+
+#include "bus/Subject.h"
+#include "core/Log.h"
+
+namespace partyline {
+
+RoomRegistry::RoomRegistry(ShardContext& context, const Parties& parties) : context_(context), parties_(parties) {
+    scheduleSweep();
+}
+
+RoomRegistry::~RoomRegistry() {
+    uint64_t timer;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        timer = sweepTimer_;
+    }
+    context_.timer.cancel(timer);
+    std::lock_guard lock(mutex_);
+    for (auto& [key, shard] : shards_) shard->stop();
+    shards_.clear();
+}
+
+Result<std::string> RoomRegistry::subject(const std::string& party, const std::string& roomId) const {
+    if (!parties_.find(party)) return Status(Code::NotFound, "no party named '" + party + "'");
+    auto partyToken = encodeSubjectToken(party);
+    if (!partyToken) return partyToken.status();
+    auto roomToken = encodeSubjectToken(roomId);
+    if (!roomToken) return roomToken.status().withContext("room id");
+    return logSubject(context_.subjectPrefix, partyToken.value(), roomToken.value());
+}
+
+Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, const std::string& roomId) {
+    auto key = std::make_pair(party, roomId);
+    {
+        std::lock_guard lock(mutex_);
+        auto it = shards_.find(key);
+        if (it != shards_.end()) return it->second;
+    }
+    auto subj = subject(party, roomId);
+    if (!subj) return subj.status();
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] = shards_.try_emplace(key);
+    if (inserted) {
+        it->second = Shard::create(context_, *parties_.find(party), roomId, std::move(subj.value()));
+        log::debug("rooms", "shard started room=" + party + "/" + roomId);
+    }
+    return it->second;
+}
+
+size_t RoomRegistry::size() const {
+    std::lock_guard lock(mutex_);
+    return shards_.size();
+}
+
+size_t RoomRegistry::sweepIdle() {
+    std::vector<std::shared_ptr<Shard>> idle;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto it = shards_.begin(); it != shards_.end();) {
+            if (it->second->idleFor(context_.limits.idle_room_seconds)) {
+                idle.push_back(std::move(it->second));
+                it = shards_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (auto& shard : idle) {
+        log::debug("rooms", "shard closed (idle) room=" + shard->partyName() + "/" + shard->roomId());
+        shard->stop();
+    }
+    return idle.size();
+}
+
+void RoomRegistry::scheduleSweep() {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    sweepTimer_ = context_.timer.after(std::chrono::seconds(1), [this] {
+        sweepIdle();
+        scheduleSweep();
+    });
+}
+
+}  // namespace partyline

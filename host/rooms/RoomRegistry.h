@@ -1,0 +1,45 @@
+// RoomRegistry: the shards of this node, created on first touch, closed when idle.
+//
+// Threads: any thread may look a shard up; the lookup creates it when it is
+// missing. The sweep runs on the timer thread and stops shards that have had
+// no connection and no work for limits.idle_room_seconds.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "core/Status.h"
+#include "rooms/Party.h"
+#include "rooms/Shard.h"
+
+namespace partyline {
+
+class RoomRegistry {
+public:
+    RoomRegistry(ShardContext& context, const Parties& parties);
+    ~RoomRegistry();  // stops every shard
+
+    // The room's shard on this node, created if needed. NotFound for an
+    // unknown party, InvalidArgument for a room id that cannot be a room.
+    Result<std::shared_ptr<Shard>> shard(const std::string& party, const std::string& roomId);
+    // The log subject of a room, without creating a shard.
+    Result<std::string> subject(const std::string& party, const std::string& roomId) const;
+
+    size_t size() const;
+    size_t sweepIdle();  // returns how many shards it stopped
+
+private:
+    void scheduleSweep();
+
+    ShardContext& context_;
+    const Parties& parties_;
+    mutable std::mutex mutex_;
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<Shard>> shards_;
+    uint64_t sweepTimer_ = 0;
+    bool stopping_ = false;
+};
+
+}  // namespace partyline

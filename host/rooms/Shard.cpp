@@ -1,0 +1,469 @@
+#include "rooms/Shard.h"
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+}
+
+#include "core/Base64.h"
+#include "core/Log.h"
+#include "lua/Json.h"
+#include "lua/State.h"
+#include "net/WebSocketProtocol.h"
+#include "rooms/RoomApi.h"
+
+namespace partyline {
+namespace {
+
+// How long a shard waits before it asks the log again after NATS failed it.
+constexpr std::chrono::milliseconds kLogRetry{250};
+// Entries read from the log per request while closing a gap.
+constexpr size_t kGapReadBatch = 256;
+
+FramePtr makeFrame(net::Opcode opcode, std::string_view payload) {
+    return std::make_shared<const std::string>(net::encodeFrame(opcode, payload));
+}
+
+// {"seq":N,"data":"..."} for clients of the partyline.v1 subprotocol; binary
+// data travels base64-encoded with "binary":true.
+FramePtr makeVersionedFrame(const LogEntry& entry) {
+    std::string json = "{\"seq\":" + std::to_string(entry.seq);
+    if (entry.binary) json += ",\"binary\":true,\"data\":\"" + base64Encode(entry.data) + "\"}";
+    else json += ",\"data\":" + lua::jsonQuote(entry.data) + "}";
+    return makeFrame(net::Opcode::Text, json);
+}
+
+bool excluded(const LogEntry& entry, const std::string& id) {
+    for (const auto& e : entry.exclude)
+        if (e == id) return true;
+    return false;
+}
+
+}  // namespace
+
+std::shared_ptr<Shard> Shard::create(ShardContext& context, const Party& party, std::string roomId,
+                                     std::string subject) {
+    std::shared_ptr<Shard> shard(new Shard(context, party, std::move(roomId), std::move(subject)));
+    shard->strand_->post([shard] { shard->start(); });
+    return shard;
+}
+
+Shard::Shard(ShardContext& context, const Party& party, std::string roomId, std::string subject)
+    : context_(context),
+      script_(party.script()),
+      partyName_(party.name()),
+      roomId_(std::move(roomId)),
+      subject_(std::move(subject)),
+      strand_(context.executor.makeStrand()) {
+    touch();
+}
+
+Shard::~Shard() {
+    // Subscriptions go before the Lua state they would call into.
+    subscription_.reset();
+}
+
+bool Shard::idleFor(std::chrono::seconds idle) const {
+    if (connectionCount_.load() > 0) return false;
+    return Clock::now() - Clock::time_point(Clock::duration(lastActive_.load())) >= idle;
+}
+
+// ---- start -----------------------------------------------------------------
+
+void Shard::start() {
+    subscribe();
+    readLogPosition();
+    loadScript();
+}
+
+void Shard::subscribe() {
+    if (stopped_ || subscription_) return;
+    std::weak_ptr<Shard> weak = weak_from_this();
+    // NATS delivery thread: copy and post.
+    auto sub = context_.bus.subscribe(subject_, [weak](LogEntry entry) {
+        if (auto self = weak.lock())
+            self->strand_->post([self, entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
+    });
+    if (!sub) {
+        log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " cannot subscribe: " + sub.status().message());
+        return;
+    }
+    subscription_ = std::move(sub.value());
+}
+
+// The subscription exists before the position is read, so no write can fall
+// between the two: anything already stored is skipped as a duplicate.
+void Shard::readLogPosition() {
+    if (stopped_ || logReady_) return;
+    if (subscription_) {
+        auto last = context_.bus.lastSequence(subject_);
+        if (last) {
+            lastDelivered_ = last.value();
+            logReady_ = true;
+            deliverPending();
+            return;
+        }
+        log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " cannot read the log: " + last.status().message());
+    }
+    if (retryScheduled_) return;
+    retryScheduled_ = true;
+    std::weak_ptr<Shard> weak = weak_from_this();
+    context_.timer.after(kLogRetry, [weak] {
+        if (auto self = weak.lock())
+            self->strand_->post([self] {
+                self->retryScheduled_ = false;
+                self->subscribe();
+                self->readLogPosition();
+            });
+    });
+}
+
+void Shard::loadScript() {
+    if (!script_->error.isOk()) {
+        scriptError_ = script_->error;
+        return;
+    }
+    auto state = lua::State::create({context_.limits.lua_memory_bytes, context_.limits.lua_instructions_per_call});
+    if (!state) {
+        scriptError_ = state.status();
+        return;
+    }
+    lua_ = std::move(state.value());
+    std::string where = script_->path;
+    lua_->setLogSink([room = partyName_ + "/" + roomId_](log::Level level, std::string_view at, std::string_view m) {
+        log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
+    });
+    Status loaded = lua_->loadScript(script_->source, script_->path);
+    lua_State* L = lua_->L();
+    if (loaded && !lua_istable(L, -1))
+        loaded = Status(Code::InvalidArgument, script_->path + ": the script must return a table of handlers");
+    if (!loaded) {
+        scriptError_ = loaded;
+        context_.luaErrors++;
+        log::error("shard", "room=" + partyName_ + "/" + roomId_ + " script failed: " + loaded.message());
+        lua_.reset();
+        return;
+    }
+    moduleRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, moduleRef_);
+    lua_getfield(L, -1, "onWrite");
+    hasOnWrite_ = lua_isfunction(L, -1);
+    lua_pop(L, 2);
+    RoomApi::pushRoom(L, *this);
+    roomRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    enqueue({"onStart", [this](lua_State* co) {
+                 lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
+                 return 1;
+             }, {}});
+}
+
+// ---- the log, coming back --------------------------------------------------
+
+void Shard::onLive(LogEntry entry) {
+    context_.writesIn++;
+    pending_.push_back(std::move(entry));
+    deliverPending();
+}
+
+void Shard::deliverPending() {
+    if (!logReady_) return readLogPosition();
+    while (!pending_.empty()) {
+        LogEntry& entry = pending_.front();
+        if (entry.seq > lastDelivered_) {
+            if (entry.prevKnown && entry.prevSeq > lastDelivered_ && !fillGap(entry.prevSeq)) {
+                // The log is out of reach: keep the order, try again soon.
+                if (!retryScheduled_) {
+                    retryScheduled_ = true;
+                    std::weak_ptr<Shard> weak = weak_from_this();
+                    context_.timer.after(kLogRetry, [weak] {
+                        if (auto self = weak.lock())
+                            self->strand_->post([self] {
+                                self->retryScheduled_ = false;
+                                self->deliverPending();
+                            });
+                    });
+                }
+                return;
+            }
+            deliver(entry);
+        }
+        pending_.pop_front();
+    }
+}
+
+// Reads every write after lastDelivered_ up to and including `upTo` from the log.
+bool Shard::fillGap(uint64_t upTo) {
+    while (lastDelivered_ < upTo) {
+        auto entries = context_.bus.read(subject_, lastDelivered_, kGapReadBatch);
+        if (!entries) {
+            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " gap after " + std::to_string(lastDelivered_) +
+                                   " not filled: " + entries.status().message());
+            return false;
+        }
+        if (entries->empty()) {
+            // Retention dropped the missing writes: nothing left to deliver before upTo.
+            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " writes " + std::to_string(lastDelivered_ + 1) +
+                                   ".." + std::to_string(upTo) + " are no longer in the log");
+            lastDelivered_ = upTo;
+            return true;
+        }
+        for (const auto& e : entries.value()) {
+            if (e.seq > upTo) break;
+            context_.gapsFilled++;
+            deliver(e);
+        }
+        if (entries->back().seq >= upTo) break;
+    }
+    return true;
+}
+
+void Shard::deliver(const LogEntry& entry) {
+    lastDelivered_ = entry.seq;
+    touch();
+    FramePtr raw, versioned;
+    uint64_t sent = 0;
+    for (auto& [id, conn] : connections_) {
+        if (!entry.exclude.empty() && excluded(entry, id)) continue;
+        FramePtr& frame = conn.client->versioned() ? versioned : raw;
+        if (!frame)
+            frame = conn.client->versioned()
+                        ? makeVersionedFrame(entry)
+                        : makeFrame(entry.binary ? net::Opcode::Binary : net::Opcode::Text, entry.data);
+        conn.client->send(frame);
+        ++sent;
+    }
+    context_.deliveries += sent;
+    if (hasOnWrite_) {
+        enqueue({"onWrite", [this, seq = entry.seq, data = entry.data, binary = entry.binary](lua_State* co) {
+                     lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
+                     lua_createtable(co, 0, 3);
+                     lua_pushinteger(co, lua_Integer(seq));
+                     lua_setfield(co, -2, "seq");
+                     lua_pushlstring(co, data.data(), data.size());
+                     lua_setfield(co, -2, "data");
+                     lua_pushboolean(co, binary);
+                     lua_setfield(co, -2, "binary");
+                     return 2;
+                 }, {}});
+    }
+}
+
+// ---- events from the network -----------------------------------------------
+
+void Shard::connect(std::shared_ptr<Client> client, HttpRequest request) {
+    connectionCount_++;
+    touch();
+    strand_->post([self = shared_from_this(), client = std::move(client), request = std::move(request)]() mutable {
+        if (self->stopped_ || !self->scriptError_.isOk() || !self->lua_) {
+            client->close(1011, self->stopped_ ? "room is stopping" : "room script failed to load");
+            return;
+        }
+        const std::string id = client->id();
+        auto old = self->connections_.find(id);
+        if (old != self->connections_.end()) {
+            // Same connection id twice: the newer one wins, as a reconnecting client expects.
+            old->second.client->close(1000, "replaced by a new connection with the same id");
+            luaL_unref(self->lua_->L(), LUA_REGISTRYINDEX, old->second.ref);
+            self->connections_.erase(old);
+            self->connectionCount_--;
+        }
+        lua_State* L = self->lua_->L();
+        RoomApi::pushConn(L, *self, id);
+        int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        self->connections_.emplace(id, Connection{client, ref});
+        self->enqueue({"onConnect", [self = self.get(), id, request = std::move(request)](lua_State* co) {
+                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
+                           self->pushConn(co, id);
+                           self->pushRequest(co, request);
+                           return 3;
+                       }, {}});
+    });
+}
+
+void Shard::message(std::shared_ptr<Client> client, std::string payload, bool binary) {
+    touch();
+    strand_->post([self = shared_from_this(), client = std::move(client), payload = std::move(payload), binary] {
+        auto it = self->connections_.find(client->id());
+        if (it == self->connections_.end() || it->second.client != client) return;
+        self->enqueue({"onMessage", [self = self.get(), id = client->id(), payload, binary](lua_State* co) {
+                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
+                           if (!self->pushConn(co, id)) return -1;  // closed meanwhile
+                           lua_pushboolean(co, binary);
+                           lua_setfield(co, -2, "binary");
+                           lua_pushlstring(co, payload.data(), payload.size());
+                           return 3;
+                       }, {}});
+    });
+}
+
+void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::string reason) {
+    touch();
+    strand_->post([self = shared_from_this(), client = std::move(client), code, reason = std::move(reason)] {
+        auto it = self->connections_.find(client->id());
+        if (it == self->connections_.end() || it->second.client != client) return;
+        int ref = it->second.ref;
+        self->connections_.erase(it);
+        self->connectionCount_--;
+        self->touch();
+        if (!self->lua_) return;
+        self->enqueue({"onClose",
+                       [self = self.get(), ref, code, reason](lua_State* co) {
+                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
+                           lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
+                           lua_pushinteger(co, code);
+                           lua_pushlstring(co, reason.data(), reason.size());
+                           return 4;
+                       },
+                       [self = self.get(), ref](lua_State*, int, const Status&) {
+                           if (self->lua_) luaL_unref(self->lua_->L(), LUA_REGISTRYINDEX, ref);
+                       }});
+    });
+}
+
+void Shard::request(HttpRequest request, Respond respond) {
+    touch();
+    strand_->post([self = shared_from_this(), request = std::move(request), respond = std::move(respond)]() mutable {
+        if (!self->scriptError_.isOk() || !self->lua_) return self->respondBroken(respond);
+        auto shared = std::make_shared<Respond>(std::move(respond));
+        self->enqueue({"onRequest",
+                       [self = self.get(), request = std::move(request)](lua_State* co) {
+                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
+                           self->pushRequest(co, request);
+                           return 2;
+                       },
+                       [shared](lua_State* co, int nresults, const Status& error) {
+                           if (!error.isOk()) {
+                               (*shared)(HttpResponse::text(500, "room handler failed: " + error.message() + "\n"));
+                               return;
+                           }
+                           if (!co) {
+                               (*shared)(HttpResponse::text(404, "this room has no onRequest handler\n"));
+                               return;
+                           }
+                           (*shared)(RoomApi::toResponse(co, nresults));
+                       }});
+    });
+}
+
+void Shard::respondBroken(const Respond& respond) const {
+    respond(HttpResponse::text(500, "party '" + partyName_ + "' cannot run its script: " + scriptError_.message() + "\n"));
+}
+
+void Shard::stop() {
+    strand_->post([self = shared_from_this()] {
+        if (self->stopped_) return;
+        self->stopped_ = true;
+        self->subscription_.reset();
+        self->closeAll(1001, "room closed");
+    });
+}
+
+void Shard::closeAll(uint16_t code, std::string_view reason) {
+    for (auto& [id, conn] : connections_) conn.client->close(code, reason);
+}
+
+// ---- Lua calls, one at a time ------------------------------------------------
+
+void Shard::enqueue(LuaCall call) {
+    calls_.push_back(std::move(call));
+    pump();
+}
+
+void Shard::pump() {
+    while (!running_ && !calls_.empty() && lua_) {
+        LuaCall call = std::move(calls_.front());
+        calls_.pop_front();
+        startCall(std::move(call));
+    }
+}
+
+void Shard::startCall(LuaCall call) {
+    lua_State* L = lua_->L();
+    lua_rawgeti(L, LUA_REGISTRYINDEX, moduleRef_);
+    lua_getfield(L, -1, call.handler);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 2);
+        if (call.done) call.done(nullptr, 0, Status::ok());
+        return;
+    }
+    lua_State* co = lua_newthread(L);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_xmove(L, co, 1);  // the handler
+    lua_pop(L, 1);        // the module table
+    int nargs = call.pushArgs(co);
+    if (nargs < 0) {
+        luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        if (call.done) call.done(nullptr, 0, Status::ok());
+        return;
+    }
+    running_ = Running{co, ref, std::move(call)};
+    lua_->beginCall();
+    resume(nargs);
+}
+
+void Shard::resume(int nargs) {
+    auto result = lua_->resume(running_->co, nargs);
+    if (result.run == lua::State::Run::Yielded) return;  // waiting for the log's acknowledgement
+    finishCall(result.nresults, result.error);
+}
+
+void Shard::finishCall(int nresults, const Status& error) {
+    Running done = std::move(*running_);
+    running_.reset();
+    if (!error.isOk()) {
+        context_.luaErrors++;
+        log::error("lua", "room=" + partyName_ + "/" + roomId_ + " handler=" + done.call.handler + " " + error.message());
+    }
+    if (done.call.done) done.call.done(done.co, error.isOk() ? nresults : 0, error);
+    if (lua_) {
+        lua_settop(done.co, 0);
+        luaL_unref(lua_->L(), LUA_REGISTRYINDEX, done.ref);
+    }
+    pump();
+}
+
+// ---- room:broadcast ----------------------------------------------------------
+
+void Shard::publish(std::string data, PublishOptions options) {
+    context_.publishes++;
+    options.msgId = context_.nodeId + "-" + std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
+                    std::to_string(++publishCounter_);
+    std::weak_ptr<Shard> weak = weak_from_this();
+    // Bus thread: post the answer back to the strand.
+    context_.bus.publish(subject_, std::move(data), std::move(options), [weak](Result<uint64_t> result) {
+        if (auto self = weak.lock())
+            self->strand_->post([self, result = std::move(result)]() mutable {
+                self->resumeAfterPublish(std::move(result));
+            });
+    });
+}
+
+void Shard::resumeAfterPublish(Result<uint64_t> result) {
+    if (!running_ || !lua_) return;
+    lua_State* co = running_->co;
+    if (result) {
+        lua_pushinteger(co, lua_Integer(result.value()));
+        resume(1);
+        return;
+    }
+    context_.publishErrors++;
+    lua_pushnil(co);
+    const std::string& why = result.status().code() == Code::Conflict ? std::string("conflict")
+                                                                       : result.status().message();
+    lua_pushlstring(co, why.data(), why.size());
+    resume(2);
+}
+
+int Shard::pushConn(lua_State* L, const std::string& id) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second.ref);
+    return 1;
+}
+
+int Shard::pushRequest(lua_State* L, const HttpRequest& request) {
+    RoomApi::pushRequest(L, request);
+    return 1;
+}
+
+}  // namespace partyline

@@ -1,0 +1,155 @@
+// Shard: the copy of one room that runs on this node.
+//
+// A shard owns the room's sandboxed Lua state, its local connections and its
+// subscription to the room's log. It publishes writes to the log and delivers
+// to its connections only what comes back from the log, in log order, once:
+// it tracks the last sequence it delivered and fills any gap from the log
+// before delivering a newer write.
+//
+// Threads: the public methods may be called from any thread; each posts a
+// task to the shard's strand. Everything else, the Lua state above all, is
+// touched only on that strand. Lua handlers run one at a time: a handler that
+// waits (room:broadcast waits for the log's acknowledgement) holds back the
+// next handler, but not deliveries to connections.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "bus/Bus.h"
+#include "config/Config.h"
+#include "rooms/Client.h"
+#include "rooms/Executor.h"
+#include "rooms/Http.h"
+#include "rooms/Party.h"
+#include "rooms/Timer.h"
+
+struct lua_State;
+
+namespace partyline {
+
+namespace lua {
+class State;
+}
+
+// What all shards of a node share. Outlives every shard.
+struct ShardContext {
+    Bus& bus;
+    Executor& executor;
+    Timer& timer;
+    const Limits& limits;
+    std::string nodeId;
+    std::string subjectPrefix;
+
+    std::atomic<uint64_t> luaErrors{0};
+    std::atomic<uint64_t> deliveries{0};   // frames handed to connections
+    std::atomic<uint64_t> writesIn{0};     // writes received from the log
+    std::atomic<uint64_t> gapsFilled{0};   // writes read back from the log to close a gap
+    std::atomic<uint64_t> publishes{0};
+    std::atomic<uint64_t> publishErrors{0};
+};
+
+class Shard : public std::enable_shared_from_this<Shard> {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    // Creates the shard and starts it: subscribe, read the log's position, load
+    // the script, run onStart.
+    static std::shared_ptr<Shard> create(ShardContext& context, const Party& party, std::string roomId,
+                                         std::string subject);
+    ~Shard();
+
+    const std::string& roomId() const { return roomId_; }
+    const std::string& partyName() const { return partyName_; }
+    const std::string& subject() const { return subject_; }
+
+    // Any thread.
+    void connect(std::shared_ptr<Client> client, HttpRequest request);
+    void message(std::shared_ptr<Client> client, std::string payload, bool binary);
+    void disconnect(std::shared_ptr<Client> client, uint16_t code, std::string reason);
+    void request(HttpRequest request, Respond respond);
+    // Unsubscribes and closes the Lua state; connections still open are closed 1001.
+    void stop();
+
+    size_t connectionCount() const { return connectionCount_.load(); }
+    // True when the shard has had no connection and no work for `idle`.
+    bool idleFor(std::chrono::seconds idle) const;
+
+private:
+    friend struct RoomApi;
+
+    struct Connection {
+        std::shared_ptr<Client> client;
+        int ref = 0;  // the Lua conn table in the registry
+    };
+    // One Lua handler call waiting for its turn.
+    struct LuaCall {
+        const char* handler;
+        std::function<int(lua_State* co)> pushArgs;                               // returns nargs
+        std::function<void(lua_State* co, int nresults, const Status& error)> done;  // may be empty
+    };
+    struct Running {
+        lua_State* co;
+        int ref;
+        LuaCall call;
+    };
+
+    Shard(ShardContext& context, const Party& party, std::string roomId, std::string subject);
+
+    // Strand only, below.
+    void start();
+    void subscribe();
+    void readLogPosition();
+    void loadScript();
+    void onLive(LogEntry entry);
+    void deliverPending();
+    bool fillGap(uint64_t upTo);
+    void deliver(const LogEntry& entry);
+    void enqueue(LuaCall call);
+    void pump();
+    void startCall(LuaCall call);
+    void resume(int nargs);
+    void finishCall(int nresults, const Status& error);
+    void touch() { lastActive_.store(Clock::now().time_since_epoch().count()); }
+    void respondBroken(const Respond& respond) const;
+    int pushConn(lua_State* L, const std::string& id);
+    int pushRequest(lua_State* L, const HttpRequest& request);
+    void publish(std::string data, PublishOptions options);
+    void resumeAfterPublish(Result<uint64_t> result);
+    void closeAll(uint16_t code, std::string_view reason);
+
+    ShardContext& context_;
+    std::shared_ptr<const Script> script_;
+    const std::string partyName_;
+    const std::string roomId_;
+    const std::string subject_;
+    std::shared_ptr<Strand> strand_;
+
+    std::unique_ptr<Subscription> subscription_;
+    bool logReady_ = false;        // lastDelivered_ holds the log's position
+    uint64_t lastDelivered_ = 0;   // the last sequence delivered to connections
+    std::deque<LogEntry> pending_; // live writes not delivered yet (log not ready, or a gap not filled)
+    bool retryScheduled_ = false;
+
+    std::unique_ptr<lua::State> lua_;
+    Status scriptError_;           // why the script cannot run on this shard
+    int moduleRef_ = 0;            // the table the script returned
+    int roomRef_ = 0;              // the `room` table
+    bool hasOnWrite_ = false;
+    std::deque<LuaCall> calls_;
+    std::optional<Running> running_;
+    uint64_t publishCounter_ = 0;
+    bool stopped_ = false;
+
+    std::map<std::string, Connection> connections_;
+    std::atomic<size_t> connectionCount_{0};
+    std::atomic<Clock::rep> lastActive_;
+};
+
+}  // namespace partyline

@@ -1,0 +1,63 @@
+#include "rooms/Timer.h"
+
+namespace partyline {
+
+Timer::Timer() : thread_([this] { run(); }) {}
+
+Timer::~Timer() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        due_.clear();
+    }
+    wake_.notify_all();
+    thread_.join();
+}
+
+uint64_t Timer::after(std::chrono::milliseconds delay, Callback callback) {
+    uint64_t id;
+    {
+        std::lock_guard lock(mutex_);
+        id = nextId_++;
+        due_.emplace(Clock::now() + delay, std::make_pair(id, std::move(callback)));
+    }
+    wake_.notify_all();
+    return id;
+}
+
+void Timer::cancel(uint64_t id) {
+    std::unique_lock lock(mutex_);
+    finished_.wait(lock, [&] { return running_ != id; });
+    for (auto it = due_.begin(); it != due_.end(); ++it) {
+        if (it->second.first == id) {
+            due_.erase(it);
+            return;
+        }
+    }
+}
+
+void Timer::run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        if (due_.empty()) {
+            wake_.wait(lock);
+            continue;
+        }
+        auto first = due_.begin();
+        if (first->first > Clock::now()) {
+            wake_.wait_until(lock, first->first);
+            continue;
+        }
+        Callback callback = std::move(first->second.second);
+        running_ = first->second.first;
+        due_.erase(first);
+        lock.unlock();
+        callback();
+        callback = nullptr;
+        lock.lock();
+        running_ = 0;
+        finished_.notify_all();
+    }
+}
+
+}  // namespace partyline

@@ -1,0 +1,46 @@
+// Timer: runs callbacks after a delay on its own thread.
+//
+// Callbacks must be short: they post work to a strand and return. Cancelling
+// is by id; a callback that already started is not waited for.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace partyline {
+
+class Timer {
+public:
+    using Clock = std::chrono::steady_clock;
+    using Callback = std::function<void()>;
+
+    Timer();
+    ~Timer();  // drops pending callbacks, joins the thread
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+
+    // Any thread. Returns an id for cancel().
+    uint64_t after(std::chrono::milliseconds delay, Callback callback);
+    // Any thread but the timer's own. When the callback is running, waits for
+    // it to return, so its captures may be destroyed afterwards.
+    void cancel(uint64_t id);
+
+private:
+    void run();
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::condition_variable finished_;
+    uint64_t running_ = 0;  // the id of the callback running now
+    std::multimap<Clock::time_point, std::pair<uint64_t, Callback>> due_;
+    uint64_t nextId_ = 1;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace partyline
