@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Command 2: install what is missing, build, and run the whole test suite:
+# unit and integration tests (real nats-server, real nodes, real WebSocket
+# clients), then the unit tests again under AddressSanitizer+UBSan and
+# ThreadSanitizer. Set PARTYLINE_SKIP_SANITIZERS=1 to skip the sanitizer builds.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+(cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error)
+
+jobs=$(nproc)
+"$root/scripts/build.sh"
+ctest --test-dir "$root/build" --output-on-failure -j"$jobs" --timeout 600
+
+if [[ "${PARTYLINE_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  for sanitizer in "address,undefined" thread; do
+    dir="$root/build-${sanitizer%%,*}"
+    cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DPARTYLINE_SANITIZE="$sanitizer" >/dev/null
+    cmake --build "$dir" -j"$jobs" --target unit_tests
+    # Unit tests only: the integration tests exercise the release build.
+    UBSAN_OPTIONS=halt_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
+      ctest --test-dir "$dir" --output-on-failure -L unit -j"$jobs"
+  done
+fi
