@@ -10,6 +10,9 @@
 //   PARTYLINE_SOURCE_DIR  the repository root (default: two levels up from here)
 //   NATS_SERVER_BIN       nats-server (default: PATH, then /usr/sbin, /usr/local/bin)
 //   PARTYLINE_TEST_VERBOSE=1  copy every child's output to stderr as it arrives
+//
+// When a test file fails, the last lines each partyline node logged are
+// printed at exit, so a failure report carries the node's side of the story.
 
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
@@ -130,6 +133,7 @@ function findExecutable(name, envVar, fallbacks) {
 
 const children = new Set();
 const tempDirs = new Set();
+const nodesStarted = []; // partyline children, kept after they exit for the failure report
 
 // A running child with its output kept (the last maxLines lines).
 class Child {
@@ -221,7 +225,14 @@ export async function cleanupAll() {
 }
 
 after(cleanupAll);
-process.once("exit", killAllNow);
+process.once("exit", (code) => {
+  killAllNow();
+  if ((code || process.exitCode) && !VERBOSE) {
+    for (const child of nodesStarted) {
+      process.stderr.write(`\n----- last lines of ${child.label} -----\n${child.tail(60)}\n`);
+    }
+  }
+});
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.once(signal, () => {
     killAllNow();
@@ -362,6 +373,7 @@ export async function startNode({
       cwd: SOURCE_DIR,
       env: process.env,
     });
+    nodesStarted.push(child);
     try {
       await waitReady(child, port, readyTimeoutMs);
     } catch (err) {
