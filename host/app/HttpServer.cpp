@@ -24,6 +24,8 @@ constexpr size_t kHttpHeadroomThreads = 64;
 // How long an HTTP request waits for its room handler or the log's acknowledgement.
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr size_t kMaxConnectionIdBytes = 128;
+// How long an upgrade waits for a new shard to learn the log's position.
+constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
 constexpr size_t kMaxHistoryLimit = 1000;
 
 class OutboxClient : public Client {
@@ -296,6 +298,8 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
 
     auto shard = deps_.rooms.shard(route.party, route.room);
     if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+    if (!shard.value()->waitUntilReady(kRoomStartTimeout))
+        return sendText(conn, 503, "the room's log cannot be reached now; retry");
     auto socket = net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
     if (!socket.valid()) {
         log::error("http", "cannot find the socket of " + std::string(ri->remote_addr));

@@ -63,6 +63,10 @@ Shard::~Shard() {
     subscription_.reset();
 }
 
+bool Shard::waitUntilReady(std::chrono::milliseconds timeout) const {
+    return ready_.wait_for(timeout) == std::future_status::ready;
+}
+
 bool Shard::idleFor(std::chrono::seconds idle) const {
     if (connectionCount_.load() > 0) return false;
     return Clock::now() - Clock::time_point(Clock::duration(lastActive_.load())) >= idle;
@@ -100,6 +104,7 @@ void Shard::readLogPosition() {
         if (last) {
             lastDelivered_ = last.value();
             logReady_ = true;
+            readyPromise_.set_value();
             deliverPending();
             return;
         }

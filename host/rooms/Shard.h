@@ -17,6 +17,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,6 +78,10 @@ public:
     // Unsubscribes and closes the Lua state; connections still open are closed 1001.
     void stop();
 
+    // Any thread: waits until the shard knows the log's position, so a client
+    // admitted after it returns true receives every write stored from then on.
+    bool waitUntilReady(std::chrono::milliseconds timeout) const;
+
     size_t connectionCount() const { return connectionCount_.load(); }
     // True when the shard has had no connection and no work for `idle`.
     bool idleFor(std::chrono::seconds idle) const;
@@ -133,6 +138,8 @@ private:
 
     std::unique_ptr<Subscription> subscription_;
     bool logReady_ = false;        // lastDelivered_ holds the log's position
+    std::promise<void> readyPromise_;
+    std::shared_future<void> ready_ = readyPromise_.get_future().share();
     uint64_t lastDelivered_ = 0;   // the last sequence delivered to connections
     std::deque<LogEntry> pending_; // live writes not delivered yet (log not ready, or a gap not filled)
     bool retryScheduled_ = false;

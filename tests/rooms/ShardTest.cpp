@@ -1,0 +1,330 @@
+// Shards over the in-memory bus with recording clients: the delivery path,
+// the Lua handlers and the room API, without a network.
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "bus/MemoryBus.h"
+#include "rooms/RoomRegistry.h"
+
+using namespace partyline;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Received {
+    bool binary;
+    std::string data;
+};
+
+// Decodes the server frames it is given (unmasked, FIN set).
+class FakeClient : public Client {
+public:
+    explicit FakeClient(std::string id, bool versioned = false) : id_(std::move(id)), versioned_(versioned) {}
+    const std::string& id() const override { return id_; }
+    bool versioned() const override { return versioned_; }
+    void send(const FramePtr& frame) override {
+        const std::string& f = *frame;
+        size_t len = uint8_t(f[1]) & 0x7f, offset = 2;
+        if (len == 126) {
+            len = (uint8_t(f[2]) << 8) | uint8_t(f[3]);
+            offset = 4;
+        } else if (len == 127) {
+            len = 0;
+            for (int i = 0; i < 8; ++i) len = (len << 8) | uint8_t(f[2 + i]);
+            offset = 10;
+        }
+        std::lock_guard lock(mutex_);
+        received_.push_back({(f[0] & 0x0f) == 2, f.substr(offset, len)});
+        changed_.notify_all();
+    }
+    void close(uint16_t code, std::string_view reason) override {
+        std::lock_guard lock(mutex_);
+        closeCode_ = code;
+        closeReason_ = reason;
+        changed_.notify_all();
+    }
+    std::vector<Received> waitFor(size_t count, std::chrono::milliseconds timeout = 3s) {
+        std::unique_lock lock(mutex_);
+        changed_.wait_for(lock, timeout, [&] { return received_.size() >= count; });
+        return received_;
+    }
+    uint16_t waitForClose(std::chrono::milliseconds timeout = 3s) {
+        std::unique_lock lock(mutex_);
+        changed_.wait_for(lock, timeout, [&] { return closeCode_ != 0; });
+        return closeCode_;
+    }
+    std::string closeReason() {
+        std::lock_guard lock(mutex_);
+        return closeReason_;
+    }
+
+private:
+    std::string id_;
+    bool versioned_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<Received> received_;
+    uint16_t closeCode_ = 0;
+    std::string closeReason_;
+};
+
+std::vector<std::string> texts(const std::vector<Received>& received) {
+    std::vector<std::string> out;
+    for (const auto& r : received) out.push_back(r.data);
+    return out;
+}
+
+// One node's worth of rooms over a MemoryBus; each script is written to a temp file.
+struct Rooms {
+    explicit Rooms(std::map<std::string, std::string> scripts, Limits limitsIn = {}) : limits(limitsIn) {
+        dir = std::filesystem::temp_directory_path() / ("partyline-shard-" + std::to_string(::getpid()) + "-" +
+                                                        std::to_string(counter++));
+        std::filesystem::create_directories(dir);
+        for (const auto& [name, source] : scripts) {
+            auto path = (dir / (name + ".lua")).string();
+            std::ofstream(path) << source;
+            config.parties[name] = {name, path, false};
+        }
+        parties = std::make_unique<Parties>(config);
+        context.reset(new ShardContext{bus, executor, timer, limits, "node-a", "partyline"});
+        registry = std::make_unique<RoomRegistry>(*context, *parties);
+    }
+    ~Rooms() {
+        registry.reset();
+        std::filesystem::remove_all(dir);
+    }
+    std::shared_ptr<Shard> shard(const std::string& party, const std::string& room) {
+        auto s = registry->shard(party, room);
+        REQUIRE(s.isOk());
+        return s.value();
+    }
+    HttpResponse request(const std::shared_ptr<Shard>& shard, HttpRequest req) {
+        std::promise<HttpResponse> promise;
+        auto future = promise.get_future();
+        shard->request(std::move(req), [&](HttpResponse r) { promise.set_value(std::move(r)); });
+        REQUIRE(future.wait_for(3s) == std::future_status::ready);
+        return future.get();
+    }
+
+    static inline int counter = 0;
+    std::filesystem::path dir;
+    Config config;
+    Limits limits;
+    MemoryBus bus;
+    Executor executor{2};
+    Timer timer;
+    std::unique_ptr<ShardContext> context;
+    std::unique_ptr<Parties> parties;
+    std::unique_ptr<RoomRegistry> registry;
+};
+
+constexpr const char* kEcho = R"lua(
+local Room = {}
+function Room.onMessage(room, conn, message)
+  if message == "boom" then error("boom requested") end
+  if message == "only-me" then conn:send("just for " .. conn.id) return end
+  if message == "except-me" then room:broadcast(message, {exclude = {conn.id}}) return end
+  local seq = room:broadcast(message, {binary = conn.binary})
+  conn.state.last = seq
+end
+function Room.onRequest(room, req)
+  if req.path == "/fail" then local t = nil; return t.x end
+  return {status = 201, body = req.method .. " " .. room.id .. " " .. (req.query.q or ""),
+          headers = {["X-Room"] = room.party}}
+end
+return Room
+)lua";
+
+}  // namespace
+
+TEST_CASE("a broadcast goes through the log to every connection, in order") {
+    Rooms rooms({{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "lobby");
+    auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
+    shard->connect(a, {});
+    shard->connect(b, {});
+    for (int i = 0; i < 20; ++i) shard->message(i % 2 ? a : b, "m" + std::to_string(i), false);
+    auto got = texts(a->waitFor(20));
+    REQUIRE(got.size() == 20);
+    for (int i = 0; i < 20; ++i) CHECK(got[i] == "m" + std::to_string(i));
+    CHECK(texts(b->waitFor(20)) == got);
+    CHECK(rooms.bus.lastSequence(shard->subject()).value() == 20);
+}
+
+TEST_CASE("binary stays binary and exclude skips the sender") {
+    Rooms rooms({{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "r");
+    auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
+    shard->connect(a, {});
+    shard->connect(b, {});
+    shard->message(a, std::string("\x00\x01\x02", 3), true);
+    shard->message(a, "except-me", false);
+    shard->message(a, "only-me", false);
+    auto atB = b->waitFor(2);
+    REQUIRE(atB.size() == 2);
+    CHECK(atB[0].binary);
+    CHECK(atB[0].data == std::string("\x00\x01\x02", 3));
+    CHECK(atB[1].data == "except-me");
+    auto atA = a->waitFor(2);
+    REQUIRE(atA.size() == 2);
+    CHECK(atA[0].binary);
+    CHECK(atA[1].data == "just for a");  // never "except-me"
+}
+
+TEST_CASE("a lost live delivery is filled from the log before newer writes") {
+    Rooms rooms({{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "gap");
+    auto a = std::make_shared<FakeClient>("a");
+    shard->connect(a, {});
+    shard->message(a, "first", false);
+    REQUIRE(a->waitFor(1).size() == 1);
+    rooms.bus.dropNextDeliveries(2);
+    shard->message(a, "lost-1", false);
+    shard->message(a, "lost-2", false);
+    shard->message(a, "after", false);
+    auto got = texts(a->waitFor(4));
+    CHECK(got == std::vector<std::string>{"first", "lost-1", "lost-2", "after"});
+    CHECK(rooms.context->gapsFilled.load() == 2);
+}
+
+TEST_CASE("a shard delivers writes from other publishers, not ones stored before it started") {
+    Rooms rooms({{"echo", kEcho}});
+    auto subject = rooms.registry->subject("echo", "x").value();
+    std::promise<void> stored;
+    rooms.bus.publish(subject, "old", {}, [&](Result<uint64_t>) { stored.set_value(); });
+    stored.get_future().wait();
+    auto shard = rooms.shard("echo", "x");
+    REQUIRE(shard->waitUntilReady(3s));
+    auto a = std::make_shared<FakeClient>("a");
+    shard->connect(a, {});
+    rooms.bus.publish(subject, "new", {}, [](Result<uint64_t>) {});
+    CHECK(texts(a->waitFor(1)) == std::vector<std::string>{"new"});
+    CHECK(texts(a->waitFor(2, 200ms)).size() == 1);
+}
+
+TEST_CASE("partyline.v1 clients get each write with its sequence") {
+    Rooms rooms({{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "v");
+    auto plain = std::make_shared<FakeClient>("p"), versioned = std::make_shared<FakeClient>("v", true);
+    shard->connect(plain, {});
+    shard->connect(versioned, {});
+    shard->message(plain, "say \"hi\"", false);
+    CHECK(texts(versioned->waitFor(1)) == std::vector<std::string>{R"({"seq":1,"data":"say \"hi\""})"});
+    CHECK(texts(plain->waitFor(1)) == std::vector<std::string>{"say \"hi\""});
+}
+
+TEST_CASE("onRequest answers with status, body and headers") {
+    Rooms rooms({{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "req");
+    HttpRequest req;
+    req.method = "POST";
+    req.path = "/parties/echo/req";
+    req.query["q"] = "42";
+    auto response = rooms.request(shard, req);
+    CHECK(response.status == 201);
+    CHECK(response.body == "POST req 42");
+    CHECK(std::find(response.headers.begin(), response.headers.end(),
+                    std::make_pair(std::string("X-Room"), std::string("echo"))) != response.headers.end());
+}
+
+TEST_CASE("a handler error names the script line, and the shard keeps serving") {
+    Rooms rooms({{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "err");
+    HttpRequest fail;
+    fail.method = "GET";
+    fail.path = "/fail";
+    auto response = rooms.request(shard, fail);
+    CHECK(response.status == 500);
+    CHECK(response.body.find("echo.lua:11:") != std::string::npos);
+
+    auto a = std::make_shared<FakeClient>("a");
+    shard->connect(a, {});
+    shard->message(a, "boom", false);
+    shard->message(a, "still here", false);
+    CHECK(texts(a->waitFor(1)) == std::vector<std::string>{"still here"});
+    CHECK(rooms.context->luaErrors.load() == 2);
+}
+
+TEST_CASE("a party whose script does not compile answers 500 naming file and line") {
+    Rooms rooms({{"broken", "local Room = {}\nfunction Room.onRequest(\nreturn Room\n"}, {"echo", kEcho}});
+    auto shard = rooms.shard("broken", "r");
+    HttpRequest req;
+    req.method = "GET";
+    auto response = rooms.request(shard, req);
+    CHECK(response.status == 500);
+    CHECK(response.body.find("broken.lua:3:") != std::string::npos);
+    auto client = std::make_shared<FakeClient>("c");
+    shard->connect(client, {});
+    CHECK(client->waitForClose() == 1011);
+    // Another party of the same node is unaffected.
+    CHECK(rooms.request(rooms.shard("echo", "r"), req).status == 201);
+}
+
+TEST_CASE("a room without onRequest answers 404; unknown parties are not found") {
+    Rooms rooms({{"quiet", "return {}"}});
+    HttpRequest req;
+    req.method = "GET";
+    CHECK(rooms.request(rooms.shard("quiet", "r"), req).status == 404);
+    CHECK(rooms.registry->shard("nope", "r").status().code() == Code::NotFound);
+}
+
+TEST_CASE("a publish the log refuses comes back to the script as nil and a reason") {
+    Rooms rooms({{"p", R"lua(
+local Room = {}
+function Room.onRequest(room, req)
+  local seq, err = room:broadcast("x")
+  return {status = seq and 200 or 503, body = tostring(err)}
+end
+return Room)lua"}});
+    auto shard = rooms.shard("p", "r");
+    HttpRequest req;
+    req.method = "GET";
+    rooms.bus.setAvailable(false);
+    auto response = rooms.request(shard, req);
+    CHECK(response.status == 503);
+    CHECK(response.body != "nil");
+    rooms.bus.setAvailable(true);
+    CHECK(rooms.request(shard, req).status == 200);
+}
+
+TEST_CASE("room:append with a stale expected sequence is a conflict") {
+    Rooms rooms({{"g", R"lua(
+local Room = {}
+function Room.onRequest(room, req)
+  local seq, err = room:append("move", {expect = tonumber(req.query.expect)})
+  return {status = 200, body = tostring(seq) .. " " .. tostring(err)}
+end
+return Room)lua"}});
+    auto shard = rooms.shard("g", "r");
+    HttpRequest req;
+    req.method = "POST";
+    req.query["expect"] = "0";
+    CHECK(rooms.request(shard, req).body == "1 nil");
+    CHECK(rooms.request(shard, req).body == "nil conflict");
+    req.query["expect"] = "1";
+    CHECK(rooms.request(shard, req).body == "2 nil");
+}
+
+TEST_CASE("idle shards are closed and created again on the next touch") {
+    Limits limits;
+    limits.idle_room_seconds = std::chrono::seconds(0);
+    Rooms rooms({{"echo", kEcho}}, limits);
+    auto first = rooms.shard("echo", "idle");
+    auto client = std::make_shared<FakeClient>("a");
+    first->connect(client, {});
+    CHECK(rooms.registry->sweepIdle() == 0);  // a connection keeps it
+    first->disconnect(client, 1000, "");
+    size_t swept = 0;
+    for (int i = 0; i < 200 && swept == 0; ++i) {
+        std::this_thread::sleep_for(10ms);
+        swept = rooms.registry->sweepIdle();
+    }
+    CHECK(swept == 1);
+    CHECK(rooms.registry->size() == 0);
+    CHECK(rooms.shard("echo", "idle") != first);
+}
