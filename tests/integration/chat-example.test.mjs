@@ -10,105 +10,107 @@ import { SOURCE_DIR, connect, httpFetch, startNats, startNode } from "./harness.
 
 const T = { timeout: 30000 };
 
-let nats;
-let node;
+describe("examples/chat on one node", () => {
+  let nats;
+  let node;
 
-before(async () => {
-  nats = await startNats();
-  node = await startNode({ natsUrl: nats.url, nodeId: "chat", parties: { main: "examples/chat/room.lua" } });
-});
+  before(async () => {
+    nats = await startNats();
+    node = await startNode({ natsUrl: nats.url, nodeId: "chat", parties: { main: "examples/chat/room.lua" } });
+  });
 
-after(async () => {
-  await node?.stop();
-  await nats?.stop();
-});
+  after(async () => {
+    await node?.stop();
+    await nats?.stop();
+  });
 
-const ofType = (type, extra = () => true) => (m) => {
-  try {
-    const value = JSON.parse(m.text);
-    return value?.type === type && extra(value);
-  } catch {
-    return false;
+  const ofType = (type, extra = () => true) => (m) => {
+    try {
+      const value = JSON.parse(m.text);
+      return value?.type === type && extra(value);
+    } catch {
+      return false;
+    }
+  };
+
+  async function join(room, id) {
+    const client = await connect(`ws://${node.host}/parties/main/${encodeURIComponent(room)}?_pk=${id}`);
+    const welcome = (await client.waitFor(ofType("welcome"))).json();
+    assert.deepEqual(welcome, { type: "welcome", id, room });
+    return client;
   }
-};
 
-async function join(room, id) {
-  const client = await connect(`ws://${node.host}/parties/main/${encodeURIComponent(room)}?_pk=${id}`);
-  const welcome = (await client.waitFor(ofType("welcome"))).json();
-  assert.deepEqual(welcome, { type: "welcome", id, room });
-  return client;
-}
+  describe("examples/chat", () => {
+    test("welcome, then chat lines from name or id reach everyone", T, async () => {
+      const ann = await join("lobby", "ann");
+      const bob = await join("lobby", "bob");
+      await ann.waitFor(ofType("join", (m) => m.id === "bob"));
 
-describe("examples/chat", () => {
-  test("welcome, then chat lines from name or id reach everyone", T, async () => {
-    const ann = await join("lobby", "ann");
-    const bob = await join("lobby", "bob");
-    await ann.waitFor(ofType("join", (m) => m.id === "bob"));
+      await ann.send(JSON.stringify({ type: "chat", text: "hello", name: "Ann" }));
+      await bob.send(JSON.stringify({ type: "chat", text: "hi ann" }));
+      for (const client of [ann, bob]) {
+        const fromAnn = (await client.waitFor(ofType("chat", (m) => m.text === "hello"))).json();
+        assert.equal(fromAnn.from, "Ann");
+        assert.equal(fromAnn.id, "ann");
+        assert.equal(typeof fromAnn.at, "number");
+        const fromBob = (await client.waitFor(ofType("chat", (m) => m.text === "hi ann"))).json();
+        assert.equal(fromBob.from, "bob");
+      }
+      await Promise.all([ann.close(), bob.close()]);
+    });
 
-    await ann.send(JSON.stringify({ type: "chat", text: "hello", name: "Ann" }));
-    await bob.send(JSON.stringify({ type: "chat", text: "hi ann" }));
-    for (const client of [ann, bob]) {
-      const fromAnn = (await client.waitFor(ofType("chat", (m) => m.text === "hello"))).json();
-      assert.equal(fromAnn.from, "Ann");
-      assert.equal(fromAnn.id, "ann");
-      assert.equal(typeof fromAnn.at, "number");
-      const fromBob = (await client.waitFor(ofType("chat", (m) => m.text === "hi ann"))).json();
-      assert.equal(fromBob.from, "bob");
-    }
-    await Promise.all([ann.close(), bob.close()]);
-  });
+    test("invalid messages get an error to the sender and are not broadcast", T, async () => {
+      const ann = await join("strict", "ann2");
+      const bob = await join("strict", "bob2");
+      await ann.waitFor(ofType("join", (m) => m.id === "bob2"));
+      const bad = [
+        "not json",
+        JSON.stringify({ type: "chat", text: "x".repeat(2001) }),
+        JSON.stringify({ type: "chat", text: 42 }),
+        JSON.stringify({ type: "chat" }),
+        JSON.stringify({ type: "shout", text: "hi" }),
+        JSON.stringify([1, 2]),
+      ];
+      for (const frame of bad) await bob.send(frame);
+      await bob.send(Buffer.from([1, 2, 3]), { binary: true });
+      await bob.waitFor(bad.length + 1 + 1); // welcome + errors
+      assert.equal(bob.messages.filter(ofType("error")).length, bad.length + 1, bob.texts.join("\n"));
 
-  test("invalid messages get an error to the sender and are not broadcast", T, async () => {
-    const ann = await join("strict", "ann2");
-    const bob = await join("strict", "bob2");
-    await ann.waitFor(ofType("join", (m) => m.id === "bob2"));
-    const bad = [
-      "not json",
-      JSON.stringify({ type: "chat", text: "x".repeat(2001) }),
-      JSON.stringify({ type: "chat", text: 42 }),
-      JSON.stringify({ type: "chat" }),
-      JSON.stringify({ type: "shout", text: "hi" }),
-      JSON.stringify([1, 2]),
-    ];
-    for (const frame of bad) await bob.send(frame);
-    await bob.send(Buffer.from([1, 2, 3]), { binary: true });
-    await bob.waitFor(bad.length + 1 + 1); // welcome + errors
-    assert.equal(bob.messages.filter(ofType("error")).length, bad.length + 1, bob.texts.join("\n"));
+      await bob.send(JSON.stringify({ type: "chat", text: "é".repeat(2000) })); // 2000 characters, 4000 bytes
+      await bob.send(JSON.stringify({ type: "chat", text: "valid" }));
+      await ann.waitFor(ofType("chat", (m) => m.text === "valid"));
+      const seen = ann.messages.filter(ofType("chat")).map((m) => m.json().text);
+      assert.deepEqual(seen, ["é".repeat(2000), "valid"], "ann saw something other than the two valid lines");
+      assert.equal(ann.messages.filter(ofType("error")).length, 0, "errors went to another client");
+      await Promise.all([ann.close(), bob.close()]);
+    });
 
-    await bob.send(JSON.stringify({ type: "chat", text: "é".repeat(2000) })); // 2000 characters, 4000 bytes
-    await bob.send(JSON.stringify({ type: "chat", text: "valid" }));
-    await ann.waitFor(ofType("chat", (m) => m.text === "valid"));
-    const seen = ann.messages.filter(ofType("chat")).map((m) => m.json().text);
-    assert.deepEqual(seen, ["é".repeat(2000), "valid"], "ann saw something other than the two valid lines");
-    assert.equal(ann.messages.filter(ofType("error")).length, 0, "errors went to another client");
-    await Promise.all([ann.close(), bob.close()]);
-  });
+    test("closing broadcasts a leave notice", T, async () => {
+      const ann = await join("leaving", "ann3");
+      const bob = await join("leaving", "bob3");
+      await bob.send(JSON.stringify({ type: "chat", text: "bye", name: "Bob" }));
+      await ann.waitFor(ofType("chat", (m) => m.text === "bye"));
+      await bob.close();
+      const leave = (await ann.waitFor(ofType("leave"))).json();
+      assert.equal(leave.id, "bob3");
+      assert.equal(leave.name, "Bob");
+      await ann.close();
+    });
 
-  test("closing broadcasts a leave notice", T, async () => {
-    const ann = await join("leaving", "ann3");
-    const bob = await join("leaving", "bob3");
-    await bob.send(JSON.stringify({ type: "chat", text: "bye", name: "Bob" }));
-    await ann.waitFor(ofType("chat", (m) => m.text === "bye"));
-    await bob.close();
-    const leave = (await ann.waitFor(ofType("leave"))).json();
-    assert.equal(leave.id, "bob3");
-    assert.equal(leave.name, "Bob");
-    await ann.close();
-  });
+    test("GET on the room answers its id", T, async () => {
+      for (const url of [`${node.url}/parties/main/lobby`, `${node.url}/party/lobby`]) {
+        const res = await httpFetch(url);
+        assert.equal(res.status, 200, url);
+        assert.deepEqual(await res.json(), { room: "lobby" });
+      }
+    });
 
-  test("GET on the room answers its id", T, async () => {
-    for (const url of [`${node.url}/parties/main/lobby`, `${node.url}/party/lobby`]) {
-      const res = await httpFetch(url);
-      assert.equal(res.status, 200, url);
-      assert.deepEqual(await res.json(), { room: "lobby" });
-    }
-  });
-
-  test("the page is served at /chat/", T, async () => {
-    const res = await httpFetch(`${node.url}/chat/`);
-    assert.equal(res.status, 200);
-    assert.match(res.headers.get("content-type") || "", /text\/html/);
-    const expected = fs.readFileSync(path.join(SOURCE_DIR, "examples", "chat", "index.html"), "utf8");
-    assert.equal(await res.text(), expected);
+    test("the page is served at /chat/", T, async () => {
+      const res = await httpFetch(`${node.url}/chat/`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-type") || "", /text\/html/);
+      const expected = fs.readFileSync(path.join(SOURCE_DIR, "examples", "chat", "index.html"), "utf8");
+      assert.equal(await res.text(), expected);
+    });
   });
 });

@@ -219,7 +219,11 @@ function killAllNow() {
   tempDirs.clear();
 }
 
+// Stops partyline nodes first, then nats-servers, so nodes do not spend their
+// shutdown reconnecting to a NATS that is already gone.
 export async function cleanupAll() {
+  const nodes = [...children].filter((child) => child.label.startsWith("node:"));
+  await Promise.allSettled(nodes.map((child) => child.stop(3000)));
   await Promise.allSettled([...children].map((child) => child.stop(3000)));
   killAllNow();
 }
@@ -330,6 +334,11 @@ export function toYaml(value, indent = "") {
   return out;
 }
 
+// Limits every test node gets unless the test sets them: CivetWeb keeps a
+// worker thread per possible connection, and the default of 20000 makes a node
+// slow to start and heavy for a test that opens a dozen connections.
+export const TEST_LIMITS = { max_connections: 256 };
+
 // Starts a partyline process. `parties` maps party names to a script (a name
 // from tests/integration/scripts or a path) or to {script, ...}. `config` is
 // merged over the generated configuration for keys this signature lacks.
@@ -364,7 +373,7 @@ export async function startNode({
       data_dir: path.join(dir, "data"),
       nats: natsUrl || stream ? { url: natsUrl, stream } : undefined,
       parties: Object.keys(partyConfig).length ? partyConfig : undefined,
-      limits,
+      limits: { ...TEST_LIMITS, ...limits },
       ...config,
     });
     const configFile = path.join(dir, "partyline.yaml");

@@ -16,21 +16,6 @@ let nats;
 let node;
 const sockets = [];
 
-before(async () => {
-  nats = await startNats();
-  node = await startNode({
-    natsUrl: nats.url,
-    nodeId: "partysocket",
-    parties: { main: "welcome.lua", welcome: "welcome.lua", echo: "echo.lua", req: "request.lua" },
-  });
-});
-
-after(async () => {
-  for (const socket of sockets) socket.close();
-  await node?.stop();
-  await nats?.stop();
-});
-
 // A PartySocket that records what it receives. Retries are bounded so a
 // refused connection fails the test instead of retrying forever.
 function open(options) {
@@ -43,7 +28,10 @@ function open(options) {
   });
   sockets.push(socket);
   socket.received = [];
+  socket.problems = []; // errors and closes, for the failure message
   socket.addEventListener("message", (event) => socket.received.push(event.data));
+  socket.addEventListener("error", (event) => socket.problems.push(`error: ${event.message || event.error?.message || "?"}`));
+  socket.addEventListener("close", (event) => socket.problems.push(`close ${event.code} ${event.reason || ""}`.trim()));
   return socket;
 }
 
@@ -61,7 +49,8 @@ function waitForMessage(socket, predicate, timeoutMs = 5000) {
       if (!check()) socket.addEventListener("message", listener);
     }),
     timeoutMs,
-    `a PartySocket message; received ${JSON.stringify(socket.received.slice(-5).map(String))}`,
+    `a PartySocket message on ${socket.url || socket.roomUrl}; received ${JSON.stringify(socket.received.slice(-5).map(String))}; ` +
+      `errors and closes: ${JSON.stringify(socket.problems.slice(-5))}`,
   );
 }
 
@@ -75,6 +64,21 @@ const parse = (data) => {
 const isType = (type) => (data) => parse(data)?.type === type;
 
 describe("partysocket 1.3.0", () => {
+  before(async () => {
+    nats = await startNats();
+    node = await startNode({
+      natsUrl: nats.url,
+      nodeId: "partysocket",
+      parties: { main: "welcome.lua", welcome: "welcome.lua", echo: "echo.lua", req: "request.lua" },
+    });
+  });
+
+  after(async () => {
+    for (const socket of sockets) socket.close();
+    await node?.stop();
+    await nats?.stop();
+  });
+
   test("is the pinned version", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(TESTS_DIR, "node_modules", "partysocket", "package.json"), "utf8"));
     assert.equal(pkg.version, "1.3.0");
