@@ -8,7 +8,8 @@ import { after, before, describe, test } from "node:test";
 import { connect, startNats, startNode } from "./harness.mjs";
 
 const T = { timeout: 60000 };
-const PER_SOURCE = 50;
+// Messages per source; raise it (PARTYLINE_TEST_MESSAGES=1000) to stress the ordering.
+const PER_SOURCE = Number(process.env.PARTYLINE_TEST_MESSAGES) || 50;
 
 let nats;
 let nodeA;
