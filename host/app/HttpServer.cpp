@@ -198,7 +198,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     mg_init_library(0);
     server->ctx_ = mg_start(&callbacks, server.get(), options.data());
     if (!server->ctx_) return Status(Code::Unavailable, "cannot listen on " + listen + " (address in use or invalid)");
-    mg_set_request_handler(server->ctx_, "/", &HttpServer::dispatch, server.get());
+    // The authorization hook is the one CivetWeb calls for every request,
+    // WebSocket upgrades included, before its own handling: partyline answers
+    // there and lets CivetWeb go on only for static files.
+    mg_set_auth_handler(server->ctx_, "/", &HttpServer::dispatch, server.get());
     mg_server_port ports[4];
     int n = mg_get_server_ports(server->ctx_, 4, ports);
     if (n > 0) server->port_ = uint16_t(ports[0].port);
@@ -212,13 +215,15 @@ HttpServer::~HttpServer() {
 
 void HttpServer::drain() { stopping_ = true; }
 
+// Returns 1 to let CivetWeb serve a static file, 0 when the request was answered.
 int HttpServer::dispatch(mg_connection* conn, void* self) {
     // No exception may cross into CivetWeb.
     try {
-        return static_cast<HttpServer*>(self)->handle(conn);
+        return static_cast<HttpServer*>(self)->handle(conn) == 0 ? 1 : 0;
     } catch (const std::exception& e) {
         log::error("http", std::string("request failed: ") + e.what());
-        return sendText(conn, 500, "internal error");
+        sendText(conn, 500, "internal error");
+        return 0;
     }
 }
 

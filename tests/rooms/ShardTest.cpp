@@ -80,6 +80,8 @@ std::vector<std::string> texts(const std::vector<Received>& received) {
 }
 
 // One node's worth of rooms over a MemoryBus; each script is written to a temp file.
+using Scripts = std::map<std::string, std::string>;
+
 struct Rooms {
     explicit Rooms(std::map<std::string, std::string> scripts, Limits limitsIn = {}) : limits(limitsIn) {
         dir = std::filesystem::temp_directory_path() / ("partyline-shard-" + std::to_string(::getpid()) + "-" +
@@ -143,7 +145,7 @@ return Room
 }  // namespace
 
 TEST_CASE("a broadcast goes through the log to every connection, in order") {
-    Rooms rooms({{"echo", kEcho}});
+    Rooms rooms(Scripts{{"echo", kEcho}});
     auto shard = rooms.shard("echo", "lobby");
     auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
     shard->connect(a, {});
@@ -157,7 +159,7 @@ TEST_CASE("a broadcast goes through the log to every connection, in order") {
 }
 
 TEST_CASE("binary stays binary and exclude skips the sender") {
-    Rooms rooms({{"echo", kEcho}});
+    Rooms rooms(Scripts{{"echo", kEcho}});
     auto shard = rooms.shard("echo", "r");
     auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
     shard->connect(a, {});
@@ -177,7 +179,7 @@ TEST_CASE("binary stays binary and exclude skips the sender") {
 }
 
 TEST_CASE("a lost live delivery is filled from the log before newer writes") {
-    Rooms rooms({{"echo", kEcho}});
+    Rooms rooms(Scripts{{"echo", kEcho}});
     auto shard = rooms.shard("echo", "gap");
     auto a = std::make_shared<FakeClient>("a");
     shard->connect(a, {});
@@ -193,7 +195,7 @@ TEST_CASE("a lost live delivery is filled from the log before newer writes") {
 }
 
 TEST_CASE("a shard delivers writes from other publishers, not ones stored before it started") {
-    Rooms rooms({{"echo", kEcho}});
+    Rooms rooms(Scripts{{"echo", kEcho}});
     auto subject = rooms.registry->subject("echo", "x").value();
     std::promise<void> stored;
     rooms.bus.publish(subject, "old", {}, [&](Result<uint64_t>) { stored.set_value(); });
@@ -208,7 +210,7 @@ TEST_CASE("a shard delivers writes from other publishers, not ones stored before
 }
 
 TEST_CASE("partyline.v1 clients get each write with its sequence") {
-    Rooms rooms({{"echo", kEcho}});
+    Rooms rooms(Scripts{{"echo", kEcho}});
     auto shard = rooms.shard("echo", "v");
     auto plain = std::make_shared<FakeClient>("p"), versioned = std::make_shared<FakeClient>("v", true);
     shard->connect(plain, {});
@@ -219,7 +221,7 @@ TEST_CASE("partyline.v1 clients get each write with its sequence") {
 }
 
 TEST_CASE("onRequest answers with status, body and headers") {
-    Rooms rooms({{"echo", kEcho}});
+    Rooms rooms(Scripts{{"echo", kEcho}});
     auto shard = rooms.shard("echo", "req");
     HttpRequest req;
     req.method = "POST";
@@ -233,7 +235,7 @@ TEST_CASE("onRequest answers with status, body and headers") {
 }
 
 TEST_CASE("a handler error names the script line, and the shard keeps serving") {
-    Rooms rooms({{"echo", kEcho}});
+    Rooms rooms(Scripts{{"echo", kEcho}});
     auto shard = rooms.shard("echo", "err");
     HttpRequest fail;
     fail.method = "GET";
@@ -251,7 +253,7 @@ TEST_CASE("a handler error names the script line, and the shard keeps serving") 
 }
 
 TEST_CASE("a party whose script does not compile answers 500 naming file and line") {
-    Rooms rooms({{"broken", "local Room = {}\nfunction Room.onRequest(\nreturn Room\n"}, {"echo", kEcho}});
+    Rooms rooms(Scripts{{"broken", "local Room = {}\nfunction Room.onRequest(\nreturn Room\n"}, {"echo", kEcho}});
     auto shard = rooms.shard("broken", "r");
     HttpRequest req;
     req.method = "GET";
@@ -266,7 +268,7 @@ TEST_CASE("a party whose script does not compile answers 500 naming file and lin
 }
 
 TEST_CASE("a room without onRequest answers 404; unknown parties are not found") {
-    Rooms rooms({{"quiet", "return {}"}});
+    Rooms rooms(Scripts{{"quiet", "return {}"}});
     HttpRequest req;
     req.method = "GET";
     CHECK(rooms.request(rooms.shard("quiet", "r"), req).status == 404);
@@ -274,7 +276,7 @@ TEST_CASE("a room without onRequest answers 404; unknown parties are not found")
 }
 
 TEST_CASE("a publish the log refuses comes back to the script as nil and a reason") {
-    Rooms rooms({{"p", R"lua(
+    Rooms rooms(Scripts{{"p", R"lua(
 local Room = {}
 function Room.onRequest(room, req)
   local seq, err = room:broadcast("x")
@@ -293,7 +295,7 @@ return Room)lua"}});
 }
 
 TEST_CASE("room:append with a stale expected sequence is a conflict") {
-    Rooms rooms({{"g", R"lua(
+    Rooms rooms(Scripts{{"g", R"lua(
 local Room = {}
 function Room.onRequest(room, req)
   local seq, err = room:append("move", {expect = tonumber(req.query.expect)})
@@ -313,7 +315,7 @@ return Room)lua"}});
 TEST_CASE("idle shards are closed and created again on the next touch") {
     Limits limits;
     limits.idle_room_seconds = std::chrono::seconds(0);
-    Rooms rooms({{"echo", kEcho}}, limits);
+    Rooms rooms(Scripts{{"echo", kEcho}}, limits);
     auto first = rooms.shard("echo", "idle");
     auto client = std::make_shared<FakeClient>("a");
     first->connect(client, {});
