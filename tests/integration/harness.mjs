@@ -17,6 +17,7 @@
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import { createRequire } from "node:module";
 import net from "node:net";
 import os from "node:os";
@@ -105,8 +106,50 @@ export function canConnect(port, timeoutMs = 500) {
 }
 
 // fetch with a bounded wait; the default signal makes a hung node fail the test, not hang it.
+// An HTTP request on a fresh connection, answered as a fetch Response.
+//
+// Each request has its own connection (Connection: close): a reused keep-alive
+// connection can be closed by the server's idle timer just as the next
+// request is written, and a POST is not retried, so pooling would make tests
+// flaky for a reason that is not theirs. Bounded by timeoutMs.
 export function httpFetch(url, init = {}, timeoutMs = 5000) {
-  return fetch(url, { signal: AbortSignal.timeout(timeoutMs), ...init });
+  const method = init.method || "GET";
+  return new Promise((resolve, reject) => {
+    const body = init.body === undefined || init.body === null ? null : Buffer.from(init.body);
+    const headers = { Connection: "close", ...(init.headers || {}) };
+    if (body) headers["Content-Length"] = String(body.length);
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (chunk) => chunks.push(chunk));
+      res.on("end", () => {
+        clearTimeout(timer);
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const v of [].concat(value)) responseHeaders.append(name, v);
+        }
+        const status = res.statusCode;
+        const payload = status === 204 || status === 304 || method === "HEAD" ? null : Buffer.concat(chunks);
+        resolve(new Response(payload, { status, statusText: res.statusMessage, headers: responseHeaders }));
+      });
+      res.on("error", fail);
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    function fail(err) {
+      clearTimeout(timer);
+      reject(describeFetchError(err, method, url));
+    }
+    req.on("error", fail);
+    req.end(body);
+  });
+}
+
+// "fetch failed" alone does not say which request failed, nor why.
+export function describeFetchError(err, method, url) {
+  const detail = err.cause || (err.code ? err : null);
+  const cause = detail ? ` (${[detail.code, detail.message].filter(Boolean).join(": ")})` : "";
+  const described = new Error(`${method} ${url}: ${err.message}${cause}`);
+  described.cause = err;
+  return described;
 }
 
 function makeTempDir(prefix) {

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { TESTS_DIR, WebSocket, loadPartySocket, startNats, startNode, withTimeout } from "./harness.mjs";
+import { TESTS_DIR, WebSocket, describeFetchError, loadPartySocket, startNats, startNode, withTimeout } from "./harness.mjs";
 
 const T = { timeout: 30000 };
 const PartySocket = loadPartySocket();
@@ -136,7 +136,9 @@ describe("partysocket 1.3.0", () => {
     const res = await PartySocket.fetch(
       { host: node.host, party: "req", room: "ps-http", path: "hello", query: { q: "1" } },
       { method: "POST", body: "fetched", signal: AbortSignal.timeout(5000) },
-    );
+    ).catch((err) => {
+      throw describeFetchError(err, "POST", `http://${node.host}/parties/req/ps-http/hello`);
+    });
     assert.equal(res.status, 200);
     const seen = await res.json();
     assert.equal(seen.method, "POST");

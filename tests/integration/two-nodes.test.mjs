@@ -79,11 +79,18 @@ describe("two nodes, one room", () => {
     const posts = [];
     const sends = [];
     for (let i = 0; i < PER_SOURCE; i++) {
-      sends.push(sender.send(`msg ws-${i}`));
-      posts.push(nodeB.broadcast("echo", room, `msg http-${i}`, 15000).then((r) => ({ i, ...r })));
+      sends.push(sender.send(`msg ws-${i}`).then(() => null, (err) => err));
+      // Settled at once, so a failed POST is reported by the assertion below,
+      // not as an unhandled rejection while the loop still runs.
+      posts.push(
+        nodeB.broadcast("echo", room, `msg http-${i}`, 15000).then(
+          (r) => ({ i, ...r }),
+          (err) => ({ i, status: "no answer", body: err.message }),
+        ),
+      );
       if (i % 5 === 4) await new Promise((resolve) => setImmediate(resolve));
     }
-    await Promise.all(sends);
+    assert.deepEqual((await Promise.all(sends)).filter(Boolean).map(String), [], "WebSocket sends failed");
     const answers = await Promise.all(posts);
     for (const answer of answers) {
       assert.equal(answer.status, 200, `POST ${answer.i}: ${answer.status} ${answer.body}`);
