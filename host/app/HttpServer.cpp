@@ -62,11 +62,39 @@ private:
     std::atomic<uint64_t>& messagesIn_;
 };
 
+const char* reasonPhrase(int status) {
+    switch (status) {
+        case 101: return "Switching Protocols";
+        case 200: return "OK";
+        case 204: return "No Content";
+        case 400: return "Bad Request";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 409: return "Conflict";
+        case 413: return "Payload Too Large";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        default: return "Status";
+    }
+}
+
 int send(mg_connection* conn, const HttpResponse& response) {
-    mg_response_header_start(conn, response.status);
-    for (const auto& [name, value] : response.headers) mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
-    mg_response_header_add(conn, "Content-Length", std::to_string(response.body.size()).c_str(), -1);
-    mg_response_header_send(conn);
+    if (mg_response_header_start(conn, response.status) == 0) {
+        for (const auto& [name, value] : response.headers)
+            mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
+        mg_response_header_add(conn, "Content-Length", std::to_string(response.body.size()).c_str(), -1);
+        mg_response_header_send(conn);
+    } else {
+        // CivetWeb refuses its header API on a request it took for a WebSocket
+        // upgrade: answer it by hand and close the connection afterwards.
+        mg_disable_connection_keep_alive(conn);
+        std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + reasonPhrase(response.status) + "\r\n";
+        for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
+        head += "Content-Length: " + std::to_string(response.body.size()) + "\r\nConnection: close\r\n\r\n";
+        mg_write(conn, head.data(), head.size());
+    }
     if (!response.body.empty()) mg_write(conn, response.body.data(), response.body.size());
     return response.status;
 }
@@ -150,8 +178,9 @@ HttpRequest makeRequest(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     HttpRequest request;
     request.method = ri->request_method;
-    request.path = ri->local_uri ? ri->local_uri : "";
-    request.url = ri->local_uri_raw ? ri->local_uri_raw : request.path;
+    // decode_url is off, so CivetWeb leaves the path as the client sent it.
+    request.url = ri->local_uri_raw ? ri->local_uri_raw : "";
+    if (!percentDecode(request.url, request.path, false)) request.path = request.url;
     if (ri->query_string) {
         request.url += '?';
         request.url += ri->query_string;
@@ -184,6 +213,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     std::vector<const char*> options = {"listening_ports", listen.c_str(),  "num_threads", threads.c_str(),
                                         "request_timeout_ms", "30000",       "enable_keep_alive", "yes",
                                         "tcp_nodelay", "1",                  "enable_directory_listing", "no",
+                                        "decode_url", "no",
                                         "max_request_size", "16384"};
     if (!server->deps_.staticRoot.empty()) {
         options.push_back("document_root");
@@ -271,12 +301,9 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
         return sendText(conn, 400, "missing or malformed Sec-WebSocket-Key");
     auto version = headers.find("sec-websocket-version");
     if (version == headers.end() || version->second != "13") {
-        mg_response_header_start(conn, 400);
-        mg_response_header_add(conn, "Sec-WebSocket-Version", "13", -1);
-        mg_response_header_add(conn, "Content-Type", "text/plain", -1);
-        mg_response_header_send(conn);
-        mg_printf(conn, "unsupported Sec-WebSocket-Version: use 13\n");
-        return 400;
+        HttpResponse response = HttpResponse::text(400, "unsupported Sec-WebSocket-Version: use 13\n");
+        response.headers.emplace_back("Sec-WebSocket-Version", "13");
+        return send(conn, response);
     }
     const Party* party = deps_.parties.find(route.party);
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
@@ -289,12 +316,10 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     if (connections_.fetch_add(1) >= deps_.limits.max_connections) {
         connections_--;
         upgradesRefused_++;
-        mg_response_header_start(conn, 503);
-        mg_response_header_add(conn, "Retry-After", "5", -1);
-        mg_response_header_add(conn, "Content-Type", "text/plain", -1);
-        mg_response_header_send(conn);
-        mg_printf(conn, "connection limit of %zu reached\n", deps_.limits.max_connections);
-        return 503;
+        HttpResponse response = HttpResponse::text(
+            503, "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached\n");
+        response.headers.emplace_back("Retry-After", "5");
+        return send(conn, response);
     }
     struct Release {
         std::atomic<size_t>& count;
@@ -347,10 +372,9 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route) {
 int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     if (strcmp(ri->request_method, "POST") != 0) {
-        mg_response_header_start(conn, 405);
-        mg_response_header_add(conn, "Allow", "POST", -1);
-        mg_response_header_send(conn);
-        return 405;
+        HttpResponse response = HttpResponse::text(405, "use POST\n");
+        response.headers.emplace_back("Allow", "POST");
+        return send(conn, response);
     }
     auto subject = deps_.rooms.subject(route.party, route.room);
     if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
