@@ -1,6 +1,9 @@
 #include "app/HttpServer.h"
 
 #include <civetweb.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include <chrono>
@@ -14,13 +17,15 @@
 #include "lua/Json.h"
 #include "net/SocketLocator.h"
 #include "net/WebSocketProtocol.h"
+#include "net/Reactor.h"
 #include "net/WebSocketSession.h"
 
 namespace partyline {
 namespace {
 
-// HTTP requests beside the WebSockets: CivetWeb needs a free worker for each.
-constexpr size_t kHttpHeadroomThreads = 64;
+// CivetWeb workers: each serves one HTTP request or keep-alive connection at a
+// time, and a room request may wait for its handler; WebSockets do not hold one.
+constexpr size_t kHttpThreads = 128;
 // How long an HTTP request waits for its room handler or the log's acknowledgement.
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr size_t kMaxConnectionIdBytes = 128;
@@ -44,23 +49,44 @@ private:
 };
 
 // Frames read on the CivetWeb worker go to the shard's strand.
+// Reactor thread: frames go to the shard's strand.
 class RoomSession : public net::SessionHandler {
 public:
-    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, std::atomic<uint64_t>& messagesIn)
-        : shard_(std::move(shard)), client_(std::move(client)), messagesIn_(messagesIn) {}
+    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, std::atomic<uint64_t>& messagesIn,
+                std::atomic<size_t>& connections)
+        : shard_(std::move(shard)), client_(std::move(client)), messagesIn_(messagesIn), connections_(connections) {}
     void onMessage(std::string payload, bool binary) override {
         messagesIn_++;
         shard_->message(client_, std::move(payload), binary);
     }
     void onClosed(uint16_t code, std::string_view reason) override {
         shard_->disconnect(client_, code, std::string(reason));
+        connections_--;
     }
 
 private:
     std::shared_ptr<Shard> shard_;
     std::shared_ptr<Client> client_;
     std::atomic<uint64_t>& messagesIn_;
+    std::atomic<size_t>& connections_;
 };
+
+// Takes the connection's socket away from CivetWeb: a duplicate goes to the
+// Reactor, and CivetWeb's descriptor number is pointed at an unconnected
+// socket, which it closes when the handler returns. Returns the duplicate, or
+// -1 (the connection then stays CivetWeb's).
+int takeSocket(int fd) {
+    int ours = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (ours < 0) return -1;
+    int placeholder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (placeholder < 0 || dup2(placeholder, fd) < 0) {
+        if (placeholder >= 0) close(placeholder);
+        close(ours);
+        return -1;
+    }
+    close(placeholder);
+    return ours;
+}
 
 const char* reasonPhrase(int status) {
     switch (status) {
@@ -206,10 +232,10 @@ struct Waiter {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen, HttpServerDeps deps) {
     std::unique_ptr<HttpServer> server(new HttpServer(std::move(deps)));
-    // CivetWeb holds a worker thread per WebSocket for its whole life: size the
-    // pool so every allowed connection and some HTTP requests have one, and
-    // refuse WebSockets past max_connections ourselves with a 503.
-    std::string threads = std::to_string(server->deps_.limits.max_connections + kHttpHeadroomThreads);
+    // WebSockets leave CivetWeb once upgraded (see Reactor.h), so its workers
+    // serve HTTP only; WebSockets past max_connections get a 503.
+    server->reactor_ = std::make_unique<net::Reactor>();
+    std::string threads = std::to_string(kHttpThreads);
     std::vector<const char*> options = {"listening_ports", listen.c_str(),  "num_threads", threads.c_str(),
                                         "request_timeout_ms", "30000",       "enable_keep_alive", "yes",
                                         "tcp_nodelay", "1",                  "enable_directory_listing", "no",
@@ -240,10 +266,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
 
 HttpServer::~HttpServer() {
     drain();
-    if (ctx_) mg_stop(ctx_);  // joins the workers: every session has seen stopping_ and ended
+    if (ctx_) mg_stop(ctx_);  // joins the workers: no upgrade is half done
+    reactor_.reset();         // closes what is still open, 1001
 }
 
-void HttpServer::drain() { stopping_ = true; }
+void HttpServer::drain() {
+    stopping_ = true;
+    if (reactor_) reactor_->drain();
+}
 
 // Returns 1 to let CivetWeb serve a static file, 0 when the request was answered.
 int HttpServer::dispatch(mg_connection* conn, void* self) {
@@ -321,10 +351,13 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
         response.headers.emplace_back("Retry-After", "5");
         return send(conn, response);
     }
+    // Until the Reactor owns the connection, leaving this function gives the slot back.
     struct Release {
-        std::atomic<size_t>& count;
-        ~Release() { count--; }
-    } release{connections_};
+        std::atomic<size_t>* count;
+        ~Release() {
+            if (count) (*count)--;
+        }
+    } release{&connections_};
 
     auto shard = deps_.rooms.shard(route.party, route.room);
     if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
@@ -343,12 +376,19 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     std::string answer = net::upgradeResponse(key->second, versioned ? "partyline.v1" : "");
     if (mg_write(conn, answer.data(), answer.size()) != int(answer.size())) return 101;
 
-    auto outbox = deps_.sender.attach(socket.fd(), deps_.limits.send_buffer_bytes);
+    int fd = takeSocket(socket.fd());
+    socket.reset();
+    if (fd < 0 || !net::adoptSocket(fd)) {
+        log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
+        if (fd >= 0) close(fd);
+        return 101;
+    }
+    auto outbox = deps_.sender.attach(fd, deps_.limits.send_buffer_bytes);
     auto client = std::make_shared<OutboxClient>(id, versioned, outbox);
     shard.value()->connect(client, makeRequest(conn, route));
-    RoomSession session(shard.value(), client, messagesIn_);
-    net::runWebSocketSession(socket.fd(), {}, *outbox, session, net::SessionLimits::from(deps_.limits), stopping_);
-    socket.reset();
+    release.count = nullptr;  // RoomSession::onClosed gives it back
+    reactor_->adopt(fd, outbox, std::make_unique<RoomSession>(shard.value(), client, messagesIn_, connections_),
+                    net::SessionLimits::from(deps_.limits));
     return 101;
 }
 

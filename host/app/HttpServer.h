@@ -3,8 +3,9 @@
 // CivetWeb accepts connections and parses HTTP requests; this class routes
 // them (Router), answers the built-in endpoints, hands room requests to the
 // room's shard, and upgrades WebSockets itself: it finds the connection's
-// socket, answers the handshake and runs partyline's own frame reader on the
-// CivetWeb worker thread, while writes go through the Sender. CivetWeb's own
+// socket, answers the handshake and hands the socket to the Reactor, which
+// reads frames with partyline's own parser; writes go through the Sender.
+// CivetWeb's own
 // WebSocket code is not used: it allocates a frame's declared length before
 // reading it and its writes block on a client that does not read.
 //
@@ -20,6 +21,7 @@
 #include "bus/Bus.h"
 #include "config/Config.h"
 #include "core/Status.h"
+#include "net/Reactor.h"
 #include "net/Sender.h"
 #include "rooms/Party.h"
 #include "rooms/RoomRegistry.h"
@@ -66,6 +68,7 @@ private:
     int handleHistory(mg_connection* conn, const Route& route);
 
     HttpServerDeps deps_;
+    std::unique_ptr<net::Reactor> reactor_;  // reads the upgraded WebSockets
     mg_context* ctx_ = nullptr;
     uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};

@@ -1,0 +1,70 @@
+// Reactor: one epoll thread that reads every open WebSocket of the node.
+//
+// CivetWeb would hold a worker thread per WebSocket for its whole life (and
+// starts all of them up front: 20,000 threads took 12-30 s and 300 MB here),
+// so once an upgrade is answered the connection's socket is handed to the
+// Reactor and the CivetWeb worker is free again. The Reactor parses frames
+// (FrameReader), answers pings, pings silent clients and drops dead ones,
+// runs the close handshake, and hands complete messages to the connection's
+// SessionHandler. Writes go through the connection's Outbox (the Sender).
+//
+// Must not: block, write to a socket other than through the Outbox, or call
+// into Lua; handlers copy and post.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "net/Sender.h"
+#include "net/WebSocketProtocol.h"
+#include "net/WebSocketSession.h"
+
+namespace partyline::net {
+
+class Reactor {
+   public:
+    Reactor();
+    // Closes every connection still open (1001), then joins the thread.
+    ~Reactor();
+    Reactor(const Reactor&) = delete;
+    Reactor& operator=(const Reactor&) = delete;
+
+    // Any thread. Takes the upgraded socket `fd` (the Reactor closes it when
+    // the session ends) with its outbox and handler. The handler's calls
+    // come on the Reactor's thread; onClosed exactly once.
+    void adopt(int fd, std::shared_ptr<Outbox> outbox, std::unique_ptr<SessionHandler> handler,
+               const SessionLimits& limits);
+
+    // Any thread. Asks every connection to close with 1001 so clients reconnect elsewhere.
+    void drain();
+
+    // Any thread. Sessions open now.
+    size_t size() const { return open_.load(); }
+
+   private:
+    struct Connection;
+    void run();
+    void takeAdopted();
+    void readFrom(Connection& c);
+    void handle(Connection& c, std::vector<FrameReader::Event>& events);
+    void check(Connection& c);
+    void startClose(Connection& c, uint16_t code, std::string reason);
+    void finish(int fd);
+    void wake();
+
+    int epoll_ = -1;
+    int wakeFd_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> draining_{false};
+    std::atomic<size_t> open_{0};
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<Connection>> adopted_;                  // handed over, not yet in epoll
+    std::unordered_map<int, std::unique_ptr<Connection>> connections_;  // reactor thread only
+    std::thread thread_;
+};
+
+}  // namespace partyline::net
