@@ -1,0 +1,102 @@
+// Sender: one thread that writes encoded frames to many non-blocking sockets.
+//
+// Provides an Outbox per connection: a bounded queue any thread may add frames to without blocking,
+// drained by the Sender's epoll thread with batched sendmsg calls. A client that stops reading fills
+// its own outbox only; past the limit it is closed with 1013 and nobody else waits for it.
+// Must not: block a caller, hold a lock while writing other than the one outbox's state lock (and
+// that one not across the system call), touch a socket after its owner detached it, or copy a frame
+// per recipient (frames are shared, encoded once).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace partyline::net {
+
+using FramePtr = std::shared_ptr<const std::string>;  // an encoded frame, shared by all recipients
+
+enum class SendResult {
+    Queued,  // the frame will be written
+    Slow,    // over the limit: frames not yet started are dropped and the connection is being closed 1013
+    Closed,  // the outbox is closing or closed: the frame is dropped
+};
+
+class Outbox;
+
+class Sender {
+   public:
+    // Starts the writer thread.
+    Sender();
+    // Stops and joins the writer thread. Outboxes that outlive it answer Closed.
+    ~Sender();
+    Sender(const Sender&) = delete;
+    Sender& operator=(const Sender&) = delete;
+
+    // Any thread. `fd` is a connected stream socket that the caller owns and keeps open until it
+    // has called Outbox::detach(). `limitBytes` bounds the bytes queued and not yet written.
+    std::shared_ptr<Outbox> attach(int fd, size_t limitBytes);
+
+    struct Stats {
+        uint64_t framesWritten = 0;  // frames written completely
+        uint64_t bytesWritten = 0;
+        uint64_t writeCalls = 0;  // sendmsg calls that wrote something: frames/calls shows batching
+        uint64_t slowCloses = 0;  // outboxes closed 1013 for being over their limit
+    };
+    // Any thread.
+    Stats stats() const;
+
+    struct Core;  // shared with the outboxes, so an outbox never points at a destroyed Sender
+
+   private:
+    std::shared_ptr<Core> core_;
+    std::thread thread_;
+};
+
+// One connection's bounded send queue. Created by Sender::attach.
+class Outbox {
+   public:
+    // Detaches (see detach()): the Sender never touches the fd after its handle is gone.
+    ~Outbox();
+    Outbox(const Outbox&) = delete;
+    Outbox& operator=(const Outbox&) = delete;
+
+    // Any thread; never blocks on the socket. Queues the frame after those already queued (an empty
+    // frame is ignored). Slow once the queue holds bytes and this frame would take it past the limit.
+    SendResult send(FramePtr frame);
+
+    // Any thread. Queues a Close frame after what is queued, then shuts the socket down (SHUT_RDWR)
+    // once it is written, or after a grace of 2 s at most if the client does not read. Later sends
+    // answer Closed. Only the first close (or slow-consumer close) counts.
+    void close(uint16_t code, std::string_view reason);
+
+    // The thread that owns the fd, before it closes the fd. Waits for a write in progress; afterwards
+    // the Sender never touches the fd again (not even to shut it down), and sends answer Closed.
+    void detach();
+
+    // Any thread. True once the outbox accepts no more frames: closing, closed, slow, failed, detached.
+    bool closed() const;
+    // Any thread. Bytes queued and not yet written to the socket.
+    size_t queuedBytes() const;
+
+    struct CloseInfo {
+        uint16_t code;
+        std::string reason;
+    };
+    // Any thread. The Close this side queued (by close() or as a slow consumer), if any: lets the
+    // reader report why the server ended the connection.
+    std::optional<CloseInfo> localClose() const;
+
+    struct State;  // shared with the Sender's thread
+
+   private:
+    friend class Sender;
+    explicit Outbox(std::shared_ptr<State> state);
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace partyline::net

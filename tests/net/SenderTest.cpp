@@ -1,0 +1,307 @@
+// Sender and Outbox over real sockets (AF_UNIX pairs and loopback TCP): order, batching, the slow
+// consumer close and its isolation, the close grace, and detach racing a write.
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "NetTestSupport.h"
+#include "net/Sender.h"
+#include "net/WebSocketProtocol.h"
+
+namespace partyline::net {
+namespace {
+
+using namespace std::chrono_literals;
+using test::FrameStream;
+using test::ServerFrame;
+using test::TcpPair;
+using test::UnixPair;
+
+FramePtr frame(Opcode op, std::string_view payload) {
+    return std::make_shared<const std::string>(encodeFrame(op, payload));
+}
+
+// Reads frames on `fd` until `count` arrived or the stream ends; on its own thread.
+std::vector<ServerFrame> readFrames(int fd, size_t count) {
+    FrameStream stream(fd);
+    std::vector<ServerFrame> frames;
+    while (frames.size() < count) {
+        auto f = stream.next(5s);
+        if (!f) break;
+        frames.push_back(std::move(*f));
+    }
+    return frames;
+}
+
+template <class Predicate>
+bool waitFor(Predicate done, std::chrono::milliseconds timeout = 3000ms) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+// Sends `f` one at a time while the writer keeps up, so the socket's kernel buffer is full (the
+// client is really not reading) before the outbox's own queue grows. Returns the frames sent.
+size_t fillSocket(Outbox& outbox, const FramePtr& f) {
+    size_t sent = 0;
+    for (; sent < 100000; ++sent) {
+        outbox.send(f);
+        if (!waitFor([&] { return outbox.queuedBytes() == 0; }, 50ms)) return sent + 1;
+    }
+    return sent;
+}
+
+TEST_SUITE("net.Sender") {
+    TEST_CASE("many frames arrive complete and in order") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 64 << 20);
+        constexpr size_t kFrames = 20000;
+        std::vector<ServerFrame> got;
+        std::thread reader([&] { got = readFrames(pair.reader, kFrames); });
+        for (size_t i = 0; i < kFrames; ++i)
+            CHECK(outbox->send(frame(Opcode::Text, std::to_string(i))) == SendResult::Queued);
+        reader.join();
+        REQUIRE(got.size() == kFrames);
+        for (size_t i = 0; i < kFrames; ++i) {
+            if (got[i].payload != std::to_string(i)) FAIL("frame " << i << " is " << got[i].payload);
+        }
+        CHECK(waitFor([&] { return sender.stats().framesWritten == kFrames; }));
+        outbox->detach();
+    }
+
+    TEST_CASE("frames of every size cross loopback TCP intact and in order") {
+        Sender sender;
+        TcpPair pair;
+        auto outbox = sender.attach(pair.server, 64 << 20);
+        std::vector<size_t> sizes = {0, 1, 125, 126, 65535, 65536, 300000, 7, 1 << 20, 3};
+        std::vector<ServerFrame> got;
+        std::thread reader([&] { got = readFrames(pair.client, sizes.size()); });
+        for (size_t i = 0; i < sizes.size(); ++i) {
+            outbox->send(frame(Opcode::Binary, std::string(sizes[i], char('a' + i))));
+        }
+        reader.join();
+        REQUIRE(got.size() == sizes.size());
+        for (size_t i = 0; i < sizes.size(); ++i) {
+            CHECK(got[i].opcode == 2);
+            CHECK(!got[i].masked);
+            CHECK(got[i].payload == std::string(sizes[i], char('a' + i)));
+        }
+        outbox->detach();
+    }
+
+    TEST_CASE("a backlog is written with many frames per call") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 64 << 20);
+        // A frame far larger than the socket buffer holds the writer on EAGAIN while the rest queue.
+        outbox->send(frame(Opcode::Binary, std::string(4 << 20, 'B')));
+        constexpr size_t kSmall = 1000;
+        for (size_t i = 0; i < kSmall; ++i) outbox->send(frame(Opcode::Text, "m" + std::to_string(i)));
+        auto got = readFrames(pair.reader, kSmall + 1);
+        REQUIRE(got.size() == kSmall + 1);
+        CHECK(got[kSmall].payload == "m999");
+        CHECK(waitFor([&] { return sender.stats().framesWritten == kSmall + 1; }));
+        auto stats = sender.stats();
+        INFO("frames " << stats.framesWritten << " in " << stats.writeCalls << " calls");
+        CHECK(stats.writeCalls < 200);
+        CHECK(stats.bytesWritten > (4u << 20));
+        outbox->detach();
+    }
+
+    TEST_CASE("a frame larger than the limit is taken into an empty queue") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 100);
+        CHECK(outbox->send(frame(Opcode::Binary, std::string(1000, 'x'))) == SendResult::Queued);
+        auto got = readFrames(pair.reader, 1);
+        REQUIRE(got.size() == 1);
+        CHECK(got[0].payload.size() == 1000);
+        outbox->detach();
+    }
+
+    TEST_CASE("a reader that stops reading is closed 1013 while another outbox keeps flowing") {
+        Sender sender;
+        UnixPair slow, healthy;
+        constexpr size_t kLimit = 64 * 1024;
+        auto slowBox = sender.attach(slow.writer, kLimit);
+        auto healthyBox = sender.attach(healthy.writer, kLimit);
+        constexpr size_t kHealthyFrames = 3000;
+        std::vector<ServerFrame> healthyGot;
+        std::thread healthyReader([&] { healthyGot = readFrames(healthy.reader, kHealthyFrames); });
+
+        auto big = frame(Opcode::Binary, std::string(16 * 1024, 's'));
+        size_t sent = fillSocket(*slowBox, big), healthySent = 0;
+        SendResult result = SendResult::Queued;
+        while (result == SendResult::Queued && sent < 10000) {
+            result = slowBox->send(big);
+            if (result == SendResult::Queued) ++sent;
+            healthyBox->send(frame(Opcode::Text, std::to_string(healthySent++)));
+        }
+        REQUIRE(result == SendResult::Slow);
+        CHECK(slowBox->closed());
+        CHECK(slowBox->send(big) == SendResult::Closed);
+        CHECK(sender.stats().slowCloses == 1);
+        REQUIRE(slowBox->localClose());
+        CHECK(slowBox->localClose()->code == 1013);
+
+        while (healthySent < kHealthyFrames) {
+            CHECK(healthyBox->send(frame(Opcode::Text, std::to_string(healthySent++))) == SendResult::Queued);
+        }
+        healthyReader.join();
+        REQUIRE(healthyGot.size() == kHealthyFrames);
+        for (size_t i = 0; i < kHealthyFrames; ++i) {
+            if (healthyGot[i].payload != std::to_string(i)) FAIL("healthy frame " << i);
+        }
+
+        // The slow client, reading at last: whole frames only, then the Close, then the end.
+        FrameStream stream(slow.reader);
+        size_t frames = 0;
+        std::optional<ServerFrame> f;
+        while ((f = stream.next(3s)) && f->opcode == 2) {
+            CHECK(f->payload.size() == 16 * 1024);
+            ++frames;
+        }
+        REQUIRE(f);
+        CHECK(f->opcode == 8);
+        CHECK(f->closeCode() == 1013);
+        CHECK(f->closeReason() == "slow consumer: send buffer of 65536 bytes full");
+        CHECK(frames < sent);  // what had not started was dropped
+        CHECK(stream.waitEof(3s));
+        slowBox->detach();
+        healthyBox->detach();
+    }
+
+    TEST_CASE("a slow client that never reads is shut down after the 2 s grace") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 32 * 1024);
+        auto big = frame(Opcode::Binary, std::string(16 * 1024, 'g'));
+        fillSocket(*outbox, big);
+        SendResult result = SendResult::Queued;
+        for (int i = 0; i < 10000 && result == SendResult::Queued; ++i) result = outbox->send(big);
+        REQUIRE(result == SendResult::Slow);
+        auto start = std::chrono::steady_clock::now();
+        // Writing towards a socket shut for reading fails with EPIPE: that is the signal.
+        bool shut = waitFor(
+            [&] { return ::send(pair.reader, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EPIPE; },
+            4000ms);
+        auto elapsed = std::chrono::steady_clock::now() - start;
+        CHECK(shut);
+        CHECK(elapsed >= 1500ms);
+        CHECK(elapsed < 3500ms);
+        CHECK(outbox->queuedBytes() == 0);
+        outbox->detach();
+    }
+
+    TEST_CASE("close writes what is queued, then the Close, then shuts the socket down") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 1 << 20);
+        outbox->send(frame(Opcode::Text, "one"));
+        outbox->send(frame(Opcode::Text, "two"));
+        outbox->close(4000, "bye");
+        CHECK(outbox->closed());
+        CHECK(outbox->send(frame(Opcode::Text, "three")) == SendResult::Closed);
+        outbox->close(4001, "ignored: only the first close counts");
+        FrameStream stream(pair.reader);
+        auto a = stream.next(), b = stream.next(), c = stream.next();
+        REQUIRE((a && b && c));
+        CHECK(a->payload == "one");
+        CHECK(b->payload == "two");
+        CHECK(c->opcode == 8);
+        CHECK(c->closeCode() == 4000);
+        CHECK(c->closeReason() == "bye");
+        CHECK(stream.waitEof(2s));
+        REQUIRE(outbox->localClose());
+        CHECK(outbox->localClose()->code == 4000);
+        outbox->detach();
+    }
+
+    TEST_CASE("queued bytes count what the socket has not taken yet") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 64 << 20);
+        CHECK(outbox->queuedBytes() == 0);
+        auto big = frame(Opcode::Binary, std::string(2 << 20, 'q'));
+        outbox->send(big);
+        CHECK(waitFor([&] { return sender.stats().writeCalls > 0; }));
+        size_t queued = outbox->queuedBytes();
+        CHECK(queued > 0);
+        CHECK(queued < big->size());
+        auto got = readFrames(pair.reader, 1);
+        REQUIRE(got.size() == 1);
+        CHECK(waitFor([&] { return outbox->queuedBytes() == 0; }));
+        outbox->detach();
+    }
+
+    TEST_CASE("detach during writes: the Sender never touches the fd again, even once its number is reused") {
+        Sender sender;
+        for (int round = 0; round < 20; ++round) {
+            auto pair = std::make_unique<UnixPair>();
+            auto outbox = sender.attach(pair->writer, 1 << 30);
+            std::atomic<bool> stop{false};
+            std::thread drain([&, fd = pair->reader] {
+                char buf[65536];
+                while (!stop) {
+                    pollfd pfd{fd, POLLIN, 0};
+                    if (::poll(&pfd, 1, 10) > 0 && ::recv(fd, buf, sizeof buf, MSG_DONTWAIT) == 0) break;
+                }
+            });
+            auto chunk = frame(Opcode::Binary, std::string(64 * 1024, 'd'));
+            std::thread producer([&] {
+                while (outbox->send(chunk) != SendResult::Closed) std::this_thread::yield();
+            });
+            std::this_thread::sleep_for(std::chrono::milliseconds(1 + round % 5));
+            outbox->detach();
+            int oldFd = pair->writer;
+            ::close(pair->writer);
+            pair->writer = -1;
+            // The lowest free number is handed out again: a new socket most likely gets oldFd.
+            UnixPair reuse;
+            producer.join();
+            std::this_thread::sleep_for(5ms);
+            char byte;
+            CHECK_MESSAGE(::recv(reuse.reader, &byte, 1, MSG_DONTWAIT) < 0,
+                          "bytes arrived on a reused fd " << reuse.writer << " (old " << oldFd << ")");
+            stop = true;
+            drain.join();
+        }
+    }
+
+    TEST_CASE("an outbox that outlives its Sender answers Closed") {
+        auto sender = std::make_unique<Sender>();
+        UnixPair pair;
+        auto outbox = sender->attach(pair.writer, 1024);
+        sender.reset();
+        CHECK(outbox->send(frame(Opcode::Text, "late")) == SendResult::Closed);
+        outbox->close(1000, "");
+        outbox->detach();
+    }
+
+    TEST_CASE("dropping the outbox handle detaches it") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 1 << 20);
+        outbox->send(frame(Opcode::Text, "x"));
+        outbox.reset();  // must not hang or leave the Sender holding the fd
+        auto other = sender.attach(pair.writer, 1 << 20);
+        CHECK(other->send(frame(Opcode::Text, "y")) == SendResult::Queued);
+        auto got = readFrames(pair.reader, 1);
+        REQUIRE(!got.empty());
+        CHECK((got.back().payload == "x" || got.back().payload == "y"));
+    }
+}
+
+}  // namespace
+}  // namespace partyline::net
