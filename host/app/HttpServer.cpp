@@ -111,6 +111,9 @@ int send(mg_connection* conn, const HttpResponse& response) {
         for (const auto& [name, value] : response.headers)
             mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
         mg_response_header_add(conn, "Content-Length", std::to_string(response.body.size()).c_str(), -1);
+        // Clients close idle connections before the server's keep_alive_timeout_ms (5 s), so a
+        // request never races the server's close.
+        mg_response_header_add(conn, "Keep-Alive", "timeout=4", -1);
         mg_response_header_send(conn);
     } else {
         // CivetWeb refuses its header API on a request it took for a WebSocket
@@ -239,7 +242,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     std::vector<const char*> options = {"listening_ports", listen.c_str(),  "num_threads", threads.c_str(),
                                         "request_timeout_ms", "30000",       "enable_keep_alive", "yes",
                                         "tcp_nodelay", "1",                  "enable_directory_listing", "no",
-                                        "decode_url", "no",
+                                        "decode_url", "no",                  "keep_alive_timeout_ms", "5000",
                                         "max_request_size", "16384"};
     if (!server->deps_.staticRoot.empty()) {
         options.push_back("document_root");
