@@ -1,0 +1,275 @@
+#include "bus/EmbeddedNats.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "core/Log.h"
+
+namespace partyline {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr auto kStartTimeout = 10s;  // a cold JetStream recovery of a large store takes seconds
+constexpr auto kStopTimeout = 5s;    // nats-server flushes its store on SIGTERM
+constexpr int kPortAttempts = 3;     // a free port can be taken between the probe and the bind
+
+std::string errnoText(const char* what) {
+    return std::string(what) + ": " + std::strerror(errno);
+}
+
+Result<std::string> findBinary() {
+    std::vector<std::string> dirs;
+    if (const char* path = std::getenv("PATH")) {
+        std::stringstream in(path);
+        for (std::string dir; std::getline(in, dir, ':');) {
+            if (!dir.empty()) dirs.push_back(dir);
+        }
+    }
+    // Debian installs it in /usr/sbin, which is not on every user's PATH.
+    for (const char* dir : {"/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"})
+        dirs.push_back(dir);
+    for (const auto& dir : dirs) {
+        std::string candidate = dir + "/nats-server";
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    return Status(Code::NotFound, "nats-server not found on PATH nor in /usr/sbin, /usr/bin, /usr/local/bin");
+}
+
+// The address to dial: a wildcard bind is reached on loopback.
+std::string dialHost(const std::string& bindHost) {
+    if (bindHost.empty() || bindHost == "0.0.0.0" || bindHost == "::") return "127.0.0.1";
+    return bindHost;
+}
+
+Result<int> freeLoopbackPort() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Status(Code::Internal, errnoText("socket"));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    int port = -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    if (port <= 0) return Status(Code::Unavailable, "no free loopback port");
+    return port;
+}
+
+bool accepts(const std::string& host, int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) == 1 &&
+              ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+// Runs in the forked child: only async-signal-safe calls until exec.
+[[noreturn]] void execChild(const char* binary, char* const argv[], int logFd, pid_t parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    ::setpgid(0, 0);  // a terminal's Ctrl-C goes to partyline, which stops us in order
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &dfl, nullptr);
+    int devNull = ::open("/dev/null", O_RDONLY);
+    if (devNull >= 0) ::dup2(devNull, STDIN_FILENO);
+    ::dup2(logFd, STDOUT_FILENO);
+    ::dup2(logFd, STDERR_FILENO);
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);  // partyline's sockets must not leak into the server
+    ::execv(binary, argv);
+    ::_exit(127);
+}
+
+}  // namespace
+
+EmbeddedNats::EmbeddedNats(std::string binary, std::string dataDir, std::string bindHost)
+    : binary_(std::move(binary)),
+      dataDir_(std::move(dataDir)),
+      bindHost_(std::move(bindHost)),
+      logPath_(dataDir_ + "/nats-server.log"),
+      forker_([this] { forkerLoop(); }) {}
+
+Result<std::unique_ptr<EmbeddedNats>> EmbeddedNats::start(const std::string& dataDir,
+                                                          const std::string& bindHost) {
+    auto binary = findBinary();
+    if (!binary) return binary.status();
+    std::error_code ec;
+    std::filesystem::create_directories(dataDir, ec);
+    if (ec) return Status(Code::Internal, "cannot create " + dataDir + ": " + ec.message());
+
+    std::unique_ptr<EmbeddedNats> nats(new EmbeddedNats(binary.value(), dataDir, bindHost));
+    Status last;
+    for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
+        auto port = freeLoopbackPort();
+        if (!port) return port.status();
+        nats->port_ = port.value();
+        nats->url_ = "nats://" + dialHost(bindHost) + ":" + std::to_string(nats->port_);
+        last = nats->launch();
+        if (last) return nats;
+        if (last.message().find("address already in use") == std::string::npos) break;
+    }
+    return last.context("embedded nats-server");
+}
+
+EmbeddedNats::~EmbeddedNats() {
+    if (pid_ > 0 && !stopChild(SIGTERM, kStopTimeout)) {
+        log::warn("nats", "embedded nats-server did not stop in time; killing it");
+        stopChild(SIGKILL, kStopTimeout);
+    }
+    {
+        std::lock_guard lock(forkerMutex_);
+        forkerStop_ = true;
+    }
+    forkerCv_.notify_all();
+    forker_.join();
+}
+
+void EmbeddedNats::killHard() {
+    if (pid_ > 0) stopChild(SIGKILL, kStopTimeout);
+}
+
+Status EmbeddedNats::restart() {
+    if (pid_ > 0) return Status(Code::Internal, "embedded nats-server is still running");
+    return launch().context("embedded nats-server restart");
+}
+
+Status EmbeddedNats::launch() {
+    std::string port = std::to_string(port_);
+    std::vector<std::string> args = {binary_, "-js", "-a", bindHost_, "-p", port,
+                                     // The server appends "jetstream": the store is DATADIR/jetstream.
+                                     "-sd", dataDir_};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+
+    int logFd = ::open(logPath_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logFd < 0) return Status(Code::Internal, errnoText(("open " + logPath_).c_str()));
+    pid_t child = -1;
+    int forkErrno = 0;
+    onForker([&] {
+        pid_t parent = ::getpid();
+        child = ::fork();
+        if (child == 0) execChild(binary_.c_str(), argv.data(), logFd, parent);
+        forkErrno = errno;
+    });
+    ::close(logFd);
+    if (child < 0) return Status(Code::Internal, std::string("fork: ") + std::strerror(forkErrno));
+    pid_ = child;
+
+    Status listening = waitUntilListening(child);
+    if (!listening) {
+        stopChild(SIGKILL, kStopTimeout);
+        return listening;
+    }
+    log::info("nats", "embedded nats-server pid=" + std::to_string(child) + " url=" + url_ +
+                          " store=" + dataDir_ + "/jetstream log=" + logPath_);
+    return Status::ok();
+}
+
+Status EmbeddedNats::waitUntilListening(pid_t child) {
+    const std::string host = dialHost(bindHost_);
+    const auto deadline = Clock::now() + kStartTimeout;
+    while (Clock::now() < deadline) {
+        int status = 0;
+        if (::waitpid(child, &status, WNOHANG) == child) {
+            pid_ = -1;
+            std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                                : "was killed by signal " + std::to_string(WTERMSIG(status));
+            return Status(Code::Unavailable,
+                          "nats-server " + how + "; last lines of " + logPath_ + ": " + logTail());
+        }
+        if (accepts(host, port_)) return Status::ok();
+        std::this_thread::sleep_for(25ms);
+    }
+    return Status(Code::Timeout, "nats-server did not accept connections on port " + std::to_string(port_) +
+                                     " within 10 s; last lines of " + logPath_ + ": " + logTail());
+}
+
+bool EmbeddedNats::stopChild(int signal, std::chrono::milliseconds wait) {
+    if (pid_ <= 0) return true;
+    ::kill(pid_, signal);
+    const auto deadline = Clock::now() + wait;
+    while (true) {
+        int status = 0;
+        pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
+        if (reaped == pid_ || (reaped < 0 && errno == ECHILD)) {
+            pid_ = -1;
+            return true;
+        }
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(10ms);
+    }
+}
+
+std::string EmbeddedNats::logTail() const {
+    constexpr std::streamoff kTailBytes = 2048;
+    std::ifstream in(logPath_, std::ios::binary | std::ios::ate);
+    if (!in) return "(no log)";
+    std::streamoff size = in.tellg();
+    in.seekg(size > kTailBytes ? size - kTailBytes : 0);
+    std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // The last few lines name the cause (a bad store, a taken port).
+    std::vector<std::string> lines;
+    std::stringstream split(tail);
+    for (std::string line; std::getline(split, line);) {
+        if (!line.empty()) lines.push_back(line);
+    }
+    std::string joined;
+    for (size_t i = lines.size() > 6 ? lines.size() - 6 : 0; i < lines.size(); ++i) {
+        if (!joined.empty()) joined += " | ";
+        joined += lines[i];
+    }
+    return joined.empty() ? "(empty log)" : joined;
+}
+
+void EmbeddedNats::onForker(const std::function<void()>& job) {
+    std::unique_lock lock(forkerMutex_);
+    forkerJob_ = &job;
+    forkerCv_.notify_all();
+    forkerCv_.wait(lock, [&] { return forkerJob_ == nullptr; });
+}
+
+void EmbeddedNats::forkerLoop() {
+    std::unique_lock lock(forkerMutex_);
+    while (true) {
+        forkerCv_.wait(lock, [&] { return forkerStop_ || forkerJob_ != nullptr; });
+        if (forkerJob_ != nullptr) {
+            (*forkerJob_)();
+            forkerJob_ = nullptr;
+            forkerCv_.notify_all();
+            continue;
+        }
+        return;
+    }
+}
+
+}  // namespace partyline

@@ -1,0 +1,1142 @@
+#include "bus/NatsBus.h"
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <ctime>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "core/Log.h"
+
+namespace partyline {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kConnectRetryFor = 5s;  // long enough for a nats-server started alongside us
+constexpr auto kConnectRetryWait = 250ms;
+constexpr int64_t kReconnectWaitMs = 250;  // short: every live message missed while away is a gap to fill
+constexpr int64_t kReconnectBufBytes = 16 << 20;  // publishes buffered while reconnecting
+constexpr int64_t kPingIntervalMs = 5000;  // with 3 pings out, a half-open connection is found in ~15 s
+constexpr int kMaxPingsOut = 3;
+constexpr int64_t kApiWaitMs = 5000;  // JetStream API requests (stream info, direct get)
+constexpr int64_t kReadyWaitMs = 1000;
+constexpr auto kReadyCacheFor = 1s;  // /readyz may be polled often; one stream info a second is plenty
+constexpr auto kTimerTick = 100ms;
+constexpr size_t kDirectGetReads = 32;  // past this many entries, a read switches to a consumer
+constexpr auto kCloseWait = 2s;
+constexpr int kDeliveryThreads = 4;  // shared by every subscription: no thread per room
+// Per-room pending limits: bursts must queue, not drop. A drop still only
+// delays (the shard fills the gap from the stream), but costs a read.
+constexpr int kLivePendingMsgs = 1 << 20;
+constexpr int kLivePendingBytes = 256 << 20;
+constexpr int kAckPendingMsgs = 1 << 22;
+constexpr int kAckPendingBytes = 512 << 20;
+constexpr int64_t kDuplicateWindowNs = 120LL * 1000 * 1000 * 1000;  // covers kPublishDeadline many times
+
+constexpr const char* kHeaderMsgId = "Nats-Msg-Id";
+constexpr const char* kHeaderExpectedLastSubjectSeq = "Nats-Expected-Last-Subject-Sequence";
+constexpr const char* kHeaderSequence = "Nats-Sequence";
+constexpr const char* kHeaderLastSequence = "Nats-Last-Sequence";
+constexpr const char* kHeaderTimeStamp = "Nats-Time-Stamp";
+constexpr const char* kHeaderStatus = "Status";
+constexpr const char* kHeaderBinary = "Pl-Binary";
+constexpr const char* kHeaderExclude = "Pl-Exclude";
+
+constexpr int kErrWrongLastSequence = 10071;
+constexpr int kErrMessageTooLarge = 10054;
+
+struct MsgDeleter {
+    void operator()(natsMsg* msg) const { natsMsg_Destroy(msg); }
+};
+using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
+struct OptionsDeleter {
+    void operator()(natsOptions* opts) const { natsOptions_Destroy(opts); }
+};
+using OptionsPtr = std::unique_ptr<natsOptions, OptionsDeleter>;
+struct StreamInfoDeleter {
+    void operator()(jsStreamInfo* si) const { jsStreamInfo_Destroy(si); }
+};
+using StreamInfoPtr = std::unique_ptr<jsStreamInfo, StreamInfoDeleter>;
+
+Code codeFor(natsStatus s) {
+    switch (s) {
+        case NATS_TIMEOUT:
+            return Code::Timeout;
+        case NATS_NOT_FOUND:
+            return Code::NotFound;
+        case NATS_INVALID_ARG:
+        case NATS_INVALID_SUBJECT:
+            return Code::InvalidArgument;
+        case NATS_MAX_PAYLOAD:
+            return Code::TooLarge;
+        case NATS_NO_RESPONDERS:
+        case NATS_CONNECTION_CLOSED:
+        case NATS_CONNECTION_DISCONNECTED:
+        case NATS_NO_SERVER:
+        case NATS_NOT_YET_CONNECTED:
+        case NATS_STALE_CONNECTION:
+        case NATS_IO_ERROR:
+        case NATS_CONNECTION_AUTH_FAILED:
+        case NATS_INSUFFICIENT_BUFFER:
+            return Code::Unavailable;
+        default:
+            return Code::Internal;
+    }
+}
+
+// nats.c decorates its last error with "(file.c:123): "; users want the words.
+std::string withoutSourceLocations(const std::string& text) {
+    std::string out;
+    for (size_t i = 0; i < text.size();) {
+        size_t close = text[i] == '(' ? text.find(')', i) : std::string::npos;
+        std::string_view inside = close == std::string::npos
+                                      ? std::string_view()
+                                      : std::string_view(text).substr(i + 1, close - i - 1);
+        size_t colon = inside.find(".c:");
+        bool location = colon != std::string_view::npos && colon > 0 && colon + 3 < inside.size() &&
+                        inside.find_first_not_of("0123456789", colon + 3) == std::string_view::npos &&
+                        inside.find(' ') == std::string_view::npos;
+        if (!location) {
+            out += text[i++];
+            continue;
+        }
+        i = close + 1;
+        if (i < text.size() && text[i] == ':') ++i;
+        if (i < text.size() && text[i] == ' ') ++i;
+    }
+    return out;
+}
+
+// Converts a failed nats.c call. Call it right after the call: nats.c keeps
+// the detailed error per thread, and the next call may overwrite it.
+Status natsFailure(natsStatus s, std::string_view what, jsErrCode jsErr = jsErrCode(0)) {
+    std::string text = natsStatus_GetText(s);
+    if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last != '\0') {
+        std::string detail = withoutSourceLocations(last);
+        // The detail repeats the status text or, for a server error, is the server's words.
+        if (detail.find(text) != std::string::npos || (s == NATS_ERR && !detail.empty())) {
+            text = detail;
+        } else if (!detail.empty()) {
+            text += " (" + detail + ")";
+        }
+    }
+    if (jsErr != 0) text += " [err_code " + std::to_string(int(jsErr)) + "]";
+    return Status(codeFor(s), std::string(what) + ": " + text);
+}
+
+// A refusal of the stream configuration is a configuration error.
+Status configFailure(natsStatus s, std::string_view what, jsErrCode jsErr) {
+    Status failure = natsFailure(s, what, jsErr);
+    return jsErr != 0 ? Status(Code::InvalidArgument, failure.message()) : failure;
+}
+
+const char* header(natsMsg* msg, const char* key) {
+    const char* value = nullptr;
+    return natsMsgHeader_Get(msg, key, &value) == NATS_OK ? value : nullptr;
+}
+
+std::optional<uint64_t> parseUint(std::string_view text) {
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
+
+// "2026-11-23T18:53:17.198725222Z" (what JetStream writes) to unix ns; 0 if unreadable.
+int64_t parseTimeStamp(std::string_view text) {
+    std::tm tm{};
+    int consumed = 0;
+    std::string copy(text);
+    if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+        return 0;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    int64_t nanos = 0;
+    size_t i = size_t(consumed);
+    if (i < text.size() && text[i] == '.') {
+        int64_t scale = 100000000;
+        for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, scale /= 10)
+            nanos += (text[i] - '0') * scale;
+    }
+    if (i >= text.size() || text[i] != 'Z') return 0;  // the server always writes UTC
+    return int64_t(timegm(&tm)) * 1000000000LL + nanos;
+}
+
+// Connection ids in Pl-Exclude: ',' separates them, '%' escapes, and bytes
+// that would break or be trimmed from a header line are escaped too.
+std::string encodeExclude(const std::vector<std::string>& ids) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const auto& id : ids) {
+        if (!out.empty()) out += ',';
+        for (char ch : id) {
+            auto c = static_cast<unsigned char>(ch);
+            if (c == '%' || c == ',' || c <= 0x20 || c == 0x7F) {
+                out += '%';
+                out += kHex[c >> 4];
+                out += kHex[c & 0xF];
+            } else {
+                out += ch;
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> decodeExclude(std::string_view text) {
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    std::vector<std::string> ids;
+    std::string current;
+    for (size_t i = 0; i <= text.size(); ++i) {
+        if (i == text.size() || text[i] == ',') {
+            ids.push_back(std::move(current));
+            current.clear();
+        } else if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+            current += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+            i += 2;
+        } else {
+            current += text[i];
+        }
+    }
+    if (text.empty()) ids.clear();
+    return ids;
+}
+
+// The headers partyline writes, and the data.
+void fillFromHeaders(natsMsg* msg, LogEntry& entry) {
+    if (const char* id = header(msg, kHeaderMsgId)) entry.msgId = id;
+    if (const char* binary = header(msg, kHeaderBinary)) entry.binary = std::string_view(binary) == "1";
+    if (const char* exclude = header(msg, kHeaderExclude)) entry.exclude = decodeExclude(exclude);
+    entry.data.assign(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
+}
+
+// Builds a LogEntry from a republished (live) or directly fetched message:
+// both carry the stream sequence in a header.
+Result<LogEntry> entryFrom(natsMsg* msg) {
+    LogEntry entry;
+    const char* seq = header(msg, kHeaderSequence);
+    auto parsed = seq != nullptr ? parseUint(seq) : std::nullopt;
+    if (!parsed) return Status(Code::Internal, "message from the log has no Nats-Sequence header");
+    entry.seq = *parsed;
+    if (const char* prev = header(msg, kHeaderLastSequence)) {
+        if (auto p = parseUint(prev)) {
+            entry.prevSeq = *p;
+            entry.prevKnown = true;
+        }
+    }
+    if (const char* stamp = header(msg, kHeaderTimeStamp)) entry.timeNs = parseTimeStamp(stamp);
+    fillFromHeaders(msg, entry);
+    return entry;
+}
+
+// The few fields of a JetStream PubAck: {"stream":"S","seq":5,"duplicate":true}
+// or {"error":{"code":400,"err_code":10071,"description":"..."},...}. The
+// server writes it, so a key lookup is enough; no general JSON needed.
+struct PubAck {
+    uint64_t seq = 0;
+    bool error = false;
+    int code = 0;
+    int errCode = 0;
+    std::string description;
+};
+
+std::optional<std::string_view> jsonValue(std::string_view json, std::string_view key) {
+    std::string quoted = "\"" + std::string(key) + "\"";
+    size_t at = json.find(quoted);
+    if (at == std::string_view::npos) return std::nullopt;
+    at += quoted.size();
+    while (at < json.size() && (json[at] == ' ' || json[at] == ':')) ++at;
+    return json.substr(at);
+}
+
+std::optional<int64_t> jsonNumber(std::string_view json, std::string_view key) {
+    auto value = jsonValue(json, key);
+    if (!value) return std::nullopt;
+    int64_t number = 0;
+    auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), number);
+    if (ec != std::errc()) return std::nullopt;
+    return number;
+}
+
+std::string jsonString(std::string_view json, std::string_view key) {
+    auto value = jsonValue(json, key);
+    if (!value || value->empty() || value->front() != '"') return {};
+    std::string out;
+    for (size_t i = 1; i < value->size() && (*value)[i] != '"'; ++i) {
+        if ((*value)[i] == '\\' && i + 1 < value->size()) ++i;
+        out += (*value)[i];
+    }
+    return out;
+}
+
+std::optional<PubAck> parsePubAck(std::string_view json) {
+    PubAck ack;
+    if (auto error = jsonValue(json, "error")) {
+        ack.error = true;
+        ack.code = int(jsonNumber(*error, "code").value_or(0));
+        ack.errCode = int(jsonNumber(*error, "err_code").value_or(0));
+        ack.description = jsonString(*error, "description");
+        return ack;
+    }
+    auto seq = jsonNumber(json, "seq");
+    if (!seq || *seq <= 0) return std::nullopt;
+    ack.seq = uint64_t(*seq);
+    return ack;
+}
+
+// A name safe inside a header value and a message id.
+std::string headerSafe(std::string_view text) {
+    std::string out;
+    for (char c : text) out += (static_cast<unsigned char>(c) > 0x20 && c != 0x7F) ? c : '_';
+    return out.empty() ? "node" : out;
+}
+
+bool validSubject(std::string_view subject) {
+    if (subject.empty() || subject.front() == '.' || subject.back() == '.') return false;
+    for (size_t i = 0; i < subject.size(); ++i) {
+        auto c = static_cast<unsigned char>(subject[i]);
+        if (c <= 0x20 || c == 0x7F || c == '*' || c == '>') return false;
+        if (c == '.' && i + 1 < subject.size() && subject[i + 1] == '.') return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// NatsSubscription: one asynchronous natsSubscription and the promise of
+// Bus.h that no handler runs after the destructor returns.
+//
+// nats.c may still be inside (or about to enter) the handler when another
+// thread unsubscribes, so the handler's state lives in a Gate shared with
+// nats.c: the destructor closes the gate and waits for a running handler;
+// nats.c's completion callback frees its share once it will never call again.
+
+class NatsSubscription final : public Subscription {
+   public:
+    // Called on a NATS delivery thread; the message is destroyed after it returns.
+    using Handler = std::function<void(natsMsg*)>;
+
+    static Result<std::unique_ptr<NatsSubscription>> create(natsConnection* nc, const std::string& subject,
+                                                            int pendingMsgs, int pendingBytes,
+                                                            Handler handler);
+    ~NatsSubscription() override;
+
+   private:
+    struct Gate {
+        std::mutex mutex;
+        std::condition_variable idle;
+        bool closed = false;
+        std::thread::id delivering;  // the thread inside the handler, if any
+        Handler handler;
+    };
+    struct SubscriptionDeleter {
+        void operator()(natsSubscription* sub) const { natsSubscription_Destroy(sub); }
+    };
+
+    // Thread: a NATS delivery thread (one per subscription at a time).
+    static void onMessage(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
+    // Thread: a NATS delivery thread, once, after the last onMessage.
+    static void onComplete(void* closure);
+
+    std::shared_ptr<Gate> gate_;
+    std::unique_ptr<natsSubscription, SubscriptionDeleter> sub_;
+};
+
+Result<std::unique_ptr<NatsSubscription>> NatsSubscription::create(natsConnection* nc,
+                                                                   const std::string& subject,
+                                                                   int pendingMsgs, int pendingBytes,
+                                                                   Handler handler) {
+    auto owned = std::unique_ptr<NatsSubscription>(new NatsSubscription());
+    owned->gate_ = std::make_shared<Gate>();
+    owned->gate_->handler = std::move(handler);
+    // nats.c's share of the gate; onComplete deletes it.
+    auto* closure = new std::shared_ptr<Gate>(owned->gate_);
+    natsSubscription* raw = nullptr;
+    natsStatus s = natsConnection_Subscribe(&raw, nc, subject.c_str(), onMessage, closure);
+    if (s != NATS_OK) {
+        delete closure;
+        return natsFailure(s, "subscribe to " + subject);
+    }
+    owned->sub_.reset(raw);
+    s = natsSubscription_SetOnCompleteCB(raw, onComplete, closure);
+    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(raw, pendingMsgs, pendingBytes);
+    if (s != NATS_OK) {
+        // The gate still keeps the handler out after the destructor; only
+        // nats.c's small share may leak if the completion never comes.
+        return natsFailure(s, "set up subscription to " + subject);
+    }
+    return owned;
+}
+
+NatsSubscription::~NatsSubscription() {
+    Handler released;
+    {
+        std::unique_lock lock(gate_->mutex);
+        gate_->closed = true;
+        const auto self = std::this_thread::get_id();
+        gate_->idle.wait(lock,
+                         [&] { return gate_->delivering == std::thread::id() || gate_->delivering == self; });
+        // Destroyed from inside its own handler: the handler is still running,
+        // so it stays in the gate and goes with nats.c's share.
+        if (gate_->delivering != self) released = std::move(gate_->handler);
+    }
+    if (sub_) natsSubscription_Unsubscribe(sub_.get());  // fails harmlessly once the connection is closed
+}
+
+void NatsSubscription::onMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    MsgPtr owned(msg);
+    Gate& gate = **static_cast<std::shared_ptr<Gate>*>(closure);
+    {
+        std::lock_guard lock(gate.mutex);
+        if (gate.closed) return;
+        gate.delivering = std::this_thread::get_id();
+    }
+    gate.handler(msg);
+    {
+        std::lock_guard lock(gate.mutex);
+        gate.delivering = std::thread::id();
+    }
+    gate.idle.notify_all();
+}
+
+void NatsSubscription::onComplete(void* closure) {
+    delete static_cast<std::shared_ptr<Gate>*>(closure);
+}
+
+// ---------------------------------------------------------------------------
+// Connection events. nats.c calls these on its connection-event thread,
+// possibly after the bus began to close, so they touch only this struct,
+// which the bus keeps alive until the closed event has arrived.
+
+struct NatsBus::Events {
+    std::atomic<uint64_t> reconnects{0};
+    std::atomic<bool> closing{false};  // the bus closes the connection: a disconnect is expected
+    std::mutex mutex;
+    std::condition_variable closedCv;
+    bool closed = false;
+    std::string url;  // the server last connected to, for the disconnect log line
+
+    void noteUrl(natsConnection* nc) {
+        char buffer[256] = {};
+        if (natsConnection_GetConnectedUrl(nc, buffer, sizeof buffer) != NATS_OK) return;
+        std::lock_guard lock(mutex);
+        url = buffer;
+    }
+    std::string lastUrl() {
+        std::lock_guard lock(mutex);
+        return url;
+    }
+
+    // Thread: nats.c's connection-event thread.
+    static void onDisconnected(natsConnection*, void* closure) {
+        auto* self = static_cast<Events*>(closure);
+        if (self->closing) return;
+        log::warn("nats", "disconnected from " + self->lastUrl() + "; reconnecting");
+    }
+    // Thread: nats.c's connection-event thread.
+    static void onReconnected(natsConnection* nc, void* closure) {
+        auto* self = static_cast<Events*>(closure);
+        self->noteUrl(nc);
+        uint64_t count = ++self->reconnects;
+        log::info("nats", "reconnected to " + self->lastUrl() + " (reconnect " + std::to_string(count) + ")");
+    }
+    // Thread: nats.c's connection-event thread; the last event of a connection.
+    static void onClosed(natsConnection*, void* closure) {
+        auto* self = static_cast<Events*>(closure);
+        // Notified under the lock: once the bus sees `closed` it may free this.
+        std::lock_guard lock(self->mutex);
+        self->closed = true;
+        self->closedCv.notify_all();
+    }
+    // Thread: nats.c's connection-event thread.
+    static void onError(natsConnection*, natsSubscription* sub, natsStatus err, void*) {
+        std::string subject = sub != nullptr ? natsSubscription_GetSubject(sub) : "";
+        if (err == NATS_SLOW_CONSUMER) {
+            int64_t dropped = 0;
+            if (sub != nullptr) natsSubscription_GetDropped(sub, &dropped);
+            log::warn("nats", "slow consumer on " + subject + ": " + std::to_string(dropped) +
+                                  " live messages dropped so far; shards fill the gap from the stream");
+            return;
+        }
+        log::warn("nats", std::string("asynchronous error: ") + natsStatus_GetText(err) +
+                              (subject.empty() ? "" : " on " + subject));
+    }
+};
+
+struct NatsBus::Outgoing {
+    std::string subject;
+    std::string reply;
+    std::string data;
+    std::string msgId;
+    std::string expectLastSeq;  // empty: no expectation
+    std::string exclude;        // encoded Pl-Exclude, empty: none
+    bool binary = false;
+};
+
+// ---------------------------------------------------------------------------
+// Connecting and the stream.
+
+NatsBus::NatsBus(const NatsConfig& cfg, std::string nodeId)
+    : config_(cfg),
+      nodeId_(headerSafe(nodeId)),
+      roomPrefix_(cfg.subject_prefix + ".room."),
+      livePrefix_(cfg.subject_prefix + ".live."),
+      events_(std::make_shared<Events>()) {}
+
+Result<std::unique_ptr<NatsBus>> NatsBus::connect(const NatsConfig& cfg, const std::string& url,
+                                                  const std::string& nodeId) {
+    if (cfg.stream.empty() || !validSubject(cfg.subject_prefix)) {
+        return Status(Code::InvalidArgument,
+                      "nats: stream name and subject prefix must be valid and non-empty");
+    }
+    std::unique_ptr<NatsBus> bus(new NatsBus(cfg, nodeId));
+    if (Status s = bus->connectWithRetry(url); !s) return s.context("connect to NATS at " + url);
+    if (Status s = bus->ensureStream(); !s) return s.context("JetStream stream " + cfg.stream);
+    if (Status s = bus->startPublisher(); !s) return s.context("start publisher");
+    return bus;
+}
+
+Status NatsBus::connectWithRetry(const std::string& url) {
+    natsStatus s = nats_Open(-1);
+    if (s == NATS_OK) s = nats_SetMessageDeliveryPoolSize(kDeliveryThreads);
+    natsOptions* rawOpts = nullptr;
+    if (s == NATS_OK) s = natsOptions_Create(&rawOpts);
+    OptionsPtr opts(rawOpts);
+    if (s == NATS_OK) s = natsOptions_SetURL(rawOpts, url.c_str());
+    if (s == NATS_OK) s = natsOptions_SetName(rawOpts, nodeId_.c_str());
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(rawOpts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(rawOpts, kReconnectWaitMs);
+    if (s == NATS_OK) s = natsOptions_SetReconnectJitter(rawOpts, 100, 1000);
+    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(rawOpts, kReconnectBufBytes);
+    if (s == NATS_OK) s = natsOptions_SetPingInterval(rawOpts, kPingIntervalMs);
+    if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(rawOpts, kMaxPingsOut);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(rawOpts, 2000);
+    if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(rawOpts, true);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(rawOpts, Events::onDisconnected, events_.get());
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(rawOpts, Events::onReconnected, events_.get());
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(rawOpts, Events::onClosed, events_.get());
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(rawOpts, Events::onError, events_.get());
+    if (s != NATS_OK) return natsFailure(s, "options");
+
+    const auto deadline = Clock::now() + kConnectRetryFor;
+    while (true) {
+        natsConnection* raw = nullptr;
+        s = natsConnection_Connect(&raw, rawOpts);
+        if (s == NATS_OK) {
+            connection_.reset(raw);
+            break;
+        }
+        Status failure = natsFailure(s, "connect");
+        // Retry only what a server that is still starting would cause.
+        if (failure.code() != Code::Unavailable || Clock::now() + kConnectRetryWait >= deadline)
+            return failure;
+        std::this_thread::sleep_for(kConnectRetryWait);
+    }
+    events_->noteUrl(connection_.get());
+    log::info("nats", "connected to " + events_->lastUrl() + " as " + nodeId_);
+
+    jsOptions jsOpts;
+    jsCtx* js = nullptr;
+    s = jsOptions_Init(&jsOpts);
+    jsOpts.Wait = kApiWaitMs;
+    if (s == NATS_OK) s = natsConnection_JetStream(&js, connection_.get(), &jsOpts);
+    if (s != NATS_OK) return natsFailure(s, "JetStream context");
+    js_.reset(js);
+    return Status::ok();
+}
+
+namespace {
+
+// What differs between the stream as it is and as configured, in words.
+std::vector<std::string> streamDifferences(const jsStreamConfig& have, const jsStreamConfig& want) {
+    std::vector<std::string> diffs;
+    auto str = [](const char* s) { return std::string(s != nullptr ? s : ""); };
+    if (have.SubjectsLen != 1 || str(have.Subjects[0]) != want.Subjects[0]) diffs.push_back("subjects");
+    if (have.Storage != want.Storage) diffs.push_back("storage");
+    if (have.Replicas != want.Replicas) {
+        diffs.push_back("replicas " + std::to_string(have.Replicas) + " -> " + std::to_string(want.Replicas));
+    }
+    if (have.MaxAge != want.MaxAge) {
+        diffs.push_back("max_age " + std::to_string(have.MaxAge / 1000000000) + "s -> " +
+                        std::to_string(want.MaxAge / 1000000000) + "s");
+    }
+    if (have.MaxMsgsPerSubject != want.MaxMsgsPerSubject) {
+        diffs.push_back("max_msgs_per_room " + std::to_string(have.MaxMsgsPerSubject) + " -> " +
+                        std::to_string(want.MaxMsgsPerSubject));
+    }
+    if (have.Duplicates != want.Duplicates) diffs.push_back("duplicate window");
+    if (have.AllowDirect != want.AllowDirect) diffs.push_back("allow_direct");
+    if (have.RePublish == nullptr || str(have.RePublish->Source) != want.RePublish->Source ||
+        str(have.RePublish->Destination) != want.RePublish->Destination || have.RePublish->HeadersOnly) {
+        diffs.push_back("republish");
+    }
+    return diffs;
+}
+
+std::string joined(const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& part : parts) out += (out.empty() ? "" : ", ") + part;
+    return out;
+}
+
+}  // namespace
+
+Status NatsBus::ensureStream() {
+    const std::string subjects = roomPrefix_ + ">";
+    const std::string live = livePrefix_ + ">";
+    const char* subjectList[] = {subjects.c_str()};
+    jsRePublish republish;
+    jsRePublish_Init(&republish);
+    republish.Source = subjects.c_str();
+    republish.Destination = live.c_str();
+    jsStreamConfig want;
+    jsStreamConfig_Init(&want);
+    want.Name = config_.stream.c_str();
+    want.Subjects = subjectList;
+    want.SubjectsLen = 1;
+    want.Storage = js_FileStorage;
+    want.Replicas = config_.replicas;
+    want.MaxAge = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.max_age).count();
+    want.MaxMsgsPerSubject = config_.max_msgs_per_room;
+    want.Duplicates = kDuplicateWindowNs;
+    want.AllowDirect = true;
+    want.RePublish = &republish;
+
+    // Two nodes may start together: whoever loses the race to add re-reads.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        jsStreamInfo* raw = nullptr;
+        jsErrCode jerr = jsErrCode(0);
+        natsStatus s = js_GetStreamInfo(&raw, js_.get(), config_.stream.c_str(), nullptr, &jerr);
+        StreamInfoPtr info(raw);
+        if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+            jsStreamInfo* added = nullptr;
+            s = js_AddStream(&added, js_.get(), &want, nullptr, &jerr);
+            StreamInfoPtr addedInfo(added);
+            if (s == NATS_OK) {
+                log::info("nats", "created stream " + config_.stream + " on " + subjects +
+                                      ", republished to " + live);
+                return Status::ok();
+            }
+            if (jerr == JSStreamNameExistErr) continue;
+            return configFailure(s, "create", jerr);
+        }
+        if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);
+        auto diffs = streamDifferences(*info->Config, want);
+        if (diffs.empty()) return Status::ok();
+        jsStreamInfo* updated = nullptr;
+        s = js_UpdateStream(&updated, js_.get(), &want, nullptr, &jerr);
+        StreamInfoPtr updatedInfo(updated);
+        if (s != NATS_OK) return configFailure(s, "update (" + joined(diffs) + ")", jerr);
+        log::info("nats", "updated stream " + config_.stream + ": " + joined(diffs));
+        return Status::ok();
+    }
+    return Status(Code::Unavailable, "the stream was created and deleted concurrently; try again");
+}
+
+Status NatsBus::startPublisher() {
+    natsInbox* inbox = nullptr;
+    natsStatus s = natsInbox_Create(&inbox);
+    if (s != NATS_OK) return natsFailure(s, "inbox");
+    inboxPrefix_ = inbox;
+    natsInbox_Destroy(inbox);
+    auto acks = NatsSubscription::create(connection_.get(), inboxPrefix_ + ".*", kAckPendingMsgs,
+                                         kAckPendingBytes, [this](natsMsg* msg) { onAck(msg); });
+    if (!acks) return acks.status();
+    acks_ = std::move(acks.value());
+    timer_ = std::thread([this] { timerLoop(); });
+    return Status::ok();
+}
+
+NatsBus::~NatsBus() {
+    {
+        std::lock_guard lock(pendingMutex_);
+        stopping_ = true;
+    }
+    timerCv_.notify_all();
+    if (timer_.joinable()) timer_.join();
+    acks_.reset();  // no acknowledgement handler runs after this
+
+    std::unordered_map<uint64_t, Pending> pending;
+    std::vector<std::pair<PublishCallback, Status>> refused;
+    {
+        std::lock_guard lock(pendingMutex_);
+        pending.swap(pending_);
+        refused.swap(refused_);
+        queued_.clear();
+    }
+    for (auto& [callback, status] : refused) {
+        if (callback) callback(status);
+    }
+    for (auto& [token, p] : pending) {
+        if (p.done) p.done(Status(Code::Unavailable, "bus closed before JetStream acknowledged the publish"));
+    }
+
+    js_.reset();
+    if (!connection_) return;
+    events_->closing = true;
+    natsConnection_Close(connection_.get());
+    bool closed = false;
+    {
+        std::unique_lock lock(events_->mutex);
+        closed = events_->closedCv.wait_for(lock, kCloseWait, [&] { return events_->closed; });
+    }
+    connection_.reset();
+    // A closed event still on its way would find freed memory: keep the events alive instead.
+    if (!closed) new std::shared_ptr<Events>(events_);
+}
+
+uint64_t NatsBus::reconnects() const {
+    return events_->reconnects.load();
+}
+
+size_t NatsBus::pendingPublishes() const {
+    std::lock_guard lock(pendingMutex_);
+    return pending_.size();
+}
+
+// ---------------------------------------------------------------------------
+// Publishing: core publish with a reply inbox, JetStream answers with a PubAck.
+
+void NatsBus::publish(const std::string& subject, std::string data, PublishOptions options,
+                      PublishCallback done) {
+    Status refusal;  // a publish that cannot succeed fails without being sent
+    if (subject.compare(0, roomPrefix_.size(), roomPrefix_) != 0 || subject.size() == roomPrefix_.size() ||
+        !validSubject(subject)) {
+        refusal = Status(Code::InvalidArgument, "publish: not a log subject: " + subject);
+    } else if (data.size() > size_t(INT_MAX)) {
+        refusal = Status(Code::TooLarge, "publish: message of " + std::to_string(data.size()) + " bytes");
+    } else if (!options.msgId.empty() && headerSafe(options.msgId) != options.msgId) {
+        refusal = Status(Code::InvalidArgument, "publish: message id holds spaces or control bytes");
+    }
+
+    const uint64_t token = nextToken_.fetch_add(1);
+    auto message = std::make_shared<Outgoing>();
+    message->subject = subject;
+    message->reply = inboxPrefix_ + "." + std::to_string(token);
+    message->data = std::move(data);
+    // The inbox's unique part keeps ids distinct across restarts of a node with a fixed node_id.
+    message->msgId = options.msgId.empty()
+                         ? nodeId_ + "-" + inboxPrefix_.substr(7) + "-" + std::to_string(token)
+                         : std::move(options.msgId);
+    if (options.expectLastSeq) message->expectLastSeq = std::to_string(*options.expectLastSeq);
+    message->binary = options.binary;
+    if (!options.exclude.empty()) message->exclude = encodeExclude(options.exclude);
+
+    Status failure;
+    PublishCallback closing;
+    {
+        // Held from the decision to the write, so writes leave in publish order.
+        std::lock_guard sending(sendMutex_);
+        bool sendNow = false;
+        {
+            std::lock_guard lock(pendingMutex_);
+            if (stopping_) {
+                closing = std::move(done);
+            } else if (!refusal.isOk()) {
+                refused_.emplace_back(std::move(done), std::move(refusal));
+                timerCv_.notify_one();
+            } else {
+                sendNow = enqueue(token, message, std::move(done));
+            }
+        }
+        if (sendNow) failure = send(token, *message);
+    }
+    if (closing) closing(Status(Code::Unavailable, "publish: bus is closing"));
+    if (!failure.isOk()) completeLater(token, failure);
+}
+
+void NatsBus::completeLater(uint64_t token, Status failure) {
+    std::lock_guard lock(pendingMutex_);
+    auto it = pending_.find(token);
+    if (it == pending_.end()) return;
+    refused_.emplace_back(std::move(it->second.done), std::move(failure));
+    endFlight(it->second);
+    pending_.erase(it);
+    timerCv_.notify_one();
+}
+
+bool NatsBus::enqueue(uint64_t token, std::shared_ptr<const Outgoing> message, PublishCallback done) {
+    const auto now = Clock::now();
+    Pending& p = pending_[token];
+    p.message = std::move(message);
+    p.done = std::move(done);
+    p.deadline = now + kPublishDeadline;
+    // Earlier publishes still waiting go first.
+    if (queued_.empty() && windowHasRoom()) {
+        startFlight(p, now);
+        return true;
+    }
+    p.queued = true;
+    queued_.push_back(token);
+    nextDue_ = std::min(nextDue_, p.deadline);
+    return false;
+}
+
+bool NatsBus::windowHasRoom() const {
+    return inFlight_ == 0 || (inFlight_ < kMaxInFlight && inFlightBytes_ < kMaxInFlightBytes);
+}
+
+void NatsBus::startFlight(Pending& p, Clock::time_point now) {
+    p.queued = false;
+    p.resendAt = now + kAckTimeout;
+    ++inFlight_;
+    inFlightBytes_ += p.message->data.size();
+    nextDue_ = std::min(nextDue_, p.resendAt);
+}
+
+void NatsBus::endFlight(const Pending& p) {
+    if (p.queued) return;
+    --inFlight_;
+    inFlightBytes_ -= p.message->data.size();
+}
+
+Status NatsBus::send(uint64_t token, const Outgoing& message) {
+    natsMsg* raw = nullptr;
+    natsStatus s = natsMsg_Create(&raw, message.subject.c_str(), message.reply.c_str(), message.data.data(),
+                                  int(message.data.size()));
+    MsgPtr msg(raw);
+    if (s == NATS_OK) s = natsMsgHeader_Set(raw, kHeaderMsgId, message.msgId.c_str());
+    if (s == NATS_OK && !message.expectLastSeq.empty()) {
+        s = natsMsgHeader_Set(raw, kHeaderExpectedLastSubjectSeq, message.expectLastSeq.c_str());
+    }
+    if (s == NATS_OK && message.binary) s = natsMsgHeader_Set(raw, kHeaderBinary, "1");
+    if (s == NATS_OK && !message.exclude.empty())
+        s = natsMsgHeader_Set(raw, kHeaderExclude, message.exclude.c_str());
+    if (s == NATS_OK) s = natsConnection_PublishMsg(connection_.get(), raw);
+    if (s == NATS_OK) return Status::ok();
+
+    Status failure = natsFailure(s, "publish");
+    // A message the server can never take: no point re-sending.
+    if (failure.code() != Code::Unavailable) return failure;
+    // Disconnected with a full reconnect buffer, or closing: keep it; the
+    // timer re-sends after a reconnect or at its ack timeout.
+    std::lock_guard lock(pendingMutex_);
+    if (auto it = pending_.find(token); it != pending_.end()) {
+        it->second.sent = false;
+        it->second.lastError = failure;
+    }
+    return Status::ok();
+}
+
+void NatsBus::sendQueued() {
+    std::vector<std::pair<uint64_t, Status>> failures;
+    {
+        std::lock_guard sending(sendMutex_);
+        std::vector<std::pair<uint64_t, std::shared_ptr<const Outgoing>>> batch;
+        {
+            std::lock_guard lock(pendingMutex_);
+            const auto now = Clock::now();
+            while (!queued_.empty() && windowHasRoom()) {
+                const uint64_t token = queued_.front();
+                queued_.pop_front();
+                auto it = pending_.find(token);
+                if (it == pending_.end()) continue;  // expired while it waited
+                startFlight(it->second, now);
+                batch.emplace_back(token, it->second.message);
+            }
+        }
+        for (const auto& [token, message] : batch) {
+            if (Status s = send(token, *message); !s.isOk()) failures.emplace_back(token, s);
+        }
+    }
+    for (auto& [token, status] : failures) complete(token, status);
+}
+
+void NatsBus::onAck(natsMsg* msg) {
+    std::string_view subject = natsMsg_GetSubject(msg);
+    auto token = parseUint(subject.substr(subject.rfind('.') + 1));
+    if (!token) return;
+    std::string_view body(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
+
+    Status transient;
+    if (body.empty()) {
+        const char* status = header(msg, kHeaderStatus);
+        transient = Status(Code::Unavailable, std::string("JetStream did not answer (status ") +
+                                                  (status != nullptr ? status : "?") +
+                                                  (status != nullptr && std::string_view(status) == "503"
+                                                       ? ": no responders; is the stream there?)"
+                                                       : ")"));
+    } else if (auto ack = parsePubAck(body); !ack) {
+        complete(*token, Status(Code::Internal, "unreadable publish acknowledgement: " + std::string(body)));
+        return;
+    } else if (!ack->error) {
+        complete(*token, ack->seq);
+        return;
+    } else if (ack->errCode == kErrWrongLastSequence) {
+        complete(*token, Status(Code::Conflict, "publish: " + ack->description));
+        return;
+    } else if (ack->code == 503) {
+        transient = Status(Code::Unavailable, "JetStream: " + ack->description);
+    } else {
+        Code code = ack->errCode == kErrMessageTooLarge ? Code::TooLarge : Code::Internal;
+        complete(*token, Status(code, "JetStream refused the publish: " + ack->description + " [err_code " +
+                                          std::to_string(ack->errCode) + "]"));
+        return;
+    }
+    // Temporarily unable: leave it pending; it is re-sent at its ack timeout.
+    std::lock_guard lock(pendingMutex_);
+    if (auto it = pending_.find(*token); it != pending_.end()) it->second.lastError = transient;
+}
+
+void NatsBus::complete(uint64_t token, Result<uint64_t> result) {
+    PublishCallback done;
+    bool waiting = false;
+    {
+        std::lock_guard lock(pendingMutex_);
+        auto it = pending_.find(token);
+        if (it == pending_.end()) return;  // already completed: a late or duplicate answer
+        done = std::move(it->second.done);
+        endFlight(it->second);
+        pending_.erase(it);
+        waiting = !queued_.empty();
+    }
+    if (waiting) sendQueued();  // a slot opened in the window
+    if (done) done(std::move(result));
+}
+
+void NatsBus::timerLoop() {
+    std::unique_lock lock(pendingMutex_);
+    while (!stopping_) {
+        timerCv_.wait_for(lock, kTimerTick, [&] { return stopping_ || !refused_.empty(); });
+        if (stopping_) break;
+        lock.unlock();
+        timerTick();
+        lock.lock();
+    }
+}
+
+void NatsBus::timerTick() {
+    std::vector<std::pair<PublishCallback, Status>> finished;
+    std::vector<std::pair<uint64_t, Status>> failures;
+    {
+        std::lock_guard sending(sendMutex_);
+        std::vector<std::pair<uint64_t, std::shared_ptr<const Outgoing>>> resend;
+        {
+            std::lock_guard lock(pendingMutex_);
+            finished.swap(refused_);
+            const auto now = Clock::now();
+            const uint64_t reconnects = events_->reconnects.load();
+            const bool reconnected = reconnects != seenReconnects_;
+            seenReconnects_ = reconnects;
+            if (reconnected || now >= nextDue_) {
+                nextDue_ = Clock::time_point::max();
+                for (auto it = pending_.begin(); it != pending_.end();) {
+                    Pending& p = it->second;
+                    if (now >= p.deadline) {
+                        finished.emplace_back(std::move(p.done), deadlineFailure(p));
+                        endFlight(p);
+                        it = pending_.erase(it);
+                        continue;
+                    }
+                    if (!p.queued && (now >= p.resendAt || (reconnected && !p.sent))) {
+                        p.resendAt = now + kAckTimeout;
+                        p.sent = true;
+                        resend.emplace_back(it->first, p.message);
+                        ++resends_;
+                    }
+                    nextDue_ = std::min(nextDue_, p.queued ? p.deadline : std::min(p.resendAt, p.deadline));
+                    ++it;
+                }
+            }
+        }
+        // Same message, same id: if the first copy was stored, JetStream answers "duplicate".
+        std::sort(resend.begin(), resend.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (const auto& [token, message] : resend) {
+            if (Status s = send(token, *message); !s.isOk()) failures.emplace_back(token, s);
+        }
+    }
+    for (auto& [callback, status] : finished) {
+        if (callback) callback(status);
+    }
+    for (auto& [token, status] : failures) complete(token, status);
+    sendQueued();  // expired publishes may have opened the window
+}
+
+Status NatsBus::deadlineFailure(const Pending& p) {
+    std::string why =
+        "no acknowledgement from JetStream within " + std::to_string(kPublishDeadline.count() / 1000) + " s";
+    if (p.queued) why += " (never sent: too many publishes waiting)";
+    if (!p.lastError.isOk()) why += "; last error: " + p.lastError.message();
+    return Status(Code::Unavailable, why);
+}
+
+// ---------------------------------------------------------------------------
+// Live delivery and reads.
+
+Result<std::string> NatsBus::liveSubjectFor(const std::string& logSubject) const {
+    if (logSubject.compare(0, roomPrefix_.size(), roomPrefix_) != 0 ||
+        logSubject.size() == roomPrefix_.size() || !validSubject(logSubject)) {
+        return Status(Code::InvalidArgument, "not a log subject: " + logSubject);
+    }
+    return livePrefix_ + logSubject.substr(roomPrefix_.size());
+}
+
+Result<std::unique_ptr<Subscription>> NatsBus::subscribe(const std::string& subject,
+                                                         DeliverCallback deliver) {
+    auto live = liveSubjectFor(subject);
+    if (!live) return live.status().withContext("subscribe");
+    auto handler = [deliver = std::move(deliver), subject](natsMsg* msg) {
+        auto entry = entryFrom(msg);
+        if (!entry) {
+            log::warn("nats", "dropped a live message on " + subject + ": " + entry.status().message());
+            return;
+        }
+        deliver(std::move(entry.value()));
+    };
+    auto sub = NatsSubscription::create(connection_.get(), live.value(), kLivePendingMsgs, kLivePendingBytes,
+                                        std::move(handler));
+    if (!sub) return sub.status();
+    // The server knows the interest once this returns, so no write published
+    // afterwards through this server misses the subscription. When
+    // disconnected, nats.c subscribes on reconnect and the gap is filled.
+    if (natsConnection_Status(connection_.get()) == NATS_CONN_STATUS_CONNECTED) {
+        natsConnection_FlushTimeout(connection_.get(), 1000);
+    }
+    return std::unique_ptr<Subscription>(std::move(sub.value()));
+}
+
+Result<LogEntry> NatsBus::directGet(const std::string& subject, uint64_t sequence, bool last) {
+    jsDirectGetMsgOptions options;
+    jsDirectGetMsgOptions_Init(&options);
+    if (last) {
+        options.LastBySubject = subject.c_str();
+    } else {
+        options.Sequence = sequence;
+        options.NextBySubject = subject.c_str();
+    }
+    natsMsg* raw = nullptr;
+    natsStatus s = js_DirectGetMsg(&raw, js_.get(), config_.stream.c_str(), nullptr, &options);
+    MsgPtr msg(raw);
+    if (s == NATS_NOT_FOUND) return Status(Code::NotFound, "no message");
+    if (s != NATS_OK) return natsFailure(s, "direct get from " + config_.stream);
+    auto entry = entryFrom(raw);
+    if (entry && entry->timeNs == 0) entry->timeNs = natsMsg_GetTime(raw);
+    return entry;
+}
+
+Result<uint64_t> NatsBus::lastSequence(const std::string& subject) {
+    if (auto live = liveSubjectFor(subject); !live) return live.status().withContext("lastSequence");
+    auto entry = directGet(subject, 0, true);
+    if (entry) return entry->seq;
+    if (entry.status().code() == Code::NotFound) return uint64_t(0);
+    return entry.status().withContext("lastSequence of " + subject);
+}
+
+Result<uint64_t> NatsBus::firstSequence(const std::string& subject) {
+    if (auto live = liveSubjectFor(subject); !live) return live.status().withContext("firstSequence");
+    auto entry = directGet(subject, 1, false);
+    if (entry) return entry->seq;
+    if (entry.status().code() == Code::NotFound) return uint64_t(0);
+    return entry.status().withContext("firstSequence of " + subject);
+}
+
+Result<std::vector<LogEntry>> NatsBus::read(const std::string& subject, uint64_t after, size_t limit) {
+    if (auto live = liveSubjectFor(subject); !live) return live.status().withContext("read");
+    std::vector<LogEntry> entries;
+    uint64_t next = after + 1;
+    // A gap of a few writes costs a few direct gets; a long replay costs one
+    // short-lived consumer instead of a round trip per entry.
+    while (entries.size() < limit && entries.size() < kDirectGetReads) {
+        auto entry = directGet(subject, next, false);
+        if (!entry) {
+            if (entry.status().code() == Code::NotFound) return entries;  // nothing after `next`
+            return entry.status().withContext("read " + subject);
+        }
+        // Next-by-subject skips other subjects, so the previous entry is this one's predecessor.
+        if (!entries.empty()) {
+            entry->prevSeq = entries.back().seq;
+            entry->prevKnown = true;
+        }
+        next = entry->seq + 1;
+        entries.push_back(std::move(entry.value()));
+    }
+    if (entries.size() < limit) {
+        if (Status s = readWithConsumer(subject, next, limit, entries); !s)
+            return s.withContext("read " + subject);
+    }
+    return entries;
+}
+
+Status NatsBus::readWithConsumer(const std::string& subject, uint64_t from, size_t limit,
+                                 std::vector<LogEntry>& entries) {
+    // The end is fixed first: a consumer has no "nothing more" answer, only silence.
+    auto last = lastSequence(subject);
+    if (!last) return last.status();
+    if (last.value() < from) return Status::ok();
+
+    jsSubOptions options;
+    jsSubOptions_Init(&options);
+    options.Stream = config_.stream.c_str();  // bound: saves the stream lookup
+    options.Ordered = true;                   // ephemeral, no acks, recreated by nats.c on a gap
+    options.Config.DeliverPolicy = js_DeliverByStartSequence;
+    options.Config.OptStartSeq = from;
+    natsSubscription* raw = nullptr;
+    jsErrCode jerr = jsErrCode(0);
+    natsStatus s = js_SubscribeSync(&raw, js_.get(), subject.c_str(), nullptr, &options, &jerr);
+    if (s != NATS_OK) return natsFailure(s, "replay consumer", jerr);
+    struct Unsubscriber {
+        void operator()(natsSubscription* sub) const {
+            natsSubscription_Unsubscribe(sub);  // deletes the ephemeral consumer
+            natsSubscription_Destroy(sub);
+        }
+    };
+    std::unique_ptr<natsSubscription, Unsubscriber> sub(raw);
+
+    while (entries.size() < limit) {
+        natsMsg* rawMsg = nullptr;
+        s = natsSubscription_NextMsg(&rawMsg, sub.get(), kApiWaitMs);
+        MsgPtr msg(rawMsg);
+        if (s != NATS_OK) return natsFailure(s, "replay consumer");
+        jsMsgMetaData* rawMeta = nullptr;
+        s = natsMsg_GetMetaData(&rawMeta, rawMsg);
+        if (s != NATS_OK) return natsFailure(s, "replay metadata");
+        std::unique_ptr<jsMsgMetaData, void (*)(jsMsgMetaData*)> meta(rawMeta, jsMsgMetaData_Destroy);
+
+        LogEntry entry;
+        entry.seq = meta->Sequence.Stream;
+        entry.timeNs = meta->Timestamp;
+        fillFromHeaders(rawMsg, entry);
+        entry.prevKnown = !entries.empty() && entries.back().seq < entry.seq;
+        entry.prevSeq = entry.prevKnown ? entries.back().seq : 0;
+        const bool caughtUp = meta->NumPending == 0 || entry.seq >= last.value();
+        entries.push_back(std::move(entry));
+        if (caughtUp) break;
+    }
+    return Status::ok();
+}
+
+Status NatsBus::ready() {
+    if (natsConnection_Status(connection_.get()) != NATS_CONN_STATUS_CONNECTED) {
+        return Status(Code::Unavailable, "not connected to NATS");
+    }
+    std::lock_guard lock(readyMutex_);
+    const auto now = Clock::now();
+    if (readyCheckedAt_ != Clock::time_point{} && now - readyCheckedAt_ < kReadyCacheFor) return readyStatus_;
+    jsOptions options;
+    jsOptions_Init(&options);
+    options.Wait = kReadyWaitMs;
+    jsStreamInfo* raw = nullptr;
+    jsErrCode jerr = jsErrCode(0);
+    natsStatus s = js_GetStreamInfo(&raw, js_.get(), config_.stream.c_str(), &options, &jerr);
+    StreamInfoPtr info(raw);
+    readyStatus_ = s == NATS_OK ? Status::ok() : natsFailure(s, "JetStream stream " + config_.stream, jerr);
+    if (s != NATS_OK && readyStatus_.code() != Code::Unavailable && readyStatus_.code() != Code::Timeout) {
+        readyStatus_ = Status(Code::Unavailable, readyStatus_.message());
+    }
+    readyCheckedAt_ = now;
+    return readyStatus_;
+}
+
+}  // namespace partyline

@@ -1,0 +1,423 @@
+// NatsBus against a real nats-server: each test starts its own on a free
+// port, in a fresh temporary directory, and stops it at the end.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "BusTestSupport.h"
+#include "bus/EmbeddedNats.h"
+#include "bus/NatsBus.h"
+
+using namespace partyline;
+using namespace std::chrono_literals;
+using partyline::testing::Collector;
+using partyline::testing::TempDir;
+
+namespace {
+
+const std::string kRoomA = "partyline.room.chat.a";
+const std::string kRoomB = "partyline.room.chat.b";
+
+struct NatsFixture {
+    TempDir dir;
+    std::unique_ptr<EmbeddedNats> server;
+    std::unique_ptr<NatsBus> bus;
+
+    explicit NatsFixture(NatsConfig cfg = {}) {
+        REQUIRE_FALSE(dir.path().empty());
+        auto started = EmbeddedNats::start(dir.path() + "/nats");
+        REQUIRE_MESSAGE(started.isOk(), started.status().toString());
+        server = std::move(started.value());
+        auto connected = NatsBus::connect(cfg, server->url(), "test-node");
+        REQUIRE_MESSAGE(connected.isOk(), connected.status().toString());
+        bus = std::move(connected.value());
+    }
+    ~NatsFixture() {
+        bus.reset();  // before the server, so the bus closes cleanly
+        server.reset();
+    }
+};
+
+Result<uint64_t> publishAndWait(Bus& bus, const std::string& subject, std::string data,
+                                PublishOptions options = {}) {
+    Collector<Result<uint64_t>> acks;
+    bus.publish(subject, std::move(data), std::move(options),
+                [&](Result<uint64_t> r) { acks.add(std::move(r)); });
+    REQUIRE(acks.waitFor(1, 15s));
+    return acks.items().front();
+}
+
+// Waits until `predicate` holds, polling; bounded.
+template <class Predicate>
+bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (predicate()) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return predicate();
+}
+
+}  // namespace
+
+TEST_SUITE("nats") {
+    TEST_CASE("a published write comes back on the live subscription with seq and prevSeq chained") {
+        NatsFixture f;
+        Collector<LogEntry> live;
+        auto sub = f.bus->subscribe(kRoomA, [&](LogEntry e) { live.add(std::move(e)); });
+        REQUIRE(sub.isOk());
+
+        auto s1 = publishAndWait(*f.bus, kRoomA, "hello");
+        auto s2 = publishAndWait(*f.bus, kRoomA, "world");
+        REQUIRE(s1.isOk());
+        REQUIRE(s2.isOk());
+        CHECK(s2.value() > s1.value());
+        REQUIRE(live.waitFor(2));
+        auto got = live.items();
+        CHECK(got[0].seq == s1.value());
+        CHECK(got[0].prevKnown);
+        CHECK(got[0].prevSeq == 0);
+        CHECK(got[0].data == "hello");
+        CHECK_FALSE(got[0].msgId.empty());
+        CHECK(got[1].seq == s2.value());
+        CHECK(got[1].prevSeq == s1.value());
+        CHECK(got[1].data == "world");
+    }
+
+    TEST_CASE("two interleaved subjects have independent prevSeq chains") {
+        NatsFixture f;
+        Collector<LogEntry> a, b;
+        auto subA = f.bus->subscribe(kRoomA, [&](LogEntry e) { a.add(std::move(e)); });
+        auto subB = f.bus->subscribe(kRoomB, [&](LogEntry e) { b.add(std::move(e)); });
+        std::vector<uint64_t> seqA, seqB;
+        for (int i = 0; i < 5; ++i) {
+            seqA.push_back(publishAndWait(*f.bus, kRoomA, "a" + std::to_string(i)).value());
+            seqB.push_back(publishAndWait(*f.bus, kRoomB, "b" + std::to_string(i)).value());
+        }
+        REQUIRE(a.waitFor(5));
+        REQUIRE(b.waitFor(5));
+        auto gotA = a.items();
+        auto gotB = b.items();
+        for (size_t i = 0; i < 5; ++i) {
+            CHECK(gotA[i].seq == seqA[i]);
+            CHECK(gotA[i].prevSeq == (i == 0 ? 0 : seqA[i - 1]));
+            CHECK(gotB[i].seq == seqB[i]);
+            CHECK(gotB[i].prevSeq == (i == 0 ? 0 : seqB[i - 1]));
+        }
+    }
+
+    TEST_CASE("a stale expected last sequence is a conflict") {
+        NatsFixture f;
+        PublishOptions empty;
+        empty.expectLastSeq = 0;
+        auto first = publishAndWait(*f.bus, kRoomA, "first", empty);
+        REQUIRE(first.isOk());
+        auto stale = publishAndWait(*f.bus, kRoomA, "again", empty);
+        REQUIRE_FALSE(stale.isOk());
+        CHECK(stale.status().code() == Code::Conflict);
+        PublishOptions current;
+        current.expectLastSeq = first.value();
+        CHECK(publishAndWait(*f.bus, kRoomA, "next", current).isOk());
+    }
+
+    TEST_CASE("the same message id is stored once and acknowledged with the same sequence") {
+        NatsFixture f;
+        PublishOptions options;
+        options.msgId = "write-1";
+        auto first = publishAndWait(*f.bus, kRoomA, "x", options);
+        auto second = publishAndWait(*f.bus, kRoomA, "x", options);
+        REQUIRE(first.isOk());
+        REQUIRE(second.isOk());
+        CHECK(second.value() == first.value());
+        CHECK(f.bus->read(kRoomA, 0, 10).value().size() == 1);
+    }
+
+    TEST_CASE("read returns the entries after a sequence, in order, with their headers") {
+        NatsFixture f;
+        std::vector<uint64_t> seqs;
+        for (int i = 0; i < 6; ++i) {
+            PublishOptions options;
+            if (i == 4) {
+                options.binary = true;
+                options.exclude = {"conn-1", "odd,id%", "sp ace"};
+                options.msgId = "mine-4";
+            }
+            seqs.push_back(
+                publishAndWait(*f.bus, kRoomA, std::string("m\0") + std::to_string(i), options).value());
+            publishAndWait(*f.bus, kRoomB, "noise");
+        }
+        auto entries = f.bus->read(kRoomA, seqs[2], 100);
+        REQUIRE(entries.isOk());
+        REQUIRE(entries->size() == 3);
+        CHECK((*entries)[0].seq == seqs[3]);
+        CHECK_FALSE((*entries)[0].prevKnown);
+        CHECK((*entries)[1].seq == seqs[4]);
+        CHECK((*entries)[1].prevKnown);
+        CHECK((*entries)[1].prevSeq == seqs[3]);
+        CHECK((*entries)[1].binary);
+        CHECK((*entries)[1].exclude == std::vector<std::string>{"conn-1", "odd,id%", "sp ace"});
+        CHECK((*entries)[1].msgId == "mine-4");
+        CHECK((*entries)[1].timeNs > 0);
+        CHECK((*entries)[2].seq == seqs[5]);
+        CHECK_FALSE((*entries)[2].binary);
+        CHECK((*entries)[2].exclude.empty());
+
+        CHECK(f.bus->read(kRoomA, 0, 2).value().size() == 2);
+        CHECK(f.bus->read(kRoomA, seqs[5], 10).value().empty());
+        CHECK(f.bus->read("partyline.room.chat.nobody", 0, 10).value().empty());
+        CHECK(f.bus->read("not.a.log.subject", 0, 10).status().code() == Code::InvalidArgument);
+    }
+
+    TEST_CASE("lastSequence and firstSequence follow writes and retention") {
+        NatsConfig cfg;
+        cfg.max_msgs_per_room = 3;
+        NatsFixture f(cfg);
+        CHECK(f.bus->lastSequence(kRoomA).value() == 0);
+        CHECK(f.bus->firstSequence(kRoomA).value() == 0);
+        std::vector<uint64_t> seqs;
+        for (int i = 0; i < 5; ++i) {
+            seqs.push_back(publishAndWait(*f.bus, kRoomA, "m").value());
+            publishAndWait(*f.bus, kRoomB, "other");
+        }
+        CHECK(f.bus->lastSequence(kRoomA).value() == seqs[4]);
+        CHECK(f.bus->firstSequence(kRoomA).value() == seqs[2]);  // max_msgs_per_room kept three
+    }
+
+    TEST_CASE("10,000 asynchronous publishes are all acknowledged, in publish order") {
+        NatsFixture f;
+        constexpr int kCount = 10000;
+        std::vector<uint64_t> seqByIndex(kCount, 0);
+        std::atomic<int> failures{0};
+        Collector<int> acked;
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < kCount; ++i) {
+            const std::string& subject = (i % 2 == 0) ? kRoomA : kRoomB;
+            f.bus->publish(subject, "payload-" + std::to_string(i), {}, [&, i](Result<uint64_t> r) {
+                if (r.isOk()) {
+                    seqByIndex[i] = r.value();
+                } else {
+                    ++failures;
+                }
+                acked.add(i);
+            });
+        }
+        REQUIRE(acked.waitFor(kCount, 30s));
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        MESSAGE("published and acknowledged " << kCount << " messages in " << seconds
+                                              << " s: " << int(kCount / seconds) << " msg/s");
+        CHECK(failures == 0);
+        for (int i = 1; i < kCount; ++i) REQUIRE(seqByIndex[i] > seqByIndex[i - 1]);
+        CHECK(f.bus->pendingPublishes() == 0);
+    }
+
+    TEST_CASE("read of many entries") {
+        NatsFixture f;
+        constexpr int kCount = 2000;
+        Collector<int> acked;
+        for (int i = 0; i < kCount; ++i) {
+            f.bus->publish(kRoomA, std::to_string(i), {},
+                           [&](Result<uint64_t> r) { acked.add(r.isOk() ? 1 : 0); });
+        }
+        REQUIRE(acked.waitFor(kCount, 30s));
+        const auto start = std::chrono::steady_clock::now();
+        auto entries = f.bus->read(kRoomA, 0, kCount);
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        REQUIRE(entries.isOk());
+        MESSAGE("read " << entries->size() << " entries in " << seconds << " s");
+        REQUIRE(entries->size() == size_t(kCount));
+        for (int i = 0; i < kCount; ++i) REQUIRE((*entries)[i].data == std::to_string(i));
+    }
+
+    TEST_CASE("no delivery after the subscription is destroyed") {
+        NatsFixture f;
+        Collector<LogEntry> live;
+        auto sub = f.bus->subscribe(kRoomA, [&](LogEntry e) { live.add(std::move(e)); });
+        publishAndWait(*f.bus, kRoomA, "before");
+        REQUIRE(live.waitFor(1));
+        sub.value().reset();
+        publishAndWait(*f.bus, kRoomA, "after");
+        std::this_thread::sleep_for(200ms);
+        CHECK(live.size() == 1);
+    }
+
+    TEST_CASE("a subscription may destroy itself from its own callback") {
+        NatsFixture f;
+        std::unique_ptr<Subscription> sub;
+        std::mutex mutex;
+        Collector<LogEntry> live;
+        auto created = f.bus->subscribe(kRoomA, [&](LogEntry e) {
+            live.add(std::move(e));
+            std::lock_guard lock(mutex);
+            sub.reset();
+        });
+        {
+            std::lock_guard lock(mutex);
+            sub = std::move(created.value());
+        }
+        publishAndWait(*f.bus, kRoomA, "one");
+        publishAndWait(*f.bus, kRoomA, "two");
+        REQUIRE(live.waitFor(1));
+        std::this_thread::sleep_for(200ms);
+        CHECK(live.size() == 1);
+    }
+
+    TEST_CASE("a subscription may outlive the bus") {
+        NatsFixture f;
+        Collector<LogEntry> live;
+        auto sub = f.bus->subscribe(kRoomA, [&](LogEntry e) { live.add(std::move(e)); });
+        publishAndWait(*f.bus, kRoomA, "x");
+        REQUIRE(live.waitFor(1));
+        f.bus.reset();
+        sub.value().reset();
+    }
+
+    TEST_CASE("bad subjects are refused") {
+        NatsFixture f;
+        CHECK(f.bus->subscribe("partyline.live.chat.a", [](LogEntry) {}).status().code() ==
+              Code::InvalidArgument);
+        CHECK(f.bus->subscribe("partyline.room.>", [](LogEntry) {}).status().code() == Code::InvalidArgument);
+        CHECK(publishAndWait(*f.bus, "elsewhere.x", "x").status().code() == Code::InvalidArgument);
+        CHECK(publishAndWait(*f.bus, "partyline.room.chat.a b", "x").status().code() ==
+              Code::InvalidArgument);
+        PublishOptions badId;
+        badId.msgId = "two\r\nlines";
+        CHECK(publishAndWait(*f.bus, kRoomA, "x", badId).status().code() == Code::InvalidArgument);
+    }
+
+    TEST_CASE("a write over the server's payload limit is too large, answered on a bus thread") {
+        NatsFixture f;
+        Collector<std::pair<Code, std::thread::id>> answers;
+        f.bus->publish(kRoomA, std::string(2 << 20, 'x'), {}, [&](Result<uint64_t> r) {
+            answers.add({r.isOk() ? Code::Ok : r.status().code(), std::this_thread::get_id()});
+        });
+        REQUIRE(answers.waitFor(1));
+        CHECK(answers.items()[0].first == Code::TooLarge);
+        CHECK(answers.items()[0].second != std::this_thread::get_id());
+        CHECK(f.bus->pendingPublishes() == 0);
+    }
+
+    TEST_CASE("connect updates a stream whose configuration changed, and names what it cannot change") {
+        NatsFixture f;
+        NatsConfig changed;
+        changed.max_age = std::chrono::hours(1);
+        changed.max_msgs_per_room = 50;
+        auto updated = NatsBus::connect(changed, f.server->url(), "second-node");
+        CHECK_MESSAGE(updated.isOk(), updated.status().toString());
+
+        NatsConfig overlapping;
+        overlapping.stream = "ANOTHER";  // a second stream on the same subjects
+        auto refused = NatsBus::connect(overlapping, f.server->url(), "third-node");
+        REQUIRE_FALSE(refused.isOk());
+        MESSAGE(refused.status().toString());
+        CHECK(refused.status().message().find("overlap") != std::string::npos);
+    }
+
+    TEST_CASE("connect to a server that is not there fails after a bounded retry") {
+        const auto start = std::chrono::steady_clock::now();
+        auto bus = NatsBus::connect({}, "nats://127.0.0.1:1", "lonely");
+        CHECK_FALSE(bus.isOk());
+        CHECK(bus.status().code() == Code::Unavailable);
+        CHECK(std::chrono::steady_clock::now() - start < 15s);
+    }
+
+    TEST_CASE("ready follows the server; the bus reconnects after a crash and delivers again") {
+        NatsFixture f;
+        CHECK(f.bus->ready().isOk());
+        Collector<LogEntry> live;
+        auto sub = f.bus->subscribe(kRoomA, [&](LogEntry e) { live.add(std::move(e)); });
+        f.server->killHard();
+        CHECK(eventually([&] { return !f.bus->ready().isOk(); }));
+        REQUIRE(f.server->restart().isOk());
+        CHECK(eventually([&] { return f.bus->ready().isOk(); }));
+        CHECK(eventually([&] { return f.bus->reconnects() == 1; }));  // reported on nats.c's event thread
+        auto seq = publishAndWait(*f.bus, kRoomA, "after restart");
+        REQUIRE(seq.isOk());
+        REQUIRE(live.waitFor(1));
+        CHECK(live.items().back().seq == seq.value());
+    }
+
+    TEST_CASE("a publish with no server fails after the deadline, with the cause") {
+        NatsFixture f;
+        f.server->killHard();
+        const auto start = std::chrono::steady_clock::now();
+        auto result = publishAndWait(*f.bus, kRoomA, "into the void");
+        const auto waited = std::chrono::steady_clock::now() - start;
+        REQUIRE_FALSE(result.isOk());
+        CHECK(result.status().code() == Code::Unavailable);
+        CHECK(result.status().message().find("no acknowledgement from JetStream") != std::string::npos);
+        CHECK(waited >= NatsBus::kPublishDeadline - 200ms);
+        CHECK(waited < NatsBus::kPublishDeadline + 2s);
+    }
+
+    TEST_CASE(
+        "killing the server while publishing: every publish answers, every acknowledged write is stored "
+        "once") {
+        NatsFixture f;
+        constexpr int kCount = 3000;
+        struct Outcome {
+            int index;
+            bool ok;
+            uint64_t seq;
+            Code code;
+        };
+        Collector<Outcome> outcomes;
+        std::thread publisher([&] {
+            for (int i = 0; i < kCount; ++i) {
+                PublishOptions options;
+                options.msgId = "crash-" + std::to_string(i);
+                const std::string& subject = (i % 3 == 0) ? kRoomB : kRoomA;
+                f.bus->publish(subject, std::to_string(i), options, [&, i](Result<uint64_t> r) {
+                    outcomes.add(
+                        {i, r.isOk(), r.isOk() ? r.value() : 0, r.isOk() ? Code::Ok : r.status().code()});
+                });
+                if (i % 10 == 0) std::this_thread::sleep_for(1ms);
+            }
+        });
+        std::this_thread::sleep_for(150ms);
+        f.server->killHard();
+        std::this_thread::sleep_for(500ms);
+        REQUIRE(f.server->restart().isOk());
+        publisher.join();
+        REQUIRE(outcomes.waitFor(kCount, NatsBus::kPublishDeadline + 10s));
+
+        std::map<std::string, std::pair<int, uint64_t>> stored;  // msg id -> (copies, seq)
+        for (const auto& subject : {kRoomA, kRoomB}) {
+            auto entries = f.bus->read(subject, 0, kCount * 2);
+            REQUIRE(entries.isOk());
+            for (const auto& e : entries.value()) {
+                auto& slot = stored[e.msgId];
+                ++slot.first;
+                slot.second = e.seq;
+            }
+        }
+        int acked = 0, failed = 0;
+        std::set<int> answered;
+        for (const auto& o : outcomes.items()) {
+            CHECK(answered.insert(o.index).second);  // exactly one answer per publish
+            const std::string id = "crash-" + std::to_string(o.index);
+            if (o.ok) {
+                ++acked;
+                REQUIRE(stored.count(id) == 1);
+                CHECK(stored[id].first == 1);
+                CHECK(stored[id].second == o.seq);
+            } else {
+                ++failed;
+                CHECK((o.code == Code::Unavailable || o.code == Code::Timeout));
+                if (stored.count(id)) CHECK(stored[id].first == 1);
+            }
+        }
+        for (const auto& [id, slot] : stored) CHECK(slot.first == 1);
+        MESSAGE("after a server crash: " << acked << " acknowledged, " << failed << " failed, "
+                                         << f.bus->reconnects() << " reconnect(s), "
+                                         << f.bus->publishResends() << " re-sent");
+        CHECK(acked + failed == kCount);
+        CHECK(f.bus->reconnects() >= 1);
+    }
+}

@@ -1,0 +1,98 @@
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "bus/Subject.h"
+
+using namespace partyline;
+
+namespace {
+
+std::string roundTrip(const std::string& id) {
+    auto token = encodeSubjectToken(id);
+    REQUIRE(token.isOk());
+    auto back = decodeSubjectToken(token.value());
+    REQUIRE(back.isOk());
+    return back.value();
+}
+
+bool isSubjectSafe(const std::string& token) {
+    for (unsigned char c : token) {
+        if (c == '.' || c == '*' || c == '>' || c <= 0x20 || c >= 0x7F) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("letters, digits, '-' and '_' pass through unchanged") {
+    auto token = encodeSubjectToken("Lobby-42_b");
+    REQUIRE(token.isOk());
+    CHECK(token.value() == "Lobby-42_b");
+}
+
+TEST_CASE("subject metacharacters and whitespace are escaped as '=' and two upper-case hex digits") {
+    CHECK(encodeSubjectToken("a.b").value() == "a=2Eb");
+    CHECK(encodeSubjectToken("a b").value() == "a=20b");
+    CHECK(encodeSubjectToken("*").value() == "=2A");
+    CHECK(encodeSubjectToken(">").value() == "=3E");
+    CHECK(encodeSubjectToken("\t\n").value() == "=09=0A");
+    CHECK(encodeSubjectToken("=").value() == "=3D");
+}
+
+TEST_CASE("every id round-trips and its token is a valid subject token") {
+    const std::vector<std::string> ids = {"lobby",
+                                          "a.b.c",
+                                          "room with spaces",
+                                          "*",
+                                          ">",
+                                          "a*b>c",
+                                          "=",
+                                          "==3D",
+                                          "caf\xC3\xA9",
+                                          "\xF0\x9F\x8E\x89 party",
+                                          std::string("nul\0byte", 8),
+                                          "%2E"};
+    for (const std::string& id : ids) {
+        CAPTURE(id);
+        CHECK(roundTrip(id) == id);
+        CHECK(isSubjectSafe(encodeSubjectToken(id).value()));
+    }
+}
+
+TEST_CASE("distinct ids never share a token") {
+    CHECK(encodeSubjectToken("a.b").value() != encodeSubjectToken("a=2Eb").value());
+    CHECK(encodeSubjectToken("=").value() != encodeSubjectToken("=3D").value());
+}
+
+TEST_CASE("unicode is escaped byte by byte") {
+    CHECK(encodeSubjectToken("\xC3\xA9").value() == "=C3=A9");
+}
+
+TEST_CASE("an empty id is refused") {
+    auto token = encodeSubjectToken("");
+    REQUIRE_FALSE(token.isOk());
+    CHECK(token.status().code() == Code::InvalidArgument);
+}
+
+TEST_CASE("ids up to 256 bytes are accepted, longer ones refused") {
+    CHECK(encodeSubjectToken(std::string(256, 'x')).isOk());
+    CHECK(roundTrip(std::string(256, '.')) == std::string(256, '.'));
+    auto tooLong = encodeSubjectToken(std::string(257, 'x'));
+    REQUIRE_FALSE(tooLong.isOk());
+    CHECK(tooLong.status().code() == Code::InvalidArgument);
+}
+
+TEST_CASE("malformed tokens are refused when decoding") {
+    for (const char* token : {"", "=", "=2", "=2e", "=ZZ", "a.b", "=41" /* 'A' must not be escaped */}) {
+        CAPTURE(token);
+        auto id = decodeSubjectToken(token);
+        REQUIRE_FALSE(id.isOk());
+        CHECK(id.status().code() == Code::InvalidArgument);
+    }
+}
+
+TEST_CASE("log and live subjects") {
+    CHECK(logSubject("partyline", "chat", "lobby") == "partyline.room.chat.lobby");
+    CHECK(liveSubject("partyline", "chat", "lobby") == "partyline.live.chat.lobby");
+}
