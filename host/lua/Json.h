@@ -1,0 +1,45 @@
+// JSON for room scripts (json.encode, json.decode, json.null) and for the host's C++ code.
+//
+// Values are read and built through the Lua API, so every decoded value and every byte of encoded
+// output is allocated by Lua and counts against the state's memory cap, and nesting is bounded by
+// kMaxJsonDepth both ways. Encoding reads tables raw: it never calls metamethods or other Lua code.
+//
+// Mapping: a table whose keys are exactly 1..n is an array (the empty table encodes as []); a table
+// whose keys are all strings is an object, written with its keys in byte order so the same table
+// always gives the same text; any other table is an error. json.null stands for JSON null, which
+// Lua's nil cannot (nil cannot sit in a table); decoding gives json.null for every null, top level
+// included. Decoded numbers are integers when integral and within int64, floats otherwise. Parsing
+// is strict RFC 8259: UTF-8 only, no comments, no trailing commas, no lone surrogates.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/Status.h"
+
+struct lua_State;
+
+namespace partyline::lua {
+
+// Deeper nesting is an attack, not data; it also bounds the C recursion of both directions.
+inline constexpr int kMaxJsonDepth = 64;
+
+// Pushes the `json` table {encode, decode, null}. Raises a Lua error when out of memory.
+int openJson(lua_State* L);
+
+// The json.null sentinel, a light userdata.
+void* jsonNull();
+
+// Encodes the value at `index`. Runs in protected mode: errors come back as a Status
+// (InvalidArgument for a value JSON cannot hold, ResourceExhausted for the memory cap).
+Result<std::string> toJson(lua_State* L, int index);
+
+// Decodes `text` and pushes the value; pushes nothing on error. Runs in protected mode.
+Status pushJson(lua_State* L, std::string_view text);
+
+// `s` as a JSON string literal, quotes included. Control characters, '"' and '\' are escaped;
+// bytes that are not part of valid UTF-8 are each replaced by U+FFFD, written \ufffd, so the
+// output is always valid JSON (and json.encode does the same).
+std::string jsonQuote(std::string_view s);
+
+}  // namespace partyline::lua
