@@ -176,6 +176,14 @@ void MemoryBus::setAvailable(bool available) {
     available_ = available;
 }
 
+void MemoryBus::simulateReconnect() {
+    ++reconnects_;
+}
+
+uint64_t MemoryBus::reconnects() const {
+    return reconnects_.load();
+}
+
 bool MemoryBus::drain(std::chrono::milliseconds timeout) {
     std::unique_lock lock(queueMutex_);
     const uint64_t target = posted_;

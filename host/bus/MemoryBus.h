@@ -11,6 +11,7 @@
 // forgets the message ids it has seen.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -59,6 +60,10 @@ class MemoryBus final : public Bus {
     // While unavailable, publishes, reads and ready() fail with Code::Unavailable
     // (a publish at once, where NatsBus would keep trying until its deadline).
     void setAvailable(bool available);
+    // Counts a reconnect, as NatsBus does when its connection comes back;
+    // live writes are not lost by it here, so use dropNextDeliveries as well.
+    void simulateReconnect();
+    uint64_t reconnects() const;
     // Waits until every callback queued so far has run; false on timeout.
     // Never call it from a bus callback.
     bool drain(std::chrono::milliseconds timeout = std::chrono::seconds(5));
@@ -79,6 +84,7 @@ class MemoryBus final : public Bus {
     uint64_t lastSeq_ = 0;
     bool available_ = true;
     size_t dropDeliveries_ = 0;
+    std::atomic<uint64_t> reconnects_{0};
     std::multimap<std::string, std::shared_ptr<Subscriber>> subscribers_;
 
     std::mutex queueMutex_;

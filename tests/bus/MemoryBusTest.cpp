@@ -157,3 +157,10 @@ TEST_CASE("MemoryBus: a subscription may outlive the bus") {
     }
     sub.reset();
 }
+
+TEST_CASE("MemoryBus counts simulated reconnects") {
+    MemoryBus bus;
+    CHECK(bus.reconnects() == 0);
+    bus.simulateReconnect();
+    CHECK(bus.reconnects() == 1);
+}
