@@ -18,7 +18,7 @@
 #include "net/SocketLocator.h"
 #include "net/WebSocketProtocol.h"
 #include "net/Reactor.h"
-#include "net/WebSocketSession.h"
+#include "net/SessionHandler.h"
 
 namespace partyline {
 namespace {
@@ -374,6 +374,14 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     auto query = ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
     std::string id = query.count("_pk") && validConnectionId(query["_pk"]) ? query["_pk"] : newConnectionId();
     bool versioned = headerHasToken(headers, "sec-websocket-protocol", "partyline.v1");
+    std::optional<uint64_t> since;
+    if (auto it = query.find("since"); it != query.end()) {
+        char* end = nullptr;
+        unsigned long long value = std::strtoull(it->second.c_str(), &end, 10);
+        if (it->second.empty() || *end != '\0' || it->second[0] == '-')
+            return sendText(conn, 400, "since must be a log sequence (a non-negative integer)");
+        since = value;
+    }
 
     mg_disable_connection_keep_alive(conn);
     std::string answer = net::upgradeResponse(key->second, versioned ? "partyline.v1" : "");
@@ -388,7 +396,7 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     }
     auto outbox = deps_.sender.attach(fd, deps_.limits.send_buffer_bytes);
     auto client = std::make_shared<OutboxClient>(id, versioned, outbox);
-    shard.value()->connect(client, makeRequest(conn, route));
+    shard.value()->connect(client, makeRequest(conn, route), since);
     release.count = nullptr;  // RoomSession::onClosed gives it back
     reactor_->adopt(fd, outbox, std::make_unique<RoomSession>(shard.value(), client, messagesIn_, connections_),
                     net::SessionLimits::from(deps_.limits));

@@ -78,6 +78,11 @@ public:
 
     // Ok when the bus can publish now (NATS connected, JetStream answering).
     virtual Status ready() = 0;
+
+    // How often the connection to the log was re-established. Live writes
+    // stored while it was down are never delivered live: a change tells
+    // every shard to compare its position with the log's.
+    virtual uint64_t reconnects() const { return 0; }
 };
 
 }  // namespace partyline

@@ -76,10 +76,19 @@ size_t RoomRegistry::sweepIdle() {
     return idle.size();
 }
 
+void RoomRegistry::catchUpAfterReconnect() {
+    uint64_t reconnects = context_.bus.reconnects();
+    if (reconnects == reconnectsSeen_) return;
+    reconnectsSeen_ = reconnects;
+    std::lock_guard lock(mutex_);
+    for (auto& [key, shard] : shards_) shard->catchUp();
+}
+
 void RoomRegistry::scheduleSweep() {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     sweepTimer_ = context_.timer.after(std::chrono::seconds(1), [this] {
+        catchUpAfterReconnect();
         sweepIdle();
         scheduleSweep();
     });

@@ -30,6 +30,8 @@ public:
 
     size_t size() const;
     size_t sweepIdle();  // returns how many shards it stopped
+    // After NATS came back, every shard compares its position with the log.
+    void catchUpAfterReconnect();
 
 private:
     void scheduleSweep();
@@ -40,6 +42,7 @@ private:
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Shard>> shards_;
     uint64_t sweepTimer_ = 0;
     bool stopping_ = false;
+    uint64_t reconnectsSeen_ = 0;  // timer thread only
 };
 
 }  // namespace partyline

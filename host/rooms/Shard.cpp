@@ -77,7 +77,7 @@ bool Shard::idleFor(std::chrono::seconds idle) const {
 void Shard::start() {
     subscribe();
     readLogPosition();
-    loadScript();
+    if (!lua_ && scriptError_.isOk()) loadScript();
 }
 
 void Shard::subscribe() {
@@ -110,17 +110,61 @@ void Shard::readLogPosition() {
         }
         log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " cannot read the log: " + last.status().message());
     }
-    if (retryScheduled_) return;
+    scheduleRetry(&Shard::start);
+}
+
+void Shard::scheduleRetry(void (Shard::*what)()) {
+    if (retryScheduled_ || stopped_) return;
     retryScheduled_ = true;
     std::weak_ptr<Shard> weak = weak_from_this();
-    context_.timer.after(kLogRetry, [weak] {
+    context_.timer.after(kLogRetry, [weak, what] {
         if (auto self = weak.lock())
-            self->strand_->post([self] {
+            self->strand_->post([self, what] {
                 self->retryScheduled_ = false;
-                self->subscribe();
-                self->readLogPosition();
+                ((*self).*what)();
             });
     });
+}
+
+void Shard::catchUp() {
+    strand_->post([self = shared_from_this()] { self->catchUpNow(); });
+}
+
+void Shard::catchUpNow() {
+    if (stopped_ || !logReady_) return;
+    auto last = context_.bus.lastSequence(subject_);
+    if (!last) return scheduleRetry(&Shard::catchUpNow);
+    if (last.value() > lastDelivered_ && !fillGap(last.value())) return scheduleRetry(&Shard::catchUpNow);
+    deliverPending();
+}
+
+// Sends one client every write after `since` up to what the shard delivered,
+// before it joins the live fan-out: no gap and no duplicate at the seam.
+bool Shard::replay(Client& client, uint64_t since) {
+    auto first = context_.bus.firstSequence(subject_);
+    if (first && first.value() > since + 1 && since < lastDelivered_ && client.versioned()) {
+        // Retention dropped writes the client did not see: say so before the rest.
+        std::string marker = "{\"truncated\":true,\"since\":" + std::to_string(since) +
+                             ",\"first\":" + std::to_string(first.value()) + "}";
+        client.send(makeFrame(net::Opcode::Text, marker));
+    }
+    uint64_t after = since;
+    while (after < lastDelivered_) {
+        auto entries = context_.bus.read(subject_, after, kGapReadBatch);
+        if (!entries) {
+            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " replay failed: " + entries.status().message());
+            return false;
+        }
+        if (entries->empty()) break;
+        for (const auto& e : entries.value()) {
+            if (e.seq > lastDelivered_) return true;
+            if (!e.exclude.empty() && excluded(e, client.id())) continue;
+            client.send(client.versioned() ? makeVersionedFrame(e)
+                                           : makeFrame(e.binary ? net::Opcode::Binary : net::Opcode::Text, e.data));
+        }
+        after = entries->back().seq;
+    }
+    return true;
 }
 
 void Shard::loadScript() {
@@ -177,18 +221,7 @@ void Shard::deliverPending() {
         if (entry.seq > lastDelivered_) {
             if (entry.prevKnown && entry.prevSeq > lastDelivered_ && !fillGap(entry.prevSeq)) {
                 // The log is out of reach: keep the order, try again soon.
-                if (!retryScheduled_) {
-                    retryScheduled_ = true;
-                    std::weak_ptr<Shard> weak = weak_from_this();
-                    context_.timer.after(kLogRetry, [weak] {
-                        if (auto self = weak.lock())
-                            self->strand_->post([self] {
-                                self->retryScheduled_ = false;
-                                self->deliverPending();
-                            });
-                    });
-                }
-                return;
+                return scheduleRetry(&Shard::deliverPending);
             }
             deliver(entry);
         }
@@ -255,12 +288,19 @@ void Shard::deliver(const LogEntry& entry) {
 
 // ---- events from the network -----------------------------------------------
 
-void Shard::connect(std::shared_ptr<Client> client, HttpRequest request) {
+void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::optional<uint64_t> since) {
     connectionCount_++;
     touch();
-    strand_->post([self = shared_from_this(), client = std::move(client), request = std::move(request)]() mutable {
+    strand_->post([self = shared_from_this(), client = std::move(client), request = std::move(request),
+                   since]() mutable {
         if (self->stopped_ || !self->scriptError_.isOk() || !self->lua_) {
             client->close(1011, self->stopped_ ? "room is stopping" : "room script failed to load");
+            self->connectionCount_--;
+            return;
+        }
+        if (since && !self->replay(*client, *since)) {
+            client->close(1013, "the room's log cannot be read now; reconnect with the same since");
+            self->connectionCount_--;
             return;
         }
         const std::string id = client->id();

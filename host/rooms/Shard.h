@@ -71,12 +71,16 @@ public:
     const std::string& subject() const { return subject_; }
 
     // Any thread.
-    void connect(std::shared_ptr<Client> client, HttpRequest request);
+    // `since`: the client's last seen sequence; it first gets every later write from the log.
+    void connect(std::shared_ptr<Client> client, HttpRequest request, std::optional<uint64_t> since = {});
     void message(std::shared_ptr<Client> client, std::string payload, bool binary);
     void disconnect(std::shared_ptr<Client> client, uint16_t code, std::string reason);
     void request(HttpRequest request, Respond respond);
     // Unsubscribes and closes the Lua state; connections still open are closed 1001.
     void stop();
+    // Reads the log's last sequence and delivers whatever this shard missed
+    // (after NATS came back: live writes of that time were never delivered).
+    void catchUp();
 
     // Any thread: waits until the shard knows the log's position, so a client
     // admitted after it returns true receives every write stored from then on.
@@ -128,6 +132,9 @@ private:
     void publish(std::string data, PublishOptions options);
     void resumeAfterPublish(Result<uint64_t> result);
     void closeAll(uint16_t code, std::string_view reason);
+    void scheduleRetry(void (Shard::*what)());
+    void catchUpNow();
+    bool replay(Client& client, uint64_t since);
 
     ShardContext& context_;
     std::shared_ptr<const Script> script_;
