@@ -63,7 +63,7 @@ class MemoryBus final : public Bus {
     // Counts a reconnect, as NatsBus does when its connection comes back;
     // live writes are not lost by it here, so use dropNextDeliveries as well.
     void simulateReconnect();
-    uint64_t reconnects() const;
+    uint64_t reconnects() const override;
     // Waits until every callback queued so far has run; false on timeout.
     // Never call it from a bus callback.
     bool drain(std::chrono::milliseconds timeout = std::chrono::seconds(5));

@@ -84,7 +84,7 @@ class NatsBus final : public Bus {
     Status ready() override;
 
     // Times the connection was re-established since connect().
-    uint64_t reconnects() const;
+    uint64_t reconnects() const override;
     // Publishes waiting for an acknowledgement (for metrics and tests).
     size_t pendingPublishes() const;
     // Publishes sent again after a missing acknowledgement or a reconnect.

@@ -83,7 +83,8 @@ std::vector<std::string> texts(const std::vector<Received>& received) {
 using Scripts = std::map<std::string, std::string>;
 
 struct Rooms {
-    explicit Rooms(std::map<std::string, std::string> scripts, Limits limitsIn = {}) : limits(limitsIn) {
+    explicit Rooms(Scripts scripts, Limits limitsIn = {}, size_t maxPerRoom = SIZE_MAX)
+        : limits(limitsIn), bus(maxPerRoom) {
         dir = std::filesystem::temp_directory_path() / ("partyline-shard-" + std::to_string(::getpid()) + "-" +
                                                         std::to_string(counter++));
         std::filesystem::create_directories(dir);
@@ -329,4 +330,51 @@ TEST_CASE("idle shards are closed and created again on the next touch") {
     CHECK(swept == 1);
     CHECK(rooms.registry->size() == 0);
     CHECK(rooms.shard("echo", "idle") != first);
+}
+
+TEST_CASE("a client connecting with since gets every later write first, then the live stream") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "replay");
+    auto writer = std::make_shared<FakeClient>("w");
+    shard->connect(writer, {});
+    for (int i = 1; i <= 5; ++i) shard->message(writer, "m" + std::to_string(i), false);
+    REQUIRE(writer->waitFor(5).size() == 5);
+
+    auto late = std::make_shared<FakeClient>("late", true);
+    shard->connect(late, {}, 2);  // saw seq 1 and 2
+    shard->message(writer, "m6", false);
+    auto got = texts(late->waitFor(4));
+    CHECK(got == std::vector<std::string>{R"({"seq":3,"data":"m3"})", R"({"seq":4,"data":"m4"})",
+                                          R"({"seq":5,"data":"m5"})", R"({"seq":6,"data":"m6"})"});
+}
+
+TEST_CASE("a replay past the log's retention starts with an explicit marker") {
+    Rooms rooms(Scripts{{"echo", kEcho}}, {}, 3);  // the log keeps the last 3 writes per room
+    auto shard = rooms.shard("echo", "short");
+    auto writer = std::make_shared<FakeClient>("w");
+    shard->connect(writer, {});
+    for (int i = 1; i <= 6; ++i) shard->message(writer, "m" + std::to_string(i), false);
+    REQUIRE(writer->waitFor(6).size() == 6);
+    auto late = std::make_shared<FakeClient>("late", true);
+    shard->connect(late, {}, 1);
+    auto got = texts(late->waitFor(4));
+    REQUIRE(got.size() == 4);
+    CHECK(got[0] == R"({"truncated":true,"since":1,"first":4})");
+    CHECK(got[1] == R"({"seq":4,"data":"m4"})");
+    CHECK(got[3] == R"({"seq":6,"data":"m6"})");
+}
+
+TEST_CASE("after a reconnect, writes the live stream never brought are delivered") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "rc");
+    REQUIRE(shard->waitUntilReady(3s));
+    auto client = std::make_shared<FakeClient>("c");
+    shard->connect(client, {});
+    rooms.bus.dropNextDeliveries(2);  // as if NATS was away while they were stored
+    auto subject = shard->subject();
+    for (const char* m : {"during-1", "during-2"}) rooms.bus.publish(subject, m, {}, [](Result<uint64_t>) {});
+    REQUIRE(rooms.bus.drain());
+    CHECK(client->waitFor(1, 300ms).empty());  // nothing arrives by itself
+    rooms.bus.simulateReconnect();
+    CHECK(texts(client->waitFor(2)) == std::vector<std::string>{"during-1", "during-2"});
 }
