@@ -79,6 +79,15 @@ public:
     // Ok when the bus can publish now (NATS connected, JetStream answering).
     virtual Status ready() = 0;
 
+    // Ephemeral messages: plain NATS publish/subscribe, not stored and not
+    // ordered with the log, for state that is re-sent periodically anyway
+    // (connection counts of every node). Best effort: a lost one is replaced
+    // by the next. The callback runs on a bus thread.
+    using EphemeralCallback = std::function<void(std::string data)>;
+    virtual Status publishEphemeral(const std::string& subject, std::string data) = 0;
+    virtual Result<std::unique_ptr<Subscription>> subscribeEphemeral(const std::string& subject,
+                                                                     EphemeralCallback receive) = 0;
+
     // How often the connection to the log was re-established. Live writes
     // stored while it was down are never delivered live: a change tells
     // every shard to compare its position with the log's.

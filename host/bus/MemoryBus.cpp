@@ -93,25 +93,48 @@ void MemoryBus::publish(const std::string& subject, std::string data, PublishOpt
             result = log.back().seq;
         }
         // Queued under the lock so the bus thread sees writes in log order.
-        for (auto& delivery : deliveries) {
-            post([subscriber = delivery.first, entry = std::move(delivery.second)]() mutable {
-                {
-                    std::lock_guard gate(subscriber->mutex);
-                    if (subscriber->closed) return;
-                    subscriber->delivering = true;
-                }
-                subscriber->deliver(std::move(entry));
-                {
-                    std::lock_guard gate(subscriber->mutex);
-                    subscriber->delivering = false;
-                }
-                subscriber->idle.notify_all();
-            });
-        }
+        for (auto& delivery : deliveries) deliverLater(std::move(delivery.first), std::move(delivery.second));
         post([done = std::move(done), result = std::move(result)]() mutable {
             if (done) done(std::move(result));
         });
     }
+}
+
+void MemoryBus::deliverLater(std::shared_ptr<Subscriber> subscriber, LogEntry entry) {
+    post([subscriber = std::move(subscriber), entry = std::move(entry)]() mutable {
+        {
+            std::lock_guard gate(subscriber->mutex);
+            if (subscriber->closed) return;
+            subscriber->delivering = true;
+        }
+        subscriber->deliver(std::move(entry));
+        {
+            std::lock_guard gate(subscriber->mutex);
+            subscriber->delivering = false;
+        }
+        subscriber->idle.notify_all();
+    });
+}
+
+// Ephemeral subscribers share the map with log subscribers under a prefix no
+// log subject can have.
+static std::string ephemeralKey(const std::string& subject) { return "~ephemeral~" + subject; }
+
+Status MemoryBus::publishEphemeral(const std::string& subject, std::string data) {
+    std::lock_guard lock(mutex_);
+    if (!available_) return Status(Code::Unavailable, "memory bus is unavailable");
+    auto range = subscribers_.equal_range(ephemeralKey(subject));
+    for (auto it = range.first; it != range.second; ++it) {
+        LogEntry entry;
+        entry.data = data;
+        deliverLater(it->second, std::move(entry));
+    }
+    return Status::ok();
+}
+
+Result<std::unique_ptr<Subscription>> MemoryBus::subscribeEphemeral(const std::string& subject,
+                                                                    EphemeralCallback receive) {
+    return subscribe(ephemeralKey(subject), [receive = std::move(receive)](LogEntry e) { receive(std::move(e.data)); });
 }
 
 Result<std::unique_ptr<Subscription>> MemoryBus::subscribe(const std::string& subject,

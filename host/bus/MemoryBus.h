@@ -48,6 +48,9 @@ class MemoryBus final : public Bus {
     Result<std::unique_ptr<Subscription>> subscribe(const std::string& subject,
                                                     DeliverCallback deliver) override;
 
+    Status publishEphemeral(const std::string& subject, std::string data) override;
+    Result<std::unique_ptr<Subscription>> subscribeEphemeral(const std::string& subject,
+                                                             EphemeralCallback receive) override;
     Result<uint64_t> lastSequence(const std::string& subject) override;
     Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) override;
     Result<uint64_t> firstSequence(const std::string& subject) override;
@@ -73,6 +76,7 @@ class MemoryBus final : public Bus {
     struct Subscriber;
 
     void post(std::function<void()> task);
+    void deliverLater(std::shared_ptr<Subscriber> subscriber, LogEntry entry);
     void run();
     static bool isClosed(Subscriber& subscriber);
 

@@ -1007,6 +1007,23 @@ Result<std::unique_ptr<Subscription>> NatsBus::subscribe(const std::string& subj
     return std::unique_ptr<Subscription>(std::move(sub.value()));
 }
 
+Status NatsBus::publishEphemeral(const std::string& subject, std::string data) {
+    natsStatus s = natsConnection_Publish(connection_.get(), subject.c_str(), data.data(), int(data.size()));
+    if (s != NATS_OK) return Status(Code::Unavailable, std::string("publish ") + subject + ": " + natsStatus_GetText(s));
+    return Status::ok();
+}
+
+Result<std::unique_ptr<Subscription>> NatsBus::subscribeEphemeral(const std::string& subject,
+                                                                  EphemeralCallback receive) {
+    auto handler = [receive = std::move(receive)](natsMsg* msg) {
+        receive(std::string(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg))));
+    };
+    // Counts are small and re-sent: a modest pending limit is plenty.
+    auto sub = NatsSubscription::create(connection_.get(), subject, 65536, 16 << 20, std::move(handler));
+    if (!sub) return sub.status();
+    return std::unique_ptr<Subscription>(std::move(sub.value()));
+}
+
 Result<LogEntry> NatsBus::directGet(const std::string& subject, uint64_t sequence, bool last) {
     jsDirectGetMsgOptions options;
     jsDirectGetMsgOptions_Init(&options);

@@ -76,6 +76,11 @@ class NatsBus final : public Bus {
     Result<std::unique_ptr<Subscription>> subscribe(const std::string& subject,
                                                     DeliverCallback deliver) override;
 
+    // Core NATS; `receive` runs on a NATS delivery thread.
+    Status publishEphemeral(const std::string& subject, std::string data) override;
+    Result<std::unique_ptr<Subscription>> subscribeEphemeral(const std::string& subject,
+                                                             EphemeralCallback receive) override;
+
     Result<uint64_t> lastSequence(const std::string& subject) override;
     Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) override;
     Result<uint64_t> firstSequence(const std::string& subject) override;

@@ -111,7 +111,7 @@ int RoomApi::roomBroadcast(lua_State* L) { return publishWrite(L, false); }
 int RoomApi::roomAppend(lua_State* L) { return publishWrite(L, true); }
 
 int RoomApi::roomCount(lua_State* L) {
-    lua_pushinteger(L, lua_Integer(shardOf(L).connectionCount()));
+    lua_pushinteger(L, lua_Integer(shardOf(L).totalCount()));
     return 1;
 }
 

@@ -76,6 +76,11 @@ size_t RoomRegistry::sweepIdle() {
     return idle.size();
 }
 
+void RoomRegistry::heartbeat() {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, shard] : shards_) shard->heartbeat();
+}
+
 void RoomRegistry::catchUpAfterReconnect() {
     uint64_t reconnects = context_.bus.reconnects();
     if (reconnects == reconnectsSeen_) return;
@@ -90,6 +95,7 @@ void RoomRegistry::scheduleSweep() {
     sweepTimer_ = context_.timer.after(std::chrono::seconds(1), [this] {
         catchUpAfterReconnect();
         sweepIdle();
+        heartbeat();
         scheduleSweep();
     });
 }

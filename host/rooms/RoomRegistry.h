@@ -32,6 +32,8 @@ public:
     size_t sweepIdle();  // returns how many shards it stopped
     // After NATS came back, every shard compares its position with the log.
     void catchUpAfterReconnect();
+    // Every shard re-announces its connection count when due.
+    void heartbeat();
 
 private:
     void scheduleSweep();

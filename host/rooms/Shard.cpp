@@ -17,6 +17,12 @@ namespace {
 
 // How long a shard waits before it asks the log again after NATS failed it.
 constexpr std::chrono::milliseconds kLogRetry{250};
+// A node re-announces its connection count this often, and is forgotten
+// after three missed announcements.
+constexpr auto kAnnounceEvery = std::chrono::seconds(5);
+constexpr auto kRemoteExpiry = std::chrono::seconds(15);
+// Connection changes within this window go out as one announcement.
+constexpr std::chrono::milliseconds kAnnounceDelay{50};
 // Entries read from the log per request while closing a gap.
 constexpr size_t kGapReadBatch = 256;
 
@@ -55,12 +61,15 @@ Shard::Shard(ShardContext& context, const Party& party, std::string roomId, std:
       roomId_(std::move(roomId)),
       subject_(std::move(subject)),
       strand_(context.executor.makeStrand()) {
+    // <prefix>.room.<party>.<room> -> <prefix>.presence.<party>.<room>
+    presenceSubject_ = context.subjectPrefix + ".presence." + subject_.substr(context.subjectPrefix.size() + 6);
     touch();
 }
 
 Shard::~Shard() {
     // Subscriptions go before the Lua state they would call into.
     subscription_.reset();
+    presence_.reset();
 }
 
 bool Shard::waitUntilReady(std::chrono::milliseconds timeout) const {
@@ -75,6 +84,7 @@ bool Shard::idleFor(std::chrono::seconds idle) const {
 // ---- start -----------------------------------------------------------------
 
 void Shard::start() {
+    subscribePresence();
     subscribe();
     readLogPosition();
     if (!lua_ && scriptError_.isOk()) loadScript();
@@ -123,6 +133,72 @@ void Shard::scheduleRetry(void (Shard::*what)()) {
                 self->retryScheduled_ = false;
                 ((*self).*what)();
             });
+    });
+}
+
+// ---- presence ----------------------------------------------------------------
+
+// Messages: "<node> <count>" announces a count; "? <node>" asks every node to announce.
+void Shard::subscribePresence() {
+    if (presence_ || stopped_) return;
+    std::weak_ptr<Shard> weak = weak_from_this();
+    auto sub = context_.bus.subscribeEphemeral(presenceSubject_, [weak](std::string message) {
+        if (auto self = weak.lock())
+            self->strand_->post([self, message = std::move(message)] { self->onPresence(message); });
+    });
+    if (!sub) return;
+    presence_ = std::move(sub.value());
+    context_.bus.publishEphemeral(presenceSubject_, "? " + context_.nodeId);
+}
+
+void Shard::onPresence(const std::string& message) {
+    size_t space = message.find(' ');
+    if (space == std::string::npos || stopped_) return;
+    std::string first = message.substr(0, space), rest = message.substr(space + 1);
+    if (first == "?") {
+        if (rest != context_.nodeId) announce();
+        return;
+    }
+    if (first == context_.nodeId) return;
+    char* end = nullptr;
+    unsigned long long count = std::strtoull(rest.c_str(), &end, 10);
+    if (end == rest.c_str()) return;
+    if (count == 0) remotes_.erase(first);
+    else remotes_[first] = {size_t(count), Clock::now()};
+    recount();
+}
+
+void Shard::recount() {
+    size_t total = connections_.size();
+    for (const auto& [node, remote] : remotes_) total += remote.count;
+    totalCount_ = total;
+}
+
+void Shard::announce() {
+    announceScheduled_ = false;
+    lastAnnounce_ = Clock::now();
+    size_t local = stopped_ ? 0 : connections_.size();
+    context_.bus.publishEphemeral(presenceSubject_, context_.nodeId + " " + std::to_string(local));
+}
+
+void Shard::scheduleAnnounce() {
+    recount();
+    if (announceScheduled_) return;
+    announceScheduled_ = true;
+    std::weak_ptr<Shard> weak = weak_from_this();
+    context_.timer.after(kAnnounceDelay, [weak] {
+        if (auto self = weak.lock()) self->strand_->post([self] { self->announce(); });
+    });
+}
+
+void Shard::heartbeat() {
+    strand_->post([self = shared_from_this()] {
+        if (self->stopped_) return;
+        auto now = Clock::now();
+        for (auto it = self->remotes_.begin(); it != self->remotes_.end();)
+            it = now - it->second.seen > kRemoteExpiry ? self->remotes_.erase(it) : std::next(it);
+        self->recount();
+        if (now - self->lastAnnounce_ >= kAnnounceEvery) self->announce();
     });
 }
 
@@ -316,6 +392,7 @@ void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::op
         RoomApi::pushConn(L, *self, id);
         int ref = luaL_ref(L, LUA_REGISTRYINDEX);
         self->connections_.emplace(id, Connection{client, ref});
+        self->scheduleAnnounce();
         self->enqueue({"onConnect", [self = self.get(), id, request = std::move(request)](lua_State* co) {
                            lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
                            self->pushConn(co, id);
@@ -350,6 +427,7 @@ void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::strin
         self->connections_.erase(it);
         self->connectionCount_--;
         self->touch();
+        self->scheduleAnnounce();
         if (!self->lua_) return;
         self->enqueue({"onClose",
                        [self = self.get(), ref, code, reason](lua_State* co) {
@@ -399,6 +477,8 @@ void Shard::stop() {
         if (self->stopped_) return;
         self->stopped_ = true;
         self->subscription_.reset();
+        self->announce();  // count 0: other nodes forget this one now
+        self->presence_.reset();
         self->closeAll(1001, "room closed");
     });
 }

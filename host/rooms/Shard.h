@@ -87,6 +87,11 @@ public:
     bool waitUntilReady(std::chrono::milliseconds timeout) const;
 
     size_t connectionCount() const { return connectionCount_.load(); }
+    // Any thread: connections of this room on every node, as last announced
+    // (each node announces its count on change and every few seconds).
+    size_t totalCount() const { return totalCount_.load(); }
+    // Timer thread, about once a second: re-announce and forget silent nodes.
+    void heartbeat();
     // True when the shard has had no connection and no work for `idle`.
     bool idleFor(std::chrono::seconds idle) const;
 
@@ -133,6 +138,11 @@ private:
     void resumeAfterPublish(Result<uint64_t> result);
     void closeAll(uint16_t code, std::string_view reason);
     void scheduleRetry(void (Shard::*what)());
+    void subscribePresence();
+    void onPresence(const std::string& message);
+    void announce();
+    void scheduleAnnounce();
+    void recount();
     void catchUpNow();
     bool replay(Client& client, uint64_t since);
 
@@ -162,6 +172,18 @@ private:
     bool stopped_ = false;
 
     std::map<std::string, Connection> connections_;
+
+    // Presence: how many connections the room has on other nodes.
+    struct Remote {
+        size_t count;
+        Clock::time_point seen;
+    };
+    std::string presenceSubject_;
+    std::unique_ptr<Subscription> presence_;
+    std::map<std::string, Remote> remotes_;
+    bool announceScheduled_ = false;
+    Clock::time_point lastAnnounce_;
+    std::atomic<size_t> totalCount_{0};
     std::atomic<size_t> connectionCount_{0};
     std::atomic<Clock::rep> lastActive_;
 };

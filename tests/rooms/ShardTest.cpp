@@ -378,3 +378,32 @@ TEST_CASE("after a reconnect, writes the live stream never brought are delivered
     rooms.bus.simulateReconnect();
     CHECK(texts(client->waitFor(2)) == std::vector<std::string>{"during-1", "during-2"});
 }
+
+namespace {
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 2s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return condition();
+}
+}  // namespace
+
+TEST_CASE("the count of a room's connections covers every node, within a second of a change") {
+    Rooms a(Scripts{{"echo", kEcho}});
+    ShardContext otherNode{a.bus, a.executor, a.timer, a.limits, "node-b", "partyline"};
+    RoomRegistry b(otherNode, *a.parties);
+    auto onA = a.shard("echo", "lobby");
+    auto onB = b.shard("echo", "lobby").value();
+    auto a1 = std::make_shared<FakeClient>("a1"), a2 = std::make_shared<FakeClient>("a2");
+    auto b1 = std::make_shared<FakeClient>("b1");
+    onA->connect(a1, {});
+    onA->connect(a2, {});
+    onB->connect(b1, {});
+    CHECK(eventually([&] { return onA->totalCount() == 3 && onB->totalCount() == 3; }, 1s));
+    onA->disconnect(a2, 1000, "");
+    CHECK(eventually([&] { return onA->totalCount() == 2 && onB->totalCount() == 2; }, 1s));
+    // Another room is counted apart.
+    CHECK(a.shard("echo", "other")->totalCount() == 0);
+}
