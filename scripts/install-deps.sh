@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what partyline needs to build, run and test on Debian 12, if it is missing.
+# Installs what partyline needs to build, run and test on Debian 12, if it is missing
+# (haproxy only for the cluster test, which puts it in front of three nodes).
 # Runs apt-get update once, and only when a package is missing. Needs root or sudo.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config nats-server libnats-dev libcivetweb-dev
-          liblua5.4-dev libyaml-cpp-dev doctest-dev nodejs npm curl ca-certificates)
+          liblua5.4-dev libyaml-cpp-dev doctest-dev nodejs npm curl ca-certificates haproxy)
 
 missing=()
 for p in "${packages[@]}"; do

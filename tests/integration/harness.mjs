@@ -352,6 +352,248 @@ function natsAnswers(port, timeoutMs = 1000) {
 }
 
 // ---------------------------------------------------------------------------
+// A NATS cluster: several nats-servers with JetStream, routed to each other
+
+// Starts `size` real nats-servers on loopback, each with JetStream, its own
+// store directory and server name (nats-1, nats-2, ...), its monitoring port,
+// and routes to all the others under one cluster name. Resolves once every
+// server accepts clients and JetStream has a meta leader that every server
+// follows (so a stream with replicas = size can be created), at most
+// readyTimeoutMs. `url` lists every server, as a partyline node's nats.url.
+export async function startNatsCluster({ size = 3, name = "partyline-test", readyTimeoutMs = 30000 } = {}) {
+  const bin = findExecutable("nats-server", "NATS_SERVER_BIN", ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  const specs = [];
+  for (let i = 1; i <= size; i++) {
+    specs.push({
+      name: `nats-${i}`,
+      port: await freePort(),
+      clusterPort: await freePort(),
+      monitorPort: await freePort(),
+      dir: makeTempDir(`nats-${i}`),
+    });
+  }
+  const servers = specs.map((spec) => makeClusterServer(bin, spec, specs, name));
+  await Promise.all(servers.map((server) => server.start()));
+  const cluster = {
+    name,
+    servers,
+    url: servers.map((s) => s.url).join(","),
+    // Resolves with the meta leader's name once every running server answers
+    // /healthz 200 and names the same JetStream meta leader.
+    async waitJetStream(timeoutMs = readyTimeoutMs) {
+      return until(() => jetStreamLeader(servers.filter((s) => s.running)), {
+        timeoutMs,
+        intervalMs: 200,
+        what: `a JetStream meta leader followed by every server of ${name}`,
+      }).catch((err) => {
+        throw new Error(`${err.message}\n${servers.map((s) => `----- ${s.name} -----\n${s.tail(20)}`).join("\n")}`);
+      });
+    },
+    async stop() {
+      await Promise.allSettled(servers.map((s) => s.stop()));
+    },
+  };
+  await cluster.waitJetStream();
+  return cluster;
+}
+
+function makeClusterServer(bin, spec, all, clusterName) {
+  const routes = all.filter((other) => other !== spec).map((other) => `nats://${HOST}:${other.clusterPort}`);
+  const args = [
+    "-js", "-a", HOST, "-p", String(spec.port), "-m", String(spec.monitorPort), "-sd", spec.dir,
+    "--server_name", spec.name, "--cluster_name", clusterName,
+    "--cluster", `nats://${HOST}:${spec.clusterPort}`, "--routes", routes.join(","),
+  ];
+  let child = null;
+  const server = {
+    ...spec,
+    bin,
+    url: `nats://${HOST}:${spec.port}`,
+    monitorUrl: `http://${HOST}:${spec.monitorPort}`,
+    get running() {
+      return Boolean(child?.running);
+    },
+    logs: () => child?.logs() ?? "",
+    tail: (n) => child?.tail(n) ?? "",
+    // Starts it on its ports and store directory; resolves once it accepts clients.
+    async start() {
+      child = new Child(`nats:${spec.name}:${spec.port}`, bin, args);
+      const deadline = Date.now() + 10000;
+      while (Date.now() < deadline) {
+        if (!child.running) {
+          throw new Error(`${spec.name} exited before accepting connections (${JSON.stringify(await child.exited)}):\n${child.tail()}`);
+        }
+        if (await natsAnswers(spec.port)) return;
+        await sleep(50);
+      }
+      await child.kill();
+      throw new Error(`${spec.name} did not accept connections on ${spec.port} within 10 s:\n${child.tail()}`);
+    },
+    stop: () => child?.stop(),
+    kill: () => child?.kill(),
+    async restart() {
+      await child?.stop();
+      await server.start();
+    },
+    // GET on the monitoring port (/jsz, /healthz, /routez); resolves with {status, json}.
+    async monitor(pathAndQuery) {
+      const res = await httpFetch(server.monitorUrl + pathAndQuery, {}, 2000);
+      const text = await res.text();
+      let json;
+      try {
+        json = JSON.parse(text);
+      } catch {}
+      return { status: res.status, json, text };
+    },
+  };
+  return server;
+}
+
+// The meta leader's name when every server is healthy and names it, else null.
+async function jetStreamLeader(servers) {
+  let leader = null;
+  for (const server of servers) {
+    const health = await server.monitor("/healthz");
+    if (health.status !== 200) return null;
+    const jsz = await server.monitor("/jsz");
+    const meta = jsz.json?.meta_cluster;
+    if (!meta?.leader || (leader && meta.leader !== leader)) return null;
+    leader = meta.leader;
+  }
+  return leader;
+}
+
+// ---------------------------------------------------------------------------
+// HAProxy
+
+// The haproxy binary, or null when it is not installed (HAPROXY_BIN overrides).
+export function findHaproxy() {
+  try {
+    const bin = findExecutable("haproxy", "HAPROXY_BIN", ["/usr/sbin", "/usr/local/sbin", "/usr/bin"]);
+    fs.accessSync(bin, fs.constants.X_OK);
+    return bin;
+  } catch {
+    return null;
+  }
+}
+
+export const HAPROXY_CONFIG = path.join(SOURCE_DIR, "deploy", "haproxy.cfg");
+
+// Rewrites an HAProxy configuration for loopback: every `bind` gets a free
+// 127.0.0.1 port (returned by the name of its frontend), and the `server` lines
+// of the backend become one line per backend ({name, port}), each keeping the
+// options of the first original server line. Throws when the file has no bind
+// or no server line, so a configuration this cannot rewrite fails loudly.
+export async function loopbackHaproxyConfig(text, backends) {
+  const out = [];
+  const ports = {};
+  let section = "";
+  let serversWritten = false;
+  for (const line of text.split("\n")) {
+    const header = /^(global|defaults|frontend|backend|listen|resolvers|peers|userlist)\b\s*(\S*)/.exec(line);
+    if (header) section = header[2] || header[1];
+    const bind = /^(\s+)bind\s+\S+(.*)$/.exec(line);
+    if (bind) {
+      ports[section] = await freePort();
+      out.push(`${bind[1]}bind ${HOST}:${ports[section]}${bind[2]}`);
+      continue;
+    }
+    const server = /^(\s+)server\s+\S+\s+\S+(.*)$/.exec(line);
+    if (server) {
+      if (!serversWritten) {
+        backends.forEach((b, i) => out.push(`${server[1]}server ${b.name || `node-${i + 1}`} ${HOST}:${b.port}${server[2]}`));
+        serversWritten = true;
+      }
+      continue;
+    }
+    out.push(line);
+  }
+  if (!Object.keys(ports).length) throw new Error("the HAProxy configuration has no bind line to rewrite");
+  if (!serversWritten) throw new Error("the HAProxy configuration has no server line to rewrite");
+  return { text: out.join("\n"), ports };
+}
+
+// Starts HAProxy in the foreground (-db) with `configFile` (default: the
+// deployment's deploy/haproxy.cfg) rewritten by loopbackHaproxyConfig to
+// balance over `backends` ({name, port}). The first frontend is the proxy
+// (`port`, `url`); a frontend named "stats" with `stats uri /` gives
+// serverStates(). Resolves once the proxy accepts connections (at most 10 s).
+export async function startHaproxy({ backends, configFile = HAPROXY_CONFIG, frontend = "partyline" } = {}) {
+  const bin = findHaproxy();
+  if (!bin) throw new Error("haproxy not found on PATH nor in /usr/sbin: install it (scripts/install-deps.sh) or set HAPROXY_BIN");
+  const { text, ports } = await loopbackHaproxyConfig(fs.readFileSync(configFile, "utf8"), backends);
+  const port = ports[frontend];
+  if (!port) throw new Error(`${configFile} has no frontend "${frontend}" with a bind line`);
+  const dir = makeTempDir("haproxy");
+  const generated = path.join(dir, "haproxy.cfg");
+  fs.writeFileSync(generated, text);
+
+  const child = new Child(`haproxy:${port}`, bin, ["-db", "-f", generated]);
+  nodesStarted.push(child); // its log lines join the failure report
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (!child.running) {
+      throw new Error(`haproxy exited (${JSON.stringify(await child.exited)}):\n${child.tail()}\nconfiguration:\n${text}`);
+    }
+    if (await canConnect(port)) break;
+    if (Date.now() > deadline) {
+      await child.kill();
+      throw new Error(`haproxy did not accept connections on ${port} within 10 s:\n${child.tail()}`);
+    }
+    await sleep(50);
+  }
+
+  const statsUrl = ports.stats ? `http://${HOST}:${ports.stats}/` : null;
+  const proxy = {
+    port,
+    url: `http://${HOST}:${port}`,
+    statsUrl,
+    configFile: generated,
+    config: text,
+    get running() {
+      return child.running;
+    },
+    logs: () => child.logs(),
+    tail: (n) => child.tail(n),
+    stop: () => child.stop(),
+    kill: () => child.kill(),
+    // The check state of each server of `backend`, by name ("UP", "DOWN", ...).
+    async serverStates(backend = "nodes") {
+      if (!statsUrl) throw new Error(`${configFile} has no "stats" frontend`);
+      const res = await httpFetch(`${statsUrl};csv`, {}, 2000);
+      const [header, ...rows] = (await res.text()).trim().split("\n");
+      const columns = header.replace(/^# /, "").split(",");
+      const states = {};
+      for (const row of rows) {
+        const cells = Object.fromEntries(row.split(",").map((cell, i) => [columns[i], cell]));
+        if (cells.pxname === backend && cells.svname !== "BACKEND") states[cells.svname] = cells.status;
+      }
+      return states;
+    },
+    // Resolves once every server of `backend` passed its health check.
+    async waitServersUp(timeoutMs = 15000, backend = "nodes") {
+      let last = {};
+      return until(
+        async () => {
+          last = await proxy.serverStates(backend);
+          const states = Object.values(last);
+          return states.length > 0 && states.every((s) => s === "UP") && last;
+        },
+        { timeoutMs, intervalMs: 200, what: `every server of ${backend} UP in HAProxy` },
+      ).catch((err) => {
+        throw new Error(`${err.message} (last: ${JSON.stringify(last)})`);
+      });
+    },
+    // ws://…/parties/:party/:room through the proxy.
+    wsUrl(party, room, query) {
+      const qs = query ? `?${new URLSearchParams(query)}` : "";
+      return `ws://${HOST}:${port}/parties/${encodeURIComponent(party)}/${encodeURIComponent(room)}${qs}`;
+    },
+  };
+  return proxy;
+}
+
+// ---------------------------------------------------------------------------
 // partyline nodes
 
 // A script name without a directory is one of tests/integration/scripts; other
