@@ -260,6 +260,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     // The authorization hook is the one CivetWeb calls for every request,
     // WebSocket upgrades included, before its own handling: partyline answers
     // there and lets CivetWeb go on only for static files.
+    for (const auto& [name, party] : server->deps_.parties.all())
+        if (party->isRouter())
+            server->routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), server->deps_.rooms));
     mg_set_auth_handler(server->ctx_, "/", &HttpServer::dispatch, server.get());
     mg_server_port ports[4];
     int n = mg_get_server_ports(server->ctx_, 4, ports);
@@ -338,10 +341,19 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
         response.headers.emplace_back("Sec-WebSocket-Version", "13");
         return send(conn, response);
     }
+    auto query = ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
+    std::string id = query.count("_pk") && validConnectionId(query["_pk"]) ? query["_pk"] : newConnectionId();
     const Party* party = deps_.parties.find(route.party);
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
+    Route target = route;
+    if (party->isRouter()) {
+        ShardRouter& router = *routers_.at(route.party);
+        target.party = router.target();
+        target.room = router.assign(route.room, id).value();
+        party = deps_.parties.find(target.party);
+    }
     if (auto script = party->script(); !script->error.isOk())
-        return sendText(conn, 500, "party '" + route.party + "' cannot run its script: " + script->error.message());
+        return sendText(conn, 500, "party '" + target.party + "' cannot run its script: " + script->error.message());
     if (stopping_) {
         upgradesRefused_++;
         return sendText(conn, 503, "server is shutting down");
@@ -362,7 +374,7 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
         }
     } release{&connections_};
 
-    auto shard = deps_.rooms.shard(route.party, route.room);
+    auto shard = deps_.rooms.shard(target.party, target.room);
     if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
     if (!shard.value()->waitUntilReady(kRoomStartTimeout))
         return sendText(conn, 503, "the room's log cannot be reached now; retry");
@@ -371,8 +383,6 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
         log::error("http", "cannot find the socket of " + std::string(ri->remote_addr));
         return sendText(conn, 500, "cannot upgrade this connection");
     }
-    auto query = ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
-    std::string id = query.count("_pk") && validConnectionId(query["_pk"]) ? query["_pk"] : newConnectionId();
     bool versioned = headerHasToken(headers, "sec-websocket-protocol", "partyline.v1");
     std::optional<uint64_t> since;
     if (auto it = query.find("since"); it != query.end()) {
@@ -396,7 +406,7 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     }
     auto outbox = deps_.sender.attach(fd, deps_.limits.send_buffer_bytes);
     auto client = std::make_shared<OutboxClient>(id, versioned, outbox);
-    shard.value()->connect(client, makeRequest(conn, route), since);
+    shard.value()->connect(client, makeRequest(conn, target), since);
     release.count = nullptr;  // RoomSession::onClosed gives it back
     reactor_->adopt(fd, outbox, std::make_unique<RoomSession>(shard.value(), client, messagesIn_, connections_),
                     net::SessionLimits::from(deps_.limits));
@@ -406,6 +416,7 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
 int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route) {
     const Party* party = deps_.parties.find(route.party);
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
+    if (party->isRouter()) return handleRouterRequest(conn, route);
     if (auto script = party->script(); !script->error.isOk())
         return sendText(conn, 500, "party '" + route.party + "' cannot run its script: " + script->error.message());
     HttpRequest request = makeRequest(conn, route);
@@ -420,6 +431,37 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route) {
     return send(conn, waiter.future.get());
 }
 
+// A request to a router room goes to every shard room; the answer comes when
+// all of them answered: 200 when every one answered 2xx, else 502, with each
+// room's status and body.
+int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route) {
+    ShardRouter& router = *routers_.at(route.party);
+    if (auto script = deps_.parties.find(router.target())->script(); !script->error.isOk())
+        return sendText(conn, 500, "party '" + router.target() + "' cannot run its script: " + script->error.message());
+    HttpRequest request = makeRequest(conn, route);
+    if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
+        return sendText(conn, statusFor(body.code()), body.message());
+    auto rooms = router.shardRooms(route.room);
+    std::vector<Waiter<HttpResponse>> waiters(rooms.size());
+    for (size_t i = 0; i < rooms.size(); ++i) {
+        auto shard = deps_.rooms.shard(router.target(), rooms[i]);
+        if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+        shard.value()->request(request, waiters[i].callback());
+    }
+    auto deadline = std::chrono::steady_clock::now() + kRequestTimeout;
+    bool allOk = true;
+    std::string json = "{\"rooms\":[";
+    for (size_t i = 0; i < rooms.size(); ++i) {
+        if (waiters[i].future.wait_until(deadline) != std::future_status::ready)
+            return sendText(conn, 504, "room " + rooms[i] + " did not answer in time");
+        HttpResponse response = waiters[i].future.get();
+        allOk &= response.status >= 200 && response.status < 300;
+        json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(rooms[i]) +
+                ",\"status\":" + std::to_string(response.status) + ",\"body\":" + lua::jsonQuote(response.body) + "}";
+    }
+    return send(conn, HttpResponse::json(allOk ? 200 : 502, json + "]}"));
+}
+
 int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     if (strcmp(ri->request_method, "POST") != 0) {
@@ -427,8 +469,18 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
         response.headers.emplace_back("Allow", "POST");
         return send(conn, response);
     }
-    auto subject = deps_.rooms.subject(route.party, route.room);
-    if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
+    // A router room's broadcast goes into the log of every one of its shard rooms.
+    std::vector<std::pair<std::string, std::string>> targets;  // room, subject
+    const Party* party = deps_.parties.find(route.party);
+    if (party && party->isRouter()) {
+        ShardRouter& router = *routers_.at(route.party);
+        for (auto& room : router.shardRooms(route.room))
+            targets.emplace_back(room, deps_.rooms.subject(router.target(), room).value());
+    } else {
+        auto subject = deps_.rooms.subject(route.party, route.room);
+        if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
+        targets.emplace_back(route.room, subject.value());
+    }
     std::string body;
     if (Status read = readBody(conn, deps_.limits.max_message_bytes, body); !read)
         return sendText(conn, statusFor(read.code()), read.message());
@@ -436,13 +488,25 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     PublishOptions options;
     auto type = headers.find("content-type");
     options.binary = type != headers.end() && type->second.rfind("application/octet-stream", 0) == 0;
-    Waiter<Result<uint64_t>> waiter;
-    deps_.bus.publish(subject.value(), std::move(body), std::move(options), waiter.callback());
-    if (waiter.future.wait_for(kRequestTimeout) != std::future_status::ready)
-        return sendText(conn, 503, "no acknowledgement from the log in time");
-    auto seq = waiter.future.get();
-    if (!seq) return sendText(conn, statusFor(seq.status().code()), "broadcast failed: " + seq.status().message());
-    return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(seq.value()) + "}"));
+    std::vector<Waiter<Result<uint64_t>>> waiters(targets.size());
+    for (size_t i = 0; i < targets.size(); ++i)
+        deps_.bus.publish(targets[i].second, body, options, waiters[i].callback());
+    auto deadline = std::chrono::steady_clock::now() + kRequestTimeout;
+    std::vector<uint64_t> seqs;
+    for (auto& waiter : waiters) {
+        if (waiter.future.wait_until(deadline) != std::future_status::ready)
+            return sendText(conn, 503, "no acknowledgement from the log in time");
+        auto seq = waiter.future.get();
+        if (!seq) return sendText(conn, statusFor(seq.status().code()), "broadcast failed: " + seq.status().message());
+        seqs.push_back(seq.value());
+    }
+    if (targets.size() == 1 && !(party && party->isRouter()))
+        return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(seqs[0]) + "}"));
+    std::string json = "{\"rooms\":[";
+    for (size_t i = 0; i < targets.size(); ++i)
+        json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(targets[i].first) +
+                ",\"seq\":" + std::to_string(seqs[i]) + "}";
+    return send(conn, HttpResponse::json(200, json + "]}"));
 }
 
 int HttpServer::handleHistory(mg_connection* conn, const Route& route) {

@@ -25,6 +25,7 @@
 #include "net/Sender.h"
 #include "rooms/Party.h"
 #include "rooms/RoomRegistry.h"
+#include "rooms/ShardRouter.h"
 
 struct mg_context;
 struct mg_connection;
@@ -64,10 +65,12 @@ private:
     int handle(mg_connection* conn);
     int handleUpgrade(mg_connection* conn, const Route& route);
     int handleRoomRequest(mg_connection* conn, const Route& route);
+    int handleRouterRequest(mg_connection* conn, const Route& route);
     int handleBroadcast(mg_connection* conn, const Route& route);
     int handleHistory(mg_connection* conn, const Route& route);
 
     HttpServerDeps deps_;
+    std::map<std::string, std::unique_ptr<ShardRouter>> routers_;  // by router party name
     std::unique_ptr<net::Reactor> reactor_;  // reads the upgraded WebSockets
     mg_context* ctx_ = nullptr;
     uint16_t port_ = 0;

@@ -79,13 +79,13 @@ Result<Config> loadConfig(const Args& args) {
         if (!loaded) return loaded.status();
         config = std::move(loaded.value());
     }
-    if (config.parties.empty()) config.parties["main"] = {"main", findExample("examples/chat/room.lua"), false};
+    if (config.parties.empty()) config.parties["main"] = {"main", {}, findExample("examples/chat/room.lua"), false};
     if (auto it = args.flags.find("--listen"); it != args.flags.end()) config.listen = it->second;
     if (auto it = args.flags.find("--data"); it != args.flags.end()) config.data_dir = it->second;
     if (auto it = args.flags.find("--node-id"); it != args.flags.end()) config.node_id = it->second;
     if (auto it = args.flags.find("--nats-url"); it != args.flags.end()) config.nats.url = it->second;
     for (const auto& [name, party] : config.parties)
-        if (!std::filesystem::exists(party.script))
+        if (party.router.shards == 0 && !std::filesystem::exists(party.script))
             return Status(Code::NotFound, config.source + ": parties." + name + ".script: no such file '" +
                                               party.script + "'");
     return config;

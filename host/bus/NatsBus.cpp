@@ -30,6 +30,8 @@ constexpr auto kCloseWait = 2s;
 constexpr int kDeliveryThreads = 4;  // shared by every subscription: no thread per room
 // Per-room pending limits: bursts must queue, not drop. A drop still only
 // delays (the shard fills the gap from the stream), but costs a read.
+// How long a starting node waits for JetStream to answer for its stream.
+constexpr auto kStreamReadyTimeout = std::chrono::seconds(30);
 constexpr int kLivePendingMsgs = 1 << 20;
 constexpr int kLivePendingBytes = 256 << 20;
 constexpr int kAckPendingMsgs = 1 << 22;
@@ -502,7 +504,18 @@ Result<std::unique_ptr<NatsBus>> NatsBus::connect(const NatsConfig& cfg, const s
     }
     std::unique_ptr<NatsBus> bus(new NatsBus(cfg, nodeId));
     if (Status s = bus->connectWithRetry(url); !s) return s.context("connect to NATS at " + url);
-    if (Status s = bus->ensureStream(); !s) return s.context("JetStream stream " + cfg.stream);
+    // A new replicated stream, or a cluster still electing its JetStream
+    // leader, answers nothing for a while: keep asking until the deadline.
+    auto deadline = std::chrono::steady_clock::now() + kStreamReadyTimeout;
+    for (;;) {
+        Status s = bus->ensureStream();
+        if (s) break;
+        bool transient = s.code() == Code::Timeout || s.code() == Code::Unavailable;
+        if (!transient || std::chrono::steady_clock::now() >= deadline)
+            return s.context("JetStream stream " + cfg.stream);
+        log::warn("nats", "JetStream not ready yet (" + s.message() + "); retrying");
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
     if (Status s = bus->startPublisher(); !s) return s.context("start publisher");
     return bus;
 }
@@ -513,7 +526,18 @@ Status NatsBus::connectWithRetry(const std::string& url) {
     natsOptions* rawOpts = nullptr;
     if (s == NATS_OK) s = natsOptions_Create(&rawOpts);
     OptionsPtr opts(rawOpts);
-    if (s == NATS_OK) s = natsOptions_SetURL(rawOpts, url.c_str());
+    // natsOptions_SetURL takes one URL; a cluster's comma-separated list goes
+    // through natsOptions_SetServers (the config already dropped the spaces).
+    std::vector<std::string> servers;
+    for (size_t start = 0;;) {
+        size_t comma = url.find(',', start);
+        servers.push_back(url.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    std::vector<const char*> serverList;
+    for (const auto& server : servers) serverList.push_back(server.c_str());
+    if (s == NATS_OK) s = natsOptions_SetServers(rawOpts, serverList.data(), static_cast<int>(serverList.size()));
     if (s == NATS_OK) s = natsOptions_SetName(rawOpts, nodeId_.c_str());
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(rawOpts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(rawOpts, kReconnectWaitMs);

@@ -428,14 +428,29 @@ const Schema<NatsConfig> kNatsSchema = {
     value("subject_prefix", &NatsConfig::subject_prefix, kSubjectPrefix),
 };
 
+bool isRouterStrategy(std::string_view text) {
+    return text == "random" || text == "round-robin" || text == "least-connections" || text == "hash";
+}
+const Rule<std::string> kRouterStrategy =
+    textWhere("one of random, round-robin, least-connections, hash", isRouterStrategy);
+const Rule<size_t> kShardCount = integerIn<size_t>(1, 1000, "an integer from 1 to 1000");
+
+const Schema<RouterConfig> kRouterSchema = {
+    value("target", &RouterConfig::target, kNonEmptyText),
+    value("shards", &RouterConfig::shards, kShardCount),
+    value("strategy", &RouterConfig::strategy, kRouterStrategy),
+};
+
 const Schema<PartyConfig> kPartySchema = {
     value("script", &PartyConfig::script, kNonEmptyText),
     value("storage", &PartyConfig::storage, kBoolean),
+    section("router", &PartyConfig::router, kRouterSchema),
 };
 
 // Party names are map keys, not schema keys, and each party needs its script.
 Status readParties(Reader& reader, const Entry& parties, Config& config) {
-    return reader.forEachEntry(parties, [&](const Entry& entry, const std::string& name) -> Status {
+    std::map<std::string, int> routerLines;
+    Status status = reader.forEachEntry(parties, [&](const Entry& entry, const std::string& name) -> Status {
         if (!isPartyName(name)) {
             return reader.fail(entry.line, parties.path +
                                                ": expected a party name of 1 to 64 characters of " +
@@ -444,11 +459,28 @@ Status readParties(Reader& reader, const Entry& parties, Config& config) {
         PartyConfig party;
         party.name = name;
         if (Status status = reader.readSection(entry, kPartySchema, party); !status) return status;
-        if (party.script.empty())
+        bool router = party.router.shards > 0 || !party.router.target.empty();
+        if (router && !party.script.empty())
+            return reader.fail(entry.line, entry.path + ": a party has either a script or a router, not both");
+        if (router && (party.router.target.empty() || party.router.shards == 0))
+            return reader.fail(entry.line, entry.path + ".router: needs both 'target' and 'shards'");
+        if (!router && party.script.empty())
             return reader.fail(entry.line, entry.path + ": missing required key 'script'");
+        routerLines[name] = entry.line;
         config.parties[name] = std::move(party);
         return {};
     });
+    if (!status) return status;
+    // Targets are checked once every party is known, so order does not matter.
+    for (const auto& [name, party] : config.parties) {
+        if (party.router.shards == 0) continue;
+        auto target = config.parties.find(party.router.target);
+        if (target == config.parties.end() || target->second.router.shards > 0)
+            return reader.fail(routerLines[name], parties.path + "." + name +
+                                                      ".router.target: expected a party with a script, got '" +
+                                                      party.router.target + "'");
+    }
+    return {};
 }
 
 const Schema<Config> kConfigSchema = {

@@ -45,8 +45,17 @@ struct NatsConfig {
     std::string subject_prefix = "partyline";  // subjects: <prefix>.room.<party>.<room>
 };
 
+// A router party runs no script: it spreads each WebSocket over the rooms
+// <room>-1..<room>-N of its target party, and an HTTP request to it reaches all of them.
+struct RouterConfig {
+    std::string target;
+    size_t shards = 0;                // 0: the party is not a router
+    std::string strategy = "random";  // random, round-robin, least-connections, hash (of the connection id)
+};
+
 struct PartyConfig {
     std::string name;
+    RouterConfig router;
     std::string script;    // path as written in the file, resolved against the working directory
     bool storage = false;  // create the room storage bucket for this party
 };

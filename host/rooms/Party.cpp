@@ -10,14 +10,19 @@ extern "C" {
 
 namespace partyline {
 
-Party::Party(std::string name, std::string scriptPath, bool storage)
-    : name_(std::move(name)), scriptPath_(std::move(scriptPath)), storage_(storage) {
+Party::Party(const PartyConfig& config)
+    : name_(config.name), scriptPath_(config.script), storage_(config.storage), router_(config.router) {
     load();
 }
 
 void Party::load() {
     auto script = std::make_shared<Script>();
     script->path = scriptPath_;
+    if (isRouter()) {
+        script->error = Status(Code::InvalidArgument, "party '" + name_ + "' is a router and runs no script");
+        script_ = std::move(script);
+        return;
+    }
     std::ifstream in(scriptPath_, std::ios::binary);
     if (!in) {
         script->error = Status(Code::NotFound, "cannot read script " + scriptPath_);
@@ -32,7 +37,7 @@ void Party::load() {
 
 Parties::Parties(const Config& config) {
     for (const auto& [name, party] : config.parties)
-        parties_.emplace(name, std::make_unique<Party>(name, party.script, party.storage));
+        parties_.emplace(name, std::make_unique<Party>(party));
 }
 
 const Party* Parties::find(const std::string& name) const {

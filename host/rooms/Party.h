@@ -23,10 +23,13 @@ struct Script {
 
 class Party {
 public:
-    Party(std::string name, std::string scriptPath, bool storage);
+    explicit Party(const PartyConfig& config);
 
     const std::string& name() const { return name_; }
     bool storage() const { return storage_; }
+    // A router party has no script: see RouterConfig.
+    bool isRouter() const { return router_.shards > 0; }
+    const RouterConfig& router() const { return router_; }
     std::shared_ptr<const Script> script() const { return script_; }
 
     // Reads and syntax-checks the script file.
@@ -36,6 +39,7 @@ private:
     std::string name_;
     std::string scriptPath_;
     bool storage_;
+    RouterConfig router_;
     std::shared_ptr<const Script> script_;
 };
 

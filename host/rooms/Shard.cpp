@@ -169,9 +169,10 @@ void Shard::onPresence(const std::string& message) {
 }
 
 void Shard::recount() {
-    size_t total = connections_.size();
-    for (const auto& [node, remote] : remotes_) total += remote.count;
-    totalCount_ = total;
+    size_t remote = 0;
+    for (const auto& [node, r] : remotes_) remote += r.count;
+    remoteCount_ = remote;
+    totalCount_ = connections_.size() + remote;
 }
 
 void Shard::announce() {

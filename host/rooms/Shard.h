@@ -90,6 +90,8 @@ public:
     // Any thread: connections of this room on every node, as last announced
     // (each node announces its count on change and every few seconds).
     size_t totalCount() const { return totalCount_.load(); }
+    // Any thread: the part of totalCount() on other nodes.
+    size_t remoteCount() const { return remoteCount_.load(); }
     // Timer thread, about once a second: re-announce and forget silent nodes.
     void heartbeat();
     // True when the shard has had no connection and no work for `idle`.
@@ -184,6 +186,7 @@ private:
     bool announceScheduled_ = false;
     Clock::time_point lastAnnounce_;
     std::atomic<size_t> totalCount_{0};
+    std::atomic<size_t> remoteCount_{0};
     std::atomic<size_t> connectionCount_{0};
     std::atomic<Clock::rep> lastActive_;
 };

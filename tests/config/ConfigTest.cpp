@@ -424,3 +424,28 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     REQUIRE(config->parties.count("main") == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
 }
+
+TEST_CASE("a router party names its target party, a shard count and a strategy") {
+    Config config = parsed(
+        "parties:\n"
+        "  router: {router: {target: main, shards: 5, strategy: least-connections}}\n"
+        "  main: {script: room.lua}\n");
+    const auto& router = config.parties.at("router").router;
+    CHECK(router.target == "main");
+    CHECK(router.shards == 5);
+    CHECK(router.strategy == "least-connections");
+    CHECK(config.parties.at("main").router.shards == 0);
+}
+
+TEST_CASE("router mistakes name the key and the line") {
+    CHECK(errorOf("parties:\n  r: {router: {target: nope, shards: 2}}\n") ==
+          "t.yaml:2: parties.r.router.target: expected a party with a script, got 'nope'");
+    CHECK(errorOf("parties:\n  m: {script: a.lua}\n  r: {router: {target: m, shards: 2, strategy: best}}\n")
+              .find("t.yaml:3: parties.r.router.strategy: expected one of random") == 0);
+    CHECK(errorOf("parties:\n  m: {script: a.lua}\n  r: {script: b.lua, router: {target: m, shards: 2}}\n") ==
+          "t.yaml:3: parties.r: a party has either a script or a router, not both");
+    CHECK(errorOf("parties:\n  m: {script: a.lua}\n  r: {router: {target: m}}\n") ==
+          "t.yaml:3: parties.r.router: needs both 'target' and 'shards'");
+    CHECK(errorOf("parties:\n  m: {script: a.lua}\n  r: {router: {target: m, shards: 0}}\n").find("shards") !=
+          std::string::npos);
+}

@@ -91,7 +91,7 @@ struct Rooms {
         for (const auto& [name, source] : scripts) {
             auto path = (dir / (name + ".lua")).string();
             std::ofstream(path) << source;
-            config.parties[name] = {name, path, false};
+            config.parties[name] = {name, {}, path, false};
         }
         parties = std::make_unique<Parties>(config);
         context.reset(new ShardContext{bus, executor, timer, limits, "node-a", "partyline"});
