@@ -22,7 +22,7 @@ constexpr std::chrono::milliseconds kLogRetry{250};
 constexpr auto kAnnounceEvery = std::chrono::seconds(5);
 constexpr auto kRemoteExpiry = std::chrono::seconds(15);
 // Connection changes within this window go out as one announcement.
-constexpr std::chrono::milliseconds kAnnounceDelay{50};
+constexpr std::chrono::milliseconds kAnnounceDelay{10};
 // Entries read from the log per request while closing a gap.
 constexpr size_t kGapReadBatch = 256;
 

@@ -1,0 +1,106 @@
+// Router parties: one room's connections spread over N shard rooms of a
+// target party, across three nodes; a broadcast to the router room reaches
+// every shard room. Also measures how evenly least-connections spreads
+// connections opened on all nodes at once (the figure in README.md).
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { connect, httpFetch, scriptPath, startNats, startNode, until } from "./harness.mjs";
+
+const T = { timeout: 120000 };
+const SHARDS = 5;
+const CONNECTIONS = Number(process.env.PARTYLINE_ROUTER_CONNECTIONS) || 600;
+
+let nats;
+const nodes = [];
+const clients = [];
+
+function parties(strategy) {
+  return {
+    where: { script: scriptPath("where.lua") },
+    split: { router: { target: "where", shards: SHARDS, strategy } },
+    hashed: { router: { target: "where", shards: SHARDS, strategy: "hash" } },
+    count: { script: scriptPath("count.lua") },
+  };
+}
+
+async function join(node, party, room, id) {
+  const client = await connect(node.wsUrl(party, room, { _pk: id }));
+  clients.push(client);
+  await client.waitFor((m) => m.text.includes('"welcome"'), 5000);
+  const welcome = JSON.parse(client.messages.find((m) => m.text.includes('"welcome"')).text);
+  return { client, room: welcome.room, node: welcome.node };
+}
+
+describe("router parties across three nodes", () => {
+  before(async () => {
+    nats = await startNats();
+    for (const id of ["r1", "r2", "r3"]) {
+      nodes.push(await startNode({ natsUrl: nats.url, nodeId: id, limits: { max_connections: 2000 },
+                                   config: { parties: parties("least-connections") } }));
+    }
+  });
+  after(async () => {
+    for (const c of clients) c.ws.terminate();
+    for (const n of nodes) await n.stop();
+    await nats?.stop();
+  });
+
+  test(`least-connections spreads ${CONNECTIONS} connections over ${SHARDS} shard rooms evenly`, T, async () => {
+    const counts = new Map();
+    const batch = 50;
+    for (let i = 0; i < CONNECTIONS; i += batch) {
+      const joined = await Promise.all(
+        Array.from({ length: Math.min(batch, CONNECTIONS - i) }, (_, k) =>
+          join(nodes[(i + k) % nodes.length], "split", "big", `lc-${i + k}`)));
+      for (const j of joined) counts.set(j.room, (counts.get(j.room) || 0) + 1);
+    }
+    const values = [...counts.values()];
+    const mean = CONNECTIONS / SHARDS;
+    console.log(`least-connections over 3 nodes: ${JSON.stringify(Object.fromEntries([...counts].sort()))}`);
+    assert.equal(counts.size, SHARDS, "every shard room is used");
+    assert.equal(values.reduce((a, b) => a + b, 0), CONNECTIONS);
+    assert.ok(Math.max(...values) - Math.min(...values) <= Math.ceil(mean * 0.3),
+              `spread ${Math.min(...values)}..${Math.max(...values)} around ${mean}`);
+  });
+
+  test("hash keeps a connection id on the same shard room whichever node it reaches", T, async () => {
+    for (const id of ["alice", "bob", "carol", "dave"]) {
+      const rooms = new Set();
+      for (const node of nodes) rooms.add((await join(node, "hashed", "h", id)).room);
+      assert.equal(rooms.size, 1, `${id} landed in ${[...rooms]}`);
+    }
+  });
+
+  test("a broadcast to the router room reaches every client of every shard room on every node", T, async () => {
+    const members = [];
+    for (let i = 0; i < 15; i++) members.push(await join(nodes[i % 3], "split", "news", `n-${i}`));
+    assert.ok(new Set(members.map((m) => m.room)).size > 1, "clients spread over several shard rooms");
+    const res = await httpFetch(`${nodes[1].url}/v1/parties/split/news/broadcast`, { method: "POST", body: "extra!" });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const answer = JSON.parse(text);
+    assert.equal(answer.rooms.length, SHARDS);
+    for (const m of members) await m.client.waitFor((msg) => msg.text === "extra!", 5000);
+    for (const m of members) assert.equal(m.client.texts.filter((t) => t === "extra!").length, 1);
+  });
+
+  test("room:count() covers the connections of every node within a second", T, async () => {
+    const counted = [];
+    for (const node of nodes) {
+      const client = await connect(node.wsUrl("count", "lobby", {}));
+      clients.push(client);
+      counted.push(client);
+    }
+    const started = Date.now();
+    for (const client of counted) {
+      await until(async () => {
+        await client.send("count");
+        await client.waitFor((m) => m.text.startsWith("count="), 2000);
+        return client.messages.at(-1).text === "count=3";
+      }, { timeoutMs: 2000, intervalMs: 100, what: "count=3 on every node" });
+    }
+    assert.ok(Date.now() - started < 2000);
+  });
+});
