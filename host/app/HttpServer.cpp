@@ -378,6 +378,12 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
     if (!shard.value()->waitUntilReady(kRoomStartTimeout))
         return sendText(conn, 503, "the room's log cannot be reached now; retry");
+    HttpRequest request = makeRequest(conn, target);
+    Waiter<std::optional<HttpResponse>> admission;
+    shard.value()->beforeConnect(request, admission.callback());
+    if (admission.future.wait_for(kRequestTimeout) != std::future_status::ready)
+        return sendText(conn, 504, "the room did not decide in time");
+    if (auto refusal = admission.future.get()) return send(conn, *refusal);
     auto socket = net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
     if (!socket.valid()) {
         log::error("http", "cannot find the socket of " + std::string(ri->remote_addr));
@@ -406,7 +412,7 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     }
     auto outbox = deps_.sender.attach(fd, deps_.limits.send_buffer_bytes);
     auto client = std::make_shared<OutboxClient>(id, versioned, outbox);
-    shard.value()->connect(client, makeRequest(conn, target), since);
+    shard.value()->connect(client, std::move(request), since);
     release.count = nullptr;  // RoomSession::onClosed gives it back
     reactor_->adopt(fd, outbox, std::make_unique<RoomSession>(shard.value(), client, messagesIn_, connections_),
                     net::SessionLimits::from(deps_.limits));

@@ -213,6 +213,17 @@ void RoomApi::pushRequest(lua_State* L, const HttpRequest& request) {
     lua_setfield(L, -2, "headers");
 }
 
+std::optional<HttpResponse> RoomApi::toRefusal(lua_State* L, int nresults) {
+    if (nresults < 1) return std::nullopt;
+    int index = lua_absindex(L, -nresults);
+    if (lua_isboolean(L, index) && !lua_toboolean(L, index))
+        return HttpResponse::text(403, "connection refused by the room\n");
+    if (!lua_istable(L, index)) return std::nullopt;
+    HttpResponse response = toResponse(L, nresults);
+    if (response.status < 300) return std::nullopt;  // only a refusal refuses
+    return response;
+}
+
 HttpResponse RoomApi::toResponse(lua_State* L, int nresults) {
     if (nresults < 1 || lua_isnil(L, -nresults)) return {204, {}, {}};
     int index = lua_absindex(L, -nresults);

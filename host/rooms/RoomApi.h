@@ -6,6 +6,7 @@
 // library is C: an error is a longjmp).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "rooms/Client.h"
@@ -23,6 +24,9 @@ struct RoomApi {
     static void pushRequest(lua_State* L, const HttpRequest& request);
     // The handler's return value: a table {status=, body=, headers=}, a string body, or nothing (204).
     static HttpResponse toResponse(lua_State* L, int nresults);
+    // onBeforeConnect's return value: false refuses with 403, a table
+    // {status=, body=} refuses with that answer, anything else accepts.
+    static std::optional<HttpResponse> toRefusal(lua_State* L, int nresults);
 
 private:
     static int publishWrite(lua_State* L, bool append);

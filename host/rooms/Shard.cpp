@@ -469,6 +469,29 @@ void Shard::request(HttpRequest request, Respond respond) {
     });
 }
 
+void Shard::beforeConnect(HttpRequest request, std::function<void(std::optional<HttpResponse>)> decide) {
+    strand_->post([self = shared_from_this(), request = std::move(request), decide = std::move(decide)]() mutable {
+        if (!self->scriptError_.isOk() || !self->lua_) {
+            self->respondBroken([&](HttpResponse r) { decide(std::move(r)); });
+            return;
+        }
+        auto shared = std::make_shared<decltype(decide)>(std::move(decide));
+        self->enqueue({"onBeforeConnect",
+                       [self = self.get(), request = std::move(request)](lua_State* co) {
+                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
+                           self->pushRequest(co, request);
+                           return 2;
+                       },
+                       [shared](lua_State* co, int nresults, const Status& error) {
+                           if (!error.isOk()) {
+                               (*shared)(HttpResponse::text(500, "onBeforeConnect failed: " + error.message() + "\n"));
+                               return;
+                           }
+                           (*shared)(co ? RoomApi::toRefusal(co, nresults) : std::nullopt);
+                       }});
+    });
+}
+
 void Shard::respondBroken(const Respond& respond) const {
     respond(HttpResponse::text(500, "party '" + partyName_ + "' cannot run its script: " + scriptError_.message() + "\n"));
 }

@@ -76,6 +76,9 @@ public:
     void message(std::shared_ptr<Client> client, std::string payload, bool binary);
     void disconnect(std::shared_ptr<Client> client, uint16_t code, std::string reason);
     void request(HttpRequest request, Respond respond);
+    // Runs onBeforeConnect for a WebSocket about to be accepted: `decide` gets
+    // nothing to accept it, or the answer that refuses it.
+    void beforeConnect(HttpRequest request, std::function<void(std::optional<HttpResponse>)> decide);
     // Unsubscribes and closes the Lua state; connections still open are closed 1001.
     void stop();
     // Reads the log's last sequence and delivers whatever this shard missed

@@ -407,3 +407,33 @@ TEST_CASE("the count of a room's connections covers every node, within a second 
     // Another room is counted apart.
     CHECK(a.shard("echo", "other")->totalCount() == 0);
 }
+
+TEST_CASE("onBeforeConnect refuses with false or an answer, and accepts otherwise") {
+    Rooms rooms(Scripts{{"gate", R"lua(
+local Room = {}
+function Room.onBeforeConnect(room, req)
+  if req.query.token == "good" then return nil end
+  if req.headers["x-ban"] then return false end
+  return {status = 401, body = "token required"}
+end
+return Room)lua"}, {"open", "return {}"}});
+    auto decide = [&](const std::string& party, HttpRequest req) {
+        std::promise<std::optional<HttpResponse>> promise;
+        rooms.shard(party, "r")->beforeConnect(std::move(req),
+                                               [&](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
+        auto future = promise.get_future();
+        REQUIRE(future.wait_for(3s) == std::future_status::ready);
+        return future.get();
+    };
+    HttpRequest good;
+    good.query["token"] = "good";
+    CHECK(!decide("gate", good).has_value());
+    HttpRequest banned;
+    banned.headers["x-ban"] = "1";
+    CHECK(decide("gate", banned)->status == 403);
+    auto refused = decide("gate", {});
+    REQUIRE(refused.has_value());
+    CHECK(refused->status == 401);
+    CHECK(refused->body == "token required");
+    CHECK(!decide("open", {}).has_value());  // no handler: everyone may connect
+}
