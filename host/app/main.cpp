@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "app/Node.h"
+#include "rooms/ScriptCheck.h"
 #include "core/Log.h"
 
 namespace {
@@ -20,12 +22,17 @@ constexpr const char* kUsage = R"(partyline - a host for real-time rooms
 Usage:
   partyline serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--node-id ID]
                   [--nats-url URL] [--static DIR] [--log-level debug|info|warn|error]
+  partyline check SCRIPT...
+  partyline new NAME
   partyline check-config FILE
   partyline --help | --version
 
 serve      runs a node. Without --config it serves the example chat room as
            party "main" and starts an embedded nats-server with JetStream whose
            data lives in --data (default .partyline). Flags override the file.
+check      loads room scripts in the sandbox and reports syntax errors, unknown
+           handler names and handlers that are not functions (exit 1 if any).
+new        writes NAME.lua, a starter room script (never overwrites).
 )";
 
 // The example party: from the working directory when it has one, else from
@@ -153,6 +160,36 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (args.command == "serve") return serve(args);
+    if (args.command == "check") {
+        if (args.positional.empty()) {
+            std::fprintf(stderr, "usage: partyline check SCRIPT...\n");
+            return 2;
+        }
+        int status = 0;
+        for (const auto& path : args.positional) {
+            auto problems = checkRoomScript(path);
+            for (const auto& problem : problems) std::fprintf(stderr, "%s\n", problem.c_str());
+            if (problems.empty()) std::printf("%s: ok\n", path.c_str());
+            else status = 1;
+        }
+        return status;
+    }
+    if (args.command == "new") {
+        if (args.positional.size() != 1) {
+            std::fprintf(stderr, "usage: partyline new NAME\n");
+            return 2;
+        }
+        std::string name = args.positional[0];
+        std::string path = name.size() > 4 && name.ends_with(".lua") ? name : name + ".lua";
+        if (std::filesystem::exists(path)) {
+            std::fprintf(stderr, "partyline: %s exists; not overwriting it\n", path.c_str());
+            return 1;
+        }
+        std::ofstream(path) << starterScript(std::filesystem::path(path).stem().string());
+        std::printf("wrote %s\nserve it: add `parties: {%s: {script: %s}}` to a configuration\n", path.c_str(),
+                    std::filesystem::path(path).stem().c_str(), path.c_str());
+        return 0;
+    }
     if (args.command == "check-config") {
         if (args.positional.size() != 1) {
             std::fprintf(stderr, "usage: partyline check-config FILE\n");

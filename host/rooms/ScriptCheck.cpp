@@ -1,0 +1,127 @@
+#include "rooms/ScriptCheck.h"
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+}
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "lua/State.h"
+
+namespace partyline {
+
+const std::vector<std::string> kHandlerNames = {"onStart", "onBeforeConnect", "onConnect", "onMessage",
+                                                "onClose", "onRequest",       "onWrite",   "onAlarm"};
+
+namespace {
+
+// Where a function value was defined, as "path:line", or the path alone.
+std::string whereDefined(lua_State* L, int index, const std::string& path) {
+    if (!lua_isfunction(L, index)) return path;
+    lua_pushvalue(L, index);
+    lua_Debug ar;
+    lua_getinfo(L, ">S", &ar);
+    return ar.linedefined > 0 ? path + ":" + std::to_string(ar.linedefined) : path;
+}
+
+size_t editDistance(const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t above = row[j];
+            bool same = ::tolower(a[i - 1]) == ::tolower(b[j - 1]);
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// A known name within two edits (case aside) of `name`, for "did you mean".
+std::string closestHandler(const std::string& name) {
+    for (const auto& known : kHandlerNames)
+        if (editDistance(name, known) <= 2) return known;
+    return {};
+}
+
+}  // namespace
+
+std::vector<std::string> checkRoomScript(const std::string& path, const Limits& limits) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return {path + ": cannot read the file"};
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto state = lua::State::create({limits.lua_memory_bytes, limits.lua_instructions_per_call});
+    if (!state) return {path + ": " + state.status().message()};
+    lua::State& lua = *state.value();
+    lua.setLogSink({});
+    if (Status loaded = lua.loadScript(text.str(), path); !loaded) return {loaded.message()};
+    lua_State* L = lua.L();
+    if (!lua_istable(L, -1))
+        return {path + ": the script must return a table of handlers, it returned a " + luaL_typename(L, -1)};
+    std::vector<std::string> problems;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            problems.push_back(path + ": the handler table has a key that is not a name");
+        } else {
+            std::string name = lua_tostring(L, -2);
+            bool known = std::find(kHandlerNames.begin(), kHandlerNames.end(), name) != kHandlerNames.end();
+            if (!known) {
+                std::string hint = closestHandler(name);
+                problems.push_back(whereDefined(L, -1, path) + ": unknown handler '" + name + "'" +
+                                   (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+            } else if (!lua_isfunction(L, -1)) {
+                problems.push_back(path + ": handler '" + name + "' must be a function, it is a " +
+                                   luaL_typename(L, -1));
+            }
+        }
+        lua_pop(L, 1);
+    }
+    std::sort(problems.begin(), problems.end());
+    return problems;
+}
+
+std::string starterScript(const std::string& name) {
+    return R"(-- )" + name + R"(: a partyline room. Every handler is optional.
+-- Writes go through the room's log: room:broadcast() returns the write's
+-- sequence once it is stored, and every connection on every node gets it.
+local Room = {}
+
+-- A shard of the room starts on this node.
+function Room.onStart(room)
+  log.info("room", room.id, "started on", room.node)
+end
+
+-- Return false, or {status = 401, body = "..."}, to refuse a connection.
+function Room.onBeforeConnect(room, req)
+end
+
+function Room.onConnect(room, conn, req)
+  conn:send(json.encode({type = "welcome", id = conn.id, room = room.id}))
+end
+
+-- message is a string; conn.binary tells whether the frame was binary.
+function Room.onMessage(room, conn, message)
+  room:broadcast(message, {binary = conn.binary})
+end
+
+function Room.onClose(room, conn, code, reason)
+end
+
+-- Any HTTP method on /parties/<party>/<room>[/rest].
+function Room.onRequest(room, req)
+  return {status = 200, body = {room = room.id, connections = room:count()}}
+end
+
+return Room
+)";
+}
+
+}  // namespace partyline
