@@ -316,7 +316,13 @@ int HttpServer::handle(mg_connection* conn) {
                 return handleUpgrade(conn, r);
             return handleRoomRequest(conn, r);
         }
-        case Route::Kind::Reload: return sendText(conn, 501, "reload is not available yet");
+        case Route::Kind::Reload: {
+            if (strcmp(ri->request_method, "POST") != 0) return sendText(conn, 405, "use POST");
+            Status reloaded = deps_.reload(r.party);
+            if (reloaded) return send(conn, HttpResponse::json(200, "{\"reloaded\":" + lua::jsonQuote(r.party) + "}"));
+            int status = reloaded.code() == Code::NotFound ? 404 : 422;
+            return sendText(conn, status, "reload failed, the running version stays: " + reloaded.message());
+        }
         case Route::Kind::Other: break;
     }
     if (deps_.staticRoot.empty() || (strcmp(ri->request_method, "GET") && strcmp(ri->request_method, "HEAD")))

@@ -44,6 +44,7 @@ struct HttpServerDeps {
     std::string staticRoot;                  // served at / (the examples); empty: none
     std::function<Status()> ready;           // for /readyz
     std::function<std::string()> metrics;    // the Prometheus text of everything but the server's own counters
+    std::function<Status(const std::string& party)> reload;  // POST /v1/parties/:party/reload
 };
 
 class HttpServer {

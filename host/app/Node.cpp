@@ -59,16 +59,25 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                         node->nodeId_,
                         node->options_.staticRoot,
                         [self] { return self->bus_->ready(); },
-                        [self] { return self->metrics(); }};
+                        [self] { return self->metrics(); },
+                        [self](const std::string& party) { return self->reloadParty(party); }};
     auto http = HttpServer::start(config.listen, std::move(deps));
     if (!http) return http.status();
     node->http_ = std::move(http.value());
+    node->watchScripts();
     log::info("node", "partyline node " + node->nodeId_ + " listening on " + config.listen + " (port " +
                           std::to_string(node->http_->port()) + ")");
     return node;
 }
 
 Node::~Node() {
+    uint64_t watch;
+    {
+        std::lock_guard lock(watchMutex_);
+        stopping_ = true;
+        watch = watchTimer_;
+    }
+    if (timer_) timer_->cancel(watch);
     http_.reset();
     rooms_.reset();
     timer_.reset();
@@ -76,6 +85,43 @@ Node::~Node() {
     sender_.reset();
     bus_.reset();
     embedded_.reset();
+}
+
+// Script files are looked at once a second: an edit takes effect without a
+// restart and without dropping connections.
+void Node::watchScripts() {
+    std::lock_guard lock(watchMutex_);
+    if (stopping_) return;
+    watchTimer_ = timer_->after(std::chrono::seconds(1), [this] {
+        reloadScripts(false);
+        watchScripts();
+    });
+}
+
+void Node::reloadScripts(bool force) {
+    for (const auto& [name, party] : parties_->all()) {
+        if (!party->reloadIfChanged(force)) continue;
+        auto script = party->script();
+        Status refused = party->loadError();
+        if (!refused.isOk() || !script->error.isOk()) {
+            log::error("node", "party " + name + ": the script does not load, the running version stays: " +
+                                   (refused.isOk() ? script->error : refused).message());
+            continue;
+        }
+        size_t shards = rooms_->reload(name, script);
+        log::info("node", "party " + name + " reloading " + script->path + " in " + std::to_string(shards) + " shards");
+    }
+}
+
+Status Node::reloadParty(const std::string& name) {
+    Party* party = parties_->find(name);
+    if (!party || party->isRouter()) return Status(Code::NotFound, "no party named '" + name + "' with a script");
+    party->reloadIfChanged(true);
+    if (Status refused = party->loadError(); !refused.isOk()) return refused;
+    auto script = party->script();
+    if (!script->error.isOk()) return script->error;
+    rooms_->reload(name, script);
+    return Status::ok();
 }
 
 void Node::drain() {

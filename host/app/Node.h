@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "app/HttpServer.h"
@@ -36,10 +37,15 @@ public:
     // Graceful stop: refuse new connections, close clients with 1001 so they
     // reconnect elsewhere, let pending publishes finish.
     void drain();
+    // Loads the scripts of every party again (SIGHUP); `force` even unchanged ones.
+    void reloadScripts(bool force);
+    // Loads one party's script again; the error when it does not load.
+    Status reloadParty(const std::string& name);
 
 private:
     explicit Node(NodeOptions options) : options_(std::move(options)) {}
     std::string metrics() const;
+    void watchScripts();
 
     NodeOptions options_;
     std::string nodeId_;
@@ -52,6 +58,9 @@ private:
     std::unique_ptr<Parties> parties_;
     std::unique_ptr<RoomRegistry> rooms_;
     std::unique_ptr<HttpServer> http_;
+    uint64_t watchTimer_ = 0;
+    std::mutex watchMutex_;
+    bool stopping_ = false;
 };
 
 std::string defaultNodeId();

@@ -125,6 +125,7 @@ int serve(const Args& args) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
@@ -134,7 +135,12 @@ int serve(const Args& args) {
         return 1;
     }
     int received = 0;
-    sigwait(&signals, &received);
+    for (;;) {
+        sigwait(&signals, &received);
+        if (received != SIGHUP) break;
+        log::info("node", "SIGHUP: reloading every party's script");
+        node.value()->reloadScripts(true);
+    }
     log::info("node", std::string("stopping on ") + strsignal(received));
     node.value()->drain();
     node.value().reset();

@@ -20,9 +20,13 @@ void Party::load() {
     script->path = scriptPath_;
     if (isRouter()) {
         script->error = Status(Code::InvalidArgument, "party '" + name_ + "' is a router and runs no script");
+        std::lock_guard lock(mutex_);
         script_ = std::move(script);
         return;
     }
+    std::error_code ignored;
+    auto modified = std::filesystem::last_write_time(scriptPath_, ignored);
+    auto size = std::filesystem::file_size(scriptPath_, ignored);
     std::ifstream in(scriptPath_, std::ios::binary);
     if (!in) {
         script->error = Status(Code::NotFound, "cannot read script " + scriptPath_);
@@ -32,7 +36,35 @@ void Party::load() {
         script->source = text.str();
         script->error = checkScriptSyntax(script->source, scriptPath_);
     }
+    std::lock_guard lock(mutex_);
+    modified_ = modified;
+    size_ = size;
+    // A broken edit leaves the last good version running.
+    if (!script->error.isOk() && script_ && script_->error.isOk()) {
+        loadError_ = script->error;
+        return;
+    }
+    loadError_ = Status::ok();
     script_ = std::move(script);
+}
+
+Status Party::loadError() const {
+    std::lock_guard lock(mutex_);
+    return loadError_;
+}
+
+bool Party::reloadIfChanged(bool force) {
+    if (isRouter()) return false;
+    if (!force) {
+        std::error_code error;
+        auto modified = std::filesystem::last_write_time(scriptPath_, error);
+        if (error) return false;  // being replaced: look again next time
+        auto size = std::filesystem::file_size(scriptPath_, error);
+        std::lock_guard lock(mutex_);
+        if (error || (modified == modified_ && size == size_)) return false;
+    }
+    load();
+    return true;
 }
 
 Parties::Parties(const Config& config) {
@@ -41,6 +73,11 @@ Parties::Parties(const Config& config) {
 }
 
 const Party* Parties::find(const std::string& name) const {
+    auto it = parties_.find(name);
+    return it == parties_.end() ? nullptr : it->second.get();
+}
+
+Party* Parties::find(const std::string& name) {
     auto it = parties_.find(name);
     return it == parties_.end() ? nullptr : it->second.get();
 }

@@ -6,7 +6,9 @@
 // their own sandboxed state.
 #pragma once
 
+#include <filesystem>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -30,17 +32,31 @@ public:
     // A router party has no script: see RouterConfig.
     bool isRouter() const { return router_.shards > 0; }
     const RouterConfig& router() const { return router_; }
-    std::shared_ptr<const Script> script() const { return script_; }
+    // Any thread.
+    std::shared_ptr<const Script> script() const {
+        std::lock_guard lock(mutex_);
+        return script_;
+    }
 
-    // Reads and syntax-checks the script file.
+    // Reads and syntax-checks the script file. When it does not compile and a
+    // good version was loaded before, script() stays that version and
+    // loadError() tells why the new one was refused.
     void load();
+    Status loadError() const;
+    // Any thread. Loads the script again when its file changed (time or size)
+    // since the last load, or always with `force`; true when it did.
+    bool reloadIfChanged(bool force = false);
 
 private:
     std::string name_;
     std::string scriptPath_;
     bool storage_;
     RouterConfig router_;
+    mutable std::mutex mutex_;
     std::shared_ptr<const Script> script_;
+    Status loadError_;
+    std::filesystem::file_time_type modified_{};
+    uintmax_t size_ = 0;
 };
 
 // Every party of the configuration, loaded. Read-only after start.
@@ -48,6 +64,7 @@ class Parties {
 public:
     explicit Parties(const Config& config);
     const Party* find(const std::string& name) const;
+    Party* find(const std::string& name);
     const std::map<std::string, std::unique_ptr<Party>>& all() const { return parties_; }
 
 private:

@@ -51,6 +51,17 @@ Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, con
     return it->second;
 }
 
+size_t RoomRegistry::reload(const std::string& party, const std::shared_ptr<const Script>& script) {
+    std::lock_guard lock(mutex_);
+    size_t count = 0;
+    for (auto& [key, shard] : shards_) {
+        if (key.first != party) continue;
+        shard->reload(script);
+        ++count;
+    }
+    return count;
+}
+
 size_t RoomRegistry::size() const {
     std::lock_guard lock(mutex_);
     return shards_.size();

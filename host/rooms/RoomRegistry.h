@@ -29,6 +29,8 @@ public:
     Result<std::string> subject(const std::string& party, const std::string& roomId) const;
 
     size_t size() const;
+    // Every shard of `party` on this node loads `script` (see Shard::reload).
+    size_t reload(const std::string& party, const std::shared_ptr<const Script>& script);
     size_t sweepIdle();  // returns how many shards it stopped
     // After NATS came back, every shard compares its position with the log.
     void catchUpAfterReconnect();

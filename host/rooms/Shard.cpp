@@ -245,31 +245,32 @@ bool Shard::replay(Client& client, uint64_t since) {
 }
 
 void Shard::loadScript() {
-    if (!script_->error.isOk()) {
-        scriptError_ = script_->error;
-        return;
-    }
-    auto state = lua::State::create({context_.limits.lua_memory_bytes, context_.limits.lua_instructions_per_call});
-    if (!state) {
-        scriptError_ = state.status();
-        return;
-    }
-    lua_ = std::move(state.value());
-    std::string where = script_->path;
-    lua_->setLogSink([room = partyName_ + "/" + roomId_](log::Level level, std::string_view at, std::string_view m) {
-        log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
-    });
-    Status loaded = lua_->loadScript(script_->source, script_->path);
-    lua_State* L = lua_->L();
-    if (loaded && !lua_istable(L, -1))
-        loaded = Status(Code::InvalidArgument, script_->path + ": the script must return a table of handlers");
-    if (!loaded) {
+    if (Status loaded = loadState(script_); !loaded) {
         scriptError_ = loaded;
         context_.luaErrors++;
         log::error("shard", "room=" + partyName_ + "/" + roomId_ + " script failed: " + loaded.message());
-        lua_.reset();
-        return;
     }
+}
+
+// Makes a new Lua state running `script` and, when it loads, makes it the
+// shard's: handlers, the room table, and onStart queued.
+Status Shard::loadState(const std::shared_ptr<const Script>& script) {
+    if (!script->error.isOk()) return script->error;
+    auto state = lua::State::create({context_.limits.lua_memory_bytes, context_.limits.lua_instructions_per_call});
+    if (!state) return state.status();
+    std::unique_ptr<lua::State> lua = std::move(state.value());
+    lua->setLogSink([room = partyName_ + "/" + roomId_](log::Level level, std::string_view at, std::string_view m) {
+        log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
+    });
+    Status loaded = lua->loadScript(script->source, script->path);
+    lua_State* L = lua->L();
+    if (loaded && !lua_istable(L, -1))
+        loaded = Status(Code::InvalidArgument, script->path + ": the script must return a table of handlers");
+    if (!loaded) return loaded;
+    lua_ = std::move(lua);
+    script_ = script;
+    scriptError_ = Status::ok();
+    ++generation_;
     moduleRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_rawgeti(L, LUA_REGISTRYINDEX, moduleRef_);
     lua_getfield(L, -1, "onWrite");
@@ -277,10 +278,38 @@ void Shard::loadScript() {
     lua_pop(L, 2);
     RoomApi::pushRoom(L, *this);
     roomRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    for (auto& [id, conn] : connections_) {
+        RoomApi::pushConn(L, *this, id);
+        conn.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     enqueue({"onStart", [this](lua_State* co) {
                  lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
                  return 1;
              }, {}});
+    return Status::ok();
+}
+
+void Shard::reload(std::shared_ptr<const Script> script) {
+    strand_->post([self = shared_from_this(), script = std::move(script)]() mutable {
+        if (self->stopped_) return;
+        if (!self->lua_) return self->swapScript(std::move(script));
+        // Between handlers: the running one finishes with the state it began with.
+        self->enqueue({nullptr, {}, [self = self.get(), script](lua_State*, int, const Status&) {
+                           self->swapScript(script);
+                       }});
+    });
+}
+
+void Shard::swapScript(std::shared_ptr<const Script> script) {
+    std::unique_ptr<lua::State> old = std::move(lua_);
+    Status loaded = loadState(script);
+    if (!loaded) {
+        lua_ = std::move(old);
+        log::error("shard", "room=" + partyName_ + "/" + roomId_ + " reload failed, the running version stays: " +
+                                loaded.message());
+        return;
+    }
+    log::info("shard", "room=" + partyName_ + "/" + roomId_ + " reloaded " + script->path);
 }
 
 // ---- the log, coming back --------------------------------------------------
@@ -431,15 +460,19 @@ void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::strin
         self->scheduleAnnounce();
         if (!self->lua_) return;
         self->enqueue({"onClose",
-                       [self = self.get(), ref, code, reason](lua_State* co) {
+                       [self = self.get(), ref, code, reason, id = client->id(),
+                        generation = self->generation_](lua_State* co) {
                            lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                           lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
+                           // A reload since the close made a new state: the old table is gone.
+                           if (generation == self->generation_) lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
+                           else RoomApi::pushConn(co, *self, id);
                            lua_pushinteger(co, code);
                            lua_pushlstring(co, reason.data(), reason.size());
                            return 4;
                        },
-                       [self = self.get(), ref](lua_State*, int, const Status&) {
-                           if (self->lua_) luaL_unref(self->lua_->L(), LUA_REGISTRYINDEX, ref);
+                       [self = self.get(), ref, generation = self->generation_](lua_State*, int, const Status&) {
+                           if (self->lua_ && generation == self->generation_)
+                               luaL_unref(self->lua_->L(), LUA_REGISTRYINDEX, ref);
                        }});
     });
 }
@@ -522,6 +555,10 @@ void Shard::pump() {
     while (!running_ && !calls_.empty() && lua_) {
         LuaCall call = std::move(calls_.front());
         calls_.pop_front();
+        if (!call.handler) {  // work that waits for the handlers before it, such as a reload
+            call.done(nullptr, 0, Status::ok());
+            continue;
+        }
         startCall(std::move(call));
     }
 }

@@ -81,6 +81,11 @@ public:
     void beforeConnect(HttpRequest request, std::function<void(std::optional<HttpResponse>)> decide);
     // Unsubscribes and closes the Lua state; connections still open are closed 1001.
     void stop();
+    // Loads `script` into a new Lua state once the running handler finished;
+    // on success it replaces the old state, keeps every connection (their
+    // conn.state starts empty) and runs onStart again. A script that fails to
+    // load leaves the running version in place and is logged.
+    void reload(std::shared_ptr<const Script> script);
     // Reads the log's last sequence and delivers whatever this shard missed
     // (after NATS came back: live writes of that time were never delivered).
     void catchUp();
@@ -126,6 +131,8 @@ private:
     void subscribe();
     void readLogPosition();
     void loadScript();
+    Status loadState(const std::shared_ptr<const Script>& script);
+    void swapScript(std::shared_ptr<const Script> script);
     void onLive(LogEntry entry);
     void deliverPending();
     bool fillGap(uint64_t upTo);
@@ -170,6 +177,7 @@ private:
     Status scriptError_;           // why the script cannot run on this shard
     int moduleRef_ = 0;            // the table the script returned
     int roomRef_ = 0;              // the `room` table
+    uint64_t generation_ = 0;      // bumped when a reload replaces the Lua state
     bool hasOnWrite_ = false;
     std::deque<LuaCall> calls_;
     std::optional<Running> running_;

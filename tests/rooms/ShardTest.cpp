@@ -437,3 +437,33 @@ return Room)lua"}, {"open", "return {}"}});
     CHECK(refused->body == "token required");
     CHECK(!decide("open", {}).has_value());  // no handler: everyone may connect
 }
+
+TEST_CASE("a reload swaps the script without dropping connections; a broken one keeps the old") {
+    Rooms rooms(Scripts{{"live", R"lua(
+local Room = {}
+function Room.onMessage(room, conn, m) conn:send("v1:" .. m) end
+return Room)lua"}});
+    auto shard = rooms.shard("live", "r");
+    auto client = std::make_shared<FakeClient>("c");
+    shard->connect(client, {});
+    shard->message(client, "a", false);
+    REQUIRE(texts(client->waitFor(1)) == std::vector<std::string>{"v1:a"});
+
+    Party* party = rooms.parties->find("live");
+    auto path = party->script()->path;
+    std::ofstream(path) << "local Room = {}\nfunction Room.onMessage(room, conn, m) conn:send('v2:' .. m) end\nreturn Room\n";
+    REQUIRE(party->reloadIfChanged(true));
+    CHECK(rooms.registry->reload("live", party->script()) == 1);
+    shard->message(client, "b", false);
+    CHECK(texts(client->waitFor(2)) == std::vector<std::string>{"v1:a", "v2:b"});
+
+    std::ofstream(path) << "local Room = {\nreturn Room\n";  // a syntax error
+    REQUIRE(party->reloadIfChanged(true));
+    CHECK(!party->loadError().isOk());
+    CHECK(party->script()->error.isOk());  // the good version stays the party's
+    auto broken = std::make_shared<Script>(Script{path, "return 42", Status::ok()});  // loads, but is no room
+    shard->reload(broken);
+    shard->message(client, "c", false);
+    CHECK(texts(client->waitFor(3)) == std::vector<std::string>{"v1:a", "v2:b", "v2:c"});
+    CHECK(client->waitForClose(100ms) == 0);  // never dropped
+}
