@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -19,9 +20,14 @@ using Clock = std::chrono::steady_clock;
 
 // Timers (pings, dead peers, close deadlines) are looked at this often.
 constexpr std::chrono::milliseconds kTick{250};
-// A Close was sent: how long to wait for the peer's answer or the Sender's
-// shutdown before the socket is closed anyway (the Sender's grace is 2 s).
+// A Close was queued: how long to wait for the end of the stream before the
+// socket is closed anyway. The stream ends when the client, having read the
+// Close and the end of the server's side, closes its side, or when the Sender
+// gives up on a client that does not read (its grace is 2 s).
 constexpr std::chrono::seconds kCloseWait{3};
+// The destructor gives the 1001 Close frames this long to go out before it
+// closes what is left.
+constexpr std::chrono::seconds kDrainWait{1};
 // Bytes read per socket per wake-up, so one busy client cannot starve others
 // (epoll is level-triggered: the rest is read on the next round).
 constexpr size_t kReadBudget = 256 * 1024;
@@ -30,11 +36,28 @@ constexpr int kMaxEvents = 256;
 
 }  // namespace
 
+// One session's state, on the Reactor's thread only.
 struct Reactor::Connection {
     Connection(int fd, std::shared_ptr<Outbox> outbox, std::unique_ptr<SessionHandler> handler,
                const SessionLimits& limits)
-        : fd(fd), outbox(std::move(outbox)), handler(std::move(handler)), limits(limits),
-          reader(limits.maxMessageBytes), lastByte(Clock::now()) {}
+        : fd(fd),
+          outbox(std::move(outbox)),
+          handler(std::move(handler)),
+          limits(limits),
+          reader(limits.maxMessageBytes),
+          lastByte(Clock::now()) {}
+
+    // The first cause wins: later ones are consequences of it.
+    void setResult(uint16_t resultCode, std::string_view resultReason) {
+        if (code) return;
+        code = resultCode;
+        reason = resultReason;
+    }
+    // This side may have closed first (the room, or the Sender for a slow
+    // consumer), unnoticed until now.
+    void setResultFromOutbox() {
+        if (auto local = outbox->localClose()) setResult(local->code, local->reason);
+    }
 
     int fd;
     std::shared_ptr<Outbox> outbox;
@@ -42,10 +65,10 @@ struct Reactor::Connection {
     SessionLimits limits;
     FrameReader reader;
     Clock::time_point lastByte;
-    bool pingSent = false;
-    bool closing = false;
+    bool pingSent = false;  // since the last byte arrived
+    bool closing = false;   // a Close is queued: only the end of the stream matters now
     Clock::time_point closeDeadline;
-    uint16_t code = 0;  // the result reported to onClosed
+    uint16_t code = 0;  // the result reported to onClosed; 0: none yet
     std::string reason;
 };
 
@@ -55,14 +78,17 @@ Reactor::Reactor() {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = wakeFd_;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, wakeFd_, &ev);
+    if (epoll_ < 0 || wakeFd_ < 0 || epoll_ctl(epoll_, EPOLL_CTL_ADD, wakeFd_, &ev) != 0)
+        log::error("reactor", std::string("cannot create epoll/eventfd: ") + strerror(errno));
     thread_ = std::thread([this] { run(); });
 }
 
 Reactor::~Reactor() {
     drain();
-    // Give the Close frames a moment to be written before the sockets go.
-    for (int i = 0; i < 20 && open_.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    {
+        std::unique_lock lock(mutex_);
+        allClosed_.wait_for(lock, kDrainWait, [this] { return open_.load() == 0; });
+    }
     stopping_ = true;
     wake();
     thread_.join();
@@ -72,9 +98,9 @@ Reactor::~Reactor() {
 
 void Reactor::adopt(int fd, std::shared_ptr<Outbox> outbox, std::unique_ptr<SessionHandler> handler,
                     const SessionLimits& limits) {
-    open_++;
     {
         std::lock_guard lock(mutex_);
+        open_++;
         adopted_.push_back(std::make_unique<Connection>(fd, std::move(outbox), std::move(handler), limits));
     }
     wake();
@@ -94,8 +120,11 @@ void Reactor::wake() {
 void Reactor::run() {
     epoll_event events[kMaxEvents];
     auto nextCheck = Clock::now() + kTick;
+    bool drainSwept = false;  // every connection was asked to close 1001
     while (!stopping_) {
-        int n = epoll_wait(epoll_, events, kMaxEvents, int(kTick.count()));
+        auto wait = std::chrono::ceil<std::chrono::milliseconds>(nextCheck - Clock::now());
+        int n = epoll_wait(epoll_, events, kMaxEvents,
+                           int(std::clamp(wait, std::chrono::milliseconds(0), kTick).count()));
         for (int i = 0; i < n; ++i) {
             int fd = events[i].data.fd;
             if (fd == wakeFd_) {
@@ -108,20 +137,27 @@ void Reactor::run() {
             auto it = connections_.find(fd);
             if (it != connections_.end()) readFrom(*it->second);
         }
+        // Timers once a tick; a drain at once, but only once: after it, the
+        // closing connections need nothing until their stream ends.
+        bool draining = draining_.load();
         auto now = Clock::now();
-        if (now >= nextCheck || draining_) {
-            nextCheck = now + kTick;
-            std::vector<int> fds;
-            fds.reserve(connections_.size());
-            for (auto& [fd, c] : connections_) fds.push_back(fd);
-            for (int fd : fds)
-                if (auto it = connections_.find(fd); it != connections_.end()) check(*it->second);
-        }
+        if (now < nextCheck && (!draining || drainSwept)) continue;
+        drainSwept = draining;
+        nextCheck = now + kTick;
+        checkAll();
     }
     takeAdopted();
     std::vector<int> fds;
     for (auto& [fd, c] : connections_) fds.push_back(fd);
     for (int fd : fds) finish(fd);
+}
+
+void Reactor::checkAll() {
+    std::vector<int> fds;
+    fds.reserve(connections_.size());
+    for (auto& [fd, c] : connections_) fds.push_back(fd);
+    for (int fd : fds)  // check() may finish a connection: look each one up again
+        if (auto it = connections_.find(fd); it != connections_.end()) check(*it->second);
 }
 
 void Reactor::takeAdopted() {
@@ -135,10 +171,13 @@ void Reactor::takeAdopted() {
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLRDHUP;
         ev.data.fd = fd;
+        Connection& connection = *c;
         connections_[fd] = std::move(c);
         if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
             log::error("reactor", std::string("epoll_ctl: ") + strerror(errno));
             finish(fd);
+        } else if (draining_) {
+            check(connection);  // adopted after the drain's sweep: closes it 1001 now
         }
     }
 }
@@ -162,7 +201,9 @@ void Reactor::readFrom(Connection& c) {
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n < 0 && errno == EINTR) continue;
-        return finish(c.fd);  // end of stream or a socket error: the session is over
+        // End of stream (the client closing, or the Sender giving up on it) or
+        // a socket error: the session is over.
+        return finish(c.fd);
     }
 }
 
@@ -171,31 +212,37 @@ void Reactor::handle(Connection& c, std::vector<FrameReader::Event>& events) {
     for (auto& e : events) {
         if (c.closing) return;
         switch (e.kind) {
-            case Kind::Message: c.handler->onMessage(std::move(e.payload), e.binary); break;
+            case Kind::Message:
+                c.handler->onMessage(std::move(e.payload), e.binary);
+                break;
             case Kind::Ping:
                 c.outbox->send(std::make_shared<const std::string>(encodeFrame(Opcode::Pong, e.payload)));
                 break;
-            case Kind::Pong: break;
+            case Kind::Pong:
+                break;  // any byte already counted as a sign of life
             case Kind::Close:
-                // Echo the peer's Close; its code is the session's result.
-                c.code = e.code;
-                c.reason = e.reason;
-                startClose(c, e.code == close_code::NoStatus ? close_code::Normal : e.code, {});
+                // The peer's code is the result unless this side closed first;
+                // the echo carries the same code (1005 encodes an empty Close).
+                c.setResultFromOutbox();
+                startClose(c, e.code, e.reason, {});
                 break;
-            case Kind::ProtocolError: startClose(c, e.code, e.reason); break;
+            case Kind::ProtocolError:
+                c.setResultFromOutbox();
+                startClose(c, e.code, e.reason, e.reason);
+                break;
         }
     }
 }
 
-void Reactor::startClose(Connection& c, uint16_t code, std::string reason) {
-    if (c.closing) return;
-    if (!c.code) {
-        c.code = code;
-        c.reason = reason;
-    }
+void Reactor::startClose(Connection& c, uint16_t code, std::string_view reason, std::string_view sentReason) {
+    c.setResult(code, reason);
+    c.outbox->close(code, sentReason);  // written after what is queued, then the end of the stream
+    enterClosing(c);
+}
+
+void Reactor::enterClosing(Connection& c) {
     c.closing = true;
     c.closeDeadline = Clock::now() + kCloseWait;
-    c.outbox->close(code, reason);  // written after what is queued; then the Sender shuts the socket down
 }
 
 void Reactor::check(Connection& c) {
@@ -204,21 +251,17 @@ void Reactor::check(Connection& c) {
         if (now >= c.closeDeadline) finish(c.fd);
         return;
     }
-    if (c.outbox->closed()) {  // a slow consumer, or the room closed it
-        if (auto local = c.outbox->localClose()) {
-            c.code = local->code;
-            c.reason = local->reason;
-        }
-        c.closing = true;
-        c.closeDeadline = now + kCloseWait;
-        return;
+    if (c.outbox->closed()) {  // a slow consumer, the room closed it, or a write failed
+        c.setResultFromOutbox();
+        return enterClosing(c);  // its Close, if any, is on the way
     }
-    if (draining_) return startClose(c, close_code::GoingAway, "server shutting down");
+    if (draining_) {
+        return startClose(c, close_code::GoingAway, "server shutting down", "server shutting down");
+    }
     auto silence = now - c.lastByte;
     if (silence >= c.limits.pingTimeout) {
         // Half-open: nothing arrives, so nothing sent would be read either.
-        c.code = close_code::Abnormal;
-        c.reason = "ping timeout";
+        c.setResult(close_code::Abnormal, "ping timeout");
         return finish(c.fd);
     }
     if (silence >= c.limits.pingInterval && !c.pingSent) {
@@ -234,18 +277,15 @@ void Reactor::finish(int fd) {
     connections_.erase(it);
     epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
     c->outbox->detach();  // the Sender lets go of the fd before it is closed
-    if (!c->code) {
-        if (auto local = c->outbox->localClose()) {
-            c->code = local->code;
-            c->reason = local->reason;
-        } else {
-            c->code = close_code::Abnormal;
-            c->reason = "connection lost";
-        }
-    }
+    c->setResultFromOutbox();
+    c->setResult(close_code::Abnormal, "connection lost");
     releaseSocket(fd);
     close(fd);
-    open_--;
+    {
+        std::lock_guard lock(mutex_);
+        open_--;
+    }
+    allClosed_.notify_all();
     c->handler->onClosed(c->code, c->reason);
 }
 

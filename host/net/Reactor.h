@@ -13,15 +13,17 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "net/Sender.h"
+#include "net/SessionHandler.h"
 #include "net/WebSocketProtocol.h"
-#include "net/WebSocketSession.h"
 
 namespace partyline::net {
 
@@ -51,8 +53,13 @@ class Reactor {
     void takeAdopted();
     void readFrom(Connection& c);
     void handle(Connection& c, std::vector<FrameReader::Event>& events);
+    void checkAll();
     void check(Connection& c);
-    void startClose(Connection& c, uint16_t code, std::string reason);
+    // Queues a Close with `code` and `sentReason`; `reason` is the result onClosed reports, unless
+    // an earlier cause was already recorded.
+    void startClose(Connection& c, uint16_t code, std::string_view reason, std::string_view sentReason);
+    void enterClosing(Connection& c);
+    // Ends the session: detaches the outbox, closes the fd, calls onClosed.
     void finish(int fd);
     void wake();
 
@@ -61,8 +68,9 @@ class Reactor {
     std::atomic<bool> stopping_{false};
     std::atomic<bool> draining_{false};
     std::atomic<size_t> open_{0};
-    std::mutex mutex_;
-    std::vector<std::unique_ptr<Connection>> adopted_;                  // handed over, not yet in epoll
+    std::mutex mutex_;                                  // guards adopted_; open_ changes under it too
+    std::condition_variable allClosed_;                 // open_ went down: the destructor waits for 0
+    std::vector<std::unique_ptr<Connection>> adopted_;  // handed over, not yet in epoll
     std::unordered_map<int, std::unique_ptr<Connection>> connections_;  // reactor thread only
     std::thread thread_;
 };

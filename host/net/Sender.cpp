@@ -134,7 +134,7 @@ struct Outbox::State {
     bool accepting = true;     // send() queues frames
     bool slowPending = false;  // over the limit: the writer thread drops frames and queues 1013
     bool closing = false;      // the last frame in `queue` is a Close; shut down once it is written
-    bool shutDown = false;     // shutdown(SHUT_RDWR) done, or the socket failed: nothing more to write
+    bool shutDown = false;     // shutdown() done, or the socket failed: nothing more to write
     bool detached = false;     // the owner may close fd at any time: never touch it
     bool registered = false;   // fd is in the writer's epoll set
     bool timerSet = false;     // the writer thread knows `deadline`
@@ -209,7 +209,11 @@ class Writer {
             }
             if (s.shutDown) return dropQueue(s), void(s.scheduled = false);
             if (s.queue.empty()) {
-                if (s.closing) shutDown(s);  // the Close frame, always last, is written
+                // The Close frame, always last, is written: the end of the stream follows it. Only
+                // writing is shut: data the client still sends (its own Close) reaching a socket shut
+                // for reading makes the kernel answer with a reset, which throws away what it has
+                // not delivered yet, this Close included. The reader drops that data instead.
+                if (s.closing) shutDown(s, SHUT_WR);
                 s.scheduled = false;
                 return;
             }
@@ -294,8 +298,10 @@ class Writer {
         s.registered = true;  // stays scheduled until EPOLLOUT
     }
 
-    void shutDown(Outbox::State& s) {
-        if (!s.shutDown) ::shutdown(s.fd, SHUT_RDWR);
+    // `how`: SHUT_WR after a written Close; SHUT_RDWR to give up on the connection, which also wakes
+    // its reader with the end of the stream.
+    void shutDown(Outbox::State& s, int how) {
+        if (!s.shutDown) ::shutdown(s.fd, how);
         s.shutDown = true;
     }
 
@@ -309,7 +315,7 @@ class Writer {
         log::debug("net.sender", "write failed fd=" + std::to_string(s.fd) + ": " + std::strerror(err));
         s.accepting = false;
         dropQueue(s);
-        shutDown(s);  // wakes the connection's reader, which then ends the session
+        shutDown(s, SHUT_RDWR);  // wakes the connection's reader, which then ends the session
         s.scheduled = false;
     }
 
@@ -329,7 +335,7 @@ class Writer {
             {
                 std::lock_guard lock(s.mutex);
                 if (!s.detached && !s.shutDown) {
-                    shutDown(s);  // the grace is over: the client did not take its Close
+                    shutDown(s, SHUT_RDWR);  // the grace is over: the client did not take its Close
                     dropQueue(s);
                 }
             }

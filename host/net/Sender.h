@@ -69,9 +69,11 @@ class Outbox {
     // frame is ignored). Slow once the queue holds bytes and this frame would take it past the limit.
     SendResult send(FramePtr frame);
 
-    // Any thread. Queues a Close frame after what is queued, then shuts the socket down (SHUT_RDWR)
-    // once it is written, or after a grace of 2 s at most if the client does not read. Later sends
-    // answer Closed. Only the first close (or slow-consumer close) counts.
+    // Any thread. Queues a Close frame after what is queued. Once it is written, shuts the socket
+    // down for writing (SHUT_WR: the client reads the Close, then the end of the stream, and what it
+    // still sends is left to the reader, not answered with a reset); if the client does not read,
+    // shuts it down entirely (SHUT_RDWR) after a grace of 2 s at most. Later sends answer Closed.
+    // Only the first close (or slow-consumer close) counts.
     void close(uint16_t code, std::string_view reason);
 
     // The thread that owns the fd, before it closes the fd. Waits for a write in progress; afterwards

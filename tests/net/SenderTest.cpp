@@ -228,6 +228,26 @@ TEST_SUITE("net.Sender") {
         outbox->detach();
     }
 
+    TEST_CASE("after its Close the socket still takes what the client sends, so no reset is answered") {
+        // Data reaching a TCP socket shut for reading is answered with a reset, which discards what
+        // the server has not delivered yet (its Close included): only writing may be shut.
+        Sender sender;
+        TcpPair pair;
+        auto outbox = sender.attach(pair.server, 1 << 20);
+        outbox->close(4000, "bye");
+        FrameStream stream(pair.client);
+        auto close = stream.next();
+        REQUIRE(close);
+        CHECK(close->closeCode() == 4000);
+        CHECK(stream.waitEof(2s));
+        REQUIRE(test::writeAll(pair.client, "late"));
+        pollfd pfd{pair.server, POLLIN, 0};
+        REQUIRE(::poll(&pfd, 1, 2000) == 1);
+        char buf[16];
+        CHECK(::recv(pair.server, buf, sizeof buf, MSG_DONTWAIT) == 4);
+        outbox->detach();
+    }
+
     TEST_CASE("queued bytes count what the socket has not taken yet") {
         Sender sender;
         UnixPair pair;

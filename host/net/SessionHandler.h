@@ -1,0 +1,43 @@
+// SessionHandler: what the Reactor calls for one WebSocket connection, and SessionLimits, the limits
+// it reads that connection under.
+//
+// Provides the interface a room's connection implements to receive complete messages and the end of
+// the session, and the per-connection limits, taken from the configuration.
+// Must not: block or write to the socket in a handler call (they run on the Reactor's one thread,
+// which reads every WebSocket of the node): copy and post, and send through the Outbox.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/Config.h"
+
+namespace partyline::net {
+
+// Receives what the Reactor reads on one connection. Called on the Reactor's thread, one call at a
+// time; the Reactor owns the handler and destroys it after onClosed.
+class SessionHandler {
+   public:
+    virtual ~SessionHandler() = default;
+    // A complete message; text was checked as UTF-8. Must not block: copy and post.
+    virtual void onMessage(std::string payload, bool binary) = 0;
+    // Exactly once, when the session ends: the code and reason of whoever closed first (the peer's
+    // Close, this side's close, slow-consumer close or protocol error, 1006 when the connection just
+    // ended or went silent).
+    virtual void onClosed(uint16_t code, std::string_view reason) = 0;
+};
+
+struct SessionLimits {
+    size_t maxMessageBytes;                  // larger messages are refused with 1009
+    std::chrono::milliseconds pingInterval;  // silence before the server pings
+    std::chrono::milliseconds pingTimeout;   // silence before the connection counts as dead (1006)
+
+    static SessionLimits from(const Limits& limits) {
+        return {limits.max_message_bytes, limits.ping_interval_seconds, limits.ping_timeout_seconds};
+    }
+};
+
+}  // namespace partyline::net
