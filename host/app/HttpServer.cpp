@@ -41,6 +41,8 @@ public:
     bool versioned() const override { return versioned_; }
     void send(const FramePtr& frame) override { outbox_->send(frame); }
     void close(uint16_t code, std::string_view reason) override { outbox_->close(code, reason); }
+    bool closed() const override { return outbox_->closed(); }
+    size_t queuedBytes() const override { return outbox_->queuedBytes(); }
 
 private:
     std::string id_;
@@ -538,8 +540,8 @@ int HttpServer::handleHistory(mg_connection* conn, const Route& route) {
         return sendText(conn, 400, "limit must be 1.." + std::to_string(kMaxHistoryLimit));
     auto entries = deps_.bus.read(subject.value(), since, limit);
     if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());
-    auto first = deps_.bus.firstSequence(subject.value());
-    bool truncated = first && first.value() > since + 1;
+    auto holds = logHolds(deps_.bus, subject.value(), since);
+    bool truncated = holds && !holds.value();
     std::string json = "{\"truncated\":" + std::string(truncated ? "true" : "false") + ",\"entries\":[";
     bool comma = false;
     for (const auto& e : entries.value()) {

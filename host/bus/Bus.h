@@ -94,4 +94,10 @@ public:
     virtual uint64_t reconnects() const { return 0; }
 };
 
+// True when the log still holds write `since` of `subject`, so nothing after
+// it was dropped, or holds nothing at or after it. Retention drops a
+// subject's oldest writes first, and sequences are the stream's, not the
+// subject's, so the write itself is the only exact witness. since 0: true.
+Result<bool> logHolds(Bus& bus, const std::string& subject, uint64_t since);
+
 }  // namespace partyline

@@ -30,6 +30,8 @@ constexpr auto kCloseWait = 2s;
 constexpr int kDeliveryThreads = 4;  // shared by every subscription: no thread per room
 // Per-room pending limits: bursts must queue, not drop. A drop still only
 // delays (the shard fills the gap from the stream), but costs a read.
+// How long a read of the log keeps trying across a lost connection.
+constexpr auto kReadDeadline = std::chrono::seconds(10);
 // How long a starting node waits for JetStream to answer for its stream.
 constexpr auto kStreamReadyTimeout = std::chrono::seconds(30);
 constexpr int kLivePendingMsgs = 1 << 20;
@@ -1103,9 +1105,16 @@ Result<std::vector<LogEntry>> NatsBus::read(const std::string& subject, uint64_t
         next = entry->seq + 1;
         entries.push_back(std::move(entry.value()));
     }
-    if (entries.size() < limit) {
-        if (Status s = readWithConsumer(subject, next, limit, entries); !s)
-            return s.withContext("read " + subject);
+    // A consumer cut by a lost connection starts again after the last entry
+    // it gave, until the deadline: a replay outlives a NATS reconnect.
+    auto deadline = std::chrono::steady_clock::now() + kReadDeadline;
+    while (entries.size() < limit) {
+        Status s = readWithConsumer(subject, next, limit, entries);
+        if (s) break;
+        bool transient = s.code() == Code::Timeout || s.code() == Code::Unavailable;
+        if (!transient || std::chrono::steady_clock::now() >= deadline) return s.withContext("read " + subject);
+        if (!entries.empty()) next = entries.back().seq + 1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     return entries;
 }
@@ -1145,6 +1154,10 @@ Status NatsBus::readWithConsumer(const std::string& subject, uint64_t from, size
         if (s != NATS_OK) return natsFailure(s, "replay metadata");
         std::unique_ptr<jsMsgMetaData, void (*)(jsMsgMetaData*)> meta(rawMeta, jsMsgMetaData_Destroy);
 
+        // An ordered consumer that nats.c recreates may start again before
+        // `from`: keep the entries strictly increasing, each once.
+        if (meta->Sequence.Stream < from || (!entries.empty() && meta->Sequence.Stream <= entries.back().seq))
+            continue;
         LogEntry entry;
         entry.seq = meta->Sequence.Stream;
         entry.timeNs = meta->Timestamp;

@@ -5,6 +5,7 @@
 // never block: they queue bytes and return.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,10 @@ public:
     virtual bool versioned() const = 0;
     virtual void send(const FramePtr& frame) = 0;
     virtual void close(uint16_t code, std::string_view reason) = 0;
+    // True once the connection takes no more frames (closing or closed).
+    virtual bool closed() const = 0;
+    // Bytes queued for the client and not yet written to its socket.
+    virtual size_t queuedBytes() const = 0;
 };
 
 }  // namespace partyline

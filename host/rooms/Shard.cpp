@@ -23,6 +23,10 @@ constexpr auto kAnnounceEvery = std::chrono::seconds(5);
 constexpr auto kRemoteExpiry = std::chrono::seconds(15);
 // Connection changes within this window go out as one announcement.
 constexpr std::chrono::milliseconds kAnnounceDelay{10};
+// A replay that is half a send buffer ahead of the client's socket waits this long.
+constexpr std::chrono::milliseconds kReplayPause{5};
+// Entries read from the log per step of a replay.
+constexpr size_t kReplayBatch = 64;
 // Entries read from the log per request while closing a gap.
 constexpr size_t kGapReadBatch = 256;
 
@@ -215,34 +219,6 @@ void Shard::catchUpNow() {
     deliverPending();
 }
 
-// Sends one client every write after `since` up to what the shard delivered,
-// before it joins the live fan-out: no gap and no duplicate at the seam.
-bool Shard::replay(Client& client, uint64_t since) {
-    auto first = context_.bus.firstSequence(subject_);
-    if (first && first.value() > since + 1 && since < lastDelivered_ && client.versioned()) {
-        // Retention dropped writes the client did not see: say so before the rest.
-        std::string marker = "{\"truncated\":true,\"since\":" + std::to_string(since) +
-                             ",\"first\":" + std::to_string(first.value()) + "}";
-        client.send(makeFrame(net::Opcode::Text, marker));
-    }
-    uint64_t after = since;
-    while (after < lastDelivered_) {
-        auto entries = context_.bus.read(subject_, after, kGapReadBatch);
-        if (!entries) {
-            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " replay failed: " + entries.status().message());
-            return false;
-        }
-        if (entries->empty()) break;
-        for (const auto& e : entries.value()) {
-            if (e.seq > lastDelivered_) return true;
-            if (!e.exclude.empty() && excluded(e, client.id())) continue;
-            client.send(client.versioned() ? makeVersionedFrame(e)
-                                           : makeFrame(e.binary ? net::Opcode::Binary : net::Opcode::Text, e.data));
-        }
-        after = entries->back().seq;
-    }
-    return true;
-}
 
 void Shard::loadScript() {
     if (Status loaded = loadState(script_); !loaded) {
@@ -367,6 +343,7 @@ void Shard::deliver(const LogEntry& entry) {
     FramePtr raw, versioned;
     uint64_t sent = 0;
     for (auto& [id, conn] : connections_) {
+        if (entry.seq <= conn.after) continue;  // it reached this client by replay, or the client had it
         if (!entry.exclude.empty() && excluded(entry, id)) continue;
         FramePtr& frame = conn.client->versioned() ? versioned : raw;
         if (!frame)
@@ -404,32 +381,99 @@ void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::op
             self->connectionCount_--;
             return;
         }
-        if (since && !self->replay(*client, *since)) {
-            client->close(1013, "the room's log cannot be read now; reconnect with the same since");
-            self->connectionCount_--;
-            return;
-        }
-        const std::string id = client->id();
-        auto old = self->connections_.find(id);
-        if (old != self->connections_.end()) {
-            // Same connection id twice: the newer one wins, as a reconnecting client expects.
-            old->second.client->close(1000, "replaced by a new connection with the same id");
-            luaL_unref(self->lua_->L(), LUA_REGISTRYINDEX, old->second.ref);
-            self->connections_.erase(old);
-            self->connectionCount_--;
-        }
-        lua_State* L = self->lua_->L();
-        RoomApi::pushConn(L, *self, id);
-        int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        self->connections_.emplace(id, Connection{client, ref});
-        self->scheduleAnnounce();
-        self->enqueue({"onConnect", [self = self.get(), id, request = std::move(request)](lua_State* co) {
-                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                           self->pushConn(co, id);
-                           self->pushRequest(co, request);
-                           return 3;
-                       }, {}});
+        if (since && *since < self->lastDelivered_) return self->startReplay(client, std::move(request), *since);
+        // Nothing to replay; a client ahead of this shard skips what it saw.
+        self->join(client, std::move(request), since.value_or(0));
     });
+}
+
+void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t after) {
+    const std::string id = client->id();
+    auto old = connections_.find(id);
+    if (old != connections_.end()) {
+        // Same connection id twice: the newer one wins, as a reconnecting client expects.
+        old->second.client->close(1000, "replaced by a new connection with the same id");
+        luaL_unref(lua_->L(), LUA_REGISTRYINDEX, old->second.ref);
+        connections_.erase(old);
+        connectionCount_--;
+    }
+    lua_State* L = lua_->L();
+    RoomApi::pushConn(L, *this, id);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    connections_.emplace(id, Connection{client, ref, after});
+    scheduleAnnounce();
+    enqueue({"onConnect", [this, id, request = std::move(request)](lua_State* co) {
+                 lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
+                 pushConn(co, id);
+                 pushRequest(co, request);
+                 return 3;
+             }, {}});
+}
+
+// ---- replay ------------------------------------------------------------------
+
+void Shard::startReplay(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t since) {
+    auto holds = logHolds(context_.bus, subject_, since);
+    if (!holds) return failReplay(client, holds.status());
+    if (!holds.value() && client->versioned()) {
+        auto first = context_.bus.read(subject_, since, 1);
+        uint64_t firstSeq = first && !first->empty() ? first->front().seq : 0;
+        client->send(makeFrame(net::Opcode::Text, "{\"truncated\":true,\"since\":" + std::to_string(since) +
+                                                      ",\"first\":" + std::to_string(firstSeq) + "}"));
+    }
+    auto job = std::make_shared<Replay>(Replay{client, std::move(request), since});
+    if (auto old = replays_.find(client->id()); old != replays_.end()) {
+        old->second->client->close(1000, "replaced by a new connection with the same id");
+        connectionCount_--;
+    }
+    replays_[client->id()] = job;
+    continueReplay(job);
+}
+
+void Shard::failReplay(const std::shared_ptr<Client>& client, const Status& why) {
+    log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " replay failed: " + why.message());
+    client->close(1013, "the room's log cannot be read now; reconnect with the same since");
+    connectionCount_--;
+}
+
+// Sends the client the log between its `since` and what this shard delivered,
+// a batch at a time, never more than half its send buffer ahead of the
+// socket; then it joins the live fan-out exactly where the replay ended.
+void Shard::continueReplay(const std::shared_ptr<Replay>& job) {
+    const std::string& id = job->client->id();
+    if (auto it = replays_.find(id); it == replays_.end() || it->second != job) return;  // replaced or gone
+    if (stopped_ || job->client->closed()) {
+        replays_.erase(id);
+        connectionCount_--;
+        return;
+    }
+    while (job->next < lastDelivered_) {
+        auto entries = context_.bus.read(subject_, job->next, kReplayBatch);
+        if (!entries) {
+            replays_.erase(id);
+            return failReplay(job->client, entries.status());
+        }
+        if (entries->empty()) break;
+        for (const auto& e : entries.value()) {
+            if (e.seq > lastDelivered_) break;  // the live fan-out brings it
+            if (job->client->queuedBytes() > context_.limits.send_buffer_bytes / 2) {
+                std::weak_ptr<Shard> weak = weak_from_this();
+                context_.timer.after(kReplayPause, [weak, job] {
+                    if (auto self = weak.lock()) self->strand_->post([self, job] { self->continueReplay(job); });
+                });
+                return;
+            }
+            if (e.exclude.empty() || !excluded(e, id))
+                job->client->send(job->client->versioned()
+                                      ? makeVersionedFrame(e)
+                                      : makeFrame(e.binary ? net::Opcode::Binary : net::Opcode::Text, e.data));
+            job->next = e.seq;
+        }
+        if (entries->back().seq >= lastDelivered_) break;
+    }
+    std::shared_ptr<Replay> done = job;
+    replays_.erase(id);
+    join(done->client, std::move(done->request), lastDelivered_);
 }
 
 void Shard::message(std::shared_ptr<Client> client, std::string payload, bool binary) {
@@ -452,7 +496,14 @@ void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::strin
     touch();
     strand_->post([self = shared_from_this(), client = std::move(client), code, reason = std::move(reason)] {
         auto it = self->connections_.find(client->id());
-        if (it == self->connections_.end() || it->second.client != client) return;
+        if (it == self->connections_.end() || it->second.client != client) {
+            auto replay = self->replays_.find(client->id());
+            if (replay != self->replays_.end() && replay->second->client == client) {
+                self->replays_.erase(replay);  // gone before it joined
+                self->connectionCount_--;
+            }
+            return;
+        }
         int ref = it->second.ref;
         self->connections_.erase(it);
         self->connectionCount_--;

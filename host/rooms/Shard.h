@@ -110,7 +110,14 @@ private:
 
     struct Connection {
         std::shared_ptr<Client> client;
-        int ref = 0;  // the Lua conn table in the registry
+        int ref = 0;         // the Lua conn table in the registry
+        uint64_t after = 0;  // writes up to this sequence reached the client otherwise (replay, or before)
+    };
+    // A client catching up from the log before it joins the live fan-out.
+    struct Replay {
+        std::shared_ptr<Client> client;
+        HttpRequest request;
+        uint64_t next;  // the last sequence sent (or the client's since)
     };
     // One Lua handler call waiting for its turn.
     struct LuaCall {
@@ -156,7 +163,10 @@ private:
     void scheduleAnnounce();
     void recount();
     void catchUpNow();
-    bool replay(Client& client, uint64_t since);
+    void join(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t after);
+    void startReplay(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t since);
+    void continueReplay(const std::shared_ptr<Replay>& job);
+    void failReplay(const std::shared_ptr<Client>& client, const Status& why);
 
     ShardContext& context_;
     std::shared_ptr<const Script> script_;
@@ -185,6 +195,7 @@ private:
     bool stopped_ = false;
 
     std::map<std::string, Connection> connections_;
+    std::map<std::string, std::shared_ptr<Replay>> replays_;
 
     // Presence: how many connections the room has on other nodes.
     struct Remote {

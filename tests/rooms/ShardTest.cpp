@@ -53,6 +53,11 @@ public:
         changed_.wait_for(lock, timeout, [&] { return received_.size() >= count; });
         return received_;
     }
+    bool closed() const override {
+        std::lock_guard lock(mutex_);
+        return closeCode_ != 0;
+    }
+    size_t queuedBytes() const override { return 0; }
     uint16_t waitForClose(std::chrono::milliseconds timeout = 3s) {
         std::unique_lock lock(mutex_);
         changed_.wait_for(lock, timeout, [&] { return closeCode_ != 0; });
@@ -66,7 +71,7 @@ public:
 private:
     std::string id_;
     bool versioned_;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable changed_;
     std::vector<Received> received_;
     uint16_t closeCode_ = 0;
