@@ -144,9 +144,6 @@ class NatsBus final : public Bus {
     static Status deadlineFailure(const Pending& p);
 
     Result<LogEntry> directGet(const std::string& subject, uint64_t sequence, bool last);
-    // Appends entries from `from` on, until `limit` or the subject's end.
-    Status readWithConsumer(const std::string& subject, uint64_t from, size_t limit,
-                            std::vector<LogEntry>& entries);
     Result<std::string> liveSubjectFor(const std::string& logSubject) const;
 
     const NatsConfig config_;
