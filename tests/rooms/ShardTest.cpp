@@ -124,10 +124,11 @@ struct Rooms {
     Config config;
     Limits limits;
     MemoryBus bus;
-    Executor executor{2};
-    Timer timer;
+    // Destroyed after the executor and timer, whose last tasks still use them.
     std::unique_ptr<ShardContext> context;
     std::unique_ptr<Parties> parties;
+    Executor executor{2};
+    Timer timer;
     std::unique_ptr<RoomRegistry> registry;
 };
 
@@ -397,10 +398,13 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 TEST_CASE("the count of a room's connections covers every node, within a second of a change") {
     Rooms a(Scripts{{"echo", kEcho}});
+    // A second node on the same bus; its shards run on a's executor, so they
+    // must be gone before its context is.
     ShardContext otherNode{a.bus, a.executor, a.timer, a.limits, "node-b", "partyline"};
-    RoomRegistry b(otherNode, *a.parties);
+    auto b = std::make_unique<RoomRegistry>(otherNode, *a.parties);
     auto onA = a.shard("echo", "lobby");
-    auto onB = b.shard("echo", "lobby").value();
+    auto onB = b->shard("echo", "lobby").value();
+    std::weak_ptr<Shard> watchB = onB;
     auto a1 = std::make_shared<FakeClient>("a1"), a2 = std::make_shared<FakeClient>("a2");
     auto b1 = std::make_shared<FakeClient>("b1");
     onA->connect(a1, {});
@@ -411,6 +415,10 @@ TEST_CASE("the count of a room's connections covers every node, within a second 
     CHECK(eventually([&] { return onA->totalCount() == 2 && onB->totalCount() == 2; }, 1s));
     // Another room is counted apart.
     CHECK(a.shard("echo", "other")->totalCount() == 0);
+
+    onB.reset();
+    b.reset();
+    REQUIRE(eventually([&] { return watchB.expired(); }, 3s));
 }
 
 TEST_CASE("onBeforeConnect refuses with false or an answer, and accepts otherwise") {
