@@ -45,7 +45,9 @@ void Timer::run() {
         }
         auto first = due_.begin();
         if (first->first > Clock::now()) {
-            wake_.wait_until(lock, first->first);
+            // A copy: the entry may be gone (cancelled, or the timer stopping) when the wait ends.
+            const Clock::time_point when = first->first;
+            wake_.wait_until(lock, when);
             continue;
         }
         Callback callback = std::move(first->second.second);
