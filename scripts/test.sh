@@ -16,7 +16,7 @@ if [[ "${PARTYLINE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   for sanitizer in "address,undefined" thread; do
     dir="$root/build-${sanitizer%%,*}"
     cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DPARTYLINE_SANITIZE="$sanitizer" >/dev/null
-    cmake --build "$dir" -j"$jobs" --target unit_tests
+    cmake --build "$dir" -j"$jobs"
     # Unit tests only: the integration tests exercise the release build.
     UBSAN_OPTIONS=halt_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
       ctest --test-dir "$dir" --output-on-failure -L unit -j"$jobs"
