@@ -377,8 +377,7 @@ describe("resuming on a node that is behind the client", () => {
     await until(() => watcherB.lastSeq >= since, { timeoutMs: 10000, what: "node B to catch up after the link is back" });
     const after = await postAll(nodeA, room, ["after-1", "after-2"]);
     const log = await readLog(nodeA, PARTY, room);
-    await mover.caughtUp(after.at(-1), 10000);
-    await watcherB.caughtUp(after.at(-1), 10000);
+    await Promise.all([mover, watcherA, watcherB].map((s) => s.caughtUp(after.at(-1), 10000)));
     t.diagnostic(`mover resumed with since=${since} on node B, whose clients were at ${behindWhenAdmitted}`);
     assert.ok(behindWhenAdmitted < since, "precondition: node B was not behind the mover when it was admitted");
 
