@@ -464,7 +464,9 @@ struct NatsBus::Events {
     }
     // Thread: nats.c's connection-event thread.
     static void onError(natsConnection*, natsSubscription* sub, natsStatus err, void*) {
-        std::string subject = sub != nullptr ? natsSubscription_GetSubject(sub) : "";
+        // A subscription being closed has no subject any more (NULL).
+        const char* name = sub != nullptr ? natsSubscription_GetSubject(sub) : nullptr;
+        std::string subject = name != nullptr ? name : "";
         if (err == NATS_SLOW_CONSUMER) {
             int64_t dropped = 0;
             if (sub != nullptr) natsSubscription_GetDropped(sub, &dropped);
@@ -991,7 +993,8 @@ void NatsBus::timerTick() {
 
 Status NatsBus::deadlineFailure(const Pending& p) {
     std::string why =
-        "no acknowledgement from JetStream within " + std::to_string(kPublishDeadline.count() / 1000) + " s";
+        "no acknowledgement from JetStream within " + std::to_string(kPublishDeadline.count() / 1000) +
+        " s; the write may still be stored: retry with the same message id, not a new one";
     if (p.queued) why += " (never sent: too many publishes waiting)";
     if (!p.lastError.isOk()) why += "; last error: " + p.lastError.message();
     return Status(Code::Unavailable, why);

@@ -302,29 +302,33 @@ describe("retention: nats.max_msgs_per_room", () => {
     await Promise.all([resumed.close(), recent.close(), raw.close()]);
   });
 
-  test("since=0 asks for the room from its first write: writes were dropped, so the marker comes first", T, async () => {
+  // The rule (README, Guarantees): the marker comes when the log no longer
+  // holds the write `since` itself. Retention drops a room's oldest writes
+  // first, so later ones may be gone too; sequences are the stream's, so
+  // nothing cheaper tells. since=0 asks for what the log holds: no marker.
+  test("since=0 asks for what the log holds: no marker, the oldest kept write first", T, async () => {
     const fromStart = new Subscriber("since-0", { party: PARTY, room });
     await fromStart.open(node, { since: 0 });
-    const first = fromStart.client.messages.map(parseFrame)[0];
+    await fromStart.caughtUp(seqs.at(-1), 5000);
     const page = await history(node, PARTY, room, { since: 0 });
     await fromStart.close();
     assert.deepEqual(
-      [first, page.truncated],
-      [{ kind: "marker", truncated: true, since: 0, first: page.entries[0].seq }, true],
-      "since=0 on a room whose first writes retention dropped: [first frame, history truncated]",
+      [fromStart.markers, fromStart.writes.map((w) => w.data), page.truncated],
+      [[], ["r-17", "r-18", "r-19", "r-20", "r-21"], false],
+      "since=0 on a room whose first writes retention dropped: [markers, writes, history truncated]",
     );
   });
 
-  test("since=<the last write retention dropped>: nothing after it is gone, so no marker", T, async () => {
-    // The log holds r-17..r-21: a client that saw r-16 missed nothing that is gone.
-    const since = seqs[15];
+  test("since=<a write retention dropped>: the marker comes first, since later writes may be gone too", T, async () => {
+    const since = seqs[15];  // r-16, the last dropped write
     const edge = new Subscriber("since-last-dropped", { party: PARTY, room });
     await edge.open(node, { since });
+    await edge.caughtUp(seqs.at(-1), 5000);
     const page = await history(node, PARTY, room, { since });
     await edge.close();
     assert.deepEqual(
-      [edge.markers, edge.writes.map((w) => w.data), page.truncated],
-      [[], ["r-17", "r-18", "r-19", "r-20", "r-21"], false],
+      [edge.markers.length, edge.writes.map((w) => w.data), page.truncated],
+      [1, ["r-17", "r-18", "r-19", "r-20", "r-21"], true],
       `since=${since} (r-16): [markers, writes, history truncated]`,
     );
   });
