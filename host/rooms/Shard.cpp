@@ -534,11 +534,7 @@ void Shard::request(HttpRequest request, Respond respond) {
         if (!self->scriptError_.isOk() || !self->lua_) return self->respondBroken(respond);
         auto shared = std::make_shared<Respond>(std::move(respond));
         self->enqueue({"onRequest",
-                       [self = self.get(), request = std::move(request)](lua_State* co) {
-                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                           self->pushRequest(co, request);
-                           return 2;
-                       },
+                       self->roomAndRequest(std::move(request)),
                        [shared](lua_State* co, int nresults, const Status& error) {
                            if (!error.isOk()) {
                                (*shared)(HttpResponse::text(500, "room handler failed: " + error.message() + "\n"));
@@ -561,11 +557,7 @@ void Shard::beforeConnect(HttpRequest request, std::function<void(std::optional<
         }
         auto shared = std::make_shared<decltype(decide)>(std::move(decide));
         self->enqueue({"onBeforeConnect",
-                       [self = self.get(), request = std::move(request)](lua_State* co) {
-                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                           self->pushRequest(co, request);
-                           return 2;
-                       },
+                       self->roomAndRequest(std::move(request)),
                        [shared](lua_State* co, int nresults, const Status& error) {
                            if (!error.isOk()) {
                                (*shared)(HttpResponse::text(500, "onBeforeConnect failed: " + error.message() + "\n"));
@@ -696,6 +688,15 @@ int Shard::pushConn(lua_State* L, const std::string& id) {
     if (it == connections_.end()) return 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, it->second.ref);
     return 1;
+}
+
+// The arguments (room, req) of onRequest and onBeforeConnect.
+std::function<int(lua_State*)> Shard::roomAndRequest(HttpRequest request) {
+    return [this, request = std::move(request)](lua_State* co) {
+        lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
+        pushRequest(co, request);
+        return 2;
+    };
 }
 
 int Shard::pushRequest(lua_State* L, const HttpRequest& request) {

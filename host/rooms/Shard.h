@@ -153,6 +153,7 @@ private:
     void respondBroken(const Respond& respond) const;
     int pushConn(lua_State* L, const std::string& id);
     int pushRequest(lua_State* L, const HttpRequest& request);
+    std::function<int(lua_State*)> roomAndRequest(HttpRequest request);
     void publish(std::string data, PublishOptions options);
     void resumeAfterPublish(Result<uint64_t> result);
     void closeAll(uint16_t code, std::string_view reason);
