@@ -14,6 +14,16 @@ Executor::~Executor() {
     }
     wake_.notify_all();
     for (auto& t : threads_) t.join();
+    // Tasks that never ran often hold their shard, which holds its strand:
+    // drop them, or the pair keeps itself alive.
+    for (auto& strand : ready_) {
+        std::deque<Strand::Task> dropped;
+        {
+            std::lock_guard lock(strand->mutex_);
+            dropped.swap(strand->tasks_);
+        }
+    }
+    ready_.clear();
 }
 
 std::shared_ptr<Strand> Executor::makeStrand() { return std::shared_ptr<Strand>(new Strand(*this)); }
