@@ -1,0 +1,56 @@
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "Options.h"
+
+using namespace partyline::bench;
+
+namespace {
+
+ParseResult parse(std::vector<std::string> args, Options& options, std::string& error) {
+    std::vector<char*> argv = {const_cast<char*>("partyline-bench")};
+    for (auto& arg : args) argv.push_back(arg.data());
+    return parseOptions(int(argv.size()), argv.data(), options, error);
+}
+
+}  // namespace
+
+TEST_CASE("defaults name one local node and post mode") {
+    Options o;
+    std::string error;
+    REQUIRE(parse({}, o, error) == ParseResult::Run);
+    CHECK(o.urls == std::vector<std::string>{"http://127.0.0.1:1999"});
+    CHECK(o.mode == Mode::Post);
+    CHECK(o.subprotocol);
+}
+
+TEST_CASE("flags take their values, with units and in --flag=value form") {
+    Options o;
+    std::string error;
+    REQUIRE(parse({"--url", "http://127.0.0.1:2000", "--url=http://127.0.0.1:2001", "--rate", "200/s",
+                   "--duration", "20s", "--clients", "1000", "--rooms=10", "--mode", "ws", "--no-subprotocol",
+                   "--json"},
+                  o, error) == ParseResult::Run);
+    CHECK(o.urls.size() == 2);
+    CHECK(o.rate == 200);
+    CHECK(o.durationSeconds == 20);
+    CHECK(o.clients == 1000);
+    CHECK(o.mode == Mode::Ws);
+    CHECK(o.writers == 10);  // one per room by default
+    CHECK_FALSE(o.subprotocol);
+    CHECK(o.json);
+}
+
+TEST_CASE("bad values and unknown flags are refused with the flag's name") {
+    Options o;
+    std::string error;
+    CHECK(parse({"--rate", "fast"}, o, error) == ParseResult::Error);
+    CHECK(error.find("--rate") != std::string::npos);
+    CHECK(parse({"--clients", "0"}, o, error) == ParseResult::Error);
+    CHECK(parse({"--mode", "udp"}, o, error) == ParseResult::Error);
+    CHECK(parse({"--frobnicate"}, o, error) == ParseResult::Error);
+    CHECK(parse({"--clients"}, o, error) == ParseResult::Error);
+    CHECK(parse({"--clients", "5", "--rooms", "6"}, o, error) == ParseResult::Error);
+    CHECK(parse({"--help"}, o, error) == ParseResult::Help);
+}
