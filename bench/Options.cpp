@@ -72,9 +72,13 @@ Frames without a payload of this run are counted as "foreign" and ignored.
 
 Expected deliveries: every acknowledged POST (2xx) or every sent frame (ws) times
 the clients of its room that were open when writing began. Loss is what of that
-never arrived; a duplicate is the same write twice to one client; an order
-violation is a write that arrives after a later one of the same writer, or (with
-partyline.v1) a seq not above the client's previous one.
+had not arrived when the drain ended (a backlog that clears later still counts:
+raise --drain to tell slow from lost); a duplicate is the same write twice to
+one client; an order violation is a write that arrives after a later one of the
+same writer, or (with partyline.v1) a seq not above the client's previous one.
+Latency runs from the moment a write leaves the tool to the moment a client
+thread reads it; a write sent late (no free HTTP connection) is timed from when
+it left, and the summary says how far behind schedule the most delayed one left.
 
 Exit status: 0 when every client opened and every expected delivery arrived once,
 in order, with no failed write; 1 when the run finished but something was lost,
