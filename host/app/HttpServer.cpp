@@ -33,6 +33,9 @@ constexpr size_t kMaxConnectionIdBytes = 128;
 constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
 constexpr size_t kMaxHistoryLimit = 1000;
 
+// While mg_start runs on this thread: where CivetWeb's log lines go, for the start error.
+thread_local std::string* tStartError = nullptr;
+
 class OutboxClient : public Client {
 public:
     OutboxClient(std::string id, bool versioned, std::shared_ptr<net::Outbox> outbox)
@@ -254,11 +257,25 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     mg_callbacks callbacks{};
     callbacks.log_message = [](const mg_connection*, const char* message) {
         log::warn("http", message);
+        if (tStartError) *tStartError += (tStartError->empty() ? "" : "; ") + std::string(message);
         return 1;
     };
     mg_init_library(0);
-    server->ctx_ = mg_start(&callbacks, server.get(), options.data());
-    if (!server->ctx_) return Status(Code::Unavailable, "cannot listen on " + listen + " (address in use or invalid)");
+    // CivetWeb says why it cannot listen ("cannot bind to ...: Address already in use") in its
+    // log, on this thread, and only "Failed to setup server ports" in its error text.
+    std::string why;
+    tStartError = &why;
+    char summary[256] = "";
+    unsigned code = 0;
+    mg_init_data init{&callbacks, server.get(), options.data()};
+    mg_error_data error{&code, summary, sizeof summary};
+    server->ctx_ = mg_start2(&init, &error);
+    tStartError = nullptr;
+    if (!server->ctx_)
+        return Status(Code::Unavailable, "cannot listen on " + listen + ": " +
+                                             (!why.empty() ? why
+                                              : summary[0] ? summary
+                                                           : "unknown error"));
     // The authorization hook is the one CivetWeb calls for every request,
     // WebSocket upgrades included, before its own handling: partyline answers
     // there and lets CivetWeb go on only for static files.

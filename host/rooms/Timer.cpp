@@ -26,6 +26,7 @@ uint64_t Timer::after(std::chrono::milliseconds delay, Callback callback) {
 }
 
 void Timer::cancel(uint64_t id) {
+    if (id == 0) return;  // no timer has id 0: waiting for it to stop running would never end
     std::unique_lock lock(mutex_);
     finished_.wait(lock, [&] { return running_ != id; });
     for (auto it = due_.begin(); it != due_.end(); ++it) {

@@ -24,10 +24,10 @@ public:
     Timer(const Timer&) = delete;
     Timer& operator=(const Timer&) = delete;
 
-    // Any thread. Returns an id for cancel().
+    // Any thread. Returns an id for cancel(), never 0.
     uint64_t after(std::chrono::milliseconds delay, Callback callback);
     // Any thread but the timer's own. When the callback is running, waits for
-    // it to return, so its captures may be destroyed afterwards.
+    // it to return, so its captures may be destroyed afterwards. Id 0 is no timer.
     void cancel(uint64_t id);
 
 private:

@@ -287,6 +287,23 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   });
 }
 
+// Starts `partyline ARGS...` without waiting for anything, for tests of how
+// it starts and stops. The handle has exited ({code, signal}), running,
+// logs(), tail(), stop() and kill(); the process is killed with the others.
+export function spawnPartyline(args, { label = "partyline", env = process.env } = {}) {
+  if (!fs.existsSync(PARTYLINE_BIN)) {
+    throw new Error(`partyline binary not found at ${PARTYLINE_BIN}: build it (scripts/build.sh) or set PARTYLINE_BIN`);
+  }
+  const child = new Child(`node:${label}`, PARTYLINE_BIN, args, { cwd: SOURCE_DIR, env });
+  nodesStarted.push(child);
+  return child;
+}
+
+// A fresh temporary directory, removed when the test file ends.
+export function tempDir(prefix = "test") {
+  return makeTempDir(prefix);
+}
+
 // ---------------------------------------------------------------------------
 // nats-server
 
@@ -555,6 +572,8 @@ export async function startHaproxy({ backends, configFile = HAPROXY_CONFIG, fron
     },
     logs: () => child.logs(),
     tail: (n) => child.tail(n),
+    // Sends a signal ("SIGTERM", "SIGHUP", ...) without waiting.
+    signal: (name) => child.proc.kill(name),
     stop: () => child.stop(),
     kill: () => child.kill(),
     // The check state of each server of `backend`, by name ("UP", "DOWN", ...).
@@ -740,6 +759,8 @@ function makeNodeHandle(child, port, configFile, yaml) {
     },
     logs: () => child.logs(),
     tail: (n) => child.tail(n),
+    // Sends a signal ("SIGTERM", "SIGHUP", ...) without waiting.
+    signal: (name) => child.proc.kill(name),
     stop: () => child.stop(),
     kill: () => child.kill(),
   };
