@@ -31,7 +31,6 @@ constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr size_t kMaxConnectionIdBytes = 128;
 // How long an upgrade waits for a new shard to learn the log's position.
 constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
-constexpr size_t kMaxHistoryLimit = 1000;
 
 // While mg_start runs on this thread: where CivetWeb's log lines go, for the start error.
 thread_local std::string* tStartError = nullptr;
@@ -546,15 +545,15 @@ int HttpServer::handleHistory(mg_connection* conn, const Route& route) {
     if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
     auto query = ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
     uint64_t since = 0;
-    size_t limit = 100;
+    size_t limit = kDefaultHistoryPage;
     try {
         if (query.count("since")) since = std::stoull(query["since"]);
         if (query.count("limit")) limit = std::stoul(query["limit"]);
     } catch (const std::exception&) {
         return sendText(conn, 400, "since and limit must be non-negative integers");
     }
-    if (limit == 0 || limit > kMaxHistoryLimit)
-        return sendText(conn, 400, "limit must be 1.." + std::to_string(kMaxHistoryLimit));
+    if (limit == 0 || limit > kMaxHistoryPage)
+        return sendText(conn, 400, "limit must be 1.." + std::to_string(kMaxHistoryPage));
     auto entries = deps_.bus.read(subject.value(), since, limit);
     if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());
     auto holds = logHolds(deps_.bus, subject.value(), since);

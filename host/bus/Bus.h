@@ -40,6 +40,11 @@ struct PublishOptions {
     std::vector<std::string> exclude;
 };
 
+// History pages (the HTTP history endpoint and room:history): entries per
+// page when none is asked for, and at most, so one request cannot pin a node.
+constexpr size_t kDefaultHistoryPage = 100;
+constexpr size_t kMaxHistoryPage = 1000;
+
 // Called once per publish, on a bus thread, with the sequence or the error
 // (Code::Conflict when expectLastSeq did not match, Code::Unavailable/Timeout
 // when the log could not be reached).

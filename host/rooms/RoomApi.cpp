@@ -1,5 +1,6 @@
 #include "rooms/RoomApi.h"
 
+#include <string.h>
 #include <strings.h>
 
 extern "C" {
@@ -50,6 +51,40 @@ bool boolField(lua_State* L, int table, const char* name) {
     return value;
 }
 
+// An optional integer field of an options table; raises a Lua error when it is not one.
+lua_Integer integerField(lua_State* L, int table, const char* name, lua_Integer fallback) {
+    lua_getfield(L, table, name);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return fallback;
+    }
+    int isInteger = 0;
+    lua_Integer value = lua_tointegerx(L, -1, &isInteger);
+    if (!isInteger) luaL_error(L, "%s must be an integer, got %s", name, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return value;
+}
+
+// Whether the conn table at `conn` lists `tag` in conn.tags (raw reads: no script code runs).
+bool hasTag(lua_State* L, int conn, const char* tag, size_t tagLen) {
+    lua_pushliteral(L, "tags");
+    lua_rawget(L, conn);
+    bool found = false;
+    if (lua_istable(L, -1)) {
+        lua_Unsigned n = lua_rawlen(L, -1);
+        for (lua_Unsigned i = 1; i <= n && !found; ++i) {
+            if (lua_rawgeti(L, -1, lua_Integer(i)) == LUA_TSTRING) {
+                size_t len;
+                const char* s = lua_tolstring(L, -1, &len);
+                found = len == tagLen && memcmp(s, tag, len) == 0;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    return found;
+}
+
 void setFunctions(lua_State* L, Shard& shard, const luaL_Reg* functions) {
     lua_pushlightuserdata(L, &shard);
     luaL_setfuncs(L, functions, 1);
@@ -72,7 +107,7 @@ int RoomApi::publishWrite(lua_State* L, bool append) {
     {
         PublishOptions options;
         std::string data;
-        if (!lua_isyieldable(L) || !shard.running_ || shard.running_->co != L) {
+        if (!inHandler(L, shard)) {
             lua_pushstring(L, "room:broadcast and room:append must be called from a handler, not inside a coroutine "
                               "or a metamethod");
             failed = true;
@@ -107,6 +142,12 @@ int RoomApi::publishWrite(lua_State* L, bool append) {
     return lua_yield(L, 0);  // resumed with the sequence by Shard::resumeAfterPublish
 }
 
+// The calls that wait (broadcast, append, history) may only be made from the
+// handler's own coroutine: the shard resumes that one with the answer.
+bool RoomApi::inHandler(lua_State* L, Shard& shard) {
+    return lua_isyieldable(L) && shard.running_ && shard.running_->co == L;
+}
+
 int RoomApi::roomBroadcast(lua_State* L) { return publishWrite(L, false); }
 int RoomApi::roomAppend(lua_State* L) { return publishWrite(L, true); }
 
@@ -122,15 +163,72 @@ int RoomApi::roomConnection(lua_State* L) {
     return 1;
 }
 
+// room:connections([tag]): this shard's connections, or those whose conn.tags lists `tag`.
 int RoomApi::roomConnections(lua_State* L) {
     Shard& shard = shardOf(L);
-    lua_createtable(L, int(shard.connections_.size()), 0);
+    size_t tagLen = 0;
+    const char* tag = luaL_optlstring(L, 2, nullptr, &tagLen);
+    lua_createtable(L, tag ? 0 : int(shard.connections_.size()), 0);
+    int list = lua_gettop(L);
     lua_Integer i = 0;
     for (auto& [id, conn] : shard.connections_) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, conn.ref);
-        lua_rawseti(L, -2, ++i);
+        if (tag && !hasTag(L, lua_gettop(L), tag, tagLen))
+            lua_pop(L, 1);
+        else
+            lua_rawseti(L, list, ++i);
     }
     return 1;
+}
+
+// room:history{since = seq, limit = n} -> a list of {seq=, data=, binary=}
+// and whether retention dropped writes after `since`; or nil and the reason.
+// The handler waits while the log is read off the strand (Shard::readHistory).
+int RoomApi::roomHistory(lua_State* L) {
+    Shard& shard = shardOf(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer since = 0, limit = lua_Integer(kDefaultHistoryPage);
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        since = integerField(L, 2, "since", since);
+        limit = integerField(L, 2, "limit", limit);
+    }
+    if (since < 0) return luaL_error(L, "room:history: since must be 0 or a sequence, got %I", since);
+    if (limit < 1 || limit > lua_Integer(kMaxHistoryPage))
+        return luaL_error(L, "room:history: limit must be 1..%d, got %I", int(kMaxHistoryPage), limit);
+    if (!inHandler(L, shard))
+        return luaL_error(
+            L, "room:history must be called from a handler, not inside a coroutine or a metamethod");
+    shard.readHistory(uint64_t(since), size_t(limit));
+    return lua_yieldk(L, 0, 0, historyRead);
+}
+
+// The continuation of room:history, run inside the resumed coroutine so that
+// the memory cap applies to the result it builds.
+int RoomApi::historyRead(lua_State* L, int, intptr_t) {
+    Shard& shard = shardOf(L);
+    if (!shard.history_) return luaL_error(L, "room:history resumed without an answer");
+    if (!shard.history_->isOk()) {
+        const std::string& why = shard.history_->status().message();
+        lua_pushnil(L);
+        lua_pushlstring(L, why.data(), why.size());
+        return 2;
+    }
+    const auto& entries = shard.history_->value().entries;
+    lua_createtable(L, int(entries.size()), 0);
+    for (size_t i = 0; i < entries.size(); ++i) {
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, lua_Integer(entries[i].seq));
+        lua_setfield(L, -2, "seq");
+        lua_pushlstring(L, entries[i].data.data(), entries[i].data.size());
+        lua_setfield(L, -2, "data");
+        lua_pushboolean(L, entries[i].binary);
+        lua_setfield(L, -2, "binary");
+        lua_rawseti(L, -2, lua_Integer(i + 1));
+    }
+    lua_pushboolean(L, shard.history_->value().truncated);
+    shard.history_.reset();
+    return 2;
 }
 
 // The Client behind a conn table, or nullptr when it has closed.
@@ -175,9 +273,13 @@ int RoomApi::connClose(lua_State* L) {
 }
 
 void RoomApi::pushRoom(lua_State* L, Shard& shard) {
-    static const luaL_Reg methods[] = {{"broadcast", roomBroadcast},     {"append", roomAppend},
-                                       {"count", roomCount},             {"connection", roomConnection},
-                                       {"connections", roomConnections}, {nullptr, nullptr}};
+    static const luaL_Reg methods[] = {{"broadcast", roomBroadcast},
+                                       {"append", roomAppend},
+                                       {"count", roomCount},
+                                       {"connection", roomConnection},
+                                       {"connections", roomConnections},
+                                       {"history", roomHistory},
+                                       {nullptr, nullptr}};
     lua_createtable(L, 0, 8);
     setString(L, "id", shard.roomId_);
     setString(L, "party", shard.partyName_);
@@ -227,7 +329,11 @@ std::optional<HttpResponse> RoomApi::toRefusal(lua_State* L, int nresults) {
 HttpResponse RoomApi::toResponse(lua_State* L, int nresults) {
     if (nresults < 1 || lua_isnil(L, -nresults)) return {204, {}, {}};
     int index = lua_absindex(L, -nresults);
-    if (lua_type(L, index) == LUA_TSTRING) return HttpResponse::text(200, lua_tostring(L, index));
+    if (lua_type(L, index) == LUA_TSTRING) {
+        size_t len;
+        const char* body = lua_tolstring(L, index, &len);
+        return HttpResponse::text(200, std::string(body, len));
+    }
     if (!lua_istable(L, index))
         return HttpResponse::text(500, "onRequest must return a table {status=, body=, headers=} or a string\n");
     HttpResponse response;

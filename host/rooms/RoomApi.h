@@ -6,6 +6,7 @@
 // library is C: an error is a longjmp).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -35,6 +36,9 @@ private:
     static int roomCount(lua_State* L);
     static int roomConnection(lua_State* L);
     static int roomConnections(lua_State* L);
+    static int roomHistory(lua_State* L);
+    static int historyRead(lua_State* L, int status, intptr_t context);
+    static bool inHandler(lua_State* L, Shard& shard);
     static int connSend(lua_State* L);
     static int connClose(lua_State* L);
     static Client* clientOf(lua_State* L, Shard& shard);

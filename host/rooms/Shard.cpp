@@ -1,5 +1,7 @@
 #include "rooms/Shard.h"
 
+#include <algorithm>
+
 extern "C" {
 #include <lauxlib.h>
 #include <lua.h>
@@ -29,6 +31,8 @@ constexpr std::chrono::milliseconds kReplayPause{5};
 constexpr size_t kReplayBatch = 64;
 // Entries read from the log per request while closing a gap.
 constexpr size_t kGapReadBatch = 256;
+// Entries read from the log per request while filling a room:history page.
+constexpr size_t kHistoryReadBatch = 64;
 
 FramePtr makeFrame(net::Opcode opcode, std::string_view payload) {
     return std::make_shared<const std::string>(net::encodeFrame(opcode, payload));
@@ -639,6 +643,7 @@ void Shard::resume(int nargs) {
 void Shard::finishCall(int nresults, const Status& error) {
     Running done = std::move(*running_);
     running_.reset();
+    history_.reset();
     if (!error.isOk()) {
         context_.luaErrors++;
         log::error("lua", "room=" + partyName_ + "/" + roomId_ + " handler=" + done.call.handler + " " + error.message());
@@ -681,6 +686,56 @@ void Shard::resumeAfterPublish(Result<uint64_t> result) {
                                                                        : result.status().message();
     lua_pushlstring(co, why.data(), why.size());
     resume(2);
+}
+
+// ---- room:history ------------------------------------------------------------
+
+// Log reads block, so they run on an executor thread outside the shard's
+// strand: deliveries to connections go on meanwhile. The handler that asked
+// waits, as for a publish, and is resumed on the strand with the page.
+void Shard::readHistory(uint64_t since, size_t limit) {
+    std::weak_ptr<Shard> weak = weak_from_this();
+    context_.executor.makeStrand()->post([weak, since, limit] {
+        auto self = weak.lock();
+        if (!self) return;
+        // Half the memory cap: a page the script could not hold is not worth reading.
+        auto page = readHistoryPage(self->context_.bus, self->subject_, since, limit,
+                                    self->context_.limits.lua_memory_bytes / 2);
+        self->strand_->post(
+            [self, page = std::move(page)]() mutable { self->resumeAfterRead(std::move(page)); });
+    });
+}
+
+// Any thread: touches nothing of the shard. Up to `limit` entries after
+// `since`, fewer once they hold `maxBytes` of data, at least one when the log
+// has one, so a caller paging with since = the last seq always moves on.
+Result<Shard::HistoryPage> Shard::readHistoryPage(Bus& bus, const std::string& subject, uint64_t since,
+                                                  size_t limit, size_t maxBytes) {
+    HistoryPage page;
+    auto holds = logHolds(bus, subject, since);
+    if (!holds) return holds.status();
+    page.truncated = !holds.value();
+    size_t bytes = 0;
+    uint64_t after = since;
+    while (page.entries.size() < limit) {
+        size_t want = std::min(kHistoryReadBatch, limit - page.entries.size());
+        auto entries = bus.read(subject, after, want);
+        if (!entries) return entries.status();
+        for (auto& e : entries.value()) {
+            if (!page.entries.empty() && bytes + e.data.size() > maxBytes) return page;
+            bytes += e.data.size();
+            after = e.seq;
+            page.entries.push_back(std::move(e));
+        }
+        if (entries->size() < want) break;  // the end of the log
+    }
+    return page;
+}
+
+void Shard::resumeAfterRead(Result<HistoryPage> page) {
+    if (!running_ || !lua_) return;
+    history_ = std::move(page);
+    resume(0);  // RoomApi::historyRead builds the result inside the coroutine, under the memory cap
 }
 
 int Shard::pushConn(lua_State* L, const std::string& id) {

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bus/Bus.h"
 #include "config/Config.h"
@@ -130,6 +131,11 @@ private:
         int ref;
         LuaCall call;
     };
+    // A page of the log for room:history.
+    struct HistoryPage {
+        std::vector<LogEntry> entries;
+        bool truncated = false;  // retention dropped writes after the page's `since`
+    };
 
     Shard(ShardContext& context, const Party& party, std::string roomId, std::string subject);
 
@@ -156,6 +162,10 @@ private:
     std::function<int(lua_State*)> roomAndRequest(HttpRequest request);
     void publish(std::string data, PublishOptions options);
     void resumeAfterPublish(Result<uint64_t> result);
+    void readHistory(uint64_t since, size_t limit);
+    static Result<HistoryPage> readHistoryPage(Bus& bus, const std::string& subject, uint64_t since,
+                                               size_t limit, size_t maxBytes);
+    void resumeAfterRead(Result<HistoryPage> page);
     void closeAll(uint16_t code, std::string_view reason);
     void scheduleRetry(void (Shard::*what)());
     void subscribePresence();
@@ -193,6 +203,7 @@ private:
     std::deque<LuaCall> calls_;
     std::optional<Running> running_;
     uint64_t publishCounter_ = 0;
+    std::optional<Result<HistoryPage>> history_;  // for the handler waiting in room:history
     bool stopped_ = false;
 
     std::map<std::string, Connection> connections_;

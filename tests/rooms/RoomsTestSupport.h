@@ -1,0 +1,143 @@
+// Fixtures for the room tests: a recording fake client and one node's worth
+// of rooms over a MemoryBus, each script written to a temporary file.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bus/MemoryBus.h"
+#include "rooms/RoomRegistry.h"
+
+namespace partyline::testing {
+
+using namespace std::chrono_literals;
+
+struct Received {
+    bool binary;
+    std::string data;
+};
+
+// Decodes the server frames it is given (unmasked, FIN set).
+class FakeClient : public Client {
+   public:
+    explicit FakeClient(std::string id, bool versioned = false) : id_(std::move(id)), versioned_(versioned) {}
+    const std::string& id() const override { return id_; }
+    bool versioned() const override { return versioned_; }
+    void send(const FramePtr& frame) override {
+        const std::string& f = *frame;
+        size_t len = uint8_t(f[1]) & 0x7f, offset = 2;
+        if (len == 126) {
+            len = (uint8_t(f[2]) << 8) | uint8_t(f[3]);
+            offset = 4;
+        } else if (len == 127) {
+            len = 0;
+            for (int i = 0; i < 8; ++i) len = (len << 8) | uint8_t(f[2 + i]);
+            offset = 10;
+        }
+        std::lock_guard lock(mutex_);
+        received_.push_back({(f[0] & 0x0f) == 2, f.substr(offset, len)});
+        changed_.notify_all();
+    }
+    void close(uint16_t code, std::string_view reason) override {
+        std::lock_guard lock(mutex_);
+        closeCode_ = code;
+        closeReason_ = reason;
+        changed_.notify_all();
+    }
+    std::vector<Received> waitFor(size_t count, std::chrono::milliseconds timeout = 3s) {
+        std::unique_lock lock(mutex_);
+        changed_.wait_for(lock, timeout, [&] { return received_.size() >= count; });
+        return received_;
+    }
+    bool closed() const override {
+        std::lock_guard lock(mutex_);
+        return closeCode_ != 0;
+    }
+    size_t queuedBytes() const override { return 0; }
+    uint16_t waitForClose(std::chrono::milliseconds timeout = 3s) {
+        std::unique_lock lock(mutex_);
+        changed_.wait_for(lock, timeout, [&] { return closeCode_ != 0; });
+        return closeCode_;
+    }
+    std::string closeReason() {
+        std::lock_guard lock(mutex_);
+        return closeReason_;
+    }
+
+   private:
+    std::string id_;
+    bool versioned_;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<Received> received_;
+    uint16_t closeCode_ = 0;
+    std::string closeReason_;
+};
+
+inline std::vector<std::string> texts(const std::vector<Received>& received) {
+    std::vector<std::string> out;
+    for (const auto& r : received) out.push_back(r.data);
+    return out;
+}
+
+// One node's worth of rooms over a MemoryBus; each script is written to a temp file.
+using Scripts = std::map<std::string, std::string>;
+
+struct Rooms {
+    explicit Rooms(Scripts scripts, Limits limitsIn = {}, size_t maxPerRoom = SIZE_MAX)
+        : limits(limitsIn), bus(maxPerRoom) {
+        dir = std::filesystem::temp_directory_path() /
+              ("partyline-shard-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+        std::filesystem::create_directories(dir);
+        for (const auto& [name, source] : scripts) {
+            auto path = (dir / (name + ".lua")).string();
+            std::ofstream(path) << source;
+            config.parties[name] = {name, {}, path, false};
+        }
+        parties = std::make_unique<Parties>(config);
+        context.reset(new ShardContext{bus, executor, timer, limits, "node-a", "partyline"});
+        registry = std::make_unique<RoomRegistry>(*context, *parties);
+    }
+    ~Rooms() {
+        registry.reset();
+        std::filesystem::remove_all(dir);
+    }
+    std::shared_ptr<Shard> shard(const std::string& party, const std::string& room) {
+        auto s = registry->shard(party, room);
+        REQUIRE(s.isOk());
+        return s.value();
+    }
+    HttpResponse request(const std::shared_ptr<Shard>& shard, HttpRequest req) {
+        std::promise<HttpResponse> promise;
+        auto future = promise.get_future();
+        shard->request(std::move(req), [&](HttpResponse r) { promise.set_value(std::move(r)); });
+        REQUIRE(future.wait_for(3s) == std::future_status::ready);
+        return future.get();
+    }
+
+    static inline int counter = 0;
+    std::filesystem::path dir;
+    Config config;
+    Limits limits;
+    MemoryBus bus;
+    // Destroyed after the executor and timer, whose last tasks still use them.
+    std::unique_ptr<ShardContext> context;
+    std::unique_ptr<Parties> parties;
+    Executor executor{2};
+    Timer timer;
+    std::unique_ptr<RoomRegistry> registry;
+};
+
+}  // namespace partyline::testing
