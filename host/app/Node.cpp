@@ -45,7 +45,11 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     node->parties_ = std::make_unique<Parties>(config);
     for (const auto& [name, party] : node->parties_->all()) {
         auto script = party->script();
-        if (script->error.isOk()) log::info("node", "party " + name + " script=" + script->path);
+        if (party->isRouter())
+            log::info("node", "party " + name + " router target=" + party->router().target +
+                                  " shards=" + std::to_string(party->router().shards));
+        else if (script->error.isOk())
+            log::info("node", "party " + name + " script=" + script->path);
         else log::error("node", "party " + name + " cannot run: " + script->error.message());
     }
     node->rooms_ = std::make_unique<RoomRegistry>(*node->context_, *node->parties_);

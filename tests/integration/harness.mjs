@@ -657,9 +657,6 @@ export async function startNode({
   args = [],
   readyTimeoutMs = 15000,
 } = {}) {
-  if (!fs.existsSync(PARTYLINE_BIN)) {
-    throw new Error(`partyline binary not found at ${PARTYLINE_BIN}: build it (scripts/build.sh) or set PARTYLINE_BIN`);
-  }
   const dir = makeTempDir("node");
   const partyConfig = {};
   for (const [name, spec] of Object.entries(parties)) {
@@ -668,9 +665,8 @@ export async function startNode({
     partyConfig[name] = entry;
   }
 
-  // A port can be taken between freePort() and the node's bind: try again then.
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+  const configFile = path.join(dir, "partyline.yaml");
+  return launchOnFreePort(nodeId, readyTimeoutMs, (port) => {
     const yaml = toYaml({
       listen: `${HOST}:${port}`,
       node_id: nodeId,
@@ -680,19 +676,45 @@ export async function startNode({
       limits: { ...TEST_LIMITS, ...limits },
       ...config,
     });
-    const configFile = path.join(dir, "partyline.yaml");
     fs.writeFileSync(configFile, yaml);
-    const child = new Child(`node:${nodeId || port}`, PARTYLINE_BIN, ["serve", "--config", configFile, ...args], {
-      cwd: SOURCE_DIR,
-      env: process.env,
-    });
+    return { args: ["serve", "--config", configFile, ...args], configFile, yaml, describe: `configuration:\n${yaml}` };
+  });
+}
+
+// Starts `partyline serve --config FILE` with the file as it is (an example's
+// configuration, say), as a user runs it, pointed at the test's nats-server:
+// --listen (a free loopback port), --nats-url, --data and --node-id override
+// the file. Resolves like startNode.
+export async function startNodeWithConfig(configFile, { natsUrl, nodeId, readyTimeoutMs = 15000 } = {}) {
+  const file = path.isAbsolute(configFile) ? configFile : path.join(SOURCE_DIR, configFile);
+  const yaml = fs.readFileSync(file, "utf8");
+  const dir = makeTempDir("node");
+  return launchOnFreePort(nodeId, readyTimeoutMs, (port) => {
+    const args = ["serve", "--config", file, "--listen", `${HOST}:${port}`, "--data", path.join(dir, "data")];
+    if (natsUrl) args.push("--nats-url", natsUrl);
+    if (nodeId) args.push("--node-id", nodeId);
+    return { args, configFile: file, yaml, describe: `partyline ${args.join(" ")}` };
+  });
+}
+
+// Starts a node on a free port; `prepare(port)` gives {args, configFile, yaml,
+// describe}. A port can be taken between freePort() and the node's bind: then
+// it tries again.
+async function launchOnFreePort(label, readyTimeoutMs, prepare) {
+  if (!fs.existsSync(PARTYLINE_BIN)) {
+    throw new Error(`partyline binary not found at ${PARTYLINE_BIN}: build it (scripts/build.sh) or set PARTYLINE_BIN`);
+  }
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const { args, configFile, yaml, describe } = prepare(port);
+    const child = new Child(`node:${label || port}`, PARTYLINE_BIN, args, { cwd: SOURCE_DIR, env: process.env });
     nodesStarted.push(child);
     try {
       await waitReady(child, port, readyTimeoutMs);
     } catch (err) {
       await child.kill().catch(() => {});
       if (attempt < 3 && /address already in use|EADDRINUSE|cannot bind/i.test(child.logs())) continue;
-      throw new Error(`${err.message}\nconfiguration:\n${yaml}\npartyline output:\n${child.tail(60)}`);
+      throw new Error(`${err.message}\n${describe}\npartyline output:\n${child.tail(60)}`);
     }
     return makeNodeHandle(child, port, configFile, yaml);
   }
