@@ -4,9 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { connect, httpFetch, startNats, startNode, until } from "./harness.mjs";
+import { connect, httpFetch, startNats, startNodeWithConfig, until } from "./harness.mjs";
 
 const T = { timeout: 120000 };
+const CONFIG = "examples/cursors/partyline.yaml"; // the example's own configuration
 const MOVE = 1;
 const GONE = 2;
 const HIDDEN = 65535;
@@ -64,7 +65,7 @@ describe("examples/cursors on two nodes", () => {
     nats = await startNats();
     nodes = await Promise.all(
       ["cursors-1", "cursors-2"].map((nodeId) =>
-        startNode({ natsUrl: nats.url, nodeId, parties: { cursors: "examples/cursors/room.lua" } }),
+        startNodeWithConfig(CONFIG, { natsUrl: nats.url, nodeId }),
       ),
     );
   });

@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { assertNoPageErrors, launchBrowser } from "./browser.mjs";
-import { startNats, startNode, until } from "./harness.mjs";
+import { startNats, startNodeWithConfig, until } from "./harness.mjs";
 
 const T = { timeout: 120000 };
+const CONFIG = "examples/cursors/partyline.yaml"; // the example's own configuration
 const VIEWPORT = { width: 1000, height: 700 };
 
 describe("examples/cursors page in Chromium", () => {
@@ -20,7 +21,7 @@ describe("examples/cursors page in Chromium", () => {
     nats = await startNats();
     nodes = await Promise.all(
       ["cursors-page-1", "cursors-page-2"].map((nodeId) =>
-        startNode({ natsUrl: nats.url, nodeId, parties: { cursors: "examples/cursors/room.lua" } }),
+        startNodeWithConfig(CONFIG, { natsUrl: nats.url, nodeId }),
       ),
     );
     browser = await launchBrowser();
