@@ -7,9 +7,12 @@
 #include <strings.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <future>
+#include <mutex>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "app/Router.h"
@@ -110,25 +113,49 @@ const char* reasonPhrase(int status) {
     }
 }
 
-int send(mg_connection* conn, const HttpResponse& response) {
-    if (mg_response_header_start(conn, response.status) == 0) {
-        for (const auto& [name, value] : response.headers)
-            mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
-        mg_response_header_add(conn, "Content-Length", std::to_string(response.body.size()).c_str(), -1);
-        // Clients close idle connections before the server's keep_alive_timeout_ms (5 s), so a
-        // request never races the server's close.
-        mg_response_header_add(conn, "Keep-Alive", "timeout=4", -1);
-        mg_response_header_send(conn);
-    } else {
-        // CivetWeb refuses its header API on a request it took for a WebSocket
-        // upgrade: answer it by hand and close the connection afterwards.
-        mg_disable_connection_keep_alive(conn);
-        std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + reasonPhrase(response.status) + "\r\n";
-        for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
-        head += "Content-Length: " + std::to_string(response.body.size()) + "\r\nConnection: close\r\n\r\n";
-        mg_write(conn, head.data(), head.size());
+bool hasToken(std::string_view value, const char* token) {
+    while (!value.empty()) {
+        size_t comma = value.find(',');
+        std::string_view part = value.substr(0, comma);
+        while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+        while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+        if (part.size() == std::strlen(token) && strncasecmp(part.data(), token, part.size()) == 0) return true;
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
     }
-    if (!response.body.empty()) mg_write(conn, response.body.data(), response.body.size());
+    return false;
+}
+
+// Whether CivetWeb reads another request from this connection after the answer: its own rule
+// (a Connection header decides, else HTTP/1.1 keeps it), except that a request that asked for an
+// upgrade is answered and closed.
+bool keepsAlive(mg_connection* conn) {
+    if (mg_get_header(conn, "Upgrade")) return false;
+    if (const char* connection = mg_get_header(conn, "Connection")) return hasToken(connection, "keep-alive");
+    const char* version = mg_get_request_info(conn)->http_version;
+    return version && strcmp(version, "1.1") == 0;
+}
+
+// The whole answer in one buffer and one write: CivetWeb's header API sends every header line
+// on its own (8 TCP segments for a broadcast's answer, with tcp_nodelay).
+int send(mg_connection* conn, const HttpResponse& response) {
+    const bool keepAlive = keepsAlive(conn);
+    if (!keepAlive) mg_disable_connection_keep_alive(conn);
+    std::string out;
+    out.reserve(160 + response.body.size());
+    out += "HTTP/1.1 ";
+    out += std::to_string(response.status);
+    out += ' ';
+    out += reasonPhrase(response.status);
+    out += "\r\n";
+    for (const auto& [name, value] : response.headers) out.append(name).append(": ").append(value).append("\r\n");
+    out += "Content-Length: ";
+    out += std::to_string(response.body.size());
+    // Clients close idle connections before the server's keep_alive_timeout_ms (5 s), so a
+    // request never races the server's close.
+    out += keepAlive ? "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=4\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    out += response.body;
+    mg_write(conn, out.data(), out.size());
     return response.status;
 }
 
@@ -179,18 +206,7 @@ Status readBody(mg_connection* conn, size_t limit, std::string& body) {
 
 bool headerHasToken(const std::map<std::string, std::string>& headers, const char* name, const char* token) {
     auto it = headers.find(name);
-    if (it == headers.end()) return false;
-    std::string_view value = it->second;
-    while (!value.empty()) {
-        size_t comma = value.find(',');
-        std::string_view part = value.substr(0, comma);
-        while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
-        while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
-        if (part.size() == std::strlen(token) && strncasecmp(part.data(), token, part.size()) == 0) return true;
-        if (comma == std::string_view::npos) break;
-        value.remove_prefix(comma + 1);
-    }
-    return false;
+    return it != headers.end() && hasToken(it->second, token);
 }
 
 std::string newConnectionId() {
