@@ -550,6 +550,9 @@ Status NatsBus::connectWithRetry(const std::string& url) {
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(rawOpts, kMaxPingsOut);
     if (s == NATS_OK) s = natsOptions_SetTimeout(rawOpts, 2000);
     if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(rawOpts, true);
+    // Publishes leave on the publishing thread: nats.c's flusher thread otherwise waits 1 ms
+    // for more before it writes, which was most of an idle broadcast's latency.
+    if (s == NATS_OK) s = natsOptions_SetSendAsap(rawOpts, true);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(rawOpts, Events::onDisconnected, events_.get());
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(rawOpts, Events::onReconnected, events_.get());
     if (s == NATS_OK) s = natsOptions_SetClosedCB(rawOpts, Events::onClosed, events_.get());
