@@ -60,6 +60,16 @@ void Strand::post(Task task) {
     if (schedule) executor_.schedule(shared_from_this());
 }
 
+void Strand::release() {
+    bool more = false;
+    {
+        std::lock_guard lock(mutex_);
+        more = !tasks_.empty();
+        if (!more) scheduled_ = false;
+    }
+    if (more) executor_.schedule(shared_from_this());
+}
+
 void Strand::runBatch() {
     for (size_t i = 0; i < kBatch; ++i) {
         Task task;

@@ -4,7 +4,9 @@
 // a time, in post order, on some thread of its Executor. Every shard owns one
 // strand, so a room's Lua state and connection list need no lock. Posting
 // never blocks and may happen from any thread (CivetWeb workers, NATS
-// delivery threads, timers); running never happens on the posting thread.
+// delivery threads, timers); a posted task never runs on the posting thread.
+// tryRun is the one way to run on the calling thread: only when the strand is
+// idle, and still one task at a time.
 #pragma once
 
 #include <condition_variable>
@@ -47,11 +49,29 @@ public:
     // Any thread. The task runs later on one of the executor's threads.
     void post(Task task);
 
+    // Any thread. When the strand is idle (nothing queued, nothing running), runs `task` at once
+    // on the calling thread as the strand's next task and returns true; else runs nothing and
+    // returns false. Saves waking an executor thread for short work that arrives on another
+    // thread; `task` must not block. Tasks it posts run afterwards on the executor as usual.
+    template <class F>
+    bool tryRun(F&& task) {
+        {
+            std::lock_guard lock(mutex_);
+            if (scheduled_) return false;
+            scheduled_ = true;  // claimed: what is posted meanwhile waits behind this task
+        }
+        task();
+        release();
+        return true;
+    }
+
 private:
     friend class Executor;
     explicit Strand(Executor& executor) : executor_(executor) {}
     // Executor thread: runs a bounded batch so one busy room cannot starve others.
     void runBatch();
+    // After tryRun: hands tasks posted meanwhile to the executor, or marks the strand idle.
+    void release();
 
     // Tasks per turn before the strand goes to the back of the ready queue.
     static constexpr size_t kBatch = 64;

@@ -101,10 +101,11 @@ void Shard::start() {
 void Shard::subscribe() {
     if (stopped_ || subscription_) return;
     std::weak_ptr<Shard> weak = weak_from_this();
-    // NATS delivery thread: copy and post.
+    // NATS delivery thread: delivers here when the strand is idle, else posts.
     auto sub = context_.bus.subscribe(subject_, [weak](LogEntry entry) {
-        if (auto self = weak.lock())
-            self->strand_->post([self, entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
+        auto self = weak.lock();
+        if (!self || self->strand_->tryRun([&] { self->onLiveHere(entry); })) return;
+        self->strand_->post([self, entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
     });
     if (!sub) {
         log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " cannot subscribe: " + sub.status().message());
@@ -293,6 +294,20 @@ void Shard::swapScript(std::shared_ptr<const Script> script) {
 }
 
 // ---- the log, coming back --------------------------------------------------
+
+// The next write of the log, with nothing waiting before it, goes to the connections at once, on
+// the bus thread that received it (one thread hand-off less per write). Anything else may read
+// the log or run Lua, which a bus thread must not do: it takes the strand's usual path.
+void Shard::onLiveHere(LogEntry& entry) {
+    const bool next = logReady_ && pending_.empty() && entry.seq > lastDelivered_ &&
+                      !(entry.prevKnown && entry.prevSeq > lastDelivered_);
+    if (!next || hasOnWrite_) {
+        strand_->post([self = shared_from_this(), entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
+        return;
+    }
+    context_.writesIn++;
+    deliver(entry);
+}
 
 void Shard::onLive(LogEntry entry) {
     context_.writesIn++;

@@ -8,7 +8,9 @@
 //
 // Threads: the public methods may be called from any thread; each posts a
 // task to the shard's strand. Everything else, the Lua state above all, is
-// touched only on that strand. Lua handlers run one at a time: a handler that
+// touched only on that strand. One task runs on a bus thread instead, when
+// the strand is idle (Strand::tryRun): delivering the log's next write, which
+// neither blocks nor runs Lua. Lua handlers run one at a time: a handler that
 // waits (room:broadcast waits for the log's acknowledgement) holds back the
 // next handler, but not deliveries to connections.
 #pragma once
@@ -146,6 +148,7 @@ private:
     void loadScript();
     Status loadState(const std::shared_ptr<const Script>& script);
     void swapScript(std::shared_ptr<const Script> script);
+    void onLiveHere(LogEntry& entry);  // a bus thread, holding the strand (Strand::tryRun)
     void onLive(LogEntry entry);
     void deliverPending();
     bool fillGap(uint64_t upTo);
