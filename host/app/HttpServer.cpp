@@ -45,6 +45,7 @@ public:
     const std::string& id() const override { return id_; }
     bool versioned() const override { return versioned_; }
     void send(const FramePtr& frame) override { outbox_->send(frame); }
+    void sendNow(const FramePtr& frame) override { outbox_->sendNow(frame); }
     void close(uint16_t code, std::string_view reason) override { outbox_->close(code, reason); }
     bool closed() const override { return outbox_->closed(); }
     size_t queuedBytes() const override { return outbox_->queuedBytes(); }

@@ -130,7 +130,7 @@ struct Outbox::State {
     size_t queued = 0;      // bytes in `queue` not yet written
 
     bool scheduled = false;    // the writer thread will visit: on the ready list, writing, or armed
-    bool writing = false;      // the writer thread is in sendmsg on fd, without the lock
+    bool writing = false;      // a thread (the writer, or a sender in sendNow) is in sendmsg on fd, without the lock
     bool accepting = true;     // send() queues frames
     bool slowPending = false;  // over the limit: the writer thread drops frames and queues 1013
     bool closing = false;      // the last frame in `queue` is a Close; shut down once it is written
@@ -143,6 +143,54 @@ struct Outbox::State {
 };
 
 namespace {
+
+// The queued frames, from the unwritten part of the first, as one sendmsg's vector. Mutex held.
+size_t gather(const Outbox::State& s, iovec* iov) {
+    size_t count = std::min(s.queue.size(), kMaxIov);
+    for (size_t i = 0; i < count; ++i) {
+        const std::string& frame = *s.queue.at(i);
+        size_t skip = i == 0 ? s.headOffset : 0;
+        iov[i].iov_base = const_cast<char*>(frame.data() + skip);
+        iov[i].iov_len = frame.size() - skip;
+    }
+    return count;
+}
+
+// Drops the `n` bytes a sendmsg wrote from the front of the queue. Mutex held.
+void consume(Outbox::State& s, size_t n) {
+    s.queued -= n;
+    s.core->bytesWritten.fetch_add(n, std::memory_order_relaxed);
+    uint64_t frames = 0;
+    while (n > 0) {
+        size_t rest = s.queue.front()->size() - s.headOffset;
+        if (n < rest) {
+            s.headOffset += n;
+            break;
+        }
+        n -= rest;
+        s.headOffset = 0;
+        s.queue.pop();
+        ++frames;
+    }
+    s.core->framesWritten.fetch_add(frames, std::memory_order_relaxed);
+    s.core->writeCalls.fetch_add(1, std::memory_order_relaxed);
+}
+
+// One sendmsg of what is queued, made without the lock (`writing` keeps every other writer of
+// the socket away meanwhile); the lock is held again on return. `err` is sendmsg's errno.
+ssize_t writeQueued(Outbox::State& s, std::unique_lock<std::mutex>& lock, int& err) {
+    iovec iov[kMaxIov];
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = gather(s, iov);
+    s.writing = true;
+    lock.unlock();
+    ssize_t n = ::sendmsg(s.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    err = errno;
+    lock.lock();
+    s.writing = false;
+    return n;
+}
 
 // The Sender's thread. Every member is touched only by that thread.
 class Writer {
@@ -202,6 +250,8 @@ class Writer {
         size_t written = 0;
         for (;;) {
             if (s.detached) return forget(ptr, s);
+            // A sendNow is writing: it hands what is left back to this thread when it is done.
+            if (s.writing) return;
             if (s.slowPending) closeSlow(s);
             if (s.closing && !s.timerSet) {
                 timers_.emplace_back(s.deadline, ptr);
@@ -217,16 +267,8 @@ class Writer {
                 s.scheduled = false;
                 return;
             }
-            iovec iov[kMaxIov];
-            msghdr msg{};
-            msg.msg_iov = iov;
-            msg.msg_iovlen = gather(s, iov);
-            s.writing = true;
-            lock.unlock();
-            ssize_t n = ::sendmsg(s.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-            int err = errno;
-            lock.lock();
-            s.writing = false;
+            int err = 0;
+            ssize_t n = writeQueued(s, lock, err);
             if (s.detached) {
                 s.writeDone.notify_all();
                 return forget(ptr, s);
@@ -241,36 +283,6 @@ class Writer {
                 return;
             }
         }
-    }
-
-    static size_t gather(const Outbox::State& s, iovec* iov) {
-        size_t count = std::min(s.queue.size(), kMaxIov);
-        for (size_t i = 0; i < count; ++i) {
-            const std::string& frame = *s.queue.at(i);
-            size_t skip = i == 0 ? s.headOffset : 0;
-            iov[i].iov_base = const_cast<char*>(frame.data() + skip);
-            iov[i].iov_len = frame.size() - skip;
-        }
-        return count;
-    }
-
-    void consume(Outbox::State& s, size_t n) {
-        s.queued -= n;
-        core_.bytesWritten.fetch_add(n, std::memory_order_relaxed);
-        uint64_t frames = 0;
-        while (n > 0) {
-            size_t rest = s.queue.front()->size() - s.headOffset;
-            if (n < rest) {
-                s.headOffset += n;
-                break;
-            }
-            n -= rest;
-            s.headOffset = 0;
-            s.queue.pop();
-            ++frames;
-        }
-        core_.framesWritten.fetch_add(frames, std::memory_order_relaxed);
-        core_.writeCalls.fetch_add(1, std::memory_order_relaxed);
     }
 
     // Drops every frame not yet started (a half-written one must finish, or the client would read
@@ -427,6 +439,37 @@ SendResult Outbox::send(FramePtr frame) {
     }
     if (wake && !s.core->schedule(state_)) return SendResult::Closed;
     return result;
+}
+
+SendResult Outbox::sendNow(FramePtr frame) {
+    State& s = *state_;
+    if (!frame || frame->empty()) return SendResult::Queued;
+    {
+        std::unique_lock lock(s.mutex);
+        // Only into an idle outbox: anything queued, closing or being written goes the usual way.
+        if (s.scheduled || !s.accepting || s.core->stopped.load(std::memory_order_relaxed)) {
+            lock.unlock();
+            return send(std::move(frame));
+        }
+        s.queued += frame->size();
+        s.queue.push(std::move(frame));
+        s.scheduled = true;  // what send() adds meanwhile waits behind this write
+        int err = 0;
+        ssize_t n = writeQueued(s, lock, err);
+        if (s.detached) {
+            s.writeDone.notify_all();
+            return SendResult::Queued;
+        }
+        if (n > 0) consume(s, size_t(n));
+        if (s.queue.empty() && !s.closing && !s.slowPending) {
+            s.scheduled = false;
+            return SendResult::Queued;
+        }
+    }
+    // A short write, a full socket, an error, or frames, a Close or a slow-consumer stop that came
+    // meanwhile: the writer thread takes over, as if send() had queued the frame.
+    if (!s.core->schedule(state_)) return SendResult::Closed;
+    return SendResult::Queued;
 }
 
 void Outbox::close(uint16_t code, std::string_view reason) {

@@ -4,8 +4,9 @@
 // drained by the Sender's epoll thread with batched sendmsg calls. A client that stops reading fills
 // its own outbox only; past the limit it is closed with 1013 and nobody else waits for it.
 // Must not: block a caller, hold a lock while writing other than the one outbox's state lock (and
-// that one not across the system call), touch a socket after its owner detached it, or copy a frame
-// per recipient (frames are shared, encoded once).
+// that one not across the system call), touch a socket after its owner detached it, let two threads
+// write one socket at once (sendNow writes only an idle outbox, and the Sender waits for it), or
+// copy a frame per recipient (frames are shared, encoded once).
 #pragma once
 
 #include <cstddef>
@@ -68,6 +69,10 @@ class Outbox {
     // Any thread; never blocks on the socket. Queues the frame after those already queued (an empty
     // frame is ignored). Slow once the queue holds bytes and this frame would take it past the limit.
     SendResult send(FramePtr frame);
+    // Any thread. As send(), but when nothing is queued or being written the frame is written at
+    // once on the calling thread, with one non-blocking sendmsg (no wake-up of the Sender's
+    // thread); whatever that leaves unwritten goes to the Sender's thread.
+    SendResult sendNow(FramePtr frame);
 
     // Any thread. Queues a Close frame after what is queued. Once it is written, shuts the socket
     // down for writing (SHUT_WR: the client reads the Close, then the end of the stream, and what it

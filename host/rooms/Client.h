@@ -22,6 +22,9 @@ public:
     // The client offered the `partyline.v1` subprotocol: writes reach it as {"seq":N,"data":...}.
     virtual bool versioned() const = 0;
     virtual void send(const FramePtr& frame) = 0;
+    // The same, but when nothing is queued for the client the frame may be written to its socket
+    // on the calling thread, without blocking (what does not fit is queued as by send).
+    virtual void sendNow(const FramePtr& frame) { send(frame); }
     virtual void close(uint16_t code, std::string_view reason) = 0;
     // True once the connection takes no more frames (closing or closed).
     virtual bool closed() const = 0;

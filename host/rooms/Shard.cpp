@@ -33,6 +33,10 @@ constexpr size_t kReplayBatch = 64;
 constexpr size_t kGapReadBatch = 256;
 // Entries read from the log per request while filling a room:history page.
 constexpr size_t kHistoryReadBatch = 64;
+// Up to this many connections, a delivery writes to the sockets itself (Client::sendNow): a few
+// non-blocking writes cost less than waking the Sender; more would hold the strand and lose the
+// Sender's batching of several frames per write.
+constexpr size_t kWriteNowConnections = 16;
 
 FramePtr makeFrame(net::Opcode opcode, std::string_view payload) {
     return std::make_shared<const std::string>(net::encodeFrame(opcode, payload));
@@ -361,6 +365,9 @@ void Shard::deliver(const LogEntry& entry) {
     touch();
     FramePtr raw, versioned;
     uint64_t sent = 0;
+    // A write to a few connections is written to their sockets on this thread, saving the
+    // Sender's wake-up; a big room's fan-out goes to the Sender, which batches frames per socket.
+    const bool writeNow = connections_.size() <= kWriteNowConnections;
     for (auto& [id, conn] : connections_) {
         if (entry.seq <= conn.after) continue;  // it reached this client by replay, or the client had it
         if (!entry.exclude.empty() && excluded(entry, id)) continue;
@@ -369,7 +376,8 @@ void Shard::deliver(const LogEntry& entry) {
             frame = conn.client->versioned()
                         ? makeVersionedFrame(entry)
                         : makeFrame(entry.binary ? net::Opcode::Binary : net::Opcode::Text, entry.data);
-        conn.client->send(frame);
+        if (writeNow) conn.client->sendNow(frame);
+        else conn.client->send(frame);
         ++sent;
     }
     context_.deliveries += sent;

@@ -299,6 +299,67 @@ TEST_SUITE("net.Sender") {
         }
     }
 
+    TEST_CASE("sendNow writes an idle outbox on the calling thread") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 1 << 20);
+        CHECK(outbox->sendNow(frame(Opcode::Text, "now")) == SendResult::Queued);
+        // Counted before sendNow returned: the write did not wait for the Sender's thread.
+        CHECK(sender.stats().framesWritten == 1);
+        CHECK(outbox->queuedBytes() == 0);
+        auto got = readFrames(pair.reader, 1);
+        REQUIRE(got.size() == 1);
+        CHECK(got[0].payload == "now");
+        outbox->detach();
+    }
+
+    TEST_CASE("sendNow into a socket that cannot take it all leaves the rest, in order, to the Sender") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attach(pair.writer, 64 << 20);
+        CHECK(outbox->sendNow(frame(Opcode::Binary, std::string(4 << 20, 'B'))) == SendResult::Queued);
+        CHECK(outbox->queuedBytes() > 0);  // a unix socket buffer holds far less than 4 MiB
+        for (int i = 0; i < 100; ++i) outbox->sendNow(frame(Opcode::Text, "after" + std::to_string(i)));
+        auto got = readFrames(pair.reader, 101);
+        REQUIRE(got.size() == 101);
+        CHECK(got[0].payload.size() == size_t(4 << 20));
+        for (int i = 0; i < 100; ++i) CHECK(got[size_t(i) + 1].payload == "after" + std::to_string(i));
+        outbox->detach();
+    }
+
+    TEST_CASE("send, sendNow and close from several threads: every frame whole, each thread's in order") {
+        for (int round = 0; round < 5; ++round) {
+            Sender sender;
+            TcpPair pair;
+            auto outbox = sender.attach(pair.server, 64 << 20);
+            constexpr int kThreads = 3, kFrames = 3000;
+            std::vector<ServerFrame> got;
+            std::thread reader([&] { got = readFrames(pair.client, kThreads * kFrames + 1); });
+            std::vector<std::thread> writers;
+            for (int t = 0; t < kThreads; ++t)
+                writers.emplace_back([&, t] {
+                    for (int i = 0; i < kFrames; ++i) {
+                        auto f = frame(Opcode::Text, std::to_string(t) + ":" + std::to_string(i));
+                        if (i % 2) outbox->sendNow(f);
+                        else outbox->send(f);
+                    }
+                });
+            for (auto& w : writers) w.join();
+            outbox->close(1000, "done");
+            reader.join();
+            REQUIRE(got.size() == size_t(kThreads * kFrames + 1));
+            std::vector<int> next(kThreads, 0);
+            for (size_t i = 0; i + 1 < got.size(); ++i) {
+                auto colon = got[i].payload.find(':');
+                REQUIRE(colon != std::string::npos);
+                int t = std::stoi(got[i].payload.substr(0, colon));
+                CHECK(std::stoi(got[i].payload.substr(colon + 1)) == next[size_t(t)]++);
+            }
+            CHECK(got.back().opcode == 8);  // the Close comes last
+            outbox->detach();
+        }
+    }
+
     TEST_CASE("an outbox that outlives its Sender answers Closed") {
         auto sender = std::make_unique<Sender>();
         UnixPair pair;
