@@ -44,6 +44,9 @@ What is written:
   --drain S             after the last write, wait up to S seconds for deliveries (default 5)
   --size B              pad each payload to B bytes (default 64; the stamp alone is ~40)
   --http-conns C        post: keep-alive connections, one request in flight each (default 8)
+  --batch B             post: up to B writes per request (what is due when a connection is
+                        free), one per line of an application/x-ndjson body, all to one
+                        room; 1 sends each write as the whole body (default 1)
   --writers W           ws: clients 0..W-1 send; 0 = one per room (default 0)
   --request-timeout S   post: a request without an answer after S s fails (default 10)
 
@@ -137,6 +140,7 @@ std::string check(const Options& o) {
     if (o.rooms > o.clients)
         return "--rooms must not exceed --clients (a room without clients measures nothing)";
     if (o.mode == Mode::Ws && o.writers > o.clients) return "--writers must not exceed --clients";
+    if (o.mode == Mode::Ws && o.batch > 1) return "--batch is for --mode post";
     if (o.threads > o.clients) return "--threads must not exceed --clients";
     if (o.wsPath.empty() || o.wsPath.front() != '/') return "--ws-path must start with /";
     if (o.postPath.empty() || o.postPath.front() != '/') return "--post-path must start with /";
@@ -180,6 +184,7 @@ ParseResult parseOptions(int argc, char** argv, Options& o, std::string& error) 
         {"--drain", seconds(o.drainSeconds, 0)},
         {"--size", count(o.size, 0, 1 << 20)},
         {"--http-conns", count(o.httpConnections, 1, 10000)},
+        {"--batch", count(o.batch, 1, 1000)},
         {"--writers", count(o.writers, 0, 1000000)},
         {"--request-timeout", seconds(o.requestTimeoutSeconds, 0.001)},
         {"--ws-path", text(o.wsPath)},

@@ -32,6 +32,9 @@ struct Options {
     size_t size = 64;  // payload bytes
     // One request in flight per connection: C connections allow C writes per acknowledgement time.
     uint32_t httpConnections = 8;
+    // post: writes per request, as lines of an application/x-ndjson body (the node's batch
+    // broadcast); 1 sends each write as the whole body.
+    uint32_t batch = 1;
     uint32_t writers = 0;  // ws mode: clients that send; 0 means one per room
     uint32_t threads = 1;  // threads for the WebSocket clients
     int pid = 0;           // server process whose RSS is read; 0: none

@@ -18,7 +18,7 @@ namespace {
 
 constexpr uint64_t kReconnectDelayNanos = 50'000'000;  // a refused connect is not retried in a busy loop
 constexpr int kMaxEvents = 256;
-constexpr size_t kMaxAnswerBytes = 1 << 20;  // a broadcast answer is {"seq":N}
+constexpr size_t kMaxAnswerBytes = 1 << 20;  // a broadcast answer is {"seq":N} or {"seqs":[...]}
 
 bool equalsIgnoringCase(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -211,26 +211,31 @@ void PostWriter::sendDueWrites(uint64_t now) {
         if (now > scheduled) result_.maxSendLagNanos = std::max(result_.maxSendLagNanos, now - scheduled);
         Connection& c = connections_[idle_.back()];
         idle_.pop_back();
-        issue(c);
+        issue(c, uint32_t(std::min<uint64_t>(run_.options.batch, due - result_.sent)));
     }
 }
 
-void PostWriter::issue(Connection& c) {
+void PostWriter::issue(Connection& c, uint32_t writes) {
     const Options& o = run_.options;
     c.room = c.nextRoom;
     c.nextRoom = (c.nextRoom + 1) % o.rooms;
-    c.counter = ++counterOf(c.index, c.room);
+    c.firstCounter = counterOf(c.index, c.room) + 1;
+    counterOf(c.index, c.room) += writes;
+    c.writes = writes;
     c.sentNanos = monotonicNanos();
     if (result_.firstSendNanos == 0) result_.firstSendNanos = c.sentNanos;
-    std::string payload =
-        encodePayload(run_.runId, WriteStamp{c.room, c.index, c.counter, c.sentNanos}, o.size);
+    std::string body;
+    for (uint32_t i = 0; i < writes; ++i) {
+        if (i) body += '\n';
+        body += encodePayload(run_.runId, WriteStamp{c.room, c.index, c.firstCounter + i, c.sentNanos}, o.size);
+    }
     c.out = "POST " + paths_[c.room] + " HTTP/1.1\r\nHost: " + run_.endpoints[c.node].hostHeader +
-            "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(payload.size()) + "\r\n\r\n" +
-            payload;
+            "\r\nContent-Type: " + (o.batch > 1 ? "application/x-ndjson" : "text/plain") +
+            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     c.outSent = 0;
     c.state = Connection::State::Busy;
-    ++result_.sent;
-    live_.sent.fetch_add(1, std::memory_order_relaxed);
+    result_.sent += writes;
+    live_.sent.fetch_add(writes, std::memory_order_relaxed);
     live_.inFlight.fetch_add(1, std::memory_order_relaxed);
     flush(c);
 }
@@ -277,14 +282,16 @@ void PostWriter::readAnswer(Connection& c, uint64_t now) {
 void PostWriter::finish(Connection& c, int status, bool keepAlive, uint64_t now) {
     live_.inFlight.fetch_sub(1, std::memory_order_relaxed);
     if (status >= 200 && status < 300) {
-        ++result_.acknowledged;
-        result_.ackLatency.record(now > c.sentNanos ? now - c.sentNanos : 0);
+        result_.acknowledged += c.writes;
+        for (uint32_t i = 0; i < c.writes; ++i) {
+            result_.ackLatency.record(now > c.sentNanos ? now - c.sentNanos : 0);
+            result_.ledger.add(c.room, c.index, c.firstCounter + i);
+        }
         result_.lastAckNanos = now;
-        result_.ledger.add(c.room, c.index, c.counter);
-        run_.expectedWritesPerRoom[c.room].fetch_add(1, std::memory_order_relaxed);
-        live_.acknowledged.fetch_add(1, std::memory_order_relaxed);
+        run_.expectedWritesPerRoom[c.room].fetch_add(c.writes, std::memory_order_relaxed);
+        live_.acknowledged.fetch_add(c.writes, std::memory_order_relaxed);
     } else {
-        ++result_.failed;
+        result_.failed += c.writes;
         ++result_.failures["HTTP " + std::to_string(status)];
     }
     c.state = Connection::State::Idle;
@@ -304,7 +311,7 @@ void PostWriter::drop(Connection& c, const std::string& why, uint64_t now) {
     bool wasIdle = c.state == Connection::State::Idle;
     if (c.state == Connection::State::Busy) {
         live_.inFlight.fetch_sub(1, std::memory_order_relaxed);
-        ++result_.failed;
+        result_.failed += c.writes;
     }
     if (wasIdle) {
         std::erase(idle_, c.index);

@@ -3,8 +3,9 @@
 // Provides one thread that keeps --http-conns connections to the nodes (connection i to node
 // i mod U), sends each write as soon as the schedule (--rate) allows and a connection is free,
 // one request in flight per connection, and records which writes the nodes acknowledged (2xx)
-// and how long each acknowledgement took. Connection i is writer i; its k-th write goes to room
-// (i + k) mod K, so every writer writes to every room in turn.
+// and how long each acknowledgement took. Connection i is writer i; its k-th request goes to room
+// (i + k) mod K, so every writer writes to every room in turn. With --batch a request carries up to
+// B writes of one room, one per line (the node's batch broadcast), acknowledged together.
 // Must not: pipeline (an answer is matched to its request by being the next one), retry a write
 // (a retried write could be stored twice and would hide a failure), or block.
 #pragma once
@@ -57,16 +58,17 @@ class PostWriter {
         std::string in;
         uint64_t retryAtNanos = 0;
         uint32_t nextRoom = 0;
-        // The request in flight.
+        // The request in flight: writes firstCounter .. firstCounter + writes - 1 of one room.
         uint32_t room = 0;
-        uint64_t counter = 0;
+        uint64_t firstCounter = 0;
+        uint32_t writes = 0;
         uint64_t sentNanos = 0;
     };
 
     void connect(Connection& c, uint64_t now);
     void onEvent(Connection& c, uint32_t events, uint64_t now);
     void sendDueWrites(uint64_t now);
-    void issue(Connection& c);
+    void issue(Connection& c, uint32_t writes);
     void flush(Connection& c);
     void readAnswer(Connection& c, uint64_t now);
     void finish(Connection& c, int status, bool keepAlive, uint64_t now);

@@ -34,6 +34,10 @@ constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr size_t kMaxConnectionIdBytes = 128;
 // How long an upgrade waits for a new shard to learn the log's position.
 constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
+// Writes in one batch broadcast: enough to fill the bus's send window in a few requests, few
+// enough that one request cannot queue an unbounded backlog of publishes.
+constexpr size_t kMaxBatchWrites = 1000;
+constexpr const char* kBatchType = "application/x-ndjson";
 
 // While mg_start runs on this thread: where CivetWeb's log lines go, for the start error.
 thread_local std::string* tStartError = nullptr;
@@ -251,6 +255,47 @@ struct Waiter {
         return [p = promise](T value) { p->set_value(std::move(value)); };
     }
 };
+
+// The log's answers to the publishes of one broadcast, collected for the CivetWeb worker that
+// waits for all of them. Callbacks run on bus threads.
+class Acks : public std::enable_shared_from_this<Acks> {
+public:
+    explicit Acks(size_t count) : results_(count, Status(Code::Unavailable, "no acknowledgement from the log in time")),
+                                  remaining_(count) {}
+    PublishCallback callback(size_t index) {
+        return [self = shared_from_this(), index](Result<uint64_t> result) {
+            std::lock_guard lock(self->mutex_);
+            self->results_[index] = std::move(result);
+            if (--self->remaining_ == 0) self->done_.notify_one();
+        };
+    }
+    // Worker thread. Results not answered by the deadline stay "no acknowledgement in time".
+    const std::vector<Result<uint64_t>>& wait(std::chrono::steady_clock::time_point deadline) {
+        std::unique_lock lock(mutex_);
+        done_.wait_until(lock, deadline, [&] { return remaining_ == 0; });
+        return results_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable done_;
+    std::vector<Result<uint64_t>> results_;
+    size_t remaining_;
+};
+
+// The writes of a batch broadcast: each non-empty line of the body, without its line end.
+std::vector<std::string> splitLines(std::string_view body) {
+    std::vector<std::string> lines;
+    while (!body.empty()) {
+        size_t end = body.find('\n');
+        std::string_view line = body.substr(0, end);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (!line.empty()) lines.emplace_back(line);
+        if (end == std::string_view::npos) break;
+        body.remove_prefix(end + 1);
+    }
+    return lines;
+}
 
 }  // namespace
 
@@ -519,10 +564,11 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     // A router room's broadcast goes into the log of every one of its shard rooms.
     std::vector<std::pair<std::string, std::string>> targets;  // room, subject
     const Party* party = deps_.parties.find(route.party);
-    if (party && party->isRouter()) {
-        ShardRouter& router = *routers_.at(route.party);
-        for (auto& room : router.shardRooms(route.room))
-            targets.emplace_back(room, deps_.rooms.subject(router.target(), room).value());
+    const bool router = party && party->isRouter();
+    if (router) {
+        ShardRouter& shardRouter = *routers_.at(route.party);
+        for (auto& room : shardRouter.shardRooms(route.room))
+            targets.emplace_back(room, deps_.rooms.subject(shardRouter.target(), room).value());
     } else {
         auto subject = deps_.rooms.subject(route.party, route.room);
         if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
@@ -531,29 +577,52 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     std::string body;
     if (Status read = readBody(conn, deps_.limits.max_message_bytes, body); !read)
         return sendText(conn, statusFor(read.code()), read.message());
-    auto headers = lowerCaseHeaders(ri);
+    const char* type = mg_get_header(conn, "Content-Type");
+    std::string_view contentType = type ? type : "";
     PublishOptions options;
-    auto type = headers.find("content-type");
-    options.binary = type != headers.end() && type->second.rfind("application/octet-stream", 0) == 0;
-    std::vector<Waiter<Result<uint64_t>>> waiters(targets.size());
-    for (size_t i = 0; i < targets.size(); ++i)
-        deps_.bus.publish(targets[i].second, body, options, waiters[i].callback());
-    auto deadline = std::chrono::steady_clock::now() + kRequestTimeout;
-    std::vector<uint64_t> seqs;
-    for (auto& waiter : waiters) {
-        if (waiter.future.wait_until(deadline) != std::future_status::ready)
-            return sendText(conn, 503, "no acknowledgement from the log in time");
-        auto seq = waiter.future.get();
-        if (!seq) return sendText(conn, statusFor(seq.status().code()), "broadcast failed: " + seq.status().message());
-        seqs.push_back(seq.value());
+    options.binary = contentType.rfind("application/octet-stream", 0) == 0;
+    // A batch: every line is one write, published in order, answered once all are stored.
+    const bool batch = contentType.rfind(kBatchType, 0) == 0;
+    std::vector<std::string> writes;
+    if (batch) {
+        writes = splitLines(body);
+        if (writes.empty()) return sendText(conn, 400, std::string("an ") + kBatchType + " broadcast needs at least one line");
+        if (writes.size() > kMaxBatchWrites)
+            return sendText(conn, 413, std::to_string(writes.size()) + " lines is over the batch limit of " +
+                                           std::to_string(kMaxBatchWrites) + " writes");
+    } else {
+        writes.push_back(std::move(body));
     }
-    if (targets.size() == 1 && !(party && party->isRouter()))
-        return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(seqs[0]) + "}"));
-    std::string json = "{\"rooms\":[";
-    for (size_t i = 0; i < targets.size(); ++i)
-        json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(targets[i].first) +
-                ",\"seq\":" + std::to_string(seqs[i]) + "}";
-    return send(conn, HttpResponse::json(200, json + "]}"));
+    auto acks = std::make_shared<Acks>(targets.size() * writes.size());
+    size_t index = 0;
+    for (const auto& [room, subject] : targets)
+        for (const auto& write : writes) deps_.bus.publish(subject, write, options, acks->callback(index++));
+    const auto& results = acks->wait(std::chrono::steady_clock::now() + kRequestTimeout);
+    const Result<uint64_t>* failure = nullptr;
+    for (const auto& result : results)
+        if (!result && !failure) failure = &result;
+    if (failure && !batch)
+        return sendText(conn, statusFor(failure->status().code()), "broadcast failed: " + failure->status().message());
+    if (!batch && !router) return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(results[0].value()) + "}"));
+    // {"seq":N} per room, or {"seqs":[...]} per batch: null where the write was not acknowledged.
+    auto seqs = [&](size_t room) {
+        std::string json = batch ? "\"seqs\":[" : "\"seq\":";
+        for (size_t i = 0; i < writes.size(); ++i) {
+            const auto& result = results[room * writes.size() + i];
+            json += (i ? "," : "") + (result ? std::to_string(result.value()) : std::string("null"));
+        }
+        return batch ? json + "]" : json;
+    };
+    std::string json = failure ? "{\"error\":" + lua::jsonQuote("broadcast failed: " + failure->status().message()) + "," : "{";
+    if (router) {
+        json += "\"rooms\":[";
+        for (size_t i = 0; i < targets.size(); ++i)
+            json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(targets[i].first) + "," + seqs(i) + "}";
+        json += "]}";
+    } else {
+        json += seqs(0) + "}";
+    }
+    return send(conn, HttpResponse::json(failure ? statusFor(failure->status().code()) : 200, json));
 }
 
 int HttpServer::handleHistory(mg_connection* conn, const Route& route) {

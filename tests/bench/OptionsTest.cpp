@@ -54,3 +54,14 @@ TEST_CASE("bad values and unknown flags are refused with the flag's name") {
     CHECK(parse({"--clients", "5", "--rooms", "6"}, o, error) == ParseResult::Error);
     CHECK(parse({"--help"}, o, error) == ParseResult::Help);
 }
+
+TEST_CASE("--batch sets writes per POST and is refused in ws mode or out of range") {
+    Options o;
+    std::string error;
+    REQUIRE(parse({"--batch", "100"}, o, error) == ParseResult::Run);
+    CHECK(o.batch == 100);
+    CHECK(parse({"--batch", "0"}, o, error) == ParseResult::Error);
+    CHECK(parse({"--batch", "1001"}, o, error) == ParseResult::Error);
+    CHECK(parse({"--mode", "ws", "--batch", "10"}, o, error) == ParseResult::Error);
+    CHECK(error.find("--batch") != std::string::npos);
+}

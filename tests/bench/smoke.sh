@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of partyline-bench against a real node: one node with its embedded nats-server on a
-# free loopback port, a short run in post mode and one in ws mode (party "echo", whose script
+# free loopback port, a short run in post mode, one in post mode with batches (application/x-ndjson
+# bodies, several writes per request) and one in ws mode (party "echo", whose script
 # broadcasts every frame it gets), each of which must report every expected delivery exactly once
 # and in order (the tool exits 0 only then). Usage: smoke.sh PARTYLINE_BIN BENCH_BIN SOURCE_DIR
 set -euo pipefail
@@ -72,5 +73,6 @@ run_bench() {
 
 start_node
 run_bench --mode post --clients 60 --rooms 3 --rate 300 --duration 2 --http-conns 4
+run_bench --mode post --clients 30 --rooms 3 --rate 2000 --duration 2 --http-conns 2 --batch 50
 run_bench --mode ws --party echo --clients 40 --rooms 2 --writers 4 --rate 200 --duration 2 --threads 2
 echo "bench smoke test passed"

@@ -209,6 +209,39 @@ describe("one node", () => {
       await client.close();
     });
 
+    test("an application/x-ndjson broadcast stores each line, in order, and answers every seq", T, async () => {
+      const v1 = await connect(node.wsUrl("echo", "batch"), { protocols: ["partyline.v1"] });
+      await joined(v1);
+      const post = (body) =>
+        httpFetch(`${node.url}/v1/parties/echo/batch/broadcast`, {
+          method: "POST",
+          body,
+          headers: { "Content-Type": "application/x-ndjson" },
+        });
+      const res = await post('{"n":1}\r\nline two\n\n{"n":3}\n');
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      const { seqs } = JSON.parse(text);
+      assert.equal(seqs.length, 3, text);
+      for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `seqs not increasing: ${seqs}`);
+      const framed = (m) => m.text.startsWith('{"seq":');
+      await v1.waitFor((m) => framed(m) && m.json().data === '{"n":3}');
+      const writes = v1.messages.filter(framed).map((m) => m.json());
+      assert.deepEqual(
+        writes.map((w) => [w.seq, w.data]),
+        [[seqs[0], '{"n":1}'], [seqs[1], "line two"], [seqs[2], '{"n":3}']],
+      );
+
+      // Refused before anything is stored: no line, or more than 1,000.
+      const none = await post("\n\r\n");
+      assert.equal(none.status, 400, await none.text());
+      const many = await post(Array.from({ length: 1001 }, (_, i) => `w${i}`).join("\n"));
+      assert.equal(many.status, 413, await many.text());
+      const history = await httpFetch(`${node.url}/v1/parties/echo/batch/history?since=0`);
+      assert.equal((await history.json()).entries.length, 3);
+      await v1.close();
+    });
+
     test("subprotocol partyline.v1 wraps each write with its seq", T, async () => {
       const v1 = await connect(node.wsUrl("echo", "v1room", { _pk: "v1-client" }), { protocols: ["partyline.v1"] });
       assert.equal(v1.protocol, "partyline.v1", "the node did not select the partyline.v1 subprotocol");
