@@ -65,7 +65,9 @@ public:
     virtual void publish(const std::string& subject, std::string data, PublishOptions options,
                          PublishCallback done) = 0;
 
-    // Live writes for one log subject, in log order.
+    // Live writes for one log subject, in log order. Returns without waiting for the server:
+    // the subscription is in place for every write stored after the answer to any later read of
+    // this bus (lastSequence, read), so read the log's position after subscribing.
     virtual Result<std::unique_ptr<Subscription>> subscribe(const std::string& subject,
                                                             DeliverCallback deliver) = 0;
 
@@ -73,6 +75,10 @@ public:
     // a bus callback.
     // The last sequence stored for the subject; 0 when it has none.
     virtual Result<uint64_t> lastSequence(const std::string& subject) = 0;
+    // The same without blocking: `done` runs once, on a bus thread, with the answer or the error
+    // (Code::Timeout when the log did not answer in time).
+    using SequenceCallback = std::function<void(Result<uint64_t>)>;
+    virtual void lastSequenceAsync(const std::string& subject, SequenceCallback done) = 0;
     // Up to `limit` entries of the subject with seq > after, in order. Entries
     // carry prevSeq when it is known.
     virtual Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after,

@@ -158,6 +158,10 @@ Result<uint64_t> MemoryBus::lastSequence(const std::string& subject) {
     return it == logs_.end() || it->second.empty() ? uint64_t(0) : it->second.back().seq;
 }
 
+void MemoryBus::lastSequenceAsync(const std::string& subject, SequenceCallback done) {
+    post([done = std::move(done), last = lastSequence(subject)]() mutable { done(std::move(last)); });
+}
+
 Result<uint64_t> MemoryBus::firstSequence(const std::string& subject) {
     std::lock_guard lock(mutex_);
     if (!available_) return Status(Code::Unavailable, "memory bus is unavailable");

@@ -52,6 +52,8 @@ class MemoryBus final : public Bus {
     Result<std::unique_ptr<Subscription>> subscribeEphemeral(const std::string& subject,
                                                              EphemeralCallback receive) override;
     Result<uint64_t> lastSequence(const std::string& subject) override;
+    // `done` runs on the bus thread.
+    void lastSequenceAsync(const std::string& subject, SequenceCallback done) override;
     Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) override;
     Result<uint64_t> firstSequence(const std::string& subject) override;
     Status ready() override;

@@ -684,6 +684,10 @@ Status NatsBus::startPublisher() {
                                          kAckPendingBytes, [this](natsMsg* msg) { onAck(msg); });
     if (!acks) return acks.status();
     acks_ = std::move(acks.value());
+    auto reads = NatsSubscription::create(connection_.get(), inboxPrefix_ + "R.*", kAckPendingMsgs, kAckPendingBytes,
+                                          [this](natsMsg* msg) { onLastSequence(msg); });
+    if (!reads) return reads.status();
+    reads_ = std::move(reads.value());
     timer_ = std::thread([this] { timerLoop(); });
     return Status::ok();
 }
@@ -696,6 +700,13 @@ NatsBus::~NatsBus() {
     timerCv_.notify_all();
     if (timer_.joinable()) timer_.join();
     acks_.reset();  // no acknowledgement handler runs after this
+    reads_.reset();
+    std::unordered_map<uint64_t, PendingRead> reads;
+    {
+        std::lock_guard lock(readsMutex_);
+        reads.swap(pendingReads_);
+    }
+    for (auto& [token, read] : reads) read.done(Status(Code::Unavailable, "bus closed before the log answered"));
 
     std::unordered_map<uint64_t, Pending> pending;
     std::vector<std::pair<PublishCallback, Status>> refused;
@@ -992,6 +1003,7 @@ void NatsBus::timerTick() {
     }
     for (auto& [token, status] : failures) complete(token, status);
     sendQueued();  // expired publishes may have opened the window
+    expireReads();
 }
 
 Status NatsBus::deadlineFailure(const Pending& p) {
@@ -1026,15 +1038,12 @@ Result<std::unique_ptr<Subscription>> NatsBus::subscribe(const std::string& subj
         }
         deliver(std::move(entry.value()));
     };
+    // Not flushed: the SUB goes out before any later request on this connection, so the server
+    // knows the interest by the time it answers a read of the log (Bus.h). When disconnected,
+    // nats.c subscribes on reconnect and the gap is filled.
     auto sub = NatsSubscription::create(connection_.get(), live.value(), kLivePendingMsgs, kLivePendingBytes,
                                         std::move(handler));
     if (!sub) return sub.status();
-    // The server knows the interest once this returns, so no write published
-    // afterwards through this server misses the subscription. When
-    // disconnected, nats.c subscribes on reconnect and the gap is filled.
-    if (natsConnection_Status(connection_.get()) == NATS_CONN_STATUS_CONNECTED) {
-        natsConnection_FlushTimeout(connection_.get(), 1000);
-    }
     return std::unique_ptr<Subscription>(std::move(sub.value()));
 }
 
@@ -1080,6 +1089,78 @@ Result<uint64_t> NatsBus::lastSequence(const std::string& subject) {
     if (entry) return entry->seq;
     if (entry.status().code() == Code::NotFound) return uint64_t(0);
     return entry.status().withContext("lastSequence of " + subject);
+}
+
+void NatsBus::lastSequenceAsync(const std::string& subject, SequenceCallback done) {
+    Status failure;
+    const uint64_t token = nextToken_.fetch_add(1);
+    if (auto live = liveSubjectFor(subject); !live) {
+        failure = live.status().withContext("lastSequence");
+    } else {
+        {
+            std::lock_guard lock(readsMutex_);
+            pendingReads_[token] = {std::move(done), Clock::now() + std::chrono::milliseconds(kApiWaitMs)};
+        }
+        // The subject is valid (no quote, backslash or control byte), so it needs no escaping.
+        const std::string api = "$JS.API.DIRECT.GET." + config_.stream;
+        const std::string request = "{\"last_by_subj\":\"" + subject + "\"}";
+        const std::string reply = inboxPrefix_ + "R." + std::to_string(token);
+        natsStatus s = natsConnection_PublishRequest(connection_.get(), api.c_str(), reply.c_str(), request.data(),
+                                                     int(request.size()));
+        if (s == NATS_OK) return;
+        failure = natsFailure(s, "direct get from " + config_.stream).withContext("lastSequence of " + subject);
+        std::lock_guard lock(readsMutex_);
+        auto it = pendingReads_.find(token);
+        if (it == pendingReads_.end()) return;  // the timer failed it already
+        done = std::move(it->second.done);
+        pendingReads_.erase(it);
+    }
+    // Never on the caller's thread: the timer runs it.
+    std::lock_guard lock(pendingMutex_);
+    refused_.emplace_back(std::move(done), std::move(failure));
+    timerCv_.notify_one();
+}
+
+void NatsBus::onLastSequence(natsMsg* msg) {
+    std::string_view subject = natsMsg_GetSubject(msg);
+    auto token = parseUint(subject.substr(subject.rfind('.') + 1));
+    if (!token) return;
+    SequenceCallback done;
+    {
+        std::lock_guard lock(readsMutex_);
+        auto it = pendingReads_.find(*token);
+        if (it == pendingReads_.end()) return;  // answered after its deadline
+        done = std::move(it->second.done);
+        pendingReads_.erase(it);
+    }
+    const char* status = header(msg, kHeaderStatus);
+    if (status != nullptr && natsMsg_GetDataLength(msg) == 0) {
+        if (std::string_view(status) == "404") return done(uint64_t(0));  // nothing stored for the subject
+        return done(Status(Code::Unavailable, std::string("direct get from ") + config_.stream +
+                                                  ": JetStream answered status " + status));
+    }
+    auto entry = entryFrom(msg);
+    if (!entry) return done(entry.status().withContext("lastSequence"));
+    done(entry->seq);
+}
+
+void NatsBus::expireReads() {
+    std::vector<SequenceCallback> expired;
+    {
+        std::lock_guard lock(readsMutex_);
+        const auto now = Clock::now();
+        for (auto it = pendingReads_.begin(); it != pendingReads_.end();) {
+            if (now < it->second.deadline) {
+                ++it;
+                continue;
+            }
+            expired.push_back(std::move(it->second.done));
+            it = pendingReads_.erase(it);
+        }
+    }
+    for (auto& done : expired)
+        done(Status(Code::Timeout, "direct get from " + config_.stream + ": no answer within " +
+                                       std::to_string(kApiWaitMs / 1000) + " s"));
 }
 
 Result<uint64_t> NatsBus::firstSequence(const std::string& subject) {

@@ -82,6 +82,9 @@ class NatsBus final : public Bus {
                                                              EphemeralCallback receive) override;
 
     Result<uint64_t> lastSequence(const std::string& subject) override;
+    // A direct get sent without waiting; `done` runs on the NATS delivery thread that received
+    // the answer, or on the bus timer thread for an error or after kApiWait without an answer.
+    void lastSequenceAsync(const std::string& subject, SequenceCallback done) override;
     Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) override;
     Result<uint64_t> firstSequence(const std::string& subject) override;
 
@@ -134,6 +137,10 @@ class NatsBus final : public Bus {
     void sendQueued();
     // Runs on a NATS delivery thread, for every acknowledgement.
     void onAck(natsMsg* msg);
+    // Runs on a NATS delivery thread, for every answer to lastSequenceAsync.
+    void onLastSequence(natsMsg* msg);
+    // Timer thread: fails the lastSequenceAsync calls that had no answer in time.
+    void expireReads();
     // Completes a pending publish; the callback runs after the locks are released.
     // Only on a bus thread: the caller's thread never runs a callback.
     void complete(uint64_t token, Result<uint64_t> result);
@@ -158,6 +165,7 @@ class NatsBus final : public Bus {
     JetStreamPtr js_;
     std::string inboxPrefix_;  // "_INBOX.<unique>": replies for acks, and the msg id stem
     std::unique_ptr<NatsSubscription> acks_;
+    std::unique_ptr<NatsSubscription> reads_;  // answers to lastSequenceAsync on "<inboxPrefix_>R.*"
 
     std::atomic<uint64_t> nextToken_{1};
     std::atomic<uint64_t> resends_{0};
@@ -174,6 +182,13 @@ class NatsBus final : public Bus {
     uint64_t seenReconnects_ = 0;  // timer thread only
     bool stopping_ = false;
     std::thread timer_;
+
+    struct PendingRead {
+        SequenceCallback done;
+        Clock::time_point deadline;
+    };
+    std::mutex readsMutex_;  // taken alone, never with sendMutex_ or pendingMutex_
+    std::unordered_map<uint64_t, PendingRead> pendingReads_;
 
     std::mutex readyMutex_;
     Clock::time_point readyCheckedAt_{};

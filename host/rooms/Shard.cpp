@@ -118,22 +118,32 @@ void Shard::subscribe() {
     subscription_ = std::move(sub.value());
 }
 
-// The subscription exists before the position is read, so no write can fall
-// between the two: anything already stored is skipped as a duplicate.
+// The subscription exists before the position is asked for, so no write can fall
+// between the two: anything already stored is skipped as a duplicate. The
+// question goes out without waiting (no executor thread sits through a NATS
+// round trip per new room); the answer comes back through the strand.
 void Shard::readLogPosition() {
+    if (stopped_ || logReady_ || positionAsked_) return;
+    if (!subscription_) return scheduleRetry(&Shard::start);
+    positionAsked_ = true;
+    std::weak_ptr<Shard> weak = weak_from_this();
+    context_.bus.lastSequenceAsync(subject_, [weak](Result<uint64_t> last) {
+        if (auto self = weak.lock())
+            self->strand_->post([self, last = std::move(last)]() mutable { self->onLogPosition(std::move(last)); });
+    });
+}
+
+void Shard::onLogPosition(Result<uint64_t> last) {
+    positionAsked_ = false;
     if (stopped_ || logReady_) return;
-    if (subscription_) {
-        auto last = context_.bus.lastSequence(subject_);
-        if (last) {
-            lastDelivered_ = last.value();
-            logReady_ = true;
-            readyPromise_.set_value();
-            deliverPending();
-            return;
-        }
+    if (!last) {
         log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " cannot read the log: " + last.status().message());
+        return scheduleRetry(&Shard::start);
     }
-    scheduleRetry(&Shard::start);
+    lastDelivered_ = last.value();
+    logReady_ = true;
+    readyPromise_.set_value();
+    deliverPending();
 }
 
 void Shard::scheduleRetry(void (Shard::*what)()) {

@@ -145,6 +145,7 @@ private:
     void start();
     void subscribe();
     void readLogPosition();
+    void onLogPosition(Result<uint64_t> last);
     void loadScript();
     Status loadState(const std::shared_ptr<const Script>& script);
     void swapScript(std::shared_ptr<const Script> script);
@@ -191,6 +192,7 @@ private:
 
     std::unique_ptr<Subscription> subscription_;
     bool logReady_ = false;        // lastDelivered_ holds the log's position
+    bool positionAsked_ = false;   // a lastSequenceAsync is on its way
     std::promise<void> readyPromise_;
     std::shared_future<void> ready_ = readyPromise_.get_future().share();
     uint64_t lastDelivered_ = 0;   // the last sequence delivered to connections

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <future>
+
 #include <thread>
 
 #include "BusTestSupport.h"
@@ -95,6 +97,9 @@ TEST_CASE("MemoryBus reads after a sequence, with headers, and knows first and l
     publishAndWait(bus, kRoomB, "other");
     CHECK(bus.lastSequence(kRoomA).value() == 5);
     CHECK(bus.firstSequence(kRoomA).value() == 3);  // retention kept the last three
+    std::promise<Result<uint64_t>> asked;
+    bus.lastSequenceAsync(kRoomA, [&](Result<uint64_t> r) { asked.set_value(std::move(r)); });
+    CHECK(asked.get_future().get().value() == 5);
 
     auto entries = bus.read(kRoomA, 3, 10).value();
     REQUIRE(entries.size() == 2);

@@ -188,6 +188,46 @@ TEST_SUITE("nats") {
         CHECK(f.bus->firstSequence(kRoomA).value() == seqs[2]);  // max_msgs_per_room kept three
     }
 
+    TEST_CASE("lastSequenceAsync answers on a bus thread: 0, then the last write; a bad subject fails") {
+        NatsFixture f;
+        auto ask = [&](const std::string& subject) {
+            Collector<std::pair<Result<uint64_t>, bool>> answers;
+            const auto caller = std::this_thread::get_id();
+            f.bus->lastSequenceAsync(subject, [&](Result<uint64_t> r) {
+                answers.add({std::move(r), std::this_thread::get_id() == caller});
+            });
+            REQUIRE(answers.waitFor(1, 10s));
+            auto answer = answers.items().front();
+            CHECK_FALSE(answer.second);  // never on the calling thread
+            return answer.first;
+        };
+        CHECK(ask(kRoomA).value() == 0);
+        publishAndWait(*f.bus, kRoomA, "one");
+        auto seq = publishAndWait(*f.bus, kRoomA, "two").value();
+        publishAndWait(*f.bus, kRoomB, "elsewhere");
+        CHECK(ask(kRoomA).value() == seq);
+        CHECK(ask("not.a.log.subject").status().code() == Code::InvalidArgument);
+    }
+
+    TEST_CASE("a subscription made before lastSequenceAsync sees every write stored after its answer") {
+        NatsFixture f;
+        auto other = NatsBus::connect(NatsConfig{}, f.server->url(), "other-node");
+        REQUIRE(other.isOk());
+        for (int round = 0; round < 20; ++round) {
+            const std::string room = "partyline.room.chat.r" + std::to_string(round);
+            Collector<LogEntry> live;
+            auto sub = f.bus->subscribe(room, [&](LogEntry e) { live.add(std::move(e)); });
+            REQUIRE(sub.isOk());
+            Collector<Result<uint64_t>> last;
+            f.bus->lastSequenceAsync(room, [&](Result<uint64_t> r) { last.add(std::move(r)); });
+            REQUIRE(last.waitFor(1, 10s));
+            // Written through another connection, once the answer is in.
+            auto seq = publishAndWait(*other.value(), room, "after");
+            REQUIRE(live.waitFor(1, 5s));
+            CHECK(live.items().front().seq == seq.value());
+        }
+    }
+
     TEST_CASE("10,000 asynchronous publishes are all acknowledged, in publish order") {
         NatsFixture f;
         constexpr int kCount = 10000;
