@@ -22,6 +22,7 @@ constexpr const char* kUsage = R"(partyline - a host for real-time rooms
 Usage:
   partyline serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--node-id ID]
                   [--nats-url URL] [--static DIR] [--log-level debug|info|warn|error]
+                  [--log-format logfmt|json]
   partyline check SCRIPT...
   partyline new NAME
   partyline check-config FILE
@@ -51,7 +52,7 @@ struct Args {
 
 bool parseArgs(int argc, char** argv, Args& args, std::string& error) {
     static const std::vector<std::string> known = {"--config", "--listen",   "--data",     "--node-id",
-                                                   "--nats-url", "--static", "--log-level"};
+                                                   "--nats-url", "--static", "--log-level", "--log-format"};
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg.rfind("--", 0) == 0 && arg != "--help" && arg != "--version") {
@@ -98,23 +99,28 @@ Result<Config> loadConfig(const Args& args) {
     return config;
 }
 
+// The configuration's log level and format, unless a flag says otherwise.
+bool setUpLog(const Args& args, const LogConfig& config) {
+    std::string level = config.level, format = config.format;
+    if (auto it = args.flags.find("--log-level"); it != args.flags.end()) level = it->second;
+    if (auto it = args.flags.find("--log-format"); it != args.flags.end()) format = it->second;
+    auto parsedLevel = log::parseLevel(level);
+    auto parsedFormat = log::parseFormat(format);
+    if (!parsedLevel) std::fprintf(stderr, "partyline: --log-level must be debug, info, warn or error\n");
+    if (!parsedFormat) std::fprintf(stderr, "partyline: --log-format must be logfmt or json\n");
+    if (!parsedLevel || !parsedFormat) return false;
+    log::setLevel(*parsedLevel);
+    log::setFormat(*parsedFormat);
+    return true;
+}
+
 int serve(const Args& args) {
-    if (auto it = args.flags.find("--log-level"); it != args.flags.end()) {
-        const std::string& l = it->second;
-        if (l == "debug") log::setLevel(log::Level::Debug);
-        else if (l == "info") log::setLevel(log::Level::Info);
-        else if (l == "warn") log::setLevel(log::Level::Warn);
-        else if (l == "error") log::setLevel(log::Level::Error);
-        else {
-            std::fprintf(stderr, "partyline: --log-level must be debug, info, warn or error\n");
-            return 2;
-        }
-    }
     auto config = loadConfig(args);
     if (!config) {
         std::fprintf(stderr, "partyline: %s\n", config.status().message().c_str());
         return 2;
     }
+    if (!setUpLog(args, config->log)) return 2;
     NodeOptions options{std::move(config.value()), {}};
     if (auto it = args.flags.find("--static"); it != args.flags.end()) options.staticRoot = it->second;
     else options.staticRoot = std::filesystem::path(findExample("examples/chat/index.html")).parent_path().parent_path();

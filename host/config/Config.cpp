@@ -290,6 +290,16 @@ const Rule<size_t> kCount = positiveInteger<size_t>();
 const Rule<uint64_t> kLargeCount = positiveInteger<uint64_t>();
 const Rule<size_t> kByteSize{"a positive integer or a size such as 512KiB, 1MiB, 16MB", parseSize};
 const Rule<seconds> kWholeSeconds{"a positive integer", parseWholeSeconds};
+const Rule<size_t> kCountOrZero = integerIn<size_t>(0, std::numeric_limits<size_t>::max(),
+                                                    "a non-negative integer (0: no limit)");
+// CivetWeb starts every worker up front: more than a few thousand threads is a mistake.
+const Rule<size_t> kHttpThreads = integerIn<size_t>(4, 10000, "an integer from 4 to 10000");
+bool isLogLevel(std::string_view text) {
+    return text == "debug" || text == "info" || text == "warn" || text == "error";
+}
+bool isLogFormat(std::string_view text) { return text == "logfmt" || text == "json"; }
+const Rule<std::string> kLogLevel = textWhere("one of debug, info, warn, error", isLogLevel);
+const Rule<std::string> kLogFormat = textWhere("logfmt or json", isLogFormat);
 const Rule<bool> kBoolean{"true or false", parseBoolean};
 
 // ---------------------------------------------------------------------------------------------
@@ -417,6 +427,15 @@ const Schema<Limits> kLimitsSchema = {
     value("idle_room_seconds", &Limits::idle_room_seconds, kWholeSeconds),
     value("ping_interval_seconds", &Limits::ping_interval_seconds, kWholeSeconds),
     value("ping_timeout_seconds", &Limits::ping_timeout_seconds, kWholeSeconds),
+    value("max_messages_per_second", &Limits::max_messages_per_second, kCountOrZero),
+    value("message_burst", &Limits::message_burst, kCount),
+    value("http_threads", &Limits::http_threads, kHttpThreads),
+    value("drain_seconds", &Limits::drain_seconds, kWholeSeconds),
+};
+
+const Schema<LogConfig> kLogSchema = {
+    value("level", &LogConfig::level, kLogLevel),
+    value("format", &LogConfig::format, kLogFormat),
 };
 
 const Schema<NatsConfig> kNatsSchema = {
@@ -490,6 +509,7 @@ const Schema<Config> kConfigSchema = {
     section("nats", &Config::nats, kNatsSchema),
     {"parties", readParties},
     section("limits", &Config::limits, kLimitsSchema),
+    section("log", &Config::log, kLogSchema),
 };
 
 // Rules that join two keys, checked after every key is read so their order in the file
@@ -537,6 +557,7 @@ std::optional<std::string> keyElsewhere(std::string_view name) {
     };
     if (auto found = search("", kConfigSchema)) return found;
     if (auto found = search("nats", kNatsSchema)) return found;
+    if (auto found = search("log", kLogSchema)) return found;
     return search("limits", kLimitsSchema);
 }
 

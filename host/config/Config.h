@@ -17,7 +17,8 @@
 namespace partyline {
 
 struct Limits {
-    // CivetWeb holds a worker thread per WebSocket, so this also sizes its pool.
+    // Open WebSockets plus HTTP connections; past it, upgrades and requests get 503 and Retry-After.
+    // 20,000 idle WebSockets measured about 40 KB each: under 1 GB.
     size_t max_connections = 20000;
     // Checked against the frame header before any payload is read: 1 MiB is
     // plenty for chat and game moves and bounds memory per connection.
@@ -34,6 +35,23 @@ struct Limits {
     std::chrono::seconds ping_interval_seconds{25};
     // ...and the connection is closed if nothing arrives for this long.
     std::chrono::seconds ping_timeout_seconds{60};
+    // Messages one WebSocket may send per second, on average (0: no limit); past it the connection
+    // is closed 1008. A 60 Hz cursor or game input is far below; a client above 1,000/s is broken
+    // or hostile, and each message costs a Lua call.
+    size_t max_messages_per_second = 1000;
+    // Messages a connection may send at once above that rate (a token bucket of this size).
+    size_t message_burst = 2000;
+    // CivetWeb worker threads: each serves one HTTP connection at a time (WebSockets leave the
+    // pool once upgraded). 128 answers many concurrent slow room requests for about 1 MB.
+    size_t http_threads = 128;
+    // SIGTERM: how long the node may take to finish in-flight requests and publishes before it
+    // exits. Longer than a publish's 10 s of re-sends, so a POST in flight gets its real answer.
+    std::chrono::seconds drain_seconds{15};
+};
+
+struct LogConfig {
+    std::string level = "info";     // debug, info, warn, error
+    std::string format = "logfmt";  // logfmt (key=value) or json, one line per event
 };
 
 struct NatsConfig {
@@ -67,6 +85,7 @@ struct Config {
     NatsConfig nats;
     std::map<std::string, PartyConfig> parties;  // empty: the embedded example party "main"
     Limits limits;
+    LogConfig log;
     std::string source = "<defaults>";  // where this configuration came from, for messages
 
     // Reads and validates a YAML file.

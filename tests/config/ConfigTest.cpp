@@ -412,6 +412,37 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->limits.idle_room_seconds == defaults.limits.idle_room_seconds);
     CHECK(config->limits.ping_interval_seconds == defaults.limits.ping_interval_seconds);
     CHECK(config->limits.ping_timeout_seconds == defaults.limits.ping_timeout_seconds);
+    CHECK(config->limits.max_messages_per_second == defaults.limits.max_messages_per_second);
+    CHECK(config->limits.message_burst == defaults.limits.message_burst);
+    CHECK(config->limits.http_threads == defaults.limits.http_threads);
+    CHECK(config->limits.drain_seconds == defaults.limits.drain_seconds);
+    CHECK(config->log.level == defaults.log.level);
+    CHECK(config->log.format == defaults.log.format);
+}
+
+TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format") {
+    Config config = parsed(
+        "limits:\n"
+        "  max_messages_per_second: 0\n"
+        "  message_burst: 5\n"
+        "  http_threads: 64\n"
+        "  drain_seconds: 3\n"
+        "log: {level: debug, format: json}\n");
+    CHECK(config.limits.max_messages_per_second == 0);
+    CHECK(config.limits.message_burst == 5);
+    CHECK(config.limits.http_threads == 64);
+    CHECK(config.limits.drain_seconds == std::chrono::seconds(3));
+    CHECK(config.log.level == "debug");
+    CHECK(config.log.format == "json");
+    CHECK(errorOf("limits:\n  message_burst: 0\n") ==
+          "t.yaml:2: limits.message_burst: expected a positive integer, got '0'");
+    CHECK(errorOf("limits:\n  http_threads: 2\n") ==
+          "t.yaml:2: limits.http_threads: expected an integer from 4 to 10000, got '2'");
+    CHECK(errorOf("limits:\n  max_messages_per_second: -1\n") ==
+          "t.yaml:2: limits.max_messages_per_second: expected a non-negative integer (0: no limit), got '-1'");
+    CHECK(errorOf("log:\n  format: text\n") == "t.yaml:2: log.format: expected logfmt or json, got 'text'");
+    CHECK(errorOf("log:\n  level: loud\n") ==
+          "t.yaml:2: log.level: expected one of debug, info, warn, error, got 'loud'");
 }
 
 TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
