@@ -26,9 +26,11 @@
 namespace partyline {
 namespace {
 
-// CivetWeb workers: each serves one HTTP request or keep-alive connection at a
-// time, and a room request may wait for its handler; WebSockets do not hold one.
-constexpr size_t kHttpThreads = 128;
+// Marks a connection whose socket went to the Reactor: it left the HTTP count already.
+char kUpgradedMarker;
+// Seconds a refused client should wait: at the limit, and while this node drains (go elsewhere).
+constexpr int kRetryAfterAtLimit = 5;
+constexpr int kRetryAfterDraining = 1;
 // How long an HTTP request waits for its room handler or the log's acknowledgement.
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr size_t kMaxConnectionIdBytes = 128;
@@ -304,7 +306,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     // WebSockets leave CivetWeb once upgraded (see Reactor.h), so its workers
     // serve HTTP only; WebSockets past max_connections get a 503.
     server->reactor_ = std::make_unique<net::Reactor>();
-    std::string threads = std::to_string(kHttpThreads);
+    // A CivetWeb worker serves one connection at a time, and an idle keep-alive connection holds
+    // its worker until keep_alive_timeout_ms: past 3/4 of the workers busy, answers close their
+    // connection, so idle clients can never hold every worker and leave new ones unanswered.
+    size_t workers = server->deps_.limits.http_threads;
+    server->keepAliveBelow_ = workers - workers / 4;
+    std::string threads = std::to_string(workers);
     std::vector<const char*> options = {"listening_ports", listen.c_str(),  "num_threads", threads.c_str(),
                                         "request_timeout_ms", "30000",       "enable_keep_alive", "yes",
                                         "tcp_nodelay", "1",                  "enable_directory_listing", "no",
@@ -316,6 +323,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     }
     options.push_back(nullptr);
     mg_callbacks callbacks{};
+    callbacks.init_connection = &HttpServer::onConnectionStart;
+    callbacks.connection_close = &HttpServer::onConnectionClose;
     callbacks.log_message = [](const mg_connection*, const char* message) {
         log::warn("http", message);
         if (tStartError) *tStartError += (tStartError->empty() ? "" : "; ") + std::string(message);
@@ -373,20 +382,48 @@ int HttpServer::dispatch(mg_connection* conn, void* self) {
     }
 }
 
+// CivetWeb worker, when it takes a connection and before it reads a request.
+int HttpServer::onConnectionStart(const mg_connection* conn, void** connData) {
+    *connData = nullptr;
+    static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)))->httpConnections_++;
+    return 0;
+}
+
+// CivetWeb worker, when the connection is closed.
+void HttpServer::onConnectionClose(const mg_connection* conn) {
+    if (mg_get_user_connection_data(conn) == &kUpgradedMarker) return;
+    static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)))->httpConnections_--;
+}
+
+bool HttpServer::atConnectionLimit() const {
+    size_t http = httpConnections_.load();
+    return connections_.load() + (http > 0 ? http - 1 : 0) >= deps_.limits.max_connections;
+}
+
+int HttpServer::refuse(mg_connection* conn, const std::string& why, int retryAfterSeconds) {
+    refused_++;
+    mg_disable_connection_keep_alive(conn);
+    HttpResponse response = HttpResponse::text(503, why + "\n");
+    response.headers.emplace_back("Retry-After", std::to_string(retryAfterSeconds));
+    return send(conn, response);
+}
+
 int HttpServer::handle(mg_connection* conn) {
     requests_++;
     const mg_request_info* ri = mg_get_request_info(conn);
     std::string raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
     Route r = route(raw);
+    if (httpConnections_.load() >= keepAliveBelow_) mg_disable_connection_keep_alive(conn);
+    if (r.kind == Route::Kind::Health || r.kind == Route::Kind::Ready || r.kind == Route::Kind::Metrics)
+        return handleOperations(conn, r);
+    if (stopping_) return refuse(conn, "server is shutting down; retry on another node", kRetryAfterDraining);
+    if (atConnectionLimit())
+        return refuse(conn, "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
+                      kRetryAfterAtLimit);
     switch (r.kind) {
-        case Route::Kind::Health: return sendText(conn, 200, "ok");
-        case Route::Kind::Ready: {
-            if (stopping_) return sendText(conn, 503, "draining");
-            Status ready = deps_.ready();
-            return ready ? sendText(conn, 200, "ready") : sendText(conn, 503, "not ready: " + ready.message());
-        }
-        case Route::Kind::Metrics:
-            return send(conn, {200, {{"Content-Type", "text/plain; version=0.0.4"}}, deps_.metrics() + metrics()});
+        case Route::Kind::Health:
+        case Route::Kind::Ready:
+        case Route::Kind::Metrics: break;  // answered above
         case Route::Kind::BadRequest: return sendText(conn, 400, r.error);
         case Route::Kind::Broadcast: return handleBroadcast(conn, r);
         case Route::Kind::History: return handleHistory(conn, r);
@@ -408,6 +445,24 @@ int HttpServer::handle(mg_connection* conn) {
     if (deps_.staticRoot.empty() || (strcmp(ri->request_method, "GET") && strcmp(ri->request_method, "HEAD")))
         return sendText(conn, 404, "not found");
     return 0;  // CivetWeb serves the file from document_root
+}
+
+// Health, readiness and metrics answer whatever the load, so probes and scrapes see an overloaded
+// node as it is. Readiness says 503 at the connection limit: a load balancer sends clients elsewhere.
+int HttpServer::handleOperations(mg_connection* conn, const Route& r) {
+    switch (r.kind) {
+        case Route::Kind::Health: return sendText(conn, 200, "ok");
+        case Route::Kind::Ready: {
+            if (stopping_) return sendText(conn, 503, "draining");
+            if (atConnectionLimit())
+                return sendText(conn, 503,
+                                "at the connection limit of " + std::to_string(deps_.limits.max_connections));
+            Status ready = deps_.ready();
+            return ready ? sendText(conn, 200, "ready") : sendText(conn, 503, "not ready: " + ready.message());
+        }
+        default:
+            return send(conn, {200, {{"Content-Type", "text/plain; version=0.0.4"}}, deps_.metrics() + metrics()});
+    }
 }
 
 int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
@@ -440,17 +495,12 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     }
     if (auto script = party->script(); !script->error.isOk())
         return sendText(conn, 500, "party '" + target.party + "' cannot run its script: " + script->error.message());
-    if (stopping_) {
-        upgradesRefused_++;
-        return sendText(conn, 503, "server is shutting down");
-    }
-    if (connections_.fetch_add(1) >= deps_.limits.max_connections) {
+    // Checked again with this connection counted, for upgrades racing each other to the last slot.
+    size_t http = httpConnections_.load();
+    if (connections_.fetch_add(1) + (http > 0 ? http - 1 : 0) >= deps_.limits.max_connections) {
         connections_--;
-        upgradesRefused_++;
-        HttpResponse response = HttpResponse::text(
-            503, "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached\n");
-        response.headers.emplace_back("Retry-After", "5");
-        return send(conn, response);
+        return refuse(conn, "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
+                      kRetryAfterAtLimit);
     }
     // Until the Reactor owns the connection, leaving this function gives the slot back.
     struct Release {
@@ -500,6 +550,8 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     auto client = std::make_shared<OutboxClient>(id, versioned, outbox);
     shard.value()->connect(client, std::move(request), since);
     release.count = nullptr;  // RoomSession::onClosed gives it back
+    mg_set_user_connection_data(conn, &kUpgradedMarker);  // CivetWeb closes only the placeholder
+    httpConnections_--;
     reactor_->adopt(fd, outbox, std::make_unique<RoomSession>(shard.value(), client, messagesIn_, connections_),
                     net::SessionLimits::from(deps_.limits));
     return 101;
@@ -666,12 +718,19 @@ std::string HttpServer::metrics() const {
     metric("partyline_connections", "gauge", "Open WebSocket connections.", connections_.load());
     metric("partyline_http_requests_total", "counter", "HTTP requests received.", requests_.load());
     metric("partyline_messages_in_total", "counter", "WebSocket messages received.", messagesIn_.load());
-    metric("partyline_upgrades_refused_total", "counter", "WebSocket upgrades refused (limit or drain).",
-           upgradesRefused_.load());
+    metric("partyline_http_connections", "gauge", "HTTP connections held by a worker thread.",
+           httpConnections_.load());
+    metric("partyline_refused_total", "counter",
+           "Upgrades and requests answered 503 at the connection limit or while draining.", refused_.load());
     metric("partyline_frames_written_total", "counter", "Frames written to clients.", stats.framesWritten);
     metric("partyline_bytes_written_total", "counter", "Bytes written to clients.", stats.bytesWritten);
     metric("partyline_slow_consumer_closes_total", "counter", "Clients closed 1013 for not reading.",
            stats.slowCloses);
+    auto reactor = reactor_->stats();
+    metric("partyline_rate_limit_closes_total", "counter", "Clients closed 1008 for sending over their message rate.",
+           reactor.rateLimited);
+    metric("partyline_ping_timeouts_total", "counter", "Clients dropped for silence past limits.ping_timeout_seconds.",
+           reactor.pingTimeouts);
     return out;
 }
 

@@ -55,6 +55,8 @@ public:
 
     uint16_t port() const { return port_; }
     size_t connections() const { return connections_.load(); }
+    // HTTP connections a CivetWeb worker holds now (an upgraded WebSocket leaves the count).
+    size_t httpConnections() const { return httpConnections_.load(); }
     // Stops new WebSockets and asks open ones to close with 1001 (graceful drain).
     void drain();
     // The server's own counters in Prometheus text format.
@@ -63,7 +65,14 @@ public:
 private:
     explicit HttpServer(HttpServerDeps deps) : deps_(std::move(deps)) {}
     static int dispatch(mg_connection* conn, void* self);
+    static int onConnectionStart(const mg_connection* conn, void** connData);
+    static void onConnectionClose(const mg_connection* conn);
     int handle(mg_connection* conn);
+    int handleOperations(mg_connection* conn, const Route& route);
+    // Connections other than `conn` (WebSockets and HTTP) are at limits.max_connections.
+    bool atConnectionLimit() const;
+    // 503 with Retry-After, and the connection closed afterwards.
+    int refuse(mg_connection* conn, const std::string& why, int retryAfterSeconds);
     int handleUpgrade(mg_connection* conn, const Route& route);
     int handleRoomRequest(mg_connection* conn, const Route& route);
     int handleRouterRequest(mg_connection* conn, const Route& route);
@@ -77,7 +86,9 @@ private:
     uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<size_t> connections_{0};
-    std::atomic<uint64_t> upgradesRefused_{0};
+    std::atomic<size_t> httpConnections_{0};
+    size_t keepAliveBelow_ = 0;  // busy workers from which answers close their connection
+    std::atomic<uint64_t> refused_{0};
     std::atomic<uint64_t> requests_{0};
     std::atomic<uint64_t> messagesIn_{0};
 };

@@ -12,6 +12,7 @@
 
 #include "core/Log.h"
 #include "net/SocketLocator.h"
+#include "net/TokenBucket.h"
 
 namespace partyline::net {
 namespace {
@@ -45,7 +46,8 @@ struct Reactor::Connection {
           handler(std::move(handler)),
           limits(limits),
           reader(limits.maxMessageBytes),
-          lastByte(Clock::now()) {}
+          lastByte(Clock::now()),
+          rate(limits.messagesPerSecond, limits.messageBurst, lastByte) {}
 
     // The first cause wins: later ones are consequences of it.
     void setResult(uint16_t resultCode, std::string_view resultReason) {
@@ -65,6 +67,7 @@ struct Reactor::Connection {
     SessionLimits limits;
     FrameReader reader;
     Clock::time_point lastByte;
+    TokenBucket rate;       // messages the client may still send now
     bool pingSent = false;  // since the last byte arrived
     bool closing = false;   // a Close is queued: only the end of the stream matters now
     Clock::time_point closeDeadline;
@@ -213,6 +216,13 @@ void Reactor::handle(Connection& c, std::vector<FrameReader::Event>& events) {
         if (c.closing) return;
         switch (e.kind) {
             case Kind::Message:
+                if (!c.rate.take(c.lastByte)) {
+                    std::string why = "message rate over limits.max_messages_per_second (" +
+                                      std::to_string(uint64_t(c.limits.messagesPerSecond)) + "/s)";
+                    rateLimited_++;
+                    startClose(c, close_code::PolicyViolation, why, why);
+                    break;
+                }
                 c.handler->onMessage(std::move(e.payload), e.binary);
                 break;
             case Kind::Ping:
@@ -261,6 +271,7 @@ void Reactor::check(Connection& c) {
     auto silence = now - c.lastByte;
     if (silence >= c.limits.pingTimeout) {
         // Half-open: nothing arrives, so nothing sent would be read either.
+        pingTimeouts_++;
         c.setResult(close_code::Abnormal, "ping timeout");
         return finish(c.fd);
     }

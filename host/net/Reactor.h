@@ -47,6 +47,13 @@ class Reactor {
     // Any thread. Sessions open now.
     size_t size() const { return open_.load(); }
 
+    struct Stats {
+        uint64_t rateLimited = 0;   // closed 1008 for sending over limits.max_messages_per_second
+        uint64_t pingTimeouts = 0;  // dropped for silence past limits.ping_timeout_seconds
+    };
+    // Any thread.
+    Stats stats() const { return {rateLimited_.load(), pingTimeouts_.load()}; }
+
    private:
     struct Connection;
     void run();
@@ -68,6 +75,8 @@ class Reactor {
     std::atomic<bool> stopping_{false};
     std::atomic<bool> draining_{false};
     std::atomic<size_t> open_{0};
+    std::atomic<uint64_t> rateLimited_{0};
+    std::atomic<uint64_t> pingTimeouts_{0};
     std::mutex mutex_;                                  // guards adopted_; open_ changes under it too
     std::condition_variable allClosed_;                 // open_ went down: the destructor waits for 0
     std::vector<std::unique_ptr<Connection>> adopted_;  // handed over, not yet in epoll

@@ -34,9 +34,12 @@ struct SessionLimits {
     size_t maxMessageBytes;                  // larger messages are refused with 1009
     std::chrono::milliseconds pingInterval;  // silence before the server pings
     std::chrono::milliseconds pingTimeout;   // silence before the connection counts as dead (1006)
+    double messagesPerSecond = 0;            // past it (and the burst) the connection is closed 1008; 0: none
+    double messageBurst = 1;
 
     static SessionLimits from(const Limits& limits) {
-        return {limits.max_message_bytes, limits.ping_interval_seconds, limits.ping_timeout_seconds};
+        return {limits.max_message_bytes, limits.ping_interval_seconds, limits.ping_timeout_seconds,
+                double(limits.max_messages_per_second), double(limits.message_burst)};
     }
 };
 

@@ -201,6 +201,7 @@ TEST_SUITE("net.Reactor") {
         CHECK(Clock::now() - start >= 300ms);
         CHECK(client.record->code() == 1006);
         CHECK(client.record->reason() == "ping timeout");
+        CHECK(node.reactor.stats().pingTimeouts == 1);
         while (auto f = client.frames.next(1s)) CHECK(f->opcode != kCloseOp);
         CHECK(client.frames.eof());  // the Reactor closed the socket
         CHECK(node.reactor.size() == 0);
@@ -266,6 +267,43 @@ TEST_SUITE("net.Reactor") {
         REQUIRE(client.record->waitClosed());
         CHECK(client.record->code() == 1009);
         CHECK(client.record->messages().empty());
+    }
+
+    TEST_CASE("a client over its message rate is closed 1008 after its burst, and counted") {
+        Node node;
+        SessionLimits limits = kQuiet;
+        limits.messagesPerSecond = 1;  // a token per second: none comes back during the test
+        limits.messageBurst = 3;
+        WsClient client(node.sender, node.reactor, limits);
+        std::string burst;
+        for (int i = 0; i < 10; ++i) burst += maskedFrame(kFin | kText, "m" + std::to_string(i));
+        client.send(burst);
+        for (int i = 0; i < 3; ++i) {
+            auto echo = client.frames.next();
+            REQUIRE(echo);
+            CHECK(echo->payload == "m" + std::to_string(i));
+        }
+        auto close = client.frames.next();
+        REQUIRE(close);
+        CHECK(close->opcode == kCloseOp);
+        CHECK(close->closeCode() == 1008);
+        CHECK(close->closeReason() == "message rate over limits.max_messages_per_second (1/s)");
+        client.answerClose(*close);
+        REQUIRE(client.record->waitClosed());
+        CHECK(client.record->code() == 1008);
+        CHECK(client.record->messages() == std::vector<std::string>{"m0", "m1", "m2"});
+        CHECK(node.reactor.stats().rateLimited == 1);
+    }
+
+    TEST_CASE("a client within its message rate is never closed") {
+        Node node;
+        SessionLimits limits = kQuiet;
+        limits.messagesPerSecond = 1000;
+        limits.messageBurst = 50;
+        WsClient client(node.sender, node.reactor, limits);
+        for (int i = 0; i < 40; ++i) client.echoes("ok" + std::to_string(i));
+        CHECK(client.record->closedCalls() == 0);
+        CHECK(node.reactor.stats().rateLimited == 0);
     }
 
     TEST_CASE("text that is not UTF-8 is refused with 1007") {

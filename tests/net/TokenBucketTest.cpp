@@ -1,0 +1,41 @@
+// TokenBucket: the per-connection message rate limit, on a clock the test moves.
+#include <doctest/doctest.h>
+
+#include "net/TokenBucket.h"
+
+using namespace partyline::net;
+using namespace std::chrono_literals;
+
+TEST_CASE("a full bucket lets a burst through, then refuses") {
+    auto t = TokenBucket::Clock::time_point{} + 1h;
+    TokenBucket bucket(10, 5, t);
+    for (int i = 0; i < 5; ++i) CHECK(bucket.take(t));
+    CHECK_FALSE(bucket.take(t));
+}
+
+TEST_CASE("tokens come back at the rate, never above the burst") {
+    auto t = TokenBucket::Clock::time_point{} + 1h;
+    TokenBucket bucket(10, 5, t);
+    for (int i = 0; i < 5; ++i) REQUIRE(bucket.take(t));
+    t += 100ms;  // one token at 10/s
+    CHECK(bucket.take(t));
+    CHECK_FALSE(bucket.take(t));
+    t += 10s;  // far more than the burst's worth
+    for (int i = 0; i < 5; ++i) CHECK(bucket.take(t));
+    CHECK_FALSE(bucket.take(t));
+}
+
+TEST_CASE("a steady sender at the rate is never refused") {
+    auto t = TokenBucket::Clock::time_point{} + 1h;
+    TokenBucket bucket(100, 1, t);
+    for (int i = 0; i < 1000; ++i) {
+        t += 10ms;
+        REQUIRE(bucket.take(t));
+    }
+}
+
+TEST_CASE("rate 0 is no limit") {
+    auto t = TokenBucket::Clock::time_point{} + 1h;
+    TokenBucket bucket(0, 1, t);
+    for (int i = 0; i < 100000; ++i) REQUIRE(bucket.take(t));
+}
