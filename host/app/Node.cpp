@@ -8,6 +8,14 @@
 #include "core/Log.h"
 
 namespace partyline {
+namespace {
+
+// Threads for blocking NATS calls (room.storage, alarms). They wait on the
+// network, not the CPU: enough that one room waiting for a slow answer does
+// not queue another room's call behind it.
+constexpr size_t kBlockingThreads = 8;
+
+}  // namespace
 
 std::string defaultNodeId() {
     char host[256] = "node";
@@ -36,12 +44,17 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     auto bus = NatsBus::connect(config.nats, url, node->nodeId_);
     if (!bus) return bus.status().withContext("nats " + url);
     node->bus_ = std::move(bus.value());
+    if (Status s = node->openBuckets(); !s) return s;
 
     node->sender_ = std::make_unique<net::Sender>();
+    node->blocking_ = std::make_unique<Executor>(kBlockingThreads);
     node->executor_ = std::make_unique<Executor>(std::max(2u, std::thread::hardware_concurrency()));
     node->timer_ = std::make_unique<Timer>();
     node->context_.reset(new ShardContext{*node->bus_, *node->executor_, *node->timer_, config.limits,
                                           node->nodeId_, config.nats.subject_prefix});
+    node->context_->blocking = node->blocking_.get();
+    node->context_->storage = node->storage_.get();
+
     node->parties_ = std::make_unique<Parties>(config);
     for (const auto& [name, party] : node->parties_->all()) {
         auto script = party->script();
@@ -86,9 +99,23 @@ Node::~Node() {
     rooms_.reset();
     timer_.reset();
     executor_.reset();
+    blocking_.reset();
     sender_.reset();
+    storage_.reset();
     bus_.reset();
     embedded_.reset();
+}
+
+// The storage bucket, when a party uses room.storage.
+Status Node::openBuckets() {
+    const NatsConfig& nats = options_.config.nats;
+    bool storage = false;
+    for (const auto& [name, party] : options_.config.parties) storage |= party.storage;
+    if (!storage) return Status::ok();
+    auto bucket = bus_->openKeyValue({nats.storage_bucket, nats.replicas});
+    if (!bucket) return bucket.status().withContext("storage bucket");
+    storage_ = std::move(bucket.value());
+    return Status::ok();
 }
 
 // Script files are looked at once a second: an edit takes effect without a

@@ -3,7 +3,8 @@
 //
 // Member order is the contract: the HTTP server stops first (no new events),
 // then the rooms, the timer, the executor (no task left to touch the bus), the
-// sender, the bus, and last the embedded nats-server.
+// blocking executor (after the shards it answers), the sender, the key-value
+// bucket, the bus, and last the embedded nats-server.
 #pragma once
 
 #include <memory>
@@ -44,6 +45,7 @@ public:
 
 private:
     explicit Node(NodeOptions options) : options_(std::move(options)) {}
+    Status openBuckets();
     std::string metrics() const;
     void watchScripts();
 
@@ -51,7 +53,9 @@ private:
     std::string nodeId_;
     std::unique_ptr<EmbeddedNats> embedded_;
     std::unique_ptr<NatsBus> bus_;
+    std::shared_ptr<KeyValue> storage_;  // null when no party has storage: true
     std::unique_ptr<net::Sender> sender_;
+    std::unique_ptr<Executor> blocking_;
     std::unique_ptr<Executor> executor_;
     std::unique_ptr<Timer> timer_;
     std::unique_ptr<ShardContext> context_;

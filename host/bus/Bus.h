@@ -21,6 +21,9 @@
 
 namespace partyline {
 
+class KeyValue;
+struct KeyValueConfig;
+
 // One write as stored in the log.
 struct LogEntry {
     uint64_t seq = 0;       // the stream sequence
@@ -98,6 +101,11 @@ public:
     virtual Status publishEphemeral(const std::string& subject, std::string data) = 0;
     virtual Result<std::unique_ptr<Subscription>> subscribeEphemeral(const std::string& subject,
                                                                      EphemeralCallback receive) = 0;
+
+    // Opens the key-value bucket `config.bucket`, created when missing
+    // (room storage, alarms). Blocking: call it when the node starts. Every
+    // open of one bucket on one bus shares its entries.
+    virtual Result<std::shared_ptr<KeyValue>> openKeyValue(const KeyValueConfig& config) = 0;
 
     // How often the connection to the log was re-established. Live writes
     // stored while it was down are never delivered live: a change tells

@@ -35,6 +35,14 @@ class MemoryBus::MemorySubscription final : public Subscription {
     const std::thread::id busThread_;
 };
 
+Result<std::shared_ptr<KeyValue>> MemoryBus::openKeyValue(const KeyValueConfig& config) {
+    if (config.bucket.empty()) return Status(Code::InvalidArgument, "bucket name is empty");
+    std::lock_guard lock(mutex_);
+    auto& bucket = buckets_[config.bucket];
+    if (!bucket) bucket = std::make_shared<MemoryKeyValue>();
+    return std::shared_ptr<KeyValue>(bucket);
+}
+
 MemoryBus::MemoryBus(size_t maxPerSubject)
     : maxPerSubject_(std::max<size_t>(1, maxPerSubject)), thread_([this] { run(); }) {}
 

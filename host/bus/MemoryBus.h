@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bus/Bus.h"
+#include "bus/MemoryKeyValue.h"
 
 namespace partyline {
 
@@ -57,6 +58,8 @@ class MemoryBus final : public Bus {
     Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) override;
     Result<uint64_t> firstSequence(const std::string& subject) override;
     Status ready() override;
+    // A MemoryKeyValue per bucket name, shared by every open of that name.
+    Result<std::shared_ptr<KeyValue>> openKeyValue(const KeyValueConfig& config) override;
 
     // Test hooks.
     // The next `count` live deliveries (to any subscriber) are lost, as when
@@ -92,6 +95,7 @@ class MemoryBus final : public Bus {
     size_t dropDeliveries_ = 0;
     std::atomic<uint64_t> reconnects_{0};
     std::multimap<std::string, std::shared_ptr<Subscriber>> subscribers_;
+    std::map<std::string, std::shared_ptr<MemoryKeyValue>> buckets_;
 
     std::mutex queueMutex_;
     std::condition_variable queueCv_;

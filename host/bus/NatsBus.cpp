@@ -8,6 +8,9 @@
 #include <optional>
 #include <string_view>
 
+#include "bus/NatsError.h"
+#include "bus/NatsHandles.h"
+#include "bus/NatsKeyValue.h"
 #include "core/Log.h"
 
 namespace partyline {
@@ -48,104 +51,12 @@ constexpr const char* kHeaderStatus = "Status";
 constexpr const char* kHeaderBinary = "Pl-Binary";
 constexpr const char* kHeaderExclude = "Pl-Exclude";
 
-constexpr int kErrWrongLastSequence = 10071;
 constexpr int kErrMessageTooLarge = 10054;
-
-struct MsgDeleter {
-    void operator()(natsMsg* msg) const { natsMsg_Destroy(msg); }
-};
-using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
-struct OptionsDeleter {
-    void operator()(natsOptions* opts) const { natsOptions_Destroy(opts); }
-};
-using OptionsPtr = std::unique_ptr<natsOptions, OptionsDeleter>;
-struct StreamInfoDeleter {
-    void operator()(jsStreamInfo* si) const { jsStreamInfo_Destroy(si); }
-};
-using StreamInfoPtr = std::unique_ptr<jsStreamInfo, StreamInfoDeleter>;
-
-Code codeFor(natsStatus s) {
-    switch (s) {
-        case NATS_TIMEOUT:
-            return Code::Timeout;
-        case NATS_NOT_FOUND:
-            return Code::NotFound;
-        case NATS_INVALID_ARG:
-        case NATS_INVALID_SUBJECT:
-            return Code::InvalidArgument;
-        case NATS_MAX_PAYLOAD:
-            return Code::TooLarge;
-        case NATS_NO_RESPONDERS:
-        case NATS_CONNECTION_CLOSED:
-        case NATS_CONNECTION_DISCONNECTED:
-        case NATS_NO_SERVER:
-        case NATS_NOT_YET_CONNECTED:
-        case NATS_STALE_CONNECTION:
-        case NATS_IO_ERROR:
-        case NATS_CONNECTION_AUTH_FAILED:
-        case NATS_INSUFFICIENT_BUFFER:
-            return Code::Unavailable;
-        default:
-            return Code::Internal;
-    }
-}
-
-// nats.c decorates its last error with "(file.c:123): "; users want the words.
-std::string withoutSourceLocations(const std::string& text) {
-    std::string out;
-    for (size_t i = 0; i < text.size();) {
-        size_t close = text[i] == '(' ? text.find(')', i) : std::string::npos;
-        std::string_view inside = close == std::string::npos
-                                      ? std::string_view()
-                                      : std::string_view(text).substr(i + 1, close - i - 1);
-        size_t colon = inside.find(".c:");
-        bool location = colon != std::string_view::npos && colon > 0 && colon + 3 < inside.size() &&
-                        inside.find_first_not_of("0123456789", colon + 3) == std::string_view::npos &&
-                        inside.find(' ') == std::string_view::npos;
-        if (!location) {
-            out += text[i++];
-            continue;
-        }
-        i = close + 1;
-        if (i < text.size() && text[i] == ':') ++i;
-        if (i < text.size() && text[i] == ' ') ++i;
-    }
-    return out;
-}
-
-// Converts a failed nats.c call. Call it right after the call: nats.c keeps
-// the detailed error per thread, and the next call may overwrite it.
-Status natsFailure(natsStatus s, std::string_view what, jsErrCode jsErr = jsErrCode(0)) {
-    std::string text = natsStatus_GetText(s);
-    if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last != '\0') {
-        std::string detail = withoutSourceLocations(last);
-        // The detail repeats the status text or, for a server error, is the server's words.
-        if (detail.find(text) != std::string::npos || (s == NATS_ERR && !detail.empty())) {
-            text = detail;
-        } else if (!detail.empty()) {
-            text += " (" + detail + ")";
-        }
-    }
-    if (jsErr != 0) text += " [err_code " + std::to_string(int(jsErr)) + "]";
-    return Status(codeFor(s), std::string(what) + ": " + text);
-}
 
 // A refusal of the stream configuration is a configuration error.
 Status configFailure(natsStatus s, std::string_view what, jsErrCode jsErr) {
     Status failure = natsFailure(s, what, jsErr);
     return jsErr != 0 ? Status(Code::InvalidArgument, failure.message()) : failure;
-}
-
-const char* header(natsMsg* msg, const char* key) {
-    const char* value = nullptr;
-    return natsMsgHeader_Get(msg, key, &value) == NATS_OK ? value : nullptr;
-}
-
-std::optional<uint64_t> parseUint(std::string_view text) {
-    uint64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return value;
 }
 
 // "2026-11-23T18:53:17.198725222Z" (what JetStream writes) to unix ns; 0 if unreadable.
@@ -914,7 +825,7 @@ void NatsBus::onAck(natsMsg* msg) {
     } else if (!ack->error) {
         complete(*token, ack->seq);
         return;
-    } else if (ack->errCode == kErrWrongLastSequence) {
+    } else if (ack->errCode == kJsErrWrongLastSequence) {
         complete(*token, Status(Code::Conflict, "publish: " + ack->description));
         return;
     } else if (ack->code == 503) {
@@ -1222,6 +1133,12 @@ Status NatsBus::ready() {
     }
     readyCheckedAt_ = now;
     return readyStatus_;
+}
+
+Result<std::shared_ptr<KeyValue>> NatsBus::openKeyValue(const KeyValueConfig& config) {
+    auto kv = NatsKeyValue::open(connection_.get(), config, [this] { return reconnects(); });
+    if (!kv) return kv.status();
+    return std::shared_ptr<KeyValue>(std::move(kv.value()));
 }
 
 }  // namespace partyline

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bus/Bus.h"
+#include "bus/NatsHandles.h"
 #include "config/Config.h"
 
 namespace partyline {
@@ -91,6 +92,9 @@ class NatsBus final : public Bus {
     // Connected, and JetStream answered for the stream within the last second.
     Status ready() override;
 
+    // A NatsKeyValue on this bus's connection; it must be destroyed before the bus.
+    Result<std::shared_ptr<KeyValue>> openKeyValue(const KeyValueConfig& config) override;
+
     // Times the connection was re-established since connect().
     uint64_t reconnects() const override;
     // Publishes waiting for an acknowledgement (for metrics and tests).
@@ -102,11 +106,7 @@ class NatsBus final : public Bus {
     struct ConnectionDeleter {
         void operator()(natsConnection* nc) const { natsConnection_Destroy(nc); }
     };
-    struct JetStreamDeleter {
-        void operator()(jsCtx* js) const { jsCtx_Destroy(js); }
-    };
     using ConnectionPtr = std::unique_ptr<natsConnection, ConnectionDeleter>;
-    using JetStreamPtr = std::unique_ptr<jsCtx, JetStreamDeleter>;
     using Clock = std::chrono::steady_clock;
 
     struct Events;    // connection events, shared with nats.c's callback thread

@@ -13,7 +13,7 @@ int hexValue(char c) {
     return -1;  // lower case is refused so each id has exactly one token
 }
 
-Status refuseEmpty(size_t bytes, const char* what) {
+Status refuseEmpty(size_t bytes, std::string_view what) {
     if (bytes == 0) return {Code::InvalidArgument, std::string(what) + " is empty"};
     return Status::ok();
 }
@@ -28,10 +28,10 @@ std::string join(std::string_view prefix, std::string_view kind, std::string_vie
 
 }  // namespace
 
-Result<std::string> encodeSubjectToken(std::string_view id) {
-    if (Status s = refuseEmpty(id.size(), "room id"); !s) return s;
+Result<std::string> encodeSubjectToken(std::string_view id, std::string_view what) {
+    if (Status s = refuseEmpty(id.size(), what); !s) return s;
     if (id.size() > kMaxRoomIdBytes) {
-        return Status(Code::InvalidArgument, "room id is " + std::to_string(id.size()) +
+        return Status(Code::InvalidArgument, std::string(what) + " is " + std::to_string(id.size()) +
                                                  " bytes, over the limit of " +
                                                  std::to_string(kMaxRoomIdBytes));
     }

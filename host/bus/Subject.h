@@ -15,7 +15,8 @@ namespace partyline {
 
 constexpr size_t kMaxRoomIdBytes = 256;
 
-Result<std::string> encodeSubjectToken(std::string_view id);
+// `what` names the input in errors ("room id", "storage key").
+Result<std::string> encodeSubjectToken(std::string_view id, std::string_view what = "room id");
 Result<std::string> decodeSubjectToken(std::string_view token);
 
 // The log subject of a room, and the live subject JetStream republishes it to.

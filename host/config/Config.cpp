@@ -280,6 +280,8 @@ const Rule<std::string> kNonEmptyText = textWhere("a non-empty string", isNonEmp
 const Rule<std::string> kNatsUrl{"'embedded' or a comma-separated list of nats:// or tls:// URLs",
                                  parseNatsUrl};
 const Rule<std::string> kStreamName = textWhere("a stream name of A-Z a-z 0-9 _ -", isStreamName);
+// Key-value bucket names: the same characters as stream names (the bucket's stream is KV_<name>).
+const Rule<std::string> kBucketName = textWhere("a bucket name of A-Z a-z 0-9 _ -", isStreamName);
 const Rule<std::string> kSubjectPrefix =
     textWhere("subject tokens of A-Z a-z 0-9 _ - separated by dots", isSubjectPrefix);
 const Rule<int> kReplicas = integerIn(1, 5, "an integer from 1 to 5");
@@ -431,6 +433,7 @@ const Schema<Limits> kLimitsSchema = {
     value("message_burst", &Limits::message_burst, kCount),
     value("http_threads", &Limits::http_threads, kHttpThreads),
     value("drain_seconds", &Limits::drain_seconds, kWholeSeconds),
+    value("storage_value_bytes", &Limits::storage_value_bytes, kByteSize),
 };
 
 const Schema<LogConfig> kLogSchema = {
@@ -445,6 +448,7 @@ const Schema<NatsConfig> kNatsSchema = {
     value("max_age", &NatsConfig::max_age, kPositiveDuration),
     value("max_msgs_per_room", &NatsConfig::max_msgs_per_room, kMessageCap),
     value("subject_prefix", &NatsConfig::subject_prefix, kSubjectPrefix),
+    value("storage_bucket", &NatsConfig::storage_bucket, kBucketName),
 };
 
 bool isRouterStrategy(std::string_view text) {

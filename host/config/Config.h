@@ -47,6 +47,11 @@ struct Limits {
     // SIGTERM: how long the node may take to finish in-flight requests and publishes before it
     // exits. Longer than a publish's 10 s of re-sends, so a POST in flight gets its real answer.
     std::chrono::seconds drain_seconds{15};
+    // One room.storage value, encoded. A value is one NATS message, and
+    // nats-server refuses messages over its max_payload (1 MiB by default);
+    // half of that leaves room for the key and headers and keeps a handler
+    // that reads a few values well inside lua_memory_bytes.
+    size_t storage_value_bytes = 512 * 1024;
 };
 
 struct LogConfig {
@@ -61,6 +66,9 @@ struct NatsConfig {
     std::chrono::seconds max_age{24 * 3600};
     int64_t max_msgs_per_room = 10000;
     std::string subject_prefix = "partyline";  // subjects: <prefix>.room.<party>.<room>
+    // The key-value bucket behind room.storage of every party with storage:
+    // true (keys <party>.<room>.<key>), created with `replicas` copies.
+    std::string storage_bucket = "PARTYLINE_STORAGE";
 };
 
 // A router party runs no script: it spreads each WebSocket over the rooms

@@ -12,6 +12,7 @@ extern "C" {
 #include "lua/State.h"
 #include "net/WebSocketProtocol.h"
 #include "rooms/Shard.h"
+#include "rooms/StorageApi.h"
 
 namespace partyline {
 namespace {
@@ -285,6 +286,7 @@ void RoomApi::pushRoom(lua_State* L, Shard& shard) {
     setString(L, "party", shard.partyName_);
     setString(L, "node", shard.context_.nodeId);
     setFunctions(L, shard, methods);
+    StorageApi::pushStorage(L, shard);
 }
 
 void RoomApi::pushConn(lua_State* L, Shard& shard, const std::string& id) {

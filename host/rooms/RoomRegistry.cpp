@@ -51,6 +51,12 @@ Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, con
     return it->second;
 }
 
+std::shared_ptr<Shard> RoomRegistry::find(const std::string& party, const std::string& roomId) const {
+    std::lock_guard lock(mutex_);
+    auto it = shards_.find(std::make_pair(party, roomId));
+    return it == shards_.end() ? nullptr : it->second;
+}
+
 size_t RoomRegistry::reload(const std::string& party, const std::shared_ptr<const Script>& script) {
     std::lock_guard lock(mutex_);
     size_t count = 0;

@@ -25,6 +25,8 @@ public:
     // The room's shard on this node, created if needed. NotFound for an
     // unknown party, InvalidArgument for a room id that cannot be a room.
     Result<std::shared_ptr<Shard>> shard(const std::string& party, const std::string& roomId);
+    // The room's shard on this node if it has one; never creates it.
+    std::shared_ptr<Shard> find(const std::string& party, const std::string& roomId) const;
     // The log subject of a room, without creating a shard.
     Result<std::string> subject(const std::string& party, const std::string& roomId) const;
 

@@ -72,9 +72,11 @@ Shard::Shard(ShardContext& context, const Party& party, std::string roomId, std:
       partyName_(party.name()),
       roomId_(std::move(roomId)),
       subject_(std::move(subject)),
+      // <prefix>.room.<party>.<room> -> <party>.<room>
+      keyPrefix_(subject_.substr(context.subjectPrefix.size() + 6)),
+      storageEnabled_(party.storage() && context.storage != nullptr),
       strand_(context.executor.makeStrand()) {
-    // <prefix>.room.<party>.<room> -> <prefix>.presence.<party>.<room>
-    presenceSubject_ = context.subjectPrefix + ".presence." + subject_.substr(context.subjectPrefix.size() + 6);
+    presenceSubject_ = context.subjectPrefix + ".presence." + keyPrefix_;
     touch();
 }
 
@@ -769,6 +771,23 @@ void Shard::resumeAfterRead(Result<HistoryPage> page) {
     if (!running_ || !lua_) return;
     history_ = std::move(page);
     resume(0);  // RoomApi::historyRead builds the result inside the coroutine, under the memory cap
+}
+
+// ---- blocking calls: room.storage and alarms -----------------------------------
+
+void Shard::callBlocking(std::function<Resumer()> work) {
+    std::weak_ptr<Shard> weak = weak_from_this();
+    // Blocking thread: the call, then the answer posted back to the strand.
+    context_.blocking->makeStrand()->post([weak, work = std::move(work)] {
+        Resumer push = work();
+        if (auto self = weak.lock())
+            self->strand_->post([self, push = std::move(push)] { self->resumeWith(push); });
+    });
+}
+
+void Shard::resumeWith(const Resumer& push) {
+    if (!running_ || !lua_) return;
+    resume(push(running_->co));
 }
 
 int Shard::pushConn(lua_State* L, const std::string& id) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bus/Bus.h"
+#include "bus/KeyValue.h"
 #include "config/Config.h"
 #include "rooms/Client.h"
 #include "rooms/Executor.h"
@@ -50,6 +51,11 @@ struct ShardContext {
     const Limits& limits;
     std::string nodeId;
     std::string subjectPrefix;
+    // Blocking NATS calls (room.storage, alarms) run on this executor, never on
+    // a shard's strand, so a slow or absent NATS server holds back only the
+    // handler that waits for it. Null: scripts get an error for those calls.
+    Executor* blocking = nullptr;
+    KeyValue* storage = nullptr;  // room.storage of parties with storage: true; null when none has it
 
     std::atomic<uint64_t> luaErrors{0};
     std::atomic<uint64_t> deliveries{0};   // frames handed to connections
@@ -62,6 +68,9 @@ struct ShardContext {
 class Shard : public std::enable_shared_from_this<Shard> {
 public:
     using Clock = std::chrono::steady_clock;
+    // Pushes the results of a blocking call (room.storage, alarms) onto the
+    // waiting handler's coroutine; returns how many.
+    using Resumer = std::function<int(lua_State* co)>;
 
     // Creates the shard and starts it: subscribe, read the log's position, load
     // the script, run onStart.
@@ -110,6 +119,7 @@ public:
 
 private:
     friend struct RoomApi;
+    friend struct StorageApi;
 
     struct Connection {
         std::shared_ptr<Client> client;
@@ -170,6 +180,10 @@ private:
     static Result<HistoryPage> readHistoryPage(Bus& bus, const std::string& subject, uint64_t since,
                                                size_t limit, size_t maxBytes);
     void resumeAfterRead(Result<HistoryPage> page);
+    // Runs `work` on context_.blocking; back on the strand, resumes the
+    // running handler with what the Resumer it returned pushes.
+    void callBlocking(std::function<Resumer()> work);
+    void resumeWith(const Resumer& push);
     void closeAll(uint16_t code, std::string_view reason);
     void scheduleRetry(void (Shard::*what)());
     void subscribePresence();
@@ -188,6 +202,8 @@ private:
     const std::string partyName_;
     const std::string roomId_;
     const std::string subject_;
+    const std::string keyPrefix_;  // "<party token>.<room token>": the room's keys in storage
+    const bool storageEnabled_;
     std::shared_ptr<Strand> strand_;
 
     std::unique_ptr<Subscription> subscription_;

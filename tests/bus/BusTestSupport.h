@@ -1,5 +1,5 @@
-// Helpers for the bus tests: a temporary directory that removes itself, and
-// a thread-safe collector whose waits are always bounded.
+// Helpers for the bus tests: a temporary directory that removes itself, a
+// thread-safe collector whose waits are always bounded, and a bounded poll.
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace partyline::testing {
@@ -58,5 +59,16 @@ class Collector {
     std::condition_variable cv_;
     std::vector<T> items_;
 };
+
+// Waits until `predicate` holds, polling; bounded.
+template <class Predicate>
+bool eventually(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (predicate()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return predicate();
+}
 
 }  // namespace partyline::testing

@@ -16,6 +16,7 @@
 using namespace partyline;
 using namespace std::chrono_literals;
 using partyline::testing::Collector;
+using partyline::testing::eventually;
 using partyline::testing::TempDir;
 
 namespace {
@@ -50,17 +51,6 @@ Result<uint64_t> publishAndWait(Bus& bus, const std::string& subject, std::strin
                 [&](Result<uint64_t> r) { acks.add(std::move(r)); });
     REQUIRE(acks.waitFor(1, 15s));
     return acks.items().front();
-}
-
-// Waits until `predicate` holds, polling; bounded.
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (predicate()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return predicate();
 }
 
 }  // namespace

@@ -119,6 +119,7 @@ nats:
   max_age: 7d
   max_msgs_per_room: -1
   subject_prefix: acme.partyline
+  storage_bucket: ACME_STORAGE
 limits:
   max_connections: 5
   max_message_bytes: 64KiB
@@ -128,6 +129,7 @@ limits:
   idle_room_seconds: 1
   ping_interval_seconds: 10
   ping_timeout_seconds: 11
+  storage_value_bytes: 64KiB
 )");
     CHECK(config.listen == "[::1]:8080");
     CHECK(config.node_id == "eu-west.node_7");
@@ -139,6 +141,7 @@ limits:
     CHECK(config.nats.max_age == 7 * 24h);
     CHECK(config.nats.max_msgs_per_room == -1);
     CHECK(config.nats.subject_prefix == "acme.partyline");
+    CHECK(config.nats.storage_bucket == "ACME_STORAGE");
     CHECK(config.limits.max_connections == 5);
     CHECK(config.limits.max_message_bytes == 64 * 1024);
     CHECK(config.limits.send_buffer_bytes == 2000000);
@@ -147,6 +150,7 @@ limits:
     CHECK(config.limits.idle_room_seconds == 1s);
     CHECK(config.limits.ping_interval_seconds == 10s);
     CHECK(config.limits.ping_timeout_seconds == 11s);
+    CHECK(config.limits.storage_value_bytes == 64 * 1024);
 }
 
 TEST_CASE("listen accepts every form of host") {
@@ -268,6 +272,16 @@ TEST_CASE("nats.stream and nats.subject_prefix keep to the characters NATS allow
         CHECK(errorOf(std::string("nats:\n  subject_prefix: \"") + prefix + "\"\n")
                   .find("t.yaml:2: nats.subject_prefix: expected") == 0);
     }
+}
+
+TEST_CASE("the storage bucket's name keeps to the characters NATS allows; values have a size limit") {
+    CHECK(errorOf("nats:\n  storage_bucket: ROOM.STATE\n") ==
+          "t.yaml:2: nats.storage_bucket: expected a bucket name of A-Z a-z 0-9 _ -, got 'ROOM.STATE'");
+    CHECK(errorOf("nats:\n  storage_bucket: \"\"\n") ==
+          "t.yaml:2: nats.storage_bucket: expected a bucket name of A-Z a-z 0-9 _ -, got ''");
+    CHECK(errorOf("limits:\n  storage_value_bytes: 0\n") ==
+          "t.yaml:2: limits.storage_value_bytes: expected a positive integer or a size such as 512KiB, 1MiB, "
+          "16MB, got '0'");
 }
 
 TEST_CASE("nats.replicas is 1 to 5 and max_msgs_per_room is positive or -1") {
@@ -400,6 +414,7 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->nats.max_age == defaults.nats.max_age);
     CHECK(config->nats.max_msgs_per_room == defaults.nats.max_msgs_per_room);
     CHECK(config->nats.subject_prefix == defaults.nats.subject_prefix);
+    CHECK(config->nats.storage_bucket == defaults.nats.storage_bucket);
     REQUIRE(config->parties.size() == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
     CHECK_FALSE(config->parties.at("main").storage);
@@ -416,6 +431,7 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->limits.message_burst == defaults.limits.message_burst);
     CHECK(config->limits.http_threads == defaults.limits.http_threads);
     CHECK(config->limits.drain_seconds == defaults.limits.drain_seconds);
+    CHECK(config->limits.storage_value_bytes == defaults.limits.storage_value_bytes);
     CHECK(config->log.level == defaults.log.level);
     CHECK(config->log.format == defaults.log.format);
 }

@@ -1,5 +1,6 @@
-// Fixtures for the room tests: a recording fake client and one node's worth
-// of rooms over a MemoryBus, each script written to a temporary file.
+// Fixtures for the room tests: a recording fake client, one node's worth of
+// rooms over a MemoryBus (with the key-value bucket behind room.storage), each
+// script written to a temporary file, and other nodes beside it.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -10,11 +11,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bus/MemoryBus.h"
@@ -95,8 +99,13 @@ inline std::vector<std::string> texts(const std::vector<Received>& received) {
 // One node's worth of rooms over a MemoryBus; each script is written to a temp file.
 using Scripts = std::map<std::string, std::string>;
 
+// The bucket a Rooms opens on its bus for room.storage.
+inline const KeyValueConfig kStorageBucket{"STORAGE", 1};
+
 struct Rooms {
-    explicit Rooms(Scripts scripts, Limits limitsIn = {}, size_t maxPerRoom = SIZE_MAX)
+    // Parties named in `withStorage` have storage: true.
+    explicit Rooms(Scripts scripts, Limits limitsIn = {}, size_t maxPerRoom = SIZE_MAX,
+                   std::set<std::string> withStorage = {})
         : limits(limitsIn), bus(maxPerRoom) {
         dir = std::filesystem::temp_directory_path() /
               ("partyline-shard-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
@@ -104,10 +113,11 @@ struct Rooms {
         for (const auto& [name, source] : scripts) {
             auto path = (dir / (name + ".lua")).string();
             std::ofstream(path) << source;
-            config.parties[name] = {name, {}, path, false};
+            config.parties[name] = {name, {}, path, withStorage.count(name) > 0};
         }
         parties = std::make_unique<Parties>(config);
-        context.reset(new ShardContext{bus, executor, timer, limits, "node-a", "partyline"});
+        storage = bus.openKeyValue(kStorageBucket).value();
+        context = makeContext("node-a");
         registry = std::make_unique<RoomRegistry>(*context, *parties);
     }
     ~Rooms() {
@@ -118,6 +128,18 @@ struct Rooms {
         auto s = registry->shard(party, room);
         REQUIRE(s.isOk());
         return s.value();
+    }
+    // The context of another node on the same bus (see OtherNode); it lives
+    // as long as this, since the shards' last tasks may still use it.
+    ShardContext& addNode(const std::string& nodeId) {
+        others.push_back(makeContext(nodeId));
+        return *others.back();
+    }
+    std::unique_ptr<ShardContext> makeContext(const std::string& nodeId) {
+        std::unique_ptr<ShardContext> made(new ShardContext{bus, executor, timer, limits, nodeId, "partyline"});
+        made->blocking = &blocking;
+        made->storage = storage.get();
+        return made;
     }
     HttpResponse request(const std::shared_ptr<Shard>& shard, HttpRequest req) {
         std::promise<HttpResponse> promise;
@@ -132,12 +154,37 @@ struct Rooms {
     Config config;
     Limits limits;
     MemoryBus bus;
-    // Destroyed after the executor and timer, whose last tasks still use them.
+    std::shared_ptr<KeyValue> storage;
+    // Destroyed after the executors and timer, whose last tasks still use them.
     std::unique_ptr<ShardContext> context;
+    std::vector<std::unique_ptr<ShardContext>> others;
     std::unique_ptr<Parties> parties;
+    Executor blocking{2};  // after the shards' executor: their tasks post to it
     Executor executor{2};
     Timer timer;
     std::unique_ptr<RoomRegistry> registry;
 };
+
+// A second node beside a Rooms: its own registry and node id over the same
+// bus, bucket, executors and timer. Destroy it before the Rooms.
+struct OtherNode {
+    OtherNode(Rooms& rooms, const std::string& nodeId)
+        : registry(std::make_unique<RoomRegistry>(rooms.addNode(nodeId), *rooms.parties)) {}
+    std::shared_ptr<Shard> shard(const std::string& party, const std::string& room) {
+        auto s = registry->shard(party, room);
+        REQUIRE(s.isOk());
+        return s.value();
+    }
+    std::unique_ptr<RoomRegistry> registry;
+};
+
+inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 2s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return condition();
+}
 
 }  // namespace partyline::testing

@@ -266,17 +266,6 @@ TEST_CASE("after a reconnect, writes the live stream never brought are delivered
     CHECK(texts(client->waitFor(2)) == std::vector<std::string>{"during-1", "during-2"});
 }
 
-namespace {
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 2s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(10ms);
-    }
-    return condition();
-}
-}  // namespace
-
 TEST_CASE("the count of a room's connections covers every node, within a second of a change") {
     Rooms a(Scripts{{"echo", kEcho}});
     // A second node on the same bus; its shards run on a's executor, so they

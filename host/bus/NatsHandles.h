@@ -1,0 +1,64 @@
+// Owners of nats.c handles, and small readers of nats.c messages.
+//
+// Every nats.c object partyline creates is held by one of these from the
+// moment it exists, so an early return cannot leak it.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <charconv>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace partyline {
+
+struct MsgDeleter {
+    void operator()(natsMsg* msg) const { natsMsg_Destroy(msg); }
+};
+using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
+struct OptionsDeleter {
+    void operator()(natsOptions* opts) const { natsOptions_Destroy(opts); }
+};
+using OptionsPtr = std::unique_ptr<natsOptions, OptionsDeleter>;
+struct StreamInfoDeleter {
+    void operator()(jsStreamInfo* si) const { jsStreamInfo_Destroy(si); }
+};
+using StreamInfoPtr = std::unique_ptr<jsStreamInfo, StreamInfoDeleter>;
+struct JetStreamDeleter {
+    void operator()(jsCtx* js) const { jsCtx_Destroy(js); }
+};
+using JetStreamPtr = std::unique_ptr<jsCtx, JetStreamDeleter>;
+struct KvStoreDeleter {
+    void operator()(kvStore* kv) const { kvStore_Destroy(kv); }
+};
+using KvStorePtr = std::unique_ptr<kvStore, KvStoreDeleter>;
+struct KvWatcherDeleter {
+    void operator()(kvWatcher* w) const { kvWatcher_Destroy(w); }
+};
+using KvWatcherPtr = std::unique_ptr<kvWatcher, KvWatcherDeleter>;
+struct KvEntryDeleter {
+    void operator()(kvEntry* e) const { kvEntry_Destroy(e); }
+};
+using KvEntryPtr = std::unique_ptr<kvEntry, KvEntryDeleter>;
+struct PubAckDeleter {
+    void operator()(jsPubAck* pa) const { jsPubAck_Destroy(pa); }
+};
+using PubAckPtr = std::unique_ptr<jsPubAck, PubAckDeleter>;
+
+// A header's value, or nullptr when the message has no such header.
+inline const char* header(natsMsg* msg, const char* key) {
+    const char* value = nullptr;
+    return natsMsgHeader_Get(msg, key, &value) == NATS_OK ? value : nullptr;
+}
+
+// Decimal digits only, the whole text.
+inline std::optional<uint64_t> parseUint(std::string_view text) {
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
+
+}  // namespace partyline
