@@ -143,6 +143,18 @@ export function httpFetch(url, init = {}, timeoutMs = 5000) {
   });
 }
 
+// httpFetch, resolved with {status, text, json}: json is the parsed body, or
+// undefined when the body is not JSON.
+export async function fetchJson(url, init = {}, timeoutMs = 5000) {
+  const res = await httpFetch(url, init, timeoutMs);
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, json, text };
+}
+
 // "fetch failed" alone does not say which request failed, nor why.
 export function describeFetchError(err, method, url) {
   const detail = err.cause || (err.code ? err : null);
@@ -453,15 +465,7 @@ function makeClusterServer(bin, spec, all, clusterName) {
       await server.start();
     },
     // GET on the monitoring port (/jsz, /healthz, /routez); resolves with {status, json}.
-    async monitor(pathAndQuery) {
-      const res = await httpFetch(server.monitorUrl + pathAndQuery, {}, 2000);
-      const text = await res.text();
-      let json;
-      try {
-        json = JSON.parse(text);
-      } catch {}
-      return { status: res.status, json, text };
-    },
+    monitor: (pathAndQuery) => fetchJson(server.monitorUrl + pathAndQuery, {}, 2000),
   };
   return server;
 }
