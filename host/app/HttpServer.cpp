@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <strings.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -15,7 +14,10 @@
 #include <string_view>
 #include <vector>
 
+#include "app/HistoryQuery.h"
+#include "app/HttpHeaders.h"
 #include "app/Router.h"
+#include "app/UpgradeRequest.h"
 #include "core/Log.h"
 #include "lua/Json.h"
 #include "net/SocketLocator.h"
@@ -33,7 +35,6 @@ constexpr int kRetryAfterAtLimit = 5;
 constexpr int kRetryAfterDraining = 1;
 // How long an HTTP request waits for its room handler or the log's acknowledgement.
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
-constexpr size_t kMaxConnectionIdBytes = 128;
 // How long an upgrade waits for a new shard to learn the log's position.
 constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
 // Writes in one batch broadcast: enough to fill the bus's send window in a few requests, few
@@ -120,25 +121,12 @@ const char* reasonPhrase(int status) {
     }
 }
 
-bool hasToken(std::string_view value, const char* token) {
-    while (!value.empty()) {
-        size_t comma = value.find(',');
-        std::string_view part = value.substr(0, comma);
-        while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
-        while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
-        if (part.size() == std::strlen(token) && strncasecmp(part.data(), token, part.size()) == 0) return true;
-        if (comma == std::string_view::npos) break;
-        value.remove_prefix(comma + 1);
-    }
-    return false;
-}
-
 // Whether CivetWeb reads another request from this connection after the answer: its own rule
 // (a Connection header decides, else HTTP/1.1 keeps it), except that a request that asked for an
 // upgrade is answered and closed.
 bool keepsAlive(mg_connection* conn) {
     if (mg_get_header(conn, "Upgrade")) return false;
-    if (const char* connection = mg_get_header(conn, "Connection")) return hasToken(connection, "keep-alive");
+    if (const char* connection = mg_get_header(conn, "Connection")) return HttpHeaders::listHasToken(connection, "keep-alive");
     const char* version = mg_get_request_info(conn)->http_version;
     return version && strcmp(version, "1.1") == 0;
 }
@@ -183,15 +171,14 @@ int statusFor(Code code) {
     }
 }
 
-std::map<std::string, std::string> lowerCaseHeaders(const mg_request_info* ri) {
-    std::map<std::string, std::string> headers;
-    for (int i = 0; i < ri->num_headers; ++i) {
-        std::string name = ri->http_headers[i].name;
-        for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
-        auto [it, inserted] = headers.emplace(name, ri->http_headers[i].value);
-        if (!inserted) it->second += ", " + std::string(ri->http_headers[i].value);
-    }
+HttpHeaders headersOf(const mg_request_info* ri) {
+    HttpHeaders headers;
+    for (int i = 0; i < ri->num_headers; ++i) headers.add(ri->http_headers[i].name, ri->http_headers[i].value);
     return headers;
+}
+
+std::map<std::string, std::string> queryOf(const mg_request_info* ri) {
+    return ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
 }
 
 // Reads the whole body, refusing more than `limit` bytes before reading them when the length is declared.
@@ -211,23 +198,11 @@ Status readBody(mg_connection* conn, size_t limit, std::string& body) {
     }
 }
 
-bool headerHasToken(const std::map<std::string, std::string>& headers, const char* name, const char* token) {
-    auto it = headers.find(name);
-    return it != headers.end() && hasToken(it->second, token);
-}
-
 std::string newConnectionId() {
     thread_local std::mt19937_64 random{std::random_device{}()};
     char id[33];
     std::snprintf(id, sizeof id, "%016llx%016llx", (unsigned long long)random(), (unsigned long long)random());
     return id;
-}
-
-bool validConnectionId(const std::string& id) {
-    if (id.empty() || id.size() > kMaxConnectionIdBytes) return false;
-    for (unsigned char c : id)
-        if (c < 0x21 || c == 0x7f) return false;
-    return true;
 }
 
 HttpRequest makeRequest(mg_connection* conn, const Route& route) {
@@ -243,7 +218,8 @@ HttpRequest makeRequest(mg_connection* conn, const Route& route) {
         request.query = parseQuery(ri->query_string);
     }
     request.rest = route.rest;
-    request.headers = lowerCaseHeaders(ri);
+    HttpHeaders headers = headersOf(ri);
+    request.headers = {headers.all().begin(), headers.all().end()};
     request.remoteAddr = ri->remote_addr;
     return request;
 }
@@ -427,12 +403,9 @@ int HttpServer::handle(mg_connection* conn) {
         case Route::Kind::BadRequest: return sendText(conn, 400, r.error);
         case Route::Kind::Broadcast: return handleBroadcast(conn, r);
         case Route::Kind::History: return handleHistory(conn, r);
-        case Route::Kind::Room: {
-            auto headers = lowerCaseHeaders(ri);
-            if (headers.count("upgrade") || headerHasToken(headers, "connection", "upgrade"))
-                return handleUpgrade(conn, r);
+        case Route::Kind::Room:
+            if (UpgradeRequest::isUpgrade(headersOf(ri))) return handleUpgrade(conn, r);
             return handleRoomRequest(conn, r);
-        }
         case Route::Kind::Reload: {
             if (strcmp(ri->request_method, "POST") != 0) return sendText(conn, 405, "use POST");
             Status reloaded = deps_.reload(r.party);
@@ -467,23 +440,15 @@ int HttpServer::handleOperations(mg_connection* conn, const Route& r) {
 
 int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
-    auto headers = lowerCaseHeaders(ri);
-    if (strcmp(ri->request_method, "GET") != 0) return sendText(conn, 400, "a WebSocket upgrade must be a GET");
-    if (!headerHasToken(headers, "upgrade", "websocket"))
-        return sendText(conn, 400, "Upgrade header must be 'websocket'");
-    if (!headerHasToken(headers, "connection", "upgrade"))
-        return sendText(conn, 400, "Connection header must contain 'Upgrade'");
-    auto key = headers.find("sec-websocket-key");
-    if (key == headers.end() || key->second.size() != 24)
-        return sendText(conn, 400, "missing or malformed Sec-WebSocket-Key");
-    auto version = headers.find("sec-websocket-version");
-    if (version == headers.end() || version->second != "13") {
-        HttpResponse response = HttpResponse::text(400, "unsupported Sec-WebSocket-Version: use 13\n");
+    auto upgrade = UpgradeRequest::parse(ri->request_method, headersOf(ri), queryOf(ri));
+    if (!upgrade) {
+        // The version this server speaks goes with every refusal (RFC 6455 section 4.4 asks it
+        // for a version mismatch; it does no harm with the others).
+        HttpResponse response = HttpResponse::text(400, upgrade.status().message() + "\n");
         response.headers.emplace_back("Sec-WebSocket-Version", "13");
         return send(conn, response);
     }
-    auto query = ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
-    std::string id = query.count("_pk") && validConnectionId(query["_pk"]) ? query["_pk"] : newConnectionId();
+    std::string id = upgrade->connectionId.empty() ? newConnectionId() : upgrade->connectionId;
     const Party* party = deps_.parties.find(route.party);
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
     Route target = route;
@@ -525,18 +490,9 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
         log::error("http", "cannot find the socket of " + std::string(ri->remote_addr));
         return sendText(conn, 500, "cannot upgrade this connection");
     }
-    bool versioned = headerHasToken(headers, "sec-websocket-protocol", "partyline.v1");
-    std::optional<uint64_t> since;
-    if (auto it = query.find("since"); it != query.end()) {
-        char* end = nullptr;
-        unsigned long long value = std::strtoull(it->second.c_str(), &end, 10);
-        if (it->second.empty() || *end != '\0' || it->second[0] == '-')
-            return sendText(conn, 400, "since must be a log sequence (a non-negative integer)");
-        since = value;
-    }
 
     mg_disable_connection_keep_alive(conn);
-    std::string answer = net::upgradeResponse(key->second, versioned ? "partyline.v1" : "");
+    std::string answer = net::upgradeResponse(upgrade->key, upgrade->versioned ? "partyline.v1" : "");
     if (mg_write(conn, answer.data(), answer.size()) != int(answer.size())) return 101;
 
     int fd = takeSocket(socket.fd());
@@ -547,8 +503,8 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
         return 101;
     }
     auto outbox = deps_.sender.attach(fd, deps_.limits.send_buffer_bytes);
-    auto client = std::make_shared<OutboxClient>(id, versioned, outbox);
-    shard.value()->connect(client, std::move(request), since);
+    auto client = std::make_shared<OutboxClient>(id, upgrade->versioned, outbox);
+    shard.value()->connect(client, std::move(request), upgrade->since);
     release.count = nullptr;  // RoomSession::onClosed gives it back
     mg_set_user_connection_data(conn, &kUpgradedMarker);  // CivetWeb closes only the placeholder
     httpConnections_--;
@@ -681,20 +637,11 @@ int HttpServer::handleHistory(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto subject = deps_.rooms.subject(route.party, route.room);
     if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
-    auto query = ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
-    uint64_t since = 0;
-    size_t limit = kDefaultHistoryPage;
-    try {
-        if (query.count("since")) since = std::stoull(query["since"]);
-        if (query.count("limit")) limit = std::stoul(query["limit"]);
-    } catch (const std::exception&) {
-        return sendText(conn, 400, "since and limit must be non-negative integers");
-    }
-    if (limit == 0 || limit > kMaxHistoryPage)
-        return sendText(conn, 400, "limit must be 1.." + std::to_string(kMaxHistoryPage));
-    auto entries = deps_.bus.read(subject.value(), since, limit);
+    auto query = HistoryQuery::parse(queryOf(ri));
+    if (!query) return sendText(conn, 400, query.status().message());
+    auto entries = deps_.bus.read(subject.value(), query->since, query->limit);
     if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());
-    auto holds = logHolds(deps_.bus, subject.value(), since);
+    auto holds = logHolds(deps_.bus, subject.value(), query->since);
     bool truncated = holds && !holds.value();
     std::string json = "{\"truncated\":" + std::string(truncated ? "true" : "false") + ",\"entries\":[";
     bool comma = false;

@@ -1,5 +1,6 @@
 #include "app/Router.h"
 
+#include <charconv>
 #include <vector>
 
 namespace partyline {
@@ -64,6 +65,14 @@ std::map<std::string, std::string> parseQuery(std::string_view query) {
         params.emplace(std::move(key), std::move(value));
     }
     return params;
+}
+
+std::optional<uint64_t> parseDecimal(std::string_view text) {
+    if (text.empty() || text[0] < '0' || text[0] > '9') return std::nullopt;
+    uint64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
 }
 
 Route route(std::string_view rawPath) {

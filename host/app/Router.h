@@ -4,7 +4,9 @@
 // encoded '/', and each segment is decoded on its own.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,5 +27,9 @@ Route route(std::string_view rawPath);
 // becomes ' ' in queries). False on a bad escape.
 bool percentDecode(std::string_view in, std::string& out, bool plusIsSpace);
 std::map<std::string, std::string> parseQuery(std::string_view query);
+
+// A query value that must be a number: decimal digits only (no sign, space or "0x"), at most
+// 2^64 - 1. Nothing otherwise, so "-1" or "5x" is refused rather than read as something else.
+std::optional<uint64_t> parseDecimal(std::string_view text);
 
 }  // namespace partyline

@@ -59,3 +59,11 @@ TEST_CASE("query strings decode '+' as space and skip malformed pairs") {
     CHECK(q.count("bad") == 0);
     CHECK(q["flag"] == "");
 }
+
+TEST_CASE("parseDecimal: digits only, up to 2^64 - 1") {
+    CHECK(parseDecimal("0") == 0u);
+    CHECK(parseDecimal("0042") == 42u);
+    CHECK(parseDecimal("18446744073709551615") == UINT64_MAX);
+    for (const char* text : {"", "-1", "+1", " 1", "1 ", "1x", "0x1", "1.0", "18446744073709551616"})
+        CHECK_MESSAGE(!parseDecimal(text).has_value(), text);
+}
