@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -586,22 +588,74 @@ std::string unknownKeyMessage(const std::string& path, const std::string& name,
 // ---------------------------------------------------------------------------------------------
 // Files and documents.
 
+// The documents of a YAML stream, as yaml-cpp's parser reports them: where each starts, and where
+// its first node is (the line an error about it names).
+class DocumentMarks final : public YAML::EventHandler {
+   public:
+    struct Document {
+        YAML::Mark start;
+        YAML::Mark firstNode;
+    };
+    std::vector<Document> documents;
+
+    void OnDocumentStart(const YAML::Mark& mark) override { documents.push_back({mark, mark}); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+        node(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnMapEnd() override {}
+
+   private:
+    void node(const YAML::Mark& mark) {
+        if (nodes_ < documents.size()) documents[nodes_++].firstNode = mark;
+    }
+    size_t nodes_ = 0;  // documents whose first node was seen
+};
+
+// yaml-cpp 0.7 never consumes a token that no rule takes at the top of a document (a stray ','):
+// its LoadAll asks for the next document again and again, each a null node, until memory runs
+// out. So the documents are first walked with the parser, stopping when one starts where the
+// previous one did, and the single document is loaded only once the stream is known to be good.
+Status checkOneDocument(const std::string& yaml, const std::string& source) {
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    DocumentMarks marks;
+    while (parser.HandleNextDocument(marks)) {
+        auto& documents = marks.documents;
+        if (documents.size() < 2) continue;
+        const YAML::Mark& stuck = documents.back().start;
+        if (stuck.pos <= documents[documents.size() - 2].start.pos) {
+            std::string what = size_t(stuck.pos) < yaml.size() ? "'" + yaml.substr(stuck.pos, 1) + "'" : "end";
+            return {Code::InvalidArgument, source + ":" + std::to_string(stuck.line + 1) +
+                                               ": YAML syntax error: unexpected " + what};
+        }
+    }
+    if (marks.documents.size() > 1) {
+        int line = std::max(1, marks.documents[1].firstNode.line + 1);
+        return {Code::InvalidArgument, source + ":" + std::to_string(line) + ": expected one YAML document, found " +
+                                           std::to_string(marks.documents.size())};
+    }
+    return {};
+}
+
 Result<YAML::Node> loadDocument(const std::string& yaml, const std::string& source) {
-    std::vector<YAML::Node> documents;
     try {
-        documents = YAML::LoadAll(yaml);
+        if (Status one = checkOneDocument(yaml, source); !one) return one;
+        return YAML::Load(yaml);
     } catch (const YAML::Exception& e) {
         std::string line = e.mark.is_null() ? "" : std::to_string(e.mark.line + 1) + ":";
         return Status(Code::InvalidArgument, source + ":" + line + " YAML syntax error: " + e.msg);
     }
-    if (documents.empty()) return YAML::Node();
-    if (documents.size() > 1) {
-        int line = std::max(1, documents[1].Mark().line + 1);
-        return Status(Code::InvalidArgument, source + ":" + std::to_string(line) +
-                                                 ": expected one YAML document, found " +
-                                                 std::to_string(documents.size()));
-    }
-    return documents.front();
 }
 
 Status cannotRead(const std::string& path, std::error_code error) {

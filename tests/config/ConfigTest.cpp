@@ -496,3 +496,12 @@ TEST_CASE("router mistakes name the key and the line") {
     CHECK(errorOf("parties:\n  m: {script: a.lua}\n  r: {router: {target: m, shards: 0}}\n").find("shards") !=
           std::string::npos);
 }
+
+TEST_CASE("a stray ',' is a syntax error, not an endless stream of empty documents") {
+    // yaml-cpp 0.7's LoadAll looped on these, allocating until the process was killed (found by
+    // tests/fuzz/config/ConfigFuzz; the inputs are in its corpus).
+    CHECK(errorOf(",\n") == "t.yaml:1: YAML syntax error: unexpected ','");
+    CHECK(errorOf(",") == "t.yaml:1: YAML syntax error: unexpected ','");
+    CHECK(errorOf(" a:\n,b\nc: d\n") == "t.yaml:2: YAML syntax error: unexpected ','");
+    CHECK(errorOf("listen: :1\n---\n,\n") == "t.yaml:3: YAML syntax error: unexpected ','");
+}
