@@ -2,7 +2,9 @@
 # Command 2: install what is missing, build, and run the whole test suite:
 # unit and integration tests (real nats-server, real nodes, real WebSocket
 # clients), then the unit tests again under AddressSanitizer+UBSan and
-# ThreadSanitizer. Set PARTYLINE_SKIP_SANITIZERS=1 to skip the sanitizer builds.
+# ThreadSanitizer, then each libFuzzer target for a bounded time (scripts/fuzz.sh).
+# Set PARTYLINE_SKIP_SANITIZERS=1 to skip the sanitizer builds, PARTYLINE_SKIP_FUZZ=1 to skip
+# fuzzing, PARTYLINE_FUZZ_SECONDS to fuzz each target longer or shorter than 30 s.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
@@ -21,4 +23,8 @@ if [[ "${PARTYLINE_SKIP_SANITIZERS:-0}" != 1 ]]; then
     UBSAN_OPTIONS=halt_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
       ctest --test-dir "$dir" --output-on-failure -L unit -j"$jobs"
   done
+fi
+
+if [[ "${PARTYLINE_SKIP_FUZZ:-0}" != 1 ]]; then
+  "$root/scripts/fuzz.sh"
 fi
