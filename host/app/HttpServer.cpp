@@ -603,9 +603,11 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     }
     auto acks = std::make_shared<Acks>(targets.size() * writes.size());
     size_t index = 0;
+    auto published = std::chrono::steady_clock::now();
     for (const auto& [room, subject] : targets)
         for (const auto& write : writes) deps_.bus.publish(subject, write, options, acks->callback(index++));
     const auto& results = acks->wait(std::chrono::steady_clock::now() + kRequestTimeout);
+    if (deps_.publishSeconds) deps_.publishSeconds->observe(std::chrono::steady_clock::now() - published);
     const Result<uint64_t>* failure = nullptr;
     for (const auto& result : results)
         if (!result && !failure) failure = &result;
@@ -669,7 +671,8 @@ std::string HttpServer::metrics() const {
            httpConnections_.load());
     metric("partyline_refused_total", "counter",
            "Upgrades and requests answered 503 at the connection limit or while draining.", refused_.load());
-    metric("partyline_frames_written_total", "counter", "Frames written to clients.", stats.framesWritten);
+    metric("partyline_messages_out_total", "counter", "Frames written to clients: messages, pings and Closes.",
+           stats.framesWritten);
     metric("partyline_bytes_written_total", "counter", "Bytes written to clients.", stats.bytesWritten);
     metric("partyline_slow_consumer_closes_total", "counter", "Clients closed 1013 for not reading.",
            stats.slowCloses);

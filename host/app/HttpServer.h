@@ -20,6 +20,7 @@
 
 #include "bus/Bus.h"
 #include "config/Config.h"
+#include "core/Histogram.h"
 #include "core/Status.h"
 #include "net/Reactor.h"
 #include "net/Sender.h"
@@ -45,6 +46,7 @@ struct HttpServerDeps {
     std::function<Status()> ready;           // for /readyz
     std::function<std::string()> metrics;    // the Prometheus text of everything but the server's own counters
     std::function<Status(const std::string& party)> reload;  // POST /v1/parties/:party/reload
+    Histogram* publishSeconds = nullptr;     // a built-in broadcast until the log acknowledged it
 };
 
 class HttpServer {

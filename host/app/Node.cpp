@@ -78,6 +78,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                         [self] { return self->bus_->ready(); },
                         [self] { return self->metrics(); },
                         [self](const std::string& party) { return self->reloadParty(party); }};
+    deps.publishSeconds = &node->context_->publishSeconds;
     auto http = HttpServer::start(config.listen, std::move(deps));
     if (!http) return http.status();
     node->http_ = std::move(http.value());
@@ -176,6 +177,19 @@ std::string Node::metrics() const {
     metric("partyline_lua_errors_total", "counter", "Lua handler errors, budget stops included.",
            context_->luaErrors.load());
     metric("partyline_nats_reconnects_total", "counter", "Reconnections to NATS.", bus_->reconnects());
+    metric("partyline_lua_budget_stops_total", "counter",
+           "Lua handler calls stopped by the instruction budget or the memory cap (also in lua_errors).",
+           context_->luaBudgetStops.load());
+    metric("partyline_log_lag_writes", "gauge", "Writes this node received from the log and has not delivered yet.",
+           uint64_t(std::max<int64_t>(0, context_->waitingWrites.load())));
+    metric("partyline_publish_resends_total", "counter",
+           "Publishes sent again with the same id after no acknowledgement came.", bus_->publishResends());
+    metric("partyline_publishes_pending", "gauge", "Publishes waiting for the log's acknowledgement.",
+           bus_->pendingPublishes());
+    out += context_->publishSeconds.render(
+        "partyline_publish_seconds", "From a publish (room:broadcast or a built-in broadcast) to the log's acknowledgement.");
+    out += context_->deliverySeconds.render(
+        "partyline_delivery_seconds", "From the log storing a write to its frames queued for this node's connections.");
     return out;
 }
 

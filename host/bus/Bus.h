@@ -34,6 +34,7 @@ struct LogEntry {
     std::vector<std::string> exclude;  // connection ids that must not receive it
     std::string msgId;
     int64_t timeNs = 0;     // when the log stored it (unix ns), 0 if unknown
+    int64_t publishedNs = 0;  // when its publisher first sent it (unix ns, the publisher's clock), 0 if unknown
 };
 
 struct PublishOptions {

@@ -82,6 +82,7 @@ void MemoryBus::publish(const std::string& subject, std::string data, PublishOpt
             entry.timeNs = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
+            entry.publishedNs = entry.timeNs;
             seenMsgIds_[entry.msgId] = entry.seq;
             auto range = subscribers_.equal_range(subject);
             for (auto it = range.first; it != range.second;) {

@@ -50,6 +50,9 @@ constexpr const char* kHeaderTimeStamp = "Nats-Time-Stamp";
 constexpr const char* kHeaderStatus = "Status";
 constexpr const char* kHeaderBinary = "Pl-Binary";
 constexpr const char* kHeaderExclude = "Pl-Exclude";
+// Unix ns when the publisher first sent the write (re-sends keep it): JetStream 2.9 republishes no
+// time stamp, and delivery latency is measured from the publish.
+constexpr const char* kHeaderPublished = "Pl-Published";
 
 constexpr int kErrMessageTooLarge = 10054;
 
@@ -131,6 +134,9 @@ void fillFromHeaders(natsMsg* msg, LogEntry& entry) {
     if (const char* id = header(msg, kHeaderMsgId)) entry.msgId = id;
     if (const char* binary = header(msg, kHeaderBinary)) entry.binary = std::string_view(binary) == "1";
     if (const char* exclude = header(msg, kHeaderExclude)) entry.exclude = decodeExclude(exclude);
+    if (const char* published = header(msg, kHeaderPublished)) {
+        if (auto ns = parseUint(published)) entry.publishedNs = int64_t(*ns);
+    }
     entry.data.assign(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
 }
 
@@ -397,6 +403,7 @@ struct NatsBus::Outgoing {
     std::string msgId;
     std::string expectLastSeq;  // empty: no expectation
     std::string exclude;        // encoded Pl-Exclude, empty: none
+    std::string published;      // Pl-Published
     bool binary = false;
 };
 
@@ -684,6 +691,9 @@ void NatsBus::publish(const std::string& subject, std::string data, PublishOptio
     if (options.expectLastSeq) message->expectLastSeq = std::to_string(*options.expectLastSeq);
     message->binary = options.binary;
     if (!options.exclude.empty()) message->exclude = encodeExclude(options.exclude);
+    message->published = std::to_string(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
 
     Status failure;
     PublishCallback closing;
@@ -763,6 +773,7 @@ Status NatsBus::send(uint64_t token, const Outgoing& message) {
         s = natsMsgHeader_Set(raw, kHeaderExpectedLastSubjectSeq, message.expectLastSeq.c_str());
     }
     if (s == NATS_OK && message.binary) s = natsMsgHeader_Set(raw, kHeaderBinary, "1");
+    if (s == NATS_OK) s = natsMsgHeader_Set(raw, kHeaderPublished, message.published.c_str());
     if (s == NATS_OK && !message.exclude.empty())
         s = natsMsgHeader_Set(raw, kHeaderExclude, message.exclude.c_str());
     if (s == NATS_OK) s = natsConnection_PublishMsg(connection_.get(), raw);

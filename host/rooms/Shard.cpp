@@ -81,6 +81,7 @@ Shard::Shard(ShardContext& context, const Party& party, std::string roomId, std:
 }
 
 Shard::~Shard() {
+    context_.waitingWrites -= int64_t(pending_.size());  // never delivered now
     // Subscriptions go before the Lua state they would call into.
     subscription_.reset();
     presence_.reset();
@@ -111,7 +112,7 @@ void Shard::subscribe() {
     auto sub = context_.bus.subscribe(subject_, [weak](LogEntry entry) {
         auto self = weak.lock();
         if (!self || self->strand_->tryRun([&] { self->onLiveHere(entry); })) return;
-        self->strand_->post([self, entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
+        self->postLive(std::move(entry));
     });
     if (!sub) {
         log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " cannot subscribe: " + sub.status().message());
@@ -317,12 +318,14 @@ void Shard::swapScript(std::shared_ptr<const Script> script) {
 void Shard::onLiveHere(LogEntry& entry) {
     const bool next = logReady_ && pending_.empty() && entry.seq > lastDelivered_ &&
                       !(entry.prevKnown && entry.prevSeq > lastDelivered_);
-    if (!next || hasOnWrite_) {
-        strand_->post([self = shared_from_this(), entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
-        return;
-    }
+    if (!next || hasOnWrite_) return postLive(std::move(entry));
     context_.writesIn++;
     deliver(entry);
+}
+
+void Shard::postLive(LogEntry entry) {
+    context_.waitingWrites++;  // until deliverPending() takes it off pending_
+    strand_->post([self = shared_from_this(), entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
 }
 
 void Shard::onLive(LogEntry entry) {
@@ -343,6 +346,7 @@ void Shard::deliverPending() {
             deliver(entry);
         }
         pending_.pop_front();
+        context_.waitingWrites--;
     }
 }
 
@@ -375,6 +379,10 @@ bool Shard::fillGap(uint64_t upTo) {
 void Shard::deliver(const LogEntry& entry) {
     lastDelivered_ = entry.seq;
     touch();
+    // From the publisher's clock: this machine, or another one to NTP's accuracy in a cluster.
+    if (int64_t published = entry.publishedNs ? entry.publishedNs : entry.timeNs; published > 0)
+        context_.deliverySeconds.observe(std::chrono::system_clock::now().time_since_epoch() -
+                                         std::chrono::nanoseconds(published));
     FramePtr raw, versioned;
     uint64_t sent = 0;
     // A write to a few connections is written to their sockets on this thread, saving the
@@ -681,6 +689,7 @@ void Shard::finishCall(int nresults, const Status& error) {
     history_.reset();
     if (!error.isOk()) {
         context_.luaErrors++;
+        if (error.code() == Code::ResourceExhausted) context_.luaBudgetStops++;
         log::error("lua", "room=" + partyName_ + "/" + roomId_ + " handler=" + done.call.handler + " " + error.message());
     }
     if (done.call.done) done.call.done(done.co, error.isOk() ? nresults : 0, error);
@@ -698,13 +707,16 @@ void Shard::publish(std::string data, PublishOptions options) {
     options.msgId = context_.nodeId + "-" + std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
                     std::to_string(++publishCounter_);
     std::weak_ptr<Shard> weak = weak_from_this();
-    // Bus thread: post the answer back to the strand.
-    context_.bus.publish(subject_, std::move(data), std::move(options), [weak](Result<uint64_t> result) {
-        if (auto self = weak.lock())
-            self->strand_->post([self, result = std::move(result)]() mutable {
-                self->resumeAfterPublish(std::move(result));
-            });
-    });
+    // Bus thread: post the answer back to the strand. The context outlives the shard, not the bus.
+    auto done = [weak, start = Clock::now()](Result<uint64_t> result) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->context_.publishSeconds.observe(Clock::now() - start);
+        self->strand_->post([self, result = std::move(result)]() mutable {
+            self->resumeAfterPublish(std::move(result));
+        });
+    };
+    context_.bus.publish(subject_, std::move(data), std::move(options), std::move(done));
 }
 
 void Shard::resumeAfterPublish(Result<uint64_t> result) {

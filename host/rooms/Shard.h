@@ -29,6 +29,7 @@
 #include "bus/Bus.h"
 #include "bus/KeyValue.h"
 #include "config/Config.h"
+#include "core/Histogram.h"
 #include "rooms/Client.h"
 #include "rooms/Executor.h"
 #include "rooms/Http.h"
@@ -58,11 +59,15 @@ struct ShardContext {
     KeyValue* storage = nullptr;  // room.storage of parties with storage: true; null when none has it
 
     std::atomic<uint64_t> luaErrors{0};
-    std::atomic<uint64_t> deliveries{0};   // frames handed to connections
-    std::atomic<uint64_t> writesIn{0};     // writes received from the log
-    std::atomic<uint64_t> gapsFilled{0};   // writes read back from the log to close a gap
+    std::atomic<uint64_t> deliveries{0};  // frames handed to connections
+    std::atomic<uint64_t> writesIn{0};    // writes received from the log
+    std::atomic<uint64_t> gapsFilled{0};  // writes read back from the log to close a gap
     std::atomic<uint64_t> publishes{0};
     std::atomic<uint64_t> publishErrors{0};
+    std::atomic<uint64_t> luaBudgetStops{0};  // handler calls stopped by the instruction budget or memory cap
+    std::atomic<int64_t> waitingWrites{0};    // writes from the log not yet delivered: the node's log lag
+    Histogram publishSeconds{};               // a script's publish until the log's acknowledgement
+    Histogram deliverySeconds{};              // the log storing a write until its frames are queued here
 };
 
 class Shard : public std::enable_shared_from_this<Shard> {
@@ -160,6 +165,7 @@ private:
     Status loadState(const std::shared_ptr<const Script>& script);
     void swapScript(std::shared_ptr<const Script> script);
     void onLiveHere(LogEntry& entry);  // a bus thread, holding the strand (Strand::tryRun)
+    void postLive(LogEntry entry);     // any thread: onLive on the strand, counted as waiting
     void onLive(LogEntry entry);
     void deliverPending();
     bool fillGap(uint64_t upTo);

@@ -1,13 +1,69 @@
 // Operations: how a node starts and stops, and what it tells the people who
-// run it. A taken listen address stops the node with a message naming it.
+// run it: a taken listen address stops the node with a message naming it;
+// /metrics is valid Prometheus text whose counters and histograms move with
+// traffic; /readyz follows NATS going away and coming back.
 
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import { freePort, spawnPartyline, startNats, tempDir, withTimeout } from "./harness.mjs";
+import { connect, freePort, httpFetch, spawnPartyline, startNats, startNode, tempDir, until, withTimeout } from "./harness.mjs";
 
 const T = { timeout: 60000 };
+
+// Parses the Prometheus text format: {types: {name: type}, help: {name: text},
+// samples: [{name, labels, value}]}. Throws on a line that is not valid.
+export function parsePrometheus(text) {
+  const types = {};
+  const help = {};
+  const samples = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    let match;
+    if ((match = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line))) help[match[1]] = match[2];
+    else if ((match = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line))) types[match[1]] = match[2];
+    else if ((match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (-?[0-9.e+-]+|\+Inf|NaN)$/.exec(line))) {
+      const labels = {};
+      for (const pair of (match[2] || "").split(",").filter(Boolean)) {
+        const m = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"$/.exec(pair);
+        if (!m) throw new Error(`bad label in: ${line}`);
+        labels[m[1]] = m[2];
+      }
+      samples.push({ name: match[1], labels, value: Number(match[3]) });
+    } else throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
+  }
+  return { types, help, samples };
+}
+
+// /metrics, checked: every sample belongs to a metric with a TYPE and HELP, every histogram's
+// buckets rise to +Inf, which equals its _count. Returns {value(name), histogram(name)}.
+async function scrape(node) {
+  const res = await httpFetch(`${node.url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /^text\/plain; version=0\.0\.4/);
+  const { types, help, samples } = parsePrometheus(await res.text());
+  const family = (name) => name.replace(/_(bucket|sum|count)$/, "");
+  for (const sample of samples) {
+    const base = types[sample.name] ? sample.name : family(sample.name);
+    assert.ok(types[base], `${sample.name} has no TYPE`);
+    assert.ok(help[base], `${sample.name} has no HELP`);
+  }
+  const histogram = (name) => {
+    assert.equal(types[name], "histogram", `${name} is not a histogram`);
+    const buckets = samples.filter((s) => s.name === `${name}_bucket`);
+    for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i].value >= buckets[i - 1].value, `${name} buckets fall`);
+    const inf = buckets.find((b) => b.labels.le === "+Inf");
+    const count = samples.find((s) => s.name === `${name}_count`).value;
+    assert.equal(inf.value, count, `${name}: +Inf bucket and _count differ`);
+    return { count, sum: samples.find((s) => s.name === `${name}_sum`).value, buckets };
+  };
+  const value = (name) => {
+    const sample = samples.find((s) => s.name === name);
+    assert.ok(sample, `no metric ${name}`);
+    return sample.value;
+  };
+  return { value, histogram, types };
+}
 
 describe("operations", () => {
   let nats;
@@ -18,6 +74,86 @@ describe("operations", () => {
 
   after(async () => {
     await nats?.stop();
+  });
+
+  test("/metrics: connections, rooms, messages, deliveries, latency histograms, Lua errors and budget stops move with traffic", T, async () => {
+    const node = await startNode({
+      natsUrl: nats.url,
+      nodeId: "metrics",
+      parties: { faulty: "faulty.lua" },
+      limits: { lua_instructions_per_call: 100000 },
+    });
+    try {
+      const before = await scrape(node);
+      for (const name of ["partyline_publish_seconds", "partyline_delivery_seconds"]) before.histogram(name);
+      assert.equal(before.value("partyline_connections"), 0);
+
+      const a = await connect(node.wsUrl("faulty", "m"));
+      const b = await connect(node.wsUrl("faulty", "m"));
+      await a.send("from a client");
+      for (let i = 0; i < 3; i++) assert.equal((await node.broadcast("faulty", "m", `post ${i}`)).status, 200);
+      await a.send("fail");
+      await a.send("spin");
+      await a.send("last");
+      for (const client of [a, b]) await client.waitFor((m) => m.text === "last");
+
+      const after = await scrape(node);
+      const grew = (name) => after.value(name) - before.value(name);
+      assert.equal(after.value("partyline_connections"), 2);
+      assert.ok(after.value("partyline_rooms") >= 1);
+      assert.ok(grew("partyline_messages_in_total") >= 4, "messages in");
+      assert.ok(grew("partyline_messages_out_total") >= 10, "messages out");
+      assert.ok(grew("partyline_deliveries_total") >= 10, "deliveries");
+      assert.ok(grew("partyline_log_writes_in_total") >= 5, "writes from the log");
+      assert.ok(grew("partyline_publishes_total") >= 2, "script publishes");
+      assert.ok(grew("partyline_lua_errors_total") >= 2, "Lua errors");
+      assert.ok(grew("partyline_lua_budget_stops_total") >= 1, "budget stops");
+      assert.equal(after.value("partyline_slow_consumer_closes_total"), 0);
+      const published = after.histogram("partyline_publish_seconds").count - before.histogram("partyline_publish_seconds").count;
+      assert.ok(published >= 5, `publish latency observations: ${published}`);
+      const delivered = after.histogram("partyline_delivery_seconds").count - before.histogram("partyline_delivery_seconds").count;
+      assert.ok(delivered >= 5, `delivery latency observations: ${delivered}`);
+      assert.ok(after.histogram("partyline_delivery_seconds").sum > 0);
+      await until(async () => (await scrape(node)).value("partyline_log_lag_writes") === 0, { what: "no log lag once idle" });
+
+      await a.close();
+      await b.close();
+      await until(async () => (await scrape(node)).value("partyline_connections") === 0, { what: "connections back to 0" });
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test("/readyz says 503 while nats-server is down and 200 once it is back; the publish in between is re-sent", T, async () => {
+    const node = await startNode({ natsUrl: nats.url, nodeId: "ready", parties: { faulty: "faulty.lua" } });
+    try {
+      assert.equal((await httpFetch(`${node.url}/readyz`)).status, 200);
+      const resendsBefore = (await scrape(node)).value("partyline_publish_resends_total");
+      await nats.kill();
+      const down = await until(
+        async () => {
+          const res = await httpFetch(`${node.url}/readyz`);
+          return res.status === 503 && (await res.text());
+        },
+        { timeoutMs: 10000, what: "/readyz to say 503" },
+      );
+      assert.match(down, /not ready/);
+      assert.equal((await httpFetch(`${node.url}/healthz`)).status, 200, "liveness does not follow NATS");
+      // A broadcast made now waits for the log, and is re-sent until NATS is back.
+      const pending = node.broadcast("faulty", "r", "during the outage", 20000);
+      await until(async () => (await scrape(node)).value("partyline_publish_resends_total") > resendsBefore, {
+        timeoutMs: 10000,
+        what: "a publish re-sent",
+      });
+      await nats.restart();
+      await until(async () => (await httpFetch(`${node.url}/readyz`)).status === 200, { timeoutMs: 20000, what: "/readyz back to 200" });
+      const outcome = await pending;
+      assert.ok(outcome.status === 200 || outcome.status === 503, `broadcast answered ${outcome.status}: ${outcome.body}`);
+      assert.ok((await scrape(node)).value("partyline_nats_reconnects_total") >= 1);
+    } finally {
+      if (!nats.running) await nats.restart();
+      await node.stop();
+    }
   });
 
   test("a taken listen address stops the node with a non-zero status and a message naming the address", T, async () => {
