@@ -1,7 +1,9 @@
 #include "app/HttpServer.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +32,13 @@ namespace {
 
 // Marks a connection whose socket went to the Reactor: it left the HTTP count already.
 char kUpgradedMarker;
+// Marks a connection to close after this answer, whatever the request asked for.
+char kCloseAfterAnswer;
+
+void closeAfterAnswer(mg_connection* conn) {
+    mg_set_user_connection_data(conn, &kCloseAfterAnswer);
+    mg_disable_connection_keep_alive(conn);
+}
 // Seconds a refused client should wait: at the limit, and while this node drains (go elsewhere).
 constexpr int kRetryAfterAtLimit = 5;
 constexpr int kRetryAfterDraining = 1;
@@ -90,6 +99,30 @@ private:
 // Reactor, and CivetWeb's descriptor number is pointed at an unconnected
 // socket, which it closes when the handler returns. Returns the duplicate, or
 // -1 (the connection then stays CivetWeb's).
+// Stops new connections on CivetWeb's listening socket without stopping CivetWeb (mg_stop would
+// refuse to write the answers of requests in progress): the descriptor is pointed at a
+// non-blocking socket listening on a free loopback port nobody knows, so CivetWeb's accept loop
+// waits as before, and the real listener is shut down, which refuses new connections at once
+// (its poll may still hold it for a moment). False if the listener was not found.
+bool closeListener(uint16_t port) {
+    int fd = net::findListeningSocket(port);
+    if (fd < 0) return false;
+    int listener = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int decoy = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in loopback{};
+    loopback.sin_family = AF_INET;
+    loopback.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = listener >= 0 && decoy >= 0 &&
+              bind(decoy, reinterpret_cast<sockaddr*>(&loopback), sizeof loopback) == 0 && listen(decoy, 1) == 0 &&
+              dup2(decoy, fd) >= 0;
+    if (decoy >= 0) close(decoy);
+    if (listener >= 0) {
+        if (ok) shutdown(listener, SHUT_RDWR);
+        close(listener);
+    }
+    return ok;
+}
+
 int takeSocket(int fd) {
     int ours = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (ours < 0) return -1;
@@ -125,6 +158,7 @@ const char* reasonPhrase(int status) {
 // (a Connection header decides, else HTTP/1.1 keeps it), except that a request that asked for an
 // upgrade is answered and closed.
 bool keepsAlive(mg_connection* conn) {
+    if (mg_get_user_connection_data(conn) == &kCloseAfterAnswer) return false;
     if (mg_get_header(conn, "Upgrade")) return false;
     if (const char* connection = mg_get_header(conn, "Connection")) return HttpHeaders::listHasToken(connection, "keep-alive");
     const char* version = mg_get_request_info(conn)->http_version;
@@ -344,13 +378,29 @@ HttpServer::~HttpServer() {
 void HttpServer::drain() {
     stopping_ = true;
     if (reactor_) reactor_->drain();
+    std::call_once(drainOnce_, [this] {
+        if (ctx_ && !closeListener(port_))
+            log::warn("http", "cannot close the listening socket; new connections get 503 while draining",
+                      {{"port", std::to_string(port_)}});
+    });
+}
+
+bool HttpServer::drained() const {
+    // The connection that asked for nothing yet counts too: its request may be on the way.
+    return inFlight_.load() == 0 && (!reactor_ || reactor_->size() == 0);
 }
 
 // Returns 1 to let CivetWeb serve a static file, 0 when the request was answered.
 int HttpServer::dispatch(mg_connection* conn, void* self) {
+    auto* server = static_cast<HttpServer*>(self);
+    struct InFlight {
+        std::atomic<size_t>& count;
+        explicit InFlight(std::atomic<size_t>& c) : count(c) { count++; }
+        ~InFlight() { count--; }
+    } inFlight(server->inFlight_);
     // No exception may cross into CivetWeb.
     try {
-        return static_cast<HttpServer*>(self)->handle(conn) == 0 ? 1 : 0;
+        return server->handle(conn) == 0 ? 1 : 0;
     } catch (const std::exception& e) {
         log::error("http", std::string("request failed: ") + e.what());
         sendText(conn, 500, "internal error");
@@ -378,7 +428,7 @@ bool HttpServer::atConnectionLimit() const {
 
 int HttpServer::refuse(mg_connection* conn, const std::string& why, int retryAfterSeconds) {
     refused_++;
-    mg_disable_connection_keep_alive(conn);
+    closeAfterAnswer(conn);
     HttpResponse response = HttpResponse::text(503, why + "\n");
     response.headers.emplace_back("Retry-After", std::to_string(retryAfterSeconds));
     return send(conn, response);
@@ -389,7 +439,7 @@ int HttpServer::handle(mg_connection* conn) {
     const mg_request_info* ri = mg_get_request_info(conn);
     std::string raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
     Route r = route(raw);
-    if (httpConnections_.load() >= keepAliveBelow_) mg_disable_connection_keep_alive(conn);
+    if (httpConnections_.load() >= keepAliveBelow_) closeAfterAnswer(conn);
     if (r.kind == Route::Kind::Health || r.kind == Route::Kind::Ready || r.kind == Route::Kind::Metrics)
         return handleOperations(conn, r);
     if (stopping_) return refuse(conn, "server is shutting down; retry on another node", kRetryAfterDraining);

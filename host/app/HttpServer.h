@@ -16,6 +16,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "bus/Bus.h"
@@ -53,14 +54,18 @@ class HttpServer {
 public:
     // Listens on "host:port" (port 0 picks a free one).
     static Result<std::unique_ptr<HttpServer>> start(const std::string& listen, HttpServerDeps deps);
-    ~HttpServer();  // closes every WebSocket with 1001 and stops CivetWeb
+    ~HttpServer();  // drains (below) and waits for CivetWeb to stop
 
     uint16_t port() const { return port_; }
     size_t connections() const { return connections_.load(); }
     // HTTP connections a CivetWeb worker holds now (an upgraded WebSocket leaves the count).
     size_t httpConnections() const { return httpConnections_.load(); }
-    // Stops new WebSockets and asks open ones to close with 1001 (graceful drain).
+    // Any thread. Graceful drain: the listening socket closes (new connections are refused),
+    // requests on open keep-alive connections get 503, every WebSocket is asked to close with 1001,
+    // and requests in progress go on to their answer.
     void drain();
+    // Any thread. No request is in progress and no WebSocket is open.
+    bool drained() const;
     // The server's own counters in Prometheus text format.
     std::string metrics() const;
 
@@ -85,6 +90,8 @@ private:
     std::map<std::string, std::unique_ptr<ShardRouter>> routers_;  // by router party name
     std::unique_ptr<net::Reactor> reactor_;  // reads the upgraded WebSockets
     mg_context* ctx_ = nullptr;
+    std::once_flag drainOnce_;
+    std::atomic<size_t> inFlight_{0};  // requests being handled now
     uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<size_t> connections_{0};

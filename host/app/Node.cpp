@@ -156,8 +156,32 @@ Status Node::reloadParty(const std::string& name) {
     return Status::ok();
 }
 
-void Node::drain() {
-    if (http_) http_->drain();
+bool Node::drain() {
+    using Clock = std::chrono::steady_clock;
+    auto start = Clock::now();
+    auto deadline = start + options_.config.limits.drain_seconds;
+    log::info("node", "draining: closing clients with 1001, finishing requests and publishes",
+              {{"websockets", std::to_string(http_->connections())},
+               {"http_connections", std::to_string(http_->httpConnections())},
+               {"publishes_pending", std::to_string(bus_->pendingPublishes())},
+               {"drain_seconds", std::to_string(options_.config.limits.drain_seconds.count())}});
+    http_->drain();
+    // Quiet for a few checks in a row: a handler that was already queued may still publish.
+    int quiet = 0;
+    while (Clock::now() < deadline) {
+        quiet = http_->drained() && bus_->pendingPublishes() == 0 ? quiet + 1 : 0;
+        if (quiet >= 3) {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+            log::info("node", "drained", {{"ms", std::to_string(ms)}});
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    log::warn("node", "drain time is over; stopping with work left",
+              {{"websockets", std::to_string(http_->connections())},
+               {"http_stopped", http_->drained() ? "true" : "false"},
+               {"publishes_pending", std::to_string(bus_->pendingPublishes())}});
+    return false;
 }
 
 std::string Node::metrics() const {

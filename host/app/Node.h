@@ -35,9 +35,10 @@ public:
 
     uint16_t port() const { return http_->port(); }
     const std::string& nodeId() const { return nodeId_; }
-    // Graceful stop: refuse new connections, close clients with 1001 so they
-    // reconnect elsewhere, let pending publishes finish.
-    void drain();
+    // Graceful stop (SIGTERM): stop accepting connections, close clients with 1001 so they
+    // reconnect elsewhere, let requests in progress and pending publishes finish, for at most
+    // limits.drain_seconds. True when everything finished in time.
+    bool drain();
     // Loads the scripts of every party again (SIGHUP); `force` even unchanged ones.
     void reloadScripts(bool force);
     // Loads one party's script again; the error when it does not load.

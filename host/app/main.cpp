@@ -2,11 +2,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/Node.h"
@@ -16,6 +19,9 @@
 namespace {
 
 using namespace partyline;
+
+// After limits.drain_seconds, the node's teardown (closing rooms, NATS) gets this long.
+constexpr std::chrono::seconds kTeardownGrace{5};
 
 constexpr const char* kUsage = R"(partyline - a host for real-time rooms
 
@@ -121,6 +127,7 @@ int serve(const Args& args) {
         return 2;
     }
     if (!setUpLog(args, config->log)) return 2;
+    const auto drainSeconds = config->limits.drain_seconds;
     NodeOptions options{std::move(config.value()), {}};
     if (auto it = args.flags.find("--static"); it != args.flags.end()) options.staticRoot = it->second;
     else options.staticRoot = std::filesystem::path(findExample("examples/chat/index.html")).parent_path().parent_path();
@@ -148,6 +155,13 @@ int serve(const Args& args) {
         node.value()->reloadScripts(true);
     }
     log::info("node", std::string("stopping on ") + strsignal(received));
+    // Past the drain time and a grace for the teardown, nothing more is waited for.
+    auto bound = drainSeconds + kTeardownGrace;
+    std::thread([bound] {
+        std::this_thread::sleep_for(bound);
+        log::error("node", "still stopping " + std::to_string(bound.count()) + " s after the signal: exiting now");
+        std::_Exit(1);
+    }).detach();
     node.value()->drain();
     node.value().reset();
     log::info("node", "stopped");

@@ -103,8 +103,9 @@ int fdLimit() {
     return int(std::min<rlim_t>(limit.rlim_cur, 1 << 30));
 }
 
-// The slow path: every open fd at or above `from`, listed by the kernel.
-int scanProcFds(int from, uint16_t localPort, const Endpoint& peer, const std::vector<uint64_t>& adopted) {
+// The first open fd at or above `from`, listed by the kernel, for which `match(fd)` is true; -1 if none.
+template <class Match>
+int scanProcFds(int from, Match match) {
     DIR* dir = ::opendir("/proc/self/fd");
     if (!dir) return -1;
     int own = ::dirfd(dir);
@@ -113,8 +114,7 @@ int scanProcFds(int from, uint16_t localPort, const Endpoint& peer, const std::v
         char* end = nullptr;
         long fd = std::strtol(entry->d_name, &end, 10);
         if (*end != '\0' || end == entry->d_name || fd < from || fd == own) continue;
-        if (testBit(adopted, int(fd))) continue;
-        if (probe(int(fd), localPort, peer) == Probe::Match) {
+        if (match(int(fd))) {
             found = int(fd);
             break;
         }
@@ -123,7 +123,27 @@ int scanProcFds(int from, uint16_t localPort, const Endpoint& peer, const std::v
     return found;
 }
 
+// The slow path of findSocket.
+int scanProcFds(int from, uint16_t localPort, const Endpoint& peer, const std::vector<uint64_t>& adopted) {
+    return scanProcFds(from, [&](int fd) {
+        return !testBit(adopted, fd) && probe(fd, localPort, peer) == Probe::Match;
+    });
+}
+
 }  // namespace
+
+int findListeningSocket(uint16_t localPort) {
+    return scanProcFds(0, [&](int fd) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        Endpoint local;
+        int listening = 0;
+        socklen_t optLen = sizeof listening;
+        return ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && toEndpoint(ss, local) &&
+               local.port == localPort &&
+               ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optLen) == 0 && listening;
+    });
+}
 
 int findSocket(uint16_t localPort, std::string_view peerAddr, uint16_t peerPort) {
     Endpoint peer;

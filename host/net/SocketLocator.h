@@ -16,6 +16,9 @@ namespace partyline::net {
 // matches its IPv4-mapped IPv6 form) and `peerPort`; -1 if there is none. Adopted fds are skipped.
 int findSocket(uint16_t localPort, std::string_view peerAddr, uint16_t peerPort);
 
+// Any thread. The fd of this process's listening TCP socket on `localPort` (CivetWeb's), -1 if none.
+int findListeningSocket(uint16_t localPort);
+
 // Any thread. Marks `fd` as taken by a session, so findSocket() skips it. False if it already was.
 bool adoptSocket(int fd);
 // Any thread, before the fd is closed (a reused number must be findable again).

@@ -1,13 +1,26 @@
 // Operations: how a node starts and stops, and what it tells the people who
 // run it: a taken listen address stops the node with a message naming it;
 // /metrics is valid Prometheus text whose counters and histograms move with
-// traffic; /readyz follows NATS going away and coming back.
+// traffic; /readyz follows NATS going away and coming back; SIGTERM drains:
+// the listener closes, clients get 1001, a request in flight finishes and is
+// stored, and the process exits 0 within limits.drain_seconds.
 
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import { connect, freePort, httpFetch, spawnPartyline, startNats, startNode, tempDir, until, withTimeout } from "./harness.mjs";
+import {
+  canConnect,
+  connect,
+  freePort,
+  httpFetch,
+  spawnPartyline,
+  startNats,
+  startNode,
+  tempDir,
+  until,
+  withTimeout,
+} from "./harness.mjs";
 
 const T = { timeout: 60000 };
 
@@ -153,6 +166,57 @@ describe("operations", () => {
     } finally {
       if (!nats.running) await nats.restart();
       await node.stop();
+    }
+  });
+
+  test("SIGTERM drains: listener closed, clients closed 1001, the request in flight answered and stored, exit 0 in time", T, async () => {
+    const DRAIN = 6;
+    const node = await startNode({
+      natsUrl: nats.url,
+      nodeId: "drain",
+      parties: { slow: "slow-request.lua" },
+      limits: { drain_seconds: DRAIN, lua_instructions_per_call: 10000000000 },
+    });
+    const clients = [];
+    for (let i = 0; i < 3; i++) {
+      const client = await connect(node.wsUrl("slow", "d"));
+      await client.waitFor((m) => m.text.includes('"joined"'));
+      clients.push(client);
+    }
+    // A request whose handler is busy for about 2 s when the signal comes.
+    const inFlight = httpFetch(node.httpUrl("slow", "d", "/work"), { method: "POST", body: "made before SIGTERM" }, 20000);
+    await until(() => node.logs().includes("work started"), { what: "the request's handler to start" });
+    const signalled = Date.now();
+    node.signal("SIGTERM");
+
+    // Clients are told to go elsewhere at once; new connections are refused while the request runs.
+    for (const client of clients) {
+      const { code, reason } = await client.waitClose(3000);
+      assert.equal(code, 1001);
+      assert.match(reason, /shutting down/);
+    }
+    await until(async () => !(await canConnect(node.port, 300)), { timeoutMs: 1500, what: "the listener to close" });
+    assert.ok(node.running, "the node exited before its request finished");
+
+    const answer = await inFlight;
+    assert.equal(answer.status, 200, await answer.clone().text());
+    const { seq } = await answer.json();
+    assert.ok(seq > 0);
+    const { code, signal } = await withTimeout(node.exited, (DRAIN + 2) * 1000, "the node to exit");
+    const tookMs = Date.now() - signalled;
+    assert.equal(signal, null);
+    assert.equal(code, 0, node.tail(20));
+    assert.ok(tookMs < DRAIN * 1000, `exit ${tookMs} ms after SIGTERM`);
+    assert.match(node.logs(), /msg="draining: closing clients with 1001/);
+    assert.match(node.logs(), /msg=drained ms=\d+/);
+
+    // The write acknowledged during the drain is in the log: another node reads it.
+    const reader = await startNode({ natsUrl: nats.url, nodeId: "reader", parties: { slow: "slow-request.lua" } });
+    try {
+      const history = await (await httpFetch(`${reader.url}/v1/parties/slow/d/history?since=${seq - 1}&limit=1`)).json();
+      assert.deepEqual(history.entries.map((e) => [e.seq, e.data]), [[seq, "made before SIGTERM"]]);
+    } finally {
+      await reader.stop();
     }
   });
 

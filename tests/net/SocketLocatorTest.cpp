@@ -77,6 +77,27 @@ TEST_SUITE("net.SocketLocator") {
         CHECK(findSocket(pair.serverPort, "127.0.0.2", pair.clientPort) == -1);
     }
 
+    TEST_CASE("findListeningSocket finds the listener of a port, not the connections on it") {
+        int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        REQUIRE(::listen(listener, 4) == 0);
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+        uint16_t port = ntohs(addr.sin_port);
+        int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        int accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        REQUIRE(accepted >= 0);
+        CHECK(findListeningSocket(port) == listener);
+        ::close(listener);
+        CHECK(findListeningSocket(port) == -1);  // the accepted connection is on the port, not listening
+        ::close(accepted);
+        ::close(client);
+    }
+
     TEST_CASE("an address that does not parse matches nothing") {
         TcpPair pair;
         CHECK(findSocket(pair.serverPort, "localhost", pair.clientPort) == -1);
