@@ -428,6 +428,7 @@ const Schema<Limits> kLimitsSchema = {
     value("send_buffer_bytes", &Limits::send_buffer_bytes, kByteSize),
     value("lua_memory_bytes", &Limits::lua_memory_bytes, kByteSize),
     value("lua_instructions_per_call", &Limits::lua_instructions_per_call, kLargeCount),
+    value("lua_cpu_ms_per_call", &Limits::lua_cpu_ms_per_call, kLargeCount),
     value("idle_room_seconds", &Limits::idle_room_seconds, kWholeSeconds),
     value("ping_interval_seconds", &Limits::ping_interval_seconds, kWholeSeconds),
     value("ping_timeout_seconds", &Limits::ping_timeout_seconds, kWholeSeconds),

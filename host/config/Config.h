@@ -29,6 +29,9 @@ struct Limits {
     size_t lua_memory_bytes = 16 * 1024 * 1024;
     // Per handler call: about 0.1 s of pure Lua on one core.
     uint64_t lua_instructions_per_call = 10000000;
+    // Per handler call, processor time: a backstop for the few instructions that cost O(n) yet
+    // count as one. 1 s is ten times the instruction budget's worth of plain Lua.
+    uint64_t lua_cpu_ms_per_call = 1000;
     // A shard with no connections lives this long, so a reconnecting client finds it warm.
     std::chrono::seconds idle_room_seconds{60};
     // Half-open connections are found by ping/pong: a ping after this much silence...

@@ -51,7 +51,8 @@ constexpr std::pair<const char*, const char*> kRemoved[] = {
 
 // Functions replaced by partyline's own (defined below):
 //   print            goes to log.info, not stdout
-//   load             text chunks only (mode "t" forced); env defaults to the sandbox env
+//   load             text chunks only (mode "t" forced); env defaults to the sandbox env. The
+//                    chunk's bytes are charged: lexing a long comment allocates nothing.
 //   setmetatable     refuses a metatable with __gc: finalizers run with hooks off and hung the host
 //   collectgarbage   "count" only: stopping or retuning the collector would slow the whole shard
 //   xpcall           runs the message handler after the failed call unwound. Lua runs it at the
@@ -95,7 +96,8 @@ constexpr Charged kCharged[] = {
     {"utf8", "offset", "utf8.offset", offsetCost},
 };
 // Not charged, and able to cost O(n) for one instruction: comparing two long strings that share a
-// long prefix, and passing a long vararg list along. The memory cap bounds n.
+// long prefix, and passing a long vararg list along. The memory cap bounds n, and the processor
+// time limit of each call (State.h, Budget) stops a loop of them.
 
 // Added by partyline: log.info/warn/error, now(), json.encode/decode/null.
 
@@ -265,12 +267,32 @@ int setmetatableNoGc(lua_State* L) {
     return 1;
 }
 
-// Lua's load with mode "t" whatever the script asks; upvalue 1 is Lua's load.
+// A reader function of load, wrapped: upvalue 1 is the host, 2 the script's reader. Each piece it
+// returns is charged before Lua lexes it.
+int chargedReader(lua_State* L) {
+    lua_settop(L, 0);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_call(L, 0, 1);
+    if (lua_type(L, 1) == LUA_TSTRING && lua_rawlen(L, 1) > 0)
+        hostOf(L).chargeWork(L, lua_rawlen(L, 1), "load");
+    return 1;
+}
+
+// Lua's load with mode "t" whatever the script asks, the chunk charged by its length; upvalue 1 is
+// the host, 2 Lua's load.
 int loadTextOnly(lua_State* L) {
     lua_settop(L, lua_isnone(L, 4) ? 3 : 4);  // an explicit nil env is honoured, as in Lua
     lua_pushliteral(L, "t");
     lua_replace(L, 3);
-    return originalOf(L, 1)(L);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        hostOf(L).chargeWork(L, lua_rawlen(L, 1), "load");
+    } else if (lua_type(L, 1) == LUA_TFUNCTION) {
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_pushvalue(L, 1);
+        lua_pushcclosure(L, chargedReader, 2);
+        lua_replace(L, 1);
+    }
+    return originalOf(L, 2)(L);
 }
 
 // After the protected call: its results, or false and the handler's answer to the error.
@@ -397,8 +419,9 @@ void setBase(lua_State* L, int env, SandboxHost* host) {
         lua_getfield(L, base, name);
         lua_setfield(L, env, name);
     }
+    lua_pushlightuserdata(L, host);
     pushOriginal(L, base, "load");
-    setClosure(L, env, "load", loadTextOnly, 1);
+    setClosure(L, env, "load", loadTextOnly, 2);
     setClosure(L, env, "setmetatable", setmetatableNoGc, 0);
     setClosure(L, env, "collectgarbage", collectgarbageCountOnly, 0);
     setClosure(L, env, "xpcall", xpcallUnwound, 0);

@@ -1,8 +1,10 @@
 #include "lua/State.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iterator>
 #include <lua.hpp>
 #include <utility>
@@ -17,6 +19,16 @@ constexpr int kHookInterval = 1000;
 // Bytes allocated that count as one instruction: copying or clearing 64 bytes costs about as much
 // as one VM instruction, so a loop of string.rep or table.concat is stopped like any loop.
 constexpr uint64_t kBytesPerInstruction = 64;
+
+// Wall time between two readings of the thread's processor clock, which is a system call: plain
+// code runs about 100,000 instructions in this time, so the readings cost nothing measurable.
+constexpr std::chrono::microseconds kClockInterval{1000};
+
+std::chrono::nanoseconds threadTime() {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
 
 // Lua's message for a refused allocation; a script can catch it and raise it again.
 constexpr std::string_view kNotEnoughMemory = "not enough memory";
@@ -172,9 +184,30 @@ bool State::overBudget() const {
     return instructions_ + allocated_ / kBytesPerInstruction > budget_.instructionsPerCall;
 }
 
+bool State::overTime() const {
+    return processorTime_ > budget_.processorTimePerCall;
+}
+
+void State::startClock() {
+    clockReadAt_ = std::chrono::steady_clock::now();
+    threadTimeAt_ = threadTime();
+}
+
+// Adds the processor time the thread used since the last reading to the call's, reading the
+// processor clock only once kClockInterval of wall time passed.
+void State::readClock() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - clockReadAt_ < kClockInterval) return;
+    auto time = threadTime();
+    processorTime_ += time - threadTimeAt_;
+    clockReadAt_ = now;
+    threadTimeAt_ = time;
+}
+
 void State::beginCall() {
     instructions_ = 0;
     allocated_ = 0;
+    processorTime_ = {};
     budgetSpent_ = false;
     memoryRefused_ = false;
     budgetMessage_.clear();
@@ -186,7 +219,8 @@ void State::countHook(lua_State* L, lua_Debug*) {
     State& self = owner(L);
     int counted = lua_gethookcount(L);
     self.instructions_ += static_cast<uint64_t>(counted);
-    if (!self.budgetSpent_ && !self.overBudget()) {
+    self.readClock();
+    if (!self.budgetSpent_ && !self.overBudget() && !self.overTime()) {
         if (counted != self.hookInterval_)
             lua_sethook(L, &State::countHook, LUA_MASKCOUNT, self.hookInterval_);
         return;
@@ -201,9 +235,11 @@ void State::chargeWork(lua_State* L, uint64_t units, const char* what) {
 
 void State::recordBudgetStop(lua_State* L, const char* what) {
     budgetSpent_ = true;
-    budgetMessage_ =
-        withLocation(scriptLocation(L),
-                     "instruction budget of " + std::to_string(budget_.instructionsPerCall) + " exceeded");
+    std::string limit =
+        overTime() && !overBudget()
+            ? "processor time limit of " + std::to_string(budget_.processorTimePerCall.count()) + " ms"
+            : "instruction budget of " + std::to_string(budget_.instructionsPerCall);
+    budgetMessage_ = withLocation(scriptLocation(L), limit + " exceeded");
     if (what) budgetMessage_.append(" in ").append(what);
 }
 
@@ -229,6 +265,7 @@ void State::scriptLog(log::Level level, std::string_view where, std::string_view
 State::RunResult State::resume(lua_State* co, int nargs) {
     CapScope cap(*this);
     lua_State* outer = std::exchange(running_, co);
+    startClock();  // time suspended, waiting for the log, does not count
     int nresults = 0;
     int rc = lua_resume(co, L(), nargs, &nresults);
     running_ = outer;

@@ -16,6 +16,7 @@
 // budget stop raised the error, so it could run forever.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,6 +38,12 @@ struct Budget {
     // done in C that the hook cannot see: pattern-matching steps, the elements that library loops
     // such as table.sort go over (Sandbox.cpp), and one per 64 bytes allocated.
     uint64_t instructionsPerCall;
+    // Per handler call, summed over all resumes: the thread's processor time while the call runs.
+    // A backstop for single instructions that cost O(n) yet count as one (comparing two long
+    // strings that share a long prefix, passing a long vararg list along): a loop of them ran for
+    // minutes within the instruction budget. Checked every 1,000 instructions at most once a
+    // millisecond; time waiting for a core or for the log does not count.
+    std::chrono::milliseconds processorTimePerCall{1000};
 };
 
 class State final : private SandboxHost {
@@ -67,11 +74,11 @@ class State final : private SandboxHost {
         Status error;      // Failed only
     };
     // lua_resume(co, L(), nargs) under the current budget. Failed: the message names the script's
-    // file and line; Code::ResourceExhausted when the instruction budget or the memory cap stopped
-    // the call (the message says which; a budget stop that the script caught still fails the
-    // call), Code::Internal for the script's own errors. After Failed drop the coroutine, and do
-    // not lua_resetthread it: its __close handlers could run with hooks off. The State stays
-    // usable for the next call.
+    // file and line; Code::ResourceExhausted when the instruction budget, the processor time limit
+    // or the memory cap stopped the call (the message says which; a budget stop that the script
+    // caught still fails the call), Code::Internal for the script's own errors. After Failed drop
+    // the coroutine, and do not lua_resetthread it: its __close handlers could run with hooks off.
+    // The State stays usable for the next call.
     RunResult resume(lua_State* co, int nargs);
 
     size_t memoryUsed() const { return memoryUsed_; }
@@ -97,6 +104,9 @@ class State final : private SandboxHost {
     static State& owner(lua_State* L);
     bool admit(size_t oldSize, size_t newSize);
     bool overBudget() const;
+    bool overTime() const;
+    void startClock();
+    void readClock();
 
     void chargeWork(lua_State* L, uint64_t units, const char* what) override;
     void scriptLog(log::Level level, std::string_view where, std::string_view message) override;
@@ -113,8 +123,11 @@ class State final : private SandboxHost {
     uint64_t instructions_ = 0;     // counted since beginCall(), with work charged by C functions
     uint64_t allocated_ = 0;        // bytes allocated by Lua code since beginCall()
     bool budgetSpent_ = false;      // since beginCall(); every thread's hook then raises
+    std::chrono::nanoseconds processorTime_{0};          // used by the call since beginCall()
+    std::chrono::steady_clock::time_point clockReadAt_;  // when readClock() last read...
+    std::chrono::nanoseconds threadTimeAt_{0};           // ...the thread's processor clock
     lua_State* running_ = nullptr;  // the coroutine resume() runs
-    std::string budgetMessage_;     // "file:line: instruction budget of N exceeded"
+    std::string budgetMessage_;     // "file:line: instruction budget of N exceeded" (or time limit)
     uint64_t budgetStops_ = 0;
     uint64_t memoryStops_ = 0;
     LogSink sink_;

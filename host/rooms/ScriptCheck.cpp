@@ -57,7 +57,8 @@ std::vector<std::string> checkRoomScript(const std::string& path, const Limits& 
     if (!in) return {path + ": cannot read the file"};
     std::ostringstream text;
     text << in.rdbuf();
-    auto state = lua::State::create({limits.lua_memory_bytes, limits.lua_instructions_per_call});
+    auto state = lua::State::create({limits.lua_memory_bytes, limits.lua_instructions_per_call,
+                                     std::chrono::milliseconds(limits.lua_cpu_ms_per_call)});
     if (!state) return {path + ": " + state.status().message()};
     lua::State& lua = *state.value();
     lua.setLogSink({});

@@ -254,7 +254,9 @@ void Shard::loadScript() {
 // shard's: handlers, the room table, and onStart queued.
 Status Shard::loadState(const std::shared_ptr<const Script>& script) {
     if (!script->error.isOk()) return script->error;
-    auto state = lua::State::create({context_.limits.lua_memory_bytes, context_.limits.lua_instructions_per_call});
+    auto state =
+        lua::State::create({context_.limits.lua_memory_bytes, context_.limits.lua_instructions_per_call,
+                            std::chrono::milliseconds(context_.limits.lua_cpu_ms_per_call)});
     if (!state) return state.status();
     std::unique_ptr<lua::State> lua = std::move(state.value());
     lua->setLogSink([room = partyName_ + "/" + roomId_](log::Level level, std::string_view at, std::string_view m) {

@@ -52,6 +52,7 @@ TEST_CASE("an empty file, or one with only comments, gives every default") {
         CHECK(config.limits.send_buffer_bytes == 1048576);
         CHECK(config.limits.lua_memory_bytes == 16777216);
         CHECK(config.limits.lua_instructions_per_call == 10000000);
+        CHECK(config.limits.lua_cpu_ms_per_call == 1000);
         CHECK(config.limits.idle_room_seconds == 60s);
         CHECK(config.limits.ping_interval_seconds == 25s);
         CHECK(config.limits.ping_timeout_seconds == 60s);
@@ -126,6 +127,7 @@ limits:
   send_buffer_bytes: 2MB
   lua_memory_bytes: 1 GiB
   lua_instructions_per_call: 50000000000
+  lua_cpu_ms_per_call: 250
   idle_room_seconds: 1
   ping_interval_seconds: 10
   ping_timeout_seconds: 11
@@ -147,6 +149,7 @@ limits:
     CHECK(config.limits.send_buffer_bytes == 2000000);
     CHECK(config.limits.lua_memory_bytes == 1024 * 1024 * 1024);
     CHECK(config.limits.lua_instructions_per_call == 50000000000ull);
+    CHECK(config.limits.lua_cpu_ms_per_call == 250);
     CHECK(config.limits.idle_room_seconds == 1s);
     CHECK(config.limits.ping_interval_seconds == 10s);
     CHECK(config.limits.ping_timeout_seconds == 11s);
@@ -424,6 +427,7 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->limits.send_buffer_bytes == defaults.limits.send_buffer_bytes);
     CHECK(config->limits.lua_memory_bytes == defaults.limits.lua_memory_bytes);
     CHECK(config->limits.lua_instructions_per_call == defaults.limits.lua_instructions_per_call);
+    CHECK(config->limits.lua_cpu_ms_per_call == defaults.limits.lua_cpu_ms_per_call);
     CHECK(config->limits.idle_room_seconds == defaults.limits.idle_room_seconds);
     CHECK(config->limits.ping_interval_seconds == defaults.limits.ping_interval_seconds);
     CHECK(config->limits.ping_timeout_seconds == defaults.limits.ping_timeout_seconds);

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <lua.hpp>
 #include <memory>
 #include <string>
@@ -92,6 +93,27 @@ inline Outcome call(State& state, const char* name) {
     if (result.run != State::Run::Failed && result.nresults > 0) outcome.value = show(co, -result.nresults);
     lua_pop(L, 1);
     return outcome;
+}
+
+// How calling a global function as a handler must fail: the error's code and exact message.
+struct Failure {
+    const char* name;
+    Code code;
+    std::string message;
+};
+
+// Calls each function as one handler call; each must fail as expected, within kStopSeconds.
+inline void checkFailures(State& state, std::initializer_list<Failure> failures) {
+    for (const Failure& failure : failures) {
+        std::string shown = failure.name;
+        CAPTURE(shown);
+        auto start = std::chrono::steady_clock::now();
+        Outcome outcome = call(state, failure.name);
+        CHECK(secondsSince(start) < kStopSeconds);
+        CHECK(outcome.failed());
+        CHECK(outcome.error.code() == failure.code);
+        CHECK(outcome.error.message() == failure.message);
+    }
 }
 
 // A Lua function `show(...)` that describes all its arguments as one string, for comparing

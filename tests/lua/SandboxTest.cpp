@@ -144,6 +144,25 @@ TEST_CASE("setmetatable refuses __gc") {
           "test.lua:1: partyline: __gc is not allowed in room scripts");
 }
 
+TEST_CASE("a __gc added to a metatable later, or found through its __index, never runs") {
+    // Lua marks an object for finalization only when setmetatable finds __gc in the metatable
+    // itself, so these finalizers are dead code: a full collection and closing the state run none.
+    auto state = newState();
+    REQUIRE(load(*state, R"(
+local mt = {}
+kept = setmetatable({}, mt)
+mt.__gc = function() ran = "later" while true do end end
+setmetatable({}, setmetatable({}, {__index = {__gc = function() ran = "inherited" while true do end end}}))
+local other = {}
+setmetatable({}, other)
+rawset(other, "__gc", function() ran = "rawset" while true do end end))")
+                .finished());
+    lua_gc(state->L(), LUA_GCCOLLECT);
+    lua_gc(state->L(), LUA_GCCOLLECT);
+    CHECK(load(*state, "return tostring(ran)").value == "nil");
+    state.reset();  // lua_close runs pending finalizers: none, or this would never return
+}
+
 TEST_CASE("setmetatable otherwise works as in Lua") {
     auto state = newState();
     CHECK(load(*state, "return setmetatable({}, {__index = {a = 1}}).a").value == "1");
@@ -246,8 +265,14 @@ TEST_CASE("collectgarbage answers count only") {
     CHECK(
         load(*state, "collectgarbage()").error.message() ==
         "test.lua:1: partyline: collectgarbage(\"collect\") is not allowed in room scripts; only \"count\"");
-    CHECK(load(*state, "collectgarbage('stop')").error.message() ==
-          "test.lua:1: partyline: collectgarbage(\"stop\") is not allowed in room scripts; only \"count\"");
+    for (const char* option : {"stop", "restart", "collect", "step", "isrunning", "incremental",
+                               "generational", "setpause", "setstepmul"}) {
+        std::string shown = option;
+        CAPTURE(shown);
+        CHECK(load(*state, std::string("collectgarbage('") + option + "', 1000)").error.message() ==
+              std::string("test.lua:1: partyline: collectgarbage(\"") + option +
+                  "\") is not allowed in room scripts; only \"count\"");
+    }
     CHECK(load(*state, "local kb = collectgarbage('count') return kb > 0 and kb < 1024").value == "true");
 }
 
@@ -306,6 +331,73 @@ TEST_CASE("each state has its own environment") {
     auto b = newState();
     CHECK(load(*a, "string.upper = nil x = 1 return x").value == "1");
     CHECK(load(*b, "return tostring(x) .. string.upper('y')").value == "nilY");
+}
+
+TEST_CASE("string methods, _G and _ENV changed by one room's state do not reach another's") {
+    // Every shard has its own state, so the string metatable's __index (the state's string table)
+    // is per room: replacing string functions changes method calls in this state only.
+    auto a = newState();
+    auto b = newState();
+    REQUIRE(load(*a, R"(
+string.rep = function() return "tampered" end
+string.upper = nil
+rawset(_G, "print", function() end)
+setmetatable(_G, {__index = function(_, name) return "ghost " .. name end})
+rawset(string, "format", function() return "tampered" end))")
+                .finished());
+    CHECK(load(*a, R"(return ("x"):rep(3) .. " " .. tostring(("x").upper) .. " " .. anything)").value ==
+          "tampered nil ghost anything");
+    CHECK(
+        load(*b, R"(return ("x"):rep(3) .. ("y"):upper() .. ("%d"):format(7) .. tostring(anything))").value ==
+        "xxxY7nil");
+    CHECK(load(*b, "return tostring(getmetatable(_G))").value == "nil");
+}
+
+TEST_CASE("_ENV tricks reach nothing outside the sandbox") {
+    auto state = newState();
+    // A chunk's _ENV is the sandbox table: no other globals table exists to switch to.
+    CHECK(load(*state, "return _ENV == _G").value == "true");
+    CHECK(load(*state, "local _ENV = {} return io").value == "nil");
+    CHECK(load(*state, "_ENV = nil return 1").value == "1");  // this chunk's upvalue only
+    CHECK(load(*state, "return type(_ENV)").value == "table");
+    CHECK(load(*state, "return load('return io, debug, require', 'x', 't', nil)()").error.message() ==
+          "[string \"x\"]:1: attempt to index a nil value (upvalue '_ENV')");
+    CHECK(load(*state, "return load('return _G.io or _ENV.os.execute', 'x', 't', _ENV)()").value == "nil");
+    // Functions carry no environment to reach: the sandbox's own C functions see the same table.
+    CHECK(load(*state, "local f = load('return _ENV') return f() == _G").value == "true");
+}
+
+TEST_CASE("nothing a script can reach is named like a way to the host") {
+    // Walks every table reachable from the globals and through every visible metatable.
+    auto outcome = run(R"(
+local forbidden = {}
+for name in ([[io debug package require dofile loadfile loadstring loadlib searchpath searchers
+               dump execute getenv remove rename exit tmpname setlocale date difftime popen
+               warn newproxy setfenv getfenv module gcinfo getregistry sethook upvalueid
+               setupvalue getupvalue]]):gmatch("%a+") do
+    forbidden[name] = true
+end
+-- Named alike, and harmless.
+local allowed = {["_G.log.warn"] = true, ["_G.table.remove"] = true}
+local seen, found = {}, {}
+local function walk(value, path)
+    if type(value) ~= "table" or seen[value] then return end
+    seen[value] = true
+    for key, item in next, value do
+        local name = path .. "." .. tostring(key)
+        if forbidden[key] and not allowed[name] then found[#found + 1] = name end
+        walk(item, name)
+    end
+    walk(getmetatable(value), path .. "<meta>")
+end
+walk(_G, "_G")
+for _, sample in ipairs({"", 1, print, coroutine.create(print), true}) do
+    walk(getmetatable(sample), type(sample) .. "<meta>")
+end
+table.sort(found)
+return #found == 0 and "none" or table.concat(found, " "))");
+    REQUIRE(outcome.finished());
+    CHECK(outcome.value == "none");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // The instruction budget, the memory cap and error reporting of lua::State.
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include "LuaTesting.h"
 
@@ -161,6 +163,84 @@ function closeInPcall() pcall(closesForever) end)")
     }
 }
 
+TEST_CASE("the budget stops loops inside metamethods, table.sort comparators and other callbacks") {
+    auto state = newState();
+    REQUIRE(load(*state, R"(
+local function spin() while true do end end
+local looping = setmetatable({}, {
+    __index = spin, __newindex = spin, __call = spin, __eq = spin, __lt = spin, __le = spin,
+    __concat = spin, __len = spin, __unm = spin, __add = spin, __tostring = spin, __pairs = spin,
+    __close = spin,
+})
+local other = setmetatable({}, getmetatable(looping))
+handlers = {
+    index = function() return looping.x end,
+    newindex = function() looping.x = 1 end,
+    call = function() looping() end,
+    eq = function() return looping == other end,
+    lt = function() return looping < other end,
+    le = function() return looping <= other end,
+    concat = function() return looping .. "x" end,
+    len = function() return #looping end,
+    unm = function() return -looping end,
+    add = function() return looping + 1 end,
+    tostring = function() return tostring(looping) end,
+    print = function() print(looping) end,
+    pairs = function() for k in pairs(looping) do end end,
+    close = function() do local x <close> = looping end return 1 end,
+    sortComparator = function() table.sort({3, 1, 2}, spin) end,
+    sortMetamethod = function() table.sort({looping, other, setmetatable({}, getmetatable(looping))}) end,
+    concatIndex = function() return table.concat(setmetatable({}, {__index = spin, __len = function() return 2 end})) end,
+    gsubFunction = function() return ("abc"):gsub("%a", spin) end,
+    loadReader = function() return load(spin) end,
+}
+function run(name) return handlers[name]() end)")
+                .finished());
+    lua_State* L = state->L();
+    lua_getglobal(L, "handlers");
+    std::vector<std::string> names;
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) names.push_back(lua_tostring(L, -2));
+    lua_pop(L, 1);
+    REQUIRE(names.size() == 19);
+    for (const std::string& name : names) {
+        CAPTURE(name);
+        lua_pushstring(L, name.c_str());
+        lua_setglobal(L, "which");
+        REQUIRE(load(*state, "function current() return run(which) end").finished());
+        auto start = std::chrono::steady_clock::now();
+        auto outcome = call(*state, "current");
+        CHECK(testing::secondsSince(start) < testing::kStopSeconds);
+        CHECK(outcome.error.code() == Code::ResourceExhausted);
+        CHECK(outcome.error.message() == std::string("test.lua:2: ") + kBudgetStop);
+    }
+}
+
+TEST_CASE("the processor time limit stops instructions that each cost O(n)") {
+    // Each of these loops runs a few instructions per iteration, but one of them takes O(n) time:
+    // under the instruction budget alone such a loop ran for minutes.
+    auto state = newState({16 << 20, 1000000000, std::chrono::milliseconds(50)});
+    REQUIRE(load(*state, R"(
+a = string.rep("a", 1000000) .. "b"
+b = string.rep("a", 1000000) .. "c"
+list = {}
+for i = 1, 100000 do list[i] = i end
+function equal() local n = 0 while true do if a == b then n = n + 1 end end end
+function less() local n = 0 while true do if a < b then n = n + 1 end end end
+function varargs()
+    local function count(...) return select("#", ...) end
+    local function spin(...) while true do count(...) end end
+    spin(table.unpack(list))
+end
+function plain() local n = 0 for i = 1, 100000 do n = n + i end return n end)")
+                .finished());
+    const std::string stop = "processor time limit of 50 ms exceeded";
+    testing::checkFailures(*state, {{"equal", Code::ResourceExhausted, "test.lua:6: " + stop},
+                                    {"less", Code::ResourceExhausted, "test.lua:7: " + stop},
+                                    {"varargs", Code::ResourceExhausted, "test.lua:10: " + stop}});
+    CHECK(state->budgetStops() == 3);
+    CHECK(call(*state, "plain").value == "5000050000");  // each call gets its own time
+}
+
 TEST_CASE("after a stop the next call gets a fresh budget") {
     auto state = newState();
     REQUIRE(load(*state, R"(
@@ -225,6 +305,30 @@ function ok() return "fine" end)")
     CHECK(call(*state, "ok").value == "fine");
 }
 
+TEST_CASE("recursion through C functions and metamethods stops at Lua's C stack limit") {
+    auto state = newState({1 << 20, 10000000});
+    REQUIRE(load(*state, R"(
+function metamethods()
+    local t = setmetatable({}, {})
+    getmetatable(t).__index = function(t, k) return t[k] end
+    return t.x
+end
+function gsubs()
+    local function again(m) return (m:gsub(".", again)) end
+    return again("abc")
+end
+function sorts()
+    local function again(a, b) table.sort({2, 1}, again) return a < b end
+    table.sort({2, 1}, again)
+end
+function ok() return "fine" end)")
+                .finished());
+    testing::checkFailures(*state, {{"metamethods", Code::Internal, "test.lua:4: C stack overflow"},
+                                    {"gsubs", Code::Internal, "test.lua:8: C stack overflow"},
+                                    {"sorts", Code::Internal, "test.lua:12: C stack overflow"}});
+    CHECK(call(*state, "ok").value == "fine");
+}
+
 TEST_CASE("the memory cap stops string.rep, naming file and line") {
     auto state = newState({1 << 20, 10000000});
     REQUIRE(
@@ -239,7 +343,7 @@ TEST_CASE("the memory cap stops string.rep, naming file and line") {
     CHECK(call(*state, "ok").value == "fine");
 }
 
-TEST_CASE("the memory cap stops table growth and string doubling") {
+TEST_CASE("memory bombs of every shape are stopped and the state carries on") {
     auto state = newState({1 << 20, 10000000});
     REQUIRE(load(*state, R"(
 function grow()
@@ -254,21 +358,52 @@ function fill()
     local t = {}
     for i = 1, 1e9 do t["k" .. i] = {i} end
 end
+function concatLoop()
+    local s = ""
+    while true do s = s .. "x" end
+end
+function tableConcat()
+    local t, piece = {}, string.rep("x", 1000)
+    for i = 1, 2000 do t[i] = piece end
+    return #table.concat(t)
+end
+function repSeparator() return #string.rep("x", 1e8, "yy") end
+function format() return #string.format("%s%s", string.rep("x", 600000), string.rep("y", 600000)) end
+function pack() return #string.pack("c100000000", "") end
+function coroutines()
+    local t = {}
+    while true do t[#t + 1] = coroutine.create(print) end
+end
+function closures()
+    local t = {}
+    while true do local n = #t t[n + 1] = function() return n end end
+end
+function source() return load("return " .. string.rep("1 + ", 1e6) .. "1") end
+function jsonText() return #json.encode({string.rep("\0", 300000)}) end
 function ok()
     local t = {}
     for i = 1, 1000 do t[i] = i end
     return #t
 end)")
                 .finished());
-    for (const char* name : {"grow", "double", "fill"}) {
+    for (const char* name : {"grow", "double", "fill", "concatLoop", "tableConcat", "repSeparator", "format",
+                             "pack", "coroutines", "closures", "source", "jsonText"}) {
         std::string shown = name;
         CAPTURE(shown);
+        auto start = std::chrono::steady_clock::now();
         auto outcome = call(*state, name);
+        CHECK(testing::secondsSince(start) < testing::kStopSeconds);
         CHECK(outcome.error.code() == Code::ResourceExhausted);
-        CHECK(outcome.error.message().find("memory cap of 1048576 bytes exceeded") != std::string::npos);
+        bool stopped =
+            outcome.error.message().find("memory cap of 1048576 bytes exceeded") != std::string::npos ||
+            outcome.error.message().find("instruction budget of 10000000 exceeded") != std::string::npos;
+        CHECK_MESSAGE(stopped, outcome.error.message());
+        CHECK(outcome.error.message().rfind("test.lua:", 0) == 0);
         CHECK(call(*state, "ok").value == "1000");
+        lua_gc(state->L(), LUA_GCCOLLECT);
+        CHECK(state->memoryUsed() < 256 * 1024);  // nothing of the bomb is kept
     }
-    CHECK(state->memoryStops() == 3);
+    CHECK(state->memoryStops() >= 3);  // grow, double and fill at least hit the cap itself
 }
 
 TEST_CASE("allocation counts against the budget, so a loop of big allocations stops") {
@@ -305,6 +440,15 @@ function unpacks() while true do local n = select("#", table.unpack(t)) end end
 function moves() while true do table.move(t, 1, #t, 1) end end
 function bytes() while true do local n = select("#", s:byte(1, -1)) end end
 function lengths() while true do local n = utf8.len(s) end end
+-- Lexing a long comment allocates nothing, so load is charged its chunk's length.
+comment = "--" .. s
+function loads() while true do load(comment) end end
+function reads()
+    while true do
+        local sent = false
+        load(function() if sent then return nil end sent = true return comment end)
+    end
+end
 -- The cheap forms stay cheap: appending, popping, reading one byte.
 function appends()
     local list = {}
@@ -321,7 +465,7 @@ end)")
     } cases[] = {
         {"sorts", "table.sort"},     {"inserts", "table.insert"}, {"removes", "table.remove"},
         {"unpacks", "table.unpack"}, {"moves", "table.move"},     {"bytes", "string.byte"},
-        {"lengths", "utf8.len"},
+        {"lengths", "utf8.len"},     {"loads", "load"},           {"reads", "load"},
     };
     for (const Expect& expect : cases) {
         std::string shown = expect.name;
