@@ -442,7 +442,10 @@ Result<std::unique_ptr<NatsBus>> NatsBus::connect(const NatsConfig& cfg, const s
 }
 
 Status NatsBus::connectWithRetry(const std::string& url) {
-    natsStatus s = nats_Open(-1);
+    // No spinning on nats.c's locks (its default tries 2,000 times before it blocks): with more
+    // busy threads than cores, the holder is often not running, and the spin only burns the core
+    // it needs (8% of a node's instructions while it opened rooms).
+    natsStatus s = nats_Open(0);
     if (s == NATS_OK) s = nats_SetMessageDeliveryPoolSize(kDeliveryThreads);
     natsOptions* rawOpts = nullptr;
     if (s == NATS_OK) s = natsOptions_Create(&rawOpts);
