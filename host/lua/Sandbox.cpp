@@ -371,40 +371,32 @@ int collectgarbageCountOnly(lua_State* L) {
     return 1;
 }
 
-bool kept(const char* keep, const char* name) {
-    if (std::strcmp(keep, "*") == 0) return true;
-    size_t n = std::strlen(name);
-    for (const char* p = std::strstr(keep, name); p; p = std::strstr(p + 1, name)) {
-        bool starts = p == keep || p[-1] == ' ';
-        bool ends = p[n] == '\0' || p[n] == ' ';
-        if (starts && ends) return true;
-    }
-    return false;
-}
-
-bool removed(const char* lib, const char* name) {
-    for (const auto& [l, n] : kRemoved)
-        if (std::strcmp(l, lib) == 0 && std::strcmp(n, name) == 0) return true;
-    return false;
-}
-
-// Leaves a new table holding the allowed functions of `lib` on the stack.
-void pushLibraryCopy(lua_State* L, const Library& lib) {
-    luaL_requiref(L, lib.name, lib.open, 0);
-    int source = lua_gettop(L);
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, source)) {
-        const char* name = lua_tostring(L, -2);  // library keys are all strings
-        if (kept(lib.keep, name) && !removed(lib.name, name)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, -4);
-        } else {
-            lua_pop(L, 1);
+// Leaves a table holding the allowed functions of `lib` on the stack: the library's own table,
+// opened without registering it anywhere, minus what kRemoved takes out; or, when `keep` names
+// functions, a new table of just those.
+void pushLibrary(lua_State* L, const Library& lib) {
+    lua_pushcfunction(L, lib.open);
+    lua_call(L, 0, 1);
+    int opened = lua_gettop(L);
+    if (std::strcmp(lib.keep, "*") == 0) {
+        for (const auto& [l, name] : kRemoved) {
+            if (std::strcmp(l, lib.name) != 0) continue;
+            lua_pushnil(L);
+            lua_setfield(L, opened, name);
         }
+        return;
     }
-    lua_remove(L, source);
+    lua_createtable(L, 0, 4);
+    for (const char* word = lib.keep; *word;) {
+        size_t n = std::strcspn(word, " ");
+        lua_pushlstring(L, word, n);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, opened);
+        lua_rawset(L, -3);
+        word += n;
+        while (*word == ' ') ++word;
+    }
+    lua_remove(L, opened);
 }
 
 void setClosure(lua_State* L, int env, const char* name, lua_CFunction fn, int upvalues) {
@@ -413,7 +405,8 @@ void setClosure(lua_State* L, int env, const char* name, lua_CFunction fn, int u
 }
 
 void setBase(lua_State* L, int env, SandboxHost* host) {
-    luaL_requiref(L, "_G", luaopen_base, 0);
+    lua_pushcfunction(L, luaopen_base);
+    lua_call(L, 0, 1);  // fills and returns the state's first globals table, which the env replaces
     int base = lua_gettop(L);
     for (const char* name : kBaseFunctions) {
         lua_getfield(L, base, name);
@@ -440,12 +433,12 @@ void replaceCoroutineFunctions(lua_State* L, int coroutine) {
 // Also lists each library in the registry's "loaded" table, where Lua looks up function names for
 // messages such as "bad argument #1 to 'coroutine.wrap'"; scripts cannot reach the registry.
 void setLibraries(lua_State* L, int env, SandboxHost* host) {
-    lua_newtable(L);
+    lua_createtable(L, 0, int(std::size(kLibraries)) + 1);
     int loaded = lua_gettop(L);
     lua_pushvalue(L, env);
     lua_setfield(L, loaded, "_G");
     for (const Library& lib : kLibraries) {
-        pushLibraryCopy(L, lib);
+        pushLibrary(L, lib);
         lua_pushvalue(L, -1);
         lua_setfield(L, loaded, lib.name);
         if (std::strcmp(lib.name, "string") == 0) setPatternFunctions(L, lua_gettop(L), *host);
@@ -486,7 +479,8 @@ void setAdditions(lua_State* L, int env, SandboxHost* host) {
 int install(lua_State* L) {
     auto* host = static_cast<SandboxHost*>(lua_touserdata(L, 1));
     lua_settop(L, 0);
-    lua_newtable(L);
+    // Sized for every name below at once: growing a table rehashes it each time it doubles.
+    lua_createtable(L, 0, 32);
     const int env = 1;
     setBase(L, env, host);
     setLibraries(L, env, host);
