@@ -296,9 +296,34 @@ Status State::failure(lua_State* co, int rc) {
 }
 
 Status State::loadScript(std::string_view source, const std::string& path) {
-    beginCall();
     if (!source.empty() && source[0] == LUA_SIGNATURE[0])
         return Status(Code::InvalidArgument, path + ": binary chunks are not allowed; load Lua source text");
+    return load(source, path, "t");
+}
+
+Result<std::string> State::compile(std::string_view source, const std::string& path) {
+    // A bare state only parses: nothing of the script runs here.
+    std::unique_ptr<lua_State, decltype(&lua_close)> L(luaL_newstate(), &lua_close);
+    if (!L) return Status(Code::Internal, "cannot create a Lua state");
+    std::string name = "@" + path;
+    if (luaL_loadbufferx(L.get(), source.data(), source.size(), name.c_str(), "t") != LUA_OK)
+        return Status(Code::InvalidArgument, lua_tostring(L.get(), -1));
+    std::string chunk;
+    auto append = [](lua_State*, const void* bytes, size_t size, void* out) {
+        static_cast<std::string*>(out)->append(static_cast<const char*>(bytes), size);
+        return 0;
+    };
+    if (lua_dump(L.get(), append, &chunk, 0) != 0 || chunk.empty())
+        return Status(Code::Internal, path + ": the compiled script could not be kept");
+    return chunk;
+}
+
+Status State::loadCompiled(std::string_view chunk, const std::string& path) {
+    return load(chunk, path, "b");
+}
+
+Status State::load(std::string_view chunk, const std::string& path, const char* mode) {
+    beginCall();
     lua_State* L = this->L();
     if (!lua_checkstack(L, 3)) return Status(Code::ResourceExhausted, path + ": Lua stack is full");
     lua_State* co = lua_newthread(L);  // outside the cap: a refusal here would not be protected
@@ -306,7 +331,7 @@ Status State::loadScript(std::string_view source, const std::string& path) {
     int rc;
     {
         CapScope cap(*this);
-        rc = luaL_loadbufferx(co, source.data(), source.size(), chunkname.c_str(), "t");
+        rc = luaL_loadbufferx(co, chunk.data(), chunk.size(), chunkname.c_str(), mode);
     }
     if (rc != LUA_OK) {
         Status error(rc == LUA_ERRMEM ? Code::ResourceExhausted : Code::InvalidArgument, errorText(co, -1));

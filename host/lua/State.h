@@ -62,6 +62,13 @@ class State final : private SandboxHost {
     // fresh budget; on success leaves its single return value (nil if none) on the top of L().
     // Binary chunks are refused (InvalidArgument), as are syntax errors.
     Status loadScript(std::string_view source, const std::string& path);
+    // As loadScript, from a chunk compile() made of the script's text in this process: loading
+    // it skips the parse. Never pass bytecode from elsewhere: Lua does not verify it, and crafted
+    // bytecode crashes the VM.
+    Status loadCompiled(std::string_view chunk, const std::string& path);
+    // Compiles a text chunk, running nothing, into bytecode with its line information for
+    // loadCompiled; a syntax error reads "path:line: message" (InvalidArgument).
+    static Result<std::string> compile(std::string_view source, const std::string& path);
 
     // Starts a fresh budget for one handler call: instructions are counted across all resumes
     // until the next beginCall().
@@ -113,6 +120,7 @@ class State final : private SandboxHost {
     [[noreturn]] void stopForBudget(lua_State* L, const char* what);
     void recordBudgetStop(lua_State* L, const char* what);
     Status failure(lua_State* co, int rc);
+    Status load(std::string_view chunk, const std::string& path, const char* mode);
     Status finishLoad(lua_State* co, const std::string& path);
 
     Budget budget_;

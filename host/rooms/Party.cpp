@@ -3,10 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-extern "C" {
-#include <lauxlib.h>
-#include <lua.h>
-}
+#include "lua/State.h"
 
 namespace partyline {
 
@@ -34,7 +31,9 @@ void Party::load() {
         std::ostringstream text;
         text << in.rdbuf();
         script->source = text.str();
-        script->error = checkScriptSyntax(script->source, scriptPath_);
+        auto compiled = lua::State::compile(script->source, scriptPath_);
+        if (compiled) script->chunk = std::move(compiled.value());
+        else script->error = compiled.status();
     }
     std::lock_guard lock(mutex_);
     modified_ = modified;
@@ -83,13 +82,8 @@ Party* Parties::find(const std::string& name) {
 }
 
 Status checkScriptSyntax(const std::string& source, const std::string& path) {
-    // A bare state only parses: nothing of the script runs here.
-    std::unique_ptr<lua_State, decltype(&lua_close)> L(luaL_newstate(), &lua_close);
-    if (!L) return Status(Code::Internal, "cannot create a Lua state");
-    std::string chunk = "@" + path;
-    if (luaL_loadbufferx(L.get(), source.data(), source.size(), chunk.c_str(), "t") != LUA_OK)
-        return Status(Code::InvalidArgument, lua_tostring(L.get(), -1));
-    return Status::ok();
+    auto compiled = lua::State::compile(source, path);
+    return compiled ? Status::ok() : compiled.status();
 }
 
 }  // namespace partyline

@@ -2,8 +2,8 @@
 //
 // The script's text is read and syntax-checked once when the node starts, so
 // a broken script answers 500 on every request to its party instead of
-// failing inside each new shard. Shards load their own copy of the text into
-// their own sandboxed state.
+// failing inside each new shard. It is compiled once; shards load the compiled
+// chunk into their own sandboxed state.
 #pragma once
 
 #include <filesystem>
@@ -21,6 +21,11 @@ struct Script {
     std::string path;    // as named in the configuration; used in every error message
     std::string source;  // empty when it could not be read
     Status error;        // why it cannot run: unreadable, or a syntax error "path:line: ..."
+    // The source compiled once here, as Lua bytecode with its line information, so a new shard
+    // loads it without parsing the text again. Made only by lua::State::compile, never taken from
+    // a script: Lua does not verify bytecode. Empty when the source does not compile (or was not
+    // compiled: shards then load the source).
+    std::string chunk;
 };
 
 class Party {

@@ -262,7 +262,8 @@ Status Shard::loadState(const std::shared_ptr<const Script>& script) {
     lua->setLogSink([room = partyName_ + "/" + roomId_](log::Level level, std::string_view at, std::string_view m) {
         log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
     });
-    Status loaded = lua->loadScript(script->source, script->path);
+    Status loaded = script->chunk.empty() ? lua->loadScript(script->source, script->path)
+                                          : lua->loadCompiled(script->chunk, script->path);
     lua_State* L = lua->L();
     if (loaded && !lua_istable(L, -1))
         loaded = Status(Code::InvalidArgument, script->path + ": the script must return a table of handlers");

@@ -33,6 +33,28 @@ TEST_CASE("loadScript leaves the script's return value on the stack") {
     CHECK(lua_gettop(state->L()) == 0);
 }
 
+TEST_CASE("a compiled script loads as its text does, and its errors still name file and line") {
+    auto chunk = State::compile("local Room = {}\nfunction Room.boom() error('bad') end\nreturn Room", "rooms/c.lua");
+    REQUIRE(chunk.isOk());
+    auto state = newState();
+    REQUIRE(state->loadCompiled(chunk.value(), "rooms/c.lua"));
+    REQUIRE(lua_type(state->L(), -1) == LUA_TTABLE);
+    lua_getfield(state->L(), -1, "boom");
+    lua_State* co = lua_newthread(state->L());
+    lua_rotate(state->L(), -2, 1);
+    lua_xmove(state->L(), co, 1);
+    state->beginCall();
+    auto result = state->resume(co, 0);
+    CHECK(result.run == State::Run::Failed);
+    CHECK(result.error.message() == "rooms/c.lua:2: bad");
+
+    auto broken = State::compile("x = = 1", "rooms/broken.lua");
+    CHECK(broken.status().code() == Code::InvalidArgument);
+    CHECK(broken.status().message() == "rooms/broken.lua:1: unexpected symbol near '='");
+    // A script's own bytecode stays refused: only the host's compiled chunk takes the binary path.
+    CHECK(state->loadScript(chunk.value(), "rooms/c.lua").code() == Code::InvalidArgument);
+}
+
 TEST_CASE("a syntax error names the file and line") {
     auto state = newState();
     Status loaded = state->loadScript("local a = 1\nx = = 2\n", "examples/chat/room.lua");
