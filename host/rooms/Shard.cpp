@@ -276,7 +276,9 @@ Status Shard::loadState(const std::shared_ptr<const Script>& script) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, moduleRef_);
     lua_getfield(L, -1, "onWrite");
     hasOnWrite_ = lua_isfunction(L, -1);
-    lua_pop(L, 2);
+    lua_getfield(L, -2, "onBeforeConnect");
+    admitsAll_ = !lua_isfunction(L, -1);
+    lua_pop(L, 3);
     RoomApi::pushRoom(L, *this);
     roomRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
     for (auto& [id, conn] : connections_) {
@@ -600,6 +602,8 @@ void Shard::request(HttpRequest request, Respond respond) {
 }
 
 void Shard::beforeConnect(HttpRequest request, std::function<void(std::optional<HttpResponse>)> decide) {
+    // Without onBeforeConnect there is nothing to decide: no trip through the strand.
+    if (admitsAll_.load()) return decide(std::nullopt);
     strand_->post([self = shared_from_this(), request = std::move(request), decide = std::move(decide)]() mutable {
         if (!self->scriptError_.isOk() || !self->lua_) {
             self->respondBroken([&](HttpResponse r) { decide(std::move(r)); });

@@ -94,7 +94,8 @@ public:
     void disconnect(std::shared_ptr<Client> client, uint16_t code, std::string reason);
     void request(HttpRequest request, Respond respond);
     // Runs onBeforeConnect for a WebSocket about to be accepted: `decide` gets
-    // nothing to accept it, or the answer that refuses it.
+    // nothing to accept it, or the answer that refuses it. A script without
+    // onBeforeConnect accepts at once, on the calling thread.
     void beforeConnect(HttpRequest request, std::function<void(std::optional<HttpResponse>)> decide);
     // Unsubscribes and closes the Lua state; connections still open are closed 1001.
     void stop();
@@ -227,6 +228,9 @@ private:
     int roomRef_ = 0;              // the `room` table
     uint64_t generation_ = 0;      // bumped when a reload replaces the Lua state
     bool hasOnWrite_ = false;
+    // The running script loaded and has no onBeforeConnect: every WebSocket is admitted. Any
+    // thread reads it; the strand writes it.
+    std::atomic<bool> admitsAll_{false};
     std::deque<LuaCall> calls_;
     std::optional<Running> running_;
     uint64_t publishCounter_ = 0;

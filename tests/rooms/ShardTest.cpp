@@ -319,6 +319,12 @@ return Room)lua"}, {"open", "return {}"}});
     CHECK(refused->status == 401);
     CHECK(refused->body == "token required");
     CHECK(!decide("open", {}).has_value());  // no handler: everyone may connect
+    // Once the room runs, a script without the handler is answered on the calling thread.
+    auto open = rooms.shard("open", "r");
+    REQUIRE(open->waitUntilReady(3s));
+    bool admitted = false;
+    open->beforeConnect({}, [&](std::optional<HttpResponse> r) { admitted = !r.has_value(); });
+    CHECK(admitted);
 }
 
 TEST_CASE("a reload swaps the script without dropping connections; a broken one keeps the old") {
