@@ -4,11 +4,16 @@
 #include <sstream>
 
 #include "lua/State.h"
+#include "rooms/ScriptCheck.h"
 
 namespace partyline {
 
-Party::Party(const PartyConfig& config)
-    : name_(config.name), scriptPath_(config.script), storage_(config.storage), router_(config.router) {
+Party::Party(const PartyConfig& config, const Limits& limits)
+    : name_(config.name),
+      scriptPath_(config.script),
+      limits_(limits),
+      storage_(config.storage),
+      router_(config.router) {
     load();
 }
 
@@ -32,8 +37,13 @@ void Party::load() {
         text << in.rdbuf();
         script->source = text.str();
         auto compiled = lua::State::compile(script->source, scriptPath_);
-        if (compiled) script->chunk = std::move(compiled.value());
-        else script->error = compiled.status();
+        if (!compiled) {
+            script->error = compiled.status();
+        } else {
+            script->chunk = std::move(compiled.value());
+            // One run as a shard's: an error while it runs refuses it as a syntax error does.
+            script->error = loadRoomScript(script->source, scriptPath_, limits_).status();
+        }
     }
     std::lock_guard lock(mutex_);
     modified_ = modified;
@@ -68,7 +78,7 @@ bool Party::reloadIfChanged(bool force) {
 
 Parties::Parties(const Config& config) {
     for (const auto& [name, party] : config.parties)
-        parties_.emplace(name, std::make_unique<Party>(party));
+        parties_.emplace(name, std::make_unique<Party>(party, config.limits));
 }
 
 const Party* Parties::find(const std::string& name) const {
@@ -79,11 +89,6 @@ const Party* Parties::find(const std::string& name) const {
 Party* Parties::find(const std::string& name) {
     auto it = parties_.find(name);
     return it == parties_.end() ? nullptr : it->second.get();
-}
-
-Status checkScriptSyntax(const std::string& source, const std::string& path) {
-    auto compiled = lua::State::compile(source, path);
-    return compiled ? Status::ok() : compiled.status();
 }
 
 }  // namespace partyline

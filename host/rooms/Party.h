@@ -1,9 +1,9 @@
 // Party: a kind of room, named in the configuration and backed by one script.
 //
-// The script's text is read and syntax-checked once when the node starts, so
-// a broken script answers 500 on every request to its party instead of
-// failing inside each new shard. It is compiled once; shards load the compiled
-// chunk into their own sandboxed state.
+// The script's text is read, compiled and loaded once in a sandbox when the
+// node starts and on every reload, so a broken script answers 500 on every
+// request to its party instead of failing inside each new shard. Shards load
+// the compiled chunk into their own sandboxed state.
 #pragma once
 
 #include <filesystem>
@@ -20,7 +20,7 @@ namespace partyline {
 struct Script {
     std::string path;    // as named in the configuration; used in every error message
     std::string source;  // empty when it could not be read
-    Status error;        // why it cannot run: unreadable, or a syntax error "path:line: ..."
+    Status error;        // why it cannot run: unreadable, or it does not load (ScriptCheck.h): "path:line: ..."
     // The source compiled once here, as Lua bytecode with its line information, so a new shard
     // loads it without parsing the text again. Made only by lua::State::compile, never taken from
     // a script: Lua does not verify bytecode. Empty when the source does not compile (or was not
@@ -30,7 +30,7 @@ struct Script {
 
 class Party {
 public:
-    explicit Party(const PartyConfig& config);
+    Party(const PartyConfig& config, const Limits& limits);
 
     const std::string& name() const { return name_; }
     bool storage() const { return storage_; }
@@ -43,9 +43,11 @@ public:
         return script_;
     }
 
-    // Reads and syntax-checks the script file. When it does not compile and a
-    // good version was loaded before, script() stays that version and
-    // loadError() tells why the new one was refused.
+    // Reads the script file, compiles it and loads it once in a sandbox as a
+    // shard would (loadRoomScript). When it does not load and a good version
+    // was loaded before, script() stays that version and loadError() tells why
+    // the new one was refused: running shards keep the good one, and new
+    // shards start with it.
     void load();
     Status loadError() const;
     // Any thread. Loads the script again when its file changed (time or size)
@@ -55,6 +57,7 @@ public:
 private:
     std::string name_;
     std::string scriptPath_;
+    Limits limits_;  // a shard's, to load the script as a shard does
     bool storage_;
     RouterConfig router_;
     mutable std::mutex mutex_;
@@ -75,8 +78,5 @@ public:
 private:
     std::map<std::string, std::unique_ptr<Party>> parties_;
 };
-
-// Compiles a text chunk without running it; the error reads "path:line: message".
-Status checkScriptSyntax(const std::string& source, const std::string& path);
 
 }  // namespace partyline

@@ -6,6 +6,8 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -43,6 +45,33 @@ size_t editDistance(const std::string& a, const std::string& b) {
     return row[b.size()];
 }
 
+// Where `name` is given a value in `source`, as "path:line", or the path alone:
+// the first line holding `name =` (or `["name"] =`) outside a comment. Values
+// other than functions carry no line of their own.
+std::string whereAssigned(const std::string& source, const std::string& name, const std::string& path) {
+    auto isNamePart = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    std::istringstream lines(source);
+    std::string line;
+    for (int number = 1; std::getline(lines, line); ++number) {
+        std::string code = line.substr(0, line.find("--"));
+        for (size_t at = code.find(name); at != std::string::npos; at = code.find(name, at + 1)) {
+            size_t end = at + name.size();
+            bool quoted = at > 0 && (code[at - 1] == '"' || code[at - 1] == '\'') && end < code.size() &&
+                          code[end] == code[at - 1];
+            bool partOfName =
+                (at > 0 && isNamePart(code[at - 1])) || (end < code.size() && isNamePart(code[end]));
+            if (quoted)
+                end = std::min(code.find(']', end), code.size() - 1) + 1;
+            else if (partOfName)
+                continue;
+            size_t next = code.find_first_not_of(" \t", end);
+            if (next != std::string::npos && code[next] == '=' && code.compare(next, 2, "==") != 0)
+                return path + ":" + std::to_string(number);
+        }
+    }
+    return path;
+}
+
 // A known name within two edits (case aside) of `name`, for "did you mean".
 std::string closestHandler(const std::string& name) {
     for (const auto& known : kHandlerNames)
@@ -52,20 +81,30 @@ std::string closestHandler(const std::string& name) {
 
 }  // namespace
 
+Result<std::unique_ptr<lua::State>> loadRoomScript(const std::string& source, const std::string& path,
+                                                   const Limits& limits) {
+    auto state = lua::State::create({limits.lua_memory_bytes, limits.lua_instructions_per_call,
+                                     std::chrono::milliseconds(limits.lua_cpu_ms_per_call)});
+    if (!state) return state.status().withContext(path);
+    std::unique_ptr<lua::State> lua = std::move(state.value());
+    lua->setLogSink({});
+    if (Status loaded = lua->loadScript(source, path); !loaded) return loaded;
+    lua_State* L = lua->L();
+    if (!lua_istable(L, -1))
+        return Status(
+            Code::InvalidArgument,
+            path + ": the script must return a table of handlers, it returned a " + luaL_typename(L, -1));
+    return lua;
+}
+
 std::vector<std::string> checkRoomScript(const std::string& path, const Limits& limits) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return {path + ": cannot read the file"};
     std::ostringstream text;
     text << in.rdbuf();
-    auto state = lua::State::create({limits.lua_memory_bytes, limits.lua_instructions_per_call,
-                                     std::chrono::milliseconds(limits.lua_cpu_ms_per_call)});
-    if (!state) return {path + ": " + state.status().message()};
-    lua::State& lua = *state.value();
-    lua.setLogSink({});
-    if (Status loaded = lua.loadScript(text.str(), path); !loaded) return {loaded.message()};
-    lua_State* L = lua.L();
-    if (!lua_istable(L, -1))
-        return {path + ": the script must return a table of handlers, it returned a " + luaL_typename(L, -1)};
+    auto loaded = loadRoomScript(text.str(), path, limits);
+    if (!loaded) return {loaded.status().message()};
+    lua_State* L = loaded.value()->L();
     std::vector<std::string> problems;
     lua_pushnil(L);
     while (lua_next(L, -2)) {
@@ -79,8 +118,8 @@ std::vector<std::string> checkRoomScript(const std::string& path, const Limits& 
                 problems.push_back(whereDefined(L, -1, path) + ": unknown handler '" + name + "'" +
                                    (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
             } else if (!lua_isfunction(L, -1)) {
-                problems.push_back(path + ": handler '" + name + "' must be a function, it is a " +
-                                   luaL_typename(L, -1));
+                problems.push_back(whereAssigned(text.str(), name, path) + ": handler '" + name +
+                                   "' must be a function, it is a " + luaL_typename(L, -1));
             }
         }
         lua_pop(L, 1);

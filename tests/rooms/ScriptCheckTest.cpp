@@ -36,9 +36,22 @@ TEST_CASE("unknown handlers name their line and the closest known name") {
 
 TEST_CASE("handlers must be functions, and the script must return a table") {
     CHECK(check("return {onClose = 5}\n") ==
-          std::vector<std::string>{"room.lua: handler 'onClose' must be a function, it is a number"});
+          std::vector<std::string>{"room.lua:1: handler 'onClose' must be a function, it is a number"});
+    // The line is where the name is given its value, whichever way it is written.
+    CHECK(check("local R = {}\n-- R.onMessage = 1\nR.onMessage = 'hi'\nR[\"onClose\"] = true\n"
+                "R.onStart\n  = {}\nreturn R\n") ==
+          std::vector<std::string>{"room.lua: handler 'onStart' must be a function, it is a table",
+                                   "room.lua:3: handler 'onMessage' must be a function, it is a string",
+                                   "room.lua:4: handler 'onClose' must be a function, it is a boolean"});
     CHECK(check("return 42\n") ==
           std::vector<std::string>{"room.lua: the script must return a table of handlers, it returned a number"});
+}
+
+TEST_CASE("an error while the script runs names its line") {
+    CHECK(check("local R = {}\nlocal x = nil\nx.y = 1\nreturn R\n") ==
+          std::vector<std::string>{"room.lua:3: attempt to index a nil value (local 'x')"});
+    CHECK(check("local R = {}\nerror('not yet')\nreturn R\n") ==
+          std::vector<std::string>{"room.lua:2: not yet"});
 }
 
 TEST_CASE("a main chunk that never ends is stopped by the budget") {

@@ -348,8 +348,12 @@ return Room)lua"}});
 
     std::ofstream(path) << "local Room = {\nreturn Room\n";  // a syntax error
     REQUIRE(party->reloadIfChanged(true));
-    CHECK(!party->loadError().isOk());
+    CHECK(party->loadError().message() == path + ":2: unexpected symbol near 'return'");
     CHECK(party->script()->error.isOk());  // the good version stays the party's
+    std::ofstream(path) << "local Room = {}\nerror('half done')\nreturn Room\n";  // compiles, fails to load
+    REQUIRE(party->reloadIfChanged(true));
+    CHECK(party->loadError().message() == path + ":2: half done");
+    CHECK(party->script()->source.find("v2:") != std::string::npos);
     auto broken = std::make_shared<Script>(Script{path, "return 42", Status::ok()});  // loads, but is no room
     shard->reload(broken);
     shard->message(client, "c", false);

@@ -1,0 +1,106 @@
+// The commands room authors run before a node does: `partyline new NAME`
+// writes a starter room, and `partyline check SCRIPT...` loads each script in
+// the sandbox and reports syntax errors, errors while it runs, unknown handler
+// names and handlers that are not functions, each with file and line, exiting
+// 0 when every script is fine and 1 otherwise. The real binary, no NATS.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, test } from "node:test";
+
+import { PARTYLINE_BIN, tempDir } from "./harness.mjs";
+
+const T = { timeout: 30000 };
+
+function partyline(args, cwd) {
+  const result = spawnSync(PARTYLINE_BIN, args, { cwd, encoding: "utf8", timeout: 15000 });
+  assert.equal(result.error, undefined, `partyline ${args.join(" ")}: ${result.error?.message}`);
+  return result;
+}
+
+describe("partyline new and check", () => {
+  const dir = tempDir("commands");
+  const write = (name, text) => fs.writeFileSync(path.join(dir, name), text);
+  // `partyline check` on the scripts must exit 1 with exactly these lines on stderr.
+  const checkFails = (scripts, ...lines) => {
+    const result = partyline(["check", ...scripts], dir);
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr, lines.map((line) => line + "\n").join(""));
+    return result;
+  };
+
+  test("new writes NAME.lua, which check passes, and never overwrites it", T, () => {
+    const made = partyline(["new", "lobby"], dir);
+    assert.equal(made.status, 0, made.stderr);
+    assert.match(made.stdout, /^wrote lobby\.lua\n/);
+    const text = fs.readFileSync(path.join(dir, "lobby.lua"), "utf8");
+    assert.match(text, /^-- lobby: a partyline room/);
+    assert.match(text, /function Room\.onMessage\(room, conn, message\)/);
+
+    const checked = partyline(["check", "lobby.lua"], dir);
+    assert.equal(checked.status, 0, checked.stderr);
+    assert.equal(checked.stdout, "lobby.lua: ok\n");
+
+    write("lobby.lua", "-- mine\n");
+    const again = partyline(["new", "lobby.lua"], dir);
+    assert.equal(again.status, 1);
+    assert.equal(again.stderr, "partyline: lobby.lua exists; not overwriting it\n");
+    assert.equal(fs.readFileSync(path.join(dir, "lobby.lua"), "utf8"), "-- mine\n");
+  });
+
+  test("a syntax error is reported with file and line, exit 1", T, () => {
+    write("syntax.lua", "local Room = {}\n\nfunction Room.onMessage(room, conn, m)\n  room:broadcast(m\nend\nreturn Room\n");
+    const result = checkFails(["syntax.lua"], "syntax.lua:5: ')' expected (to close '(' at line 4) near 'end'");
+    assert.equal(result.stdout, "");
+  });
+
+  test("an error while the script runs is reported with file and line, exit 1", T, () => {
+    write("runtime.lua", "local Room = {}\nlocal config = nil\nRoom.size = config.size\nreturn Room\n");
+    checkFails(["runtime.lua"], "runtime.lua:3: attempt to index a nil value (local 'config')");
+  });
+
+  test("an unknown handler name is reported with its line and the closest known name, exit 1", T, () => {
+    write("unknown.lua", "local Room = {}\n\nfunction Room.onConect(room, conn) end\nfunction Room.tick() end\nreturn Room\n");
+    checkFails(["unknown.lua"], "unknown.lua:3: unknown handler 'onConect'; did you mean 'onConnect'?", "unknown.lua:4: unknown handler 'tick'");
+  });
+
+  test("a handler that is not a function is reported with its line, exit 1", T, () => {
+    write("mistyped.lua", "local Room = {}\nRoom.onMessage = \"hello\"\nRoom.onClose = 5\nreturn Room\n");
+    checkFails(
+      ["mistyped.lua"],
+      "mistyped.lua:2: handler 'onMessage' must be a function, it is a string",
+      "mistyped.lua:3: handler 'onClose' must be a function, it is a number",
+    );
+  });
+
+  test("a script that returns no table of handlers, or loops forever, is reported, exit 1", T, () => {
+    write("nothing.lua", "local Room = {}\n");
+    write("forever.lua", "local Room = {}\nwhile true do end\nreturn Room\n");
+    checkFails(
+      ["nothing.lua", "forever.lua"],
+      "nothing.lua: the script must return a table of handlers, it returned a nil",
+      "forever.lua:2: instruction budget of 10000000 exceeded",
+    );
+  });
+
+  test("several scripts: each good one says ok, one bad one makes the exit 1", T, () => {
+    write("good.lua", "return {onMessage = function(room, conn, m) room:broadcast(m) end}\n");
+    const result = checkFails(
+      ["good.lua", "missing.lua", "lobby.lua"],
+      "missing.lua: cannot read the file",
+      "lobby.lua: the script must return a table of handlers, it returned a nil",
+    );
+    assert.equal(result.stdout, "good.lua: ok\n");
+  });
+
+  test("without arguments both commands print their usage and exit 2", T, () => {
+    const check = partyline(["check"], dir);
+    assert.equal(check.status, 2);
+    assert.equal(check.stderr, "usage: partyline check SCRIPT...\n");
+    const made = partyline(["new"], dir);
+    assert.equal(made.status, 2);
+    assert.equal(made.stderr, "usage: partyline new NAME\n");
+  });
+});
