@@ -202,7 +202,8 @@ std::string Node::metrics() const {
            context_->luaErrors.load());
     metric("partyline_nats_reconnects_total", "counter", "Reconnections to NATS.", bus_->reconnects());
     metric("partyline_lua_budget_stops_total", "counter",
-           "Lua handler calls stopped by the instruction budget or the memory cap (also in lua_errors).",
+           "Lua handler calls stopped by the instruction budget, the processor time limit or the memory cap "
+           "(also in lua_errors).",
            context_->luaBudgetStops.load());
     metric("partyline_log_lag_writes", "gauge", "Writes this node received from the log and has not delivered yet.",
            uint64_t(std::max<int64_t>(0, context_->waitingWrites.load())));

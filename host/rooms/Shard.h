@@ -64,7 +64,7 @@ struct ShardContext {
     std::atomic<uint64_t> gapsFilled{0};  // writes read back from the log to close a gap
     std::atomic<uint64_t> publishes{0};
     std::atomic<uint64_t> publishErrors{0};
-    std::atomic<uint64_t> luaBudgetStops{0};  // handler calls stopped by the instruction budget or memory cap
+    std::atomic<uint64_t> luaBudgetStops{0};  // handler calls stopped by the budget, time limit or memory cap
     std::atomic<int64_t> waitingWrites{0};    // writes from the log not yet delivered: the node's log lag
     Histogram publishSeconds{};               // a script's publish until the log's acknowledgement
     Histogram deliverySeconds{};              // the log storing a write until its frames are queued here
