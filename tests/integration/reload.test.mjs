@@ -1,7 +1,8 @@
 // Hot reload against a real node: editing a party's script file reloads every
 // live shard of that party and runs onStart again without dropping a
 // connection; an edit that does not load (a syntax error, an error while it
-// runs) keeps the running version and is logged with file and line; POST
+// runs) keeps the running version and is logged with file and line; a party
+// that could not start runs once its file is fixed; POST
 // /v1/parties/:party/reload and SIGHUP reload at once.
 //
 // The script under test lives in a temporary directory so the test can edit
@@ -43,13 +44,21 @@ describe("hot reload", () => {
   let nats;
   let node;
   let scriptFile;
+  let lateFile;
   const clients = {};
 
   before(async () => {
-    scriptFile = path.join(tempDir("reload"), "live.lua");
+    const dir = tempDir("reload");
+    scriptFile = path.join(dir, "live.lua");
     fs.writeFileSync(scriptFile, roomScript("v1"));
+    lateFile = path.join(dir, "late.lua");
+    fs.writeFileSync(lateFile, "local Room = {}\nRoom.onRequest = function(room, req) return 'late' end\nreturn Room,\n");
     nats = await startNats();
-    node = await startNode({ natsUrl: nats.url, nodeId: "reload", parties: { live: scriptFile, other: "echo.lua" } });
+    node = await startNode({
+      natsUrl: nats.url,
+      nodeId: "reload",
+      parties: { live: scriptFile, other: "echo.lua", late: lateFile },
+    });
     // Two shards of the party (rooms a and b), one with two connections, and a room of another party.
     clients.a1 = await connect(node.wsUrl("live", "a"));
     clients.a2 = await connect(node.wsUrl("live", "a"));
@@ -145,6 +154,18 @@ describe("hot reload", () => {
 
     const unknown = await httpFetch(`${node.url}/v1/parties/nosuch/reload`, { method: "POST" });
     assert.equal(unknown.status, 404);
+  });
+
+  test("a party whose script did not load at start runs once its file is fixed", T, async () => {
+    const before = await httpFetch(node.httpUrl("late", "r"));
+    assert.equal(before.status, 500);
+    assert.equal(await before.text(), `party 'late' cannot run its script: ${lateFile}:4: unexpected symbol near <eof>\n`);
+    fs.writeFileSync(lateFile, "local Room = {}\nRoom.onRequest = function(room, req) return 'late' end\nreturn Room\n");
+    await until(async () => (await httpFetch(node.httpUrl("late", "r"))).status === 200, {
+      timeoutMs: RELOAD_MS,
+      what: "the fixed party to answer 200",
+    });
+    assert.equal(await (await httpFetch(node.httpUrl("late", "r"))).text(), "late");
   });
 
   test("SIGHUP reloads every party's script at once, and the node keeps running", T, async () => {
