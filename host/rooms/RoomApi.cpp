@@ -328,6 +328,12 @@ std::optional<HttpResponse> RoomApi::toRefusal(lua_State* L, int nresults) {
     return response;
 }
 
+int RoomApi::rawField(lua_State* L, int table, const char* name) {
+    table = lua_absindex(L, table);
+    lua_pushstring(L, name);
+    return lua_rawget(L, table);
+}
+
 HttpResponse RoomApi::toResponse(lua_State* L, int nresults) {
     if (nresults < 1 || lua_isnil(L, -nresults)) return {204, {}, {}};
     int index = lua_absindex(L, -nresults);
@@ -339,12 +345,12 @@ HttpResponse RoomApi::toResponse(lua_State* L, int nresults) {
     if (!lua_istable(L, index))
         return HttpResponse::text(500, "onRequest must return a table {status=, body=, headers=} or a string\n");
     HttpResponse response;
-    lua_getfield(L, index, "status");
+    rawField(L, index, "status");
     if (lua_isinteger(L, -1)) response.status = int(lua_tointeger(L, -1));
     lua_pop(L, 1);
     if (response.status < 100 || response.status > 599)
         return HttpResponse::text(500, "onRequest returned an invalid status\n");
-    lua_getfield(L, index, "headers");
+    rawField(L, index, "headers");
     bool hasType = false;
     if (lua_istable(L, -1)) {
         lua_pushnil(L);
@@ -361,7 +367,7 @@ HttpResponse RoomApi::toResponse(lua_State* L, int nresults) {
         }
     }
     lua_pop(L, 1);
-    lua_getfield(L, index, "body");
+    rawField(L, index, "body");
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t len;
         const char* body = lua_tolstring(L, -1, &len);

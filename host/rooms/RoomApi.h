@@ -28,8 +28,12 @@ struct RoomApi {
     // onBeforeConnect's return value: false refuses with 403, a table
     // {status=, body=} refuses with that answer, anything else accepts.
     static std::optional<HttpResponse> toRefusal(lua_State* L, int nresults);
+    // Pushes table[name] without calling metamethods and returns its type. The host reads what a
+    // script returns (its handler table, a handler's answer) outside the protected call: there a
+    // metamethod's error could not be caught and would abort the process.
+    static int rawField(lua_State* L, int table, const char* name);
 
-private:
+   private:
     static int publishWrite(lua_State* L, bool append);
     static int roomBroadcast(lua_State* L);
     static int roomAppend(lua_State* L);

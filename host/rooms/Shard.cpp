@@ -274,9 +274,9 @@ Status Shard::loadState(const std::shared_ptr<const Script>& script) {
     ++generation_;
     moduleRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_rawgeti(L, LUA_REGISTRYINDEX, moduleRef_);
-    lua_getfield(L, -1, "onWrite");
+    RoomApi::rawField(L, -1, "onWrite");
     hasOnWrite_ = lua_isfunction(L, -1);
-    lua_getfield(L, -2, "onBeforeConnect");
+    RoomApi::rawField(L, -2, "onBeforeConnect");
     admitsAll_ = !lua_isfunction(L, -1);
     lua_pop(L, 3);
     RoomApi::pushRoom(L, *this);
@@ -663,7 +663,7 @@ void Shard::pump() {
 void Shard::startCall(LuaCall call) {
     lua_State* L = lua_->L();
     lua_rawgeti(L, LUA_REGISTRYINDEX, moduleRef_);
-    lua_getfield(L, -1, call.handler);
+    RoomApi::rawField(L, -1, call.handler);
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 2);
         if (call.done) call.done(nullptr, 0, Status::ok());

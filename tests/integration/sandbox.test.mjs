@@ -4,7 +4,8 @@
 // keeps serving after each stop. A memory bomb is stopped by the memory cap
 // and leaves the node and its other rooms working. Each stop is logged with
 // the script's file and line. What a script changes in its own state (a
-// string method, a global) does not reach another room.
+// string method, a global) does not reach another room, and what it returns
+// is read without running its metamethods outside the handler.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -17,8 +18,10 @@ const T = { timeout: 120000 };
 const RUNAWAY = scriptPath("runaway.lua");
 const BUDGET = 10000000; // limits.lua_instructions_per_call, the default
 const MEMORY = 16777216; // limits.lua_memory_bytes, the default
-const SPIN_LINE = 12; // runaway.lua: the endless loop
-const BOMB_LINE = 15; // runaway.lua: the unbounded allocation
+// The line of runaway.lua holding `text`, as the node's errors name it.
+const lineOf = (text) => fs.readFileSync(RUNAWAY, "utf8").split("\n").findIndex((line) => line.includes(text)) + 1;
+const SPIN_LINE = lineOf("while true do end");
+const BOMB_LINE = lineOf('string.rep("x", 1024)');
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const rssBytes = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]) * 1024;
@@ -128,6 +131,16 @@ describe("sandbox limits on a real node", () => {
     await roundTrip(echo, "after");
     for (const client of bombers) await client.close();
     await echo.close();
+  });
+
+  test("an answer whose metatable raises is read without calling it, and the node stays up", T, async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await httpFetch(node.httpUrl("runaway", "trap"));
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), "read raw");
+    }
+    assert.equal((await httpFetch(`${node.url}/healthz`)).status, 200);
+    assert.ok(node.running);
   });
 
   test("a string method or global a room's script replaces stays in that room", T, async () => {

@@ -327,6 +327,42 @@ return Room)lua"}, {"open", "return {}"}});
     CHECK(admitted);
 }
 
+TEST_CASE("what a script returns is read raw: its metamethods never run outside the handler") {
+    // Outside the handler's protected call a metamethod's error would abort the node, and a loop
+    // would run without a budget. Every name the shard looks up here would hit the trap.
+    Rooms rooms(Scripts{{"trap", R"lua(
+local trap = {__index = function(t, k) error("trap " .. k) end}
+local Room = setmetatable({}, trap)
+rawset(Room, "onRequest", function(room, req)
+  return setmetatable({status = 201, body = "raw"}, trap)
+end)
+rawset(Room, "onBeforeConnect", function(room, req)
+  return setmetatable({body = "no status"}, {__index = function() while true do end end})
+end)
+rawset(Room, "onMessage", function(room, conn, m) conn:send("got " .. m) end)
+return Room)lua"}});
+    auto shard = rooms.shard("trap", "r");
+    HttpRequest req;
+    req.method = "GET";
+    auto response = rooms.request(shard, req);
+    CHECK(response.status == 201);
+    CHECK(response.body == "raw");
+
+    std::promise<std::optional<HttpResponse>> decided;
+    shard->beforeConnect({}, [&](std::optional<HttpResponse> r) { decided.set_value(std::move(r)); });
+    auto decision = decided.get_future();
+    REQUIRE(decision.wait_for(3s) == std::future_status::ready);
+    CHECK(!decision.get().has_value());  // no raw status: not a refusal
+
+    auto client = std::make_shared<FakeClient>("c");
+    shard->connect(client, {});  // onConnect is missing: looked up raw, skipped
+    shard->message(client, "x", false);
+    CHECK(texts(client->waitFor(1)) == std::vector<std::string>{"got x"});
+    shard->disconnect(client, 1000, "bye");
+    CHECK(rooms.request(shard, req).status == 201);
+    CHECK(rooms.context->luaErrors.load() == 0);
+}
+
 TEST_CASE("a reload swaps the script without dropping connections; a broken one keeps the old") {
     Rooms rooms(Scripts{{"live", R"lua(
 local Room = {}

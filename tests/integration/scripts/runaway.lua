@@ -5,6 +5,7 @@
 --   "tamper"  replaces a string method and sets a global in this room's state
 --   "probe"   answers with what that method and global look like here
 --   anything else is answered "pong:<message>": the shard still serves
+-- An HTTP request is answered with a table whose metatable raises.
 local Room = {}
 
 function Room.onMessage(room, conn, message)
@@ -22,6 +23,12 @@ function Room.onMessage(room, conn, message)
   else
     conn:send("pong:" .. message)
   end
+end
+
+-- The answer's metatable raises for every field it lacks: the node must read
+-- the answer without calling it, or the error would escape the handler.
+function Room.onRequest(room, req)
+  return setmetatable({ status = 200, body = "read raw" }, { __index = function(t, k) error("trap " .. k) end })
 end
 
 return Room
