@@ -80,21 +80,23 @@ bool toEndpoint(const sockaddr_storage& ss, Endpoint& out) {
 
 enum class Probe { Free, Other, Match };
 
-// Two syscalls at most: getsockname filters by local port (cheap to fail: EBADF, ENOTSOCK), then
-// getpeername for the few sockets on the listening port.
+// One syscall for almost every fd: getpeername answers the peer, unique to the connection we look
+// for (and fails at once on a free fd or one that is not a connected socket); only a socket whose
+// peer matches gets the second call, getsockname, to check the local port.
 Probe probe(int fd, uint16_t localPort, const Endpoint& peer) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
         return errno == EBADF ? Probe::Free : Probe::Other;
     }
-    Endpoint local;
-    if (!toEndpoint(ss, local) || local.port != localPort) return Probe::Other;
-    len = sizeof ss;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return Probe::Other;
     Endpoint remote;
-    if (!toEndpoint(ss, remote) || remote.port != peer.port) return Probe::Other;
-    return std::memcmp(&remote.addr, &peer.addr, sizeof peer.addr) == 0 ? Probe::Match : Probe::Other;
+    if (!toEndpoint(ss, remote) || remote.port != peer.port ||
+        std::memcmp(&remote.addr, &peer.addr, sizeof peer.addr) != 0)
+        return Probe::Other;
+    len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return Probe::Other;
+    Endpoint local;
+    return toEndpoint(ss, local) && local.port == localPort ? Probe::Match : Probe::Other;
 }
 
 int fdLimit() {
