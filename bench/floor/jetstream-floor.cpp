@@ -1,0 +1,140 @@
+// partyline-jetstream-floor: what nats-server alone takes in acknowledged writes per second, sent
+// the way partyline's NatsBus sends them, with nothing of partyline in the way.
+//
+// Creates its own stream FLOOR<pid> (file storage, 2-minute duplicate window, 10,000 messages per
+// subject, each message republished to a live subject, as partyline's stream), subscribes to the
+// live subjects and to an acknowledgement inbox, and publishes --count 64-byte messages over 10
+// subjects with a reply inbox and a Nats-Msg-Id, at most --window unacknowledged. Prints the
+// acknowledged writes per second; deletes the stream at the end. docs/PERFORMANCE.md, section 4.
+//
+//   partyline-jetstream-floor nats://127.0.0.1:4222 [--count N] [--window W] [--msg-id 0|1]
+//                             [--republish 0|1]
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+std::atomic<long> acked{0}, live{0};
+std::mutex mutex;
+std::condition_variable ackCv;
+
+void onAck(natsConnection*, natsSubscription*, natsMsg* msg, void*) {
+    natsMsg_Destroy(msg);
+    acked++;
+    std::lock_guard lock(mutex);
+    ackCv.notify_one();
+}
+
+void onLive(natsConnection*, natsSubscription*, natsMsg* msg, void*) {
+    natsMsg_Destroy(msg);
+    live++;
+}
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: partyline-jetstream-floor NATS_URL [--count N] [--window W] [--msg-id 0|1] "
+                 "[--republish 0|1]\n");
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return usage();
+    const char* url = argv[1];
+    long count = 200000, window = 4096;
+    bool msgId = true, republish = true;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        std::string flag = argv[i];
+        long value = std::atol(argv[i + 1]);
+        if (flag == "--count") count = value;
+        else if (flag == "--window") window = value;
+        else if (flag == "--msg-id") msgId = value != 0;
+        else if (flag == "--republish") republish = value != 0;
+        else return usage();
+    }
+    if (count <= 0 || window <= 0) return usage();
+
+    natsOptions* opts = nullptr;
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    natsOptions_Create(&opts);
+    natsOptions_SetURL(opts, url);
+    natsOptions_UseGlobalMessageDelivery(opts, true);
+    if (natsConnection_Connect(&nc, opts) != NATS_OK || natsConnection_JetStream(&js, nc, nullptr) != NATS_OK) {
+        std::fprintf(stderr, "cannot connect to %s\n", url);
+        return 1;
+    }
+    const std::string name = "FLOOR" + std::to_string(getpid());
+    const std::string stored = name + ".room.>", published = name + ".live.>";
+    const char* subjects[] = {stored.c_str()};
+    jsRePublish rp;
+    jsRePublish_Init(&rp);
+    rp.Source = stored.c_str();
+    rp.Destination = published.c_str();
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name.c_str();
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Duplicates = 120LL * 1000 * 1000 * 1000;
+    cfg.MaxMsgsPerSubject = 10000;
+    cfg.AllowDirect = true;
+    if (republish) cfg.RePublish = &rp;
+    jsStreamInfo* info = nullptr;
+    jsErrCode jerr = jsErrCode(0);
+    if (js_AddStream(&info, js, &cfg, nullptr, &jerr) != NATS_OK) {
+        std::fprintf(stderr, "cannot create stream %s (err_code %d)\n", name.c_str(), int(jerr));
+        return 1;
+    }
+    jsStreamInfo_Destroy(info);
+    const std::string inbox = "_FLOOR" + std::to_string(getpid());
+    natsSubscription *acks = nullptr, *lives = nullptr;
+    natsConnection_Subscribe(&acks, nc, (inbox + ".*").c_str(), onAck, nullptr);
+    natsConnection_Subscribe(&lives, nc, published.c_str(), onLive, nullptr);
+    natsSubscription_SetPendingLimits(acks, -1, -1);
+    natsSubscription_SetPendingLimits(lives, -1, -1);
+    natsConnection_Flush(nc);
+
+    const std::string data(64, 'x');
+    const auto start = std::chrono::steady_clock::now();
+    for (long sent = 0; sent < count; ++sent) {
+        {
+            std::unique_lock lock(mutex);
+            ackCv.wait(lock, [&] { return sent - acked.load() < window; });
+        }
+        std::string subject = name + ".room.main.r" + std::to_string(sent % 10);
+        std::string reply = inbox + "." + std::to_string(sent);
+        natsMsg* msg = nullptr;
+        natsMsg_Create(&msg, subject.c_str(), reply.c_str(), data.data(), int(data.size()));
+        if (msgId) natsMsgHeader_Set(msg, "Nats-Msg-Id", (name + "-" + std::to_string(sent)).c_str());
+        natsConnection_PublishMsg(nc, msg);
+        natsMsg_Destroy(msg);
+    }
+    {
+        std::unique_lock lock(mutex);
+        ackCv.wait(lock, [&] { return acked.load() >= count; });
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    nats_Sleep(500);
+    std::printf("%ld acknowledged writes in %.2f s: %.0f/s (msg-id %s, republish %s, window %ld); %ld republished "
+                "copies received\n",
+                count, seconds, double(count) / seconds, msgId ? "on" : "off", republish ? "on" : "off", window,
+                live.load());
+    natsSubscription_Destroy(acks);
+    natsSubscription_Destroy(lives);
+    js_DeleteStream(js, name.c_str(), nullptr, nullptr);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    natsOptions_Destroy(opts);
+    return 0;
+}
