@@ -54,6 +54,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                                           node->nodeId_, config.nats.subject_prefix});
     node->context_->blocking = node->blocking_.get();
     node->context_->storage = node->storage_.get();
+    node->context_->alarms = node->alarmStore_.get();
 
     node->parties_ = std::make_unique<Parties>(config);
     for (const auto& [name, party] : node->parties_->all()) {
@@ -66,6 +67,9 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
         else log::error("node", "party " + name + " cannot run: " + script->error.message());
     }
     node->rooms_ = std::make_unique<RoomRegistry>(*node->context_, *node->parties_);
+    auto alarms = AlarmScheduler::start(*node->context_, *node->rooms_);
+    if (!alarms) return alarms.status();
+    node->alarms_ = std::move(alarms.value());
 
     Node* self = node.get();
     HttpServerDeps deps{*node->rooms_,
@@ -97,19 +101,25 @@ Node::~Node() {
     }
     if (timer_) timer_->cancel(watch);
     http_.reset();
+    if (alarms_) alarms_->stop();
+    alarms_.reset();
     rooms_.reset();
     timer_.reset();
     executor_.reset();
     blocking_.reset();
     sender_.reset();
     storage_.reset();
+    alarmStore_.reset();
     bus_.reset();
     embedded_.reset();
 }
 
-// The storage bucket, when a party uses room.storage.
+// The alarm bucket always; the storage bucket when a party uses room.storage.
 Status Node::openBuckets() {
     const NatsConfig& nats = options_.config.nats;
+    auto alarms = bus_->openKeyValue({nats.alarm_bucket, nats.replicas});
+    if (!alarms) return alarms.status().withContext("alarm bucket");
+    alarmStore_ = std::move(alarms.value());
     bool storage = false;
     for (const auto& [name, party] : options_.config.parties) storage |= party.storage;
     if (!storage) return Status::ok();
@@ -211,6 +221,8 @@ std::string Node::metrics() const {
            "Publishes sent again with the same id after no acknowledgement came.", bus_->publishResends());
     metric("partyline_publishes_pending", "gauge", "Publishes waiting for the log's acknowledgement.",
            bus_->pendingPublishes());
+    metric("partyline_alarms_fired_total", "counter", "Room alarms this node ran (onAlarm).",
+           alarms_->fired());
     out += context_->publishSeconds.render(
         "partyline_publish_seconds", "From a publish (room:broadcast or a built-in broadcast) to the log's acknowledgement.");
     out += context_->deliverySeconds.render(

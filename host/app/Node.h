@@ -2,9 +2,9 @@
 // its configuration, in dependency order, and tears them down in reverse.
 //
 // Member order is the contract: the HTTP server stops first (no new events),
-// then the rooms, the timer, the executor (no task left to touch the bus), the
-// blocking executor (after the shards it answers), the sender, the key-value
-// bucket, the bus, and last the embedded nats-server.
+// then the alarm scheduler, the rooms, the timer, the executor (no task left
+// to touch the bus), the blocking executor (after the shards it answers), the
+// sender, the key-value buckets, the bus, and last the embedded nats-server.
 #pragma once
 
 #include <memory>
@@ -16,6 +16,7 @@
 #include "bus/NatsBus.h"
 #include "config/Config.h"
 #include "net/Sender.h"
+#include "rooms/AlarmScheduler.h"
 #include "rooms/Executor.h"
 #include "rooms/Party.h"
 #include "rooms/RoomRegistry.h"
@@ -55,6 +56,7 @@ private:
     std::unique_ptr<EmbeddedNats> embedded_;
     std::unique_ptr<NatsBus> bus_;
     std::shared_ptr<KeyValue> storage_;  // null when no party has storage: true
+    std::shared_ptr<KeyValue> alarmStore_;
     std::unique_ptr<net::Sender> sender_;
     std::unique_ptr<Executor> blocking_;
     std::unique_ptr<Executor> executor_;
@@ -62,6 +64,7 @@ private:
     std::unique_ptr<ShardContext> context_;
     std::unique_ptr<Parties> parties_;
     std::unique_ptr<RoomRegistry> rooms_;
+    std::shared_ptr<AlarmScheduler> alarms_;
     std::unique_ptr<HttpServer> http_;
     uint64_t watchTimer_ = 0;
     std::mutex watchMutex_;

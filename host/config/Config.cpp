@@ -452,6 +452,7 @@ const Schema<NatsConfig> kNatsSchema = {
     value("max_msgs_per_room", &NatsConfig::max_msgs_per_room, kMessageCap),
     value("subject_prefix", &NatsConfig::subject_prefix, kSubjectPrefix),
     value("storage_bucket", &NatsConfig::storage_bucket, kBucketName),
+    value("alarm_bucket", &NatsConfig::alarm_bucket, kBucketName),
 };
 
 bool isRouterStrategy(std::string_view text) {
@@ -529,6 +530,11 @@ Status checkTogether(const Reader& reader, const Config& config) {
                                      std::to_string(limits.ping_timeout_seconds.count()) +
                                      ") must be greater than limits.ping_interval_seconds (" +
                                      std::to_string(limits.ping_interval_seconds.count()) + ")");
+    }
+    if (config.nats.storage_bucket == config.nats.alarm_bucket) {
+        int line = reader.lineOf({"nats.alarm_bucket", "nats.storage_bucket"});
+        return reader.fail(line, "nats.alarm_bucket and nats.storage_bucket must differ, both are '" +
+                                     config.nats.alarm_bucket + "'");
     }
     return {};
 }

@@ -69,9 +69,11 @@ struct NatsConfig {
     std::chrono::seconds max_age{24 * 3600};
     int64_t max_msgs_per_room = 10000;
     std::string subject_prefix = "partyline";  // subjects: <prefix>.room.<party>.<room>
-    // The key-value bucket behind room.storage of every party with storage:
-    // true (keys <party>.<room>.<key>), created with `replicas` copies.
+    // Key-value buckets, created with `replicas` copies: room.storage of every
+    // party with storage: true (keys <party>.<room>.<key>), and every room's
+    // pending alarm (keys <party>.<room>).
     std::string storage_bucket = "PARTYLINE_STORAGE";
+    std::string alarm_bucket = "PARTYLINE_ALARMS";
 };
 
 // A router party runs no script: it spreads each WebSocket over the rooms

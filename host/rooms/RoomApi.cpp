@@ -11,6 +11,7 @@ extern "C" {
 #include "lua/Json.h"
 #include "lua/State.h"
 #include "net/WebSocketProtocol.h"
+#include "rooms/AlarmApi.h"
 #include "rooms/Shard.h"
 #include "rooms/StorageApi.h"
 
@@ -287,6 +288,7 @@ void RoomApi::pushRoom(lua_State* L, Shard& shard) {
     setString(L, "node", shard.context_.nodeId);
     setFunctions(L, shard, methods);
     StorageApi::pushStorage(L, shard);
+    AlarmApi::addMethods(L, shard);
 }
 
 void RoomApi::pushConn(lua_State* L, Shard& shard, const std::string& id) {

@@ -622,6 +622,25 @@ void Shard::beforeConnect(HttpRequest request, std::function<void(std::optional<
     });
 }
 
+void Shard::alarm(std::function<void(bool taken)> done) {
+    touch();
+    strand_->post([self = shared_from_this(), done = std::move(done)] {
+        if (self->stopped_) return done(false);
+        if (!self->lua_) {  // start() ran before this task: the script did not load
+            log::error("shard",
+                       "room=" + self->partyName_ + "/" + self->roomId_ +
+                           " alarm dropped, the script does not load: " + self->scriptError_.message());
+            return done(true);
+        }
+        self->enqueue({"onAlarm",
+                       [self = self.get()](lua_State* co) {
+                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
+                           return 1;
+                       },
+                       [done](lua_State*, int, const Status&) { done(true); }});
+    });
+}
+
 void Shard::respondBroken(const Respond& respond) const {
     respond(HttpResponse::text(500, "party '" + partyName_ + "' cannot run its script: " + scriptError_.message() + "\n"));
 }

@@ -57,6 +57,7 @@ struct ShardContext {
     // handler that waits for it. Null: scripts get an error for those calls.
     Executor* blocking = nullptr;
     KeyValue* storage = nullptr;  // room.storage of parties with storage: true; null when none has it
+    KeyValue* alarms = nullptr;   // every room's pending alarm; null: room:setAlarm is an error
 
     std::atomic<uint64_t> luaErrors{0};
     std::atomic<uint64_t> deliveries{0};  // frames handed to connections
@@ -104,6 +105,11 @@ public:
     // conn.state starts empty) and runs onStart again. A script that fails to
     // load leaves the running version in place and is logged.
     void reload(std::shared_ptr<const Script> script);
+    // Runs onAlarm once the handlers before it finished. `done` runs on the
+    // strand, once: true when the alarm was taken (onAlarm ran or failed, the
+    // script has no onAlarm, or it does not load), false when the shard was
+    // stopping and the alarm must be offered again.
+    void alarm(std::function<void(bool taken)> done);
     // Reads the log's last sequence and delivers whatever this shard missed
     // (after NATS came back: live writes of that time were never delivered).
     void catchUp();
@@ -126,6 +132,7 @@ public:
 private:
     friend struct RoomApi;
     friend struct StorageApi;
+    friend struct AlarmApi;
 
     struct Connection {
         std::shared_ptr<Client> client;
@@ -209,7 +216,7 @@ private:
     const std::string partyName_;
     const std::string roomId_;
     const std::string subject_;
-    const std::string keyPrefix_;  // "<party token>.<room token>": the room's keys in storage
+    const std::string keyPrefix_;  // "<party token>.<room token>": the room's keys in storage and alarms
     const bool storageEnabled_;
     std::shared_ptr<Strand> strand_;
 

@@ -121,6 +121,7 @@ nats:
   max_msgs_per_room: -1
   subject_prefix: acme.partyline
   storage_bucket: ACME_STORAGE
+  alarm_bucket: ACME-ALARMS
 limits:
   max_connections: 5
   max_message_bytes: 64KiB
@@ -144,6 +145,7 @@ limits:
     CHECK(config.nats.max_msgs_per_room == -1);
     CHECK(config.nats.subject_prefix == "acme.partyline");
     CHECK(config.nats.storage_bucket == "ACME_STORAGE");
+    CHECK(config.nats.alarm_bucket == "ACME-ALARMS");
     CHECK(config.limits.max_connections == 5);
     CHECK(config.limits.max_message_bytes == 64 * 1024);
     CHECK(config.limits.send_buffer_bytes == 2000000);
@@ -277,11 +279,15 @@ TEST_CASE("nats.stream and nats.subject_prefix keep to the characters NATS allow
     }
 }
 
-TEST_CASE("the storage bucket's name keeps to the characters NATS allows; values have a size limit") {
+TEST_CASE("bucket names keep to the characters NATS allows and differ; values have a size limit") {
     CHECK(errorOf("nats:\n  storage_bucket: ROOM.STATE\n") ==
           "t.yaml:2: nats.storage_bucket: expected a bucket name of A-Z a-z 0-9 _ -, got 'ROOM.STATE'");
-    CHECK(errorOf("nats:\n  storage_bucket: \"\"\n") ==
-          "t.yaml:2: nats.storage_bucket: expected a bucket name of A-Z a-z 0-9 _ -, got ''");
+    CHECK(errorOf("nats:\n  alarm_bucket: \"\"\n") ==
+          "t.yaml:2: nats.alarm_bucket: expected a bucket name of A-Z a-z 0-9 _ -, got ''");
+    CHECK(errorOf("nats:\n  stream: S\n  storage_bucket: B\n  alarm_bucket: B\n") ==
+          "t.yaml:4: nats.alarm_bucket and nats.storage_bucket must differ, both are 'B'");
+    CHECK(errorOf("nats:\n  storage_bucket: PARTYLINE_ALARMS\n") ==
+          "t.yaml:2: nats.alarm_bucket and nats.storage_bucket must differ, both are 'PARTYLINE_ALARMS'");
     CHECK(errorOf("limits:\n  storage_value_bytes: 0\n") ==
           "t.yaml:2: limits.storage_value_bytes: expected a positive integer or a size such as 512KiB, 1MiB, "
           "16MB, got '0'");
@@ -418,6 +424,7 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->nats.max_msgs_per_room == defaults.nats.max_msgs_per_room);
     CHECK(config->nats.subject_prefix == defaults.nats.subject_prefix);
     CHECK(config->nats.storage_bucket == defaults.nats.storage_bucket);
+    CHECK(config->nats.alarm_bucket == defaults.nats.alarm_bucket);
     REQUIRE(config->parties.size() == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
     CHECK_FALSE(config->parties.at("main").storage);

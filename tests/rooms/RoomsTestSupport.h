@@ -1,5 +1,5 @@
 // Fixtures for the room tests: a recording fake client, one node's worth of
-// rooms over a MemoryBus (with the key-value bucket behind room.storage), each
+// rooms over a MemoryBus (with the key-value buckets of room.storage and alarms), each
 // script written to a temporary file, and other nodes beside it.
 #pragma once
 
@@ -96,11 +96,20 @@ inline std::vector<std::string> texts(const std::vector<Received>& received) {
     return out;
 }
 
+// A GET request with these query parameters (room.query in the script).
+inline HttpRequest queryRequest(std::map<std::string, std::string> query) {
+    HttpRequest request;
+    request.method = "GET";
+    for (auto& [k, v] : query) request.query[k] = v;
+    return request;
+}
+
 // One node's worth of rooms over a MemoryBus; each script is written to a temp file.
 using Scripts = std::map<std::string, std::string>;
 
-// The bucket a Rooms opens on its bus for room.storage.
+// The buckets a Rooms opens on its bus, for room.storage and alarms.
 inline const KeyValueConfig kStorageBucket{"STORAGE", 1};
+inline const KeyValueConfig kAlarmBucket{"ALARMS", 1};
 
 struct Rooms {
     // Parties named in `withStorage` have storage: true.
@@ -117,6 +126,7 @@ struct Rooms {
         }
         parties = std::make_unique<Parties>(config);
         storage = bus.openKeyValue(kStorageBucket).value();
+        alarms = bus.openKeyValue(kAlarmBucket).value();
         context = makeContext("node-a");
         registry = std::make_unique<RoomRegistry>(*context, *parties);
     }
@@ -139,6 +149,7 @@ struct Rooms {
         std::unique_ptr<ShardContext> made(new ShardContext{bus, executor, timer, limits, nodeId, "partyline"});
         made->blocking = &blocking;
         made->storage = storage.get();
+        made->alarms = alarms.get();
         return made;
     }
     HttpResponse request(const std::shared_ptr<Shard>& shard, HttpRequest req) {
@@ -148,6 +159,12 @@ struct Rooms {
         REQUIRE(future.wait_for(3s) == std::future_status::ready);
         return future.get();
     }
+    // The body of onRequest's answer to a GET with this query, which must be 200.
+    std::string answer(const std::shared_ptr<Shard>& shard, std::map<std::string, std::string> query) {
+        HttpResponse response = request(shard, queryRequest(std::move(query)));
+        CHECK_MESSAGE(response.status == 200, response.body);
+        return response.body;
+    }
 
     static inline int counter = 0;
     std::filesystem::path dir;
@@ -155,6 +172,7 @@ struct Rooms {
     Limits limits;
     MemoryBus bus;
     std::shared_ptr<KeyValue> storage;
+    std::shared_ptr<KeyValue> alarms;
     // Destroyed after the executors and timer, whose last tasks still use them.
     std::unique_ptr<ShardContext> context;
     std::vector<std::unique_ptr<ShardContext>> others;

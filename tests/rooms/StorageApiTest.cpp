@@ -50,24 +50,10 @@ end
 return Room
 )lua";
 
-HttpRequest op(std::map<std::string, std::string> query) {
-    HttpRequest request;
-    request.method = "GET";
-    for (auto& [k, v] : query) request.query[k] = v;
-    return request;
-}
-
-std::string body(Rooms& rooms, const std::shared_ptr<Shard>& shard,
-                 std::map<std::string, std::string> query) {
-    HttpResponse response = rooms.request(shard, op(std::move(query)));
-    CHECK_MESSAGE(response.status == 200, response.body);
-    return response.body;
-}
-
 // The handler's error, from a 500 answer.
 std::string failure(Rooms& rooms, const std::shared_ptr<Shard>& shard,
                     std::map<std::string, std::string> query) {
-    HttpResponse response = rooms.request(shard, op(std::move(query)));
+    HttpResponse response = rooms.request(shard, queryRequest(std::move(query)));
     CHECK(response.status == 500);
     return response.body;
 }
@@ -77,61 +63,61 @@ std::string failure(Rooms& rooms, const std::shared_ptr<Shard>& shard,
 TEST_CASE("room.storage keeps strings and JSON values with a revision each") {
     Rooms rooms(Scripts{{"store", kStore}}, {}, SIZE_MAX, {"store"});
     auto shard = rooms.shard("store", "r");
-    CHECK(body(rooms, shard, {{"op", "get"}, {"key", "missing"}}) == "nil nil nil");
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "name"}, {"value", "Ada"}}) == "1 nil");
-    CHECK(body(rooms, shard, {{"op", "get"}, {"key", "name"}}) == "string Ada 1");
+    CHECK(rooms.answer(shard, {{"op", "get"}, {"key", "missing"}}) == "nil nil nil");
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "name"}, {"value", "Ada"}}) == "1 nil");
+    CHECK(rooms.answer(shard, {{"op", "get"}, {"key", "name"}}) == "string Ada 1");
     // Tables, numbers and booleans come back as what they were.
-    CHECK(body(rooms, shard,
-               {{"op", "put"}, {"key", "doc"}, {"json", "1"}, {"value", R"({"b":[1,2],"a":"x"})"}}) ==
+    CHECK(rooms.answer(shard,
+                       {{"op", "put"}, {"key", "doc"}, {"json", "1"}, {"value", R"({"b":[1,2],"a":"x"})"}}) ==
           "2 nil");
-    CHECK(body(rooms, shard, {{"op", "get"}, {"key", "doc"}}) == R"(table {"a":"x","b":[1,2]} 2)");
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "n"}, {"json", "1"}, {"value", "42"}}) == "3 nil");
-    CHECK(body(rooms, shard, {{"op", "get"}, {"key", "n"}}) == "integer 42 3");
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "flag"}, {"json", "1"}, {"value", "true"}}) == "4 nil");
-    CHECK(body(rooms, shard, {{"op", "get"}, {"key", "flag"}}) == "boolean true 4");
+    CHECK(rooms.answer(shard, {{"op", "get"}, {"key", "doc"}}) == R"(table {"a":"x","b":[1,2]} 2)");
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "n"}, {"json", "1"}, {"value", "42"}}) == "3 nil");
+    CHECK(rooms.answer(shard, {{"op", "get"}, {"key", "n"}}) == "integer 42 3");
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "flag"}, {"json", "1"}, {"value", "true"}}) == "4 nil");
+    CHECK(rooms.answer(shard, {{"op", "get"}, {"key", "flag"}}) == "boolean true 4");
     // A string that looks like JSON stays a string.
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "s"}, {"value", "{\"a\":1}"}}) == "5 nil");
-    CHECK(body(rooms, shard, {{"op", "get"}, {"key", "s"}}) == "string {\"a\":1} 5");
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "s"}, {"value", "{\"a\":1}"}}) == "5 nil");
+    CHECK(rooms.answer(shard, {{"op", "get"}, {"key", "s"}}) == "string {\"a\":1} 5");
     // Stored bytes: a tag, then the string or the JSON.
     CHECK(rooms.storage->get("store.r.s", {}).value().value == "s{\"a\":1}");
     CHECK(rooms.storage->get("store.r.n", {}).value().value == "j42");
 
-    CHECK(body(rooms, shard, {{"op", "delete"}, {"key", "name"}}) == "true nil");
-    CHECK(body(rooms, shard, {{"op", "get"}, {"key", "name"}}) == "nil nil nil");
-    CHECK(body(rooms, shard, {{"op", "delete"}, {"key", "never-set"}}) == "true nil");
+    CHECK(rooms.answer(shard, {{"op", "delete"}, {"key", "name"}}) == "true nil");
+    CHECK(rooms.answer(shard, {{"op", "get"}, {"key", "name"}}) == "nil nil nil");
+    CHECK(rooms.answer(shard, {{"op", "delete"}, {"key", "never-set"}}) == "true nil");
 }
 
 TEST_CASE("keys may hold any bytes; list returns every key, or those with a prefix") {
     Rooms rooms(Scripts{{"store", kStore}}, {}, SIZE_MAX, {"store"});
     auto shard = rooms.shard("store", "r");
     for (const char* key : {"user/1", "user/2", "user.3", "u s", "zé", "other"})
-        REQUIRE(body(rooms, shard, {{"op", "put"}, {"key", key}, {"value", std::string("v-") + key}})
+        REQUIRE(rooms.answer(shard, {{"op", "put"}, {"key", key}, {"value", std::string("v-") + key}})
                     .find("nil") != std::string::npos);
-    CHECK(body(rooms, shard, {{"op", "list"}}) ==
+    CHECK(rooms.answer(shard, {{"op", "list"}}) ==
           "other=v-other,u s=v-u s,user.3=v-user.3,user/1=v-user/1,user/2=v-user/2,zé=v-zé");
-    CHECK(body(rooms, shard, {{"op", "list"}, {"prefix", "user/"}}) == "user/1=v-user/1,user/2=v-user/2");
-    CHECK(body(rooms, shard, {{"op", "list"}, {"prefix", "user"}}) ==
+    CHECK(rooms.answer(shard, {{"op", "list"}, {"prefix", "user/"}}) == "user/1=v-user/1,user/2=v-user/2");
+    CHECK(rooms.answer(shard, {{"op", "list"}, {"prefix", "user"}}) ==
           "user.3=v-user.3,user/1=v-user/1,user/2=v-user/2");
-    CHECK(body(rooms, shard, {{"op", "list"}, {"prefix", "nothing"}}).empty());
+    CHECK(rooms.answer(shard, {{"op", "list"}, {"prefix", "nothing"}}).empty());
     // Each room has its own keys; the party and room are encoded in the bucket's key.
-    CHECK(body(rooms, rooms.shard("store", "r.2"), {{"op", "list"}}).empty());
+    CHECK(rooms.answer(rooms.shard("store", "r.2"), {{"op", "list"}}).empty());
     CHECK(rooms.storage->get("store.r.user=2F1", {}).isOk());
 }
 
 TEST_CASE("put with expect is a compare-and-set; 0 means the key must not exist") {
     Rooms rooms(Scripts{{"store", kStore}}, {}, SIZE_MAX, {"store"});
     auto shard = rooms.shard("store", "r");
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "k"}, {"value", "a"}, {"expect", "0"}}) == "1 nil");
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "k"}, {"value", "b"}, {"expect", "0"}}) ==
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "k"}, {"value", "a"}, {"expect", "0"}}) == "1 nil");
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "k"}, {"value", "b"}, {"expect", "0"}}) ==
           "nil conflict");
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "k"}, {"value", "b"}, {"expect", "7"}}) ==
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "k"}, {"value", "b"}, {"expect", "7"}}) ==
           "nil conflict");
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "k"}, {"value", "b"}, {"expect", "1"}}) == "2 nil");
-    CHECK(body(rooms, shard, {{"op", "get"}, {"key", "k"}}) == "string b 2");
-    CHECK(body(rooms, shard, {{"op", "delete"}, {"key", "k"}, {"expect", "1"}}) == "nil conflict");
-    CHECK(body(rooms, shard, {{"op", "delete"}, {"key", "k"}, {"expect", "2"}}) == "true nil");
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "k"}, {"value", "b"}, {"expect", "1"}}) == "2 nil");
+    CHECK(rooms.answer(shard, {{"op", "get"}, {"key", "k"}}) == "string b 2");
+    CHECK(rooms.answer(shard, {{"op", "delete"}, {"key", "k"}, {"expect", "1"}}) == "nil conflict");
+    CHECK(rooms.answer(shard, {{"op", "delete"}, {"key", "k"}, {"expect", "2"}}) == "true nil");
     // Deleted, it may be created again.
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "k"}, {"value", "c"}, {"expect", "0"}}) == "4 nil");
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "k"}, {"value", "c"}, {"expect", "0"}}) == "4 nil");
 }
 
 TEST_CASE("two nodes' shards of a room share its storage; of two racing writers one wins") {
@@ -156,13 +142,13 @@ return Room
     for (int round = 0; round < 5; ++round) {
         CAPTURE(round);
         // Both read the same revision, then both write expecting it.
-        std::string first = body(rooms, onA, {{"op", "read"}});
-        CHECK(body(rooms, onB, {{"op", "read"}}) == first);
+        std::string first = rooms.answer(onA, {{"op", "read"}});
+        CHECK(rooms.answer(onB, {{"op", "read"}}) == first);
         auto& winner = round % 2 ? onB : onA;
         auto& loser = round % 2 ? onA : onB;
-        CHECK(body(rooms, winner, {{"op", "write"}}).find(" nil") != std::string::npos);
-        CHECK(body(rooms, loser, {{"op", "write"}}) == "nil conflict");
-        CHECK(body(rooms, loser, {{"op", "read"}}) == (round % 2 ? "node-b" : "node-a"));
+        CHECK(rooms.answer(winner, {{"op", "write"}}).find(" nil") != std::string::npos);
+        CHECK(rooms.answer(loser, {{"op", "write"}}) == "nil conflict");
+        CHECK(rooms.answer(loser, {{"op", "read"}}) == (round % 2 ? "node-b" : "node-a"));
     }
 }
 
@@ -184,12 +170,12 @@ return Room
     {
         OtherNode before(rooms, "node-before");
         auto shard = before.shard("counter", "c");
-        for (int i = 1; i <= 3; ++i) CHECK(body(rooms, shard, {{"op", "inc"}}) == std::to_string(i));
+        for (int i = 1; i <= 3; ++i) CHECK(rooms.answer(shard, {{"op", "inc"}}) == std::to_string(i));
     }
     // Another node (or this one after a restart) starts the room afresh.
     auto shard = rooms.shard("counter", "c");
-    CHECK(body(rooms, shard, {{"op", "show"}}) == "3");
-    CHECK(body(rooms, shard, {{"op", "inc"}}) == "4");
+    CHECK(rooms.answer(shard, {{"op", "show"}}) == "3");
+    CHECK(rooms.answer(shard, {{"op", "inc"}}) == "4");
 }
 
 TEST_CASE("bad storage calls raise errors that say what is wrong, with the script line") {
@@ -272,11 +258,11 @@ TEST_CASE("an unavailable bucket is a Lua error the script can catch") {
     CHECK(failure(rooms, shard, {{"op", "put"}, {"key", "k"}, {"value", "v"}})
               .find("store.lua:19: room.storage:put: unavailable: memory key-value bucket is unavailable") !=
           std::string::npos);
-    CHECK(body(rooms, shard, {{"op", "pcall"}})
+    CHECK(rooms.answer(shard, {{"op", "pcall"}})
               .find("false room.storage:get: unavailable: memory key-value bucket is unavailable") !=
           std::string::npos);
     bucket.setAvailable(true);
-    CHECK(body(rooms, shard, {{"op", "put"}, {"key", "k"}, {"value", "v"}}) == "1 nil");
+    CHECK(rooms.answer(shard, {{"op", "put"}, {"key", "k"}, {"value", "v"}}) == "1 nil");
 }
 
 TEST_CASE("a handler waiting for the bucket holds back neither other rooms nor its room's deliveries") {
@@ -289,12 +275,12 @@ TEST_CASE("a handler waiting for the bucket holds back neither other rooms nor i
 
     bucket.hold(true);
     std::promise<HttpResponse> answered;
-    slow->request(op({{"op", "get"}, {"key", "k"}}),
+    slow->request(queryRequest({{"op", "get"}, {"key", "k"}}),
                   [&](HttpResponse r) { answered.set_value(std::move(r)); });
     REQUIRE(eventually([&] { return bucket.waiting() == 1; }));
 
     // Another room answers, and the waiting room still delivers its log.
-    CHECK(body(rooms, rooms.shard("store", "other"), {{"op", "none"}}) == "no op");
+    CHECK(rooms.answer(rooms.shard("store", "other"), {{"op", "none"}}) == "no op");
     rooms.bus.publish(slow->subject(), "while waiting", {}, [](Result<uint64_t>) {});
     CHECK(texts(client->waitFor(1)) == std::vector<std::string>{"while waiting"});
     auto future = answered.get_future();

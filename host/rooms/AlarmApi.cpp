@@ -1,0 +1,130 @@
+#include "rooms/AlarmApi.h"
+
+#include <cmath>
+
+extern "C" {
+#include <lauxlib.h>
+}
+
+#include "rooms/AlarmRecord.h"
+#include "rooms/Shard.h"
+#include "rooms/StorageApi.h"
+
+namespace partyline {
+namespace {
+
+Shard& shardOf(lua_State* L) {
+    return *static_cast<Shard*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+KeyValue::Clock::time_point deadline() {
+    return KeyValue::Clock::now() + StorageApi::kDeadline;
+}
+
+Shard::Resumer returning(int64_t value) {
+    return [value](lua_State* co) {
+        lua_pushboolean(co, 1);
+        lua_pushinteger(co, lua_Integer(value));
+        return 2;
+    };
+}
+
+}  // namespace
+
+bool AlarmApi::begin(lua_State* L, Shard& shard, const char* what, StorageApi::Error& error) {
+    if (!lua_istable(L, 1)) {
+        error.set("call %s(...) with a colon", what);
+        return false;
+    }
+    if (!shard.context_.alarms) {
+        error.set("%s: alarms are not available on this node", what);
+        return false;
+    }
+    return StorageApi::mayBlock(L, shard, what, error);
+}
+
+// room:setAlarm(ms) -> the due time (ms since the epoch); replaces the room's alarm.
+int AlarmApi::setAlarm(lua_State* L) {
+    static constexpr const char* kWhat = "room:setAlarm";
+    Shard& shard = shardOf(L);
+    StorageApi::Error error;
+    if (!begin(L, shard, kWhat, error)) return StorageApi::raise(L, error);
+    if (lua_type(L, 2) != LUA_TNUMBER) {
+        error.set("%s: the delay must be a number of milliseconds, got %s", kWhat, luaL_typename(L, 2));
+        return StorageApi::raise(L, error);
+    }
+    const lua_Number ms = lua_tonumber(L, 2);
+    if (!(ms >= 0 && ms <= lua_Number(kMaxDelayMs))) {
+        error.set("%s: the delay must be 0 to %lld milliseconds (a year), got %g", kWhat,
+                  static_cast<long long>(kMaxDelayMs), double(ms));
+        return StorageApi::raise(L, error);
+    }
+    {
+        AlarmRecord record;
+        record.dueMs = unixMillis() + int64_t(std::llround(ms));
+        shard.callBlocking([kv = shard.context_.alarms, key = shard.keyPrefix_, record,
+                            deadline = deadline()]() -> Shard::Resumer {
+            auto stored = kv->put(key, record.text(), std::nullopt, deadline);
+            if (!stored) return StorageApi::failure(kWhat, stored.status());
+            return returning(record.dueMs);
+        });
+    }
+    return StorageApi::yield(L, done);
+}
+
+// room:cancelAlarm() -> true; the room has no alarm afterwards.
+int AlarmApi::cancelAlarm(lua_State* L) {
+    static constexpr const char* kWhat = "room:cancelAlarm";
+    Shard& shard = shardOf(L);
+    StorageApi::Error error;
+    if (!begin(L, shard, kWhat, error)) return StorageApi::raise(L, error);
+    shard.callBlocking(
+        [kv = shard.context_.alarms, key = shard.keyPrefix_, deadline = deadline()]() -> Shard::Resumer {
+            Status erased = kv->erase(key, std::nullopt, deadline);
+            if (!erased) return StorageApi::failure(kWhat, erased);
+            return [](lua_State* co) {
+                lua_pushboolean(co, 1);
+                lua_pushboolean(co, 1);
+                return 2;
+            };
+        });
+    return StorageApi::yield(L, done);
+}
+
+// room:getAlarm() -> the due time (ms since the epoch), or nil when the room has no alarm.
+int AlarmApi::getAlarm(lua_State* L) {
+    static constexpr const char* kWhat = "room:getAlarm";
+    Shard& shard = shardOf(L);
+    StorageApi::Error error;
+    if (!begin(L, shard, kWhat, error)) return StorageApi::raise(L, error);
+    shard.callBlocking(
+        [kv = shard.context_.alarms, key = shard.keyPrefix_, deadline = deadline()]() -> Shard::Resumer {
+            auto entry = kv->get(key, deadline);
+            std::optional<AlarmRecord> record;
+            if (entry) record = AlarmRecord::parse(entry->value);
+            if (!entry && entry.status().code() != Code::NotFound)
+                return StorageApi::failure(kWhat, entry.status());
+            if (!record)
+                return [](lua_State* co) {
+                    lua_pushboolean(co, 1);
+                    lua_pushnil(co);
+                    return 2;
+                };
+            return returning(record->dueMs);
+        });
+    return StorageApi::yield(L, done);
+}
+
+int AlarmApi::done(lua_State* L, int, lua_KContext base) {
+    const int first = StorageApi::results(L, base);
+    return lua_gettop(L) - first + 1;
+}
+
+void AlarmApi::addMethods(lua_State* L, Shard& shard) {
+    static const luaL_Reg methods[] = {
+        {"setAlarm", setAlarm}, {"cancelAlarm", cancelAlarm}, {"getAlarm", getAlarm}, {nullptr, nullptr}};
+    lua_pushlightuserdata(L, &shard);
+    luaL_setfuncs(L, methods, 1);
+}
+
+}  // namespace partyline
