@@ -54,12 +54,13 @@ Status MemoryKeyValue::compare(const std::string& key, uint64_t current, std::op
 
 void MemoryKeyValue::notify(const KvChange& change) {
     for (auto it = watchers_.begin(); it != watchers_.end();) {
-        std::lock_guard lock(it->second->mutex);
-        if (it->second->closed) {
+        std::shared_ptr<Watcher> watcher = it->second;  // outlives the lock below, when erased
+        std::lock_guard lock(watcher->mutex);
+        if (watcher->closed) {
             it = watchers_.erase(it);
             continue;
         }
-        it->second->onChange(change);
+        watcher->onChange(change);
         ++it;
     }
 }
