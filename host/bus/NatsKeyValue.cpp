@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "bus/NatsError.h"
@@ -21,8 +22,11 @@ constexpr auto kRetryPause = 200ms;
 constexpr auto kOpenTimeout = 30s;
 // The watch thread looks at its stop flag and at reconnections this often.
 constexpr auto kWatchPoll = 250ms;
-// A watch that failed is started again after this pause.
+// A watch that could not start is tried again after this pause.
 constexpr auto kWatchRestart = 1s;
+// A watch is started over this long after a reconnection or a failure, once
+// nats.c has finished restarting its consumer (one JetStream request).
+constexpr auto kWatchSettle = 5s;
 
 constexpr const char* kHeaderSequence = "Nats-Sequence";
 constexpr const char* kHeaderOperation = "KV-Operation";  // DEL or PURGE on a delete marker
@@ -87,17 +91,27 @@ class NatsKeyValue::Watch final : public Subscription {
         return watcher;
     }
 
-    // Watch thread: follows the bucket; starts over (with a Reset) after a
-    // reconnection, since changes made meanwhile may never arrive.
+    // Watch thread: follows the bucket; starts over (with a Reset) some time
+    // after a reconnection, in case nats.c's own restart of the watcher's
+    // consumer did not take. Never right at a reconnection: nats.c 3.4.1
+    // restarts every ordered consumer on a thread of its own then, and a
+    // watcher destroyed meanwhile reads the consumer name that thread frees
+    // (AddressSanitizer saw it).
     void run() {
         KvWatcherPtr watcher;
         uint64_t seen = 0;
         bool warned = false;
+        std::optional<std::chrono::steady_clock::time_point> reconnectedAt;
         while (!stopping()) {
             const uint64_t reconnects = owner_->reconnects_();
-            if (watcher && reconnects != seen) watcher.reset();
+            if (watcher && reconnects != seen) {
+                const auto now = std::chrono::steady_clock::now();
+                if (!reconnectedAt) reconnectedAt = now;
+                if (now - *reconnectedAt >= kWatchSettle) watcher.reset();
+            }
             if (!watcher) {
                 seen = reconnects;
+                reconnectedAt.reset();
                 auto started = start();
                 if (!started) {
                     if (!warned) log::warn("nats", started.status().message() + "; trying again");
@@ -116,8 +130,8 @@ class NatsKeyValue::Watch final : public Subscription {
             if (s != NATS_OK) {
                 log::warn("nats", natsFailure(s, "watch of bucket " + owner_->config_.bucket).message() +
                                       "; starting it again");
+                pause(kWatchSettle);  // a reconnection may be what failed it: see run()
                 watcher.reset();
-                pause(kWatchRestart);
                 continue;
             }
             if (!entry) continue;  // every entry there was at the start has been seen
