@@ -542,17 +542,19 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     }
 
     mg_disable_connection_keep_alive(conn);
-    std::string answer = net::upgradeResponse(upgrade->key, upgrade->versioned ? "partyline.v1" : "");
-    if (mg_write(conn, answer.data(), answer.size()) != int(answer.size())) return 101;
-
     int fd = takeSocket(socket.fd());
     socket.reset();
     if (fd < 0 || !net::adoptSocket(fd)) {
         log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
         if (fd >= 0) close(fd);
-        return 101;
+        return sendText(conn, 500, "cannot upgrade this connection");
     }
-    auto outbox = deps_.sender.attach(fd, deps_.limits.send_buffer_bytes);
+    // The 101 goes out through the connection's outbox, held until the shard has the connection
+    // in its queue: a client that saw its socket open is in the room before anything another
+    // client sends after that, and every frame the room sends it follows the 101.
+    auto answer = std::make_shared<const std::string>(
+        net::upgradeResponse(upgrade->key, upgrade->versioned ? "partyline.v1" : ""));
+    auto outbox = deps_.sender.attachHeld(fd, deps_.limits.send_buffer_bytes, std::move(answer));
     auto client = std::make_shared<OutboxClient>(id, upgrade->versioned, outbox);
     shard.value()->connect(client, std::move(request), upgrade->since);
     release.count = nullptr;  // RoomSession::onClosed gives it back
@@ -560,6 +562,7 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     httpConnections_--;
     reactor_->adopt(fd, outbox, std::make_unique<RoomSession>(shard.value(), client, messagesIn_, connections_),
                     net::SessionLimits::from(deps_.limits));
+    outbox->release();
     return 101;
 }
 

@@ -101,17 +101,18 @@ class NatsKeyValue::Watch final : public Subscription {
         KvWatcherPtr watcher;
         uint64_t seen = 0;
         bool warned = false;
-        std::optional<std::chrono::steady_clock::time_point> reconnectedAt;
+        std::chrono::steady_clock::time_point reconnectedAt{};
+        bool settling = false;  // a reconnection was seen at reconnectedAt
         while (!stopping()) {
             const uint64_t reconnects = owner_->reconnects_();
             if (watcher && reconnects != seen) {
                 const auto now = std::chrono::steady_clock::now();
-                if (!reconnectedAt) reconnectedAt = now;
-                if (now - *reconnectedAt >= kWatchSettle) watcher.reset();
+                if (!settling) reconnectedAt = now, settling = true;
+                if (now - reconnectedAt >= kWatchSettle) watcher.reset();
             }
             if (!watcher) {
                 seen = reconnects;
-                reconnectedAt.reset();
+                settling = false;
                 auto started = start();
                 if (!started) {
                     if (!warned) log::warn("nats", started.status().message() + "; trying again");

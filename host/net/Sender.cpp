@@ -138,6 +138,7 @@ struct Outbox::State {
     bool detached = false;     // the owner may close fd at any time: never touch it
     bool registered = false;   // fd is in the writer's epoll set
     bool timerSet = false;     // the writer thread knows `deadline`
+    bool held = false;         // attachHeld(): `scheduled` without being on the ready list, until release()
     Clock::time_point deadline;
     std::optional<CloseInfo> localClose;
 };
@@ -190,6 +191,24 @@ ssize_t writeQueued(Outbox::State& s, std::unique_lock<std::mutex>& lock, int& e
     lock.lock();
     s.writing = false;
     return n;
+}
+
+// One write of the queue on a caller's thread (sendNow, release), the outbox scheduled and no
+// other thread writing. True when that settled it; false when the writer thread must take over
+// (a short write, a full socket, an error, or a Close or slow-consumer stop that came meanwhile).
+bool writeHere(Outbox::State& s, std::unique_lock<std::mutex>& lock) {
+    int err = 0;
+    ssize_t n = writeQueued(s, lock, err);
+    if (s.detached) {
+        s.writeDone.notify_all();
+        return true;
+    }
+    if (n > 0) consume(s, size_t(n));
+    if (s.queue.empty() && !s.closing && !s.slowPending) {
+        s.scheduled = false;
+        return true;
+    }
+    return false;
 }
 
 // The Sender's thread. Every member is touched only by that thread.
@@ -396,6 +415,18 @@ std::shared_ptr<Outbox> Sender::attach(int fd, size_t limitBytes) {
     return std::shared_ptr<Outbox>(new Outbox(std::make_shared<Outbox::State>(core_, fd, limitBytes)));
 }
 
+std::shared_ptr<Outbox> Sender::attachHeld(int fd, size_t limitBytes, FramePtr first) {
+    auto state = std::make_shared<Outbox::State>(core_, fd, limitBytes);
+    if (first && !first->empty()) {
+        state->queued = first->size();
+        state->queue.push(std::move(first));
+    }
+    // Scheduled as far as send() and sendNow() can tell: they queue behind it and wake nobody.
+    state->scheduled = true;
+    state->held = true;
+    return std::shared_ptr<Outbox>(new Outbox(std::move(state)));
+}
+
 Sender::Stats Sender::stats() const {
     Stats s;
     s.framesWritten = core_->framesWritten.load(std::memory_order_relaxed);
@@ -454,22 +485,29 @@ SendResult Outbox::sendNow(FramePtr frame) {
         s.queued += frame->size();
         s.queue.push(std::move(frame));
         s.scheduled = true;  // what send() adds meanwhile waits behind this write
-        int err = 0;
-        ssize_t n = writeQueued(s, lock, err);
-        if (s.detached) {
-            s.writeDone.notify_all();
-            return SendResult::Queued;
-        }
-        if (n > 0) consume(s, size_t(n));
-        if (s.queue.empty() && !s.closing && !s.slowPending) {
-            s.scheduled = false;
-            return SendResult::Queued;
-        }
+        if (writeHere(s, lock)) return SendResult::Queued;
     }
     // A short write, a full socket, an error, or frames, a Close or a slow-consumer stop that came
     // meanwhile: the writer thread takes over, as if send() had queued the frame.
     if (!s.core->schedule(state_)) return SendResult::Closed;
     return SendResult::Queued;
+}
+
+void Outbox::release() {
+    State& s = *state_;
+    {
+        std::unique_lock lock(s.mutex);
+        if (!s.held) return;
+        s.held = false;
+        // A close during the hold handed the queue to the writer thread already.
+        if (!s.accepting || s.writing || s.core->stopped.load(std::memory_order_relaxed)) {
+            lock.unlock();
+            s.core->schedule(state_);
+            return;
+        }
+        if (writeHere(s, lock)) return;
+    }
+    s.core->schedule(state_);
 }
 
 void Outbox::close(uint16_t code, std::string_view reason) {

@@ -41,6 +41,10 @@ class Sender {
     // Any thread. `fd` is a connected stream socket that the caller owns and keeps open until it
     // has called Outbox::detach(). `limitBytes` bounds the bytes queued and not yet written.
     std::shared_ptr<Outbox> attach(int fd, size_t limitBytes);
+    // As attach(), with `first` queued and held: nothing is written, by any thread, until
+    // Outbox::release() (or a close). Lets the owner queue a handshake's answer, make the
+    // connection known where frames come from, and only then let the peer learn it is open.
+    std::shared_ptr<Outbox> attachHeld(int fd, size_t limitBytes, FramePtr first);
 
     struct Stats {
         uint64_t framesWritten = 0;  // frames written completely
@@ -73,6 +77,10 @@ class Outbox {
     // once on the calling thread, with one non-blocking sendmsg (no wake-up of the Sender's
     // thread); whatever that leaves unwritten goes to the Sender's thread.
     SendResult sendNow(FramePtr frame);
+
+    // Any thread. Ends the hold of attachHeld(): what is queued is written, at once on the
+    // calling thread when it can be (as sendNow). Does nothing on an outbox not held.
+    void release();
 
     // Any thread. Queues a Close frame after what is queued. Once it is written, shuts the socket
     // down for writing (SHUT_WR: the client reads the Close, then the end of the stream, and what it

@@ -175,7 +175,7 @@ describe("operations", () => {
       natsUrl: nats.url,
       nodeId: "drain",
       parties: { slow: "slow-request.lua" },
-      limits: { drain_seconds: DRAIN, lua_instructions_per_call: 10000000000 },
+      limits: { drain_seconds: DRAIN, lua_instructions_per_call: 10000000000, lua_cpu_ms_per_call: 10000 },
     });
     const clients = [];
     for (let i = 0; i < 3; i++) {

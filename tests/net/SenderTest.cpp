@@ -1,6 +1,7 @@
 // Sender and Outbox over real sockets (AF_UNIX pairs and loopback TCP): order, batching, the slow
 // consumer close and its isolation, the close grace, and detach racing a write.
 #include <doctest/doctest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -116,6 +117,44 @@ TEST_SUITE("net.Sender") {
         INFO("frames " << stats.framesWritten << " in " << stats.writeCalls << " calls");
         CHECK(stats.writeCalls < 200);
         CHECK(stats.bytesWritten > (4u << 20));
+        outbox->detach();
+    }
+
+    TEST_CASE("a held outbox writes nothing until released, then its first frame before the rest") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attachHeld(pair.writer, 1 << 20, frame(Opcode::Text, "first"));
+        CHECK(outbox->send(frame(Opcode::Text, "queued")) == SendResult::Queued);
+        CHECK(outbox->sendNow(frame(Opcode::Text, "now")) == SendResult::Queued);
+        pollfd readable{pair.reader, POLLIN, 0};
+        CHECK(::poll(&readable, 1, 200) == 0);  // not a byte while held
+        CHECK(sender.stats().framesWritten == 0);
+        outbox->release();
+        auto got = readFrames(pair.reader, 3);
+        REQUIRE(got.size() == 3);
+        CHECK(got[0].payload == "first");
+        CHECK(got[1].payload == "queued");
+        CHECK(got[2].payload == "now");
+        // Released, it is an ordinary outbox: the next frame is written at once.
+        outbox->sendNow(frame(Opcode::Text, "after"));
+        auto more = readFrames(pair.reader, 1);
+        REQUIRE(more.size() == 1);
+        CHECK(more[0].payload == "after");
+        outbox->release();  // a second release does nothing
+        outbox->detach();
+    }
+
+    TEST_CASE("a close during the hold writes the first frame, then the Close") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attachHeld(pair.writer, 1 << 20, frame(Opcode::Text, "first"));
+        outbox->close(1011, "room script failed to load");
+        auto got = readFrames(pair.reader, 2);
+        REQUIRE(got.size() == 2);
+        CHECK(got[0].payload == "first");
+        CHECK(got[1].opcode == 8);
+        CHECK(got[1].closeCode() == 1011);
+        outbox->release();
         outbox->detach();
     }
 
