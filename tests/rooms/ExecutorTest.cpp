@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -21,6 +22,17 @@ void drain(Strand& strand) {
     std::promise<void> done;
     strand.post([&] { done.set_value(); });
     REQUIRE(done.get_future().wait_for(5s) == std::future_status::ready);
+}
+
+// tryRun, again until the strand is idle: the thread that ran drain()'s task marks the strand idle
+// a moment after that task woke the caller.
+bool tryRunOnceIdle(Strand& strand, const std::function<void()>& task) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!strand.tryRun(task)) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
 }
 
 }  // namespace
@@ -50,7 +62,7 @@ TEST_SUITE("rooms.Executor") {
         release.set_value();
         CHECK_FALSE(ran);
         drain(*strand);
-        CHECK(strand->tryRun([&] { ran = true; }));
+        CHECK(tryRunOnceIdle(*strand, [&] { ran = true; }));
         CHECK(ran);
     }
 
