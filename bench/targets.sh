@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Runs the benchmark figures of docs/PERFORMANCE.md, each against a fresh node (embedded
+# nats-server, empty data directory, bench/bench-node.yaml), and keeps every report.
+#
+#   bash bench/targets.sh [FIGURE ...]      from the repository root, after scripts/build.sh
+#
+# FIGURE is one of: latency fanout ceiling rss acked floor rooms (default: all of them).
+# Reports go to $PARTYLINE_BENCH_OUT (default bench-results/<date>), one file per run, the
+# tool's summary and its --json object; summary.txt lists the headline of each run.
+# PARTYLINE_BENCH_RUNS repeats each run (default 3). Needs `ulimit -n` of 20000 for rss.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${PARTYLINE_BIN:-build/partyline}
+BENCH=${PARTYLINE_BENCH:-build/partyline-bench}
+FLOOR=${PARTYLINE_FLOOR:-build/partyline-jetstream-floor}
+RUNS=${PARTYLINE_BENCH_RUNS:-3}
+OUT=${PARTYLINE_BENCH_OUT:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
+PORT=${PARTYLINE_BENCH_PORT:-21999}
+mkdir -p "$OUT"
+for tool in "$BIN" "$BENCH" "$FLOOR"; do
+    [[ -x $tool ]] || { echo "targets.sh: $tool is missing: run scripts/build.sh first" >&2; exit 2; }
+done
+ulimit -n 20000 2>/dev/null || echo "targets.sh: cannot raise ulimit -n to 20000; the rss figure needs it" >&2
+
+node_pid=""
+data=""
+stop_node() {
+    if [[ -n $node_pid ]]; then
+        kill "$node_pid" 2>/dev/null || true
+        wait "$node_pid" 2>/dev/null || true
+    fi
+    node_pid=""
+    [[ -n $data ]] && rm -rf "$data"
+    data=""
+}
+trap stop_node EXIT
+
+# Starts a fresh node and waits for /readyz; sets node_pid and nats_url.
+start_node() {
+    data=$(mktemp -d /tmp/bench-data-XXXX)
+    "$BIN" serve --config bench/bench-node.yaml --listen "127.0.0.1:$PORT" --data "$data" \
+        >"$data/node.log" 2>&1 &
+    node_pid=$!
+    for _ in $(seq 300); do
+        if curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
+            nats_url=$(grep -o 'connected to nats://[0-9.:]*' "$data/node.log" | head -1 | cut -d' ' -f3)
+            return 0
+        fi
+        kill -0 "$node_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "targets.sh: the node did not become ready:" >&2
+    tail -20 "$data/node.log" >&2
+    exit 1
+}
+
+# other_cpu: CPU-seconds the rest of the machine used, from /proc/stat, to tell quiet runs apart.
+cpu_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+
+# run NAME ARGS...: one run of the tool against a fresh node.
+run() {
+    local name=$1
+    shift
+    start_node
+    local before
+    before=$(cpu_busy)
+    local status=0
+    "$BENCH" --url "http://127.0.0.1:$PORT" --pid "$node_pid" --json --quiet "$@" \
+        >"$OUT/$name.json" 2>"$OUT/$name.txt" || status=$?
+    local ticks=$(($(cpu_busy) - before))
+    stop_node
+    {
+        printf '%s (exit %d, machine busy %s CPU-s): %s\n' "$name" "$status" \
+            "$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/hz}')" "$*"
+        grep -E '^(clients|server|health|writes|ack|delivered|rate|latency|result) ' "$OUT/$name.txt" | sed 's/^/    /'
+    } | tee -a "$OUT/summary.txt"
+}
+
+figure_latency() {
+    for i in $(seq "$RUNS"); do run "latency-$i" --clients 1 --rate 50 --duration 20; done
+}
+
+figure_fanout() {
+    for i in $(seq "$RUNS"); do run "fanout-$i" --clients 1000 --rate 200 --duration 20; done
+}
+
+figure_ceiling() {
+    for rate in 400 800 1200 1600 2400; do
+        run "ceiling-$rate" --clients 1000 --rate "$rate" --duration 20 --http-conns 32
+    done
+}
+
+figure_rss() {
+    for i in $(seq "$RUNS"); do run "rss-$i" --clients 10000 --rate 0 --duration 5 --settle 3; done
+    run "rss-1000-rooms" --clients 10000 --rooms 1000 --rate 0 --duration 5 --settle 3
+}
+
+figure_acked() {
+    for conns in 16 64 120; do
+        run "acked-c$conns" --clients 10 --rooms 10 --rate 100000 --duration 10 --http-conns "$conns"
+    done
+    for batch in 10 100; do
+        run "acked-batch$batch" --clients 10 --rooms 10 --rate 100000 --duration 10 --http-conns 16 --batch "$batch"
+    done
+}
+
+# nats-server alone, written to as NatsBus writes: the floor under figure (4).
+figure_floor() {
+    for window in 64 256 1024; do
+        start_node
+        "$FLOOR" "$nats_url" --count 200000 --window "$window" 2>&1 | tee "$OUT/floor-w$window.txt" |
+            sed "s/^/floor window $window: /" | tee -a "$OUT/summary.txt"
+        stop_node
+    done
+}
+
+figure_rooms() {
+    for rate in 1000 2000 4000; do
+        for i in $(seq "$RUNS"); do
+            run "rooms-$rate-$i" --clients 4000 --rooms 4000 --connect-rate "$rate" --rate 0 --duration 2 --settle 2
+        done
+    done
+}
+
+figures=("$@")
+[[ ${#figures[@]} -gt 0 ]] || figures=(latency fanout ceiling rss acked floor rooms)
+{
+    echo "partyline $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $(nproc) CPUs, $(date -u +%FT%TZ)"
+} | tee -a "$OUT/summary.txt"
+for f in "${figures[@]}"; do
+    declare -F "figure_$f" >/dev/null || { echo "targets.sh: no figure '$f'" >&2; exit 2; }
+    "figure_$f"
+done
+echo "reports in $OUT"
