@@ -10,7 +10,7 @@
 namespace partyline {
 namespace {
 
-// Threads for blocking NATS calls (room.storage, alarms). They wait on the
+// Threads for blocking NATS calls (room.storage, alarms, room:history). They wait on the
 // network, not the CPU: enough that one room waiting for a slow answer does
 // not queue another room's call behind it.
 constexpr size_t kBlockingThreads = 8;

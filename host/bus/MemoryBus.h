@@ -72,6 +72,10 @@ class MemoryBus final : public Bus {
     // live writes are not lost by it here, so use dropNextDeliveries as well.
     void simulateReconnect();
     uint64_t reconnects() const override;
+    // While held, read() waits (as a read of a slow NATS server) until released.
+    void holdReads(bool held);
+    // Reads waiting in holdReads() now.
+    size_t readsWaiting() const;
     // Waits until every callback queued so far has run; false on timeout.
     // Never call it from a bus callback.
     bool drain(std::chrono::milliseconds timeout = std::chrono::seconds(5));
@@ -96,6 +100,11 @@ class MemoryBus final : public Bus {
     std::atomic<uint64_t> reconnects_{0};
     std::multimap<std::string, std::shared_ptr<Subscriber>> subscribers_;
     std::map<std::string, std::shared_ptr<MemoryKeyValue>> buckets_;
+
+    mutable std::mutex holdMutex_;
+    std::condition_variable readsReleased_;
+    bool readsHeld_ = false;
+    size_t readsWaiting_ = 0;
 
     std::mutex queueMutex_;
     std::condition_variable queueCv_;

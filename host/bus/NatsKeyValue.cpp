@@ -291,9 +291,19 @@ Result<std::vector<KvEntry>> NatsKeyValue::listOnce(const std::string& parent, s
     kvWatchOptions_Init(&options);
     options.IgnoreDeletes = true;
     const std::string filter = parent + ".*";
+    const uint64_t reconnects = reconnects_();
     kvWatcher* raw = nullptr;
     natsStatus s = kvStore_Watch(&raw, kv_.get(), filter.c_str(), &options);
     KvWatcherPtr watcher(raw);
+    // Runs before `watcher` is destroyed: a watcher that lived through a reconnection is destroyed
+    // only once nats.c has restarted its consumer (see Watch::run); rare, and on a storage thread.
+    struct Settle {
+        const NatsKeyValue& kv;
+        uint64_t reconnects;
+        ~Settle() {
+            if (kv.reconnects_() != reconnects) std::this_thread::sleep_for(kWatchSettle);
+        }
+    } settle{*this, reconnects};
     if (s != NATS_OK) return natsFailure(s, "list " + filter + " in bucket " + config_.bucket);
     std::vector<KvEntry> entries;
     size_t bytes = 0;

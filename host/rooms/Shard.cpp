@@ -763,12 +763,14 @@ void Shard::resumeAfterPublish(Result<uint64_t> result) {
 
 // ---- room:history ------------------------------------------------------------
 
-// Log reads block, so they run on an executor thread outside the shard's
-// strand: deliveries to connections go on meanwhile. The handler that asked
-// waits, as for a publish, and is resumed on the strand with the page.
+// Log reads block, so they run on a blocking thread (the pool of room.storage),
+// not on the shard's strand nor on the few executor threads every room shares:
+// deliveries to connections go on meanwhile. The handler that asked waits, as
+// for a publish, and is resumed on the strand with the page.
 void Shard::readHistory(uint64_t since, size_t limit) {
     std::weak_ptr<Shard> weak = weak_from_this();
-    context_.executor.makeStrand()->post([weak, since, limit] {
+    Executor& pool = context_.blocking ? *context_.blocking : context_.executor;
+    pool.makeStrand()->post([weak, since, limit] {
         auto self = weak.lock();
         if (!self) return;
         // Half the memory cap: a page the script could not hold is not worth reading.

@@ -52,9 +52,10 @@ struct ShardContext {
     const Limits& limits;
     std::string nodeId;
     std::string subjectPrefix;
-    // Blocking NATS calls (room.storage, alarms) run on this executor, never on
+    // Blocking NATS calls (room.storage, alarms, room:history) run on this executor, never on
     // a shard's strand, so a slow or absent NATS server holds back only the
-    // handler that waits for it. Null: scripts get an error for those calls.
+    // handler that waits for it. Null: scripts get an error for storage and
+    // alarms; room:history reads on `executor` instead.
     Executor* blocking = nullptr;
     KeyValue* storage = nullptr;  // room.storage of parties with storage: true; null when none has it
     KeyValue* alarms = nullptr;   // every room's pending alarm; null: room:setAlarm is an error

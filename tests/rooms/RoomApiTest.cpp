@@ -185,6 +185,33 @@ TEST_CASE("a shard that starts rehydrates from room:history in onStart") {
     CHECK(rooms.request(second.value(), method("GET")).body == "e2e4,e7e5,g1f3,b8c6,f1b5");
 }
 
+TEST_CASE("history reads waiting on the log hold back neither other rooms nor the room's deliveries") {
+    Rooms rooms(Scripts{{"h", kHistory}});
+    auto a = rooms.shard("h", "a"), b = rooms.shard("h", "b"), other = rooms.shard("h", "other");
+    for (const auto& shard : {a, b, other}) REQUIRE(rooms.request(shard, method("GET")).status == 200);  // started
+    auto client = std::make_shared<FakeClient>("c");
+    a->connect(client, {});
+
+    // As many reads waiting on a slow log as the shards' executor has threads.
+    rooms.bus.holdReads(true);
+    std::promise<HttpResponse> answeredA, answeredB;
+    a->request(method("POST", {{"all", "1"}}), [&](HttpResponse r) { answeredA.set_value(std::move(r)); });
+    b->request(method("POST", {{"all", "1"}}), [&](HttpResponse r) { answeredB.set_value(std::move(r)); });
+    REQUIRE(eventually([&] { return rooms.bus.readsWaiting() == 2; }));
+
+    CHECK(rooms.request(other, method("PUT", {}, "meanwhile")).body == "stored");
+    rooms.bus.publish(a->subject(), "while reading", {}, [](Result<uint64_t>) {});
+    CHECK(texts(client->waitFor(1)) == std::vector<std::string>{"while reading"});
+    auto futureA = answeredA.get_future(), futureB = answeredB.get_future();
+    CHECK(futureA.wait_for(50ms) == std::future_status::timeout);
+
+    rooms.bus.holdReads(false);
+    REQUIRE(futureA.wait_for(3s) == std::future_status::ready);
+    REQUIRE(futureB.wait_for(3s) == std::future_status::ready);
+    CHECK(futureA.get().body == "2=while reading");
+    CHECK(futureB.get().body == "");
+}
+
 TEST_CASE("room:history says when retention dropped writes after since") {
     Rooms rooms(Scripts{{"h", kHistory}}, Limits{}, 2);
     auto shard = rooms.shard("h", "r");
