@@ -178,24 +178,8 @@ Result<uint64_t> MemoryBus::firstSequence(const std::string& subject) {
     return it == logs_.end() || it->second.empty() ? uint64_t(0) : it->second.front().seq;
 }
 
-void MemoryBus::holdReads(bool held) {
-    std::lock_guard lock(holdMutex_);
-    readsHeld_ = held;
-    readsReleased_.notify_all();
-}
-
-size_t MemoryBus::readsWaiting() const {
-    std::lock_guard lock(holdMutex_);
-    return readsWaiting_;
-}
-
 Result<std::vector<LogEntry>> MemoryBus::read(const std::string& subject, uint64_t after, size_t limit) {
-    {
-        std::unique_lock hold(holdMutex_);
-        ++readsWaiting_;
-        readsReleased_.wait(hold, [&] { return !readsHeld_; });
-        --readsWaiting_;
-    }
+    readGate_.pass();
     std::lock_guard lock(mutex_);
     if (!available_) return Status(Code::Unavailable, "memory bus is unavailable");
     std::vector<LogEntry> entries;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bus/Bus.h"
+#include "bus/HoldGate.h"
 #include "bus/MemoryKeyValue.h"
 
 namespace partyline {
@@ -73,9 +74,9 @@ class MemoryBus final : public Bus {
     void simulateReconnect();
     uint64_t reconnects() const override;
     // While held, read() waits (as a read of a slow NATS server) until released.
-    void holdReads(bool held);
+    void holdReads(bool held) { readGate_.hold(held); }
     // Reads waiting in holdReads() now.
-    size_t readsWaiting() const;
+    size_t readsWaiting() const { return readGate_.waiting(); }
     // Waits until every callback queued so far has run; false on timeout.
     // Never call it from a bus callback.
     bool drain(std::chrono::milliseconds timeout = std::chrono::seconds(5));
@@ -101,10 +102,7 @@ class MemoryBus final : public Bus {
     std::multimap<std::string, std::shared_ptr<Subscriber>> subscribers_;
     std::map<std::string, std::shared_ptr<MemoryKeyValue>> buckets_;
 
-    mutable std::mutex holdMutex_;
-    std::condition_variable readsReleased_;
-    bool readsHeld_ = false;
-    size_t readsWaiting_ = 0;
+    HoldGate readGate_;
 
     std::mutex queueMutex_;
     std::condition_variable queueCv_;

@@ -23,25 +23,9 @@ class MemoryKeyValue::WatchSubscription final : public Subscription {
     std::shared_ptr<Watcher> watcher_;
 };
 
-void MemoryKeyValue::hold(bool held) {
-    std::lock_guard lock(holdMutex_);
-    held_ = held;
-    released_.notify_all();
-}
-
-size_t MemoryKeyValue::waiting() const {
-    std::lock_guard lock(holdMutex_);
-    return waiting_;
-}
-
 Status MemoryKeyValue::admit() {
     ++calls_;
-    {
-        std::unique_lock lock(holdMutex_);
-        ++waiting_;
-        released_.wait(lock, [&] { return !held_; });
-        --waiting_;
-    }
+    gate_.pass();
     if (!available_) return Status(Code::Unavailable, "memory key-value bucket is unavailable");
     return Status::ok();
 }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "bus/HoldGate.h"
 #include "bus/KeyValue.h"
 
 namespace partyline {
@@ -37,9 +38,9 @@ class MemoryKeyValue final : public KeyValue {
     // While unavailable every call fails with Code::Unavailable, at once.
     void setAvailable(bool available) { available_ = available; }
     // While held, every call waits (as for a slow server) until released.
-    void hold(bool held);
+    void hold(bool held) { gate_.hold(held); }
     // Calls waiting in hold() now.
-    size_t waiting() const;
+    size_t waiting() const { return gate_.waiting(); }
     // Calls made so far (get, put, erase, list), to check what a script did.
     uint64_t calls() const { return calls_.load(); }
 
@@ -53,10 +54,7 @@ class MemoryKeyValue final : public KeyValue {
 
     std::atomic<bool> available_{true};
     std::atomic<uint64_t> calls_{0};
-    mutable std::mutex holdMutex_;
-    std::condition_variable released_;
-    bool held_ = false;
-    size_t waiting_ = 0;
+    HoldGate gate_;
     std::mutex mutex_;
     std::map<std::string, KvEntry> entries_;
     uint64_t lastRevision_ = 0;
