@@ -452,8 +452,9 @@ SendResult Outbox::send(FramePtr frame) {
         std::lock_guard lock(s.mutex);
         if (!s.accepting) return SendResult::Closed;
         // A frame into an empty queue is always taken: one message bigger than the buffer is a
-        // configuration problem, not a slow client.
-        if (s.queued > 0 && s.queued + frame->size() > s.limit) {
+        // configuration problem, not a slow client. Nor is a held outbox slow: nothing could be
+        // written yet, and a slow close would drop the held first frame (the handshake's answer).
+        if (!s.held && s.queued > 0 && s.queued + frame->size() > s.limit) {
             s.accepting = false;
             s.slowPending = true;
             s.localClose = CloseInfo{close_code::TryAgainLater, "slow consumer: send buffer of " +

@@ -42,8 +42,9 @@ class Sender {
     // has called Outbox::detach(). `limitBytes` bounds the bytes queued and not yet written.
     std::shared_ptr<Outbox> attach(int fd, size_t limitBytes);
     // As attach(), with `first` queued and held: nothing is written, by any thread, until
-    // Outbox::release() (or a close). Lets the owner queue a handshake's answer, make the
-    // connection known where frames come from, and only then let the peer learn it is open.
+    // Outbox::release() (or a close), and the limit does not apply meanwhile. Lets the owner
+    // queue a handshake's answer, make the connection known where frames come from, and only
+    // then let the peer learn it is open.
     std::shared_ptr<Outbox> attachHeld(int fd, size_t limitBytes, FramePtr first);
 
     struct Stats {

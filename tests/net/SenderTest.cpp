@@ -144,6 +144,24 @@ TEST_SUITE("net.Sender") {
         outbox->detach();
     }
 
+    TEST_CASE("a held outbox is not a slow consumer: past its limit it keeps every frame for the release") {
+        Sender sender;
+        UnixPair pair;
+        auto outbox = sender.attachHeld(pair.writer, 100, frame(Opcode::Text, "first"));
+        for (int i = 0; i < 20; ++i)
+            CHECK(outbox->send(frame(Opcode::Text, "frame " + std::to_string(i))) == SendResult::Queued);
+        CHECK_FALSE(outbox->closed());
+        std::vector<ServerFrame> got;
+        std::thread reader([&] { got = readFrames(pair.reader, 21); });
+        outbox->release();
+        reader.join();
+        REQUIRE(got.size() == 21);
+        CHECK(got[0].payload == "first");
+        CHECK(got[20].payload == "frame 19");
+        CHECK(sender.stats().slowCloses == 0);
+        outbox->detach();
+    }
+
     TEST_CASE("a close during the hold writes the first frame, then the Close") {
         Sender sender;
         UnixPair pair;
