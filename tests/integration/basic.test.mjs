@@ -53,6 +53,18 @@ describe("one node", () => {
       await b.close();
     });
 
+    test("a client is in the room once it is open: a write sent right after reaches it", T, async () => {
+      const writer = await connect(node.wsUrl("echo", "open-order"));
+      await joined(writer);
+      for (let i = 0; i < 50; i++) {
+        const fresh = await connect(node.wsUrl("echo", "open-order"));
+        await writer.send(`after open ${i}`);  // nothing waits for the newcomer's onConnect
+        await fresh.waitFor((m) => m.text === `after open ${i}`, 5000);
+        fresh.ws.terminate();
+      }
+      await writer.close();
+    });
+
     test("binary frames stay binary, byte for byte", T, async () => {
       const a = await connect(node.wsUrl("echo", "bytes"));
       const b = await connect(node.wsUrl("echo", "bytes"));
