@@ -544,10 +544,19 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     mg_disable_connection_keep_alive(conn);
     int fd = takeSocket(socket.fd());
     socket.reset();
-    if (fd < 0 || !net::adoptSocket(fd)) {
+    if (fd < 0) {
         log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
-        if (fd >= 0) close(fd);
-        return sendText(conn, 500, "cannot upgrade this connection");
+        return sendText(conn, 500, "cannot upgrade this connection");  // still CivetWeb's socket
+    }
+    if (!net::adoptSocket(fd)) {
+        log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
+        // CivetWeb now holds a placeholder: the answer goes to the socket itself.
+        static constexpr std::string_view kFailed =
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        ssize_t ignored = ::send(fd, kFailed.data(), kFailed.size(), MSG_NOSIGNAL);
+        (void)ignored;
+        close(fd);
+        return 500;
     }
     // The 101 goes out through the connection's outbox, held until the shard has the connection
     // in its queue: a client that saw its socket open is in the room before anything another

@@ -105,6 +105,10 @@ Node::~Node() {
     alarms_.reset();
     rooms_.reset();
     timer_.reset();
+    // Both stop before either is destroyed: the shards' tasks post blocking calls, and a
+    // blocking call that finishes posts its answer back to the shard's strand.
+    if (executor_) executor_->stop();
+    if (blocking_) blocking_->stop();
     executor_.reset();
     blocking_.reset();
     sender_.reset();

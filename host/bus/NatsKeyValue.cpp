@@ -299,11 +299,12 @@ Result<std::vector<KvEntry>> NatsKeyValue::listOnce(const std::string& parent, s
     // only once nats.c has restarted its consumer (see Watch::run); rare, and on a storage thread.
     struct Settle {
         const NatsKeyValue& kv;
+        const KvWatcherPtr& watcher;
         uint64_t reconnects;
         ~Settle() {
-            if (kv.reconnects_() != reconnects) std::this_thread::sleep_for(kWatchSettle);
+            if (watcher && kv.reconnects_() != reconnects) std::this_thread::sleep_for(kWatchSettle);
         }
-    } settle{*this, reconnects};
+    } settle{*this, watcher, reconnects};
     if (s != NATS_OK) return natsFailure(s, "list " + filter + " in bucket " + config_.bucket);
     std::vector<KvEntry> entries;
     size_t bytes = 0;

@@ -7,23 +7,31 @@ Executor::Executor(size_t threads) {
     for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
-Executor::~Executor() {
+Executor::~Executor() { stop(); }
+
+void Executor::stop() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
     }
     wake_.notify_all();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
     // Tasks that never ran often hold their shard, which holds its strand:
     // drop them, or the pair keeps itself alive.
-    for (auto& strand : ready_) {
-        std::deque<Strand::Task> dropped;
-        {
-            std::lock_guard lock(strand->mutex_);
-            dropped.swap(strand->tasks_);
-        }
+    std::deque<std::shared_ptr<Strand>> ready;
+    {
+        std::lock_guard lock(mutex_);
+        ready.swap(ready_);
     }
-    ready_.clear();
+    for (auto& strand : ready) dropTasks(*strand);
+}
+
+void Executor::dropTasks(Strand& strand) {
+    std::deque<Strand::Task> dropped;  // destroyed after the lock is released
+    std::lock_guard lock(strand.mutex_);
+    dropped.swap(strand.tasks_);
+    strand.scheduled_ = false;  // a later post comes back to schedule() and is dropped too
 }
 
 std::shared_ptr<Strand> Executor::makeStrand() { return std::shared_ptr<Strand>(new Strand(*this)); }
@@ -31,9 +39,13 @@ std::shared_ptr<Strand> Executor::makeStrand() { return std::shared_ptr<Strand>(
 void Executor::schedule(std::shared_ptr<Strand> strand) {
     {
         std::lock_guard lock(mutex_);
-        ready_.push_back(std::move(strand));
+        if (!stopping_) {
+            ready_.push_back(std::move(strand));
+            wake_.notify_one();
+            return;
+        }
     }
-    wake_.notify_one();
+    dropTasks(*strand);
 }
 
 void Executor::run() {

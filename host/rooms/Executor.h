@@ -24,16 +24,23 @@ class Strand;
 class Executor {
 public:
     explicit Executor(size_t threads);
-    ~Executor();  // runs no further task; joins the threads
+    ~Executor();  // stop()
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;
 
     std::shared_ptr<Strand> makeStrand();
 
+    // Not from one of its own threads. Runs no further task, joins the threads and drops the
+    // tasks still queued. The executor stays valid: a task posted afterwards (by a thread of
+    // another executor, say) is dropped, not run. Lets two executors whose tasks post to each
+    // other both stop before either is destroyed.
+    void stop();
+
 private:
     friend class Strand;
     void schedule(std::shared_ptr<Strand> strand);
     void run();
+    static void dropTasks(Strand& strand);
 
     std::mutex mutex_;
     std::condition_variable wake_;

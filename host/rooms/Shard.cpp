@@ -770,14 +770,14 @@ void Shard::resumeAfterPublish(Result<uint64_t> result) {
 void Shard::readHistory(uint64_t since, size_t limit) {
     std::weak_ptr<Shard> weak = weak_from_this();
     Executor& pool = context_.blocking ? *context_.blocking : context_.executor;
-    pool.makeStrand()->post([weak, since, limit] {
-        auto self = weak.lock();
-        if (!self) return;
-        // Half the memory cap: a page the script could not hold is not worth reading.
-        auto page = readHistoryPage(self->context_.bus, self->subject_, since, limit,
-                                    self->context_.limits.lua_memory_bytes / 2);
-        self->strand_->post(
-            [self, page = std::move(page)]() mutable { self->resumeAfterRead(std::move(page)); });
+    // The read holds no reference to the shard: a room that closes meanwhile is not kept.
+    // Half the memory cap: a page the script could not hold is not worth reading.
+    pool.makeStrand()->post([weak, &bus = context_.bus, subject = subject_, since, limit,
+                             maxBytes = context_.limits.lua_memory_bytes / 2] {
+        auto page = readHistoryPage(bus, subject, since, limit, maxBytes);
+        if (auto self = weak.lock())
+            self->strand_->post(
+                [self, page = std::move(page)]() mutable { self->resumeAfterRead(std::move(page)); });
     });
 }
 

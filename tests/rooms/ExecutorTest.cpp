@@ -96,6 +96,41 @@ TEST_SUITE("rooms.Executor") {
         CHECK_FALSE(postedRanHere.load());
     }
 
+    TEST_CASE("after stop, a posted task is dropped, not run, and what it holds is released") {
+        Executor executor{2};
+        auto strand = executor.makeStrand();
+        drain(*strand);
+        executor.stop();
+        auto held = std::make_shared<int>(1);
+        std::weak_ptr<int> watch = held;
+        bool ran = false;
+        strand->post([&ran, held = std::move(held)] { ran = true; });
+        CHECK(watch.expired());
+        strand->post([&ran] { ran = true; });  // the strand was not left scheduled
+        CHECK_FALSE(ran);
+        executor.stop();  // again: nothing to do
+    }
+
+    TEST_CASE("two executors whose tasks post to each other both stop before either is destroyed") {
+        Executor a{1}, b{1};
+        auto onA = a.makeStrand(), onB = b.makeStrand();
+        std::atomic<int> hops{0};
+        std::function<void(int)> bounce = [&](int side) {
+            hops++;
+            (side == 0 ? onB : onA)->post([&bounce, side] { bounce(1 - side); });
+        };
+        onA->post([&] { bounce(0); });
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (hops.load() < 100 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(1ms);
+        REQUIRE(hops.load() >= 100);
+        a.stop();
+        b.stop();
+        const int stopped = hops.load();
+        std::this_thread::sleep_for(20ms);
+        CHECK(hops.load() == stopped);
+    }
+
     TEST_CASE("tryRun from many threads never runs two tasks of one strand at once") {
         Executor executor{2};
         auto strand = executor.makeStrand();

@@ -132,6 +132,9 @@ struct Rooms {
     }
     ~Rooms() {
         registry.reset();
+        // Both stop before either is destroyed: each one's tasks post to the other.
+        executor.stop();
+        blocking.stop();
         std::filesystem::remove_all(dir);
     }
     std::shared_ptr<Shard> shard(const std::string& party, const std::string& room) {
@@ -177,7 +180,7 @@ struct Rooms {
     std::unique_ptr<ShardContext> context;
     std::vector<std::unique_ptr<ShardContext>> others;
     std::unique_ptr<Parties> parties;
-    Executor blocking{2};  // after the shards' executor: their tasks post to it
+    Executor blocking{2};
     Executor executor{2};
     Timer timer;
     std::unique_ptr<RoomRegistry> registry;
