@@ -122,18 +122,22 @@ int main(int argc, char** argv) {
     natsConnection_Flush(nc);
 
     const std::string data(64, 'x');
+    // Write number n, as NatsBus writes: to one of 10 rooms, with a reply inbox and a message id.
+    auto publish = [&](long n) {
+        std::string subject = name + ".room.main.r" + std::to_string(n % 10);
+        std::string reply = inbox + "." + std::to_string(n);
+        natsMsg* msg = nullptr;
+        natsMsg_Create(&msg, subject.c_str(), reply.c_str(), data.data(), int(data.size()));
+        if (msgId) natsMsgHeader_Set(msg, "Nats-Msg-Id", (name + "-" + std::to_string(n)).c_str());
+        natsConnection_PublishMsg(nc, msg);
+        natsMsg_Destroy(msg);
+    };
     if (latency > 0) {
         std::vector<double> ms;
         for (long i = 0; i < latency; ++i) {
             const long before = live.load();
-            std::string subject = name + ".room.main.r" + std::to_string(i % 10);
-            std::string reply = inbox + "." + std::to_string(i);
-            natsMsg* msg = nullptr;
-            natsMsg_Create(&msg, subject.c_str(), reply.c_str(), data.data(), int(data.size()));
-            if (msgId) natsMsgHeader_Set(msg, "Nats-Msg-Id", (name + "-" + std::to_string(i)).c_str());
             const auto sent = std::chrono::steady_clock::now();
-            natsConnection_PublishMsg(nc, msg);
-            natsMsg_Destroy(msg);
+            publish(i);
             std::unique_lock lock(mutex);
             if (!liveCv.wait_for(lock, std::chrono::seconds(5), [&] { return live.load() > before; })) {
                 std::fprintf(stderr, "write %ld: no republished copy in 5 s\n", i);
@@ -155,13 +159,7 @@ int main(int argc, char** argv) {
             std::unique_lock lock(mutex);
             ackCv.wait(lock, [&] { return sent - acked.load() < window; });
         }
-        std::string subject = name + ".room.main.r" + std::to_string(sent % 10);
-        std::string reply = inbox + "." + std::to_string(sent);
-        natsMsg* msg = nullptr;
-        natsMsg_Create(&msg, subject.c_str(), reply.c_str(), data.data(), int(data.size()));
-        if (msgId) natsMsgHeader_Set(msg, "Nats-Msg-Id", (name + "-" + std::to_string(sent)).c_str());
-        natsConnection_PublishMsg(nc, msg);
-        natsMsg_Destroy(msg);
+        publish(sent);
     }
     {
         std::unique_lock lock(mutex);

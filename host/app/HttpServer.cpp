@@ -167,9 +167,8 @@ bool keepsAlive(mg_connection* conn) {
 
 // The whole answer in one buffer and one write: CivetWeb's header API sends every header line
 // on its own (8 TCP segments for a broadcast's answer, with tcp_nodelay).
-int send(mg_connection* conn, const HttpResponse& response) {
-    const bool keepAlive = keepsAlive(conn);
-    if (!keepAlive) mg_disable_connection_keep_alive(conn);
+// Head and body in one buffer, for one write.
+std::string encodeResponse(const HttpResponse& response, bool keepAlive) {
     std::string out;
     out.reserve(160 + response.body.size());
     out += "HTTP/1.1 ";
@@ -184,6 +183,13 @@ int send(mg_connection* conn, const HttpResponse& response) {
     // request never races the server's close.
     out += keepAlive ? "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=4\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
     out += response.body;
+    return out;
+}
+
+int send(mg_connection* conn, const HttpResponse& response) {
+    const bool keepAlive = keepsAlive(conn);
+    if (!keepAlive) mg_disable_connection_keep_alive(conn);
+    std::string out = encodeResponse(response, keepAlive);
     mg_write(conn, out.data(), out.size());
     return response.status;
 }
@@ -551,9 +557,8 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     if (!net::adoptSocket(fd)) {
         log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
         // CivetWeb now holds a placeholder: the answer goes to the socket itself.
-        static constexpr std::string_view kFailed =
-            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        ssize_t ignored = ::send(fd, kFailed.data(), kFailed.size(), MSG_NOSIGNAL);
+        std::string answer = encodeResponse(HttpResponse::text(500, "cannot upgrade this connection\n"), false);
+        ssize_t ignored = ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
         (void)ignored;
         close(fd);
         return 500;

@@ -500,13 +500,10 @@ void Outbox::release() {
         std::unique_lock lock(s.mutex);
         if (!s.held) return;
         s.held = false;
-        // A close during the hold handed the queue to the writer thread already.
-        if (!s.accepting || s.writing || s.core->stopped.load(std::memory_order_relaxed)) {
-            lock.unlock();
-            s.core->schedule(state_);
-            return;
-        }
-        if (writeHere(s, lock)) return;
+        // Written here, as sendNow does, unless a close during the hold handed the queue to the
+        // writer thread already.
+        const bool handedOver = !s.accepting || s.writing || s.core->stopped.load(std::memory_order_relaxed);
+        if (!handedOver && writeHere(s, lock)) return;
     }
     s.core->schedule(state_);
 }
