@@ -18,6 +18,7 @@
 // --asap 1 (the default, as NatsBus) writes each publish to the socket at once (SendAsap); 0 leaves
 // them to nats.c's flusher thread, which gathers what accumulates while it waits.
 #include <nats/nats.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -29,7 +30,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include <unistd.h>
 
 namespace {
 
@@ -68,13 +68,20 @@ int main(int argc, char** argv) {
     for (int i = 2; i + 1 < argc; i += 2) {
         std::string flag = argv[i];
         long value = std::atol(argv[i + 1]);
-        if (flag == "--count") count = value;
-        else if (flag == "--window") window = value;
-        else if (flag == "--msg-id") msgId = value != 0;
-        else if (flag == "--republish") republish = value != 0;
-        else if (flag == "--latency") latency = value;
-        else if (flag == "--asap") asap = value != 0;
-        else return usage();
+        if (flag == "--count")
+            count = value;
+        else if (flag == "--window")
+            window = value;
+        else if (flag == "--msg-id")
+            msgId = value != 0;
+        else if (flag == "--republish")
+            republish = value != 0;
+        else if (flag == "--latency")
+            latency = value;
+        else if (flag == "--asap")
+            asap = value != 0;
+        else
+            return usage();
     }
     if (count <= 0 || window <= 0 || latency < 0 || (latency > 0 && !republish)) return usage();
 
@@ -85,7 +92,8 @@ int main(int argc, char** argv) {
     natsOptions_SetURL(opts, url);
     natsOptions_UseGlobalMessageDelivery(opts, true);
     natsOptions_SetSendAsap(opts, asap);
-    if (natsConnection_Connect(&nc, opts) != NATS_OK || natsConnection_JetStream(&js, nc, nullptr) != NATS_OK) {
+    if (natsConnection_Connect(&nc, opts) != NATS_OK ||
+        natsConnection_JetStream(&js, nc, nullptr) != NATS_OK) {
         std::fprintf(stderr, "cannot connect to %s\n", url);
         return 1;
     }
@@ -143,13 +151,15 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "write %ld: no republished copy in 5 s\n", i);
                 return 1;
             }
-            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count());
+            ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count());
             lock.unlock();
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         std::sort(ms.begin(), ms.end());
-        std::printf("publish -> republished copy, %ld writes at 50/s: p50 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-                    latency, ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)], ms.back());
+        std::printf(
+            "publish -> republished copy, %ld writes at 50/s: p50 %.3f ms  p99 %.3f ms  max %.3f ms\n",
+            latency, ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)], ms.back());
         js_DeleteStream(js, name.c_str(), nullptr, nullptr);
         return 0;
     }
@@ -167,10 +177,11 @@ int main(int argc, char** argv) {
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     nats_Sleep(500);
-    std::printf("%ld acknowledged writes in %.2f s: %.0f/s (msg-id %s, republish %s, send-asap %s, window %ld); %ld "
-                "republished copies received\n",
-                count, seconds, double(count) / seconds, msgId ? "on" : "off", republish ? "on" : "off",
-                asap ? "on" : "off", window, live.load());
+    std::printf(
+        "%ld acknowledged writes in %.2f s: %.0f/s (msg-id %s, republish %s, send-asap %s, window %ld); %ld "
+        "republished copies received\n",
+        count, seconds, double(count) / seconds, msgId ? "on" : "off", republish ? "on" : "off",
+        asap ? "on" : "off", window, live.load());
     natsSubscription_Destroy(acks);
     natsSubscription_Destroy(lives);
     js_DeleteStream(js, name.c_str(), nullptr, nullptr);

@@ -12,7 +12,7 @@
 namespace partyline {
 
 struct HistoryQuery {
-    uint64_t since = 0;  // entries after this log sequence
+    uint64_t since = 0;                  // entries after this log sequence
     size_t limit = kDefaultHistoryPage;  // at most this many, 1..kMaxHistoryPage
 
     // InvalidArgument, with the message for a 400, for values that are not plain decimal

@@ -22,10 +22,10 @@
 #include "app/UpgradeRequest.h"
 #include "core/Log.h"
 #include "lua/Json.h"
-#include "net/SocketLocator.h"
-#include "net/WebSocketProtocol.h"
 #include "net/Reactor.h"
 #include "net/SessionHandler.h"
+#include "net/SocketLocator.h"
+#include "net/WebSocketProtocol.h"
 
 namespace partyline {
 namespace {
@@ -55,7 +55,7 @@ constexpr const char* kBatchType = "application/x-ndjson";
 thread_local std::string* tStartError = nullptr;
 
 class OutboxClient : public Client {
-public:
+   public:
     OutboxClient(std::string id, bool versioned, std::shared_ptr<net::Outbox> outbox)
         : id_(std::move(id)), versioned_(versioned), outbox_(std::move(outbox)) {}
     const std::string& id() const override { return id_; }
@@ -66,7 +66,7 @@ public:
     bool closed() const override { return outbox_->closed(); }
     size_t queuedBytes() const override { return outbox_->queuedBytes(); }
 
-private:
+   private:
     std::string id_;
     bool versioned_;
     std::shared_ptr<net::Outbox> outbox_;
@@ -75,10 +75,13 @@ private:
 // Frames read on the CivetWeb worker go to the shard's strand.
 // Reactor thread: frames go to the shard's strand.
 class RoomSession : public net::SessionHandler {
-public:
-    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, std::atomic<uint64_t>& messagesIn,
-                std::atomic<size_t>& connections)
-        : shard_(std::move(shard)), client_(std::move(client)), messagesIn_(messagesIn), connections_(connections) {}
+   public:
+    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client,
+                std::atomic<uint64_t>& messagesIn, std::atomic<size_t>& connections)
+        : shard_(std::move(shard)),
+          client_(std::move(client)),
+          messagesIn_(messagesIn),
+          connections_(connections) {}
     void onMessage(std::string payload, bool binary) override {
         messagesIn_++;
         shard_->message(client_, std::move(payload), binary);
@@ -88,7 +91,7 @@ public:
         connections_--;
     }
 
-private:
+   private:
     std::shared_ptr<Shard> shard_;
     std::shared_ptr<Client> client_;
     std::atomic<uint64_t>& messagesIn_;
@@ -113,8 +116,8 @@ bool closeListener(uint16_t port) {
     loopback.sin_family = AF_INET;
     loopback.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bool ok = listener >= 0 && decoy >= 0 &&
-              bind(decoy, reinterpret_cast<sockaddr*>(&loopback), sizeof loopback) == 0 && listen(decoy, 1) == 0 &&
-              dup2(decoy, fd) >= 0;
+              bind(decoy, reinterpret_cast<sockaddr*>(&loopback), sizeof loopback) == 0 &&
+              listen(decoy, 1) == 0 && dup2(decoy, fd) >= 0;
     if (decoy >= 0) close(decoy);
     if (listener >= 0) {
         if (ok) shutdown(listener, SHUT_RDWR);
@@ -138,19 +141,32 @@ int takeSocket(int fd) {
 
 const char* reasonPhrase(int status) {
     switch (status) {
-        case 101: return "Switching Protocols";
-        case 200: return "OK";
-        case 204: return "No Content";
-        case 400: return "Bad Request";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 409: return "Conflict";
-        case 413: return "Payload Too Large";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        default: return "Status";
+        case 101:
+            return "Switching Protocols";
+        case 200:
+            return "OK";
+        case 204:
+            return "No Content";
+        case 400:
+            return "Bad Request";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 409:
+            return "Conflict";
+        case 413:
+            return "Payload Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 501:
+            return "Not Implemented";
+        case 503:
+            return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
+        default:
+            return "Status";
     }
 }
 
@@ -160,7 +176,8 @@ const char* reasonPhrase(int status) {
 bool keepsAlive(mg_connection* conn) {
     if (mg_get_user_connection_data(conn) == &kCloseAfterAnswer) return false;
     if (mg_get_header(conn, "Upgrade")) return false;
-    if (const char* connection = mg_get_header(conn, "Connection")) return HttpHeaders::listHasToken(connection, "keep-alive");
+    if (const char* connection = mg_get_header(conn, "Connection"))
+        return HttpHeaders::listHasToken(connection, "keep-alive");
     const char* version = mg_get_request_info(conn)->http_version;
     return version && strcmp(version, "1.1") == 0;
 }
@@ -176,12 +193,14 @@ std::string encodeResponse(const HttpResponse& response, bool keepAlive) {
     out += ' ';
     out += reasonPhrase(response.status);
     out += "\r\n";
-    for (const auto& [name, value] : response.headers) out.append(name).append(": ").append(value).append("\r\n");
+    for (const auto& [name, value] : response.headers)
+        out.append(name).append(": ").append(value).append("\r\n");
     out += "Content-Length: ";
     out += std::to_string(response.body.size());
     // Clients close idle connections before the server's keep_alive_timeout_ms (5 s), so a
     // request never races the server's close.
-    out += keepAlive ? "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=4\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    out += keepAlive ? "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=4\r\n\r\n"
+                     : "\r\nConnection: close\r\n\r\n";
     out += response.body;
     return out;
 }
@@ -200,20 +219,28 @@ int sendText(mg_connection* conn, int status, const std::string& body) {
 
 int statusFor(Code code) {
     switch (code) {
-        case Code::InvalidArgument: return 400;
-        case Code::NotFound: return 404;
-        case Code::Conflict: return 409;
-        case Code::TooLarge: return 413;
+        case Code::InvalidArgument:
+            return 400;
+        case Code::NotFound:
+            return 404;
+        case Code::Conflict:
+            return 409;
+        case Code::TooLarge:
+            return 413;
         case Code::Unavailable:
-        case Code::ResourceExhausted: return 503;
-        case Code::Timeout: return 504;
-        default: return 500;
+        case Code::ResourceExhausted:
+            return 503;
+        case Code::Timeout:
+            return 504;
+        default:
+            return 500;
     }
 }
 
 HttpHeaders headersOf(const mg_request_info* ri) {
     HttpHeaders headers;
-    for (int i = 0; i < ri->num_headers; ++i) headers.add(ri->http_headers[i].name, ri->http_headers[i].value);
+    for (int i = 0; i < ri->num_headers; ++i)
+        headers.add(ri->http_headers[i].name, ri->http_headers[i].value);
     return headers;
 }
 
@@ -226,14 +253,16 @@ Status readBody(mg_connection* conn, size_t limit, std::string& body) {
     const mg_request_info* ri = mg_get_request_info(conn);
     if (ri->content_length > 0 && size_t(ri->content_length) > limit)
         return Status(Code::TooLarge, "body of " + std::to_string(ri->content_length) +
-                                          " bytes is over limits.max_message_bytes (" + std::to_string(limit) + ")");
+                                          " bytes is over limits.max_message_bytes (" +
+                                          std::to_string(limit) + ")");
     char buffer[16384];
     for (;;) {
         int n = mg_read(conn, buffer, sizeof buffer);
         if (n < 0) return Status(Code::InvalidArgument, "the request body could not be read");
         if (n == 0) return Status::ok();
         if (body.size() + size_t(n) > limit)
-            return Status(Code::TooLarge, "body is over limits.max_message_bytes (" + std::to_string(limit) + ")");
+            return Status(Code::TooLarge,
+                          "body is over limits.max_message_bytes (" + std::to_string(limit) + ")");
         body.append(buffer, size_t(n));
     }
 }
@@ -241,7 +270,8 @@ Status readBody(mg_connection* conn, size_t limit, std::string& body) {
 std::string newConnectionId() {
     thread_local std::mt19937_64 random{std::random_device{}()};
     char id[33];
-    std::snprintf(id, sizeof id, "%016llx%016llx", (unsigned long long)random(), (unsigned long long)random());
+    std::snprintf(id, sizeof id, "%016llx%016llx", (unsigned long long)random(),
+                  (unsigned long long)random());
     return id;
 }
 
@@ -277,9 +307,10 @@ struct Waiter {
 // The log's answers to the publishes of one broadcast, collected for the CivetWeb worker that
 // waits for all of them. Callbacks run on bus threads.
 class Acks : public std::enable_shared_from_this<Acks> {
-public:
-    explicit Acks(size_t count) : results_(count, Status(Code::Unavailable, "no acknowledgement from the log in time")),
-                                  remaining_(count) {}
+   public:
+    explicit Acks(size_t count)
+        : results_(count, Status(Code::Unavailable, "no acknowledgement from the log in time")),
+          remaining_(count) {}
     PublishCallback callback(size_t index) {
         return [self = shared_from_this(), index](Result<uint64_t> result) {
             std::lock_guard lock(self->mutex_);
@@ -294,7 +325,7 @@ public:
         return results_;
     }
 
-private:
+   private:
     std::mutex mutex_;
     std::condition_variable done_;
     std::vector<Result<uint64_t>> results_;
@@ -328,11 +359,24 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     size_t workers = server->deps_.limits.http_threads;
     server->keepAliveBelow_ = workers - workers / 4;
     std::string threads = std::to_string(workers);
-    std::vector<const char*> options = {"listening_ports", listen.c_str(),  "num_threads", threads.c_str(),
-                                        "request_timeout_ms", "30000",       "enable_keep_alive", "yes",
-                                        "tcp_nodelay", "1",                  "enable_directory_listing", "no",
-                                        "decode_url", "no",                  "keep_alive_timeout_ms", "5000",
-                                        "max_request_size", "16384"};
+    std::vector<const char*> options = {"listening_ports",
+                                        listen.c_str(),
+                                        "num_threads",
+                                        threads.c_str(),
+                                        "request_timeout_ms",
+                                        "30000",
+                                        "enable_keep_alive",
+                                        "yes",
+                                        "tcp_nodelay",
+                                        "1",
+                                        "enable_directory_listing",
+                                        "no",
+                                        "decode_url",
+                                        "no",
+                                        "keep_alive_timeout_ms",
+                                        "5000",
+                                        "max_request_size",
+                                        "16384"};
     if (!server->deps_.staticRoot.empty()) {
         options.push_back("document_root");
         options.push_back(server->deps_.staticRoot.c_str());
@@ -367,7 +411,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     // there and lets CivetWeb go on only for static files.
     for (const auto& [name, party] : server->deps_.parties.all())
         if (party->isRouter())
-            server->routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), server->deps_.rooms));
+            server->routers_.emplace(name,
+                                     std::make_unique<ShardRouter>(party->router(), server->deps_.rooms));
     mg_set_auth_handler(server->ctx_, "/", &HttpServer::dispatch, server.get());
     mg_server_port ports[4];
     int n = mg_get_server_ports(server->ctx_, 4, ports);
@@ -450,26 +495,33 @@ int HttpServer::handle(mg_connection* conn) {
         return handleOperations(conn, r);
     if (stopping_) return refuse(conn, "server is shutting down; retry on another node", kRetryAfterDraining);
     if (atConnectionLimit())
-        return refuse(conn, "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
+        return refuse(conn,
+                      "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
                       kRetryAfterAtLimit);
     switch (r.kind) {
         case Route::Kind::Health:
         case Route::Kind::Ready:
-        case Route::Kind::Metrics: break;  // answered above
-        case Route::Kind::BadRequest: return sendText(conn, 400, r.error);
-        case Route::Kind::Broadcast: return handleBroadcast(conn, r);
-        case Route::Kind::History: return handleHistory(conn, r);
+        case Route::Kind::Metrics:
+            break;  // answered above
+        case Route::Kind::BadRequest:
+            return sendText(conn, 400, r.error);
+        case Route::Kind::Broadcast:
+            return handleBroadcast(conn, r);
+        case Route::Kind::History:
+            return handleHistory(conn, r);
         case Route::Kind::Room:
             if (UpgradeRequest::isUpgrade(headersOf(ri))) return handleUpgrade(conn, r);
             return handleRoomRequest(conn, r);
         case Route::Kind::Reload: {
             if (strcmp(ri->request_method, "POST") != 0) return sendText(conn, 405, "use POST");
             Status reloaded = deps_.reload(r.party);
-            if (reloaded) return send(conn, HttpResponse::json(200, "{\"reloaded\":" + lua::jsonQuote(r.party) + "}"));
+            if (reloaded)
+                return send(conn, HttpResponse::json(200, "{\"reloaded\":" + lua::jsonQuote(r.party) + "}"));
             int status = reloaded.code() == Code::NotFound ? 404 : 422;
             return sendText(conn, status, "reload failed, the running version stays: " + reloaded.message());
         }
-        case Route::Kind::Other: break;
+        case Route::Kind::Other:
+            break;
     }
     if (deps_.staticRoot.empty() || (strcmp(ri->request_method, "GET") && strcmp(ri->request_method, "HEAD")))
         return sendText(conn, 404, "not found");
@@ -480,17 +532,20 @@ int HttpServer::handle(mg_connection* conn) {
 // node as it is. Readiness says 503 at the connection limit: a load balancer sends clients elsewhere.
 int HttpServer::handleOperations(mg_connection* conn, const Route& r) {
     switch (r.kind) {
-        case Route::Kind::Health: return sendText(conn, 200, "ok");
+        case Route::Kind::Health:
+            return sendText(conn, 200, "ok");
         case Route::Kind::Ready: {
             if (stopping_) return sendText(conn, 503, "draining");
             if (atConnectionLimit())
                 return sendText(conn, 503,
                                 "at the connection limit of " + std::to_string(deps_.limits.max_connections));
             Status ready = deps_.ready();
-            return ready ? sendText(conn, 200, "ready") : sendText(conn, 503, "not ready: " + ready.message());
+            return ready ? sendText(conn, 200, "ready")
+                         : sendText(conn, 503, "not ready: " + ready.message());
         }
         default:
-            return send(conn, {200, {{"Content-Type", "text/plain; version=0.0.4"}}, deps_.metrics() + metrics()});
+            return send(conn,
+                        {200, {{"Content-Type", "text/plain; version=0.0.4"}}, deps_.metrics() + metrics()});
     }
 }
 
@@ -515,12 +570,14 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
         party = deps_.parties.find(target.party);
     }
     if (auto script = party->script(); !script->error.isOk())
-        return sendText(conn, 500, "party '" + target.party + "' cannot run its script: " + script->error.message());
+        return sendText(conn, 500,
+                        "party '" + target.party + "' cannot run its script: " + script->error.message());
     // Checked again with this connection counted, for upgrades racing each other to the last slot.
     size_t http = httpConnections_.load();
     if (connections_.fetch_add(1) + (http > 0 ? http - 1 : 0) >= deps_.limits.max_connections) {
         connections_--;
-        return refuse(conn, "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
+        return refuse(conn,
+                      "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
                       kRetryAfterAtLimit);
     }
     // Until the Reactor owns the connection, leaving this function gives the slot back.
@@ -541,7 +598,8 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     if (admission.future.wait_for(kRequestTimeout) != std::future_status::ready)
         return sendText(conn, 504, "the room did not decide in time");
     if (auto refusal = admission.future.get()) return send(conn, *refusal);
-    auto socket = net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
+    auto socket =
+        net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
     if (!socket.valid()) {
         log::error("http", "cannot find the socket of " + std::string(ri->remote_addr));
         return sendText(conn, 500, "cannot upgrade this connection");
@@ -557,7 +615,8 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     if (!net::adoptSocket(fd)) {
         log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
         // CivetWeb now holds a placeholder: the answer goes to the socket itself.
-        std::string answer = encodeResponse(HttpResponse::text(500, "cannot upgrade this connection\n"), false);
+        std::string answer =
+            encodeResponse(HttpResponse::text(500, "cannot upgrade this connection\n"), false);
         ssize_t ignored = ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
         (void)ignored;
         close(fd);
@@ -571,10 +630,11 @@ int HttpServer::handleUpgrade(mg_connection* conn, const Route& route) {
     auto outbox = deps_.sender.attachHeld(fd, deps_.limits.send_buffer_bytes, std::move(answer));
     auto client = std::make_shared<OutboxClient>(id, upgrade->versioned, outbox);
     shard.value()->connect(client, std::move(request), upgrade->since);
-    release.count = nullptr;  // RoomSession::onClosed gives it back
+    release.count = nullptr;                              // RoomSession::onClosed gives it back
     mg_set_user_connection_data(conn, &kUpgradedMarker);  // CivetWeb closes only the placeholder
     httpConnections_--;
-    reactor_->adopt(fd, outbox, std::make_unique<RoomSession>(shard.value(), client, messagesIn_, connections_),
+    reactor_->adopt(fd, outbox,
+                    std::make_unique<RoomSession>(shard.value(), client, messagesIn_, connections_),
                     net::SessionLimits::from(deps_.limits));
     outbox->release();
     return 101;
@@ -585,7 +645,8 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route) {
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
     if (party->isRouter()) return handleRouterRequest(conn, route);
     if (auto script = party->script(); !script->error.isOk())
-        return sendText(conn, 500, "party '" + route.party + "' cannot run its script: " + script->error.message());
+        return sendText(conn, 500,
+                        "party '" + route.party + "' cannot run its script: " + script->error.message());
     HttpRequest request = makeRequest(conn, route);
     if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
         return sendText(conn, statusFor(body.code()), body.message());
@@ -604,7 +665,8 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route) {
 int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route) {
     ShardRouter& router = *routers_.at(route.party);
     if (auto script = deps_.parties.find(router.target())->script(); !script->error.isOk())
-        return sendText(conn, 500, "party '" + router.target() + "' cannot run its script: " + script->error.message());
+        return sendText(conn, 500,
+                        "party '" + router.target() + "' cannot run its script: " + script->error.message());
     HttpRequest request = makeRequest(conn, route);
     if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
         return sendText(conn, statusFor(body.code()), body.message());
@@ -624,7 +686,8 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route) {
         HttpResponse response = waiters[i].future.get();
         allOk &= response.status >= 200 && response.status < 300;
         json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(rooms[i]) +
-                ",\"status\":" + std::to_string(response.status) + ",\"body\":" + lua::jsonQuote(response.body) + "}";
+                ",\"status\":" + std::to_string(response.status) +
+                ",\"body\":" + lua::jsonQuote(response.body) + "}";
     }
     return send(conn, HttpResponse::json(allOk ? 200 : 502, json + "]}"));
 }
@@ -661,10 +724,13 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     std::vector<std::string> writes;
     if (batch) {
         writes = splitLines(body);
-        if (writes.empty()) return sendText(conn, 400, std::string("an ") + kBatchType + " broadcast needs at least one line");
+        if (writes.empty())
+            return sendText(conn, 400,
+                            std::string("an ") + kBatchType + " broadcast needs at least one line");
         if (writes.size() > kMaxBatchWrites)
-            return sendText(conn, 413, std::to_string(writes.size()) + " lines is over the batch limit of " +
-                                           std::to_string(kMaxBatchWrites) + " writes");
+            return sendText(conn, 413,
+                            std::to_string(writes.size()) + " lines is over the batch limit of " +
+                                std::to_string(kMaxBatchWrites) + " writes");
     } else {
         writes.push_back(std::move(body));
     }
@@ -679,8 +745,10 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     for (const auto& result : results)
         if (!result && !failure) failure = &result;
     if (failure && !batch)
-        return sendText(conn, statusFor(failure->status().code()), "broadcast failed: " + failure->status().message());
-    if (!batch && !router) return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(results[0].value()) + "}"));
+        return sendText(conn, statusFor(failure->status().code()),
+                        "broadcast failed: " + failure->status().message());
+    if (!batch && !router)
+        return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(results[0].value()) + "}"));
     // {"seq":N} per room, or {"seqs":[...]} per batch: null where the write was not acknowledged.
     auto seqs = [&](size_t room) {
         std::string json = batch ? "\"seqs\":[" : "\"seq\":";
@@ -690,11 +758,14 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
         }
         return batch ? json + "]" : json;
     };
-    std::string json = failure ? "{\"error\":" + lua::jsonQuote("broadcast failed: " + failure->status().message()) + "," : "{";
+    std::string json =
+        failure ? "{\"error\":" + lua::jsonQuote("broadcast failed: " + failure->status().message()) + ","
+                : "{";
     if (router) {
         json += "\"rooms\":[";
         for (size_t i = 0; i < targets.size(); ++i)
-            json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(targets[i].first) + "," + seqs(i) + "}";
+            json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(targets[i].first) + "," +
+                    seqs(i) + "}";
         json += "]}";
     } else {
         json += seqs(0) + "}";
@@ -728,8 +799,8 @@ std::string HttpServer::metrics() const {
     auto stats = deps_.sender.stats();
     std::string out;
     auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-               std::to_string(value) + "\n";
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
+               " " + std::to_string(value) + "\n";
     };
     metric("partyline_connections", "gauge", "Open WebSocket connections.", connections_.load());
     metric("partyline_http_requests_total", "counter", "HTTP requests received.", requests_.load());
@@ -738,16 +809,16 @@ std::string HttpServer::metrics() const {
            httpConnections_.load());
     metric("partyline_refused_total", "counter",
            "Upgrades and requests answered 503 at the connection limit or while draining.", refused_.load());
-    metric("partyline_messages_out_total", "counter", "Frames written to clients: messages, pings and Closes.",
-           stats.framesWritten);
+    metric("partyline_messages_out_total", "counter",
+           "Frames written to clients: messages, pings and Closes.", stats.framesWritten);
     metric("partyline_bytes_written_total", "counter", "Bytes written to clients.", stats.bytesWritten);
     metric("partyline_slow_consumer_closes_total", "counter", "Clients closed 1013 for not reading.",
            stats.slowCloses);
     auto reactor = reactor_->stats();
-    metric("partyline_rate_limit_closes_total", "counter", "Clients closed 1008 for sending over their message rate.",
-           reactor.rateLimited);
-    metric("partyline_ping_timeouts_total", "counter", "Clients dropped for silence past limits.ping_timeout_seconds.",
-           reactor.pingTimeouts);
+    metric("partyline_rate_limit_closes_total", "counter",
+           "Clients closed 1008 for sending over their message rate.", reactor.rateLimited);
+    metric("partyline_ping_timeouts_total", "counter",
+           "Clients dropped for silence past limits.ping_timeout_seconds.", reactor.pingTimeouts);
     return out;
 }
 

@@ -43,15 +43,15 @@ struct HttpServerDeps {
     net::Sender& sender;
     const Limits& limits;
     std::string nodeId;
-    std::string staticRoot;                  // served at / (the examples); empty: none
-    std::function<Status()> ready;           // for /readyz
-    std::function<std::string()> metrics;    // the Prometheus text of everything but the server's own counters
+    std::string staticRoot;                // served at / (the examples); empty: none
+    std::function<Status()> ready;         // for /readyz
+    std::function<std::string()> metrics;  // the Prometheus text of everything but the server's own counters
     std::function<Status(const std::string& party)> reload;  // POST /v1/parties/:party/reload
-    Histogram* publishSeconds = nullptr;     // a built-in broadcast until the log acknowledged it
+    Histogram* publishSeconds = nullptr;  // a built-in broadcast until the log acknowledged it
 };
 
 class HttpServer {
-public:
+   public:
     // Listens on "host:port" (port 0 picks a free one).
     static Result<std::unique_ptr<HttpServer>> start(const std::string& listen, HttpServerDeps deps);
     ~HttpServer();  // drains (below) and waits for CivetWeb to stop
@@ -69,7 +69,7 @@ public:
     // The server's own counters in Prometheus text format.
     std::string metrics() const;
 
-private:
+   private:
     explicit HttpServer(HttpServerDeps deps) : deps_(std::move(deps)) {}
     static int dispatch(mg_connection* conn, void* self);
     static int onConnectionStart(const mg_connection* conn, void** connData);
@@ -88,7 +88,7 @@ private:
 
     HttpServerDeps deps_;
     std::map<std::string, std::unique_ptr<ShardRouter>> routers_;  // by router party name
-    std::unique_ptr<net::Reactor> reactor_;  // reads the upgraded WebSockets
+    std::unique_ptr<net::Reactor> reactor_;                        // reads the upgraded WebSockets
     mg_context* ctx_ = nullptr;
     std::once_flag drainOnce_;
     std::atomic<size_t> inFlight_{0};  // requests being handled now

@@ -64,7 +64,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                                   " shards=" + std::to_string(party->router().shards));
         else if (script->error.isOk())
             log::info("node", "party " + name + " script=" + script->path);
-        else log::error("node", "party " + name + " cannot run: " + script->error.message());
+        else
+            log::error("node", "party " + name + " cannot run: " + script->error.message());
     }
     node->rooms_ = std::make_unique<RoomRegistry>(*node->context_, *node->parties_);
     auto alarms = AlarmScheduler::start(*node->context_, *node->rooms_);
@@ -155,13 +156,15 @@ void Node::reloadScripts(bool force) {
             continue;
         }
         size_t shards = rooms_->reload(name, script);
-        log::info("node", "party " + name + " reloading " + script->path + " in " + std::to_string(shards) + " shards");
+        log::info("node", "party " + name + " reloading " + script->path + " in " + std::to_string(shards) +
+                              " shards");
     }
 }
 
 Status Node::reloadParty(const std::string& name) {
     Party* party = parties_->find(name);
-    if (!party || party->isRouter()) return Status(Code::NotFound, "no party named '" + name + "' with a script");
+    if (!party || party->isRouter())
+        return Status(Code::NotFound, "no party named '" + name + "' with a script");
     party->reloadIfChanged(true);
     if (Status refused = party->loadError(); !refused.isOk()) return refused;
     auto script = party->script();
@@ -201,15 +204,18 @@ bool Node::drain() {
 std::string Node::metrics() const {
     std::string out;
     auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-               std::to_string(value) + "\n";
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
+               " " + std::to_string(value) + "\n";
     };
     metric("partyline_rooms", "gauge", "Shards running on this node.", rooms_->size());
-    metric("partyline_log_writes_in_total", "counter", "Writes received from the log.", context_->writesIn.load());
-    metric("partyline_deliveries_total", "counter", "Writes handed to connections.", context_->deliveries.load());
+    metric("partyline_log_writes_in_total", "counter", "Writes received from the log.",
+           context_->writesIn.load());
+    metric("partyline_deliveries_total", "counter", "Writes handed to connections.",
+           context_->deliveries.load());
     metric("partyline_gap_fills_total", "counter", "Writes read back from the log to close a gap.",
            context_->gapsFilled.load());
-    metric("partyline_publishes_total", "counter", "Writes published by room scripts.", context_->publishes.load());
+    metric("partyline_publishes_total", "counter", "Writes published by room scripts.",
+           context_->publishes.load());
     metric("partyline_publish_errors_total", "counter", "Room script publishes that failed.",
            context_->publishErrors.load());
     metric("partyline_lua_errors_total", "counter", "Lua handler errors, budget stops included.",
@@ -219,7 +225,8 @@ std::string Node::metrics() const {
            "Lua handler calls stopped by the instruction budget, the processor time limit or the memory cap "
            "(also in lua_errors).",
            context_->luaBudgetStops.load());
-    metric("partyline_log_lag_writes", "gauge", "Writes this node received from the log and has not delivered yet.",
+    metric("partyline_log_lag_writes", "gauge",
+           "Writes this node received from the log and has not delivered yet.",
            uint64_t(std::max<int64_t>(0, context_->waitingWrites.load())));
     metric("partyline_publish_resends_total", "counter",
            "Publishes sent again with the same id after no acknowledgement came.", bus_->publishResends());
@@ -228,9 +235,11 @@ std::string Node::metrics() const {
     metric("partyline_alarms_fired_total", "counter", "Room alarms this node ran (onAlarm).",
            alarms_->fired());
     out += context_->publishSeconds.render(
-        "partyline_publish_seconds", "From a publish (room:broadcast or a built-in broadcast) to the log's acknowledgement.");
+        "partyline_publish_seconds",
+        "From a publish (room:broadcast or a built-in broadcast) to the log's acknowledgement.");
     out += context_->deliverySeconds.render(
-        "partyline_delivery_seconds", "From the log storing a write to its frames queued for this node's connections.");
+        "partyline_delivery_seconds",
+        "From the log storing a write to its frames queued for this node's connections.");
     return out;
 }
 

@@ -30,7 +30,7 @@ struct NodeOptions {
 };
 
 class Node {
-public:
+   public:
     static Result<std::unique_ptr<Node>> start(NodeOptions options);
     ~Node();
 
@@ -45,7 +45,7 @@ public:
     // Loads one party's script again; the error when it does not load.
     Status reloadParty(const std::string& name);
 
-private:
+   private:
     explicit Node(NodeOptions options) : options_(std::move(options)) {}
     Status openBuckets();
     std::string metrics() const;

@@ -17,8 +17,8 @@ struct Route {
     Kind kind = Kind::Other;
     std::string party;
     std::string room;
-    std::string rest;  // after /parties/:party/:room, raw ("" or "/...")
-    std::string error; // for BadRequest
+    std::string rest;   // after /parties/:party/:room, raw ("" or "/...")
+    std::string error;  // for BadRequest
 };
 
 Route route(std::string_view rawPath);

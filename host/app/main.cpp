@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "app/Node.h"
-#include "rooms/ScriptCheck.h"
 #include "core/Log.h"
+#include "rooms/ScriptCheck.h"
 
 namespace {
 
@@ -45,7 +45,8 @@ new        writes NAME.lua, a starter room script (never overwrites).
 // The example party: from the working directory when it has one, else from
 // the source tree or the installed share directory.
 std::string findExample(const std::string& relative) {
-    for (std::string base : {std::string("."), std::string(PARTYLINE_SOURCE_DIR), std::string("/usr/share/partyline")})
+    for (std::string base :
+         {std::string("."), std::string(PARTYLINE_SOURCE_DIR), std::string("/usr/share/partyline")})
         if (std::filesystem::exists(base + "/" + relative)) return base + "/" + relative;
     return relative;
 }
@@ -57,7 +58,7 @@ struct Args {
 };
 
 bool parseArgs(int argc, char** argv, Args& args, std::string& error) {
-    static const std::vector<std::string> known = {"--config", "--listen",   "--data",     "--node-id",
+    static const std::vector<std::string> known = {"--config",   "--listen", "--data",      "--node-id",
                                                    "--nats-url", "--static", "--log-level", "--log-format"};
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -93,7 +94,8 @@ Result<Config> loadConfig(const Args& args) {
         if (!loaded) return loaded.status();
         config = std::move(loaded.value());
     }
-    if (config.parties.empty()) config.parties["main"] = {"main", {}, findExample("examples/chat/room.lua"), false};
+    if (config.parties.empty())
+        config.parties["main"] = {"main", {}, findExample("examples/chat/room.lua"), false};
     if (auto it = args.flags.find("--listen"); it != args.flags.end()) config.listen = it->second;
     if (auto it = args.flags.find("--data"); it != args.flags.end()) config.data_dir = it->second;
     if (auto it = args.flags.find("--node-id"); it != args.flags.end()) config.node_id = it->second;
@@ -129,8 +131,11 @@ int serve(const Args& args) {
     if (!setUpLog(args, config->log)) return 2;
     const auto drainSeconds = config->limits.drain_seconds;
     NodeOptions options{std::move(config.value()), {}};
-    if (auto it = args.flags.find("--static"); it != args.flags.end()) options.staticRoot = it->second;
-    else options.staticRoot = std::filesystem::path(findExample("examples/chat/index.html")).parent_path().parent_path();
+    if (auto it = args.flags.find("--static"); it != args.flags.end())
+        options.staticRoot = it->second;
+    else
+        options.staticRoot =
+            std::filesystem::path(findExample("examples/chat/index.html")).parent_path().parent_path();
 
     // Every thread started from here on inherits the blocked signals; only
     // this thread takes them, with sigwait.
@@ -159,7 +164,8 @@ int serve(const Args& args) {
     auto bound = drainSeconds + kTeardownGrace;
     std::thread([bound] {
         std::this_thread::sleep_for(bound);
-        log::error("node", "still stopping " + std::to_string(bound.count()) + " s after the signal: exiting now");
+        log::error("node",
+                   "still stopping " + std::to_string(bound.count()) + " s after the signal: exiting now");
         std::_Exit(1);
     }).detach();
     node.value()->drain();
@@ -195,8 +201,10 @@ int main(int argc, char** argv) {
         for (const auto& path : args.positional) {
             auto problems = checkRoomScript(path);
             for (const auto& problem : problems) std::fprintf(stderr, "%s\n", problem.c_str());
-            if (problems.empty()) std::printf("%s: ok\n", path.c_str());
-            else status = 1;
+            if (problems.empty())
+                std::printf("%s: ok\n", path.c_str());
+            else
+                status = 1;
         }
         return status;
     }
@@ -212,8 +220,8 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::ofstream(path) << starterScript(std::filesystem::path(path).stem().string());
-        std::printf("wrote %s\nserve it: add `parties: {%s: {script: %s}}` to a configuration\n", path.c_str(),
-                    std::filesystem::path(path).stem().c_str(), path.c_str());
+        std::printf("wrote %s\nserve it: add `parties: {%s: {script: %s}}` to a configuration\n",
+                    path.c_str(), std::filesystem::path(path).stem().c_str(), path.c_str());
         return 0;
     }
     if (args.command == "check-config") {

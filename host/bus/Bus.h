@@ -26,20 +26,21 @@ struct KeyValueConfig;
 
 // One write as stored in the log.
 struct LogEntry {
-    uint64_t seq = 0;       // the stream sequence
-    uint64_t prevSeq = 0;   // the previous stream sequence of the same subject (0: first, or unknown)
-    bool prevKnown = false; // prevSeq came from the log (live delivery) rather than being guessed
+    uint64_t seq = 0;        // the stream sequence
+    uint64_t prevSeq = 0;    // the previous stream sequence of the same subject (0: first, or unknown)
+    bool prevKnown = false;  // prevSeq came from the log (live delivery) rather than being guessed
     std::string data;
     bool binary = false;
     std::vector<std::string> exclude;  // connection ids that must not receive it
     std::string msgId;
-    int64_t timeNs = 0;     // when the log stored it (unix ns), 0 if unknown
-    int64_t publishedNs = 0;  // when its publisher first sent it (unix ns, the publisher's clock), 0 if unknown
+    int64_t timeNs = 0;  // when the log stored it (unix ns), 0 if unknown
+    int64_t publishedNs =
+        0;  // when its publisher first sent it (unix ns, the publisher's clock), 0 if unknown
 };
 
 struct PublishOptions {
-    std::string msgId;                    // Nats-Msg-Id: a retried publish is stored once
-    std::optional<uint64_t> expectLastSeq;// Nats-Expected-Last-Subject-Sequence
+    std::string msgId;                      // Nats-Msg-Id: a retried publish is stored once
+    std::optional<uint64_t> expectLastSeq;  // Nats-Expected-Last-Subject-Sequence
     bool binary = false;
     std::vector<std::string> exclude;
 };
@@ -58,12 +59,12 @@ using DeliverCallback = std::function<void(LogEntry)>;
 // A live subscription; destroying it unsubscribes. No callback runs after the
 // destructor returns.
 class Subscription {
-public:
+   public:
     virtual ~Subscription() = default;
 };
 
 class Bus {
-public:
+   public:
     virtual ~Bus() = default;
 
     virtual void publish(const std::string& subject, std::string data, PublishOptions options,
@@ -85,8 +86,7 @@ public:
     virtual void lastSequenceAsync(const std::string& subject, SequenceCallback done) = 0;
     // Up to `limit` entries of the subject with seq > after, in order. Entries
     // carry prevSeq when it is known.
-    virtual Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after,
-                                               size_t limit) = 0;
+    virtual Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) = 0;
     // The first sequence the log still holds for the subject (retention may
     // have dropped earlier ones); 0 when it holds none.
     virtual Result<uint64_t> firstSequence(const std::string& subject) = 0;

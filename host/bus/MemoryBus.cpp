@@ -127,7 +127,9 @@ void MemoryBus::deliverLater(std::shared_ptr<Subscriber> subscriber, LogEntry en
 
 // Ephemeral subscribers share the map with log subscribers under a prefix no
 // log subject can have.
-static std::string ephemeralKey(const std::string& subject) { return "~ephemeral~" + subject; }
+static std::string ephemeralKey(const std::string& subject) {
+    return "~ephemeral~" + subject;
+}
 
 Status MemoryBus::publishEphemeral(const std::string& subject, std::string data) {
     std::lock_guard lock(mutex_);
@@ -143,7 +145,8 @@ Status MemoryBus::publishEphemeral(const std::string& subject, std::string data)
 
 Result<std::unique_ptr<Subscription>> MemoryBus::subscribeEphemeral(const std::string& subject,
                                                                     EphemeralCallback receive) {
-    return subscribe(ephemeralKey(subject), [receive = std::move(receive)](LogEntry e) { receive(std::move(e.data)); });
+    return subscribe(ephemeralKey(subject),
+                     [receive = std::move(receive)](LogEntry e) { receive(std::move(e.data)); });
 }
 
 Result<std::unique_ptr<Subscription>> MemoryBus::subscribe(const std::string& subject,

@@ -461,7 +461,8 @@ Status NatsBus::connectWithRetry(const std::string& url) {
     }
     std::vector<const char*> serverList;
     for (const auto& server : servers) serverList.push_back(server.c_str());
-    if (s == NATS_OK) s = natsOptions_SetServers(rawOpts, serverList.data(), static_cast<int>(serverList.size()));
+    if (s == NATS_OK)
+        s = natsOptions_SetServers(rawOpts, serverList.data(), static_cast<int>(serverList.size()));
     if (s == NATS_OK) s = natsOptions_SetName(rawOpts, nodeId_.c_str());
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(rawOpts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(rawOpts, kReconnectWaitMs);
@@ -605,8 +606,8 @@ Status NatsBus::startPublisher() {
                                          kAckPendingBytes, [this](natsMsg* msg) { onAck(msg); });
     if (!acks) return acks.status();
     acks_ = std::move(acks.value());
-    auto reads = NatsSubscription::create(connection_.get(), inboxPrefix_ + "R.*", kAckPendingMsgs, kAckPendingBytes,
-                                          [this](natsMsg* msg) { onLastSequence(msg); });
+    auto reads = NatsSubscription::create(connection_.get(), inboxPrefix_ + "R.*", kAckPendingMsgs,
+                                          kAckPendingBytes, [this](natsMsg* msg) { onLastSequence(msg); });
     if (!reads) return reads.status();
     reads_ = std::move(reads.value());
     timer_ = std::thread([this] { timerLoop(); });
@@ -627,7 +628,8 @@ NatsBus::~NatsBus() {
         std::lock_guard lock(readsMutex_);
         reads.swap(pendingReads_);
     }
-    for (auto& [token, read] : reads) read.done(Status(Code::Unavailable, "bus closed before the log answered"));
+    for (auto& [token, read] : reads)
+        read.done(Status(Code::Unavailable, "bus closed before the log answered"));
 
     std::unordered_map<uint64_t, Pending> pending;
     std::vector<std::pair<PublishCallback, Status>> refused;
@@ -694,9 +696,9 @@ void NatsBus::publish(const std::string& subject, std::string data, PublishOptio
     if (options.expectLastSeq) message->expectLastSeq = std::to_string(*options.expectLastSeq);
     message->binary = options.binary;
     if (!options.exclude.empty()) message->exclude = encodeExclude(options.exclude);
-    message->published = std::to_string(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    message->published = std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
 
     Status failure;
     PublishCallback closing;
@@ -932,9 +934,9 @@ void NatsBus::timerTick() {
 }
 
 Status NatsBus::deadlineFailure(const Pending& p) {
-    std::string why =
-        "no acknowledgement from JetStream within " + std::to_string(kPublishDeadline.count() / 1000) +
-        " s; the write may still be stored: retry with the same message id, not a new one";
+    std::string why = "no acknowledgement from JetStream within " +
+                      std::to_string(kPublishDeadline.count() / 1000) +
+                      " s; the write may still be stored: retry with the same message id, not a new one";
     if (p.queued) why += " (never sent: too many publishes waiting)";
     if (!p.lastError.isOk()) why += "; last error: " + p.lastError.message();
     return Status(Code::Unavailable, why);
@@ -974,7 +976,8 @@ Result<std::unique_ptr<Subscription>> NatsBus::subscribe(const std::string& subj
 
 Status NatsBus::publishEphemeral(const std::string& subject, std::string data) {
     natsStatus s = natsConnection_Publish(connection_.get(), subject.c_str(), data.data(), int(data.size()));
-    if (s != NATS_OK) return Status(Code::Unavailable, std::string("publish ") + subject + ": " + natsStatus_GetText(s));
+    if (s != NATS_OK)
+        return Status(Code::Unavailable, std::string("publish ") + subject + ": " + natsStatus_GetText(s));
     return Status::ok();
 }
 
@@ -1030,10 +1033,11 @@ void NatsBus::lastSequenceAsync(const std::string& subject, SequenceCallback don
         const std::string api = "$JS.API.DIRECT.GET." + config_.stream;
         const std::string request = "{\"last_by_subj\":\"" + subject + "\"}";
         const std::string reply = inboxPrefix_ + "R." + std::to_string(token);
-        natsStatus s = natsConnection_PublishRequest(connection_.get(), api.c_str(), reply.c_str(), request.data(),
-                                                     int(request.size()));
+        natsStatus s = natsConnection_PublishRequest(connection_.get(), api.c_str(), reply.c_str(),
+                                                     request.data(), int(request.size()));
         if (s == NATS_OK) return;
-        failure = natsFailure(s, "direct get from " + config_.stream).withContext("lastSequence of " + subject);
+        failure =
+            natsFailure(s, "direct get from " + config_.stream).withContext("lastSequence of " + subject);
         std::lock_guard lock(readsMutex_);
         auto it = pendingReads_.find(token);
         if (it == pendingReads_.end()) return;  // the timer failed it already
@@ -1110,7 +1114,8 @@ Result<std::vector<LogEntry>> NatsBus::read(const std::string& subject, uint64_t
         auto entry = directGet(subject, next, false);
         if (!entry) {
             if (entry.status().code() == Code::NotFound) return entries;  // nothing after `next`
-            bool transient = entry.status().code() == Code::Timeout || entry.status().code() == Code::Unavailable;
+            bool transient =
+                entry.status().code() == Code::Timeout || entry.status().code() == Code::Unavailable;
             if (!transient || std::chrono::steady_clock::now() >= deadline)
                 return entry.status().withContext("read " + subject);
             std::this_thread::sleep_for(std::chrono::milliseconds(200));  // reconnecting: ask again

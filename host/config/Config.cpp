@@ -294,14 +294,16 @@ const Rule<size_t> kCount = positiveInteger<size_t>();
 const Rule<uint64_t> kLargeCount = positiveInteger<uint64_t>();
 const Rule<size_t> kByteSize{"a positive integer or a size such as 512KiB, 1MiB, 16MB", parseSize};
 const Rule<seconds> kWholeSeconds{"a positive integer", parseWholeSeconds};
-const Rule<size_t> kCountOrZero = integerIn<size_t>(0, std::numeric_limits<size_t>::max(),
-                                                    "a non-negative integer (0: no limit)");
+const Rule<size_t> kCountOrZero =
+    integerIn<size_t>(0, std::numeric_limits<size_t>::max(), "a non-negative integer (0: no limit)");
 // CivetWeb starts every worker up front: more than a few thousand threads is a mistake.
 const Rule<size_t> kHttpThreads = integerIn<size_t>(4, 10000, "an integer from 4 to 10000");
 bool isLogLevel(std::string_view text) {
     return text == "debug" || text == "info" || text == "warn" || text == "error";
 }
-bool isLogFormat(std::string_view text) { return text == "logfmt" || text == "json"; }
+bool isLogFormat(std::string_view text) {
+    return text == "logfmt" || text == "json";
+}
 const Rule<std::string> kLogLevel = textWhere("one of debug, info, warn, error", isLogLevel);
 const Rule<std::string> kLogFormat = textWhere("logfmt or json", isLogFormat);
 const Rule<bool> kBoolean{"true or false", parseBoolean};
@@ -488,7 +490,8 @@ Status readParties(Reader& reader, const Entry& parties, Config& config) {
         if (Status status = reader.readSection(entry, kPartySchema, party); !status) return status;
         bool router = party.router.shards > 0 || !party.router.target.empty();
         if (router && !party.script.empty())
-            return reader.fail(entry.line, entry.path + ": a party has either a script or a router, not both");
+            return reader.fail(entry.line,
+                               entry.path + ": a party has either a script or a router, not both");
         if (router && (party.router.target.empty() || party.router.shards == 0))
             return reader.fail(entry.line, entry.path + ".router: needs both 'target' and 'shards'");
         if (!router && party.script.empty())
@@ -503,9 +506,10 @@ Status readParties(Reader& reader, const Entry& parties, Config& config) {
         if (party.router.shards == 0) continue;
         auto target = config.parties.find(party.router.target);
         if (target == config.parties.end() || target->second.router.shards > 0)
-            return reader.fail(routerLines[name], parties.path + "." + name +
-                                                      ".router.target: expected a party with a script, got '" +
-                                                      party.router.target + "'");
+            return reader.fail(routerLines[name],
+                               parties.path + "." + name +
+                                   ".router.target: expected a party with a script, got '" +
+                                   party.router.target + "'");
     }
     return {};
 }
@@ -617,7 +621,8 @@ class DocumentMarks final : public YAML::EventHandler {
         node(mark);
     }
     void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
         node(mark);
     }
     void OnMapEnd() override {}
@@ -642,14 +647,16 @@ Status checkOneDocument(const std::string& yaml, const std::string& source) {
         if (documents.size() < 2) continue;
         const YAML::Mark& stuck = documents.back().start;
         if (stuck.pos <= documents[documents.size() - 2].start.pos) {
-            std::string what = size_t(stuck.pos) < yaml.size() ? "'" + yaml.substr(stuck.pos, 1) + "'" : "end";
+            std::string what =
+                size_t(stuck.pos) < yaml.size() ? "'" + yaml.substr(stuck.pos, 1) + "'" : "end";
             return {Code::InvalidArgument, source + ":" + std::to_string(stuck.line + 1) +
                                                ": YAML syntax error: unexpected " + what};
         }
     }
     if (marks.documents.size() > 1) {
         int line = std::max(1, marks.documents[1].firstNode.line + 1);
-        return {Code::InvalidArgument, source + ":" + std::to_string(line) + ": expected one YAML document, found " +
+        return {Code::InvalidArgument, source + ":" + std::to_string(line) +
+                                           ": expected one YAML document, found " +
                                            std::to_string(marks.documents.size())};
     }
     return {};

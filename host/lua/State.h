@@ -124,18 +124,18 @@ class State final : private SandboxHost {
     Status finishLoad(lua_State* co, const std::string& path);
 
     Budget budget_;
-    int hookInterval_;              // instructions between two runs of the count hook
-    size_t memoryUsed_ = 0;         // bytes Lua holds now
-    int enforcing_ = 0;             // > 0 while Lua runs in protected mode: the cap applies
-    bool memoryRefused_ = false;    // the cap refused an allocation since beginCall()
-    uint64_t instructions_ = 0;     // counted since beginCall(), with work charged by C functions
-    uint64_t allocated_ = 0;        // bytes allocated by Lua code since beginCall()
-    bool budgetSpent_ = false;      // since beginCall(); every thread's hook then raises
+    int hookInterval_;            // instructions between two runs of the count hook
+    size_t memoryUsed_ = 0;       // bytes Lua holds now
+    int enforcing_ = 0;           // > 0 while Lua runs in protected mode: the cap applies
+    bool memoryRefused_ = false;  // the cap refused an allocation since beginCall()
+    uint64_t instructions_ = 0;   // counted since beginCall(), with work charged by C functions
+    uint64_t allocated_ = 0;      // bytes allocated by Lua code since beginCall()
+    bool budgetSpent_ = false;    // since beginCall(); every thread's hook then raises
     std::chrono::nanoseconds processorTime_{0};          // used by the call since beginCall()
     std::chrono::steady_clock::time_point clockReadAt_;  // when readClock() last read...
     std::chrono::nanoseconds threadTimeAt_{0};           // ...the thread's processor clock
-    lua_State* running_ = nullptr;  // the coroutine resume() runs
-    std::string budgetMessage_;     // "file:line: instruction budget of N exceeded" (or time limit)
+    lua_State* running_ = nullptr;                       // the coroutine resume() runs
+    std::string budgetMessage_;  // "file:line: instruction budget of N exceeded" (or time limit)
     uint64_t budgetStops_ = 0;
     uint64_t memoryStops_ = 0;
     LogSink sink_;

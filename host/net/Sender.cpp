@@ -129,8 +129,9 @@ struct Outbox::State {
     size_t headOffset = 0;  // bytes of the front frame already written
     size_t queued = 0;      // bytes in `queue` not yet written
 
-    bool scheduled = false;    // the writer thread will visit: on the ready list, writing, or armed
-    bool writing = false;      // a thread (the writer, or a sender in sendNow) is in sendmsg on fd, without the lock
+    bool scheduled = false;  // the writer thread will visit: on the ready list, writing, or armed
+    bool writing =
+        false;  // a thread (the writer, or a sender in sendNow) is in sendmsg on fd, without the lock
     bool accepting = true;     // send() queues frames
     bool slowPending = false;  // over the limit: the writer thread drops frames and queues 1013
     bool closing = false;      // the last frame in `queue` is a Close; shut down once it is written

@@ -127,9 +127,8 @@ int scanProcFds(int from, Match match) {
 
 // The slow path of findSocket.
 int scanProcFds(int from, uint16_t localPort, const Endpoint& peer, const std::vector<uint64_t>& adopted) {
-    return scanProcFds(from, [&](int fd) {
-        return !testBit(adopted, fd) && probe(fd, localPort, peer) == Probe::Match;
-    });
+    return scanProcFds(
+        from, [&](int fd) { return !testBit(adopted, fd) && probe(fd, localPort, peer) == Probe::Match; });
 }
 
 }  // namespace

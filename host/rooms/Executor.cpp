@@ -7,7 +7,9 @@ Executor::Executor(size_t threads) {
     for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
-Executor::~Executor() { stop(); }
+Executor::~Executor() {
+    stop();
+}
 
 void Executor::stop() {
     {
@@ -34,7 +36,9 @@ void Executor::dropTasks(Strand& strand) {
     strand.scheduled_ = false;  // a later post comes back to schedule() and is dropped too
 }
 
-std::shared_ptr<Strand> Executor::makeStrand() { return std::shared_ptr<Strand>(new Strand(*this)); }
+std::shared_ptr<Strand> Executor::makeStrand() {
+    return std::shared_ptr<Strand>(new Strand(*this));
+}
 
 void Executor::schedule(std::shared_ptr<Strand> strand) {
     {

@@ -22,7 +22,7 @@ namespace partyline {
 class Strand;
 
 class Executor {
-public:
+   public:
     explicit Executor(size_t threads);
     ~Executor();  // stop()
     Executor(const Executor&) = delete;
@@ -36,7 +36,7 @@ public:
     // other both stop before either is destroyed.
     void stop();
 
-private:
+   private:
     friend class Strand;
     void schedule(std::shared_ptr<Strand> strand);
     void run();
@@ -50,7 +50,7 @@ private:
 };
 
 class Strand : public std::enable_shared_from_this<Strand> {
-public:
+   public:
     using Task = std::function<void()>;
 
     // Any thread. The task runs later on one of the executor's threads.
@@ -72,7 +72,7 @@ public:
         return true;
     }
 
-private:
+   private:
     friend class Executor;
     explicit Strand(Executor& executor) : executor_(executor) {}
     // Executor thread: runs a bounded batch so one busy room cannot starve others.

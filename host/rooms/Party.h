@@ -8,8 +8,8 @@
 
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "config/Config.h"
@@ -20,7 +20,7 @@ namespace partyline {
 struct Script {
     std::string path;    // as named in the configuration; used in every error message
     std::string source;  // empty when it could not be read
-    Status error;        // why it cannot run: unreadable, or it does not load (ScriptCheck.h): "path:line: ..."
+    Status error;  // why it cannot run: unreadable, or it does not load (ScriptCheck.h): "path:line: ..."
     // The source compiled once here, as Lua bytecode with its line information, so a new shard
     // loads it without parsing the text again. Made only by lua::State::compile, never taken from
     // a script: Lua does not verify bytecode. Empty when the source does not compile (or was not
@@ -29,7 +29,7 @@ struct Script {
 };
 
 class Party {
-public:
+   public:
     Party(const PartyConfig& config, const Limits& limits);
 
     const std::string& name() const { return name_; }
@@ -54,7 +54,7 @@ public:
     // since the last load, or always with `force`; true when it did.
     bool reloadIfChanged(bool force = false);
 
-private:
+   private:
     std::string name_;
     std::string scriptPath_;
     Limits limits_;  // a shard's, to load the script as a shard does
@@ -69,13 +69,13 @@ private:
 
 // Every party of the configuration, loaded. Read-only after start.
 class Parties {
-public:
+   public:
     explicit Parties(const Config& config);
     const Party* find(const std::string& name) const;
     Party* find(const std::string& name);
     const std::map<std::string, std::unique_ptr<Party>>& all() const { return parties_; }
 
-private:
+   private:
     std::map<std::string, std::unique_ptr<Party>> parties_;
 };
 

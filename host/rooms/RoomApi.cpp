@@ -18,7 +18,9 @@ extern "C" {
 namespace partyline {
 namespace {
 
-Shard& shardOf(lua_State* L) { return *static_cast<Shard*>(lua_touserdata(L, lua_upvalueindex(1))); }
+Shard& shardOf(lua_State* L) {
+    return *static_cast<Shard*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
 
 // A string argument, or a table encoded as JSON. Pushes an error message and
 // returns false on failure (the caller raises it once its locals are gone).
@@ -39,7 +41,8 @@ bool dataArgument(lua_State* L, int index, size_t limit, std::string& out) {
         return false;
     }
     if (out.size() > limit) {
-        lua_pushfstring(L, "data of %d bytes is over limits.max_message_bytes (%d)", int(out.size()), int(limit));
+        lua_pushfstring(L, "data of %d bytes is over limits.max_message_bytes (%d)", int(out.size()),
+                        int(limit));
         return false;
     }
     return true;
@@ -110,8 +113,10 @@ int RoomApi::publishWrite(lua_State* L, bool append) {
         PublishOptions options;
         std::string data;
         if (!inHandler(L, shard)) {
-            lua_pushstring(L, "room:broadcast and room:append must be called from a handler, not inside a coroutine "
-                              "or a metamethod");
+            lua_pushstring(
+                L,
+                "room:broadcast and room:append must be called from a handler, not inside a coroutine "
+                "or a metamethod");
             failed = true;
         } else if (!dataArgument(L, 2, shard.context_.limits.max_message_bytes, data)) {
             failed = true;
@@ -150,8 +155,12 @@ bool RoomApi::inHandler(lua_State* L, Shard& shard) {
     return lua_isyieldable(L) && shard.running_ && shard.running_->co == L;
 }
 
-int RoomApi::roomBroadcast(lua_State* L) { return publishWrite(L, false); }
-int RoomApi::roomAppend(lua_State* L) { return publishWrite(L, true); }
+int RoomApi::roomBroadcast(lua_State* L) {
+    return publishWrite(L, false);
+}
+int RoomApi::roomAppend(lua_State* L) {
+    return publishWrite(L, true);
+}
 
 int RoomApi::roomCount(lua_State* L) {
     lua_pushinteger(L, lua_Integer(shardOf(L).totalCount()));
@@ -345,7 +354,8 @@ HttpResponse RoomApi::toResponse(lua_State* L, int nresults) {
         return HttpResponse::text(200, std::string(body, len));
     }
     if (!lua_istable(L, index))
-        return HttpResponse::text(500, "onRequest must return a table {status=, body=, headers=} or a string\n");
+        return HttpResponse::text(500,
+                                  "onRequest must return a table {status=, body=, headers=} or a string\n");
     HttpResponse response;
     rawField(L, index, "status");
     if (lua_isinteger(L, -1)) response.status = int(lua_tointeger(L, -1));
@@ -360,7 +370,8 @@ HttpResponse RoomApi::toResponse(lua_State* L, int nresults) {
             if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
                 std::string name = lua_tostring(L, -2), value = lua_tostring(L, -1);
                 // Header injection: a value may not break the response.
-                if (name.find_first_of("\r\n:") == std::string::npos && value.find_first_of("\r\n") == std::string::npos) {
+                if (name.find_first_of("\r\n:") == std::string::npos &&
+                    value.find_first_of("\r\n") == std::string::npos) {
                     hasType |= strcasecmp(name.c_str(), "content-type") == 0;
                     response.headers.emplace_back(std::move(name), std::move(value));
                 }

@@ -7,7 +7,8 @@
 
 namespace partyline {
 
-RoomRegistry::RoomRegistry(ShardContext& context, const Parties& parties) : context_(context), parties_(parties) {
+RoomRegistry::RoomRegistry(ShardContext& context, const Parties& parties)
+    : context_(context), parties_(parties) {
     scheduleSweep();
 }
 

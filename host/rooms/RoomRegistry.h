@@ -18,7 +18,7 @@
 namespace partyline {
 
 class RoomRegistry {
-public:
+   public:
     RoomRegistry(ShardContext& context, const Parties& parties);
     ~RoomRegistry();  // stops every shard
 
@@ -39,7 +39,7 @@ public:
     // Every shard re-announces its connection count when due.
     void heartbeat();
 
-private:
+   private:
     void scheduleSweep();
 
     ShardContext& context_;

@@ -46,8 +46,10 @@ FramePtr makeFrame(net::Opcode opcode, std::string_view payload) {
 // data travels base64-encoded with "binary":true.
 FramePtr makeVersionedFrame(const LogEntry& entry) {
     std::string json = "{\"seq\":" + std::to_string(entry.seq);
-    if (entry.binary) json += ",\"binary\":true,\"data\":\"" + base64Encode(entry.data) + "\"}";
-    else json += ",\"data\":" + lua::jsonQuote(entry.data) + "}";
+    if (entry.binary)
+        json += ",\"binary\":true,\"data\":\"" + base64Encode(entry.data) + "\"}";
+    else
+        json += ",\"data\":" + lua::jsonQuote(entry.data) + "}";
     return makeFrame(net::Opcode::Text, json);
 }
 
@@ -115,7 +117,8 @@ void Shard::subscribe() {
         self->postLive(std::move(entry));
     });
     if (!sub) {
-        log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " cannot subscribe: " + sub.status().message());
+        log::warn("shard",
+                  "room=" + partyName_ + "/" + roomId_ + " cannot subscribe: " + sub.status().message());
         return;
     }
     subscription_ = std::move(sub.value());
@@ -132,7 +135,8 @@ void Shard::readLogPosition() {
     std::weak_ptr<Shard> weak = weak_from_this();
     context_.bus.lastSequenceAsync(subject_, [weak](Result<uint64_t> last) {
         if (auto self = weak.lock())
-            self->strand_->post([self, last = std::move(last)]() mutable { self->onLogPosition(std::move(last)); });
+            self->strand_->post(
+                [self, last = std::move(last)]() mutable { self->onLogPosition(std::move(last)); });
     });
 }
 
@@ -140,7 +144,8 @@ void Shard::onLogPosition(Result<uint64_t> last) {
     positionAsked_ = false;
     if (stopped_ || logReady_) return;
     if (!last) {
-        log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " cannot read the log: " + last.status().message());
+        log::warn("shard",
+                  "room=" + partyName_ + "/" + roomId_ + " cannot read the log: " + last.status().message());
         return scheduleRetry(&Shard::start);
     }
     lastDelivered_ = last.value();
@@ -189,8 +194,10 @@ void Shard::onPresence(const std::string& message) {
     char* end = nullptr;
     unsigned long long count = std::strtoull(rest.c_str(), &end, 10);
     if (end == rest.c_str()) return;
-    if (count == 0) remotes_.erase(first);
-    else remotes_[first] = {size_t(count), Clock::now()};
+    if (count == 0)
+        remotes_.erase(first);
+    else
+        remotes_[first] = {size_t(count), Clock::now()};
     recount();
 }
 
@@ -241,7 +248,6 @@ void Shard::catchUpNow() {
     deliverPending();
 }
 
-
 void Shard::loadScript() {
     if (Status loaded = loadState(script_); !loaded) {
         scriptError_ = loaded;
@@ -259,9 +265,10 @@ Status Shard::loadState(const std::shared_ptr<const Script>& script) {
                             std::chrono::milliseconds(context_.limits.lua_cpu_ms_per_call)});
     if (!state) return state.status();
     std::unique_ptr<lua::State> lua = std::move(state.value());
-    lua->setLogSink([room = partyName_ + "/" + roomId_](log::Level level, std::string_view at, std::string_view m) {
-        log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
-    });
+    lua->setLogSink(
+        [room = partyName_ + "/" + roomId_](log::Level level, std::string_view at, std::string_view m) {
+            log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
+        });
     Status loaded = script->chunk.empty() ? lua->loadScript(script->source, script->path)
                                           : lua->loadCompiled(script->chunk, script->path);
     lua_State* L = lua->L();
@@ -285,10 +292,12 @@ Status Shard::loadState(const std::shared_ptr<const Script>& script) {
         RoomApi::pushConn(L, *this, id);
         conn.ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
-    enqueue({"onStart", [this](lua_State* co) {
+    enqueue({"onStart",
+             [this](lua_State* co) {
                  lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
                  return 1;
-             }, {}});
+             },
+             {}});
     return Status::ok();
 }
 
@@ -308,8 +317,8 @@ void Shard::swapScript(std::shared_ptr<const Script> script) {
     Status loaded = loadState(script);
     if (!loaded) {
         lua_ = std::move(old);
-        log::error("shard", "room=" + partyName_ + "/" + roomId_ + " reload failed, the running version stays: " +
-                                loaded.message());
+        log::error("shard", "room=" + partyName_ + "/" + roomId_ +
+                                " reload failed, the running version stays: " + loaded.message());
         return;
     }
     log::info("shard", "room=" + partyName_ + "/" + roomId_ + " reloaded " + script->path);
@@ -330,7 +339,8 @@ void Shard::onLiveHere(LogEntry& entry) {
 
 void Shard::postLive(LogEntry entry) {
     context_.waitingWrites++;  // until deliverPending() takes it off pending_
-    strand_->post([self = shared_from_this(), entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
+    strand_->post(
+        [self = shared_from_this(), entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
 }
 
 void Shard::onLive(LogEntry entry) {
@@ -360,14 +370,16 @@ bool Shard::fillGap(uint64_t upTo) {
     while (lastDelivered_ < upTo) {
         auto entries = context_.bus.read(subject_, lastDelivered_, kGapReadBatch);
         if (!entries) {
-            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " gap after " + std::to_string(lastDelivered_) +
+            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " gap after " +
+                                   std::to_string(lastDelivered_) +
                                    " not filled: " + entries.status().message());
             return false;
         }
         if (entries->empty()) {
             // Retention dropped the missing writes: nothing left to deliver before upTo.
-            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " writes " + std::to_string(lastDelivered_ + 1) +
-                                   ".." + std::to_string(upTo) + " are no longer in the log");
+            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " writes " +
+                                   std::to_string(lastDelivered_ + 1) + ".." + std::to_string(upTo) +
+                                   " are no longer in the log");
             lastDelivered_ = upTo;
             return true;
         }
@@ -401,13 +413,16 @@ void Shard::deliver(const LogEntry& entry) {
             frame = conn.client->versioned()
                         ? makeVersionedFrame(entry)
                         : makeFrame(entry.binary ? net::Opcode::Binary : net::Opcode::Text, entry.data);
-        if (writeNow) conn.client->sendNow(frame);
-        else conn.client->send(frame);
+        if (writeNow)
+            conn.client->sendNow(frame);
+        else
+            conn.client->send(frame);
         ++sent;
     }
     context_.deliveries += sent;
     if (hasOnWrite_) {
-        enqueue({"onWrite", [this, seq = entry.seq, data = entry.data, binary = entry.binary](lua_State* co) {
+        enqueue({"onWrite",
+                 [this, seq = entry.seq, data = entry.data, binary = entry.binary](lua_State* co) {
                      lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
                      lua_createtable(co, 0, 3);
                      lua_pushinteger(co, lua_Integer(seq));
@@ -417,7 +432,8 @@ void Shard::deliver(const LogEntry& entry) {
                      lua_pushboolean(co, binary);
                      lua_setfield(co, -2, "binary");
                      return 2;
-                 }, {}});
+                 },
+                 {}});
     }
 }
 
@@ -433,7 +449,8 @@ void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::op
             self->connectionCount_--;
             return;
         }
-        if (since && *since < self->lastDelivered_) return self->startReplay(client, std::move(request), *since);
+        if (since && *since < self->lastDelivered_)
+            return self->startReplay(client, std::move(request), *since);
         // Nothing to replay; a client ahead of this shard skips what it saw.
         self->join(client, std::move(request), since.value_or(0));
     });
@@ -454,12 +471,14 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
     connections_.emplace(id, Connection{client, ref, after});
     scheduleAnnounce();
-    enqueue({"onConnect", [this, id, request = std::move(request)](lua_State* co) {
+    enqueue({"onConnect",
+             [this, id, request = std::move(request)](lua_State* co) {
                  lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
                  pushConn(co, id);
                  pushRequest(co, request);
                  return 3;
-             }, {}});
+             },
+             {}});
 }
 
 // ---- replay ------------------------------------------------------------------
@@ -511,14 +530,16 @@ void Shard::continueReplay(const std::shared_ptr<Replay>& job) {
             if (job->client->queuedBytes() > context_.limits.send_buffer_bytes / 2) {
                 std::weak_ptr<Shard> weak = weak_from_this();
                 context_.timer.after(kReplayPause, [weak, job] {
-                    if (auto self = weak.lock()) self->strand_->post([self, job] { self->continueReplay(job); });
+                    if (auto self = weak.lock())
+                        self->strand_->post([self, job] { self->continueReplay(job); });
                 });
                 return;
             }
             if (e.exclude.empty() || !excluded(e, id))
-                job->client->send(job->client->versioned()
-                                      ? makeVersionedFrame(e)
-                                      : makeFrame(e.binary ? net::Opcode::Binary : net::Opcode::Text, e.data));
+                job->client->send(
+                    job->client->versioned()
+                        ? makeVersionedFrame(e)
+                        : makeFrame(e.binary ? net::Opcode::Binary : net::Opcode::Text, e.data));
             job->next = e.seq;
         }
         if (entries->back().seq >= lastDelivered_) break;
@@ -530,18 +551,21 @@ void Shard::continueReplay(const std::shared_ptr<Replay>& job) {
 
 void Shard::message(std::shared_ptr<Client> client, std::string payload, bool binary) {
     touch();
-    strand_->post([self = shared_from_this(), client = std::move(client), payload = std::move(payload), binary] {
-        auto it = self->connections_.find(client->id());
-        if (it == self->connections_.end() || it->second.client != client) return;
-        self->enqueue({"onMessage", [self = self.get(), id = client->id(), payload, binary](lua_State* co) {
-                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                           if (!self->pushConn(co, id)) return -1;  // closed meanwhile
-                           lua_pushboolean(co, binary);
-                           lua_setfield(co, -2, "binary");
-                           lua_pushlstring(co, payload.data(), payload.size());
-                           return 3;
-                       }, {}});
-    });
+    strand_->post(
+        [self = shared_from_this(), client = std::move(client), payload = std::move(payload), binary] {
+            auto it = self->connections_.find(client->id());
+            if (it == self->connections_.end() || it->second.client != client) return;
+            self->enqueue({"onMessage",
+                           [self = self.get(), id = client->id(), payload, binary](lua_State* co) {
+                               lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
+                               if (!self->pushConn(co, id)) return -1;  // closed meanwhile
+                               lua_pushboolean(co, binary);
+                               lua_setfield(co, -2, "binary");
+                               lua_pushlstring(co, payload.data(), payload.size());
+                               return 3;
+                           },
+                           {}});
+        });
 }
 
 void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::string reason) {
@@ -562,64 +586,69 @@ void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::strin
         self->touch();
         self->scheduleAnnounce();
         if (!self->lua_) return;
-        self->enqueue({"onClose",
-                       [self = self.get(), ref, code, reason, id = client->id(),
-                        generation = self->generation_](lua_State* co) {
-                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                           // A reload since the close made a new state: the old table is gone.
-                           if (generation == self->generation_) lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
-                           else RoomApi::pushConn(co, *self, id);
-                           lua_pushinteger(co, code);
-                           lua_pushlstring(co, reason.data(), reason.size());
-                           return 4;
-                       },
-                       [self = self.get(), ref, generation = self->generation_](lua_State*, int, const Status&) {
-                           if (self->lua_ && generation == self->generation_)
-                               luaL_unref(self->lua_->L(), LUA_REGISTRYINDEX, ref);
-                       }});
+        self->enqueue(
+            {"onClose",
+             [self = self.get(), ref, code, reason, id = client->id(),
+              generation = self->generation_](lua_State* co) {
+                 lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
+                 // A reload since the close made a new state: the old table is gone.
+                 if (generation == self->generation_)
+                     lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
+                 else
+                     RoomApi::pushConn(co, *self, id);
+                 lua_pushinteger(co, code);
+                 lua_pushlstring(co, reason.data(), reason.size());
+                 return 4;
+             },
+             [self = self.get(), ref, generation = self->generation_](lua_State*, int, const Status&) {
+                 if (self->lua_ && generation == self->generation_)
+                     luaL_unref(self->lua_->L(), LUA_REGISTRYINDEX, ref);
+             }});
     });
 }
 
 void Shard::request(HttpRequest request, Respond respond) {
     touch();
-    strand_->post([self = shared_from_this(), request = std::move(request), respond = std::move(respond)]() mutable {
-        if (!self->scriptError_.isOk() || !self->lua_) return self->respondBroken(respond);
-        auto shared = std::make_shared<Respond>(std::move(respond));
-        self->enqueue({"onRequest",
-                       self->roomAndRequest(std::move(request)),
-                       [shared](lua_State* co, int nresults, const Status& error) {
-                           if (!error.isOk()) {
-                               (*shared)(HttpResponse::text(500, "room handler failed: " + error.message() + "\n"));
-                               return;
-                           }
-                           if (!co) {
-                               (*shared)(HttpResponse::text(404, "this room has no onRequest handler\n"));
-                               return;
-                           }
-                           (*shared)(RoomApi::toResponse(co, nresults));
-                       }});
-    });
+    strand_->post(
+        [self = shared_from_this(), request = std::move(request), respond = std::move(respond)]() mutable {
+            if (!self->scriptError_.isOk() || !self->lua_) return self->respondBroken(respond);
+            auto shared = std::make_shared<Respond>(std::move(respond));
+            self->enqueue(
+                {"onRequest", self->roomAndRequest(std::move(request)),
+                 [shared](lua_State* co, int nresults, const Status& error) {
+                     if (!error.isOk()) {
+                         (*shared)(HttpResponse::text(500, "room handler failed: " + error.message() + "\n"));
+                         return;
+                     }
+                     if (!co) {
+                         (*shared)(HttpResponse::text(404, "this room has no onRequest handler\n"));
+                         return;
+                     }
+                     (*shared)(RoomApi::toResponse(co, nresults));
+                 }});
+        });
 }
 
 void Shard::beforeConnect(HttpRequest request, std::function<void(std::optional<HttpResponse>)> decide) {
     // Without onBeforeConnect there is nothing to decide: no trip through the strand.
     if (admitsAll_.load()) return decide(std::nullopt);
-    strand_->post([self = shared_from_this(), request = std::move(request), decide = std::move(decide)]() mutable {
-        if (!self->scriptError_.isOk() || !self->lua_) {
-            self->respondBroken([&](HttpResponse r) { decide(std::move(r)); });
-            return;
-        }
-        auto shared = std::make_shared<decltype(decide)>(std::move(decide));
-        self->enqueue({"onBeforeConnect",
-                       self->roomAndRequest(std::move(request)),
-                       [shared](lua_State* co, int nresults, const Status& error) {
-                           if (!error.isOk()) {
-                               (*shared)(HttpResponse::text(500, "onBeforeConnect failed: " + error.message() + "\n"));
-                               return;
-                           }
-                           (*shared)(co ? RoomApi::toRefusal(co, nresults) : std::nullopt);
-                       }});
-    });
+    strand_->post(
+        [self = shared_from_this(), request = std::move(request), decide = std::move(decide)]() mutable {
+            if (!self->scriptError_.isOk() || !self->lua_) {
+                self->respondBroken([&](HttpResponse r) { decide(std::move(r)); });
+                return;
+            }
+            auto shared = std::make_shared<decltype(decide)>(std::move(decide));
+            self->enqueue({"onBeforeConnect", self->roomAndRequest(std::move(request)),
+                           [shared](lua_State* co, int nresults, const Status& error) {
+                               if (!error.isOk()) {
+                                   (*shared)(HttpResponse::text(
+                                       500, "onBeforeConnect failed: " + error.message() + "\n"));
+                                   return;
+                               }
+                               (*shared)(co ? RoomApi::toRefusal(co, nresults) : std::nullopt);
+                           }});
+        });
 }
 
 void Shard::alarm(std::function<void(bool taken)> done) {
@@ -642,7 +671,8 @@ void Shard::alarm(std::function<void(bool taken)> done) {
 }
 
 void Shard::respondBroken(const Respond& respond) const {
-    respond(HttpResponse::text(500, "party '" + partyName_ + "' cannot run its script: " + scriptError_.message() + "\n"));
+    respond(HttpResponse::text(
+        500, "party '" + partyName_ + "' cannot run its script: " + scriptError_.message() + "\n"));
 }
 
 void Shard::stop() {
@@ -716,7 +746,8 @@ void Shard::finishCall(int nresults, const Status& error) {
     if (!error.isOk()) {
         context_.luaErrors++;
         if (error.code() == Code::ResourceExhausted) context_.luaBudgetStops++;
-        log::error("lua", "room=" + partyName_ + "/" + roomId_ + " handler=" + done.call.handler + " " + error.message());
+        log::error("lua", "room=" + partyName_ + "/" + roomId_ + " handler=" + done.call.handler + " " +
+                              error.message());
     }
     if (done.call.done) done.call.done(done.co, error.isOk() ? nresults : 0, error);
     if (lua_) {
@@ -738,9 +769,8 @@ void Shard::publish(std::string data, PublishOptions options) {
         auto self = weak.lock();
         if (!self) return;
         self->context_.publishSeconds.observe(Clock::now() - start);
-        self->strand_->post([self, result = std::move(result)]() mutable {
-            self->resumeAfterPublish(std::move(result));
-        });
+        self->strand_->post(
+            [self, result = std::move(result)]() mutable { self->resumeAfterPublish(std::move(result)); });
     };
     context_.bus.publish(subject_, std::move(data), std::move(options), std::move(done));
 }
@@ -755,8 +785,8 @@ void Shard::resumeAfterPublish(Result<uint64_t> result) {
     }
     context_.publishErrors++;
     lua_pushnil(co);
-    const std::string& why = result.status().code() == Code::Conflict ? std::string("conflict")
-                                                                       : result.status().message();
+    const std::string& why =
+        result.status().code() == Code::Conflict ? std::string("conflict") : result.status().message();
     lua_pushlstring(co, why.data(), why.size());
     resume(2);
 }

@@ -73,7 +73,7 @@ struct ShardContext {
 };
 
 class Shard : public std::enable_shared_from_this<Shard> {
-public:
+   public:
     using Clock = std::chrono::steady_clock;
     // Pushes the results of a blocking call (room.storage, alarms) onto the
     // waiting handler's coroutine; returns how many.
@@ -130,7 +130,7 @@ public:
     // True when the shard has had no connection and no work for `idle`.
     bool idleFor(std::chrono::seconds idle) const;
 
-private:
+   private:
     friend struct RoomApi;
     friend struct StorageApi;
     friend struct AlarmApi;
@@ -149,7 +149,7 @@ private:
     // One Lua handler call waiting for its turn.
     struct LuaCall {
         const char* handler;
-        std::function<int(lua_State* co)> pushArgs;                               // returns nargs
+        std::function<int(lua_State* co)> pushArgs;                                  // returns nargs
         std::function<void(lua_State* co, int nresults, const Status& error)> done;  // may be empty
     };
     struct Running {
@@ -222,19 +222,19 @@ private:
     std::shared_ptr<Strand> strand_;
 
     std::unique_ptr<Subscription> subscription_;
-    bool logReady_ = false;        // lastDelivered_ holds the log's position
-    bool positionAsked_ = false;   // a lastSequenceAsync is on its way
+    bool logReady_ = false;       // lastDelivered_ holds the log's position
+    bool positionAsked_ = false;  // a lastSequenceAsync is on its way
     std::promise<void> readyPromise_;
     std::shared_future<void> ready_ = readyPromise_.get_future().share();
-    uint64_t lastDelivered_ = 0;   // the last sequence delivered to connections
-    std::deque<LogEntry> pending_; // live writes not delivered yet (log not ready, or a gap not filled)
+    uint64_t lastDelivered_ = 0;    // the last sequence delivered to connections
+    std::deque<LogEntry> pending_;  // live writes not delivered yet (log not ready, or a gap not filled)
     bool retryScheduled_ = false;
 
     std::unique_ptr<lua::State> lua_;
-    Status scriptError_;           // why the script cannot run on this shard
-    int moduleRef_ = 0;            // the table the script returned
-    int roomRef_ = 0;              // the `room` table
-    uint64_t generation_ = 0;      // bumped when a reload replaces the Lua state
+    Status scriptError_;       // why the script cannot run on this shard
+    int moduleRef_ = 0;        // the table the script returned
+    int roomRef_ = 0;          // the `room` table
+    uint64_t generation_ = 0;  // bumped when a reload replaces the Lua state
     bool hasOnWrite_ = false;
     // The running script loaded and has no onBeforeConnect: every WebSocket is admitted. Any
     // thread reads it; the strand writes it.

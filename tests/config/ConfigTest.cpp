@@ -465,8 +465,9 @@ TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format"
           "t.yaml:2: limits.message_burst: expected a positive integer, got '0'");
     CHECK(errorOf("limits:\n  http_threads: 2\n") ==
           "t.yaml:2: limits.http_threads: expected an integer from 4 to 10000, got '2'");
-    CHECK(errorOf("limits:\n  max_messages_per_second: -1\n") ==
-          "t.yaml:2: limits.max_messages_per_second: expected a non-negative integer (0: no limit), got '-1'");
+    CHECK(
+        errorOf("limits:\n  max_messages_per_second: -1\n") ==
+        "t.yaml:2: limits.max_messages_per_second: expected a non-negative integer (0: no limit), got '-1'");
     CHECK(errorOf("log:\n  format: text\n") == "t.yaml:2: log.format: expected logfmt or json, got 'text'");
     CHECK(errorOf("log:\n  level: loud\n") ==
           "t.yaml:2: log.level: expected one of debug, info, warn, error, got 'loud'");

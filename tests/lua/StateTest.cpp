@@ -34,7 +34,8 @@ TEST_CASE("loadScript leaves the script's return value on the stack") {
 }
 
 TEST_CASE("a compiled script loads as its text does, and its errors still name file and line") {
-    auto chunk = State::compile("local Room = {}\nfunction Room.boom() error('bad') end\nreturn Room", "rooms/c.lua");
+    auto chunk =
+        State::compile("local Room = {}\nfunction Room.boom() error('bad') end\nreturn Room", "rooms/c.lua");
     REQUIRE(chunk.isOk());
     auto state = newState();
     REQUIRE(state->loadCompiled(chunk.value(), "rooms/c.lua"));
@@ -427,7 +428,8 @@ end)")
         CHECK(outcome.error.code() == Code::ResourceExhausted);
         // The cap, or the budget when copying costs more than the memory it takes (a slow build
         // may reach the processor time limit first): each names the line.
-        CHECK_MESSAGE(outcome.error.message().find(" exceeded") != std::string::npos, outcome.error.message());
+        CHECK_MESSAGE(outcome.error.message().find(" exceeded") != std::string::npos,
+                      outcome.error.message());
         CHECK(outcome.error.message().rfind("test.lua:", 0) == 0);
         CHECK(call(*state, "ok").value == "1000");
         lua_gc(state->L(), LUA_GCCOLLECT);

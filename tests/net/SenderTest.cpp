@@ -397,8 +397,10 @@ TEST_SUITE("net.Sender") {
                 writers.emplace_back([&, t] {
                     for (int i = 0; i < kFrames; ++i) {
                         auto f = frame(Opcode::Text, std::to_string(t) + ":" + std::to_string(i));
-                        if (i % 2) outbox->sendNow(f);
-                        else outbox->send(f);
+                        if (i % 2)
+                            outbox->sendNow(f);
+                        else
+                            outbox->send(f);
                     }
                 });
             for (auto& w : writers) w.join();

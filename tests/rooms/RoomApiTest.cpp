@@ -188,7 +188,8 @@ TEST_CASE("a shard that starts rehydrates from room:history in onStart") {
 TEST_CASE("history reads waiting on the log hold back neither other rooms nor the room's deliveries") {
     Rooms rooms(Scripts{{"h", kHistory}});
     auto a = rooms.shard("h", "a"), b = rooms.shard("h", "b"), other = rooms.shard("h", "other");
-    for (const auto& shard : {a, b, other}) REQUIRE(rooms.request(shard, method("GET")).status == 200);  // started
+    for (const auto& shard : {a, b, other})
+        REQUIRE(rooms.request(shard, method("GET")).status == 200);  // started
     auto client = std::make_shared<FakeClient>("c");
     a->connect(client, {});
 

@@ -149,7 +149,8 @@ struct Rooms {
         return *others.back();
     }
     std::unique_ptr<ShardContext> makeContext(const std::string& nodeId) {
-        std::unique_ptr<ShardContext> made(new ShardContext{bus, executor, timer, limits, nodeId, "partyline"});
+        std::unique_ptr<ShardContext> made(
+            new ShardContext{bus, executor, timer, limits, nodeId, "partyline"});
         made->blocking = &blocking;
         made->storage = storage.get();
         made->alarms = alarms.get();

@@ -24,7 +24,8 @@ TEST_CASE("a correct script has no problems") {
 }
 
 TEST_CASE("syntax errors name the line") {
-    CHECK(check("local R = {\nreturn R\n") == std::vector<std::string>{"room.lua:2: unexpected symbol near 'return'"});
+    CHECK(check("local R = {\nreturn R\n") ==
+          std::vector<std::string>{"room.lua:2: unexpected symbol near 'return'"});
 }
 
 TEST_CASE("unknown handlers name their line and the closest known name") {
@@ -44,7 +45,8 @@ TEST_CASE("handlers must be functions, and the script must return a table") {
                                    "room.lua:3: handler 'onMessage' must be a function, it is a string",
                                    "room.lua:4: handler 'onClose' must be a function, it is a boolean"});
     CHECK(check("return 42\n") ==
-          std::vector<std::string>{"room.lua: the script must return a table of handlers, it returned a number"});
+          std::vector<std::string>{
+              "room.lua: the script must return a table of handlers, it returned a number"});
 }
 
 TEST_CASE("an error while the script runs names its line") {

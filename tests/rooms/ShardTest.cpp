@@ -141,7 +141,8 @@ TEST_CASE("a handler error names the script line, and the shard keeps serving") 
 }
 
 TEST_CASE("a party whose script does not compile answers 500 naming file and line") {
-    Rooms rooms(Scripts{{"broken", "local Room = {}\nfunction Room.onRequest(\nreturn Room\n"}, {"echo", kEcho}});
+    Rooms rooms(
+        Scripts{{"broken", "local Room = {}\nfunction Room.onRequest(\nreturn Room\n"}, {"echo", kEcho}});
     auto shard = rooms.shard("broken", "r");
     HttpRequest req;
     req.method = "GET";
@@ -299,11 +300,13 @@ function Room.onBeforeConnect(room, req)
   if req.headers["x-ban"] then return false end
   return {status = 401, body = "token required"}
 end
-return Room)lua"}, {"open", "return {}"}});
+return Room)lua"},
+                        {"open", "return {}"}});
     auto decide = [&](const std::string& party, HttpRequest req) {
         std::promise<std::optional<HttpResponse>> promise;
-        rooms.shard(party, "r")->beforeConnect(std::move(req),
-                                               [&](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
+        rooms.shard(party, "r")->beforeConnect(std::move(req), [&](std::optional<HttpResponse> r) {
+            promise.set_value(std::move(r));
+        });
         auto future = promise.get_future();
         REQUIRE(future.wait_for(3s) == std::future_status::ready);
         return future.get();
@@ -376,7 +379,8 @@ return Room)lua"}});
 
     Party* party = rooms.parties->find("live");
     auto path = party->script()->path;
-    std::ofstream(path) << "local Room = {}\nfunction Room.onMessage(room, conn, m) conn:send('v2:' .. m) end\nreturn Room\n";
+    std::ofstream(path)
+        << "local Room = {}\nfunction Room.onMessage(room, conn, m) conn:send('v2:' .. m) end\nreturn Room\n";
     REQUIRE(party->reloadIfChanged(true));
     CHECK(rooms.registry->reload("live", party->script()) == 1);
     shard->message(client, "b", false);
