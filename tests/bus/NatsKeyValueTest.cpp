@@ -61,10 +61,11 @@ TEST_SUITE("nats") {
     TEST_CASE("with the server gone, calls fail by their deadline; values and watches survive a restart") {
         KvFixture f;
         REQUIRE(f.kv->put("r.s.k", "before", std::nullopt, soon()).isOk());
+        REQUIRE(f.kv->put("r.s.kept", "kept", std::nullopt, soon()).isOk());
         Collector<KvChange> changes;
         auto watch = f.kv->watch([&](KvChange c) { changes.add(std::move(c)); });
         REQUIRE(watch.isOk());
-        REQUIRE(changes.waitFor(2));
+        REQUIRE(changes.waitFor(3));
 
         f.server->killHard();
         auto start = std::chrono::steady_clock::now();
@@ -79,6 +80,9 @@ TEST_SUITE("nats") {
         CHECK(std::chrono::steady_clock::now() - start < 3s + NatsKeyValue::kAttemptWait + 1s);
 
         REQUIRE(f.server->restart().isOk());
+        auto kept = f.kv->get("r.s.kept", KeyValue::Clock::now() + 10s);
+        REQUIRE_MESSAGE(kept.isOk(), kept.status().toString());
+        CHECK(kept->value == "kept");  // written before the server died, untouched since
         // A write buffered while the server was away may land after the restart, with the same id.
         auto put2 = f.kv->put("r.s.k", "after", std::nullopt, KeyValue::Clock::now() + 10s);
         REQUIRE_MESSAGE(put2.isOk(), put2.status().toString());

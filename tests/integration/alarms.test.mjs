@@ -74,6 +74,7 @@ describe("alarms on two nodes", () => {
     const runs = await alarmsRun(a, "replaced");
     assert.equal(runs.length, 1);
     assert.ok(runs[0].at >= due);
+    assert.deepEqual(await call(a, "replaced", "get"), { due: null }, "the replaced 60 s alarm is still pending");
   });
 
   test("with shards of the room on both nodes, each of 10 alarms runs exactly once", T, async (t) => {

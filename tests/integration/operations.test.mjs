@@ -162,6 +162,11 @@ describe("operations", () => {
       await until(async () => (await httpFetch(`${node.url}/readyz`)).status === 200, { timeoutMs: 20000, what: "/readyz back to 200" });
       const outcome = await pending;
       assert.ok(outcome.status === 200 || outcome.status === 503, `broadcast answered ${outcome.status}: ${outcome.body}`);
+      if (outcome.status === 200) {
+        // Re-sent with the same message id: stored once.
+        const history = await (await httpFetch(`${node.url}/v1/parties/faulty/r/history?since=0`)).json();
+        assert.equal(history.entries.filter((e) => e.data === "during the outage").length, 1, JSON.stringify(history));
+      }
       assert.ok((await scrape(node)).value("partyline_nats_reconnects_total") >= 1);
     } finally {
       if (!nats.running) await nats.restart();

@@ -152,6 +152,7 @@ TEST_CASE("a __gc added to a metatable later, or found through its __index, neve
 local mt = {}
 kept = setmetatable({}, mt)
 mt.__gc = function() ran = "later" while true do end end
+kept = nil  -- collectable now: a finalizer, had it been marked, would run in the collections below
 setmetatable({}, setmetatable({}, {__index = {__gc = function() ran = "inherited" while true do end end}}))
 local other = {}
 setmetatable({}, other)

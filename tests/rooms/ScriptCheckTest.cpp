@@ -38,7 +38,8 @@ TEST_CASE("unknown handlers name their line and the closest known name") {
 TEST_CASE("handlers must be functions, and the script must return a table") {
     CHECK(check("return {onClose = 5}\n") ==
           std::vector<std::string>{"room.lua:1: handler 'onClose' must be a function, it is a number"});
-    // The line is where the name is given its value, whichever way it is written.
+    // The line is where the name is given its value, in either form of assignment, when the name
+    // and its value are on one line; an assignment split over lines gets the file's name alone.
     CHECK(check("local R = {}\n-- R.onMessage = 1\nR.onMessage = 'hi'\nR[\"onClose\"] = true\n"
                 "R.onStart\n  = {}\nreturn R\n") ==
           std::vector<std::string>{"room.lua: handler 'onStart' must be a function, it is a table",
