@@ -279,8 +279,8 @@ TEST_SUITE("nats") {
 
     TEST_CASE("a subscription may destroy itself from its own callback") {
         NatsFixture f;
-        std::unique_ptr<Subscription> sub;
         std::mutex mutex;
+        std::unique_ptr<Subscription> sub;
         Collector<LogEntry> live;
         auto created = f.bus->subscribe(kRoomA, [&](LogEntry e) {
             live.add(std::move(e));
@@ -296,6 +296,10 @@ TEST_SUITE("nats") {
         REQUIRE(live.waitFor(1));
         std::this_thread::sleep_for(200ms);
         CHECK(live.size() == 1);
+        // The callback reset `sub` under the mutex; taking it here orders that
+        // write before this thread reads (and later destroys) `sub`.
+        std::lock_guard lock(mutex);
+        CHECK(sub == nullptr);
     }
 
     TEST_CASE("a subscription may outlive the bus") {
