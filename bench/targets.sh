@@ -100,8 +100,10 @@ figure_acked() {
     for conns in 16 64 120; do
         run "acked-c$conns" --clients 10 --rooms 10 --rate 100000 --duration 10 --http-conns "$conns"
     done
-    for batch in 10 100; do
-        run "acked-batch$batch" --clients 10 --rooms 10 --rate 100000 --duration 10 --http-conns 16 --batch "$batch"
+    for conns_batch in 16/10 16/100 4/100 64/100 8/1000; do
+        local conns=${conns_batch%/*} batch=${conns_batch#*/}
+        run "acked-c$conns-batch$batch" --clients 10 --rooms 10 --rate 100000 --duration 10 \
+            --http-conns "$conns" --batch "$batch"
     done
 }
 

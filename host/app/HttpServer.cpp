@@ -737,8 +737,12 @@ int HttpServer::handleBroadcast(mg_connection* conn, const Route& route) {
     auto acks = std::make_shared<Acks>(targets.size() * writes.size());
     size_t index = 0;
     auto published = std::chrono::steady_clock::now();
+    std::vector<Publish> publishes;
+    publishes.reserve(targets.size() * writes.size());
     for (const auto& [room, subject] : targets)
-        for (const auto& write : writes) deps_.bus.publish(subject, write, options, acks->callback(index++));
+        for (const auto& write : writes)
+            publishes.push_back({subject, write, options, acks->callback(index++)});
+    deps_.bus.publishAll(std::move(publishes));
     const auto& results = acks->wait(std::chrono::steady_clock::now() + kRequestTimeout);
     if (deps_.publishSeconds) deps_.publishSeconds->observe(std::chrono::steady_clock::now() - published);
     const Result<uint64_t>* failure = nullptr;

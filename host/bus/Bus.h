@@ -63,12 +63,25 @@ class Subscription {
     virtual ~Subscription() = default;
 };
 
+// One write of publishAll.
+struct Publish {
+    std::string subject;
+    std::string data;
+    PublishOptions options;
+    PublishCallback done;
+};
+
 class Bus {
    public:
     virtual ~Bus() = default;
 
     virtual void publish(const std::string& subject, std::string data, PublishOptions options,
                          PublishCallback done) = 0;
+    // Several writes, as publish() would send them one after another from this thread; a bus may
+    // take its locks once for all of them. Each `done` runs once, as for publish().
+    virtual void publishAll(std::vector<Publish> writes) {
+        for (auto& w : writes) publish(w.subject, std::move(w.data), std::move(w.options), std::move(w.done));
+    }
 
     // Live writes for one log subject, in log order. Returns without waiting for the server:
     // the subscription is in place for every write stored after the answer to any later read of

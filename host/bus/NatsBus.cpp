@@ -674,24 +674,34 @@ size_t NatsBus::pendingPublishes() const {
 
 void NatsBus::publish(const std::string& subject, std::string data, PublishOptions options,
                       PublishCallback done) {
-    Status refusal;  // a publish that cannot succeed fails without being sent
+    std::vector<Publish> one;
+    one.push_back({subject, std::move(data), std::move(options), std::move(done)});
+    publishAll(std::move(one));
+}
+
+NatsBus::Prepared NatsBus::prepare(Publish& write) {
+    Prepared prepared;
+    const std::string& subject = write.subject;
+    PublishOptions& options = write.options;
+    // A publish that cannot succeed fails without being sent.
     if (subject.compare(0, roomPrefix_.size(), roomPrefix_) != 0 || subject.size() == roomPrefix_.size() ||
         !validSubject(subject)) {
-        refusal = Status(Code::InvalidArgument, "publish: not a log subject: " + subject);
-    } else if (data.size() > size_t(INT_MAX)) {
-        refusal = Status(Code::TooLarge, "publish: message of " + std::to_string(data.size()) + " bytes");
+        prepared.refusal = Status(Code::InvalidArgument, "publish: not a log subject: " + subject);
+    } else if (write.data.size() > size_t(INT_MAX)) {
+        prepared.refusal =
+            Status(Code::TooLarge, "publish: message of " + std::to_string(write.data.size()) + " bytes");
     } else if (!options.msgId.empty() && headerSafe(options.msgId) != options.msgId) {
-        refusal = Status(Code::InvalidArgument, "publish: message id holds spaces or control bytes");
+        prepared.refusal = Status(Code::InvalidArgument, "publish: message id holds spaces or control bytes");
     }
 
-    const uint64_t token = nextToken_.fetch_add(1);
+    prepared.token = nextToken_.fetch_add(1);
     auto message = std::make_shared<Outgoing>();
     message->subject = subject;
-    message->reply = inboxPrefix_ + "." + std::to_string(token);
-    message->data = std::move(data);
+    message->reply = inboxPrefix_ + "." + std::to_string(prepared.token);
+    message->data = std::move(write.data);
     // The inbox's unique part keeps ids distinct across restarts of a node with a fixed node_id.
     message->msgId = options.msgId.empty()
-                         ? nodeId_ + "-" + inboxPrefix_.substr(7) + "-" + std::to_string(token)
+                         ? nodeId_ + "-" + inboxPrefix_.substr(7) + "-" + std::to_string(prepared.token)
                          : std::move(options.msgId);
     if (options.expectLastSeq) message->expectLastSeq = std::to_string(*options.expectLastSeq);
     message->binary = options.binary;
@@ -699,28 +709,42 @@ void NatsBus::publish(const std::string& subject, std::string data, PublishOptio
     message->published = std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count());
+    prepared.message = std::move(message);
+    prepared.done = std::move(write.done);
+    return prepared;
+}
 
-    Status failure;
-    PublishCallback closing;
+void NatsBus::publishAll(std::vector<Publish> writes) {
+    std::vector<Prepared> prepared;
+    prepared.reserve(writes.size());
+    for (auto& write : writes) prepared.push_back(prepare(write));
+
+    std::vector<PublishCallback> closing;
+    std::vector<std::pair<uint64_t, Status>> failures;
     {
         // Held from the decision to the write, so writes leave in publish order.
         std::lock_guard sending(sendMutex_);
-        bool sendNow = false;
         {
             std::lock_guard lock(pendingMutex_);
-            if (stopping_) {
-                closing = std::move(done);
-            } else if (!refusal.isOk()) {
-                refused_.emplace_back(std::move(done), std::move(refusal));
-                timerCv_.notify_one();
-            } else {
-                sendNow = enqueue(token, message, std::move(done));
+            for (auto& p : prepared) {
+                if (stopping_) {
+                    closing.push_back(std::move(p.done));
+                } else if (!p.refusal.isOk()) {
+                    refused_.emplace_back(std::move(p.done), std::move(p.refusal));
+                    timerCv_.notify_one();
+                } else {
+                    p.sendNow = enqueue(p.token, p.message, std::move(p.done));
+                }
             }
         }
-        if (sendNow) failure = send(token, *message);
+        for (const auto& p : prepared) {
+            if (!p.sendNow) continue;
+            if (Status s = send(p.token, *p.message); !s.isOk()) failures.emplace_back(p.token, std::move(s));
+        }
     }
-    if (closing) closing(Status(Code::Unavailable, "publish: bus is closing"));
-    if (!failure.isOk()) completeLater(token, failure);
+    for (auto& done : closing)
+        if (done) done(Status(Code::Unavailable, "publish: bus is closing"));
+    for (auto& [token, failure] : failures) completeLater(token, std::move(failure));
 }
 
 void NatsBus::completeLater(uint64_t token, Status failure) {

@@ -69,6 +69,8 @@ class NatsBus final : public Bus {
     // stored): publish again with the same msgId to be sure it is stored once.
     void publish(const std::string& subject, std::string data, PublishOptions options,
                  PublishCallback done) override;
+    // The writes in order, with the send and pending locks taken once for all of them.
+    void publishAll(std::vector<Publish> writes) override;
 
     // `subject` is a log subject (<prefix>.room.<party>.<room>). `deliver`
     // runs on a NATS delivery thread (a small pool shared by every room), in
@@ -122,6 +124,16 @@ class NatsBus final : public Bus {
     };
 
     NatsBus(const NatsConfig& cfg, std::string nodeId);
+
+    // A publish ready to send, or the reason it cannot be sent.
+    struct Prepared {
+        uint64_t token = 0;
+        std::shared_ptr<const Outgoing> message;
+        Status refusal;
+        PublishCallback done;
+        bool sendNow = false;
+    };
+    Prepared prepare(Publish& write);
 
     Status connectWithRetry(const std::string& url);
     Status ensureStream();

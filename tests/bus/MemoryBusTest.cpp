@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <future>
-
 #include <thread>
 
 #include "BusTestSupport.h"
@@ -168,4 +168,23 @@ TEST_CASE("MemoryBus counts simulated reconnects") {
     CHECK(bus.reconnects() == 0);
     bus.simulateReconnect();
     CHECK(bus.reconnects() == 1);
+}
+
+TEST_CASE("publishAll publishes its writes in order, each answered once (the Bus default)") {
+    MemoryBus bus;
+    Collector<std::pair<int, uint64_t>> answers;
+    std::vector<Publish> writes;
+    for (int i = 0; i < 5; ++i)
+        writes.push_back({i % 2 ? kRoomB : kRoomA, "w" + std::to_string(i), {}, [&, i](Result<uint64_t> r) {
+                              answers.add({i, r.isOk() ? r.value() : 0});
+                          }});
+    bus.publishAll(std::move(writes));
+    REQUIRE(answers.waitFor(5));
+    auto items = answers.items();
+    std::sort(items.begin(), items.end());
+    for (int i = 0; i < 5; ++i) CHECK(items[i] == std::pair<int, uint64_t>{i, uint64_t(i + 1)});
+    auto a = bus.read(kRoomA, 0, 10);
+    REQUIRE(a.isOk());
+    REQUIRE(a->size() == 3);
+    CHECK((*a)[2].data == "w4");
 }

@@ -246,6 +246,50 @@ TEST_SUITE("nats") {
         CHECK(f.bus->pendingPublishes() == 0);
     }
 
+    TEST_CASE("publishAll stores its writes in order; a refused one fails alone, on a bus thread") {
+        NatsFixture f;
+        constexpr int kCount = 2000;
+        constexpr int kRefused = 701;  // of kRoomB: kRoomA keeps every even write
+        struct Answer {
+            int index;
+            Result<uint64_t> result;
+            std::thread::id thread;
+        };
+        Collector<Answer> answers;
+        std::vector<Publish> writes;
+        for (int i = 0; i < kCount; ++i) {
+            const std::string subject = i == kRefused ? "elsewhere.x" : (i % 2 == 0) ? kRoomA : kRoomB;
+            writes.push_back({subject, "batch-" + std::to_string(i), {}, [&, i](Result<uint64_t> r) {
+                                  answers.add({i, std::move(r), std::this_thread::get_id()});
+                              }});
+        }
+        f.bus->publishAll(std::move(writes));
+        REQUIRE(answers.waitFor(kCount, 30s));
+        std::vector<uint64_t> seqByIndex(kCount, 0);
+        std::set<int> answered;
+        for (const auto& a : answers.items()) {
+            CHECK(answered.insert(a.index).second);  // one answer per write
+            CHECK(a.thread != std::this_thread::get_id());
+            if (a.index == kRefused) {
+                CHECK(a.result.status().code() == Code::InvalidArgument);
+            } else {
+                REQUIRE(a.result.isOk());
+                seqByIndex[a.index] = a.result.value();
+            }
+        }
+        uint64_t last = 0;
+        for (int i = 0; i < kCount; ++i) {
+            if (i == kRefused) continue;
+            REQUIRE(seqByIndex[i] > last);
+            last = seqByIndex[i];
+        }
+        auto stored = f.bus->read(kRoomA, 0, kCount);
+        REQUIRE(stored.isOk());
+        REQUIRE(stored->size() == size_t(kCount / 2));
+        for (int i = 0; i < kCount / 2; ++i) CHECK((*stored)[i].data == "batch-" + std::to_string(2 * i));
+        CHECK(f.bus->pendingPublishes() == 0);
+    }
+
     TEST_CASE("read of many entries") {
         NatsFixture f;
         constexpr int kCount = 2000;
