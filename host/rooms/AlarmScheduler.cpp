@@ -1,7 +1,5 @@
 #include "rooms/AlarmScheduler.h"
 
-#include <vector>
-
 #include "bus/Subject.h"
 #include "core/Log.h"
 #include "rooms/StorageApi.h"
@@ -97,30 +95,26 @@ void AlarmScheduler::onChange(KvChange change) {
     known_.emplace(key, std::move(known));
 }
 
+// Posts the claims under the lock, as release() arms its timer: once this
+// tick has set the next one, stop() cancels that and does not wait for this
+// tick, so after the lock is released this tick must not touch the scheduler.
 void AlarmScheduler::tick() {
     const int64_t now = unixMillis();
-    std::vector<std::pair<std::string, Known>> due;
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_) return;
-        for (auto it = byWake_.begin(); it != byWake_.end() && it->first <= now && busy_.size() < kMaxBusy;
-             ++it) {
-            const std::string& key = it->second;
-            if (busy_.count(key)) continue;
-            const Known& known = known_.at(key);
-            // Pending, this node has no shard of the room: leave it to a node that has one, for a while.
-            if (!known.record.claimed() && known.record.dueMs + timing_.grace.count() > now &&
-                !rooms_.find(known.party, known.room))
-                continue;
-            busy_.insert(key);
-            due.emplace_back(key, known);
-        }
-        timer_ = context_.timer.after(timing_.tick, [this] { tick(); });
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    for (auto it = byWake_.begin(); it != byWake_.end() && it->first <= now && busy_.size() < kMaxBusy;
+         ++it) {
+        const std::string& key = it->second;
+        if (busy_.count(key)) continue;
+        const Known& known = known_.at(key);
+        // Pending, this node has no shard of the room: leave it to a node that has one, for a while.
+        if (!known.record.claimed() && known.record.dueMs + timing_.grace.count() > now &&
+            !rooms_.find(known.party, known.room))
+            continue;
+        busy_.insert(key);
+        onBlocking([key, known](AlarmScheduler& self) { self.claim(key, known); });
     }
-    for (auto& [key, known] : due)
-        onBlocking([key = std::move(key), known = std::move(known)](AlarmScheduler& self) {
-            self.claim(key, known);
-        });
+    timer_ = context_.timer.after(timing_.tick, [this] { tick(); });
 }
 
 void AlarmScheduler::onBlocking(std::function<void(AlarmScheduler&)> task) {
