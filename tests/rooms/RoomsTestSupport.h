@@ -174,13 +174,15 @@ struct Rooms {
     std::filesystem::path dir;
     Config config;
     Limits limits;
-    MemoryBus bus;
     std::shared_ptr<KeyValue> storage;
     std::shared_ptr<KeyValue> alarms;
-    // Destroyed after the executors and timer, whose last tasks still use them.
+    // Destroyed after the bus, executors and timer, whose last callbacks and
+    // tasks still use them (a shard's last reference may go on the bus thread).
     std::unique_ptr<ShardContext> context;
     std::vector<std::unique_ptr<ShardContext>> others;
     std::unique_ptr<Parties> parties;
+    // Its destructor runs the callbacks still queued and joins its thread.
+    MemoryBus bus;
     Executor blocking{2};
     Executor executor{2};
     Timer timer;

@@ -269,12 +269,12 @@ TEST_CASE("after a reconnect, writes the live stream never brought are delivered
 
 TEST_CASE("the count of a room's connections covers every node, within a second of a change") {
     Rooms a(Scripts{{"echo", kEcho}});
-    // A second node on the same bus; its shards run on a's executor, so they
-    // must be gone before its context is.
-    ShardContext otherNode{a.bus, a.executor, a.timer, a.limits, "node-b", "partyline"};
-    auto b = std::make_unique<RoomRegistry>(otherNode, *a.parties);
+    // A second node on the same bus. Its shards run on a's executor and may be
+    // destroyed there after the last reference here is gone, so its context is
+    // a's to keep until a's threads have stopped.
+    OtherNode b(a, "node-b");
     auto onA = a.shard("echo", "lobby");
-    auto onB = b->shard("echo", "lobby").value();
+    auto onB = b.shard("echo", "lobby");
     std::weak_ptr<Shard> watchB = onB;
     auto a1 = std::make_shared<FakeClient>("a1"), a2 = std::make_shared<FakeClient>("a2");
     auto b1 = std::make_shared<FakeClient>("b1");
@@ -288,7 +288,7 @@ TEST_CASE("the count of a room's connections covers every node, within a second 
     CHECK(a.shard("echo", "other")->totalCount() == 0);
 
     onB.reset();
-    b.reset();
+    b.registry.reset();
     REQUIRE(eventually([&] { return watchB.expired(); }, 3s));
 }
 
