@@ -123,6 +123,10 @@ figure_rooms() {
             run "rooms-$rate-$i" --clients 4000 --rooms 4000 --connect-rate "$rate" --rate 0 --duration 2 --settle 2
         done
     done
+    # A storm: far more new rooms per second than the node opens.
+    for i in $(seq "$RUNS"); do
+        run "rooms-storm-$i" --clients 8000 --rooms 8000 --connect-rate 8000 --rate 0 --duration 1 --settle 1
+    done
 }
 
 figures=("$@")

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -359,10 +360,18 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     size_t workers = server->deps_.limits.http_threads;
     server->keepAliveBelow_ = workers - workers / 4;
     std::string threads = std::to_string(workers);
+    // A burst of new connections (clients reconnecting after a node went away) waits in the
+    // kernel's accept queue while every worker is busy: CivetWeb's default of 200 overflowed
+    // there, and each dropped handshake cost its client a 1 s SYN retransmission. The kernel caps
+    // the backlog at net.core.somaxconn.
+    std::string backlog =
+        std::to_string(std::clamp<size_t>(server->deps_.limits.max_connections, 256, 65535));
     std::vector<const char*> options = {"listening_ports",
                                         listen.c_str(),
                                         "num_threads",
                                         threads.c_str(),
+                                        "listen_backlog",
+                                        backlog.c_str(),
                                         "request_timeout_ms",
                                         "30000",
                                         "enable_keep_alive",

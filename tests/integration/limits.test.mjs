@@ -2,11 +2,13 @@
 // - limits.max_connections: upgrades and HTTP requests past it get 503 with
 //   Retry-After, health and metrics still answer, readiness says 503;
 // - idle keep-alive HTTP connections cannot take every worker thread;
+// - a burst of connections past the busy workers waits in the listen backlog, none dropped;
 // - ping/pong: a client that never answers is dropped within
 //   ping_timeout_seconds, one that answers stays;
 // - limits.max_messages_per_second: a client over it is closed 1008.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 
@@ -160,6 +162,52 @@ describe("limits", () => {
       } finally {
         for (const socket of sockets) socket.destroy();
       }
+    });
+  });
+
+  describe("a burst of connections while every worker is busy", () => {
+    const THREADS = 4;
+    const BURST = 600;
+    let node;
+
+    before(async () => {
+      node = await startNode({ natsUrl: nats.url, nodeId: "burst", limits: { max_connections: 2000, http_threads: THREADS } });
+    });
+    after(() => node?.stop());
+
+    // The listen backlog follows max_connections: connections past the busy workers wait in the
+    // kernel's accept queue. With CivetWeb's default backlog of 200, the kernel dropped the
+    // handshakes past it, and each of those clients connected only after its first SYN
+    // retransmission, a second later.
+    test(`${BURST} connections at once, none sending, all complete their handshake before a SYN retransmission`, T, async (t) => {
+      const somaxconn = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8"));
+      if (somaxconn < BURST + 100) {
+        t.skip(`net.core.somaxconn is ${somaxconn}: the kernel caps the backlog below ${BURST}`);
+        return;
+      }
+      const sockets = [];
+      let connected = 0;
+      try {
+        for (let i = 0; i < BURST; i++) {
+          const socket = net.connect({ host: "127.0.0.1", port: node.port });
+          socket.on("error", () => {});
+          socket.once("connect", () => connected++);
+          sockets.push(socket);
+        }
+        // The first SYN retransmission comes 1 s after a dropped handshake.
+        const waited = await until(() => connected === BURST, { timeoutMs: 800, intervalMs: 10, what: "" }).then(
+          () => true,
+          () => false,
+        );
+        assert.ok(waited, `${connected} of ${BURST} connections completed their handshake within 800 ms`);
+      } finally {
+        for (const socket of sockets) socket.destroy();
+      }
+      // The node serves again once the idle connections are gone.
+      await until(async () => (await httpFetch(`${node.url}/healthz`, {}, 2000)).status === 200, {
+        timeoutMs: 40000,
+        what: "/healthz after the burst",
+      });
     });
   });
 
