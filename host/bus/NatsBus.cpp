@@ -674,22 +674,28 @@ size_t NatsBus::pendingPublishes() const {
 
 void NatsBus::publish(const std::string& subject, std::string data, PublishOptions options,
                       PublishCallback done) {
-    std::vector<Publish> one;
-    one.push_back({subject, std::move(data), std::move(options), std::move(done)});
-    publishAll(std::move(one));
+    Prepared prepared = prepare(subject, std::move(data), std::move(options), std::move(done));
+    submit({&prepared, 1});
 }
 
-NatsBus::Prepared NatsBus::prepare(Publish& write) {
+void NatsBus::publishAll(std::vector<Publish> writes) {
+    std::vector<Prepared> prepared;
+    prepared.reserve(writes.size());
+    for (auto& w : writes)
+        prepared.push_back(prepare(w.subject, std::move(w.data), std::move(w.options), std::move(w.done)));
+    submit(prepared);
+}
+
+NatsBus::Prepared NatsBus::prepare(const std::string& subject, std::string data, PublishOptions options,
+                                   PublishCallback done) {
     Prepared prepared;
-    const std::string& subject = write.subject;
-    PublishOptions& options = write.options;
     // A publish that cannot succeed fails without being sent.
     if (subject.compare(0, roomPrefix_.size(), roomPrefix_) != 0 || subject.size() == roomPrefix_.size() ||
         !validSubject(subject)) {
         prepared.refusal = Status(Code::InvalidArgument, "publish: not a log subject: " + subject);
-    } else if (write.data.size() > size_t(INT_MAX)) {
+    } else if (data.size() > size_t(INT_MAX)) {
         prepared.refusal =
-            Status(Code::TooLarge, "publish: message of " + std::to_string(write.data.size()) + " bytes");
+            Status(Code::TooLarge, "publish: message of " + std::to_string(data.size()) + " bytes");
     } else if (!options.msgId.empty() && headerSafe(options.msgId) != options.msgId) {
         prepared.refusal = Status(Code::InvalidArgument, "publish: message id holds spaces or control bytes");
     }
@@ -698,7 +704,7 @@ NatsBus::Prepared NatsBus::prepare(Publish& write) {
     auto message = std::make_shared<Outgoing>();
     message->subject = subject;
     message->reply = inboxPrefix_ + "." + std::to_string(prepared.token);
-    message->data = std::move(write.data);
+    message->data = std::move(data);
     // The inbox's unique part keeps ids distinct across restarts of a node with a fixed node_id.
     message->msgId = options.msgId.empty()
                          ? nodeId_ + "-" + inboxPrefix_.substr(7) + "-" + std::to_string(prepared.token)
@@ -710,15 +716,11 @@ NatsBus::Prepared NatsBus::prepare(Publish& write) {
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count());
     prepared.message = std::move(message);
-    prepared.done = std::move(write.done);
+    prepared.done = std::move(done);
     return prepared;
 }
 
-void NatsBus::publishAll(std::vector<Publish> writes) {
-    std::vector<Prepared> prepared;
-    prepared.reserve(writes.size());
-    for (auto& write : writes) prepared.push_back(prepare(write));
-
+void NatsBus::submit(std::span<Prepared> prepared) {
     std::vector<PublishCallback> closing;
     std::vector<std::pair<uint64_t, Status>> failures;
     {

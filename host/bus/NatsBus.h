@@ -21,6 +21,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -133,7 +134,10 @@ class NatsBus final : public Bus {
         PublishCallback done;
         bool sendNow = false;
     };
-    Prepared prepare(Publish& write);
+    Prepared prepare(const std::string& subject, std::string data, PublishOptions options,
+                     PublishCallback done);
+    // Enqueues and sends prepared publishes in order, the send and pending locks taken once.
+    void submit(std::span<Prepared> prepared);
 
     Status connectWithRetry(const std::string& url);
     Status ensureStream();
