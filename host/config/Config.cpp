@@ -145,7 +145,12 @@ bool isHostPort(std::string_view text, bool portRequired, bool hostRequired) {
     return rest.front() == ':' && isPort(rest.substr(1));
 }
 
+// Port 0 asks the kernel for a free port, which the node logs at start (tests bind so, and
+// never pick a port to bind later).
 bool isListenAddress(std::string_view text) {
+    if (text.size() >= 2 && text.substr(text.size() - 2) == ":0") {
+        return isHostPort(std::string(text.substr(0, text.size() - 1)) + "1", true, false);
+    }
     return !text.empty() && isHostPort(text, true, false);
 }
 
@@ -275,7 +280,8 @@ std::optional<int64_t> parseMessageCap(const std::string& text) {
 }
 
 const Rule<std::string> kListenAddress = textWhere(
-    "HOST:PORT with a port from 1 to 65535 (HOST: empty for all interfaces, IPv4, [IPv6] or a name)",
+    "HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for all interfaces, IPv4, [IPv6] or "
+    "a name)",
     isListenAddress);
 const Rule<std::string> kNodeId = textWhere("'auto' or 1 to 64 characters of A-Z a-z 0-9 _ - .", isNodeId);
 const Rule<std::string> kNonEmptyText = textWhere("a non-empty string", isNonEmpty);

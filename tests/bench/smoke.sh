@@ -21,8 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # 200 OK from GET $1 on the node, within one attempt.
 answers_ok() {
     exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
@@ -33,12 +31,10 @@ answers_ok() {
     [[ $status == "HTTP/1.1 200"* ]]
 }
 
+# The node binds port 0 and logs the port it got: no port is chosen here and bound later.
 start_node() {
-    for _ in 1 2 3; do
-        port=$((20000 + RANDOM % 20000))
-        port_in_use "$port" && continue
-        cat > "$work/node.yaml" <<YAML
-listen: 127.0.0.1:$port
+    cat > "$work/node.yaml" <<YAML
+listen: 127.0.0.1:0
 data_dir: $work/data
 parties:
   main: { script: $source_dir/examples/chat/room.lua }
@@ -46,16 +42,16 @@ parties:
 limits:
   max_connections: 1000
 YAML
-        "$partyline" serve --config "$work/node.yaml" > "$work/node.log" 2>&1 &
-        node_pid=$!
-        for _ in $(seq 150); do
-            if answers_ok /readyz 2>/dev/null; then return 0; fi
-            kill -0 "$node_pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill "$node_pid" 2>/dev/null || true
-        wait "$node_pid" 2>/dev/null || true
-        node_pid=""
+    "$partyline" serve --config "$work/node.yaml" > "$work/node.log" 2>&1 &
+    node_pid=$!
+    port=""
+    for _ in $(seq 150); do
+        kill -0 "$node_pid" 2>/dev/null || break
+        if [[ -z $port ]]; then
+            port=$(sed -n 's/.* listening on .* (port \([0-9][0-9]*\)).*/\1/p' "$work/node.log" | head -n 1)
+        fi
+        if [[ -n $port ]] && answers_ok /readyz 2>/dev/null; then return 0; fi
+        sleep 0.2
     done
     echo "the node did not become ready; its log:" >&2
     tail -n 30 "$work/node.log" >&2

@@ -159,8 +159,8 @@ limits:
 }
 
 TEST_CASE("listen accepts every form of host") {
-    for (const char* listen : {"0.0.0.0:1999", ":1999", "127.0.0.1:1", "[::]:65535", "[::1]:1999",
-                               "localhost:80", "partyline-1.internal.example:443"}) {
+    for (const char* listen : {"0.0.0.0:1999", ":1999", "127.0.0.1:1", "127.0.0.1:0", "[::]:65535",
+                               "[::1]:1999", "localhost:80", "partyline-1.internal.example:443"}) {
         CAPTURE(listen);
         CHECK(parsed(std::string("listen: \"") + listen + "\"\n").listen == listen);
     }
@@ -231,7 +231,7 @@ TEST_CASE("sizes take binary and decimal units") {
 
 TEST_CASE("a value of the wrong shape says what it got") {
     CHECK(errorOf("listen: [a, b]\n") ==
-          "t.yaml:1: listen: expected HOST:PORT with a port from 1 to 65535 "
+          "t.yaml:1: listen: expected HOST:PORT with a port from 0 (any free port) to 65535 "
           "(HOST: empty for all interfaces, IPv4, [IPv6] or a name), got a list");
     CHECK(errorOf("nats:\n  stream:\n    name: X\n") ==
           "t.yaml:2: nats.stream: expected a stream name of A-Z a-z 0-9 _ -, got a map");
@@ -243,7 +243,7 @@ TEST_CASE("a value of the wrong shape says what it got") {
 
 TEST_CASE("listen must be HOST:PORT with a valid port and host") {
     for (const char* listen :
-         {"1999", "0.0.0.0", "0.0.0.0:0", "0.0.0.0:65536", "0.0.0.0:http", "::1:1999", "[::1:1999",
+         {"1999", "0.0.0.0", "0.0.0.0:00", ":", "0.0.0.0:65536", "0.0.0.0:http", "::1:1999", "[::1:1999",
           "[nope]:1", "300.1.1.1:80", "bad/host:80", "-a:80", "a:80:81", ""}) {
         CAPTURE(listen);
         CHECK(errorOf(std::string("listen: \"") + listen + "\"\n")

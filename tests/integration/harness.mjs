@@ -78,17 +78,94 @@ export async function until(fn, { timeoutMs = 5000, intervalMs = 50, what = "con
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError.message}` : ""}`);
 }
 
-// A port that was free a moment ago on 127.0.0.1.
-export function freePort() {
-  return new Promise((resolve, reject) => {
+// Ports for the processes a test starts. A port the kernel handed out for
+// port 0 lies in its ephemeral range, where any outgoing connection of any
+// process (a nats-server's routes, a client) may take it before the server
+// that was meant to bind it does. So test ports come from below that range
+// (or above it), and each is reserved across every test process running at
+// once (ctest -j) by a file named after it, created exclusively and holding
+// the owner's pid; a reservation whose owner died is taken over. A test
+// process keeps its ports until it exits, so a server restarted on the same
+// port finds it still free.
+const PORT_DIR = path.join(os.tmpdir(), "partyline-test-ports");
+const reservedPorts = new Set();
+
+function testPortRange() {
+  let low = 32768;
+  let high = 60999;
+  try {
+    [low, high] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+  } catch {}
+  if (low - 1 - 10000 >= 2000) return [10000, low - 1];
+  if (65535 - (high + 1) >= 2000) return [high + 1, 65535];
+  return [1024, 65535]; // no room outside the ephemeral range: reservations still keep tests apart
+}
+
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === "EPERM";
+  }
+}
+
+// Reserves `port` for this process; false when another live test process holds it.
+function reservePort(port) {
+  fs.mkdirSync(PORT_DIR, { recursive: true });
+  const file = path.join(PORT_DIR, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      reservedPorts.add(port);
+      return true;
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+      const owner = Number(fs.readFileSync(file, "utf8")) || 0;
+      if (owner && processAlive(owner)) return false;
+      try {
+        fs.unlinkSync(file); // its owner died: take it over
+      } catch {}
+    }
+  }
+  return false;
+}
+
+function releasePorts() {
+  for (const port of reservedPorts) {
+    try {
+      if (Number(fs.readFileSync(path.join(PORT_DIR, String(port)), "utf8")) === process.pid) {
+        fs.unlinkSync(path.join(PORT_DIR, String(port)));
+      }
+    } catch {}
+  }
+  reservedPorts.clear();
+}
+
+function canBind(port) {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.on("error", reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen({ port, host: HOST, exclusive: true }, () => server.close(() => resolve(true)));
   });
+}
+
+// A loopback port outside the kernel's ephemeral range, free now and reserved
+// for this test process (see above).
+export async function freePort() {
+  const [low, high] = testPortRange();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + crypto.randomInt(high - low + 1);
+    if (reservedPorts.has(port) || !reservePort(port)) continue;
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free loopback port found in ${low}-${high} after 200 tries`);
+}
+
+// True when a child's output says a port it was given was taken.
+export function bindFailed(output) {
+  return /address already in use|EADDRINUSE|cannot bind/i.test(output);
 }
 
 // True when something accepts TCP connections on the port.
@@ -286,6 +363,7 @@ export async function cleanupAll() {
 after(cleanupAll);
 process.once("exit", (code) => {
   killAllNow();
+  releasePorts();
   if ((code || process.exitCode) && !VERBOSE) {
     for (const child of nodesStarted) {
       process.stderr.write(`\n----- last lines of ${child.label} -----\n${child.tail(60)}\n`);
@@ -324,7 +402,7 @@ export function tempDir(prefix = "test") {
 export async function startNats({ dir, port } = {}) {
   const bin = findExecutable("nats-server", "NATS_SERVER_BIN", ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
   const storeDir = dir || makeTempDir("nats");
-  const natsPort = port || (await freePort());
+  let natsPort = port || (await freePort());
   let child = null;
 
   async function start() {
@@ -342,10 +420,23 @@ export async function startNats({ dir, port } = {}) {
     throw new Error(`nats-server did not accept connections on ${natsPort} within 10 s:\n${child.tail()}`);
   }
 
-  await start();
+  // A port of our own was taken after all (by a process outside the tests): another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (port || attempt >= 3 || !bindFailed(child.logs())) throw err;
+      natsPort = await freePort();
+    }
+  }
   return {
-    url: `nats://${HOST}:${natsPort}`,
-    port: natsPort,
+    get url() {
+      return `nats://${HOST}:${natsPort}`;
+    },
+    get port() {
+      return natsPort;
+    },
     dir: storeDir,
     get running() {
       return child.running;
@@ -391,18 +482,26 @@ function natsAnswers(port, timeoutMs = 1000) {
 // readyTimeoutMs. `url` lists every server, as a partyline node's nats.url.
 export async function startNatsCluster({ size = 3, name = "partyline-test", readyTimeoutMs = 30000 } = {}) {
   const bin = findExecutable("nats-server", "NATS_SERVER_BIN", ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
-  const specs = [];
-  for (let i = 1; i <= size; i++) {
-    specs.push({
-      name: `nats-${i}`,
-      port: await freePort(),
-      clusterPort: await freePort(),
-      monitorPort: await freePort(),
-      dir: makeTempDir(`nats-${i}`),
-    });
+  let servers;
+  for (let attempt = 1; ; attempt++) {
+    const specs = [];
+    for (let i = 1; i <= size; i++) {
+      specs.push({
+        name: `nats-${i}`,
+        port: await freePort(),
+        clusterPort: await freePort(),
+        monitorPort: await freePort(),
+        dir: makeTempDir(`nats-${i}`),
+      });
+    }
+    servers = specs.map((spec) => makeClusterServer(bin, spec, specs, name));
+    const started = await Promise.allSettled(servers.map((server) => server.start()));
+    const failed = started.find((result) => result.status === "rejected");
+    if (!failed) break;
+    // Every server names every other's ports: a taken one means new ports for all.
+    await Promise.allSettled(servers.map((server) => server.kill()));
+    if (attempt >= 3 || !servers.some((server) => bindFailed(server.logs()))) throw failed.reason;
   }
-  const servers = specs.map((spec) => makeClusterServer(bin, spec, specs, name));
-  await Promise.all(servers.map((server) => server.start()));
   const cluster = {
     name,
     servers,
@@ -500,6 +599,22 @@ export function findHaproxy() {
 
 export const HAPROXY_CONFIG = path.join(SOURCE_DIR, "deploy", "haproxy.cfg");
 
+// Null once the proxy accepts connections on `port`, else the error (the child is stopped).
+async function haproxyListening(child, port, text) {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (!child.running) {
+      return new Error(`haproxy exited (${JSON.stringify(await child.exited)}):\n${child.tail()}\nconfiguration:\n${text}`);
+    }
+    if (await canConnect(port)) return null;
+    if (Date.now() > deadline) {
+      await child.kill();
+      return new Error(`haproxy did not accept connections on ${port} within 10 s:\n${child.tail()}`);
+    }
+    await sleep(50);
+  }
+}
+
 // Rewrites an HAProxy configuration for loopback: every `bind` gets a free
 // 127.0.0.1 port (returned by the name of its frontend), and the `server` lines
 // of the backend become one line per backend ({name, port}), each keeping the
@@ -542,26 +657,20 @@ export async function loopbackHaproxyConfig(text, backends) {
 export async function startHaproxy({ backends, configFile = HAPROXY_CONFIG, frontend = "partyline" } = {}) {
   const bin = findHaproxy();
   if (!bin) throw new Error("haproxy not found on PATH nor in /usr/sbin: install it (scripts/install-deps.sh) or set HAPROXY_BIN");
-  const { text, ports } = await loopbackHaproxyConfig(fs.readFileSync(configFile, "utf8"), backends);
-  const port = ports[frontend];
-  if (!port) throw new Error(`${configFile} has no frontend "${frontend}" with a bind line`);
   const dir = makeTempDir("haproxy");
   const generated = path.join(dir, "haproxy.cfg");
-  fs.writeFileSync(generated, text);
-
-  const child = new Child(`haproxy:${port}`, bin, ["-db", "-f", generated]);
-  nodesStarted.push(child); // its log lines join the failure report
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    if (!child.running) {
-      throw new Error(`haproxy exited (${JSON.stringify(await child.exited)}):\n${child.tail()}\nconfiguration:\n${text}`);
-    }
-    if (await canConnect(port)) break;
-    if (Date.now() > deadline) {
-      await child.kill();
-      throw new Error(`haproxy did not accept connections on ${port} within 10 s:\n${child.tail()}`);
-    }
-    await sleep(50);
+  let text, ports, port, child;
+  for (let attempt = 1; ; attempt++) {
+    ({ text, ports } = await loopbackHaproxyConfig(fs.readFileSync(configFile, "utf8"), backends));
+    port = ports[frontend];
+    if (!port) throw new Error(`${configFile} has no frontend "${frontend}" with a bind line`);
+    fs.writeFileSync(generated, text);
+    child = new Child(`haproxy:${port}`, bin, ["-db", "-f", generated]);
+    nodesStarted.push(child); // its log lines join the failure report
+    const failure = await haproxyListening(child, port, text);
+    if (!failure) break;
+    // A bind port was taken after all (by a process outside the tests): new ports.
+    if (attempt >= 3 || !/cannot bind|address already in use/i.test(child.logs())) throw failure;
   }
 
   const statsUrl = ports.stats ? `http://${HOST}:${ports.stats}/` : null;
@@ -717,7 +826,7 @@ async function launchOnFreePort(label, readyTimeoutMs, prepare) {
       await waitReady(child, port, readyTimeoutMs);
     } catch (err) {
       await child.kill().catch(() => {});
-      if (attempt < 3 && /address already in use|EADDRINUSE|cannot bind/i.test(child.logs())) continue;
+      if (attempt < 3 && bindFailed(child.logs())) continue;
       throw new Error(`${err.message}\n${describe}\npartyline output:\n${child.tail(60)}`);
     }
     return makeNodeHandle(child, port, configFile, yaml);

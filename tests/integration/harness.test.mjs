@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import { OPCODE, RawWebSocket, WebSocket, canConnect, connect, freePort, rawHttp, startNats, withTimeout } from "./harness.mjs";
@@ -40,6 +42,18 @@ describe("harness", () => {
     await new Promise((resolve) => server.listen(ports[0], "127.0.0.1", resolve));
     assert.equal(await canConnect(ports[0]), true);
     await new Promise((resolve) => server.close(resolve));
+  });
+
+  test("freePort stays out of the kernel's ephemeral range and reserves each port for this process", T, async () => {
+    const [low, high] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    const ports = [];
+    for (let i = 0; i < 50; i++) ports.push(await freePort());
+    assert.equal(new Set(ports).size, ports.length, "a port was handed out twice");
+    for (const port of ports) {
+      assert.ok(port < low || port > high, `port ${port} is in the ephemeral range ${low}-${high}`);
+      const owner = fs.readFileSync(path.join(os.tmpdir(), "partyline-test-ports", String(port)), "utf8");
+      assert.equal(Number(owner), process.pid);
+    }
   });
 
   test("nats-server starts with JetStream, dies on kill, restarts on the same port", T, async () => {
