@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
@@ -20,9 +21,11 @@ import {
   connect,
   findHaproxy,
   httpFetch,
+  makeSelfSignedCert,
   startHaproxy,
   startNatsCluster,
   startNode,
+  tempDir,
   until,
 } from "./harness.mjs";
 
@@ -130,15 +133,38 @@ describe("cluster: 3 NATS servers (JetStream R3), 3 nodes, HAProxy", () => {
   test("the deployment's files are valid for the tools that read them", T, (t) => {
     if (SKIP) return t.skip(SKIP);
     const run = (cmd, args, env = {}) => spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, timeout: 15000 });
-    // Host names of the compose network do not resolve here: warnings, not errors.
-    const haproxy = run(HAPROXY, ["-c", "-f", HAPROXY_CONFIG]);
-    assert.equal(haproxy.status, 0, `haproxy -c ${HAPROXY_CONFIG}:\n${haproxy.stdout}${haproxy.stderr}`);
+    // Host names of the compose network do not resolve here: warnings, not errors. The
+    // certificate the compose file mounts is the operator's: a test one stands in for it.
+    const dir = tempDir("haproxy-check");
+    const { pemFile } = makeSelfSignedCert(dir);
+    const checked = path.join(dir, "haproxy.cfg");
+    fs.writeFileSync(checked, fs.readFileSync(HAPROXY_CONFIG, "utf8").replace(/\bcrt\s+\S+/g, `crt ${pemFile}`));
+    const haproxy = run(HAPROXY, ["-c", "-f", checked]);
+    assert.equal(haproxy.status, 0, `haproxy -c ${HAPROXY_CONFIG} (certificate ${pemFile}):\n${haproxy.stdout}${haproxy.stderr}`);
+    // Prometheus scrapes with the API key from a secret's file: a test file stands in for it.
+    const keyFile = path.join(dir, "partyline_api_key");
+    fs.writeFileSync(keyFile, "test-key\n");
+    const promConfig = path.join(SOURCE_DIR, "deploy", "prometheus.yml");
+    const promChecked = path.join(dir, "prometheus.yml");
+    fs.writeFileSync(promChecked, fs.readFileSync(promConfig, "utf8").replace(/credentials_file: \S+/, `credentials_file: ${keyFile}`));
+    const prom = run("promtool", ["check", "config", promChecked]);
+    assert.equal(prom.status, 0, `promtool check config ${promConfig}:\n${prom.stdout}${prom.stderr}`);
     const natsConf = path.join(SOURCE_DIR, "deploy", "nats", "nats.conf");
     const nats = run(cluster.servers[0].bin, ["-t", "-c", natsConf], { NATS_SERVER_NAME: "nats-1" });
     assert.equal(nats.status, 0, `nats-server -t -c ${natsConf}:\n${nats.stdout}${nats.stderr}`);
     const clusterYaml = path.join(SOURCE_DIR, "config", "cluster.yaml");
     const check = run(PARTYLINE_BIN, ["check-config", clusterYaml], {});
     assert.equal(check.status, 0, `partyline check-config ${clusterYaml}:\n${check.stdout}${check.stderr}`);
+  });
+
+  test("a node's /metrics passes promtool check metrics", T, async (t) => {
+    if (SKIP) return t.skip(SKIP);
+    const res = await httpFetch(`${nodes[0].url}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /^# TYPE partyline_/m);
+    const lint = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8", timeout: 15000 });
+    assert.equal(lint.status, 0, `promtool check metrics:\n${lint.stdout}${lint.stderr}`);
   });
 
   test("the proxy answers /readyz, and the stream is replicated on all three servers", T, async (t) => {

@@ -14,7 +14,7 @@
 // When a test file fails, the last lines each partyline node logged are
 // printed at exit, so a failure report carries the node's side of the story.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
@@ -599,6 +599,23 @@ export function findHaproxy() {
 
 export const HAPROXY_CONFIG = path.join(SOURCE_DIR, "deploy", "haproxy.cfg");
 
+// A self-signed certificate for 127.0.0.1 and localhost, made by the openssl
+// command in `dir`: {cert (PEM text, for a client's `ca`), pemFile (certificate
+// and key in one file, as HAProxy's `crt` takes it)}.
+export function makeSelfSignedCert(dir) {
+  const key = path.join(dir, "tls.key");
+  const crt = path.join(dir, "tls.crt");
+  const made = spawnSync("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", crt,
+  ], { encoding: "utf8" });
+  if (made.status !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr || made.error}`);
+  const pemFile = path.join(dir, "tls.pem");
+  const cert = fs.readFileSync(crt, "utf8");
+  fs.writeFileSync(pemFile, cert + fs.readFileSync(key, "utf8"));
+  return { cert, pemFile };
+}
+
 // Null once the proxy accepts connections on `port`, else the error (the child is stopped).
 async function haproxyListening(child, port, text) {
   const deadline = Date.now() + 10000;
@@ -620,7 +637,7 @@ async function haproxyListening(child, port, text) {
 // of the backend become one line per backend ({name, port}), each keeping the
 // options of the first original server line. Throws when the file has no bind
 // or no server line, so a configuration this cannot rewrite fails loudly.
-export async function loopbackHaproxyConfig(text, backends) {
+export async function loopbackHaproxyConfig(text, backends, { certFile } = {}) {
   const out = [];
   const ports = {};
   let section = "";
@@ -631,7 +648,8 @@ export async function loopbackHaproxyConfig(text, backends) {
     const bind = /^(\s+)bind\s+\S+(.*)$/.exec(line);
     if (bind) {
       ports[section] = await freePort();
-      out.push(`${bind[1]}bind ${HOST}:${ports[section]}${bind[2]}`);
+      const options = certFile ? bind[2].replace(/\bcrt\s+\S+/, `crt ${certFile}`) : bind[2];
+      out.push(`${bind[1]}bind ${HOST}:${ports[section]}${options}`);
       continue;
     }
     const server = /^(\s+)server\s+\S+\s+\S+(.*)$/.exec(line);
@@ -659,9 +677,12 @@ export async function startHaproxy({ backends, configFile = HAPROXY_CONFIG, fron
   if (!bin) throw new Error("haproxy not found on PATH nor in /usr/sbin: install it (scripts/install-deps.sh) or set HAPROXY_BIN");
   const dir = makeTempDir("haproxy");
   const generated = path.join(dir, "haproxy.cfg");
+  const source = fs.readFileSync(configFile, "utf8");
+  // A TLS frontend gets a certificate of its own, made for this run.
+  const tls = /^\s+bind\s.*\bssl\b/m.test(source) ? makeSelfSignedCert(dir) : null;
   let text, ports, port, child;
   for (let attempt = 1; ; attempt++) {
-    ({ text, ports } = await loopbackHaproxyConfig(fs.readFileSync(configFile, "utf8"), backends));
+    ({ text, ports } = await loopbackHaproxyConfig(source, backends, { certFile: tls?.pemFile }));
     port = ports[frontend];
     if (!port) throw new Error(`${configFile} has no frontend "${frontend}" with a bind line`);
     fs.writeFileSync(generated, text);
@@ -677,6 +698,8 @@ export async function startHaproxy({ backends, configFile = HAPROXY_CONFIG, fron
   const proxy = {
     port,
     url: `http://${HOST}:${port}`,
+    ports, // by frontend name
+    tlsCert: tls?.cert ?? null, // the PEM a client trusts to reach the TLS frontend
     statsUrl,
     configFile: generated,
     config: text,
