@@ -38,6 +38,22 @@ async function metrics(node) {
   return values;
 }
 
+// The kernel's counts of connections dropped because a listen queue was full (TcpExt
+// ListenOverflows + ListenDrops of /proc/net/netstat, for this network namespace), or null.
+function listenDrops() {
+  try {
+    const [names, values] = readFileSync("/proc/net/netstat", "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("TcpExt:"))
+      .map((line) => line.trim().split(/\s+/));
+    const value = (name) => Number(values[names.indexOf(name)]);
+    const total = value("ListenOverflows") + value("ListenDrops");
+    return Number.isFinite(total) ? total : null;
+  } catch {
+    return null;
+  }
+}
+
 function upgradeRequest(node, path) {
   return [
     `GET ${path} HTTP/1.1`,
@@ -188,15 +204,33 @@ describe("limits", () => {
       const sockets = [];
       let connected = 0;
       try {
+        const dropsBefore = listenDrops();
+        const started = Date.now();
         for (let i = 0; i < BURST; i++) {
           const socket = net.connect({ host: "127.0.0.1", port: node.port });
           socket.on("error", () => {});
           socket.once("connect", () => connected++);
           sockets.push(socket);
         }
-        // The first SYN retransmission comes 1 s after a dropped handshake.
+        // The first SYN retransmission comes 1 s after a dropped handshake: all connected within
+        // 800 ms, none was dropped.
         await until(() => connected === BURST, { timeoutMs: 800, intervalMs: 10 }).catch(() => {});
-        assert.equal(connected, BURST, `${connected} of ${BURST} connections completed their handshake within 800 ms`);
+        const within800 = connected;
+        if (within800 < BURST) {
+          // Later than that, this process may only have been slow to see them (a loaded
+          // machine): the kernel's count of handshakes dropped from full listen queues tells.
+          await until(() => connected === BURST, { timeoutMs: 10000, intervalMs: 10 }).catch(() => {});
+          assert.equal(connected, BURST, `${connected} of ${BURST} connections completed their handshake within 10 s`);
+          const dropsAfter = listenDrops();
+          const dropped = dropsBefore === null || dropsAfter === null ? "unknown" : dropsAfter - dropsBefore;
+          assert.equal(
+            dropped,
+            0,
+            `${within800} of ${BURST} connections completed their handshake within 800 ms, all within ${Date.now() - started} ms; ` +
+              `handshakes the kernel dropped from full listen queues meanwhile (TcpExt ListenOverflows + ListenDrops): ${dropped}`,
+          );
+        }
+        t.diagnostic(`${within800} of ${BURST} handshakes within 800 ms`);
       } finally {
         for (const socket of sockets) socket.destroy();
       }
