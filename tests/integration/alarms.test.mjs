@@ -126,8 +126,10 @@ describe("alarms outlive shards, nodes and the nats-server", () => {
   test("an alarm outlives its shard going idle: the room is woken to run it", T, async () => {
     const node = await alarmNode("idle", { idle_room_seconds: 1 });
     try {
-      const { due } = await call(node, "sleepy", "set", { ms: "3500" });
+      // The idle shard closes after 1 s, on the next 1 s sweep; the alarm is due well after that.
+      const { due } = await call(node, "sleepy", "set", { ms: "6000" });
       await until(async () => (await metricsOf(node)).partyline_rooms === 0, { timeoutMs: 10000, what: "the idle shard to close" });
+      assert.deepEqual(await alarmsRun(node, "sleepy"), [], "precondition: the alarm ran before its shard went idle");
       const runs = await until(async () => {
         const log = await alarmsRun(node, "sleepy");
         return log.length && log;
