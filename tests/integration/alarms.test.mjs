@@ -51,7 +51,8 @@ describe("alarms on two nodes", () => {
 
   test("an alarm runs once, when due, on the node with the room's shard", T, async () => {
     const room = "once";
-    const { due } = await call(a, room, "set", { ms: "500" });
+    // Due in 2 s: the get right after the set finds it pending, however slow the machine.
+    const { due } = await call(a, room, "set", { ms: "2000" });
     assert.deepEqual(await call(a, room, "get"), { due });
     const runs = await until(async () => (await alarmsRun(b, room)).length && alarmsRun(b, room), { timeoutMs: 10000, what: "onAlarm" });
     assert.equal(runs.length, 1);
@@ -64,12 +65,14 @@ describe("alarms on two nodes", () => {
   });
 
   test("a cancelled alarm never runs; a replaced one runs at its new time only", T, async () => {
-    await call(a, "cancelled", "set", { ms: "800" });
+    // Due in 3 s: the cancel on the other node (which starts a shard there first) comes before it.
+    const cancelled = await call(a, "cancelled", "set", { ms: "3000" });
     assert.deepEqual(await call(b, "cancelled", "cancel"), { cancelled: true });
     await call(a, "replaced", "set", { ms: "60000" });
     const { due } = await call(b, "replaced", "set", { ms: "800" });
     await until(async () => (await alarmsRun(a, "replaced")).length === 1, { timeoutMs: 10000, what: "the replacing alarm" });
-    await sleep(GRACE_MS + 1000);
+    // Past the grace period after the replaced alarm ran, and after the cancelled one was due.
+    await sleep(Math.max(GRACE_MS + 1000, cancelled.due + GRACE_MS + 1000 - Date.now()));
     assert.deepEqual(await alarmsRun(a, "cancelled"), []);
     const runs = await alarmsRun(a, "replaced");
     assert.equal(runs.length, 1);
@@ -123,8 +126,10 @@ describe("alarms outlive shards, nodes and the nats-server", () => {
   test("an alarm outlives its shard going idle: the room is woken to run it", T, async () => {
     const node = await alarmNode("idle", { idle_room_seconds: 1 });
     try {
-      const { due } = await call(node, "sleepy", "set", { ms: "3500" });
+      // The idle shard closes after 1 s, on the next 1 s sweep; the alarm is due well after that.
+      const { due } = await call(node, "sleepy", "set", { ms: "6000" });
       await until(async () => (await metricsOf(node)).partyline_rooms === 0, { timeoutMs: 10000, what: "the idle shard to close" });
+      assert.deepEqual(await alarmsRun(node, "sleepy"), [], "precondition: the alarm ran before its shard went idle");
       const runs = await until(async () => {
         const log = await alarmsRun(node, "sleepy");
         return log.length && log;
@@ -142,7 +147,10 @@ describe("alarms outlive shards, nodes and the nats-server", () => {
     try {
       const { due } = await call(node, "restart", "set", { ms: "3000" });
       await nats.kill();
-      await sleep(1000);
+      await until(async () => (await httpFetch(`${node.url}/readyz`)).status === 503, {
+        timeoutMs: 10000,
+        what: "the node to see nats-server gone",
+      });
       await nats.restart();
       const runs = await until(async () => {
         const log = await alarmsRun(node, "restart");

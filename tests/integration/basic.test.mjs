@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { connect, httpFetch, sleep, startNats, startNode } from "./harness.mjs";
+import { connect, httpFetch, startNats, startNode } from "./harness.mjs";
 
 const T = { timeout: 30000 };
 
@@ -143,7 +143,13 @@ describe("one node", () => {
       const res = await node.broadcast("welcome", "a.b", "to a.b only");
       assert.equal(res.status, 200, res.body);
       await clients[0].waitFor((m) => m.text === "to a.b only");
-      await sleep(300);
+      // A broadcast to each room after it: a write that reached a room it was not meant for
+      // would have come before that room's marker, which shares its subject.
+      for (let i = 0; i < ids.length; i++) {
+        const marker = await node.broadcast("welcome", ids[i], `marker ${i}`);
+        assert.equal(marker.status, 200, marker.body);
+      }
+      for (let i = 0; i < ids.length; i++) await clients[i].waitFor((m) => m.text === `marker ${i}`);
       for (let i = 0; i < ids.length; i++) {
         const foreign = clients[i].messages
           .filter((m) => m.text.includes('"message"'))

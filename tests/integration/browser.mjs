@@ -144,6 +144,28 @@ function record(page, line) {
   if (VERBOSE) process.stderr.write(`[${page.label}] ${line}\n`);
 }
 
+// Closes the page's WebSocket (the page script's global `socket`) and resolves
+// once the page took #status out of its "online" state. The page itself
+// watches for that, so it is seen even when the page is back online (the
+// examples retry after 500 ms) before this process would have looked.
+// Bounded like an action.
+export function dropSocket(page) {
+  const dropped = page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const status = document.getElementById("status");
+        const observer = new MutationObserver(() => {
+          if (status.classList.contains("online")) return;
+          observer.disconnect();
+          resolve();
+        });
+        observer.observe(status, { attributes: true, attributeFilter: ["class"] });
+        socket.close();
+      }),
+  );
+  return withTimeout(dropped, ACTION_TIMEOUT_MS, `${page.label} to go offline once its socket closed`);
+}
+
 // Throws when a page had an uncaught exception: a page test that passes with a
 // broken script is not a pass.
 export function assertNoPageErrors(...pages) {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { assertNoPageErrors, launchBrowser } from "./browser.mjs";
+import { assertNoPageErrors, dropSocket, launchBrowser } from "./browser.mjs";
 import { startNats, startNode, until } from "./harness.mjs";
 
 const T = { timeout: 120000 };
@@ -84,8 +84,7 @@ describe("examples/chat page in Chromium", () => {
     for (const page of [ann, bob, carol]) await shows(page, "a line from the late page");
 
     // A dropped socket reconnects with the same id and redraws the history once.
-    await carol.evaluate("socket.close()");
-    await carol.locator("#status:not(.online)").waitFor();
+    await dropSocket(carol);
     await carol.locator("#status.online").waitFor({ timeout: 15000 });
     await carol.locator("#log li.notice", { hasText: `joined room ${room} as` }).waitFor();
     assert.deepEqual(await chatLines(carol, "history"), [...expected, "Carol: a line from the late page"]);

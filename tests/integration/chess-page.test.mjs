@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { assertNoPageErrors, launchBrowser } from "./browser.mjs";
+import { assertNoPageErrors, dropSocket, launchBrowser } from "./browser.mjs";
 import { startNats, startNodeWithConfig } from "./harness.mjs";
 
 const T = { timeout: 120000 };
@@ -87,8 +87,7 @@ describe("examples/chess page in Chromium", () => {
     }
 
     // A reconnect redraws the same game from the room's state.
-    await bob.evaluate("socket.close()");
-    await bob.locator("#status:not(.online)").waitFor();
+    await dropSocket(bob);
     await bob.locator("#status.online").waitFor({ timeout: 15000 });
     await bob.locator("#game", { hasText: "checkmate: white wins" }).waitFor();
     assert.equal(await pieceOn(bob, "f7"), "Q");

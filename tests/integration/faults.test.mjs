@@ -49,6 +49,11 @@ const T = { timeout: 90000 };
 const PARTY = "log";
 const RATE = 20; // POSTs per second, over the nodes
 const CLIENTS_PER_NODE = 3;
+// How long a node may take to find, by itself, writes it missed while it was cut off (no write
+// comes after them to show it the gap): it reconnects 250 ms after a drop and compares each
+// shard with the log on its next 1 s sweep, so a second or two, more with a busy processor and a
+// stream to read back. Under the ~15 s in which pings would find a dead connection.
+const CATCH_UP_MS = 10000;
 const METRICS = [
   "partyline_gap_fills_total",
   "partyline_nats_reconnects_total",
@@ -195,17 +200,18 @@ describe("(a) nats-server killed and restarted under traffic", () => {
     const answeredAt = Date.now();
     const log = await readLog(nodes[1], PARTY, room);
     // Nothing is written after these: a node that reconnected after the
-    // writes were stored learns of them only by comparing with the log.
+    // writes were stored learns of them only by comparing with the log. It
+    // does so within a second or two; the bound leaves room for a slow machine.
     const last = log.at(-1)?.seq ?? 0;
     const lagging = [];
-    await Promise.all(subscribers.map((s) => s.caughtUp(last, 5000).catch(() => lagging.push(s.name))));
+    await Promise.all(subscribers.map((s) => s.caughtUp(last, CATCH_UP_MS).catch(() => lagging.push(s.name))));
     const problems = [
       ...answerProblems(results),
       ...ackProblems(results, log),
       ...(await checkSubscribers(subscribers, log)),
       ...crashProblems(nodes),
     ];
-    if (lagging.length) problems.unshift(`not caught up within 5 s of the last answer: ${lagging.join(", ")}`);
+    if (lagging.length) problems.unshift(`not caught up within ${CATCH_UP_MS} ms of the last answer: ${lagging.join(", ")}`);
     report(t, "(a) writes only during the outage", {
       posts: results.length,
       answers: summarize(results).byStatus,
@@ -502,7 +508,7 @@ describe("(d) one partyline node paused until nats-server drops it as a slow con
     await Promise.all(subscribers.map((s) => s.close()));
   });
 
-  test("writes made while the node was cut off, and none after, reach its clients within 3 s of SIGCONT", T, async (t) => {
+  test("writes made while the node was cut off, and none after, reach its clients soon after SIGCONT", T, async (t) => {
     const { nats, nodes } = cluster;
     const room = "cut-off-quiet";
     const subscribers = await subscribeEverywhere(nodes, room);
@@ -533,7 +539,7 @@ describe("(d) one partyline node paused until nats-server drops it as a slow con
     const log = await readLog(nodes[1], PARTY, room);
     const last = log.at(-1)?.seq ?? 0;
     const lagging = [];
-    await Promise.all(subscribers.map((s) => s.caughtUp(last, 3000).catch(() => lagging.push(`${s.name} at ${s.lastSeq}`))));
+    await Promise.all(subscribers.map((s) => s.caughtUp(last, CATCH_UP_MS).catch(() => lagging.push(`${s.name} at ${s.lastSeq}`))));
     const caughtUpMs = Date.now() - resumedAt;
     let reconnects = 0;
     await until(async () => {
@@ -541,7 +547,7 @@ describe("(d) one partyline node paused until nats-server drops it as a slow con
       return reconnects >= 1;
     }, { timeoutMs: 5000, what: "the paused node to reconnect to NATS" }).catch(() => {});
     const problems = [...answerProblems(results), ...ackProblems(results, log), ...crashProblems(nodes)];
-    if (lagging.length) problems.push(`not caught up 3 s after SIGCONT (log ends at ${last}): ${lagging.join(", ")}`);
+    if (lagging.length) problems.push(`not caught up ${CATCH_UP_MS} ms after SIGCONT (log ends at ${last}): ${lagging.join(", ")}`);
     problems.push(...(await checkSubscribers(subscribers, log)));
     report(t, "(d) writes while cut off, none after", { writes: results.length, pausedNodeReconnects: reconnects, caughtUpMsAfterSigcont: caughtUpMs });
     assert.ok(reconnects >= 1, "precondition: the paused node never reconnected to NATS");

@@ -38,6 +38,22 @@ async function metrics(node) {
   return values;
 }
 
+// The kernel's counts of connections dropped because a listen queue was full (TcpExt
+// ListenOverflows + ListenDrops of /proc/net/netstat, for this network namespace), or null.
+function listenDrops() {
+  try {
+    const [names, values] = readFileSync("/proc/net/netstat", "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("TcpExt:"))
+      .map((line) => line.trim().split(/\s+/));
+    const value = (name) => Number(values[names.indexOf(name)]);
+    const total = value("ListenOverflows") + value("ListenDrops");
+    return Number.isFinite(total) ? total : null;
+  } catch {
+    return null;
+  }
+}
+
 function upgradeRequest(node, path) {
   return [
     `GET ${path} HTTP/1.1`,
@@ -188,15 +204,33 @@ describe("limits", () => {
       const sockets = [];
       let connected = 0;
       try {
+        const dropsBefore = listenDrops();
+        const started = Date.now();
         for (let i = 0; i < BURST; i++) {
           const socket = net.connect({ host: "127.0.0.1", port: node.port });
           socket.on("error", () => {});
           socket.once("connect", () => connected++);
           sockets.push(socket);
         }
-        // The first SYN retransmission comes 1 s after a dropped handshake.
+        // The first SYN retransmission comes 1 s after a dropped handshake: all connected within
+        // 800 ms, none was dropped.
         await until(() => connected === BURST, { timeoutMs: 800, intervalMs: 10 }).catch(() => {});
-        assert.equal(connected, BURST, `${connected} of ${BURST} connections completed their handshake within 800 ms`);
+        const within800 = connected;
+        if (within800 < BURST) {
+          // Later than that, this process may only have been slow to see them (a loaded
+          // machine): the kernel's count of handshakes dropped from full listen queues tells.
+          await until(() => connected === BURST, { timeoutMs: 10000, intervalMs: 10 }).catch(() => {});
+          assert.equal(connected, BURST, `${connected} of ${BURST} connections completed their handshake within 10 s`);
+          const dropsAfter = listenDrops();
+          const dropped = dropsBefore === null || dropsAfter === null ? "unknown" : dropsAfter - dropsBefore;
+          assert.equal(
+            dropped,
+            0,
+            `${within800} of ${BURST} connections completed their handshake within 800 ms, all within ${Date.now() - started} ms; ` +
+              `handshakes the kernel dropped from full listen queues meanwhile (TcpExt ListenOverflows + ListenDrops): ${dropped}`,
+          );
+        }
+        t.diagnostic(`${within800} of ${BURST} handshakes within 800 ms`);
       } finally {
         for (const socket of sockets) socket.destroy();
       }
@@ -223,8 +257,10 @@ describe("limits", () => {
 
     test("a client that never answers pings is dropped within ping_timeout; one that answers stays", T, async () => {
       const silent = await RawWebSocket.open(node.port, "/parties/echo/pings");
-      const answering = await RawWebSocket.open(node.port, "/parties/echo/pings");
+      // The silent client's last byte went with its handshake: its timeout counts from here,
+      // however long the second handshake takes.
       const opened = Date.now();
+      const answering = await RawWebSocket.open(node.port, "/parties/echo/pings");
       // The answering client pongs every ping, as browsers do.
       let pongs = 0;
       let seen = 0;
@@ -283,7 +319,10 @@ describe("limits", () => {
       // What the room handled of the burst before the close came first and in order (a room drops
       // the messages of a connection that closed while they waited for its handler).
       await steady.waitFor((m) => m.text === "flood 0");
-      await sleep(500);
+      // The room handles its messages in order: once steady's own message comes back, every
+      // flood message the room took came before it.
+      await steady.send("after the flood");
+      await steady.waitFor((m) => m.text === "after the flood");
       const floods = steady.texts.filter((t) => t.startsWith("flood "));
       assert.ok(floods.length >= 1 && floods.length <= 12, `${floods.length} of 40 went through`);
       assert.deepEqual(floods, Array.from({ length: floods.length }, (_, i) => `flood ${i}`));

@@ -132,10 +132,13 @@ describe("replay on two nodes sharing one log", () => {
       const page = await history(nodeA, PARTY, room, { since, limit: 1000 });
       const client = new Subscriber(`since-${since}`, { party: PARTY, room });
       await client.open(since % 2 ? nodeA : nodeB, { since });
-      await sleep(300); // a replay would have arrived with (before) the hello; nothing else is coming
+      // A write after the replay: anything more the replay sent (a duplicate, a write out of
+      // place) would have come before it.
+      const [markerSeq] = await postAll(nodeB, room, [`marker after since=${since}`]);
+      await client.caughtUp(markerSeq, 10000);
       assert.deepEqual(
         client.writes.map((w) => [w.seq, w.data]),
-        page.entries.map((e) => [e.seq, e.data]),
+        [...page.entries, { seq: markerSeq, data: `marker after since=${since}` }].map((e) => [e.seq, e.data]),
         `since=${since}: replay differs from history`,
       );
       await client.close();
