@@ -1,0 +1,197 @@
+// partyline-client: a PartySocket that speaks partyline's `partyline.v1`
+// subprotocol, so an application sees every write of a room's log once, in
+// order, across any number of reconnects.
+//
+// What the node sends a partyline.v1 client (README, "URLs" and "Guarantees"):
+//
+//   {"seq":N,"data":"text"}                   a log write (text)
+//   {"seq":N,"binary":true,"data":"<base64>"} a log write (binary)
+//   {"truncated":true,"since":S,"first":F}    retention dropped writes after S
+//   anything else                             conn:send, as the script sent it
+//   {"data":...} / {"binary":true,"data":...} conn:send, wrapped (the shape the
+//                                             node is to use for v1 clients)
+//
+// PartylineSocket unwraps log writes (event.data is the write's data, event.seq
+// its sequence), drops any write at or before the last sequence it delivered,
+// and reconnects with ?since=<that sequence>, by making PartySocket's `query`
+// a function evaluated on every connection attempt.
+
+import { PartySocket } from "partysocket";
+
+export const PROTOCOL = "partyline.v1";
+
+const isSeq = (value) => Number.isSafeInteger(value) && value >= 0;
+
+function hasExactly(object, keys) {
+  const own = Object.keys(object);
+  return own.length === keys.length && keys.every((key) => Object.prototype.hasOwnProperty.call(object, key));
+}
+
+// What a text frame from the node is: {kind: "write", seq, data, binary},
+// {kind: "truncated", since, first}, {kind: "direct", data, binary}, or null
+// (a conn:send frame as the script sent it). Only the exact shapes count, so
+// that a script's own JSON is not mistaken for a wrapper.
+export function classifyFrame(text) {
+  if (typeof text !== "string" || text.charCodeAt(0) !== 0x7b /* { */) return null;
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+  if (isSeq(value.seq) && typeof value.data === "string") {
+    if (hasExactly(value, ["seq", "data"])) return { kind: "write", seq: value.seq, data: value.data, binary: false };
+    if (value.binary === true && hasExactly(value, ["seq", "binary", "data"]))
+      return { kind: "write", seq: value.seq, data: value.data, binary: true };
+    return null;
+  }
+  if (value.truncated === true && isSeq(value.since) && isSeq(value.first) && hasExactly(value, ["truncated", "since", "first"]))
+    return { kind: "truncated", since: value.since, first: value.first };
+  if (typeof value.data === "string") {
+    if (hasExactly(value, ["data"])) return { kind: "direct", data: value.data, binary: false };
+    if (value.binary === true && hasExactly(value, ["binary", "data"])) return { kind: "direct", data: value.data, binary: true };
+  }
+  return null;
+}
+
+function base64Bytes(base64) {
+  const raw = atob(base64);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+// Binary data as the socket's binaryType asks, as a binary frame would come.
+function binaryData(base64, binaryType) {
+  const bytes = base64Bytes(base64);
+  if (binaryType === "blob" && typeof Blob === "function") return new Blob([bytes]);
+  if (binaryType === "nodebuffer" && typeof Buffer === "function") return Buffer.from(bytes.buffer, 0, bytes.length);
+  return bytes.buffer;
+}
+
+function messageEvent(data, seq) {
+  const event = typeof MessageEvent === "function" ? new MessageEvent("message", { data }) : Object.assign(new Event("message"), { data });
+  Object.defineProperty(event, "seq", { value: seq, enumerable: true });
+  return event;
+}
+
+function truncatedEvent(since, first) {
+  const event = new Event("truncated");
+  Object.defineProperty(event, "since", { value: since, enumerable: true });
+  Object.defineProperty(event, "first", { value: first, enumerable: true });
+  return event;
+}
+
+// The user's protocols with partyline.v1 first; PartySocket takes a string, a
+// list or a function (sync or async) returning either.
+function withProtocol(protocols) {
+  const merge = (value) => {
+    const list = value == null ? [] : Array.isArray(value) ? value : [value];
+    return [PROTOCOL, ...list.filter((p) => p !== PROTOCOL)];
+  };
+  if (typeof protocols !== "function") return merge(protocols);
+  return () => {
+    const value = protocols();
+    return value && typeof value.then === "function" ? value.then(merge) : merge(value);
+  };
+}
+
+function checkSince(since) {
+  if (since === undefined || since === null) return undefined;
+  if (!isSeq(since)) throw new TypeError(`PartylineSocket: since must be a non-negative integer, not ${String(since)}`);
+  return since;
+}
+
+export class PartylineSocket extends PartySocket {
+  #state;
+
+  // Called with the `truncated` event, like onmessage with `message`.
+  ontruncated = null;
+
+  constructor(options = {}) {
+    const { since, query, protocols, ...rest } = options;
+    // The query function runs on every connection attempt, after this
+    // constructor returned (PartySocket connects asynchronously).
+    const state = { lastSeq: checkSince(since), query, protocols };
+    state.queryProvider = async () => {
+      const own = typeof state.query === "function" ? await state.query() : state.query;
+      const merged = { ...(own || {}) };
+      if (state.lastSeq !== undefined) merged.since = String(state.lastSeq);
+      return merged;
+    };
+    super({ ...rest, protocols: withProtocol(protocols), query: state.queryProvider });
+    this.#state = state;
+  }
+
+  // The sequence of the last log write delivered (or given as `since`), which
+  // the next connection resumes after; undefined before the first one.
+  get lastSeq() {
+    return this.#state.lastSeq;
+  }
+
+  get seq() {
+    return this.#state.lastSeq;
+  }
+
+  // PartySocket's updateProperties, keeping the resume logic: a new `query` or
+  // `protocols` is wrapped like the constructor's; another room, party,
+  // basePath or prefix starts without a sequence (sequences belong to a room),
+  // unless `since` is given too.
+  updateProperties(options = {}) {
+    const state = this.#state;
+    const { since, query, protocols, ...rest } = options;
+    const changed = (key, current) => rest[key] !== undefined && rest[key] !== current;
+    if (
+      changed("room", this.room) ||
+      changed("party", this.name) ||
+      changed("basePath", this.basePath) ||
+      changed("prefix", this.partySocketOptions.prefix)
+    )
+      state.lastSeq = undefined;
+    if ("since" in options) state.lastSeq = checkSince(since);
+    if ("query" in options) state.query = query;
+    if ("protocols" in options) state.protocols = protocols;
+    super.updateProperties({ ...rest, query: state.queryProvider, protocols: withProtocol(state.protocols) });
+  }
+
+  // Replaces PartySocket's own message handler (an instance field of
+  // ReconnectingWebSocket, attached to each underlying WebSocket when it is
+  // created, which is always after this constructor returned).
+  _handleMessage = (event) => this.#receive(event.data);
+
+  #receive(data) {
+    // A node (or a proxy) that did not agree to partyline.v1 sends writes as
+    // they were written: nothing to unwrap, no sequence to track.
+    if (this.protocol !== PROTOCOL) return this.#deliver(data, undefined);
+    // Binary frames are conn:send's: log writes come as text.
+    if (typeof data !== "string") return this.#deliver(data, undefined);
+    const frame = classifyFrame(data);
+    if (frame === null) return this.#deliver(data, undefined);
+    const state = this.#state;
+    switch (frame.kind) {
+      case "write":
+        // Sequences of a room's log only grow: one at or before the last
+        // delivered is a duplicate (the seam of a replay).
+        if (state.lastSeq !== undefined && frame.seq <= state.lastSeq) return;
+        state.lastSeq = frame.seq;
+        return this.#deliver(frame.binary ? binaryData(frame.data, this.binaryType) : frame.data, frame.seq);
+      case "truncated": {
+        const event = truncatedEvent(frame.since, frame.first);
+        if (this.ontruncated) this.ontruncated(event);
+        this.dispatchEvent(event);
+        return;
+      }
+      case "direct":
+        return this.#deliver(frame.binary ? binaryData(frame.data, this.binaryType) : frame.data, undefined);
+    }
+  }
+
+  #deliver(data, seq) {
+    const event = messageEvent(data, seq);
+    if (this.onmessage) this.onmessage(event);
+    this.dispatchEvent(event);
+  }
+}
+
+export default PartylineSocket;
