@@ -27,7 +27,7 @@ export type PartylineSocketOptions = PartySocketOptions & {
  * the script sent with `conn:send`, `seq` is undefined.
  */
 export interface PartylineMessageEvent<T = any> extends MessageEvent<T> {
-  readonly seq: number | undefined;
+  readonly seq?: number;
 }
 
 /**
