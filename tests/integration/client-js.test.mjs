@@ -16,7 +16,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { SOURCE_DIR, TESTS_DIR, WebSocket, httpFetch, startNats, startNode, until } from "./harness.mjs";
+import { SOURCE_DIR, TESTS_DIR, WebSocket, httpFetch, loadPartySocket, startNats, startNode, until } from "./harness.mjs";
 import { compareWithLog, orderProblems, post, readLog, roomPath } from "./fault-tools.mjs";
 
 const T = { timeout: 60000 };
@@ -91,21 +91,20 @@ function describeSocket(socket) {
   return `${socket.events.length} events, last: [${shown.join(", ")}]; closes ${JSON.stringify(socket.closes.slice(-4))}; ${socket.problems.slice(-3).join("; ")}`;
 }
 
-// Resolves once the socket's connection number `n` (1-based) has been admitted.
-function admitted(socket, n, timeoutMs = 15000) {
-  return until(() => hellosOf(socket).length >= n && hellosOf(socket)[n - 1], {
-    timeoutMs,
-    what: `hello #${n} on ${socket.roomUrl}; ${describeSocket(socket)}`,
-  });
+// until(), with what the socket delivered by then in the failure.
+async function waitFor(socket, condition, what, timeoutMs = 15000) {
+  try {
+    return await until(condition, { timeoutMs, what: `${what} on ${socket.roomUrl}` });
+  } catch (err) {
+    throw new Error(`${err.message}; ${describeSocket(socket)}`);
+  }
 }
 
+// Resolves once the socket's connection number `n` (1-based) has been admitted.
+const admitted = (socket, n) => waitFor(socket, () => hellosOf(socket)[n - 1], `hello #${n}`);
+
 // Resolves once the socket delivered the write with sequence `seq`.
-function delivered(socket, seq, timeoutMs = 15000) {
-  return until(() => writesOf(socket).some((w) => w.seq === seq), {
-    timeoutMs,
-    what: `write ${seq} on ${socket.roomUrl}; ${describeSocket(socket)}`,
-  });
-}
+const delivered = (socket, seq) => waitFor(socket, () => writesOf(socket).some((w) => w.seq === seq), `write ${seq}`);
 
 // Posts `bodies` one after the other; resolves with their seqs.
 async function postAll(node, room, bodies) {
@@ -183,7 +182,7 @@ describe("PartylineSocket on one node", () => {
     assert.equal(binary.status, 200, binaryAnswer);
     const binarySeq = JSON.parse(binaryAnswer).seq;
     socket.send("sent on the socket"); // onMessage broadcasts it through the log
-    await until(() => writesOf(socket).length >= 4, { what: `4 writes; ${describeSocket(socket)}` });
+    await waitFor(socket, () => writesOf(socket).length >= 4, "4 writes");
 
     const writes = writesOf(socket);
     const log = await readLog(node, PARTY, room);
@@ -202,7 +201,7 @@ describe("PartylineSocket on one node", () => {
     socket.send('direct:{"type":"note","n":1}');
     socket.send("direct-binary:raw bytes");
     socket.send('direct:{"data":"wrapped for a v1 client"}'); // the shape the node is to use for conn:send
-    await until(() => messagesOf(socket).length >= before + 4, { what: `4 direct frames; ${describeSocket(socket)}` });
+    await waitFor(socket, () => messagesOf(socket).length >= before + 4, "4 direct frames");
     const direct = messagesOf(socket).slice(before);
     assert.deepEqual(direct.map((m) => m.seq), [undefined, undefined, undefined, undefined]);
     assert.equal(direct[0].data, "just for you");
@@ -276,7 +275,7 @@ describe("PartylineSocket on one node", () => {
       gate = deferred();
       socket.send("close"); // the script closes the connection: 4000
       // The reconnect has started (the query is being asked for): write into the gap.
-      await until(() => calls === round + 1, { what: `query call #${round + 1}; ${describeSocket(socket)}` });
+      await waitFor(socket, () => calls === round + 1, `query call #${round + 1}`);
       const gap = await postAll(node, room, [1, 2, 3].map((i) => `gap-${round}-${i}`));
       gate.resolve();
       const hello = await admitted(socket, round + 1);
@@ -324,6 +323,42 @@ describe("PartylineSocket on one node", () => {
     assert.equal(moved.since, null, "the socket resumed another room's sequence");
     assert.doesNotMatch(everything.url, /since=/);
   });
+
+  test("the README's recipe for the stock PartySocket: query as a function resumes after the last seq; a plain object replays the same writes again", T, async () => {
+    const PartySocket = loadPartySocket();
+    const room = "stock";
+    const [s0] = await postAll(node, room, ["s-1"]);
+    // What a stock PartySocket delivers, raw: `writes` are the frames with a seq, unfiltered.
+    const openStock = (options) => {
+      const socket = new PartySocket({ host: node.host, party: PARTY, room, WebSocket, maxRetries: 20, ...options });
+      sockets.push(socket);
+      socket.events = [];
+      socket.closes = [];
+      socket.problems = [];
+      socket.addEventListener("message", (event) => {
+        const frame = classifyFrame(event.data);
+        socket.events.push(frame?.kind === "write" ? { seq: frame.seq, data: frame.data } : { data: event.data });
+      });
+      return socket;
+    };
+    let lastSeq = s0;
+    const recipe = openStock({ protocols: ["partyline.v1"], query: () => ({ since: String(lastSeq) }) });
+    recipe.addEventListener("message", () => (lastSeq = writesOf(recipe).at(-1)?.seq ?? lastSeq));
+    const plain = openStock({ protocols: ["partyline.v1"], query: { since: String(s0) } });
+    await Promise.all([admitted(recipe, 1), admitted(plain, 1)]);
+    const seen = await postAll(node, room, ["s-2", "s-3"]);
+    await Promise.all([delivered(recipe, seen.at(-1)), delivered(plain, seen.at(-1))]);
+
+    recipe.reconnect();
+    plain.reconnect();
+    await Promise.all([admitted(recipe, 2), admitted(plain, 2)]);
+    const [live] = await postAll(node, room, ["s-4"]);
+    await Promise.all([delivered(recipe, live), delivered(plain, live)]);
+    assert.deepEqual(writesOf(recipe).map((w) => w.data), ["s-2", "s-3", "s-4"], "the recipe's socket");
+    assert.deepEqual(writesOf(plain).map((w) => w.data), ["s-2", "s-3", "s-2", "s-3", "s-4"], "a plain object query");
+    recipe.close();
+    plain.close();
+  });
 });
 
 describe("PartylineSocket across nodes", () => {
@@ -352,7 +387,7 @@ describe("PartylineSocket across nodes", () => {
     await delivered(socket, first.at(-1));
 
     await nodeA.stop(); // SIGTERM: its WebSockets are closed 1001
-    await until(() => socket.closes.some((c) => c.code === 1001), { what: `close 1001; ${describeSocket(socket)}` });
+    await waitFor(socket, () => socket.closes.some((c) => c.code === 1001), "close 1001");
     const whileDown = await postAll(nodeB, room, Array.from({ length: 8 }, (_, i) => `down-${i + 1}`));
     socket.updateProperties({ host: nodeB.host });
     assert.equal(socket.lastSeq, first.at(-1), "a new host (same room) forgot the sequence");
