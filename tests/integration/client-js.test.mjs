@@ -13,8 +13,10 @@
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
 
 import { SOURCE_DIR, TESTS_DIR, WebSocket, httpFetch, loadPartySocket, startNats, startNode, until } from "./harness.mjs";
 import { compareWithLog, orderProblems, post, readLog, roomPath } from "./fault-tools.mjs";
@@ -40,7 +42,10 @@ function checkInstalledCopy() {
   }
 }
 checkInstalledCopy();
-const { PartylineSocket, PROTOCOL, classifyFrame } = await import("partyline-client");
+// Resolved from tests/ through the package's exports, as harness.mjs resolves
+// its packages, whatever the working directory is.
+const entry = createRequire(path.join(TESTS_DIR, "package.json")).resolve("partyline-client");
+const { PartylineSocket, PROTOCOL, classifyFrame } = await import(pathToFileURL(entry).href);
 
 const sockets = [];
 
