@@ -154,6 +154,14 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     if (admission.future.wait_for(kRequestTimeout) != std::future_status::ready)
         return sendText(conn, 504, "the room did not decide in time");
     if (auto refusal = admission.future.get()) return send(conn, *refusal);
+    int status = takeOver(conn, shard.value(), std::move(request), *upgrade, id);
+    if (status == 101) slot.count = nullptr;  // RoomSession::onClosed gives it back
+    return status;
+}
+
+int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
+                               const UpgradeRequest& upgrade, const std::string& id) {
+    const mg_request_info* ri = mg_get_request_info(conn);
     auto socket =
         net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
     if (!socket.valid()) {
@@ -176,14 +184,13 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     // in its queue: a client that saw its socket open is in the room before anything another
     // client sends after that, and every frame the room sends it follows the 101.
     auto answer = std::make_shared<const std::string>(
-        net::upgradeResponse(upgrade->key, upgrade->versioned ? "partyline.v1" : ""));
+        net::upgradeResponse(upgrade.key, upgrade.versioned ? "partyline.v1" : ""));
     auto outbox = deps_.sender.attachHeld(fd, deps_.limits.send_buffer_bytes, std::move(answer));
-    auto client = std::make_shared<OutboxClient>(id, upgrade->versioned, outbox);
-    shard.value()->connect(client, std::move(request), upgrade->since);
-    slot.count = nullptr;  // RoomSession::onClosed gives it back
-    markUpgraded(conn);    // CivetWeb closes only the placeholder
+    auto client = std::make_shared<OutboxClient>(id, upgrade.versioned, outbox);
+    shard->connect(client, std::move(request), upgrade.since);
+    markUpgraded(conn);  // CivetWeb closes only the placeholder
     deps_.counters.http--;
-    deps_.reactor.adopt(fd, outbox, std::make_unique<RoomSession>(shard.value(), client, deps_.counters),
+    deps_.reactor.adopt(fd, outbox, std::make_unique<RoomSession>(shard, client, deps_.counters),
                         net::SessionLimits::from(deps_.limits));
     outbox->release();
     return 101;

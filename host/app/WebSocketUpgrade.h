@@ -9,9 +9,11 @@
 // Threads: handle() runs on a CivetWeb worker; the sessions it makes run on the Reactor thread.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "app/ServerCounters.h"
+#include "app/UpgradeRequest.h"
 #include "config/Config.h"
 #include "net/Reactor.h"
 #include "net/Sender.h"
@@ -44,6 +46,11 @@ class WebSocketUpgrade {
     int handle(mg_connection* conn, const Route& route);
 
    private:
+    // After the room accepted: takes the socket from CivetWeb, joins the shard, hands the socket
+    // to the Reactor and lets the 101 out. 101, or the 500 written when the socket cannot be taken.
+    int takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
+                 const UpgradeRequest& upgrade, const std::string& id);
+
     WebSocketUpgradeDeps deps_;
 };
 
