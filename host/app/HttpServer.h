@@ -1,16 +1,12 @@
-// HttpServer: the node's front door, on CivetWeb.
+// HttpServer: the node's front door, on CivetWeb: its lifecycle (start, drain, stop), the
+// connection limits, and the routing of every request. It answers /healthz, /readyz and /metrics,
+// hands room requests to the room's shard, upgrades to WebSocketUpgrade and the /v1/ control API
+// to LogEndpoints. CivetWeb's own WebSocket code is not used: it allocates a frame's declared
+// length before reading it and its writes block on a client that does not read.
+// Must not: encode an answer itself (HttpIo does) or run Lua.
 //
-// CivetWeb accepts connections and parses HTTP requests; this class routes
-// them (Router), answers the built-in endpoints, hands room requests to the
-// room's shard, and upgrades WebSockets itself: it finds the connection's
-// socket, answers the handshake and hands the socket to the Reactor, which
-// reads frames with partyline's own parser; writes go through the Sender.
-// CivetWeb's own
-// WebSocket code is not used: it allocates a frame's declared length before
-// reading it and its writes block on a client that does not read.
-//
-// Threads: handlers run on CivetWeb worker threads. They never run Lua: they
-// post to shards and, for HTTP, wait for the shard's answer.
+// Threads: handlers run on CivetWeb worker threads. They never run Lua: they post to shards and,
+// for HTTP, wait for the shard's answer.
 #pragma once
 
 #include <atomic>
@@ -19,6 +15,9 @@
 #include <mutex>
 #include <string>
 
+#include "app/LogEndpoints.h"
+#include "app/ServerCounters.h"
+#include "app/WebSocketUpgrade.h"
 #include "bus/Bus.h"
 #include "config/Config.h"
 #include "core/Histogram.h"
@@ -57,9 +56,9 @@ class HttpServer {
     ~HttpServer();  // drains (below) and waits for CivetWeb to stop
 
     uint16_t port() const { return port_; }
-    size_t connections() const { return connections_.load(); }
+    size_t connections() const { return counters_.webSockets.load(); }
     // HTTP connections a CivetWeb worker holds now (an upgraded WebSocket leaves the count).
-    size_t httpConnections() const { return httpConnections_.load(); }
+    size_t httpConnections() const { return counters_.http.load(); }
     // Any thread. Graceful drain: the listening socket closes (new connections are refused),
     // requests on open keep-alive connections get 503, every WebSocket is asked to close with 1001,
     // and requests in progress go on to their answer.
@@ -71,35 +70,30 @@ class HttpServer {
 
    private:
     explicit HttpServer(HttpServerDeps deps) : deps_(std::move(deps)) {}
+    // Before CivetWeb starts: the Reactor, the routers and the units that answer requests.
+    void makeHandlers();
     static int dispatch(mg_connection* conn, void* self);
     static int onConnectionStart(const mg_connection* conn, void** connData);
     static void onConnectionClose(const mg_connection* conn);
     int handle(mg_connection* conn);
     int handleOperations(mg_connection* conn, const Route& route);
-    // Connections other than `conn` (WebSockets and HTTP) are at limits.max_connections.
-    bool atConnectionLimit() const;
-    // 503 with Retry-After, and the connection closed afterwards.
+    // 503 with Retry-After, counted in partyline_refused_total, and the connection closed afterwards.
     int refuse(mg_connection* conn, const std::string& why, int retryAfterSeconds);
-    int handleUpgrade(mg_connection* conn, const Route& route);
     int handleRoomRequest(mg_connection* conn, const Route& route);
     int handleRouterRequest(mg_connection* conn, const Route& route);
-    int handleBroadcast(mg_connection* conn, const Route& route);
-    int handleHistory(mg_connection* conn, const Route& route);
 
     HttpServerDeps deps_;
-    std::map<std::string, std::unique_ptr<ShardRouter>> routers_;  // by router party name
-    std::unique_ptr<net::Reactor> reactor_;                        // reads the upgraded WebSockets
+    ServerCounters counters_;  // before the Reactor: its sessions count down at their close
+    ShardRouters routers_;
+    std::unique_ptr<net::Reactor> reactor_;  // reads the upgraded WebSockets
+    std::unique_ptr<WebSocketUpgrade> upgrade_;
+    std::unique_ptr<LogEndpoints> logEndpoints_;  // the /v1/ control API
     mg_context* ctx_ = nullptr;
     std::once_flag drainOnce_;
     std::atomic<size_t> inFlight_{0};  // requests being handled now
     uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
-    std::atomic<size_t> connections_{0};
-    std::atomic<size_t> httpConnections_{0};
     size_t keepAliveBelow_ = 0;  // busy workers from which answers close their connection
-    std::atomic<uint64_t> refused_{0};
-    std::atomic<uint64_t> requests_{0};
-    std::atomic<uint64_t> messagesIn_{0};
 };
 
 }  // namespace partyline

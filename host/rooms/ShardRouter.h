@@ -8,6 +8,8 @@
 #pragma once
 
 #include <atomic>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,7 @@
 namespace partyline {
 
 class ShardRouter {
-public:
+   public:
     ShardRouter(const RouterConfig& config, RoomRegistry& rooms) : config_(config), rooms_(rooms) {}
 
     // The shard room of the target party a new connection joins.
@@ -27,13 +29,16 @@ public:
     std::vector<std::string> shardRooms(const std::string& room) const;
     const std::string& target() const { return config_.target; }
 
-private:
+   private:
     size_t leastConnected(const std::string& room);
 
     RouterConfig config_;
     RoomRegistry& rooms_;
     std::atomic<uint64_t> next_{0};
 };
+
+// The routers of a node's router parties, by party name; built once, before the first request.
+using ShardRouters = std::map<std::string, std::unique_ptr<ShardRouter>>;
 
 // FNV-1a: the same on every node and every build, unlike std::hash.
 uint64_t stableHash(std::string_view text);

@@ -1,0 +1,180 @@
+#include "app/HttpIo.h"
+
+#include <civetweb.h>
+
+#include <cstring>
+
+#include "app/Router.h"
+
+namespace partyline {
+namespace {
+
+// Connection user data: the two marks a connection can carry (the address is the mark).
+char kUpgradedMarker;
+char kCloseAfterAnswer;
+
+}  // namespace
+
+const char* reasonPhrase(int status) {
+    switch (status) {
+        case 101:
+            return "Switching Protocols";
+        case 200:
+            return "OK";
+        case 204:
+            return "No Content";
+        case 400:
+            return "Bad Request";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 409:
+            return "Conflict";
+        case 413:
+            return "Payload Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 501:
+            return "Not Implemented";
+        case 503:
+            return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
+        default:
+            return "Status";
+    }
+}
+
+int statusFor(Code code) {
+    switch (code) {
+        case Code::InvalidArgument:
+            return 400;
+        case Code::NotFound:
+            return 404;
+        case Code::Conflict:
+            return 409;
+        case Code::TooLarge:
+            return 413;
+        case Code::Unavailable:
+        case Code::ResourceExhausted:
+            return 503;
+        case Code::Timeout:
+            return 504;
+        default:
+            return 500;
+    }
+}
+
+std::string encodeResponse(const HttpResponse& response, bool keepAlive) {
+    std::string out;
+    out.reserve(160 + response.body.size());
+    out += "HTTP/1.1 ";
+    out += std::to_string(response.status);
+    out += ' ';
+    out += reasonPhrase(response.status);
+    out += "\r\n";
+    for (const auto& [name, value] : response.headers)
+        out.append(name).append(": ").append(value).append("\r\n");
+    out += "Content-Length: ";
+    out += std::to_string(response.body.size());
+    // Clients close idle connections before the server's keep_alive_timeout_ms (5 s), so a
+    // request never races the server's close.
+    out += keepAlive ? "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=4\r\n\r\n"
+                     : "\r\nConnection: close\r\n\r\n";
+    out += response.body;
+    return out;
+}
+
+void closeAfterAnswer(mg_connection* conn) {
+    mg_set_user_connection_data(conn, &kCloseAfterAnswer);
+    mg_disable_connection_keep_alive(conn);
+}
+
+void markUpgraded(mg_connection* conn) {
+    mg_set_user_connection_data(conn, &kUpgradedMarker);
+}
+
+bool isUpgraded(const mg_connection* conn) {
+    return mg_get_user_connection_data(conn) == &kUpgradedMarker;
+}
+
+// CivetWeb's own rule (a Connection header decides, else HTTP/1.1 keeps it), except that a
+// request that asked for an upgrade is answered and closed.
+bool keepsAlive(mg_connection* conn) {
+    if (mg_get_user_connection_data(conn) == &kCloseAfterAnswer) return false;
+    if (mg_get_header(conn, "Upgrade")) return false;
+    if (const char* connection = mg_get_header(conn, "Connection"))
+        return HttpHeaders::listHasToken(connection, "keep-alive");
+    const char* version = mg_get_request_info(conn)->http_version;
+    return version && strcmp(version, "1.1") == 0;
+}
+
+int send(mg_connection* conn, const HttpResponse& response) {
+    const bool keepAlive = keepsAlive(conn);
+    if (!keepAlive) mg_disable_connection_keep_alive(conn);
+    std::string out = encodeResponse(response, keepAlive);
+    mg_write(conn, out.data(), out.size());
+    return response.status;
+}
+
+int sendText(mg_connection* conn, int status, const std::string& body) {
+    return send(conn, HttpResponse::text(status, body + "\n"));
+}
+
+int refuse(mg_connection* conn, const std::string& why, int retryAfterSeconds) {
+    closeAfterAnswer(conn);
+    HttpResponse response = HttpResponse::text(503, why + "\n");
+    response.headers.emplace_back("Retry-After", std::to_string(retryAfterSeconds));
+    return send(conn, response);
+}
+
+HttpHeaders headersOf(const mg_request_info* ri) {
+    HttpHeaders headers;
+    for (int i = 0; i < ri->num_headers; ++i)
+        headers.add(ri->http_headers[i].name, ri->http_headers[i].value);
+    return headers;
+}
+
+std::map<std::string, std::string> queryOf(const mg_request_info* ri) {
+    return ri->query_string ? parseQuery(ri->query_string) : std::map<std::string, std::string>{};
+}
+
+Status readBody(mg_connection* conn, size_t limit, std::string& body) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    if (ri->content_length > 0 && size_t(ri->content_length) > limit)
+        return Status(Code::TooLarge, "body of " + std::to_string(ri->content_length) +
+                                          " bytes is over limits.max_message_bytes (" +
+                                          std::to_string(limit) + ")");
+    char buffer[16384];
+    for (;;) {
+        int n = mg_read(conn, buffer, sizeof buffer);
+        if (n < 0) return Status(Code::InvalidArgument, "the request body could not be read");
+        if (n == 0) return Status::ok();
+        if (body.size() + size_t(n) > limit)
+            return Status(Code::TooLarge,
+                          "body is over limits.max_message_bytes (" + std::to_string(limit) + ")");
+        body.append(buffer, size_t(n));
+    }
+}
+
+HttpRequest makeRequest(mg_connection* conn, const Route& route) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    HttpRequest request;
+    request.method = ri->request_method;
+    // decode_url is off, so CivetWeb leaves the path as the client sent it.
+    request.url = ri->local_uri_raw ? ri->local_uri_raw : "";
+    if (!percentDecode(request.url, request.path, false)) request.path = request.url;
+    if (ri->query_string) {
+        request.url += '?';
+        request.url += ri->query_string;
+        request.query = parseQuery(ri->query_string);
+    }
+    request.rest = route.rest;
+    HttpHeaders headers = headersOf(ri);
+    request.headers = {headers.all().begin(), headers.all().end()};
+    request.remoteAddr = ri->remote_addr;
+    return request;
+}
+
+}  // namespace partyline

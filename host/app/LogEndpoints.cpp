@@ -1,0 +1,207 @@
+#include "app/LogEndpoints.h"
+
+#include <civetweb.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "app/HistoryQuery.h"
+#include "app/HttpIo.h"
+#include "app/Router.h"
+#include "lua/Json.h"
+
+namespace partyline {
+namespace {
+
+// Writes in one batch broadcast: enough to fill the bus's send window in a few requests, few
+// enough that one request cannot queue an unbounded backlog of publishes.
+constexpr size_t kMaxBatchWrites = 1000;
+constexpr const char* kBatchType = "application/x-ndjson";
+
+// The log's answers to the publishes of one broadcast, collected for the CivetWeb worker that
+// waits for all of them. Callbacks run on bus threads.
+class Acks : public std::enable_shared_from_this<Acks> {
+   public:
+    explicit Acks(size_t count)
+        : results_(count, Status(Code::Unavailable, "no acknowledgement from the log in time")),
+          remaining_(count) {}
+    PublishCallback callback(size_t index) {
+        return [self = shared_from_this(), index](Result<uint64_t> result) {
+            std::lock_guard lock(self->mutex_);
+            self->results_[index] = std::move(result);
+            if (--self->remaining_ == 0) self->done_.notify_one();
+        };
+    }
+    // Worker thread. Results not answered by the deadline stay "no acknowledgement in time".
+    const std::vector<Result<uint64_t>>& wait(std::chrono::steady_clock::time_point deadline) {
+        std::unique_lock lock(mutex_);
+        done_.wait_until(lock, deadline, [&] { return remaining_ == 0; });
+        return results_;
+    }
+
+   private:
+    std::mutex mutex_;
+    std::condition_variable done_;
+    std::vector<Result<uint64_t>> results_;
+    size_t remaining_;
+};
+
+using Targets = std::vector<std::pair<std::string, std::string>>;  // room, subject
+
+// The answer to a broadcast that was a batch, went to a router room's shard rooms, or both:
+// {"seq":N} per room, or {"seqs":[...]} per batch, null where the write was not acknowledged,
+// with the first failure's "error".
+HttpResponse broadcastAnswer(const Targets& targets, bool router, size_t writes, bool batch,
+                             const std::vector<Result<uint64_t>>& results, const Result<uint64_t>* failure) {
+    auto seqs = [&](size_t room) {
+        std::string json = batch ? "\"seqs\":[" : "\"seq\":";
+        for (size_t i = 0; i < writes; ++i) {
+            const auto& result = results[room * writes + i];
+            json += (i ? "," : "") + (result ? std::to_string(result.value()) : std::string("null"));
+        }
+        return batch ? json + "]" : json;
+    };
+    std::string json =
+        failure ? "{\"error\":" + lua::jsonQuote("broadcast failed: " + failure->status().message()) + ","
+                : "{";
+    if (router) {
+        json += "\"rooms\":[";
+        for (size_t i = 0; i < targets.size(); ++i)
+            json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(targets[i].first) + "," +
+                    seqs(i) + "}";
+        json += "]}";
+    } else {
+        json += seqs(0) + "}";
+    }
+    return HttpResponse::json(failure ? statusFor(failure->status().code()) : 200, json);
+}
+
+}  // namespace
+
+std::vector<std::string> splitLines(std::string_view body) {
+    std::vector<std::string> lines;
+    while (!body.empty()) {
+        size_t end = body.find('\n');
+        std::string_view line = body.substr(0, end);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (!line.empty()) lines.emplace_back(line);
+        if (end == std::string_view::npos) break;
+        body.remove_prefix(end + 1);
+    }
+    return lines;
+}
+
+int LogEndpoints::handle(mg_connection* conn, const Route& route) {
+    switch (route.kind) {
+        case Route::Kind::Broadcast:
+            return handleBroadcast(conn, route);
+        case Route::Kind::History:
+            return handleHistory(conn, route);
+        case Route::Kind::Reload:
+            return handleReload(conn, route);
+        default:
+            return sendText(conn, 404, "not found");
+    }
+}
+
+int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    if (strcmp(ri->request_method, "POST") != 0) {
+        HttpResponse response = HttpResponse::text(405, "use POST\n");
+        response.headers.emplace_back("Allow", "POST");
+        return send(conn, response);
+    }
+    // A router room's broadcast goes into the log of every one of its shard rooms.
+    Targets targets;
+    const Party* party = deps_.parties.find(route.party);
+    const bool router = party && party->isRouter();
+    if (router) {
+        ShardRouter& shardRouter = *deps_.routers.at(route.party);
+        for (auto& room : shardRouter.shardRooms(route.room))
+            targets.emplace_back(room, deps_.rooms.subject(shardRouter.target(), room).value());
+    } else {
+        auto subject = deps_.rooms.subject(route.party, route.room);
+        if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
+        targets.emplace_back(route.room, subject.value());
+    }
+    std::string body;
+    if (Status read = readBody(conn, deps_.limits.max_message_bytes, body); !read)
+        return sendText(conn, statusFor(read.code()), read.message());
+    const char* type = mg_get_header(conn, "Content-Type");
+    std::string_view contentType = type ? type : "";
+    PublishOptions options;
+    options.binary = contentType.rfind("application/octet-stream", 0) == 0;
+    // A batch: every line is one write, published in order, answered once all are stored.
+    const bool batch = contentType.rfind(kBatchType, 0) == 0;
+    std::vector<std::string> writes;
+    if (batch) {
+        writes = splitLines(body);
+        if (writes.empty())
+            return sendText(conn, 400,
+                            std::string("an ") + kBatchType + " broadcast needs at least one line");
+        if (writes.size() > kMaxBatchWrites)
+            return sendText(conn, 413,
+                            std::to_string(writes.size()) + " lines is over the batch limit of " +
+                                std::to_string(kMaxBatchWrites) + " writes");
+    } else {
+        writes.push_back(std::move(body));
+    }
+    auto acks = std::make_shared<Acks>(targets.size() * writes.size());
+    size_t index = 0;
+    auto published = std::chrono::steady_clock::now();
+    std::vector<Publish> publishes;
+    publishes.reserve(targets.size() * writes.size());
+    for (const auto& [room, subject] : targets)
+        for (const auto& write : writes)
+            publishes.push_back({subject, write, options, acks->callback(index++)});
+    deps_.bus.publishAll(std::move(publishes));
+    const auto& results = acks->wait(std::chrono::steady_clock::now() + kRequestTimeout);
+    if (deps_.publishSeconds) deps_.publishSeconds->observe(std::chrono::steady_clock::now() - published);
+    const Result<uint64_t>* failure = nullptr;
+    for (const auto& result : results)
+        if (!result && !failure) failure = &result;
+    if (failure && !batch)
+        return sendText(conn, statusFor(failure->status().code()),
+                        "broadcast failed: " + failure->status().message());
+    if (!batch && !router)
+        return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(results[0].value()) + "}"));
+    return send(conn, broadcastAnswer(targets, router, writes.size(), batch, results, failure));
+}
+
+int LogEndpoints::handleHistory(mg_connection* conn, const Route& route) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    auto subject = deps_.rooms.subject(route.party, route.room);
+    if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
+    auto query = HistoryQuery::parse(queryOf(ri));
+    if (!query) return sendText(conn, 400, query.status().message());
+    auto entries = deps_.bus.read(subject.value(), query->since, query->limit);
+    if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());
+    auto holds = logHolds(deps_.bus, subject.value(), query->since);
+    bool truncated = holds && !holds.value();
+    std::string json = "{\"truncated\":" + std::string(truncated ? "true" : "false") + ",\"entries\":[";
+    bool comma = false;
+    for (const auto& e : entries.value()) {
+        if (comma) json += ',';
+        comma = true;
+        json += "{\"seq\":" + std::to_string(e.seq) + ",\"binary\":" + (e.binary ? "true" : "false") +
+                ",\"data\":" + lua::jsonQuote(e.data) + "}";
+    }
+    json += "]}";
+    return send(conn, HttpResponse::json(200, json));
+}
+
+int LogEndpoints::handleReload(mg_connection* conn, const Route& route) {
+    if (strcmp(mg_get_request_info(conn)->request_method, "POST") != 0)
+        return sendText(conn, 405, "use POST");
+    Status reloaded = deps_.reload(route.party);
+    if (reloaded)
+        return send(conn, HttpResponse::json(200, "{\"reloaded\":" + lua::jsonQuote(route.party) + "}"));
+    int status = reloaded.code() == Code::NotFound ? 404 : 422;
+    return sendText(conn, status, "reload failed, the running version stays: " + reloaded.message());
+}
+
+}  // namespace partyline

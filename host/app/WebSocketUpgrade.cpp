@@ -1,0 +1,199 @@
+#include "app/WebSocketUpgrade.h"
+
+#include <civetweb.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <optional>
+#include <random>
+
+#include "app/HttpIo.h"
+#include "app/Router.h"
+#include "app/UpgradeRequest.h"
+#include "core/Log.h"
+#include "net/SessionHandler.h"
+#include "net/SocketLocator.h"
+#include "net/WebSocketProtocol.h"
+
+namespace partyline {
+namespace {
+
+// How long an upgrade waits for a new shard to learn the log's position.
+constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
+
+// The room's view of one WebSocket: what the shard sends goes to the connection's outbox.
+class OutboxClient : public Client {
+   public:
+    OutboxClient(std::string id, bool versioned, std::shared_ptr<net::Outbox> outbox)
+        : id_(std::move(id)), versioned_(versioned), outbox_(std::move(outbox)) {}
+    const std::string& id() const override { return id_; }
+    bool versioned() const override { return versioned_; }
+    void send(const FramePtr& frame) override { outbox_->send(frame); }
+    void sendNow(const FramePtr& frame) override { outbox_->sendNow(frame); }
+    void close(uint16_t code, std::string_view reason) override { outbox_->close(code, reason); }
+    bool closed() const override { return outbox_->closed(); }
+    size_t queuedBytes() const override { return outbox_->queuedBytes(); }
+
+   private:
+    std::string id_;
+    bool versioned_;
+    std::shared_ptr<net::Outbox> outbox_;
+};
+
+// The Reactor's view of one WebSocket, on the Reactor thread: each message read is posted to the
+// shard's strand, and the close leaves the room and gives the connection's slot back.
+class RoomSession : public net::SessionHandler {
+   public:
+    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, ServerCounters& counters)
+        : shard_(std::move(shard)), client_(std::move(client)), counters_(counters) {}
+    void onMessage(std::string payload, bool binary) override {
+        counters_.messagesIn++;
+        shard_->message(client_, std::move(payload), binary);
+    }
+    void onClosed(uint16_t code, std::string_view reason) override {
+        shard_->disconnect(client_, code, std::string(reason));
+        counters_.webSockets--;
+    }
+
+   private:
+    std::shared_ptr<Shard> shard_;
+    std::shared_ptr<Client> client_;
+    ServerCounters& counters_;
+};
+
+// An admitted connection's slot: given back when the upgrade leaves, unless it was handed to the
+// RoomSession that gives it back at the close.
+struct Slot {
+    std::atomic<size_t>* count;
+    ~Slot() {
+        if (count) (*count)--;
+    }
+};
+
+std::string newConnectionId() {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    char id[33];
+    std::snprintf(id, sizeof id, "%016llx%016llx", (unsigned long long)random(),
+                  (unsigned long long)random());
+    return id;
+}
+
+// Takes the connection's socket away from CivetWeb: a duplicate goes to the
+// Reactor, and CivetWeb's descriptor number is pointed at an unconnected
+// socket, which it closes when the handler returns. Returns the duplicate, or
+// -1 (the connection then stays CivetWeb's).
+int takeSocket(int fd) {
+    int ours = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (ours < 0) return -1;
+    int placeholder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (placeholder < 0 || dup2(placeholder, fd) < 0) {
+        if (placeholder >= 0) close(placeholder);
+        close(ours);
+        return -1;
+    }
+    close(placeholder);
+    return ours;
+}
+
+// Answers 500 on a socket taken from CivetWeb (which now holds a placeholder) and closes it.
+int failOnSocket(int fd) {
+    std::string answer = encodeResponse(HttpResponse::text(500, "cannot upgrade this connection\n"), false);
+    ssize_t ignored = ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+    (void)ignored;
+    close(fd);
+    return 500;
+}
+
+}  // namespace
+
+int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    auto upgrade = UpgradeRequest::parse(ri->request_method, headersOf(ri), queryOf(ri));
+    if (!upgrade) {
+        // The version this server speaks goes with every refusal (RFC 6455 section 4.4 asks it
+        // for a version mismatch; it does no harm with the others).
+        HttpResponse response = HttpResponse::text(400, upgrade.status().message() + "\n");
+        response.headers.emplace_back("Sec-WebSocket-Version", "13");
+        return send(conn, response);
+    }
+    std::string id = upgrade->connectionId.empty() ? newConnectionId() : upgrade->connectionId;
+    const Party* party = deps_.parties.find(route.party);
+    if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
+    Route target = route;
+    if (party->isRouter()) {
+        ShardRouter& router = *deps_.routers.at(route.party);
+        target.party = router.target();
+        target.room = router.assign(route.room, id).value();
+        party = deps_.parties.find(target.party);
+    }
+    if (auto script = party->script(); !script->error.isOk())
+        return sendText(conn, 500,
+                        "party '" + target.party + "' cannot run its script: " + script->error.message());
+    if (!deps_.counters.admitWebSocket(deps_.limits.max_connections)) {
+        deps_.counters.refused++;
+        return refuse(conn,
+                      "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
+                      kRetryAfterAtLimit);
+    }
+    Slot slot{&deps_.counters.webSockets};
+
+    auto shard = deps_.rooms.shard(target.party, target.room);
+    if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+    if (!shard.value()->waitUntilReady(kRoomStartTimeout))
+        return sendText(conn, 503, "the room's log cannot be reached now; retry");
+    HttpRequest request = makeRequest(conn, target);
+    Waiter<std::optional<HttpResponse>> admission;
+    shard.value()->beforeConnect(request, admission.callback());
+    if (admission.future.wait_for(kRequestTimeout) != std::future_status::ready)
+        return sendText(conn, 504, "the room did not decide in time");
+    if (auto refusal = admission.future.get()) return send(conn, *refusal);
+    int status = takeOver(conn, shard.value(), std::move(request), *upgrade, id);
+    if (status == 101) slot.count = nullptr;  // RoomSession::onClosed gives it back
+    return status;
+}
+
+int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
+                               const UpgradeRequest& upgrade, const std::string& id) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    auto socket =
+        net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
+    if (!socket.valid()) {
+        log::error("http", "cannot find the socket of " + std::string(ri->remote_addr));
+        return sendText(conn, 500, "cannot upgrade this connection");
+    }
+
+    mg_disable_connection_keep_alive(conn);
+    int fd = takeSocket(socket.fd());
+    socket.reset();
+    if (fd < 0) {
+        log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
+        return sendText(conn, 500, "cannot upgrade this connection");  // still CivetWeb's socket
+    }
+    if (!net::adoptSocket(fd)) {
+        log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
+        return failOnSocket(fd);
+    }
+    // The 101 goes out through the connection's outbox, held until the shard has the connection
+    // in its queue: a client that saw its socket open is in the room before anything another
+    // client sends after that, and every frame the room sends it follows the 101.
+    auto answer = std::make_shared<const std::string>(
+        net::upgradeResponse(upgrade.key, upgrade.versioned ? "partyline.v1" : ""));
+    auto outbox = deps_.sender.attachHeld(fd, deps_.limits.send_buffer_bytes, std::move(answer));
+    auto client = std::make_shared<OutboxClient>(id, upgrade.versioned, outbox);
+    shard->connect(client, std::move(request), upgrade.since);
+    markUpgraded(conn);  // CivetWeb closes only the placeholder
+    deps_.counters.http--;
+    deps_.reactor.adopt(fd, outbox, std::make_unique<RoomSession>(shard, client, deps_.counters),
+                        net::SessionLimits::from(deps_.limits));
+    outbox->release();
+    return 101;
+}
+
+}  // namespace partyline

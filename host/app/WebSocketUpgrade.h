@@ -1,0 +1,57 @@
+// WebSocketUpgrade: the seam between the network and the rooms. Turns an upgrade request into a
+// room connection: checks the handshake, asks the room (onBeforeConnect), takes the socket away
+// from CivetWeb, answers 101 through the connection's outbox, joins the shard and hands the socket
+// to the Reactor, whose frames then go to the shard.
+//
+// Must not: read or write WebSocket frames (the Reactor and the Sender do), or run Lua: the room
+// decides on its shard's strand while the worker waits.
+//
+// Threads: handle() runs on a CivetWeb worker; the sessions it makes run on the Reactor thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "app/ServerCounters.h"
+#include "app/UpgradeRequest.h"
+#include "config/Config.h"
+#include "net/Reactor.h"
+#include "net/Sender.h"
+#include "rooms/Party.h"
+#include "rooms/RoomRegistry.h"
+#include "rooms/ShardRouter.h"
+
+struct mg_connection;
+
+namespace partyline {
+
+struct Route;
+
+struct WebSocketUpgradeDeps {
+    RoomRegistry& rooms;
+    const Parties& parties;
+    const ShardRouters& routers;
+    net::Sender& sender;    // writes the upgraded connections
+    net::Reactor& reactor;  // reads them
+    const Limits& limits;
+    ServerCounters& counters;  // an upgrade moves its connection from `http` to `webSockets`
+};
+
+class WebSocketUpgrade {
+   public:
+    explicit WebSocketUpgrade(WebSocketUpgradeDeps deps) : deps_(deps) {}
+
+    // CivetWeb worker. Answers the upgrade request of `route` (a Room route): 101 and the socket
+    // is the Reactor's, or the refusal, written to the connection. Returns the status.
+    int handle(mg_connection* conn, const Route& route);
+
+   private:
+    // After the room accepted: takes the socket from CivetWeb, joins the shard, hands the socket
+    // to the Reactor and lets the 101 out. 101, or the 500 written when the socket cannot be taken.
+    int takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
+                 const UpgradeRequest& upgrade, const std::string& id);
+
+    WebSocketUpgradeDeps deps_;
+};
+
+}  // namespace partyline
