@@ -425,9 +425,16 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->nats.subject_prefix == defaults.nats.subject_prefix);
     CHECK(config->nats.storage_bucket == defaults.nats.storage_bucket);
     CHECK(config->nats.alarm_bucket == defaults.nats.alarm_bucket);
+    CHECK(config->nats.duplicate_window == defaults.nats.duplicate_window);
+    CHECK(config->api.keys.empty());
+    CHECK(config->api.insecure == defaults.api.insecure);
+    CHECK(config->origins.empty());
+    CHECK(config->from_environment.empty());
     REQUIRE(config->parties.size() == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
     CHECK_FALSE(config->parties.at("main").storage);
+    CHECK(config->parties.at("main").env.empty());
+    CHECK_FALSE(config->parties.at("main").auth.has_value());
     // The file documents the defaults, so it must change when they do.
     CHECK(config->limits.max_connections == defaults.limits.max_connections);
     CHECK(config->limits.max_message_bytes == defaults.limits.max_message_bytes);
@@ -480,6 +487,8 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->node_id == "auto");
     CHECK(config->nats.url == "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222");
     CHECK(config->nats.replicas == 3);
+    CHECK(config->nats.duplicate_window == std::chrono::minutes(2));
+    CHECK(config->api.keys.empty());
     REQUIRE(config->parties.count("main") == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
 }
@@ -762,7 +771,7 @@ TEST_CASE("an origin with a path, no scheme or a bad host names the item and its
           "https://a.com:99999", "https://user@a.com", "https://a.com?x=1", "https://a.com#top", "https://*",
           "https://a.*.com", "://a.com", "1http://a.com", "https://-a.com"}) {
         CAPTURE(origin);
-        CHECK(errorOf(std::string("origins:\n  - https://ok.example.com\n  - \"") + origin + "\"\n" ==
+        CHECK(errorOf(std::string("origins:\n  - https://ok.example.com\n  - \"") + origin + "\"\n") ==
               std::string("t.yaml:3: origins[1]: expected an origin scheme://host[:port] or "
                           "scheme://*.domain[:port], without a path, got '") +
                   origin + "'");
