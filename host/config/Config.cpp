@@ -381,26 +381,25 @@ std::string lowercase(std::string_view text) {
     return out;
 }
 
-// An origin as a browser sends it: scheme://host[:port], nothing after. Browsers send lowercase
-// and leave the default port out, so the value is kept in that form and compares as text.
+// An origin as a browser sends it: http(s)://host[:port], nothing after (the origin check
+// serves web pages, so other schemes are refused here rather than ignored there). Browsers
+// send lowercase and leave the default port out, so the value is kept in that form.
 std::optional<std::string> parseOrigin(const std::string& text) {
     std::string origin = lowercase(text);
     size_t schemeEnd = origin.find("://");
-    if (schemeEnd == std::string::npos || schemeEnd == 0) return std::nullopt;
+    if (schemeEnd == std::string::npos) return std::nullopt;
     std::string scheme = origin.substr(0, schemeEnd);
-    if (!std::isalpha(static_cast<unsigned char>(scheme[0])) || !isMadeOf(scheme, "+-.", 32))
-        return std::nullopt;
+    if (scheme != "http" && scheme != "https") return std::nullopt;
     std::string_view authority = std::string_view(origin).substr(schemeEnd + 3);
     if (authority.starts_with("*.")) authority.remove_prefix(2);
     if (authority.empty() || authority.find_first_of("/?#@") != std::string_view::npos) return std::nullopt;
     if (!isHostPort(authority, false, true)) return std::nullopt;
-    std::string_view defaultPort = scheme == "http" ? ":80" : scheme == "https" ? ":443" : "";
-    if (!defaultPort.empty() && origin.ends_with(defaultPort))
-        origin.resize(origin.size() - defaultPort.size());
+    std::string_view defaultPort = scheme == "http" ? ":80" : ":443";
+    if (origin.ends_with(defaultPort)) origin.resize(origin.size() - defaultPort.size());
     return origin;
 }
-const Rule<std::string> kOrigin{"an origin scheme://host[:port] or scheme://*.domain[:port], without a path",
-                                parseOrigin};
+const Rule<std::string> kOrigin{
+    "an origin http(s)://host[:port] or http(s)://*.domain[:port], without a path", parseOrigin};
 
 // ---------------------------------------------------------------------------------------------
 // Environment variables in values.

@@ -153,7 +153,7 @@ struct Config {
     LogConfig log;
     ApiConfig api;
     // Origins whose browser pages may open WebSockets and call room HTTP, each
-    // "scheme://host[:port]" or "scheme://*.domain[:port]", lowercase, without a default port.
+    // "http(s)://host[:port]" or "http(s)://*.domain[:port]", lowercase, without a default port.
     // Empty: only pages of the node's own origin, since a page elsewhere would act with its
     // visitor's cookies.
     std::vector<std::string> origins;

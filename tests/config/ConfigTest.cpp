@@ -747,7 +747,7 @@ TEST_CASE("a bad api key names the key and its line and never shows the key") {
     CHECK(errorOf("keys: [k]\n") == "t.yaml:1: unknown key 'keys'; did you mean 'api.keys'?");
 }
 
-TEST_CASE("origins are scheme://host[:port] or scheme://*.domain[:port]") {
+TEST_CASE("origins are http(s)://host[:port] or http(s)://*.domain[:port]") {
     Config config = parsed(
         "origins:\n"
         "  - https://app.example.com\n"
@@ -756,24 +756,41 @@ TEST_CASE("origins are scheme://host[:port] or scheme://*.domain[:port]") {
         "  - HTTPS://Admin.Example.COM:8443\n"
         "  - https://secure.example.com:443\n"
         "  - http://[::1]:3000\n"
-        "  - capacitor://localhost\n");
-    CHECK(config.origins == std::vector<std::string>{
-                                "https://app.example.com", "https://*.example.com", "http://localhost:5173",
-                                "https://admin.example.com:8443", "https://secure.example.com",
-                                "http://[::1]:3000", "capacitor://localhost"});
+        "  - http://localhost:80\n");
+    CHECK(config.origins ==
+          std::vector<std::string>{"https://app.example.com", "https://*.example.com",
+                                   "http://localhost:5173", "https://admin.example.com:8443",
+                                   "https://secure.example.com", "http://[::1]:3000", "http://localhost"});
     CHECK(parsed("").origins.empty());
 }
 
 TEST_CASE("an origin with a path, no scheme or a bad host names the item and its line") {
-    for (const char* origin :
-         {"https://app.example.com/", "https://app.example.com/app", "app.example.com", "*", "null",
-          "https://", "https://*.", "https://a..com", "https://a.com.", "https://a.com:0",
-          "https://a.com:99999", "https://user@a.com", "https://a.com?x=1", "https://a.com#top", "https://*",
-          "https://a.*.com", "://a.com", "1http://a.com", "https://-a.com"}) {
+    for (const char* origin : {"https://app.example.com/",
+                               "https://app.example.com/app",
+                               "app.example.com",
+                               "*",
+                               "null",
+                               "https://",
+                               "https://*.",
+                               "https://a..com",
+                               "https://a.com.",
+                               "https://a.com:0",
+                               "https://a.com:99999",
+                               "https://user@a.com",
+                               "https://a.com?x=1",
+                               "https://a.com#top",
+                               "https://*",
+                               "https://a.*.com",
+                               "://a.com",
+                               "1http://a.com",
+                               "https://-a.com",
+                               "ftp://a.com",
+                               "capacitor://localhost",
+                               "ws://a.com"}) {
         CAPTURE(origin);
         CHECK(errorOf(std::string("origins:\n  - https://ok.example.com\n  - \"") + origin + "\"\n") ==
-              std::string("t.yaml:3: origins[1]: expected an origin scheme://host[:port] or "
-                          "scheme://*.domain[:port], without a path, got '") +
+              std::string("t.yaml:3: origins[1]: expected an origin http(s)://host[:port] or "
+                          "http(s)://*.domain[:port], without a path, got '") +
                   origin + "'");
     }
     CHECK(errorOf("origins: https://a.com\n").find("t.yaml:1: origins: expected a list of an origin") == 0);
