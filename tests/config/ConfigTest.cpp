@@ -2,8 +2,14 @@
 // whole message, so the key and the line are pinned), durations and sizes, and the shipped files.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <utility>
+#include <vector>
 
 #include "config/Config.h"
 
@@ -25,6 +31,23 @@ Config parsed(const std::string& yaml) {
     REQUIRE_MESSAGE(config.isOk(), config.status().toString());
     return std::move(config).value();
 }
+
+// Sets environment variables for one test and unsets them after it.
+class ScopedEnvironment {
+   public:
+    ScopedEnvironment(std::initializer_list<std::pair<const char*, const char*>> variables) {
+        for (const auto& [name, value] : variables) {
+            setenv(name, value, 1);
+            names_.push_back(name);
+        }
+    }
+    ~ScopedEnvironment() {
+        for (const char* name : names_) unsetenv(name);
+    }
+
+   private:
+    std::vector<const char*> names_;
+};
 
 std::string shipped(const std::string& name) {
     return std::string(PARTYLINE_TEST_DIR) + "/../config/" + name;
@@ -481,6 +504,7 @@ TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format"
 }
 
 TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
+    ScopedEnvironment env{{"PARTYLINE_API_KEY", "cluster-key"}};
     auto config = Config::load(shipped("cluster.yaml"));
     REQUIRE_MESSAGE(config.isOk(), config.status().toString());
     CHECK(config->listen == "0.0.0.0:1999");
@@ -488,9 +512,17 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->nats.url == "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222");
     CHECK(config->nats.replicas == 3);
     CHECK(config->nats.duplicate_window == std::chrono::minutes(2));
-    CHECK(config->api.keys.empty());
+    REQUIRE(config->api.keys.size() == 1);
+    CHECK(config->api.keys[0].reveal() == "cluster-key");
+    CHECK(config->from_environment == std::set<std::string>{"api.keys[0]"});
     REQUIRE(config->parties.count("main") == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+
+    unsetenv("PARTYLINE_API_KEY");
+    auto unset = Config::load(shipped("cluster.yaml"));
+    REQUIRE_FALSE(unset.isOk());
+    CHECK(unset.status().message().find(": api.keys[0]: environment variable PARTYLINE_API_KEY is not set") !=
+          std::string::npos);
 }
 
 TEST_CASE("a router party names its target party, a shard count and a strategy") {
@@ -531,23 +563,6 @@ TEST_CASE("a stray ',' is a syntax error, not an endless stream of empty documen
 // Values from the environment, secrets, and the keys of the control surface, origins and auth.
 
 namespace {
-
-// Sets PARTYLINE_TEST_* variables for one test and unsets them after it.
-class ScopedEnvironment {
-   public:
-    ScopedEnvironment(std::initializer_list<std::pair<const char*, const char*>> variables) {
-        for (const auto& [name, value] : variables) {
-            setenv(name, value, 1);
-            names_.push_back(name);
-        }
-    }
-    ~ScopedEnvironment() {
-        for (const char* name : names_) unsetenv(name);
-    }
-
-   private:
-    std::vector<const char*> names_;
-};
 
 constexpr const char* kSecret = "s3cr3t-value-that-must-never-be-printed-anywhere!";
 constexpr const char* kJwtSecret = "a-jwt-secret-of-more-than-sixty-four-bytes-0123456789abcdef0123456789";
@@ -639,8 +654,9 @@ TEST_CASE("a bad value taken from the environment is shown as <set>, never quote
     std::string message = errorOf("listen: \"${PARTYLINE_TEST_LISTEN}\"\n");
     CHECK(message.find(kSecret) == std::string::npos);
     CHECK(message ==
-          "t.yaml:1: listen: expected HOST:PORT with a port from 1 to 65535 (HOST: empty for all interfaces, "
-          "IPv4, [IPv6] or a name), got <set>");
+          "t.yaml:1: listen: expected HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for "
+          "all "
+          "interfaces, IPv4, [IPv6] or a name), got <set>");
 }
 
 TEST_CASE("describe() prints the configuration with secrets and values from the environment as <set>") {
