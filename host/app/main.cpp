@@ -40,6 +40,9 @@ serve      runs a node. Without --config it serves the example chat room as
 check      loads room scripts in the sandbox and reports syntax errors, unknown
            handler names and handlers that are not functions (exit 1 if any).
 new        writes NAME.lua, a starter room script (never overwrites).
+check-config
+           validates FILE and prints the configuration in effect, with secrets
+           and values taken from the environment shown as <set>.
 )";
 
 // The example party: from the working directory when it has one, else from
@@ -94,8 +97,12 @@ Result<Config> loadConfig(const Args& args) {
         if (!loaded) return loaded.status();
         config = std::move(loaded.value());
     }
-    if (config.parties.empty())
-        config.parties["main"] = {"main", {}, findExample("examples/chat/room.lua"), false};
+    if (config.parties.empty()) {
+        PartyConfig example;
+        example.name = "main";
+        example.script = findExample("examples/chat/room.lua");
+        config.parties["main"] = std::move(example);
+    }
     if (auto it = args.flags.find("--listen"); it != args.flags.end()) config.listen = it->second;
     if (auto it = args.flags.find("--data"); it != args.flags.end()) config.data_dir = it->second;
     if (auto it = args.flags.find("--node-id"); it != args.flags.end()) config.node_id = it->second;
@@ -103,7 +110,8 @@ Result<Config> loadConfig(const Args& args) {
     for (const auto& [name, party] : config.parties)
         if (party.router.shards == 0 && !std::filesystem::exists(party.script))
             return Status(Code::NotFound, config.source + ": parties." + name + ".script: no such file '" +
-                                              party.script + "'");
+                                              config.shown("parties." + name + ".script", party.script) +
+                                              "'");
     return config;
 }
 
@@ -234,7 +242,9 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "%s\n", config.status().message().c_str());
             return 1;
         }
-        std::printf("%s: ok\n", args.positional[0].c_str());
+        // The configuration in effect, defaults included; secrets and values from the
+        // environment read <set>.
+        std::printf("%s: ok\n%s", args.positional[0].c_str(), config->describe().c_str());
         return 0;
     }
     std::fprintf(stderr, "partyline: unknown command '%s'\n\n%s", args.command.c_str(), kUsage);

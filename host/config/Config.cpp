@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -30,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -314,6 +316,147 @@ const Rule<std::string> kLogLevel = textWhere("one of debug, info, warn, error",
 const Rule<std::string> kLogFormat = textWhere("logfmt or json", isLogFormat);
 const Rule<bool> kBoolean{"true or false", parseBoolean};
 
+// JetStream's duplicate window: a publish is re-sent with its message id for up to 10 s, so a
+// shorter window would store a re-sent write twice.
+std::optional<seconds> parseDuplicateWindow(const std::string& text) {
+    auto window = parsePositiveDuration(text);
+    if (!window || *window < seconds(10)) return std::nullopt;
+    return window;
+}
+const Rule<seconds> kDuplicateWindow{"a duration of at least 10s, such as 2m, 90s or a number of seconds",
+                                     parseDuplicateWindow};
+
+// A bearer key travels in a header: printable ASCII without spaces, and short enough that
+// comparing it costs nothing.
+std::optional<Secret> parseApiKey(const std::string& text) {
+    if (text.empty() || text.size() > 256) return std::nullopt;
+    if (!std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; }))
+        return std::nullopt;
+    return Secret(text);
+}
+const Rule<Secret> kApiKey{"a key of 1 to 256 printable ASCII characters without spaces", parseApiKey};
+
+std::optional<Secret> parseJwtSecret(const std::string& text) {
+    if (text.empty() || text.size() > 4096) return std::nullopt;
+    return Secret(text);
+}
+const Rule<Secret> kJwtSecret{"a non-empty secret of at most 4096 bytes", parseJwtSecret};
+
+// room.env values are copied into every shard's Lua state, so each is bounded.
+std::optional<Secret> parseEnvValue(const std::string& text) {
+    if (text.size() > 64 * 1024) return std::nullopt;
+    return Secret(text);
+}
+const Rule<Secret> kEnvValue{"a string of at most 64 KiB", parseEnvValue};
+
+bool isEnvName(std::string_view text) {
+    return isMadeOf(text, "_", 128) && !isDigit(text.front());
+}
+
+// "none" is listed so the message says it is refused, not merely unknown.
+constexpr std::string_view kJwtAlgorithms[] = {"HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"};
+bool isJwtAlgorithm(std::string_view text) {
+    return std::find(std::begin(kJwtAlgorithms), std::end(kJwtAlgorithms), text) != std::end(kJwtAlgorithms);
+}
+const Rule<std::string> kJwtAlgorithm =
+    textWhere("one of HS256, HS384, HS512, RS256, ES256, EdDSA ('none' is never accepted)", isJwtAlgorithm);
+// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+size_t hmacKeyBytes(std::string_view algorithm) {
+    if (algorithm == "HS256") return 32;
+    if (algorithm == "HS384") return 48;
+    if (algorithm == "HS512") return 64;
+    return 0;
+}
+const Rule<seconds> kLeeway{"an integer from 0 to 3600",
+                            [](const std::string& text) -> std::optional<seconds> {
+                                auto value = parseInteger<int64_t>(text);
+                                if (!value || *value < 0 || *value > 3600) return std::nullopt;
+                                return seconds(*value);
+                            }};
+
+std::string lowercase(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+// An origin as a browser sends it: http(s)://host[:port], nothing after (the origin check
+// serves web pages, so other schemes are refused here rather than ignored there). Browsers
+// send lowercase and leave the default port out, so the value is kept in that form.
+std::optional<std::string> parseOrigin(const std::string& text) {
+    std::string origin = lowercase(text);
+    size_t schemeEnd = origin.find("://");
+    if (schemeEnd == std::string::npos) return std::nullopt;
+    std::string scheme = origin.substr(0, schemeEnd);
+    if (scheme != "http" && scheme != "https") return std::nullopt;
+    std::string_view authority = std::string_view(origin).substr(schemeEnd + 3);
+    if (authority.starts_with("*.")) authority.remove_prefix(2);
+    if (authority.empty() || authority.find_first_of("/?#@") != std::string_view::npos) return std::nullopt;
+    if (!isHostPort(authority, false, true)) return std::nullopt;
+    std::string_view defaultPort = scheme == "http" ? ":80" : ":443";
+    if (origin.ends_with(defaultPort)) origin.resize(origin.size() - defaultPort.size());
+    return origin;
+}
+const Rule<std::string> kOrigin{
+    "an origin http(s)://host[:port] or http(s)://*.domain[:port], without a path", parseOrigin};
+
+// ---------------------------------------------------------------------------------------------
+// Environment variables in values.
+
+struct Expanded {
+    std::string text;
+    bool fromEnvironment = false;  // a variable's value is part of `text`
+};
+
+bool isEnvNameStart(char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+
+// ${NAME} is the variable's value; ${NAME:-default} is the default when NAME is unset or empty;
+// $${ is a literal ${. Anything else, a lone $ included, is kept as written. The value is never
+// part of an error message: it may be a secret.
+Result<Expanded> expandEnvironment(std::string_view text) {
+    const Status malformed(Code::InvalidArgument,
+                           "expected ${NAME} or ${NAME:-default}, NAME of A-Z a-z 0-9 _ not starting "
+                           "with a digit (write $${ for a literal ${)");
+    Expanded out;
+    size_t i = 0;
+    while (i < text.size()) {
+        if (text.substr(i, 3) == "$${") {
+            out.text += "${";
+            i += 3;
+            continue;
+        }
+        if (text.substr(i, 2) != "${") {
+            out.text += text[i++];
+            continue;
+        }
+        size_t close = text.find('}', i + 2);
+        if (close == std::string_view::npos) return malformed;
+        std::string_view inside = text.substr(i + 2, close - i - 2);
+        size_t dash = inside.find(":-");
+        std::string name(inside.substr(0, dash));
+        if (name.empty() || !isEnvNameStart(name[0]) || !isMadeOf(name, "_", 255)) return malformed;
+        const char* value = std::getenv(name.c_str());
+        if (dash != std::string_view::npos && (value == nullptr || *value == '\0')) {
+            std::string_view fallback = inside.substr(dash + 2);
+            if (fallback.find("${") != std::string_view::npos) return malformed;
+            out.text += fallback;
+        } else if (value == nullptr) {
+            return Status(Code::InvalidArgument, "environment variable " + name + " is not set (write ${" +
+                                                     name + ":-default} to give a default)");
+        } else {
+            out.text += value;
+            out.fromEnvironment = true;
+        }
+        i = close + 1;
+    }
+    return out;
+}
+
+Result<std::string> readFile(const std::string& path);
+
 // ---------------------------------------------------------------------------------------------
 // The reader: walks maps, tracks where each key was, and formats errors.
 
@@ -355,6 +498,56 @@ class Reader {
         return 1;
     }
 
+    bool has(const std::string& path) const { return lines_.count(path) > 0; }
+
+    // The scalar text of `entry` with environment variables replaced; notes the path when one was.
+    Result<Expanded> text(const Entry& entry) {
+        auto expanded = expandEnvironment(entry.value.Scalar());
+        if (!expanded) return fail(entry.line, entry.path + ": " + expanded.status().message());
+        if (expanded->fromEnvironment) fromEnvironment_.insert(entry.path);
+        return expanded;
+    }
+
+    // The value `rule` makes of `entry`'s text. A bad value is quoted in the message unless it is
+    // a Secret or came from the environment: then the message says <set>.
+    template <class V>
+    Result<V> read(const Entry& entry, const Rule<V>& rule) {
+        if (!entry.value.IsScalar()) return expected(entry, rule.expected, describe(entry.value));
+        auto expanded = text(entry);
+        if (!expanded) return expanded.status();
+        if (auto parsed = rule.parse(expanded->text)) return std::move(*parsed);
+        bool hidden = std::is_same_v<V, Secret> || expanded->fromEnvironment;
+        return expected(entry, rule.expected,
+                        hidden && !expanded->text.empty() ? Secret::kShown : "'" + expanded->text + "'");
+    }
+
+    // A list whose items `rule` reads, at paths "key[0]", "key[1]"...; nothing reads as empty.
+    template <class V>
+    Result<std::vector<V>> readList(const Entry& entry, const Rule<V>& rule) {
+        std::vector<V> items;
+        if (entry.value.IsNull()) return items;
+        if (!entry.value.IsSequence()) {
+            bool hidden = std::is_same_v<V, Secret> && entry.value.IsScalar();
+            return expected(entry, "a list of " + rule.expected,
+                            hidden ? Secret::kShown : describe(entry.value));
+        }
+        for (const auto& node : entry.value) {
+            Entry item{entry.path + "[" + std::to_string(items.size()) + "]", node.Mark().line + 1, node};
+            lines_[item.path] = item.line;
+            auto value = read(item, rule);
+            if (!value) return value.status();
+            items.push_back(std::move(*value));
+        }
+        return items;
+    }
+
+    // `value` of the key at `path` for a message: "<set>" when it came from the environment.
+    std::string shown(const std::string& path, const std::string& value) const {
+        return fromEnvironment_.count(path) > 0 ? Secret::kShown : value;
+    }
+
+    std::set<std::string> takeFromEnvironment() { return std::move(fromEnvironment_); }
+
     // Calls `visit(entry, name)` for each pair of a map; a null value reads as an empty map so
     // a section whose keys are all commented out is still valid.
     template <class Visit>
@@ -391,8 +584,13 @@ class Reader {
    private:
     static std::string prefix(const std::string& path) { return path.empty() ? "" : path + ": "; }
 
+    Status expected(const Entry& entry, const std::string& what, const std::string& got) const {
+        return fail(entry.line, entry.path + ": expected " + what + ", got " + got);
+    }
+
     std::string source_;
     std::map<std::string, int> lines_;
+    std::set<std::string> fromEnvironment_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -411,12 +609,19 @@ using Schema = std::vector<Key<Section>>;
 template <class Section, class V>
 Key<Section> value(std::string_view name, V Section::*member, const Rule<V>& rule) {
     return {name, [member, &rule](Reader& reader, const Entry& entry, Section& into) -> Status {
-                std::optional<V> parsed;
-                if (entry.value.IsScalar()) parsed = rule.parse(entry.value.Scalar());
-                if (!parsed) {
-                    return reader.fail(entry.line, entry.path + ": expected " + rule.expected + ", got " +
-                                                       describe(entry.value));
-                }
+                auto parsed = reader.read(entry, rule);
+                if (!parsed) return parsed.status();
+                into.*member = std::move(*parsed);
+                return {};
+            }};
+}
+
+// A key holding a list whose items `rule` reads.
+template <class Section, class V>
+Key<Section> list(std::string_view name, std::vector<V> Section::*member, const Rule<V>& rule) {
+    return {name, [member, &rule](Reader& reader, const Entry& entry, Section& into) -> Status {
+                auto parsed = reader.readList(entry, rule);
+                if (!parsed) return parsed.status();
                 into.*member = std::move(*parsed);
                 return {};
             }};
@@ -461,6 +666,7 @@ const Schema<NatsConfig> kNatsSchema = {
     value("subject_prefix", &NatsConfig::subject_prefix, kSubjectPrefix),
     value("storage_bucket", &NatsConfig::storage_bucket, kBucketName),
     value("alarm_bucket", &NatsConfig::alarm_bucket, kBucketName),
+    value("duplicate_window", &NatsConfig::duplicate_window, kDuplicateWindow),
 };
 
 bool isRouterStrategy(std::string_view text) {
@@ -476,10 +682,121 @@ const Schema<RouterConfig> kRouterSchema = {
     value("strategy", &RouterConfig::strategy, kRouterStrategy),
 };
 
+const Schema<ApiConfig> kApiSchema = {
+    list("keys", &ApiConfig::keys, kApiKey),
+    value("insecure", &ApiConfig::insecure, kBoolean),
+};
+
+const Schema<JwtConfig> kJwtSchema = {
+    value("secret", &JwtConfig::secret, kJwtSecret),
+    value("public_key", &JwtConfig::public_key, kNonEmptyText),
+    list("algorithms", &JwtConfig::algorithms, kJwtAlgorithm),
+    value("audience", &JwtConfig::audience, kNonEmptyText),
+    value("issuer", &JwtConfig::issuer, kNonEmptyText),
+    value("leeway_seconds", &JwtConfig::leeway_seconds, kLeeway),
+};
+
+const Schema<AuthConfig> kAuthSchema = {
+    section("jwt", &AuthConfig::jwt, kJwtSchema),
+    value("required", &AuthConfig::required, kBoolean),
+};
+
+// Variable names are map keys, so they are checked here; every value is a Secret.
+Status readEnv(Reader& reader, const Entry& env, PartyConfig& party) {
+    if (env.value.IsScalar())
+        return reader.fail(env.line, env.path + ": expected a map of NAME: value, got " + Secret::kShown);
+    return reader.forEachEntry(env, [&](const Entry& entry, const std::string& name) -> Status {
+        if (!isEnvName(name))
+            return reader.fail(entry.line, env.path +
+                                               ": expected a name of 1 to 128 characters of A-Z a-z 0-9 _, "
+                                               "not starting with a digit, got '" +
+                                               name + "'");
+        auto value = reader.read(entry, kEnvValue);
+        if (!value) return value.status();
+        party.env[name] = std::move(*value);
+        return {};
+    });
+}
+
+// The PEM text of a public key file: a private key is refused, since the node needs only the
+// public half and should not hold the other.
+Result<std::string> readPublicKey(const std::string& path, const std::string& shownPath) {
+    std::error_code error;
+    auto status = std::filesystem::status(path, error);
+    if (!std::filesystem::exists(status)) return Status(Code::NotFound, "no such file '" + shownPath + "'");
+    if (!std::filesystem::is_regular_file(status))
+        return Status(Code::InvalidArgument, "'" + shownPath + "' is not a file");
+    if (std::filesystem::file_size(path, error) > 64 * 1024)
+        return Status(Code::InvalidArgument, "'" + shownPath + "' is over 64 KiB, not a public key");
+    auto text = readFile(path);
+    if (!text) return Status(Code::InvalidArgument, "cannot read '" + shownPath + "'");
+    if (text->find("-----BEGIN ") == std::string::npos)
+        return Status(Code::InvalidArgument, "'" + shownPath + "' is not a PEM file (no -----BEGIN line)");
+    if (text->find("PRIVATE KEY-----") != std::string::npos)
+        return Status(Code::InvalidArgument, "'" + shownPath +
+                                                 "' holds a private key; give its public key "
+                                                 "(openssl pkey -in KEY -pubout)");
+    return text;
+}
+
+// The rules between jwt's keys: one kind of key, algorithms that fit it (so an RS256 public key
+// can never be used as an HMAC secret), and HMAC secrets long enough for their hash.
+Status checkJwt(Reader& reader, const Entry& auth, JwtConfig& jwt) {
+    const std::string path = auth.path + ".jwt";
+    auto lineOf = [&](const std::string& key) { return reader.lineOf({key, path, auth.path}); };
+    if (!reader.has(path)) return reader.fail(auth.line, auth.path + ": missing required key 'jwt'");
+    bool hasSecret = reader.has(path + ".secret"), hasKey = reader.has(path + ".public_key");
+    if (hasSecret && hasKey)
+        return reader.fail(lineOf(path + ".public_key"),
+                           path + ": secret and public_key exclude each other; give one");
+    if (!hasSecret && !hasKey)
+        return reader.fail(lineOf(path), path +
+                                             ": needs 'secret' (for HS256, HS384, HS512) or 'public_key' (a "
+                                             "PEM file, for RS256, ES256, EdDSA)");
+    if (!reader.has(path + ".algorithms"))
+        return reader.fail(lineOf(path), path + ": missing required key 'algorithms'");
+    if (jwt.algorithms.empty())
+        return reader.fail(lineOf(path + ".algorithms"),
+                           path + ".algorithms: expected at least one algorithm");
+    size_t keyBytes = 0;
+    std::string longest;
+    for (size_t i = 0; i < jwt.algorithms.size(); ++i) {
+        const std::string& algorithm = jwt.algorithms[i];
+        std::string item = path + ".algorithms[" + std::to_string(i) + "]";
+        bool hmac = hmacKeyBytes(algorithm) > 0;
+        if (hmac && !hasSecret)
+            return reader.fail(lineOf(item), item + ": " + algorithm + " needs secret, not public_key");
+        if (!hmac && hasSecret)
+            return reader.fail(lineOf(item), item + ": " + algorithm + " needs public_key, not secret");
+        if (hmacKeyBytes(algorithm) > keyBytes) keyBytes = hmacKeyBytes(algorithm), longest = algorithm;
+    }
+    if (hasSecret && jwt.secret.reveal().size() < keyBytes)
+        return reader.fail(lineOf(path + ".secret"), path + ".secret: " + longest +
+                                                         " needs a secret of at least " +
+                                                         std::to_string(keyBytes) + " bytes (RFC 7518, 3.2)");
+    if (hasKey) {
+        auto pem = readPublicKey(jwt.public_key, reader.shown(path + ".public_key", jwt.public_key));
+        if (!pem)
+            return reader.fail(lineOf(path + ".public_key"), path + ".public_key: " + pem.status().message());
+        jwt.public_key_pem = std::move(*pem);
+    }
+    return {};
+}
+
+Status readAuth(Reader& reader, const Entry& entry, PartyConfig& party) {
+    AuthConfig auth;
+    if (Status status = reader.readSection(entry, kAuthSchema, auth); !status) return status;
+    if (Status status = checkJwt(reader, entry, auth.jwt); !status) return status;
+    party.auth = std::move(auth);
+    return {};
+}
+
 const Schema<PartyConfig> kPartySchema = {
     value("script", &PartyConfig::script, kNonEmptyText),
     value("storage", &PartyConfig::storage, kBoolean),
     section("router", &PartyConfig::router, kRouterSchema),
+    {"env", readEnv},
+    {"auth", readAuth},
 };
 
 // Party names are map keys, not schema keys, and each party needs its script.
@@ -528,7 +845,36 @@ const Schema<Config> kConfigSchema = {
     {"parties", readParties},
     section("limits", &Config::limits, kLimitsSchema),
     section("log", &Config::log, kLogSchema),
+    section("api", &Config::api, kApiSchema),
+    list("origins", &Config::origins, kOrigin),
 };
+
+// "2m" for 120 s: the largest unit that divides the duration, as the file would say it.
+std::string formatDuration(seconds duration) {
+    constexpr std::pair<int64_t, const char*> kUnits[] = {{86400, "d"}, {3600, "h"}, {60, "m"}};
+    for (const auto& [unit, name] : kUnits) {
+        if (duration.count() > 0 && duration.count() % unit == 0)
+            return std::to_string(duration.count() / unit) + name;
+    }
+    return std::to_string(duration.count()) + "s";
+}
+
+// insecure with keys would leave the reader to guess which one wins.
+Status checkApi(const Reader& reader, const ApiConfig& api) {
+    if (api.insecure && !api.keys.empty())
+        return reader.fail(reader.lineOf({"api.insecure"}),
+                           "api.insecure: true opens the control API to every peer, yet api.keys are set; "
+                           "remove one of them");
+    for (size_t i = 0; i < api.keys.size(); ++i) {
+        for (size_t j = 0; j < i; ++j) {
+            if (api.keys[i] != api.keys[j]) continue;
+            std::string path = "api.keys[" + std::to_string(i) + "]";
+            return reader.fail(reader.lineOf({path, "api.keys"}),
+                               path + ": the same key as api.keys[" + std::to_string(j) + "]");
+        }
+    }
+    return {};
+}
 
 // Rules that join two keys, checked after every key is read so their order in the file
 // does not matter.
@@ -544,9 +890,18 @@ Status checkTogether(const Reader& reader, const Config& config) {
     if (config.nats.storage_bucket == config.nats.alarm_bucket) {
         int line = reader.lineOf({"nats.alarm_bucket", "nats.storage_bucket"});
         return reader.fail(line, "nats.alarm_bucket and nats.storage_bucket must differ, both are '" +
-                                     config.nats.alarm_bucket + "'");
+                                     reader.shown("nats.alarm_bucket", config.nats.alarm_bucket) + "'");
     }
-    return {};
+    // nats-server refuses a stream whose duplicate window is longer than its retention.
+    if (config.nats.duplicate_window > config.nats.max_age) {
+        int line = reader.lineOf({"nats.duplicate_window", "nats.max_age"});
+        return reader.fail(
+            line, "nats.duplicate_window (" +
+                      reader.shown("nats.duplicate_window", formatDuration(config.nats.duplicate_window)) +
+                      ") must not be longer than nats.max_age (" +
+                      reader.shown("nats.max_age", formatDuration(config.nats.max_age)) + ")");
+    }
+    return checkApi(reader, config.api);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -581,6 +936,7 @@ std::optional<std::string> keyElsewhere(std::string_view name) {
     if (auto found = search("", kConfigSchema)) return found;
     if (auto found = search("nats", kNatsSchema)) return found;
     if (auto found = search("log", kLogSchema)) return found;
+    if (auto found = search("api", kApiSchema)) return found;
     return search("limits", kLimitsSchema);
 }
 
@@ -711,8 +1067,157 @@ Result<Config> Config::parse(const std::string& yaml, const std::string& sourceN
     Reader reader(sourceName);
     Entry root{"", std::max(1, document->Mark().line + 1), *document};
     if (Status status = reader.readSection(root, kConfigSchema, config); !status) return status;
+    // JetStream's own default: a window no longer than the stream's retention.
+    if (!reader.has("nats.duplicate_window"))
+        config.nats.duplicate_window = std::min(config.nats.duplicate_window, config.nats.max_age);
     if (Status status = checkTogether(reader, config); !status) return status;
+    config.from_environment = reader.takeFromEnvironment();
     return config;
+}
+
+std::string Config::shown(const std::string& path, const std::string& value) const {
+    return from_environment.count(path) > 0 ? Secret::kShown : value;
+}
+
+namespace {
+
+// Writes a configuration as YAML, each value under its dotted path so that values taken from
+// the environment can be shown as <set>.
+class Describer {
+   public:
+    explicit Describer(const Config& config) : config_(config) {}
+
+    std::string yaml() {
+        const Config& c = config_;
+        out_ << YAML::BeginMap;
+        put("listen", c.listen);
+        put("node_id", c.node_id);
+        put("data_dir", c.data_dir);
+        open("nats");
+        put("url", c.nats.url);
+        put("stream", c.nats.stream);
+        put("replicas", std::to_string(c.nats.replicas));
+        put("max_age", formatDuration(c.nats.max_age));
+        put("max_msgs_per_room", std::to_string(c.nats.max_msgs_per_room));
+        put("subject_prefix", c.nats.subject_prefix);
+        put("storage_bucket", c.nats.storage_bucket);
+        put("alarm_bucket", c.nats.alarm_bucket);
+        put("duplicate_window", formatDuration(c.nats.duplicate_window));
+        close();
+        open("api");
+        list("keys", c.api.keys);
+        put("insecure", flag(c.api.insecure));
+        close();
+        list("origins", c.origins);
+        open("parties");
+        for (const auto& [name, party] : c.parties) describe(name, party);
+        close();
+        describe(c.limits);
+        open("log");
+        put("level", c.log.level);
+        put("format", c.log.format);
+        close();
+        out_ << YAML::EndMap;
+        return std::string(out_.c_str()) + "\n";
+    }
+
+   private:
+    static std::string flag(bool value) { return value ? "true" : "false"; }
+    std::string path(std::string_view key) const {
+        return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+    }
+
+    void put(std::string_view key, const std::string& text) {
+        out_ << YAML::Key << std::string(key) << YAML::Value << config_.shown(path(key), text);
+    }
+    void put(std::string_view key, const Secret&) {
+        out_ << YAML::Key << std::string(key) << YAML::Value << Secret::kShown;
+    }
+    template <class V>
+    void list(std::string_view key, const std::vector<V>& items) {
+        out_ << YAML::Key << std::string(key) << YAML::Value << YAML::Flow << YAML::BeginSeq;
+        for (size_t i = 0; i < items.size(); ++i) {
+            if constexpr (std::is_same_v<V, Secret>)
+                out_ << Secret::kShown;
+            else
+                out_ << config_.shown(path(key) + "[" + std::to_string(i) + "]", items[i]);
+        }
+        out_ << YAML::EndSeq;
+    }
+    void open(std::string_view key) {
+        out_ << YAML::Key << std::string(key) << YAML::Value << YAML::BeginMap;
+        prefixes_.push_back(prefix_);
+        prefix_ = path(key);
+    }
+    void close() {
+        out_ << YAML::EndMap;
+        prefix_ = prefixes_.back();
+        prefixes_.pop_back();
+    }
+
+    void describe(const std::string& name, const PartyConfig& party) {
+        open(name);
+        if (party.router.shards > 0) {
+            open("router");
+            put("target", party.router.target);
+            put("shards", std::to_string(party.router.shards));
+            put("strategy", party.router.strategy);
+            close();
+        } else {
+            put("script", party.script);
+            put("storage", flag(party.storage));
+        }
+        if (!party.env.empty()) {
+            open("env");
+            for (const auto& [variable, value] : party.env) put(variable, value);
+            close();
+        }
+        if (party.auth) {
+            const JwtConfig& jwt = party.auth->jwt;
+            open("auth");
+            open("jwt");
+            if (!jwt.secret.empty()) put("secret", jwt.secret);
+            if (!jwt.public_key.empty()) put("public_key", jwt.public_key);
+            list("algorithms", jwt.algorithms);
+            if (!jwt.audience.empty()) put("audience", jwt.audience);
+            if (!jwt.issuer.empty()) put("issuer", jwt.issuer);
+            put("leeway_seconds", std::to_string(jwt.leeway_seconds.count()));
+            close();
+            put("required", flag(party.auth->required));
+            close();
+        }
+        close();
+    }
+
+    void describe(const Limits& limits) {
+        open("limits");
+        put("max_connections", std::to_string(limits.max_connections));
+        put("max_message_bytes", std::to_string(limits.max_message_bytes));
+        put("send_buffer_bytes", std::to_string(limits.send_buffer_bytes));
+        put("lua_memory_bytes", std::to_string(limits.lua_memory_bytes));
+        put("lua_instructions_per_call", std::to_string(limits.lua_instructions_per_call));
+        put("lua_cpu_ms_per_call", std::to_string(limits.lua_cpu_ms_per_call));
+        put("idle_room_seconds", std::to_string(limits.idle_room_seconds.count()));
+        put("ping_interval_seconds", std::to_string(limits.ping_interval_seconds.count()));
+        put("ping_timeout_seconds", std::to_string(limits.ping_timeout_seconds.count()));
+        put("max_messages_per_second", std::to_string(limits.max_messages_per_second));
+        put("message_burst", std::to_string(limits.message_burst));
+        put("http_threads", std::to_string(limits.http_threads));
+        put("drain_seconds", std::to_string(limits.drain_seconds.count()));
+        put("storage_value_bytes", std::to_string(limits.storage_value_bytes));
+        close();
+    }
+
+    const Config& config_;
+    YAML::Emitter out_;
+    std::string prefix_;
+    std::vector<std::string> prefixes_;
+};
+
+}  // namespace
+
+std::string Config::describe() const {
+    return Describer(*this).yaml();
 }
 
 // Go-style sums such as "1h30m" are taken too: they are what people write for retention.

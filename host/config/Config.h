@@ -3,6 +3,12 @@
 // Every key is optional; the defaults below run one node on one machine. The
 // loader validates every key: an unknown key or a bad value is an error that
 // names the key, the file and the line. Limits live here and nowhere else.
+//
+// Any string value may hold ${NAME} or ${NAME:-default}, replaced from the
+// environment while the file is read. Keys whose values must never be printed
+// are Secret; values taken from the environment are listed in
+// Config::from_environment. Neither appears in messages or in describe(): both
+// show "<set>".
 #pragma once
 
 #include <chrono>
@@ -10,8 +16,11 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
+#include "config/Secret.h"
 #include "core/Status.h"
 
 namespace partyline {
@@ -74,6 +83,46 @@ struct NatsConfig {
     // pending alarm (keys <party>.<room>).
     std::string storage_bucket = "PARTYLINE_STORAGE";
     std::string alarm_bucket = "PARTYLINE_ALARMS";
+    // JetStream stores a write once per message id within this window, so a re-sent publish or
+    // a retried broadcast with the same Idempotency-Key is not stored twice. 2m is JetStream's
+    // own default and covers the 10 s a publish is re-sent many times; left out, it is max_age when
+    // that is shorter (as JetStream does). Set: at least 10s, at most max_age.
+    std::chrono::seconds duplicate_window{120};
+};
+
+// The control surface (/v1/..., /metrics).
+struct ApiConfig {
+    // Bearer keys, any of which opens the control surface. Empty: only loopback peers are served,
+    // so a node on a laptop works with curl and one on a public address is closed by default.
+    std::vector<Secret> keys;
+    // true: the control surface is open to every peer, for development. false by default, because
+    // anyone who reaches it can write to and read every room.
+    bool insecure = false;
+};
+
+// Verifying connection tokens (JWT) of a party.
+struct JwtConfig {
+    Secret secret;           // for HS256/HS384/HS512; empty when public_key is set
+    std::string public_key;  // PEM file path as written, resolved against the working directory
+    // The PEM text of public_key, read at start so a missing or unreadable file stops the node
+    // then, not at the first connection. For RS256, ES256 and EdDSA.
+    std::string public_key_pem;
+    // Accepted "alg" values, from HS256 HS384 HS512 RS256 ES256 EdDSA; required, never "none", so
+    // a token cannot choose a weaker check than the operator did.
+    std::vector<std::string> algorithms;
+    std::string audience;  // the "aud" a token must carry; empty: not checked
+    std::string issuer;    // the "iss" a token must carry; empty: not checked
+    // Clock difference forgiven on exp, nbf and iat: 30 s covers ordinary drift between the
+    // token issuer's clock and this node's.
+    std::chrono::seconds leeway_seconds{30};
+};
+
+struct AuthConfig {
+    JwtConfig jwt;
+    // true: a connection or room request without a valid token is refused. Defaults to true
+    // because a party that configures auth means to keep anonymous clients out; false checks a
+    // token when one is given and admits anonymous clients otherwise.
+    bool required = true;
 };
 
 // A router party runs no script: it spreads each WebSocket over the rooms
@@ -89,6 +138,9 @@ struct PartyConfig {
     RouterConfig router;
     std::string script;    // path as written in the file, resolved against the working directory
     bool storage = false;  // create the room storage bucket for this party
+    // room.env of the party's scripts: names [A-Za-z_][A-Za-z0-9_]*, values never printed.
+    std::map<std::string, Secret> env;
+    std::optional<AuthConfig> auth;  // none: connections are not asked for a token
 };
 
 struct Config {
@@ -99,12 +151,26 @@ struct Config {
     std::map<std::string, PartyConfig> parties;  // empty: the embedded example party "main"
     Limits limits;
     LogConfig log;
+    ApiConfig api;
+    // Origins whose browser pages may open WebSockets and call room HTTP, each
+    // "http(s)://host[:port]" or "http(s)://*.domain[:port]", lowercase, without a default port.
+    // Empty: only pages of the node's own origin, since a page elsewhere would act with its
+    // visitor's cookies.
+    std::vector<std::string> origins;
     std::string source = "<defaults>";  // where this configuration came from, for messages
+    // Dotted paths ("nats.url", "api.keys[0]") of the values taken from the environment.
+    std::set<std::string> from_environment;
 
     // Reads and validates a YAML file.
     static Result<Config> load(const std::string& path);
     // Validates YAML text; `sourceName` is used in error messages.
     static Result<Config> parse(const std::string& yaml, const std::string& sourceName);
+
+    // The configuration in effect as YAML, for check-config: secrets and values taken from the
+    // environment read "<set>".
+    std::string describe() const;
+    // `value` of the key at `path`, or "<set>" when it came from the environment: for messages.
+    std::string shown(const std::string& path, const std::string& value) const;
 };
 
 // Parses "24h", "90s", "15m", "2d", "500ms" (rounded down to seconds), or a bare number of seconds.

@@ -2,8 +2,14 @@
 // whole message, so the key and the line are pinned), durations and sizes, and the shipped files.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <utility>
+#include <vector>
 
 #include "config/Config.h"
 
@@ -25,6 +31,23 @@ Config parsed(const std::string& yaml) {
     REQUIRE_MESSAGE(config.isOk(), config.status().toString());
     return std::move(config).value();
 }
+
+// Sets environment variables for one test and unsets them after it.
+class ScopedEnvironment {
+   public:
+    ScopedEnvironment(std::initializer_list<std::pair<const char*, const char*>> variables) {
+        for (const auto& [name, value] : variables) {
+            setenv(name, value, 1);
+            names_.push_back(name);
+        }
+    }
+    ~ScopedEnvironment() {
+        for (const char* name : names_) unsetenv(name);
+    }
+
+   private:
+    std::vector<const char*> names_;
+};
 
 std::string shipped(const std::string& name) {
     return std::string(PARTYLINE_TEST_DIR) + "/../config/" + name;
@@ -425,9 +448,16 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->nats.subject_prefix == defaults.nats.subject_prefix);
     CHECK(config->nats.storage_bucket == defaults.nats.storage_bucket);
     CHECK(config->nats.alarm_bucket == defaults.nats.alarm_bucket);
+    CHECK(config->nats.duplicate_window == defaults.nats.duplicate_window);
+    CHECK(config->api.keys.empty());
+    CHECK(config->api.insecure == defaults.api.insecure);
+    CHECK(config->origins.empty());
+    CHECK(config->from_environment.empty());
     REQUIRE(config->parties.size() == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
     CHECK_FALSE(config->parties.at("main").storage);
+    CHECK(config->parties.at("main").env.empty());
+    CHECK_FALSE(config->parties.at("main").auth.has_value());
     // The file documents the defaults, so it must change when they do.
     CHECK(config->limits.max_connections == defaults.limits.max_connections);
     CHECK(config->limits.max_message_bytes == defaults.limits.max_message_bytes);
@@ -474,14 +504,25 @@ TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format"
 }
 
 TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
+    ScopedEnvironment env{{"PARTYLINE_API_KEY", "cluster-key"}};
     auto config = Config::load(shipped("cluster.yaml"));
     REQUIRE_MESSAGE(config.isOk(), config.status().toString());
     CHECK(config->listen == "0.0.0.0:1999");
     CHECK(config->node_id == "auto");
     CHECK(config->nats.url == "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222");
     CHECK(config->nats.replicas == 3);
+    CHECK(config->nats.duplicate_window == std::chrono::minutes(2));
+    REQUIRE(config->api.keys.size() == 1);
+    CHECK(config->api.keys[0].reveal() == "cluster-key");
+    CHECK(config->from_environment == std::set<std::string>{"api.keys[0]"});
     REQUIRE(config->parties.count("main") == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+
+    unsetenv("PARTYLINE_API_KEY");
+    auto unset = Config::load(shipped("cluster.yaml"));
+    REQUIRE_FALSE(unset.isOk());
+    CHECK(unset.status().message().find(": api.keys[0]: environment variable PARTYLINE_API_KEY is not set") !=
+          std::string::npos);
 }
 
 TEST_CASE("a router party names its target party, a shard count and a strategy") {
@@ -516,4 +557,439 @@ TEST_CASE("a stray ',' is a syntax error, not an endless stream of empty documen
     CHECK(errorOf(",") == "t.yaml:1: YAML syntax error: unexpected ','");
     CHECK(errorOf(" a:\n,b\nc: d\n") == "t.yaml:2: YAML syntax error: unexpected ','");
     CHECK(errorOf("listen: :1\n---\n,\n") == "t.yaml:3: YAML syntax error: unexpected ','");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values from the environment, secrets, and the keys of the control surface, origins and auth.
+
+namespace {
+
+constexpr const char* kSecret = "s3cr3t-value-that-must-never-be-printed-anywhere!";
+constexpr const char* kJwtSecret = "a-jwt-secret-of-more-than-sixty-four-bytes-0123456789abcdef0123456789";
+
+std::string publicKeyFile(const std::string& name, const std::string& text) {
+    auto dir = std::filesystem::temp_directory_path() / "partyline-config-keys";
+    std::filesystem::create_directories(dir);
+    auto path = (dir / name).string();
+    std::ofstream(path) << text;
+    return path;
+}
+
+const char* kPublicKeyPem =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n"
+    "-----END PUBLIC KEY-----\n";
+
+}  // namespace
+
+TEST_CASE("${NAME} in any string value is replaced from the environment") {
+    ScopedEnvironment env{{"PARTYLINE_TEST_LISTEN", ":2001"},
+                          {"PARTYLINE_TEST_REGION", "eu"},
+                          {"PARTYLINE_TEST_N", "7"},
+                          {"PARTYLINE_TEST_DIR", "/srv"}};
+    Config config = parsed(
+        "listen: \"${PARTYLINE_TEST_LISTEN}\"\n"
+        "node_id: ${PARTYLINE_TEST_REGION}-${PARTYLINE_TEST_N}\n"
+        "data_dir: ${PARTYLINE_TEST_DIR}/partyline\n"
+        "limits: {max_connections: \"${PARTYLINE_TEST_N}\"}\n");
+    CHECK(config.listen == ":2001");
+    CHECK(config.node_id == "eu-7");
+    CHECK(config.data_dir == "/srv/partyline");
+    CHECK(config.limits.max_connections == 7);
+    CHECK(config.from_environment ==
+          std::set<std::string>{"listen", "node_id", "data_dir", "limits.max_connections"});
+}
+
+TEST_CASE("${NAME:-default} takes the default when the variable is unset or empty") {
+    ScopedEnvironment env{{"PARTYLINE_TEST_EMPTY", ""}, {"PARTYLINE_TEST_SET", "node-9"}};
+    CHECK(parsed("listen: \"${PARTYLINE_TEST_UNSET:-:3000}\"\n").listen == ":3000");
+    CHECK(parsed("node_id: ${PARTYLINE_TEST_EMPTY:-fallback}\n").node_id == "fallback");
+    CHECK(parsed("node_id: ${PARTYLINE_TEST_SET:-fallback}\n").node_id == "node-9");
+    // A default is the file's own text, so it is not counted as taken from the environment.
+    CHECK(parsed("node_id: ${PARTYLINE_TEST_UNSET:-n1}\n").from_environment.empty());
+    CHECK(parsed("node_id: ${PARTYLINE_TEST_SET:-n1}\n").from_environment ==
+          std::set<std::string>{"node_id"});
+}
+
+TEST_CASE("$${ is a literal ${ and a lone $ is kept") {
+    Config config = parsed(
+        "parties:\n"
+        "  main:\n"
+        "    script: a.lua\n"
+        "    env: {LITERAL: \"$${HOME}\", DOLLAR: \"a$b$\", BOTH: \"$${X}${PARTYLINE_TEST_UNSET:-y}\"}\n");
+    const auto& env = config.parties.at("main").env;
+    CHECK(env.at("LITERAL").reveal() == "${HOME}");
+    CHECK(env.at("DOLLAR").reveal() == "a$b$");
+    CHECK(env.at("BOTH").reveal() == "${X}y");
+}
+
+TEST_CASE("an unset variable without a default names the file, the line, the key and the variable") {
+    CHECK(errorOf("listen: :1\napi:\n  keys: [\"${PARTYLINE_TEST_UNSET}\"]\n") ==
+          "t.yaml:3: api.keys[0]: environment variable PARTYLINE_TEST_UNSET is not set (write "
+          "${PARTYLINE_TEST_UNSET:-default} to give a default)");
+    CHECK(errorOf("nats:\n  url: ${PARTYLINE_TEST_NATS}\n") ==
+          "t.yaml:2: nats.url: environment variable PARTYLINE_TEST_NATS is not set (write "
+          "${PARTYLINE_TEST_NATS:-default} to give a default)");
+
+    auto path = publicKeyFile("unset.yaml",
+                              "parties:\n  m:\n    script: a.lua\n    env: {K: \"${PARTYLINE_TEST_K}\"}\n");
+    auto config = Config::load(path);
+    REQUIRE_FALSE(config.isOk());
+    CHECK(config.status().message() == path +
+                                           ":4: parties.m.env.K: environment variable PARTYLINE_TEST_K is "
+                                           "not set (write ${PARTYLINE_TEST_K:-default} to give a default)");
+}
+
+TEST_CASE("a malformed ${...} is an error that does not quote the value") {
+    for (const char* value : {"${", "${NAME", "${}", "${1ABC}", "${A-B}", "${A:-${B}}", "x${ A }"}) {
+        CAPTURE(value);
+        CHECK(errorOf(std::string("node_id: '") + value + "'\n") ==
+              "t.yaml:1: node_id: expected ${NAME} or ${NAME:-default}, NAME of A-Z a-z 0-9 _ not starting "
+              "with a digit (write $${ for a literal ${)");
+    }
+}
+
+TEST_CASE("a bad value taken from the environment is shown as <set>, never quoted") {
+    ScopedEnvironment env{{"PARTYLINE_TEST_LISTEN", kSecret}};
+    std::string message = errorOf("listen: \"${PARTYLINE_TEST_LISTEN}\"\n");
+    CHECK(message.find(kSecret) == std::string::npos);
+    CHECK(message ==
+          "t.yaml:1: listen: expected HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for "
+          "all "
+          "interfaces, IPv4, [IPv6] or a name), got <set>");
+}
+
+TEST_CASE("describe() prints the configuration with secrets and values from the environment as <set>") {
+    ScopedEnvironment env{{"PARTYLINE_TEST_KEY", kSecret},
+                          {"PARTYLINE_TEST_NATS", "nats://user:pass-from-env@nats:4222"},
+                          {"PARTYLINE_TEST_JWT", kJwtSecret}};
+    Config config = parsed(
+        "nats: {url: \"${PARTYLINE_TEST_NATS}\", max_age: 1h}\n"
+        "api: {keys: [\"${PARTYLINE_TEST_KEY}\", written-in-the-file-key]}\n"
+        "origins: [\"https://app.example.com\"]\n"
+        "parties:\n"
+        "  game:\n"
+        "    script: game.lua\n"
+        "    env: {TOKEN: written-in-the-file-env, FROM_ENV: \"${PARTYLINE_TEST_KEY}\"}\n"
+        "    auth:\n"
+        "      jwt: {secret: \"${PARTYLINE_TEST_JWT}\", algorithms: [HS256, HS512], audience: partyline}\n");
+    CHECK(config.api.keys.size() == 2);
+    CHECK(config.api.keys[0].reveal() == kSecret);
+    CHECK(config.parties.at("game").auth->jwt.secret.reveal() == kJwtSecret);
+
+    std::string yaml = config.describe();
+    CAPTURE(yaml);
+    for (const char* hidden :
+         {kSecret, kJwtSecret, "pass-from-env", "written-in-the-file-key", "written-in-the-file-env"})
+        CHECK(yaml.find(hidden) == std::string::npos);
+    CHECK(yaml.find("url: <set>") != std::string::npos);
+    CHECK(yaml.find("keys: [<set>, <set>]") != std::string::npos);
+    CHECK(yaml.find("TOKEN: <set>") != std::string::npos);
+    CHECK(yaml.find("FROM_ENV: <set>") != std::string::npos);
+    CHECK(yaml.find("secret: <set>") != std::string::npos);
+    CHECK(yaml.find("max_age: 1h") != std::string::npos);
+    CHECK(yaml.find("duplicate_window: 2m") != std::string::npos);
+    CHECK(yaml.find("algorithms: [HS256, HS512]") != std::string::npos);
+    CHECK(yaml.find("audience: partyline") != std::string::npos);
+    CHECK(yaml.find("https://app.example.com") != std::string::npos);
+
+    std::ostringstream streamed;
+    streamed << config.api.keys[0];
+    CHECK(streamed.str() == "<set>");
+    CHECK(toString(config.api.keys[0]) == "<set>");
+}
+
+TEST_CASE("describe() of a configuration without secrets reads back as the same configuration") {
+    Config config = parsed(
+        "listen: \"[::1]:8080\"\n"
+        "nats: {url: \"nats://a:4222,nats://b:4222\", replicas: 3, max_age: 90m, duplicate_window: 30s}\n"
+        "origins: [\"https://*.example.com\", \"http://localhost:5173\"]\n"
+        "api: {insecure: true}\n"
+        "parties:\n"
+        "  main: {script: a.lua, storage: true}\n"
+        "  big: {router: {target: main, shards: 4, strategy: hash}}\n"
+        "limits: {ping_interval_seconds: 5, ping_timeout_seconds: 9}\n"
+        "log: {format: json}\n");
+    std::string yaml = config.describe();
+    Config again = parsed(yaml);
+    CHECK(again.describe() == yaml);
+    CHECK(again.nats.duplicate_window == 30s);
+    CHECK(again.nats.max_age == 90min);
+    CHECK(again.origins == config.origins);
+    CHECK(again.api.insecure);
+    CHECK(again.parties.at("big").router.shards == 4);
+}
+
+TEST_CASE("api.keys and api.insecure: defaults, and keys that are read") {
+    Config defaults = parsed("");
+    CHECK(defaults.api.keys.empty());
+    CHECK_FALSE(defaults.api.insecure);
+    Config config = parsed("api:\n  keys: [abc, \"Zm9v+/=-_.~!\"]\n");
+    REQUIRE(config.api.keys.size() == 2);
+    CHECK(config.api.keys[0].reveal() == "abc");
+    CHECK(config.api.keys[1].reveal() == "Zm9v+/=-_.~!");
+    CHECK(parsed("api:\n  keys: [" + std::string(256, 'k') + "]\n").api.keys[0].reveal().size() == 256);
+    CHECK(parsed("api: {insecure: true}\n").api.insecure);
+    CHECK(parsed("api:\n  keys:\n").api.keys.empty());
+}
+
+TEST_CASE("a bad api key names the key and its line and never shows the key") {
+    const std::string expected =
+        "api.keys[1]: expected a key of 1 to 256 printable ASCII characters without spaces, got ";
+    CHECK(errorOf("api:\n  keys:\n    - good\n    - \"two words\"\n") == "t.yaml:4: " + expected + "<set>");
+    CHECK(errorOf("api:\n  keys: [good, \"cl\xc3\xa9\"]\n") == "t.yaml:2: " + expected + "<set>");
+    CHECK(errorOf("api:\n  keys: [good, \"tab\tbed\"]\n") == "t.yaml:2: " + expected + "<set>");
+    CHECK(errorOf("api:\n  keys: [good, " + std::string(257, 'k') + "]\n") ==
+          "t.yaml:2: " + expected + "<set>");
+    // An empty key, written so or from an empty variable, says it is empty.
+    CHECK(errorOf("api:\n  keys: [good, \"\"]\n") == "t.yaml:2: " + expected + "''");
+    {
+        ScopedEnvironment env{{"PARTYLINE_TEST_EMPTY", ""}};
+        CHECK(errorOf("api:\n  keys: [good, \"${PARTYLINE_TEST_EMPTY}\"]\n") ==
+              "t.yaml:2: " + expected + "''");
+    }
+    CHECK(
+        errorOf("api:\n  keys: my-secret-key\n") ==
+        "t.yaml:2: api.keys: expected a list of a key of 1 to 256 printable ASCII characters without spaces, "
+        "got <set>");
+    CHECK(errorOf("api:\n  keys: [same-key, other, same-key]\n") ==
+          "t.yaml:2: api.keys[2]: the same key as api.keys[0]");
+    CHECK(errorOf("api:\n  keys: [k]\n  insecure: true\n") ==
+          "t.yaml:3: api.insecure: true opens the control API to every peer, yet api.keys are set; remove "
+          "one of them");
+    CHECK(errorOf("api:\n  insecure: yes please\n") ==
+          "t.yaml:2: api.insecure: expected true or false, got 'yes please'");
+    CHECK(errorOf("api:\n  key: [k]\n") == "t.yaml:2: unknown key 'api.key'; did you mean 'keys'?");
+    CHECK(errorOf("keys: [k]\n") == "t.yaml:1: unknown key 'keys'; did you mean 'api.keys'?");
+}
+
+TEST_CASE("origins are http(s)://host[:port] or http(s)://*.domain[:port]") {
+    Config config = parsed(
+        "origins:\n"
+        "  - https://app.example.com\n"
+        "  - https://*.example.com\n"
+        "  - http://localhost:5173\n"
+        "  - HTTPS://Admin.Example.COM:8443\n"
+        "  - https://secure.example.com:443\n"
+        "  - http://[::1]:3000\n"
+        "  - http://localhost:80\n");
+    CHECK(config.origins ==
+          std::vector<std::string>{"https://app.example.com", "https://*.example.com",
+                                   "http://localhost:5173", "https://admin.example.com:8443",
+                                   "https://secure.example.com", "http://[::1]:3000", "http://localhost"});
+    CHECK(parsed("").origins.empty());
+}
+
+TEST_CASE("an origin with a path, no scheme or a bad host names the item and its line") {
+    for (const char* origin : {"https://app.example.com/",
+                               "https://app.example.com/app",
+                               "app.example.com",
+                               "*",
+                               "null",
+                               "https://",
+                               "https://*.",
+                               "https://a..com",
+                               "https://a.com.",
+                               "https://a.com:0",
+                               "https://a.com:99999",
+                               "https://user@a.com",
+                               "https://a.com?x=1",
+                               "https://a.com#top",
+                               "https://*",
+                               "https://a.*.com",
+                               "://a.com",
+                               "1http://a.com",
+                               "https://-a.com",
+                               "ftp://a.com",
+                               "capacitor://localhost",
+                               "ws://a.com"}) {
+        CAPTURE(origin);
+        CHECK(errorOf(std::string("origins:\n  - https://ok.example.com\n  - \"") + origin + "\"\n") ==
+              std::string("t.yaml:3: origins[1]: expected an origin http(s)://host[:port] or "
+                          "http(s)://*.domain[:port], without a path, got '") +
+                  origin + "'");
+    }
+    CHECK(errorOf("origins: https://a.com\n").find("t.yaml:1: origins: expected a list of an origin") == 0);
+}
+
+TEST_CASE("parties.X.env: names of A-Z a-z 0-9 _, values kept as secrets") {
+    ScopedEnvironment env{{"PARTYLINE_TEST_BACKEND", "https://backend.internal"}};
+    Config config = parsed(
+        "parties:\n"
+        "  game:\n"
+        "    script: game.lua\n"
+        "    env: {BACKEND_URL: \"${PARTYLINE_TEST_BACKEND}\", _private: x, Key2: \"\", PORT: 8080}\n");
+    const auto& values = config.parties.at("game").env;
+    REQUIRE(values.size() == 4);
+    CHECK(values.at("BACKEND_URL").reveal() == "https://backend.internal");
+    CHECK(values.at("_private").reveal() == "x");
+    CHECK(values.at("Key2").reveal().empty());
+    CHECK(values.at("PORT").reveal() == "8080");
+    CHECK(parsed("parties: {m: {script: a.lua}}\n").parties.at("m").env.empty());
+    CHECK(config.from_environment.count("parties.game.env.BACKEND_URL") == 1);
+}
+
+TEST_CASE("a bad parties.X.env names the key and its line and never shows a value") {
+    const std::string party = "parties:\n  m:\n    script: a.lua\n";
+    for (const char* name : {"1ABC", "A-B", "A.B", "\"A B\""}) {
+        CAPTURE(name);
+        CHECK(
+            errorOf(party + "    env:\n      " + name + ": v\n")
+                .find("t.yaml:5: parties.m.env: expected a name of 1 to 128 characters of A-Z a-z 0-9 _, not "
+                      "starting with a digit, got '") == 0);
+    }
+    CHECK(errorOf(party + "    env: {A: {nested: secret-value}}\n") ==
+          "t.yaml:4: parties.m.env.A: expected a string of at most 64 KiB, got a map");
+    CHECK(errorOf(party + "    env: {A: [x]}\n") ==
+          "t.yaml:4: parties.m.env.A: expected a string of at most 64 KiB, got a list");
+    CHECK(errorOf(party + "    env: {A: " + std::string(64 * 1024 + 1, 'v') + "}\n") ==
+          "t.yaml:4: parties.m.env.A: expected a string of at most 64 KiB, got <set>");
+    CHECK(errorOf(party + "    env: SECRET=value\n") ==
+          "t.yaml:4: parties.m.env: expected a map of NAME: value, got <set>");
+    CHECK(errorOf(party + "    env: [A, B]\n") == "t.yaml:4: parties.m.env: expected a map, got a list");
+}
+
+TEST_CASE("parties.X.auth.jwt with a secret: defaults and every key") {
+    Config config = parsed(std::string("parties:\n"
+                                       "  game:\n"
+                                       "    script: game.lua\n"
+                                       "    auth:\n"
+                                       "      jwt:\n"
+                                       "        secret: ") +
+                           kJwtSecret +
+                           "\n"
+                           "        algorithms: [HS256, HS384, HS512]\n");
+    const auto& auth = config.parties.at("game").auth;
+    REQUIRE(auth.has_value());
+    CHECK(auth->required);
+    CHECK(auth->jwt.secret.reveal() == kJwtSecret);
+    CHECK(auth->jwt.public_key.empty());
+    CHECK(auth->jwt.algorithms == std::vector<std::string>{"HS256", "HS384", "HS512"});
+    CHECK(auth->jwt.audience.empty());
+    CHECK(auth->jwt.issuer.empty());
+    CHECK(auth->jwt.leeway_seconds == 30s);
+    CHECK_FALSE(parsed("parties: {m: {script: a.lua}}\n").parties.at("m").auth.has_value());
+
+    Config optional = parsed(
+        "parties:\n"
+        "  m:\n"
+        "    script: a.lua\n"
+        "    auth:\n"
+        "      required: false\n"
+        "      jwt: {secret: 0123456789abcdef0123456789abcdef, algorithms: [HS256], audience: partyline,\n"
+        "            issuer: \"https://auth.example.com\", leeway_seconds: 0}\n");
+    const auto& loose = *optional.parties.at("m").auth;
+    CHECK_FALSE(loose.required);
+    CHECK(loose.jwt.audience == "partyline");
+    CHECK(loose.jwt.issuer == "https://auth.example.com");
+    CHECK(loose.jwt.leeway_seconds == 0s);
+}
+
+TEST_CASE("parties.X.auth.jwt with a public key reads the PEM file at start") {
+    auto path = publicKeyFile("auth.pem", kPublicKeyPem);
+    Config config = parsed("parties:\n  m:\n    script: a.lua\n    auth:\n      jwt: {public_key: " + path +
+                           ", algorithms: [RS256, ES256, EdDSA]}\n");
+    const auto& jwt = config.parties.at("m").auth->jwt;
+    CHECK(jwt.public_key == path);
+    CHECK(jwt.public_key_pem == kPublicKeyPem);
+    CHECK(jwt.secret.empty());
+    CHECK(jwt.algorithms == std::vector<std::string>{"RS256", "ES256", "EdDSA"});
+}
+
+TEST_CASE("auth mistakes name the key and its line and never show the secret") {
+    const std::string party = "parties:\n  m:\n    script: a.lua\n    auth:\n";
+    const std::string secret = std::string("secret: ") + kJwtSecret;
+    auto pem = publicKeyFile("good.pem", kPublicKeyPem);
+    auto error = [&](const std::string& auth) {
+        std::string message = errorOf(party + auth);
+        CHECK(message.find(kJwtSecret) == std::string::npos);
+        return message;
+    };
+    CHECK(error("      required: true\n") == "t.yaml:4: parties.m.auth: missing required key 'jwt'");
+    CHECK(
+        error("      jwt:\n        algorithms: [HS256]\n") ==
+        "t.yaml:5: parties.m.auth.jwt: needs 'secret' (for HS256, HS384, HS512) or 'public_key' (a PEM file, "
+        "for RS256, ES256, EdDSA)");
+    CHECK(error("      jwt:\n        " + secret + "\n        public_key: " + pem +
+                "\n        algorithms: [HS256]\n") ==
+          "t.yaml:7: parties.m.auth.jwt: secret and public_key exclude each other; give one");
+    CHECK(error("      jwt:\n        " + secret + "\n") ==
+          "t.yaml:5: parties.m.auth.jwt: missing required key 'algorithms'");
+    CHECK(error("      jwt:\n        " + secret + "\n        algorithms: []\n") ==
+          "t.yaml:7: parties.m.auth.jwt.algorithms: expected at least one algorithm");
+    for (const char* algorithm : {"none", "None", "hs256", "RS512", "PS256"}) {
+        CAPTURE(algorithm);
+        CHECK(error("      jwt:\n        " + secret + "\n        algorithms: [HS256, " + algorithm + "]\n") ==
+              std::string("t.yaml:7: parties.m.auth.jwt.algorithms[1]: expected one of HS256, HS384, HS512, "
+                          "RS256, ES256, EdDSA ('none' is never accepted), got '") +
+                  algorithm + "'");
+    }
+    CHECK(error("      jwt:\n        " + secret +
+                "\n        algorithms:\n          - HS256\n          - RS256\n") ==
+          "t.yaml:9: parties.m.auth.jwt.algorithms[1]: RS256 needs public_key, not secret");
+    CHECK(error("      jwt:\n        public_key: " + pem + "\n        algorithms: [HS256]\n") ==
+          "t.yaml:7: parties.m.auth.jwt.algorithms[0]: HS256 needs secret, not public_key");
+    CHECK(error("      jwt:\n        secret: short\n        algorithms: [HS256]\n") ==
+          "t.yaml:6: parties.m.auth.jwt.secret: HS256 needs a secret of at least 32 bytes (RFC 7518, 3.2)");
+    CHECK(error("      jwt:\n        secret: 0123456789abcdef0123456789abcdef\n        algorithms: [HS256, "
+                "HS512]\n") ==
+          "t.yaml:6: parties.m.auth.jwt.secret: HS512 needs a secret of at least 64 bytes (RFC 7518, 3.2)");
+    CHECK(error("      jwt:\n        secret: ''\n        algorithms: [HS256]\n") ==
+          "t.yaml:6: parties.m.auth.jwt.secret: expected a non-empty secret of at most 4096 bytes, got ''");
+    CHECK(
+        error("      jwt:\n        secret: [" + std::string(kJwtSecret) +
+              "]\n        algorithms: [HS256]\n") ==
+        "t.yaml:6: parties.m.auth.jwt.secret: expected a non-empty secret of at most 4096 bytes, got a list");
+    CHECK(error("      jwt:\n        " + secret +
+                "\n        algorithms: [HS256]\n        leeway_seconds: -1\n") ==
+          "t.yaml:8: parties.m.auth.jwt.leeway_seconds: expected an integer from 0 to 3600, got '-1'");
+    CHECK(error("      jwt:\n        " + secret +
+                "\n        algorithms: [HS256]\n        leeway_seconds: 3601\n") ==
+          "t.yaml:8: parties.m.auth.jwt.leeway_seconds: expected an integer from 0 to 3600, got '3601'");
+    CHECK(error("      jwt:\n        " + secret + "\n        algorithms: [HS256]\n        audience: ''\n") ==
+          "t.yaml:8: parties.m.auth.jwt.audience: expected a non-empty string, got ''");
+    CHECK(error("      jwt:\n        " + secret + "\n        algorithms: [HS256]\n      required: maybe\n") ==
+          "t.yaml:8: parties.m.auth.required: expected true or false, got 'maybe'");
+    CHECK(error("      jwt:\n        secrte: x\n") ==
+          "t.yaml:6: unknown key 'parties.m.auth.jwt.secrte'; did you mean 'secret'?");
+}
+
+TEST_CASE("a public_key that is missing, not PEM or private is refused with the key and its line") {
+    const std::string party =
+        "parties:\n  m:\n    script: a.lua\n    auth:\n      jwt:\n        algorithms: [ES256]\n";
+    CHECK(errorOf(party + "        public_key: /nonexistent/auth.pem\n") ==
+          "t.yaml:7: parties.m.auth.jwt.public_key: no such file '/nonexistent/auth.pem'");
+    auto text = publicKeyFile("text.pem", "not a key\n");
+    CHECK(errorOf(party + "        public_key: " + text + "\n") ==
+          "t.yaml:7: parties.m.auth.jwt.public_key: '" + text + "' is not a PEM file (no -----BEGIN line)");
+    auto privateKey =
+        publicKeyFile("private.pem", "-----BEGIN PRIVATE KEY-----\nMC4=\n-----END PRIVATE KEY-----\n");
+    CHECK(errorOf(party + "        public_key: " + privateKey + "\n") ==
+          "t.yaml:7: parties.m.auth.jwt.public_key: '" + privateKey +
+              "' holds a private key; give its public key (openssl pkey -in KEY -pubout)");
+    CHECK(errorOf(party + "        public_key: " + std::filesystem::temp_directory_path().string() + "\n") ==
+          "t.yaml:7: parties.m.auth.jwt.public_key: '" + std::filesystem::temp_directory_path().string() +
+              "' is not a file");
+    ScopedEnvironment env{{"PARTYLINE_TEST_PEM", "/nonexistent/from-env.pem"}};
+    CHECK(errorOf(party + "        public_key: ${PARTYLINE_TEST_PEM}\n") ==
+          "t.yaml:7: parties.m.auth.jwt.public_key: no such file '<set>'");
+}
+
+TEST_CASE("nats.duplicate_window: 2m by default (max_age if shorter), at least 10s, at most max_age") {
+    CHECK(parsed("").nats.duplicate_window == 2min);
+    CHECK(parsed("nats: {duplicate_window: 10m}\n").nats.duplicate_window == 10min);
+    CHECK(parsed("nats: {duplicate_window: 10}\n").nats.duplicate_window == 10s);
+    for (const char* window : {"9s", "0", "5000ms", "soon", "-1m"}) {
+        CAPTURE(window);
+        CHECK(errorOf(std::string("nats:\n  duplicate_window: ") + window + "\n") ==
+              std::string(
+                  "t.yaml:2: nats.duplicate_window: expected a duration of at least 10s, such as 2m, 90s "
+                  "or a number of seconds, got '") +
+                  window + "'");
+    }
+    CHECK(errorOf("nats:\n  max_age: 1m\n  duplicate_window: 90s\n") ==
+          "t.yaml:3: nats.duplicate_window (90s) must not be longer than nats.max_age (1m)");
+    // Left out, it follows a retention shorter than 2m, as JetStream's own default does.
+    CHECK(parsed("nats:\n  max_age: 30s\n").nats.duplicate_window == 30s);
+    CHECK(parsed("nats:\n  max_age: 5s\n").nats.duplicate_window == 5s);
 }

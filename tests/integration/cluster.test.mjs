@@ -153,7 +153,7 @@ describe("cluster: 3 NATS servers (JetStream R3), 3 nodes, HAProxy", () => {
     const nats = run(cluster.servers[0].bin, ["-t", "-c", natsConf], { NATS_SERVER_NAME: "nats-1" });
     assert.equal(nats.status, 0, `nats-server -t -c ${natsConf}:\n${nats.stdout}${nats.stderr}`);
     const clusterYaml = path.join(SOURCE_DIR, "config", "cluster.yaml");
-    const check = run(PARTYLINE_BIN, ["check-config", clusterYaml], {});
+    const check = run(PARTYLINE_BIN, ["check-config", clusterYaml], { PARTYLINE_API_KEY: "test-key" });
     assert.equal(check.status, 0, `partyline check-config ${clusterYaml}:\n${check.stdout}${check.stderr}`);
   });
 

@@ -39,6 +39,14 @@ void checkConfig(const Config& config) {
     FUZZ_CHECK(limits.ping_timeout_seconds > limits.ping_interval_seconds,
                "ping timeout not over the interval");
     FUZZ_CHECK(limits.idle_room_seconds.count() >= 1, "idle room time under a second");
+    FUZZ_CHECK(config.nats.duplicate_window <= config.nats.max_age, "duplicate window over max_age");
+    for (const auto& key : config.api.keys) FUZZ_CHECK(!key.empty(), "an empty API key");
+    FUZZ_CHECK(!config.api.insecure || config.api.keys.empty(), "insecure together with keys");
+    for (const auto& origin : config.origins) {
+        auto authority = origin.find("://");
+        FUZZ_CHECK(authority != std::string::npos && origin.find('/', authority + 3) == std::string::npos,
+                   "an origin with a path");
+    }
     for (const auto& [name, party] : config.parties) {
         FUZZ_CHECK(name == party.name && !name.empty(), "party stored under another name");
         bool router = party.router.shards > 0;
@@ -47,6 +55,17 @@ void checkConfig(const Config& config) {
             auto target = config.parties.find(party.router.target);
             FUZZ_CHECK(target != config.parties.end() && target->second.router.shards == 0,
                        "router target is not a party with a script");
+        }
+        if (party.auth) {
+            const JwtConfig& jwt = party.auth->jwt;
+            FUZZ_CHECK(jwt.secret.empty() != jwt.public_key.empty(),
+                       "not exactly one of secret and public_key");
+            FUZZ_CHECK(!jwt.algorithms.empty(), "auth without algorithms");
+            for (const auto& algorithm : jwt.algorithms) {
+                FUZZ_CHECK(algorithm != "none", "algorithm none accepted");
+                FUZZ_CHECK(algorithm.starts_with("HS") == !jwt.secret.empty(),
+                           "an algorithm for the other key");
+            }
         }
     }
 }
