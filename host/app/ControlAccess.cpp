@@ -57,9 +57,13 @@ bool ControlAccess::matchesAKey(std::string_view presented) const {
     return matched;
 }
 
-ControlAccess::Verdict ControlAccess::check(const std::string* authorization, std::string_view peer) const {
+ControlAccess::Verdict ControlAccess::check(const std::string* authorization, std::string_view peer,
+                                            bool fromBrowser) const {
     if (insecure_) return Verdict::Allowed;
-    if (keys_.empty()) return isLoopback(peer) ? Verdict::Allowed : Verdict::NotLoopback;
+    if (keys_.empty()) {
+        if (!isLoopback(peer)) return Verdict::NotLoopback;
+        return fromBrowser ? Verdict::BrowserPage : Verdict::Allowed;
+    }
     if (!authorization) return Verdict::MissingKey;
     // RFC 6750: "Bearer" (any case), one space, the token; nothing else is a key.
     std::string_view value(*authorization);
@@ -92,6 +96,9 @@ const char* ControlAccess::explain(Verdict verdict) {
             return "the API key sent in Authorization: Bearer matches no key of api.keys\n";
         case Verdict::NotLoopback:
             return "set api.keys to use the control API from another host\n";
+        case Verdict::BrowserPage:
+            return "the control API does not answer web pages: call it from a server, with a key of "
+                   "api.keys\n";
     }
     return "";
 }
@@ -104,6 +111,7 @@ int ControlAccess::statusFor(Verdict verdict) {
         case Verdict::WrongKey:
             return 401;
         case Verdict::NotLoopback:
+        case Verdict::BrowserPage:
             return 403;
     }
     return 403;

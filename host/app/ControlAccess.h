@@ -9,7 +9,9 @@
 //   - api.keys set: a request must carry `Authorization: Bearer <key>` for one of them, compared
 //     in constant time, whatever its address;
 //   - no keys: loopback peers only, so `partyline serve` on a laptop works with curl and a node
-//     on a public address is closed until the operator sets a key.
+//     on a public address is closed until the operator sets a key; and never a browser's request
+//     (one with an Origin header): a web page open on that laptop could otherwise write to any
+//     room through the loopback address (a simple POST needs no preflight).
 // It never logs or returns a key.
 #pragma once
 
@@ -26,13 +28,15 @@ class ControlAccess {
         MissingKey,   // keys are configured and the request carries none: 401
         WrongKey,     // it carries a bearer token that matches no key, or a malformed header: 401
         NotLoopback,  // no keys are configured and the peer is not on a loopback address: 403
+        BrowserPage,  // no keys are configured and the request came from a web page (Origin): 403
     };
 
     ControlAccess(std::vector<std::string> keys, bool insecure);
 
     // `authorization`: the Authorization header's value, or nullptr when it was not sent.
     // `peer`: the peer's IP address as text ("127.0.0.1", "::1", "::ffff:127.0.0.1").
-    Verdict check(const std::string* authorization, std::string_view peer) const;
+    // `fromBrowser`: the request carries an Origin header.
+    Verdict check(const std::string* authorization, std::string_view peer, bool fromBrowser = false) const;
 
     // The one-line description the node logs at start: keys configured, loopback only, insecure.
     std::string describe() const;

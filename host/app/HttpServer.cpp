@@ -67,31 +67,16 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     // the backlog at net.core.somaxconn.
     std::string backlog =
         std::to_string(std::clamp<size_t>(server->deps_.limits.max_connections, 256, 65535));
-    std::vector<const char*> options = {"listening_ports",
-                                        listen.c_str(),
-                                        "num_threads",
-                                        threads.c_str(),
-                                        "listen_backlog",
-                                        backlog.c_str(),
-                                        "request_timeout_ms",
-                                        "30000",
-                                        "enable_keep_alive",
-                                        "yes",
-                                        "tcp_nodelay",
-                                        "1",
-                                        "enable_directory_listing",
-                                        "no",
-                                        "decode_url",
-                                        "no",
-                                        "keep_alive_timeout_ms",
-                                        "5000",
-                                        "max_request_size",
-                                        "16384"};
-    if (!server->deps_.staticRoot.empty()) {
-        options.push_back("document_root");
-        options.push_back(server->deps_.staticRoot.c_str());
-    }
-    options.push_back(nullptr);
+    std::vector<const char*> options = {"listening_ports", listen.c_str(), "num_threads", threads.c_str(),
+                                        "listen_backlog", backlog.c_str(), "request_timeout_ms", "30000",
+                                        "enable_keep_alive", "yes", "tcp_nodelay", "1",
+                                        "enable_directory_listing", "no", "decode_url", "no",
+                                        "keep_alive_timeout_ms", "5000", "max_request_size", "16384",
+                                        // CivetWeb answers CORS preflights itself with "*" by
+                                        // default: AccessGate answers them, for listed origins only.
+                                        "access_control_allow_origin", "", "access_control_allow_methods", "",
+                                        "access_control_allow_headers", "", nullptr};
+    // No document_root: CivetWeb serves no file (so runs no CGI or SSI); StaticFiles does.
     mg_callbacks callbacks{};
     callbacks.init_connection = &HttpServer::onConnectionStart;
     callbacks.connection_close = &HttpServer::onConnectionClose;
@@ -137,6 +122,8 @@ void HttpServer::makeHandlers() {
         deps_.rooms, deps_.parties, routers_, deps_.sender, *reactor_, deps_.limits, counters_});
     logEndpoints_ = std::make_unique<LogEndpoints>(LogEndpointsDeps{
         deps_.rooms, deps_.parties, routers_, deps_.bus, deps_.limits, deps_.reload, deps_.publishSeconds});
+    gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins);
+    log::info("http", gate_->control().describe());
 }
 
 HttpServer::~HttpServer() {
@@ -160,7 +147,7 @@ bool HttpServer::drained() const {
     return inFlight_.load() == 0 && (!reactor_ || reactor_->size() == 0);
 }
 
-// Returns 1 to let CivetWeb serve a static file, 0 when the request was answered.
+// Returns 0: every request is answered here (CivetWeb has no document_root to serve from).
 int HttpServer::dispatch(mg_connection* conn, void* self) {
     auto* server = static_cast<HttpServer*>(self);
     struct InFlight {
@@ -202,8 +189,13 @@ int HttpServer::handle(mg_connection* conn) {
     std::string raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
     Route r = route(raw);
     if (counters_.http.load() >= keepAliveBelow_) closeAfterAnswer(conn);
-    if (r.kind == Route::Kind::Health || r.kind == Route::Kind::Ready || r.kind == Route::Kind::Metrics)
-        return handleOperations(conn, r);
+    if (r.kind == Route::Kind::Health || r.kind == Route::Kind::Ready) return handleOperations(conn, r);
+    // The control surface: every /v1/ path (one the Router refuses too, so a caller without a key
+    // learns nothing of it) and /metrics.
+    if (r.kind == Route::Kind::Metrics || raw.rfind("/v1/", 0) == 0 || raw == "/v1") {
+        if (auto refused = gate_->refuseControl(conn, ri)) return *refused;
+        if (r.kind == Route::Kind::Metrics) return handleOperations(conn, r);
+    }
     if (stopping_) return refuse(conn, "server is shutting down; retry on another node", kRetryAfterDraining);
     if (counters_.atLimit(deps_.limits.max_connections))
         return refuse(conn,
@@ -221,14 +213,78 @@ int HttpServer::handle(mg_connection* conn) {
         case Route::Kind::Reload:
             return logEndpoints_->handle(conn, r);
         case Route::Kind::Room:
-            if (UpgradeRequest::isUpgrade(headersOf(ri))) return upgrade_->handle(conn, r);
-            return handleRoomRequest(conn, r);
+            return handleRoom(conn, r);
         case Route::Kind::Other:
             break;
     }
-    if (deps_.staticRoot.empty() || (strcmp(ri->request_method, "GET") && strcmp(ri->request_method, "HEAD")))
+    return handleStatic(conn);
+}
+
+int HttpServer::handleRoom(mg_connection* conn, const Route& r) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    auto admission = gate_->admitRoom(conn, ri);
+    if (admission.answered) return *admission.answered;
+    if (UpgradeRequest::isUpgrade(headersOf(ri))) return upgrade_->handle(conn, r);
+    return handleRoomRequest(conn, r, admission.corsOrigin);
+}
+
+// The node's own page at / when no folder is mounted there: its parties and its pages.
+HttpResponse HttpServer::indexPage() const {
+    auto escape = [](const std::string& text) {
+        std::string out;
+        for (char c : text) {
+            switch (c) {
+                case '<':
+                    out += "&lt;";
+                    break;
+                case '>':
+                    out += "&gt;";
+                    break;
+                case '&':
+                    out += "&amp;";
+                    break;
+                case '"':
+                    out += "&quot;";
+                    break;
+                default:
+                    out += c;
+            }
+        }
+        return out;
+    };
+    std::string html =
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>partyline</title>"
+        "<link rel=\"icon\" href=\"data:,\"></head>\n<body>\n<h1>partyline node " +
+        escape(deps_.nodeId) + "</h1>\n<h2>Parties</h2>\n<ul>\n";
+    for (const auto& [name, party] : deps_.parties.all()) {
+        html += "<li><code>" + escape(name) + "</code>: <code>ws://HOST/parties/" + escape(name) +
+                "/ROOM</code>" + (party->isRouter() ? " (router)" : "") + "</li>\n";
+    }
+    html += "</ul>\n<h2>Pages</h2>\n<ul>\n";
+    for (const auto& mount : deps_.staticFiles.mounts()) {
+        html += "<li><a href=\"" + escape(mount.prefix) + "\">" + escape(mount.prefix) + "</a></li>\n";
+    }
+    html += "</ul>\n</body></html>\n";
+    return {200, {{"Content-Type", "text/html; charset=utf-8"}}, html};
+}
+
+int HttpServer::handleStatic(mg_connection* conn) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    if (strcmp(ri->request_method, "GET") && strcmp(ri->request_method, "HEAD"))
         return sendText(conn, 404, "not found");
-    return 0;  // CivetWeb serves the file from document_root
+    std::string path = ri->local_uri ? ri->local_uri : "/";
+    if (path == "/" && !deps_.staticFiles.hasRoot()) return send(conn, indexPage());
+    auto file = deps_.staticFiles.resolve(path);
+    switch (file.kind) {
+        case StaticFiles::Resolved::Kind::File:
+            mg_send_mime_file(conn, file.path.c_str(), nullptr);
+            return 200;
+        case StaticFiles::Resolved::Kind::Redirect:
+            return send(conn, {301, {{"Location", file.path}}, {}});
+        case StaticFiles::Resolved::Kind::NotFound:
+            break;
+    }
+    return sendText(conn, 404, "not found");
 }
 
 // Health, readiness and metrics answer whatever the load, so probes and scrapes see an overloaded
@@ -252,10 +308,10 @@ int HttpServer::handleOperations(mg_connection* conn, const Route& r) {
     }
 }
 
-int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route) {
+int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route, const std::string& corsOrigin) {
     const Party* party = deps_.parties.find(route.party);
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
-    if (party->isRouter()) return handleRouterRequest(conn, route);
+    if (party->isRouter()) return handleRouterRequest(conn, route, corsOrigin);
     if (auto script = party->script(); !script->error.isOk())
         return sendText(conn, 500,
                         "party '" + route.party + "' cannot run its script: " + script->error.message());
@@ -268,13 +324,15 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route) {
     shard.value()->request(std::move(request), waiter.callback());
     if (waiter.future.wait_for(kRequestTimeout) != std::future_status::ready)
         return sendText(conn, 504, "the room did not answer in time");
-    return send(conn, waiter.future.get());
+    HttpResponse answer = waiter.future.get();
+    AccessGate::addCors(answer, corsOrigin);
+    return send(conn, answer);
 }
 
 // A request to a router room goes to every shard room; the answer comes when
 // all of them answered: 200 when every one answered 2xx, else 502, with each
 // room's status and body.
-int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route) {
+int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, const std::string& corsOrigin) {
     ShardRouter& router = *routers_.at(route.party);
     if (auto script = deps_.parties.find(router.target())->script(); !script->error.isOk())
         return sendText(conn, 500,
@@ -301,7 +359,9 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route) {
                 ",\"status\":" + std::to_string(response.status) +
                 ",\"body\":" + lua::jsonQuote(response.body) + "}";
     }
-    return send(conn, HttpResponse::json(allOk ? 200 : 502, json + "]}"));
+    HttpResponse answer = HttpResponse::json(allOk ? 200 : 502, json + "]}");
+    AccessGate::addCors(answer, corsOrigin);
+    return send(conn, answer);
 }
 
 std::string HttpServer::metrics() const {

@@ -15,8 +15,10 @@
 #include <mutex>
 #include <string>
 
+#include "app/AccessGate.h"
 #include "app/LogEndpoints.h"
 #include "app/ServerCounters.h"
+#include "app/StaticFiles.h"
 #include "app/WebSocketUpgrade.h"
 #include "bus/Bus.h"
 #include "config/Config.h"
@@ -42,11 +44,15 @@ struct HttpServerDeps {
     net::Sender& sender;
     const Limits& limits;
     std::string nodeId;
-    std::string staticRoot;                // served at / (the examples); empty: none
+    StaticFiles staticFiles;               // the pages served beside the rooms; empty: none
     std::function<Status()> ready;         // for /readyz
     std::function<std::string()> metrics;  // the Prometheus text of everything but the server's own counters
     std::function<Status(const std::string& party)> reload;  // POST /v1/parties/:party/reload
     Histogram* publishSeconds = nullptr;  // a built-in broadcast until the log acknowledged it
+    // Who may call the control surface, and which web pages may reach rooms (see AccessGate).
+    std::vector<std::string> apiKeys{};
+    bool apiInsecure = false;
+    std::vector<std::string> origins{};
 };
 
 class HttpServer {
@@ -79,8 +85,12 @@ class HttpServer {
     int handleOperations(mg_connection* conn, const Route& route);
     // 503 with Retry-After, counted in partyline_refused_total, and the connection closed afterwards.
     int refuse(mg_connection* conn, const std::string& why, int retryAfterSeconds);
-    int handleRoomRequest(mg_connection* conn, const Route& route);
-    int handleRouterRequest(mg_connection* conn, const Route& route);
+    int handleRoom(mg_connection* conn, const Route& route);
+    int handleRoomRequest(mg_connection* conn, const Route& route, const std::string& corsOrigin);
+    int handleRouterRequest(mg_connection* conn, const Route& route, const std::string& corsOrigin);
+    // GET and HEAD of a page: a file of staticFiles, or the node's index at /.
+    int handleStatic(mg_connection* conn);
+    HttpResponse indexPage() const;
 
     HttpServerDeps deps_;
     ServerCounters counters_;  // before the Reactor: its sessions count down at their close
@@ -88,6 +98,7 @@ class HttpServer {
     std::unique_ptr<net::Reactor> reactor_;  // reads the upgraded WebSockets
     std::unique_ptr<WebSocketUpgrade> upgrade_;
     std::unique_ptr<LogEndpoints> logEndpoints_;  // the /v1/ control API
+    std::unique_ptr<AccessGate> gate_;            // asked before the control API and every room
     mg_context* ctx_ = nullptr;
     std::once_flag drainOnce_;
     std::atomic<size_t> inFlight_{0};  // requests being handled now

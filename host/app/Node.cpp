@@ -79,11 +79,18 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                         *node->sender_,
                         config.limits,
                         node->nodeId_,
-                        node->options_.staticRoot,
+                        node->options_.staticFiles,
                         [self] { return self->bus_->ready(); },
                         [self] { return self->metrics(); },
                         [self](const std::string& party) { return self->reloadParty(party); }};
     deps.publishSeconds = &node->context_->publishSeconds;
+    for (const auto& key : config.api.keys) deps.apiKeys.push_back(key.reveal());
+    deps.apiInsecure = config.api.insecure;
+    deps.origins = config.origins;
+    if (config.api.insecure)
+        log::warn(
+            "node",
+            "api.insecure: the control API (/v1/..., /metrics) answers everyone; never on a public address");
     auto http = HttpServer::start(config.listen, std::move(deps));
     if (!http) return http.status();
     node->http_ = std::move(http.value());

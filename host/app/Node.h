@@ -12,6 +12,7 @@
 #include <string>
 
 #include "app/HttpServer.h"
+#include "app/StaticFiles.h"
 #include "bus/EmbeddedNats.h"
 #include "bus/NatsBus.h"
 #include "config/Config.h"
@@ -26,7 +27,7 @@ namespace partyline {
 
 struct NodeOptions {
     Config config;
-    std::string staticRoot;  // served at /; empty: none
+    StaticFiles staticFiles;  // the pages served beside the rooms; empty: none
 };
 
 class Node {

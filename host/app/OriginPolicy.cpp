@@ -136,17 +136,18 @@ std::string OriginPolicy::explainRefusal(const std::string* origin) {
     return "origin " + shown + " is not allowed: add it to origins in the configuration\n";
 }
 
-std::string OriginPolicy::corsHeaders(const std::string& origin) {
-    return "Access-Control-Allow-Origin: " + origin + "\r\nVary: Origin\r\n";
+OriginPolicy::Headers OriginPolicy::corsHeaders(const std::string& origin) {
+    return {{"Access-Control-Allow-Origin", origin}, {"Vary", "Origin"}};
 }
 
-std::string OriginPolicy::preflightHeaders(const std::string& origin, const std::string* requestedHeaders) {
-    std::string out = corsHeaders(origin);
-    out += "Access-Control-Allow-Methods: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
+OriginPolicy::Headers OriginPolicy::preflightHeaders(const std::string& origin,
+                                                     const std::string* requestedHeaders) {
+    Headers out = corsHeaders(origin);
+    out.push_back({"Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"});
     if (requestedHeaders && plainHeaderList(*requestedHeaders)) {
-        out += "Access-Control-Allow-Headers: " + *requestedHeaders + "\r\n";
+        out.push_back({"Access-Control-Allow-Headers", *requestedHeaders});
     }
-    out += "Access-Control-Max-Age: 600\r\n";
+    out.push_back({"Access-Control-Max-Age", "600"});
     return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace partyline {
@@ -37,11 +38,12 @@ class OriginPolicy {
     // The 403 body for a refused origin: names it (bounded, printable) and the key to set.
     static std::string explainRefusal(const std::string* origin);
 
-    // CORS headers ("Name: value\r\n" lines) for an answer to a Listed origin.
-    static std::string corsHeaders(const std::string& origin);
+    using Headers = std::vector<std::pair<std::string, std::string>>;
+    // CORS headers for an answer to a Listed origin.
+    static Headers corsHeaders(const std::string& origin);
     // The preflight answer's headers: allowed methods and the headers the request asked for
     // (Access-Control-Request-Headers, kept only when it is a plain list of header names).
-    static std::string preflightHeaders(const std::string& origin, const std::string* requestedHeaders);
+    static Headers preflightHeaders(const std::string& origin, const std::string* requestedHeaders);
 
    private:
     struct Pattern {

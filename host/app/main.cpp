@@ -139,11 +139,16 @@ int serve(const Args& args) {
     if (!setUpLog(args, config->log)) return 2;
     const auto drainSeconds = config->limits.drain_seconds;
     NodeOptions options{std::move(config.value()), {}};
-    if (auto it = args.flags.find("--static"); it != args.flags.end())
-        options.staticRoot = it->second;
-    else
-        options.staticRoot =
-            std::filesystem::path(findExample("examples/chat/index.html")).parent_path().parent_path();
+    // --static DIR serves DIR at /; else each example's public/ folder at /<example>/.
+    if (auto it = args.flags.find("--static"); it != args.flags.end()) {
+        if (!options.staticFiles.mount("/", it->second)) {
+            std::fprintf(stderr, "partyline: --static: no such folder '%s'\n", it->second.c_str());
+            return 2;
+        }
+    } else {
+        options.staticFiles.mountExamples(
+            std::filesystem::path(findExample("examples/chat/room.lua")).parent_path().parent_path());
+    }
 
     // Every thread started from here on inherits the blocked signals; only
     // this thread takes them, with sigwait.

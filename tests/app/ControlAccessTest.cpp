@@ -63,6 +63,17 @@ TEST_CASE("without keys only loopback peers are served") {
     }
 }
 
+TEST_CASE("without keys a web page's request is refused even from loopback; with keys it needs one") {
+    ControlAccess loopbackOnly({}, false);
+    CHECK(loopbackOnly.check(nullptr, "127.0.0.1", true) == Verdict::BrowserPage);
+    CHECK(ControlAccess::statusFor(Verdict::BrowserPage) == 403);
+    ControlAccess keyed({"k1"}, false);
+    std::string key = "Bearer k1";
+    CHECK(keyed.check(&key, "127.0.0.1", true) == Verdict::Allowed);
+    CHECK(keyed.check(nullptr, "127.0.0.1", true) == Verdict::MissingKey);
+    CHECK(ControlAccess({}, true).check(nullptr, "127.0.0.1", true) == Verdict::Allowed);
+}
+
 TEST_CASE("insecure opens the control API to everyone") {
     ControlAccess access({}, true);
     CHECK(access.check(nullptr, "203.0.113.9") == Verdict::Allowed);

@@ -109,7 +109,7 @@ describe("examples/chat on one node", () => {
       const res = await httpFetch(`${node.url}/chat/`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type") || "", /text\/html/);
-      const expected = fs.readFileSync(path.join(SOURCE_DIR, "examples", "chat", "index.html"), "utf8");
+      const expected = fs.readFileSync(path.join(SOURCE_DIR, "examples", "chat", "public", "index.html"), "utf8");
       assert.equal(await res.text(), expected);
     });
   });

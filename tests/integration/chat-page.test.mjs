@@ -1,4 +1,4 @@
-// examples/chat/index.html clicked through in headless Chromium, against a
+// examples/chat/public/index.html clicked through in headless Chromium, against a
 // real node and nats-server: two pages chat by name, a third page opened later
 // shows the history, and a reconnect redraws it without duplicates.
 

@@ -1,4 +1,4 @@
-// examples/chess/index.html clicked through in headless Chromium, against two
+// examples/chess/public/index.html clicked through in headless Chromium, against two
 // nodes run with the example's configuration: two pages on two nodes take
 // seats, play a game to mate by clicking squares, see the same board, get the
 // room's refusals, promote, reconnect and start a new game.

@@ -1,4 +1,4 @@
-// examples/counter/index.html in headless Chromium, against two real nodes
+// examples/counter/public/index.html in headless Chromium, against two real nodes
 // (party counter with storage) on one nats-server: clicks on two pages on
 // two nodes add up exactly, a reloaded page shows the stored count, and a
 // page on a node started after the others stopped shows it too.

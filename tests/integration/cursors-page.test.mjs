@@ -1,4 +1,4 @@
-// examples/cursors/index.html in headless Chromium, against two real nodes on
+// examples/cursors/public/index.html in headless Chromium, against two real nodes on
 // one nats-server: moving the mouse in one page draws its cursor in the other
 // (each page on its own node), and a closed page's cursor disappears.
 

@@ -1,4 +1,4 @@
-// examples/sharded-broadcast/index.html clicked through in headless Chromium,
+// examples/sharded-broadcast/public/index.html clicked through in headless Chromium,
 // against two nodes run with the example's configuration: a page on each node
 // joins a shard room, one click posts to every shard, and both pages show the
 // post; a refused post is reported in the page that sent it.
