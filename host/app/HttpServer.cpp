@@ -85,7 +85,7 @@ class RoomSession : public net::SessionHandler {
           connections_(connections) {}
     void onMessage(std::string payload, bool binary) override {
         messagesIn_++;
-        shard_->message(client_, std::move(payload), binary);
+        shard_->receive(client_, std::move(payload), binary);
     }
     void onClosed(uint16_t code, std::string_view reason) override {
         shard_->disconnect(client_, code, std::string(reason));
