@@ -55,7 +55,7 @@ class RoomSession : public net::SessionHandler {
         : shard_(std::move(shard)), client_(std::move(client)), counters_(counters) {}
     void onMessage(std::string payload, bool binary) override {
         counters_.messagesIn++;
-        shard_->message(client_, std::move(payload), binary);
+        shard_->receive(client_, std::move(payload), binary);
     }
     void onClosed(uint16_t code, std::string_view reason) override {
         shard_->disconnect(client_, code, std::string(reason));

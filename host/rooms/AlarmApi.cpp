@@ -7,21 +7,22 @@ extern "C" {
 }
 
 #include "rooms/AlarmRecord.h"
-#include "rooms/Shard.h"
+#include "rooms/HandlerQueue.h"
+#include "rooms/ShardView.h"
 #include "rooms/StorageApi.h"
 
 namespace partyline {
 namespace {
 
-Shard& shardOf(lua_State* L) {
-    return *static_cast<Shard*>(lua_touserdata(L, lua_upvalueindex(1)));
+ShardView& viewOf(lua_State* L) {
+    return *static_cast<ShardView*>(lua_touserdata(L, lua_upvalueindex(1)));
 }
 
 KeyValue::Clock::time_point deadline() {
     return KeyValue::Clock::now() + StorageApi::kDeadline;
 }
 
-Shard::Resumer returning(int64_t value) {
+HandlerQueue::Resumer returning(int64_t value) {
     return [value](lua_State* co) {
         lua_pushboolean(co, 1);
         lua_pushinteger(co, lua_Integer(value));
@@ -31,24 +32,24 @@ Shard::Resumer returning(int64_t value) {
 
 }  // namespace
 
-bool AlarmApi::begin(lua_State* L, Shard& shard, const char* what, StorageApi::Error& error) {
+bool AlarmApi::begin(lua_State* L, ShardView& view, const char* what, StorageApi::Error& error) {
     if (!lua_istable(L, 1)) {
         error.set("call %s(...) with a colon", what);
         return false;
     }
-    if (!shard.context_.alarms) {
+    if (!view.alarms()) {
         error.set("%s: alarms are not available on this node", what);
         return false;
     }
-    return StorageApi::mayBlock(L, shard, what, error);
+    return StorageApi::mayBlock(L, view, what, error);
 }
 
 // room:setAlarm(ms) -> the due time (ms since the epoch); replaces the room's alarm.
 int AlarmApi::setAlarm(lua_State* L) {
     static constexpr const char* kWhat = "room:setAlarm";
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     StorageApi::Error error;
-    if (!begin(L, shard, kWhat, error)) return StorageApi::raise(L, error);
+    if (!begin(L, view, kWhat, error)) return StorageApi::raise(L, error);
     if (lua_type(L, 2) != LUA_TNUMBER) {
         error.set("%s: the delay must be a number of milliseconds, got %s", kWhat, luaL_typename(L, 2));
         return StorageApi::raise(L, error);
@@ -62,8 +63,8 @@ int AlarmApi::setAlarm(lua_State* L) {
     {
         AlarmRecord record;
         record.dueMs = unixMillis() + int64_t(std::llround(ms));
-        shard.callBlocking([kv = shard.context_.alarms, key = shard.keyPrefix_, record,
-                            deadline = deadline()]() -> Shard::Resumer {
+        view.handlers().callBlocking([kv = view.alarms(), key = view.keyPrefix(), record,
+                                      deadline = deadline()]() -> HandlerQueue::Resumer {
             auto stored = kv->put(key, record.text(), std::nullopt, deadline);
             if (!stored) return StorageApi::failure(kWhat, stored.status());
             return returning(record.dueMs);
@@ -75,11 +76,11 @@ int AlarmApi::setAlarm(lua_State* L) {
 // room:cancelAlarm() -> true; the room has no alarm afterwards.
 int AlarmApi::cancelAlarm(lua_State* L) {
     static constexpr const char* kWhat = "room:cancelAlarm";
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     StorageApi::Error error;
-    if (!begin(L, shard, kWhat, error)) return StorageApi::raise(L, error);
-    shard.callBlocking(
-        [kv = shard.context_.alarms, key = shard.keyPrefix_, deadline = deadline()]() -> Shard::Resumer {
+    if (!begin(L, view, kWhat, error)) return StorageApi::raise(L, error);
+    view.handlers().callBlocking(
+        [kv = view.alarms(), key = view.keyPrefix(), deadline = deadline()]() -> HandlerQueue::Resumer {
             Status erased = kv->erase(key, std::nullopt, deadline);
             if (!erased) return StorageApi::failure(kWhat, erased);
             return [](lua_State* co) {
@@ -94,11 +95,11 @@ int AlarmApi::cancelAlarm(lua_State* L) {
 // room:getAlarm() -> the due time (ms since the epoch), or nil when the room has no alarm.
 int AlarmApi::getAlarm(lua_State* L) {
     static constexpr const char* kWhat = "room:getAlarm";
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     StorageApi::Error error;
-    if (!begin(L, shard, kWhat, error)) return StorageApi::raise(L, error);
-    shard.callBlocking(
-        [kv = shard.context_.alarms, key = shard.keyPrefix_, deadline = deadline()]() -> Shard::Resumer {
+    if (!begin(L, view, kWhat, error)) return StorageApi::raise(L, error);
+    view.handlers().callBlocking(
+        [kv = view.alarms(), key = view.keyPrefix(), deadline = deadline()]() -> HandlerQueue::Resumer {
             auto entry = kv->get(key, deadline);
             std::optional<AlarmRecord> record;
             if (entry) record = AlarmRecord::parse(entry->value);
@@ -120,10 +121,10 @@ int AlarmApi::done(lua_State* L, int, lua_KContext base) {
     return lua_gettop(L) - first + 1;
 }
 
-void AlarmApi::addMethods(lua_State* L, Shard& shard) {
+void AlarmApi::addMethods(lua_State* L, ShardView& view) {
     static const luaL_Reg methods[] = {
         {"setAlarm", setAlarm}, {"cancelAlarm", cancelAlarm}, {"getAlarm", getAlarm}, {nullptr, nullptr}};
-    lua_pushlightuserdata(L, &shard);
+    lua_pushlightuserdata(L, &view);
     luaL_setfuncs(L, methods, 1);
 }
 

@@ -22,10 +22,10 @@ struct AlarmApi {
     static constexpr int64_t kMaxDelayMs = 366LL * 24 * 3600 * 1000;
 
     // Adds setAlarm, cancelAlarm and getAlarm to the room table on the top of the stack.
-    static void addMethods(lua_State* L, Shard& shard);
+    static void addMethods(lua_State* L, ShardView& view);
 
    private:
-    static bool begin(lua_State* L, Shard& shard, const char* what, StorageApi::Error& error);
+    static bool begin(lua_State* L, ShardView& view, const char* what, StorageApi::Error& error);
     static int setAlarm(lua_State* L);
     static int cancelAlarm(lua_State* L);
     static int getAlarm(lua_State* L);

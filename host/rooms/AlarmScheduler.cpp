@@ -154,7 +154,7 @@ void AlarmScheduler::run(const std::string& key, const Known& known, uint64_t cl
     ++fired_;
     std::weak_ptr<AlarmScheduler> weak = weak_from_this();
     // The shard's strand: the deletion goes back to a blocking thread.
-    shard.value()->alarm([weak, key, known, claimRevision](bool taken) {
+    shard.value()->runAlarm([weak, key, known, claimRevision](bool taken) {
         if (auto self = weak.lock())
             self->onBlocking([key, known, claimRevision, taken](AlarmScheduler& scheduler) {
                 scheduler.finish(key, known, claimRevision, taken);

@@ -12,14 +12,15 @@ extern "C" {
 #include "lua/State.h"
 #include "net/WebSocketProtocol.h"
 #include "rooms/AlarmApi.h"
-#include "rooms/Shard.h"
+#include "rooms/HandlerQueue.h"
+#include "rooms/ShardView.h"
 #include "rooms/StorageApi.h"
 
 namespace partyline {
 namespace {
 
-Shard& shardOf(lua_State* L) {
-    return *static_cast<Shard*>(lua_touserdata(L, lua_upvalueindex(1)));
+ShardView& viewOf(lua_State* L) {
+    return *static_cast<ShardView*>(lua_touserdata(L, lua_upvalueindex(1)));
 }
 
 // A string argument, or a table encoded as JSON. Pushes an error message and
@@ -90,8 +91,8 @@ bool hasTag(lua_State* L, int conn, const char* tag, size_t tagLen) {
     return found;
 }
 
-void setFunctions(lua_State* L, Shard& shard, const luaL_Reg* functions) {
-    lua_pushlightuserdata(L, &shard);
+void setFunctions(lua_State* L, ShardView& view, const luaL_Reg* functions) {
+    lua_pushlightuserdata(L, &view);
     luaL_setfuncs(L, functions, 1);
 }
 
@@ -106,19 +107,19 @@ void setString(lua_State* L, const char* key, const std::string& value) {
 // room:append(data, {expect = seq}): publish to the log, wait for its
 // acknowledgement, return the sequence (or nil and the reason).
 int RoomApi::publishWrite(lua_State* L, bool append) {
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     bool failed = false;
     {
         PublishOptions options;
         std::string data;
-        if (!inHandler(L, shard)) {
+        if (!inHandler(L, view)) {
             lua_pushstring(
                 L,
                 "room:broadcast and room:append must be called from a handler, not inside a coroutine "
                 "or a metamethod");
             failed = true;
-        } else if (!dataArgument(L, 2, shard.context_.limits.max_message_bytes, data)) {
+        } else if (!dataArgument(L, 2, view.limits().max_message_bytes, data)) {
             failed = true;
         } else {
             options.binary = boolField(L, 3, "binary");
@@ -141,18 +142,18 @@ int RoomApi::publishWrite(lua_State* L, bool append) {
                 lua_pushstring(L, "room:append needs {expect = seq}");
                 failed = true;
             } else {
-                shard.publish(std::move(data), std::move(options));
+                view.publish(std::move(data), std::move(options));
             }
         }
     }
     if (failed) return lua_error(L);
-    return lua_yield(L, 0);  // resumed with the sequence by Shard::resumeAfterPublish
+    return lua_yield(L, 0);  // resumed with the sequence by HandlerQueue::resumeAfterPublish
 }
 
 // The calls that wait (broadcast, append, history) may only be made from the
 // handler's own coroutine: the shard resumes that one with the answer.
-bool RoomApi::inHandler(lua_State* L, Shard& shard) {
-    return lua_isyieldable(L) && shard.running_ && shard.running_->co == L;
+bool RoomApi::inHandler(lua_State* L, ShardView& view) {
+    return lua_isyieldable(L) && view.handlers().isRunning(L);
 }
 
 int RoomApi::roomBroadcast(lua_State* L) {
@@ -163,27 +164,28 @@ int RoomApi::roomAppend(lua_State* L) {
 }
 
 int RoomApi::roomCount(lua_State* L) {
-    lua_pushinteger(L, lua_Integer(shardOf(L).totalCount()));
+    lua_pushinteger(L, lua_Integer(viewOf(L).totalCount()));
     return 1;
 }
 
 int RoomApi::roomConnection(lua_State* L) {
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     const char* id = luaL_checkstring(L, 2);
-    if (!shard.pushConn(L, id)) lua_pushnil(L);
+    if (!view.handlers().pushConnection(L, id)) lua_pushnil(L);
     return 1;
 }
 
 // room:connections([tag]): this shard's connections, or those whose conn.tags lists `tag`.
 int RoomApi::roomConnections(lua_State* L) {
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     size_t tagLen = 0;
     const char* tag = luaL_optlstring(L, 2, nullptr, &tagLen);
-    lua_createtable(L, tag ? 0 : int(shard.connections_.size()), 0);
+    const std::map<std::string, int>& refs = view.handlers().connectionRefs();
+    lua_createtable(L, tag ? 0 : int(refs.size()), 0);
     int list = lua_gettop(L);
     lua_Integer i = 0;
-    for (auto& [id, conn] : shard.connections_) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, conn.ref);
+    for (const auto& [id, ref] : refs) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
         if (tag && !hasTag(L, lua_gettop(L), tag, tagLen))
             lua_pop(L, 1);
         else
@@ -194,9 +196,9 @@ int RoomApi::roomConnections(lua_State* L) {
 
 // room:history{since = seq, limit = n} -> a list of {seq=, data=, binary=}
 // and whether retention dropped writes after `since`; or nil and the reason.
-// The handler waits while the log is read off the strand (Shard::readHistory).
+// The handler waits while the log is read off the strand (ShardView::readHistory).
 int RoomApi::roomHistory(lua_State* L) {
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_Integer since = 0, limit = lua_Integer(kDefaultHistoryPage);
     if (!lua_isnoneornil(L, 2)) {
@@ -207,25 +209,26 @@ int RoomApi::roomHistory(lua_State* L) {
     if (since < 0) return luaL_error(L, "room:history: since must be 0 or a sequence, got %I", since);
     if (limit < 1 || limit > lua_Integer(kMaxHistoryPage))
         return luaL_error(L, "room:history: limit must be 1..%d, got %I", int(kMaxHistoryPage), limit);
-    if (!inHandler(L, shard))
+    if (!inHandler(L, view))
         return luaL_error(
             L, "room:history must be called from a handler, not inside a coroutine or a metamethod");
-    shard.readHistory(uint64_t(since), size_t(limit));
+    view.readHistory(uint64_t(since), size_t(limit));
     return lua_yieldk(L, 0, 0, historyRead);
 }
 
 // The continuation of room:history, run inside the resumed coroutine so that
 // the memory cap applies to the result it builds.
 int RoomApi::historyRead(lua_State* L, int, intptr_t) {
-    Shard& shard = shardOf(L);
-    if (!shard.history_) return luaL_error(L, "room:history resumed without an answer");
-    if (!shard.history_->isOk()) {
-        const std::string& why = shard.history_->status().message();
+    ShardView& view = viewOf(L);
+    const Result<HistoryPage>* page = view.handlers().history();
+    if (!page) return luaL_error(L, "room:history resumed without an answer");
+    if (!page->isOk()) {
+        const std::string& why = page->status().message();
         lua_pushnil(L);
         lua_pushlstring(L, why.data(), why.size());
         return 2;
     }
-    const auto& entries = shard.history_->value().entries;
+    const auto& entries = page->value().entries;
     lua_createtable(L, int(entries.size()), 0);
     for (size_t i = 0; i < entries.size(); ++i) {
         lua_createtable(L, 0, 3);
@@ -237,30 +240,27 @@ int RoomApi::historyRead(lua_State* L, int, intptr_t) {
         lua_setfield(L, -2, "binary");
         lua_rawseti(L, -2, lua_Integer(i + 1));
     }
-    lua_pushboolean(L, shard.history_->value().truncated);
-    shard.history_.reset();
+    lua_pushboolean(L, page->value().truncated);
     return 2;
 }
 
 // The Client behind a conn table, or nullptr when it has closed.
-Client* RoomApi::clientOf(lua_State* L, Shard& shard) {
+Client* RoomApi::clientOf(lua_State* L, ShardView& view) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "id");
     const char* id = lua_tostring(L, -1);
     lua_pop(L, 1);
-    if (!id) return nullptr;
-    auto it = shard.connections_.find(id);
-    return it == shard.connections_.end() ? nullptr : it->second.client.get();
+    return id ? view.client(id) : nullptr;
 }
 
 // conn:send(data [, {binary = bool}]): to this connection only, not through the log.
 int RoomApi::connSend(lua_State* L) {
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     bool failed = false;
     {
-        Client* client = clientOf(L, shard);
+        Client* client = clientOf(L, view);
         std::string data;
-        if (!dataArgument(L, 2, shard.context_.limits.max_message_bytes, data)) {
+        if (!dataArgument(L, 2, view.limits().max_message_bytes, data)) {
             failed = true;
         } else if (client) {  // sending to a closed connection is a no-op, as in the browser
             auto opcode = boolField(L, 3, "binary") ? net::Opcode::Binary : net::Opcode::Text;
@@ -273,17 +273,17 @@ int RoomApi::connSend(lua_State* L) {
 
 // conn:close([code [, reason]])
 int RoomApi::connClose(lua_State* L) {
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     lua_Integer code = luaL_optinteger(L, 2, 1000);
     size_t len = 0;
     const char* reason = luaL_optlstring(L, 3, "", &len);
     if (code != 1000 && (code < 3000 || code > 4999))
         return luaL_error(L, "close code must be 1000 or 3000-4999, got %d", int(code));
-    if (Client* client = clientOf(L, shard)) client->close(uint16_t(code), std::string_view(reason, len));
+    if (Client* client = clientOf(L, view)) client->close(uint16_t(code), std::string_view(reason, len));
     return 0;
 }
 
-void RoomApi::pushRoom(lua_State* L, Shard& shard) {
+void RoomApi::pushRoom(lua_State* L, ShardView& view) {
     static const luaL_Reg methods[] = {{"broadcast", roomBroadcast},
                                        {"append", roomAppend},
                                        {"count", roomCount},
@@ -292,15 +292,15 @@ void RoomApi::pushRoom(lua_State* L, Shard& shard) {
                                        {"history", roomHistory},
                                        {nullptr, nullptr}};
     lua_createtable(L, 0, 8);
-    setString(L, "id", shard.roomId_);
-    setString(L, "party", shard.partyName_);
-    setString(L, "node", shard.context_.nodeId);
-    setFunctions(L, shard, methods);
-    StorageApi::pushStorage(L, shard);
-    AlarmApi::addMethods(L, shard);
+    setString(L, "id", view.roomId());
+    setString(L, "party", view.partyName());
+    setString(L, "node", view.nodeId());
+    setFunctions(L, view, methods);
+    StorageApi::pushStorage(L, view);
+    AlarmApi::addMethods(L, view);
 }
 
-void RoomApi::pushConn(lua_State* L, Shard& shard, const std::string& id) {
+void RoomApi::pushConn(lua_State* L, ShardView& view, const std::string& id) {
     static const luaL_Reg methods[] = {{"send", connSend}, {"close", connClose}, {nullptr, nullptr}};
     lua_createtable(L, 0, 6);
     setString(L, "id", id);
@@ -310,7 +310,7 @@ void RoomApi::pushConn(lua_State* L, Shard& shard, const std::string& id) {
     lua_setfield(L, -2, "tags");
     lua_pushboolean(L, false);
     lua_setfield(L, -2, "binary");
-    setFunctions(L, shard, methods);
+    setFunctions(L, view, methods);
 }
 
 void RoomApi::pushRequest(lua_State* L, const HttpRequest& request) {

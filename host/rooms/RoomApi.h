@@ -1,9 +1,10 @@
 // RoomApi: the `room` and `conn` objects a script sees, and the request and
 // response tables of onRequest.
 //
-// Every function here runs on the shard's strand, inside a Lua handler call.
-// C functions raise Lua errors only after their C++ locals are gone (the Lua
-// library is C: an error is a longjmp).
+// Every function here runs on the shard's strand, inside a Lua handler call,
+// and sees the shard only through its ShardView. C functions raise Lua errors
+// only after their C++ locals are gone (the Lua library is C: an error is a
+// longjmp).
 #pragma once
 
 #include <cstdint>
@@ -17,11 +18,11 @@ struct lua_State;
 
 namespace partyline {
 
-class Shard;
+class ShardView;
 
 struct RoomApi {
-    static void pushRoom(lua_State* L, Shard& shard);
-    static void pushConn(lua_State* L, Shard& shard, const std::string& id);
+    static void pushRoom(lua_State* L, ShardView& view);
+    static void pushConn(lua_State* L, ShardView& view, const std::string& id);
     static void pushRequest(lua_State* L, const HttpRequest& request);
     // The handler's return value: a table {status=, body=, headers=}, a string body, or nothing (204).
     static HttpResponse toResponse(lua_State* L, int nresults);
@@ -42,10 +43,10 @@ struct RoomApi {
     static int roomConnections(lua_State* L);
     static int roomHistory(lua_State* L);
     static int historyRead(lua_State* L, int status, intptr_t context);
-    static bool inHandler(lua_State* L, Shard& shard);
+    static bool inHandler(lua_State* L, ShardView& view);
     static int connSend(lua_State* L);
     static int connClose(lua_State* L);
-    static Client* clientOf(lua_State* L, Shard& shard);
+    static Client* clientOf(lua_State* L, ShardView& view);
 };
 
 }  // namespace partyline

@@ -2,29 +2,16 @@
 
 #include <algorithm>
 
-extern "C" {
-#include <lauxlib.h>
-#include <lua.h>
-}
-
 #include "core/Base64.h"
 #include "core/Log.h"
 #include "lua/Json.h"
-#include "lua/State.h"
 #include "net/WebSocketProtocol.h"
-#include "rooms/RoomApi.h"
 
 namespace partyline {
 namespace {
 
 // How long a shard waits before it asks the log again after NATS failed it.
 constexpr std::chrono::milliseconds kLogRetry{250};
-// A node re-announces its connection count this often, and is forgotten
-// after three missed announcements.
-constexpr auto kAnnounceEvery = std::chrono::seconds(5);
-constexpr auto kRemoteExpiry = std::chrono::seconds(15);
-// Connection changes within this window go out as one announcement.
-constexpr std::chrono::milliseconds kAnnounceDelay{10};
 // A replay that is half a send buffer ahead of the client's socket waits this long.
 constexpr std::chrono::milliseconds kReplayPause{5};
 // Entries read from the log per step of a replay.
@@ -64,29 +51,31 @@ bool excluded(const LogEntry& entry, const std::string& id) {
 std::shared_ptr<Shard> Shard::create(ShardContext& context, const Party& party, std::string roomId,
                                      std::string subject) {
     std::shared_ptr<Shard> shard(new Shard(context, party, std::move(roomId), std::move(subject)));
+    // Their bus and timer callbacks keep the shard alive until the task they post has run.
+    shard->handlers_.setOwner(shard);
+    shard->presence_.setOwner(shard);
     shard->strand_->post([shard] { shard->start(); });
     return shard;
 }
 
 Shard::Shard(ShardContext& context, const Party& party, std::string roomId, std::string subject)
     : context_(context),
-      script_(party.script()),
       partyName_(party.name()),
       roomId_(std::move(roomId)),
       subject_(std::move(subject)),
       // <prefix>.room.<party>.<room> -> <party>.<room>
       keyPrefix_(subject_.substr(context.subjectPrefix.size() + 6)),
-      storageEnabled_(party.storage() && context.storage != nullptr),
-      strand_(context.executor.makeStrand()) {
-    presenceSubject_ = context.subjectPrefix + ".presence." + keyPrefix_;
+      storage_(party.storage() ? context.storage : nullptr),
+      strand_(context.executor.makeStrand()),
+      handlers_(context, *this, *strand_, party.script()),
+      presence_(context, *strand_, context.subjectPrefix + ".presence." + keyPrefix_) {
     touch();
 }
 
 Shard::~Shard() {
     context_.waitingWrites -= int64_t(pending_.size());  // never delivered now
-    // Subscriptions go before the Lua state they would call into.
+    // The log subscription goes before the Lua state it would call into.
     subscription_.reset();
-    presence_.reset();
 }
 
 bool Shard::waitUntilReady(std::chrono::milliseconds timeout) const {
@@ -101,10 +90,10 @@ bool Shard::idleFor(std::chrono::seconds idle) const {
 // ---- start -----------------------------------------------------------------
 
 void Shard::start() {
-    subscribePresence();
+    presence_.start();
     subscribe();
     readLogPosition();
-    if (!lua_ && scriptError_.isOk()) loadScript();
+    handlers_.load();
 }
 
 void Shard::subscribe() {
@@ -113,8 +102,8 @@ void Shard::subscribe() {
     // NATS delivery thread: delivers here when the strand is idle, else posts.
     auto sub = context_.bus.subscribe(subject_, [weak](LogEntry entry) {
         auto self = weak.lock();
-        if (!self || self->strand_->tryRun([&] { self->onLiveHere(entry); })) return;
-        self->postLive(std::move(entry));
+        if (!self || self->strand_->tryRun([&] { self->handleLiveNow(entry); })) return;
+        self->handleLiveLater(std::move(entry));
     });
     if (!sub) {
         log::warn("shard",
@@ -136,11 +125,11 @@ void Shard::readLogPosition() {
     context_.bus.lastSequenceAsync(subject_, [weak](Result<uint64_t> last) {
         if (auto self = weak.lock())
             self->strand_->post(
-                [self, last = std::move(last)]() mutable { self->onLogPosition(std::move(last)); });
+                [self, last = std::move(last)]() mutable { self->handleLogPosition(std::move(last)); });
     });
 }
 
-void Shard::onLogPosition(Result<uint64_t> last) {
+void Shard::handleLogPosition(Result<uint64_t> last) {
     positionAsked_ = false;
     if (stopped_ || logReady_) return;
     if (!last) {
@@ -167,73 +156,8 @@ void Shard::scheduleRetry(void (Shard::*what)()) {
     });
 }
 
-// ---- presence ----------------------------------------------------------------
-
-// Messages: "<node> <count>" announces a count; "? <node>" asks every node to announce.
-void Shard::subscribePresence() {
-    if (presence_ || stopped_) return;
-    std::weak_ptr<Shard> weak = weak_from_this();
-    auto sub = context_.bus.subscribeEphemeral(presenceSubject_, [weak](std::string message) {
-        if (auto self = weak.lock())
-            self->strand_->post([self, message = std::move(message)] { self->onPresence(message); });
-    });
-    if (!sub) return;
-    presence_ = std::move(sub.value());
-    context_.bus.publishEphemeral(presenceSubject_, "? " + context_.nodeId);
-}
-
-void Shard::onPresence(const std::string& message) {
-    size_t space = message.find(' ');
-    if (space == std::string::npos || stopped_) return;
-    std::string first = message.substr(0, space), rest = message.substr(space + 1);
-    if (first == "?") {
-        if (rest != context_.nodeId) announce();
-        return;
-    }
-    if (first == context_.nodeId) return;
-    char* end = nullptr;
-    unsigned long long count = std::strtoull(rest.c_str(), &end, 10);
-    if (end == rest.c_str()) return;
-    if (count == 0)
-        remotes_.erase(first);
-    else
-        remotes_[first] = {size_t(count), Clock::now()};
-    recount();
-}
-
-void Shard::recount() {
-    size_t remote = 0;
-    for (const auto& [node, r] : remotes_) remote += r.count;
-    remoteCount_ = remote;
-    totalCount_ = connections_.size() + remote;
-}
-
-void Shard::announce() {
-    announceScheduled_ = false;
-    lastAnnounce_ = Clock::now();
-    size_t local = stopped_ ? 0 : connections_.size();
-    context_.bus.publishEphemeral(presenceSubject_, context_.nodeId + " " + std::to_string(local));
-}
-
-void Shard::scheduleAnnounce() {
-    recount();
-    if (announceScheduled_) return;
-    announceScheduled_ = true;
-    std::weak_ptr<Shard> weak = weak_from_this();
-    context_.timer.after(kAnnounceDelay, [weak] {
-        if (auto self = weak.lock()) self->strand_->post([self] { self->announce(); });
-    });
-}
-
 void Shard::heartbeat() {
-    strand_->post([self = shared_from_this()] {
-        if (self->stopped_) return;
-        auto now = Clock::now();
-        for (auto it = self->remotes_.begin(); it != self->remotes_.end();)
-            it = now - it->second.seen > kRemoteExpiry ? self->remotes_.erase(it) : std::next(it);
-        self->recount();
-        if (now - self->lastAnnounce_ >= kAnnounceEvery) self->announce();
-    });
+    strand_->post([self = shared_from_this()] { self->presence_.heartbeat(); });
 }
 
 void Shard::catchUp() {
@@ -248,80 +172,10 @@ void Shard::catchUpNow() {
     deliverPending();
 }
 
-void Shard::loadScript() {
-    if (Status loaded = loadState(script_); !loaded) {
-        scriptError_ = loaded;
-        context_.luaErrors++;
-        log::error("shard", "room=" + partyName_ + "/" + roomId_ + " script failed: " + loaded.message());
-    }
-}
-
-// Makes a new Lua state running `script` and, when it loads, makes it the
-// shard's: handlers, the room table, and onStart queued.
-Status Shard::loadState(const std::shared_ptr<const Script>& script) {
-    if (!script->error.isOk()) return script->error;
-    auto state =
-        lua::State::create({context_.limits.lua_memory_bytes, context_.limits.lua_instructions_per_call,
-                            std::chrono::milliseconds(context_.limits.lua_cpu_ms_per_call)});
-    if (!state) return state.status();
-    std::unique_ptr<lua::State> lua = std::move(state.value());
-    lua->setLogSink(
-        [room = partyName_ + "/" + roomId_](log::Level level, std::string_view at, std::string_view m) {
-            log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
-        });
-    Status loaded = script->chunk.empty() ? lua->loadScript(script->source, script->path)
-                                          : lua->loadCompiled(script->chunk, script->path);
-    lua_State* L = lua->L();
-    if (loaded && !lua_istable(L, -1))
-        loaded = Status(Code::InvalidArgument, script->path + ": the script must return a table of handlers");
-    if (!loaded) return loaded;
-    lua_ = std::move(lua);
-    script_ = script;
-    scriptError_ = Status::ok();
-    ++generation_;
-    moduleRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, moduleRef_);
-    RoomApi::rawField(L, -1, "onWrite");
-    hasOnWrite_ = lua_isfunction(L, -1);
-    RoomApi::rawField(L, -2, "onBeforeConnect");
-    admitsAll_ = !lua_isfunction(L, -1);
-    lua_pop(L, 3);
-    RoomApi::pushRoom(L, *this);
-    roomRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
-    for (auto& [id, conn] : connections_) {
-        RoomApi::pushConn(L, *this, id);
-        conn.ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    enqueue({"onStart",
-             [this](lua_State* co) {
-                 lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
-                 return 1;
-             },
-             {}});
-    return Status::ok();
-}
-
 void Shard::reload(std::shared_ptr<const Script> script) {
     strand_->post([self = shared_from_this(), script = std::move(script)]() mutable {
-        if (self->stopped_) return;
-        if (!self->lua_) return self->swapScript(std::move(script));
-        // Between handlers: the running one finishes with the state it began with.
-        self->enqueue({nullptr, {}, [self = self.get(), script](lua_State*, int, const Status&) {
-                           self->swapScript(script);
-                       }});
+        if (!self->stopped_) self->handlers_.reload(std::move(script));
     });
-}
-
-void Shard::swapScript(std::shared_ptr<const Script> script) {
-    std::unique_ptr<lua::State> old = std::move(lua_);
-    Status loaded = loadState(script);
-    if (!loaded) {
-        lua_ = std::move(old);
-        log::error("shard", "room=" + partyName_ + "/" + roomId_ +
-                                " reload failed, the running version stays: " + loaded.message());
-        return;
-    }
-    log::info("shard", "room=" + partyName_ + "/" + roomId_ + " reloaded " + script->path);
 }
 
 // ---- the log, coming back --------------------------------------------------
@@ -329,21 +183,22 @@ void Shard::swapScript(std::shared_ptr<const Script> script) {
 // The next write of the log, with nothing waiting before it, goes to the connections at once, on
 // the bus thread that received it (one thread hand-off less per write). Anything else may read
 // the log or run Lua, which a bus thread must not do: it takes the strand's usual path.
-void Shard::onLiveHere(LogEntry& entry) {
+void Shard::handleLiveNow(LogEntry& entry) {
     const bool next = logReady_ && pending_.empty() && entry.seq > lastDelivered_ &&
                       !(entry.prevKnown && entry.prevSeq > lastDelivered_);
-    if (!next || hasOnWrite_) return postLive(std::move(entry));
+    if (!next || handlers_.hasOnWrite()) return handleLiveLater(std::move(entry));
     context_.writesIn++;
     deliver(entry);
 }
 
-void Shard::postLive(LogEntry entry) {
+void Shard::handleLiveLater(LogEntry entry) {
     context_.waitingWrites++;  // until deliverPending() takes it off pending_
-    strand_->post(
-        [self = shared_from_this(), entry = std::move(entry)]() mutable { self->onLive(std::move(entry)); });
+    strand_->post([self = shared_from_this(), entry = std::move(entry)]() mutable {
+        self->handleLive(std::move(entry));
+    });
 }
 
-void Shard::onLive(LogEntry entry) {
+void Shard::handleLive(LogEntry entry) {
     context_.writesIn++;
     pending_.push_back(std::move(entry));
     deliverPending();
@@ -420,21 +275,7 @@ void Shard::deliver(const LogEntry& entry) {
         ++sent;
     }
     context_.deliveries += sent;
-    if (hasOnWrite_) {
-        enqueue({"onWrite",
-                 [this, seq = entry.seq, data = entry.data, binary = entry.binary](lua_State* co) {
-                     lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
-                     lua_createtable(co, 0, 3);
-                     lua_pushinteger(co, lua_Integer(seq));
-                     lua_setfield(co, -2, "seq");
-                     lua_pushlstring(co, data.data(), data.size());
-                     lua_setfield(co, -2, "data");
-                     lua_pushboolean(co, binary);
-                     lua_setfield(co, -2, "binary");
-                     return 2;
-                 },
-                 {}});
-    }
+    handlers_.callOnWrite(entry);
 }
 
 // ---- events from the network -----------------------------------------------
@@ -444,7 +285,7 @@ void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::op
     touch();
     strand_->post([self = shared_from_this(), client = std::move(client), request = std::move(request),
                    since]() mutable {
-        if (self->stopped_ || !self->scriptError_.isOk() || !self->lua_) {
+        if (self->stopped_ || !self->handlers_.canRun()) {
             client->close(1011, self->stopped_ ? "room is stopping" : "room script failed to load");
             self->connectionCount_--;
             return;
@@ -462,23 +303,12 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
     if (old != connections_.end()) {
         // Same connection id twice: the newer one wins, as a reconnecting client expects.
         old->second.client->close(1000, "replaced by a new connection with the same id");
-        luaL_unref(lua_->L(), LUA_REGISTRYINDEX, old->second.ref);
         connections_.erase(old);
         connectionCount_--;
     }
-    lua_State* L = lua_->L();
-    RoomApi::pushConn(L, *this, id);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    connections_.emplace(id, Connection{client, ref, after});
-    scheduleAnnounce();
-    enqueue({"onConnect",
-             [this, id, request = std::move(request)](lua_State* co) {
-                 lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
-                 pushConn(co, id);
-                 pushRequest(co, request);
-                 return 3;
-             },
-             {}});
+    connections_.emplace(id, Connection{client, after});
+    presence_.localChanged(connections_.size());
+    handlers_.callOnConnect(id, std::move(request));
 }
 
 // ---- replay ------------------------------------------------------------------
@@ -549,130 +379,60 @@ void Shard::continueReplay(const std::shared_ptr<Replay>& job) {
     join(done->client, std::move(done->request), lastDelivered_);
 }
 
-void Shard::message(std::shared_ptr<Client> client, std::string payload, bool binary) {
+void Shard::receive(std::shared_ptr<Client> client, std::string payload, bool binary) {
     touch();
-    strand_->post(
-        [self = shared_from_this(), client = std::move(client), payload = std::move(payload), binary] {
-            auto it = self->connections_.find(client->id());
-            if (it == self->connections_.end() || it->second.client != client) return;
-            self->enqueue({"onMessage",
-                           [self = self.get(), id = client->id(), payload, binary](lua_State* co) {
-                               lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                               if (!self->pushConn(co, id)) return -1;  // closed meanwhile
-                               lua_pushboolean(co, binary);
-                               lua_setfield(co, -2, "binary");
-                               lua_pushlstring(co, payload.data(), payload.size());
-                               return 3;
-                           },
-                           {}});
-        });
+    strand_->post([self = shared_from_this(), client = std::move(client), payload = std::move(payload),
+                   binary]() mutable {
+        auto it = self->connections_.find(client->id());
+        if (it == self->connections_.end() || it->second.client != client) return;
+        self->handlers_.callOnMessage(client->id(), std::move(payload), binary);
+    });
 }
 
 void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::string reason) {
     touch();
-    strand_->post([self = shared_from_this(), client = std::move(client), code, reason = std::move(reason)] {
-        auto it = self->connections_.find(client->id());
-        if (it == self->connections_.end() || it->second.client != client) {
-            auto replay = self->replays_.find(client->id());
-            if (replay != self->replays_.end() && replay->second->client == client) {
-                self->replays_.erase(replay);  // gone before it joined
-                self->connectionCount_--;
+    strand_->post(
+        [self = shared_from_this(), client = std::move(client), code, reason = std::move(reason)]() mutable {
+            auto it = self->connections_.find(client->id());
+            if (it == self->connections_.end() || it->second.client != client) {
+                auto replay = self->replays_.find(client->id());
+                if (replay != self->replays_.end() && replay->second->client == client) {
+                    self->replays_.erase(replay);  // gone before it joined
+                    self->connectionCount_--;
+                }
+                return;
             }
-            return;
-        }
-        int ref = it->second.ref;
-        self->connections_.erase(it);
-        self->connectionCount_--;
-        self->touch();
-        self->scheduleAnnounce();
-        if (!self->lua_) return;
-        self->enqueue(
-            {"onClose",
-             [self = self.get(), ref, code, reason, id = client->id(),
-              generation = self->generation_](lua_State* co) {
-                 lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                 // A reload since the close made a new state: the old table is gone.
-                 if (generation == self->generation_)
-                     lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
-                 else
-                     RoomApi::pushConn(co, *self, id);
-                 lua_pushinteger(co, code);
-                 lua_pushlstring(co, reason.data(), reason.size());
-                 return 4;
-             },
-             [self = self.get(), ref, generation = self->generation_](lua_State*, int, const Status&) {
-                 if (self->lua_ && generation == self->generation_)
-                     luaL_unref(self->lua_->L(), LUA_REGISTRYINDEX, ref);
-             }});
-    });
+            self->connections_.erase(it);
+            self->connectionCount_--;
+            self->touch();
+            self->presence_.localChanged(self->connections_.size());
+            self->handlers_.callOnClose(client->id(), code, std::move(reason));
+        });
 }
 
 void Shard::request(HttpRequest request, Respond respond) {
     touch();
     strand_->post(
         [self = shared_from_this(), request = std::move(request), respond = std::move(respond)]() mutable {
-            if (!self->scriptError_.isOk() || !self->lua_) return self->respondBroken(respond);
-            auto shared = std::make_shared<Respond>(std::move(respond));
-            self->enqueue(
-                {"onRequest", self->roomAndRequest(std::move(request)),
-                 [shared](lua_State* co, int nresults, const Status& error) {
-                     if (!error.isOk()) {
-                         (*shared)(HttpResponse::text(500, "room handler failed: " + error.message() + "\n"));
-                         return;
-                     }
-                     if (!co) {
-                         (*shared)(HttpResponse::text(404, "this room has no onRequest handler\n"));
-                         return;
-                     }
-                     (*shared)(RoomApi::toResponse(co, nresults));
-                 }});
+            self->handlers_.callOnRequest(std::move(request), std::move(respond));
         });
 }
 
 void Shard::beforeConnect(HttpRequest request, std::function<void(std::optional<HttpResponse>)> decide) {
     // Without onBeforeConnect there is nothing to decide: no trip through the strand.
-    if (admitsAll_.load()) return decide(std::nullopt);
+    if (handlers_.admitsAll()) return decide(std::nullopt);
     strand_->post(
         [self = shared_from_this(), request = std::move(request), decide = std::move(decide)]() mutable {
-            if (!self->scriptError_.isOk() || !self->lua_) {
-                self->respondBroken([&](HttpResponse r) { decide(std::move(r)); });
-                return;
-            }
-            auto shared = std::make_shared<decltype(decide)>(std::move(decide));
-            self->enqueue({"onBeforeConnect", self->roomAndRequest(std::move(request)),
-                           [shared](lua_State* co, int nresults, const Status& error) {
-                               if (!error.isOk()) {
-                                   (*shared)(HttpResponse::text(
-                                       500, "onBeforeConnect failed: " + error.message() + "\n"));
-                                   return;
-                               }
-                               (*shared)(co ? RoomApi::toRefusal(co, nresults) : std::nullopt);
-                           }});
+            self->handlers_.callOnBeforeConnect(std::move(request), std::move(decide));
         });
 }
 
-void Shard::alarm(std::function<void(bool taken)> done) {
+void Shard::runAlarm(std::function<void(bool taken)> done) {
     touch();
-    strand_->post([self = shared_from_this(), done = std::move(done)] {
+    strand_->post([self = shared_from_this(), done = std::move(done)]() mutable {
         if (self->stopped_) return done(false);
-        if (!self->lua_) {  // start() ran before this task: the script did not load
-            log::error("shard",
-                       "room=" + self->partyName_ + "/" + self->roomId_ +
-                           " alarm dropped, the script does not load: " + self->scriptError_.message());
-            return done(true);
-        }
-        self->enqueue({"onAlarm",
-                       [self = self.get()](lua_State* co) {
-                           lua_rawgeti(co, LUA_REGISTRYINDEX, self->roomRef_);
-                           return 1;
-                       },
-                       [done](lua_State*, int, const Status&) { done(true); }});
+        self->handlers_.callOnAlarm(std::move(done));
     });
-}
-
-void Shard::respondBroken(const Respond& respond) const {
-    respond(HttpResponse::text(
-        500, "party '" + partyName_ + "' cannot run its script: " + scriptError_.message() + "\n"));
 }
 
 void Shard::stop() {
@@ -680,8 +440,7 @@ void Shard::stop() {
         if (self->stopped_) return;
         self->stopped_ = true;
         self->subscription_.reset();
-        self->announce();  // count 0: other nodes forget this one now
-        self->presence_.reset();
+        self->presence_.stop();
         self->closeAll(1001, "room closed");
     });
 }
@@ -690,71 +449,9 @@ void Shard::closeAll(uint16_t code, std::string_view reason) {
     for (auto& [id, conn] : connections_) conn.client->close(code, reason);
 }
 
-// ---- Lua calls, one at a time ------------------------------------------------
-
-void Shard::enqueue(LuaCall call) {
-    calls_.push_back(std::move(call));
-    pump();
-}
-
-void Shard::pump() {
-    while (!running_ && !calls_.empty() && lua_) {
-        LuaCall call = std::move(calls_.front());
-        calls_.pop_front();
-        if (!call.handler) {  // work that waits for the handlers before it, such as a reload
-            call.done(nullptr, 0, Status::ok());
-            continue;
-        }
-        startCall(std::move(call));
-    }
-}
-
-void Shard::startCall(LuaCall call) {
-    lua_State* L = lua_->L();
-    lua_rawgeti(L, LUA_REGISTRYINDEX, moduleRef_);
-    RoomApi::rawField(L, -1, call.handler);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 2);
-        if (call.done) call.done(nullptr, 0, Status::ok());
-        return;
-    }
-    lua_State* co = lua_newthread(L);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_xmove(L, co, 1);  // the handler
-    lua_pop(L, 1);        // the module table
-    int nargs = call.pushArgs(co);
-    if (nargs < 0) {
-        luaL_unref(L, LUA_REGISTRYINDEX, ref);
-        if (call.done) call.done(nullptr, 0, Status::ok());
-        return;
-    }
-    running_ = Running{co, ref, std::move(call)};
-    lua_->beginCall();
-    resume(nargs);
-}
-
-void Shard::resume(int nargs) {
-    auto result = lua_->resume(running_->co, nargs);
-    if (result.run == lua::State::Run::Yielded) return;  // waiting for the log's acknowledgement
-    finishCall(result.nresults, result.error);
-}
-
-void Shard::finishCall(int nresults, const Status& error) {
-    Running done = std::move(*running_);
-    running_.reset();
-    history_.reset();
-    if (!error.isOk()) {
-        context_.luaErrors++;
-        if (error.code() == Code::ResourceExhausted) context_.luaBudgetStops++;
-        log::error("lua", "room=" + partyName_ + "/" + roomId_ + " handler=" + done.call.handler + " " +
-                              error.message());
-    }
-    if (done.call.done) done.call.done(done.co, error.isOk() ? nresults : 0, error);
-    if (lua_) {
-        lua_settop(done.co, 0);
-        luaL_unref(lua_->L(), LUA_REGISTRYINDEX, done.ref);
-    }
-    pump();
+Client* Shard::client(const std::string& id) const {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : it->second.client.get();
 }
 
 // ---- room:broadcast ----------------------------------------------------------
@@ -769,26 +466,11 @@ void Shard::publish(std::string data, PublishOptions options) {
         auto self = weak.lock();
         if (!self) return;
         self->context_.publishSeconds.observe(Clock::now() - start);
-        self->strand_->post(
-            [self, result = std::move(result)]() mutable { self->resumeAfterPublish(std::move(result)); });
+        self->strand_->post([self, result = std::move(result)]() mutable {
+            self->handlers_.resumeAfterPublish(std::move(result));
+        });
     };
     context_.bus.publish(subject_, std::move(data), std::move(options), std::move(done));
-}
-
-void Shard::resumeAfterPublish(Result<uint64_t> result) {
-    if (!running_ || !lua_) return;
-    lua_State* co = running_->co;
-    if (result) {
-        lua_pushinteger(co, lua_Integer(result.value()));
-        resume(1);
-        return;
-    }
-    context_.publishErrors++;
-    lua_pushnil(co);
-    const std::string& why =
-        result.status().code() == Code::Conflict ? std::string("conflict") : result.status().message();
-    lua_pushlstring(co, why.data(), why.size());
-    resume(2);
 }
 
 // ---- room:history ------------------------------------------------------------
@@ -806,16 +488,17 @@ void Shard::readHistory(uint64_t since, size_t limit) {
                              maxBytes = context_.limits.lua_memory_bytes / 2] {
         auto page = readHistoryPage(bus, subject, since, limit, maxBytes);
         if (auto self = weak.lock())
-            self->strand_->post(
-                [self, page = std::move(page)]() mutable { self->resumeAfterRead(std::move(page)); });
+            self->strand_->post([self, page = std::move(page)]() mutable {
+                self->handlers_.resumeAfterRead(std::move(page));
+            });
     });
 }
 
 // Any thread: touches nothing of the shard. Up to `limit` entries after
 // `since`, fewer once they hold `maxBytes` of data, at least one when the log
 // has one, so a caller paging with since = the last seq always moves on.
-Result<Shard::HistoryPage> Shard::readHistoryPage(Bus& bus, const std::string& subject, uint64_t since,
-                                                  size_t limit, size_t maxBytes) {
+Result<HistoryPage> Shard::readHistoryPage(Bus& bus, const std::string& subject, uint64_t since, size_t limit,
+                                           size_t maxBytes) {
     HistoryPage page;
     auto holds = logHolds(bus, subject, since);
     if (!holds) return holds.status();
@@ -835,50 +518,6 @@ Result<Shard::HistoryPage> Shard::readHistoryPage(Bus& bus, const std::string& s
         if (entries->size() < want) break;  // the end of the log
     }
     return page;
-}
-
-void Shard::resumeAfterRead(Result<HistoryPage> page) {
-    if (!running_ || !lua_) return;
-    history_ = std::move(page);
-    resume(0);  // RoomApi::historyRead builds the result inside the coroutine, under the memory cap
-}
-
-// ---- blocking calls: room.storage and alarms -----------------------------------
-
-void Shard::callBlocking(std::function<Resumer()> work) {
-    std::weak_ptr<Shard> weak = weak_from_this();
-    // Blocking thread: the call, then the answer posted back to the strand.
-    context_.blocking->makeStrand()->post([weak, work = std::move(work)] {
-        Resumer push = work();
-        if (auto self = weak.lock())
-            self->strand_->post([self, push = std::move(push)] { self->resumeWith(push); });
-    });
-}
-
-void Shard::resumeWith(const Resumer& push) {
-    if (!running_ || !lua_) return;
-    resume(push(running_->co));
-}
-
-int Shard::pushConn(lua_State* L, const std::string& id) {
-    auto it = connections_.find(id);
-    if (it == connections_.end()) return 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second.ref);
-    return 1;
-}
-
-// The arguments (room, req) of onRequest and onBeforeConnect.
-std::function<int(lua_State*)> Shard::roomAndRequest(HttpRequest request) {
-    return [this, request = std::move(request)](lua_State* co) {
-        lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
-        pushRequest(co, request);
-        return 2;
-    };
-}
-
-int Shard::pushRequest(lua_State* L, const HttpRequest& request) {
-    RoomApi::pushRequest(L, request);
-    return 1;
 }
 
 }  // namespace partyline

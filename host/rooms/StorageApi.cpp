@@ -17,8 +17,8 @@ namespace {
 constexpr char kStringTag = 's';  // the first byte of a stored string
 constexpr char kJsonTag = 'j';    // the first byte of a stored number, boolean or table
 
-Shard& shardOf(lua_State* L) {
-    return *static_cast<Shard*>(lua_touserdata(L, lua_upvalueindex(1)));
+ShardView& viewOf(lua_State* L) {
+    return *static_cast<ShardView*>(lua_touserdata(L, lua_upvalueindex(1)));
 }
 
 KeyValue::Clock::time_point deadline() {
@@ -114,14 +114,14 @@ std::string bucketKey(const std::string& keyPrefix, const Text& key) {
     return keyPrefix + "." + encodeSubjectToken(key.view(), "storage key").value();
 }
 
-Shard::Resumer succeeded(std::function<int(lua_State*)> pushResults) {
+HandlerQueue::Resumer succeeded(std::function<int(lua_State*)> pushResults) {
     return [push = std::move(pushResults)](lua_State* co) {
         lua_pushboolean(co, 1);
         return 1 + push(co);
     };
 }
 
-Shard::Resumer conflict() {
+HandlerQueue::Resumer conflict() {
     return succeeded([](lua_State* co) {
         lua_pushnil(co);
         lua_pushliteral(co, "conflict");
@@ -138,12 +138,12 @@ void StorageApi::Error::set(const char* format, ...) {
     va_end(args);
 }
 
-bool StorageApi::mayBlock(lua_State* L, Shard& shard, const char* what, Error& error) {
-    if (!lua_isyieldable(L) || !shard.running_ || shard.running_->co != L) {
+bool StorageApi::mayBlock(lua_State* L, ShardView& view, const char* what, Error& error) {
+    if (!lua_isyieldable(L) || !view.handlers().isRunning(L)) {
         error.set("%s must be called from a handler, not inside a coroutine or a metamethod", what);
         return false;
     }
-    if (!shard.context_.blocking) {
+    if (!view.handlers().canBlock()) {
         error.set("%s: this node makes no blocking calls", what);
         return false;
     }
@@ -170,7 +170,7 @@ int StorageApi::raise(lua_State* L, const Error& error) {
     return lua_error(L);
 }
 
-Shard::Resumer StorageApi::failure(const char* what, const Status& status) {
+HandlerQueue::Resumer StorageApi::failure(const char* what, const Status& status) {
     std::string message = std::string(what) + ": " + status.toString();
     return [message = std::move(message)](lua_State* co) {
         lua_pushboolean(co, 0);
@@ -179,28 +179,28 @@ Shard::Resumer StorageApi::failure(const char* what, const Status& status) {
     };
 }
 
-bool StorageApi::begin(lua_State* L, Shard& shard, const char* what, Error& error) {
+bool StorageApi::begin(lua_State* L, ShardView& view, const char* what, Error& error) {
     if (!lua_istable(L, 1)) {
         error.set("call %s(...) with a colon", what);
         return false;
     }
-    if (!shard.storageEnabled_) {
+    if (!view.storage()) {
         error.set("room.storage is not enabled for party '%s': set storage: true for it in the configuration",
-                  shard.partyName_.c_str());
+                  view.partyName().c_str());
         return false;
     }
-    return mayBlock(L, shard, what, error);
+    return mayBlock(L, view, what, error);
 }
 
 // room.storage:get(key) -> value, revision; nil when the key has no value.
 int StorageApi::get(lua_State* L) {
     static constexpr const char* kWhat = "room.storage:get";
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     Error error;
     Text key;
-    if (!begin(L, shard, kWhat, error) || !readKey(L, 2, kWhat, key, error)) return raise(L, error);
-    shard.callBlocking([kv = shard.context_.storage, key = bucketKey(shard.keyPrefix_, key),
-                        deadline = deadline()]() -> Shard::Resumer {
+    if (!begin(L, view, kWhat, error) || !readKey(L, 2, kWhat, key, error)) return raise(L, error);
+    view.handlers().callBlocking([kv = view.storage(), key = bucketKey(view.keyPrefix(), key),
+                                  deadline = deadline()]() -> HandlerQueue::Resumer {
         auto entry = kv->get(key, deadline);
         if (!entry && entry.status().code() == Code::NotFound)
             return succeeded([](lua_State* co) {
@@ -229,19 +229,19 @@ int StorageApi::getDone(lua_State* L, int, lua_KContext base) {
 // room.storage:put(key, value [, {expect = revision}]) -> revision, or nil and "conflict".
 int StorageApi::put(lua_State* L) {
     static constexpr const char* kWhat = "room.storage:put";
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     Error error;
     Text key;
     std::optional<uint64_t> expect;
-    if (!begin(L, shard, kWhat, error) || !readKey(L, 2, kWhat, key, error) ||
+    if (!begin(L, view, kWhat, error) || !readKey(L, 2, kWhat, key, error) ||
         !readExpect(L, 4, kWhat, expect, error))
         return raise(L, error);
     {
         std::string stored;
-        if (encodeValue(L, 3, shard.context_.limits.storage_value_bytes, stored, error)) {
-            shard.callBlocking([kv = shard.context_.storage, key = bucketKey(shard.keyPrefix_, key),
-                                stored = std::move(stored), expect,
-                                deadline = deadline()]() -> Shard::Resumer {
+        if (encodeValue(L, 3, view.limits().storage_value_bytes, stored, error)) {
+            view.handlers().callBlocking([kv = view.storage(), key = bucketKey(view.keyPrefix(), key),
+                                          stored = std::move(stored), expect,
+                                          deadline = deadline()]() -> HandlerQueue::Resumer {
                 auto revision = kv->put(key, stored, expect, deadline);
                 if (!revision && revision.status().code() == Code::Conflict) return conflict();
                 if (!revision) return failure(kWhat, revision.status());
@@ -264,11 +264,11 @@ int StorageApi::allResults(lua_State* L, int, lua_KContext base) {
 // room.storage:delete(key [, {expect = revision}]) -> true, or nil and "conflict".
 int StorageApi::remove(lua_State* L) {
     static constexpr const char* kWhat = "room.storage:delete";
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     Error error;
     Text key;
     std::optional<uint64_t> expect;
-    if (!begin(L, shard, kWhat, error) || !readKey(L, 2, kWhat, key, error) ||
+    if (!begin(L, view, kWhat, error) || !readKey(L, 2, kWhat, key, error) ||
         !readExpect(L, 3, kWhat, expect, error))
         return raise(L, error);
     if (expect == uint64_t(0)) {
@@ -276,8 +276,8 @@ int StorageApi::remove(lua_State* L) {
         return raise(L, error);
     }
     {
-        shard.callBlocking([kv = shard.context_.storage, key = bucketKey(shard.keyPrefix_, key), expect,
-                            deadline = deadline()]() -> Shard::Resumer {
+        view.handlers().callBlocking([kv = view.storage(), key = bucketKey(view.keyPrefix(), key), expect,
+                                      deadline = deadline()]() -> HandlerQueue::Resumer {
             Status erased = kv->erase(key, expect, deadline);
             if (erased.code() == Code::Conflict) return conflict();
             if (!erased) return failure(kWhat, erased);
@@ -293,10 +293,10 @@ int StorageApi::remove(lua_State* L) {
 // room.storage:list([prefix]) -> {key = value, ...} for every key starting with prefix.
 int StorageApi::list(lua_State* L) {
     static constexpr const char* kWhat = "room.storage:list";
-    Shard& shard = shardOf(L);
+    ShardView& view = viewOf(L);
     Error error;
     Text prefix;
-    if (!begin(L, shard, kWhat, error)) return raise(L, error);
+    if (!begin(L, view, kWhat, error)) return raise(L, error);
     if (!lua_isnoneornil(L, 2)) {
         if (lua_type(L, 2) != LUA_TSTRING) {
             error.set("%s: the prefix must be a string, got %s", kWhat, luaL_typename(L, 2));
@@ -312,9 +312,9 @@ int StorageApi::list(lua_State* L) {
     {
         // Each byte has one encoding, so an encoded key starts with the encoded prefix.
         std::string prefixToken = prefix.size == 0 ? "" : encodeSubjectToken(prefix.view(), "prefix").value();
-        shard.callBlocking(
-            [kv = shard.context_.storage, parent = shard.keyPrefix_, prefixToken = std::move(prefixToken),
-             maxBytes = shard.context_.limits.lua_memory_bytes, deadline = deadline()]() -> Shard::Resumer {
+        view.handlers().callBlocking(
+            [kv = view.storage(), parent = view.keyPrefix(), prefixToken = std::move(prefixToken),
+             maxBytes = view.limits().lua_memory_bytes, deadline = deadline()]() -> HandlerQueue::Resumer {
                 auto entries = kv->list(parent, maxBytes, deadline);
                 if (!entries && entries.status().code() == Code::TooLarge)
                     return failure(kWhat, Status(Code::TooLarge,
@@ -358,11 +358,11 @@ int StorageApi::listDone(lua_State* L, int, lua_KContext base) {
     return 1;
 }
 
-void StorageApi::pushStorage(lua_State* L, Shard& shard) {
+void StorageApi::pushStorage(lua_State* L, ShardView& view) {
     static const luaL_Reg methods[] = {
         {"get", get}, {"put", put}, {"delete", remove}, {"list", list}, {nullptr, nullptr}};
     lua_createtable(L, 0, 4);
-    lua_pushlightuserdata(L, &shard);
+    lua_pushlightuserdata(L, &view);
     luaL_setfuncs(L, methods, 1);
     lua_setfield(L, -2, "storage");
 }

@@ -3,7 +3,7 @@
 //
 // Every function here runs on the shard's strand, inside a Lua handler call,
 // and never calls the bucket itself: it hands the call to context.blocking
-// (Shard::callBlocking) and yields the handler's coroutine, which the shard
+// (HandlerQueue::callBlocking) and yields the handler's coroutine, which the shard
 // resumes with the answer. A C function reads every Lua argument before it
 // makes a C++ object, so a Lua error (a longjmp) never skips a destructor.
 //
@@ -22,7 +22,8 @@ extern "C" {
 }
 
 #include "core/Status.h"
-#include "rooms/Shard.h"
+#include "rooms/HandlerQueue.h"
+#include "rooms/ShardView.h"
 
 namespace partyline {
 
@@ -39,12 +40,12 @@ struct StorageApi {
     };
 
     // Sets the `storage` field of the room table on the top of the stack.
-    static void pushStorage(lua_State* L, Shard& shard);
+    static void pushStorage(lua_State* L, ShardView& view);
 
     // Helpers for the C functions of room.storage and the alarms.
     // False, with `error` set, unless a blocking call may start: the function
     // was called from the handler's own coroutine, on a node that can block.
-    static bool mayBlock(lua_State* L, Shard& shard, const char* what, Error& error);
+    static bool mayBlock(lua_State* L, ShardView& view, const char* what, Error& error);
     // Yields the handler until the shard resumes it; `finish` then gets the
     // Resumer's values.
     static int yield(lua_State* L, lua_KFunction finish);
@@ -55,10 +56,10 @@ struct StorageApi {
     // Raises `error`, prefixed with the script's file and line.
     static int raise(lua_State* L, const Error& error);
     // What a Resumer pushes: (true, results...) or (false, "what: why").
-    static Shard::Resumer failure(const char* what, const Status& status);
+    static HandlerQueue::Resumer failure(const char* what, const Status& status);
 
    private:
-    static bool begin(lua_State* L, Shard& shard, const char* what, Error& error);
+    static bool begin(lua_State* L, ShardView& view, const char* what, Error& error);
     static int get(lua_State* L);
     static int getDone(lua_State* L, int status, lua_KContext base);
     static int put(lua_State* L);

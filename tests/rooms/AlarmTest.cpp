@@ -225,7 +225,7 @@ TEST_CASE("bad alarm calls raise errors; a stopped shard refuses an alarm") {
     // A shard that stopped does not take an alarm: the scheduler offers it again.
     std::promise<bool> taken;
     shard->stop();
-    shard->alarm([&](bool t) { taken.set_value(t); });
+    shard->runAlarm([&](bool t) { taken.set_value(t); });
     auto future = taken.get_future();
     REQUIRE(future.wait_for(3s) == std::future_status::ready);
     CHECK_FALSE(future.get());

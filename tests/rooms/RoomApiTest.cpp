@@ -53,7 +53,7 @@ HttpRequest withQuery(std::map<std::string, std::string> query) {
 // Sends `message` from `client` and returns the next frame it receives.
 std::string ask(Shard& shard, const std::shared_ptr<FakeClient>& client, const std::string& message) {
     size_t before = client->waitFor(0, 0ms).size();
-    shard.message(client, message, false);
+    shard.receive(client, message, false);
     auto got = client->waitFor(before + 1);
     REQUIRE(got.size() == before + 1);
     return got.back().data;

@@ -38,7 +38,7 @@ TEST_CASE("a broadcast goes through the log to every connection, in order") {
     auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
     shard->connect(a, {});
     shard->connect(b, {});
-    for (int i = 0; i < 20; ++i) shard->message(i % 2 ? a : b, "m" + std::to_string(i), false);
+    for (int i = 0; i < 20; ++i) shard->receive(i % 2 ? a : b, "m" + std::to_string(i), false);
     auto got = texts(a->waitFor(20));
     REQUIRE(got.size() == 20);
     for (int i = 0; i < 20; ++i) CHECK(got[i] == "m" + std::to_string(i));
@@ -52,9 +52,9 @@ TEST_CASE("binary stays binary and exclude skips the sender") {
     auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
     shard->connect(a, {});
     shard->connect(b, {});
-    shard->message(a, std::string("\x00\x01\x02", 3), true);
-    shard->message(a, "except-me", false);
-    shard->message(a, "only-me", false);
+    shard->receive(a, std::string("\x00\x01\x02", 3), true);
+    shard->receive(a, "except-me", false);
+    shard->receive(a, "only-me", false);
     auto atB = b->waitFor(2);
     REQUIRE(atB.size() == 2);
     CHECK(atB[0].binary);
@@ -71,12 +71,12 @@ TEST_CASE("a lost live delivery is filled from the log before newer writes") {
     auto shard = rooms.shard("echo", "gap");
     auto a = std::make_shared<FakeClient>("a");
     shard->connect(a, {});
-    shard->message(a, "first", false);
+    shard->receive(a, "first", false);
     REQUIRE(a->waitFor(1).size() == 1);
     rooms.bus.dropNextDeliveries(2);
-    shard->message(a, "lost-1", false);
-    shard->message(a, "lost-2", false);
-    shard->message(a, "after", false);
+    shard->receive(a, "lost-1", false);
+    shard->receive(a, "lost-2", false);
+    shard->receive(a, "after", false);
     auto got = texts(a->waitFor(4));
     CHECK(got == std::vector<std::string>{"first", "lost-1", "lost-2", "after"});
     CHECK(rooms.context->gapsFilled.load() == 2);
@@ -103,7 +103,7 @@ TEST_CASE("partyline.v1 clients get each write with its sequence") {
     auto plain = std::make_shared<FakeClient>("p"), versioned = std::make_shared<FakeClient>("v", true);
     shard->connect(plain, {});
     shard->connect(versioned, {});
-    shard->message(plain, "say \"hi\"", false);
+    shard->receive(plain, "say \"hi\"", false);
     CHECK(texts(versioned->waitFor(1)) == std::vector<std::string>{R"({"seq":1,"data":"say \"hi\""})"});
     CHECK(texts(plain->waitFor(1)) == std::vector<std::string>{"say \"hi\""});
 }
@@ -134,8 +134,8 @@ TEST_CASE("a handler error names the script line, and the shard keeps serving") 
 
     auto a = std::make_shared<FakeClient>("a");
     shard->connect(a, {});
-    shard->message(a, "boom", false);
-    shard->message(a, "still here", false);
+    shard->receive(a, "boom", false);
+    shard->receive(a, "still here", false);
     CHECK(texts(a->waitFor(1)) == std::vector<std::string>{"still here"});
     CHECK(rooms.context->luaErrors.load() == 2);
 }
@@ -225,12 +225,12 @@ TEST_CASE("a client connecting with since gets every later write first, then the
     auto shard = rooms.shard("echo", "replay");
     auto writer = std::make_shared<FakeClient>("w");
     shard->connect(writer, {});
-    for (int i = 1; i <= 5; ++i) shard->message(writer, "m" + std::to_string(i), false);
+    for (int i = 1; i <= 5; ++i) shard->receive(writer, "m" + std::to_string(i), false);
     REQUIRE(writer->waitFor(5).size() == 5);
 
     auto late = std::make_shared<FakeClient>("late", true);
     shard->connect(late, {}, 2);  // saw seq 1 and 2
-    shard->message(writer, "m6", false);
+    shard->receive(writer, "m6", false);
     auto got = texts(late->waitFor(4));
     CHECK(got == std::vector<std::string>{R"({"seq":3,"data":"m3"})", R"({"seq":4,"data":"m4"})",
                                           R"({"seq":5,"data":"m5"})", R"({"seq":6,"data":"m6"})"});
@@ -241,7 +241,7 @@ TEST_CASE("a replay past the log's retention starts with an explicit marker") {
     auto shard = rooms.shard("echo", "short");
     auto writer = std::make_shared<FakeClient>("w");
     shard->connect(writer, {});
-    for (int i = 1; i <= 6; ++i) shard->message(writer, "m" + std::to_string(i), false);
+    for (int i = 1; i <= 6; ++i) shard->receive(writer, "m" + std::to_string(i), false);
     REQUIRE(writer->waitFor(6).size() == 6);
     auto late = std::make_shared<FakeClient>("late", true);
     shard->connect(late, {}, 1);
@@ -359,7 +359,7 @@ return Room)lua"}});
 
     auto client = std::make_shared<FakeClient>("c");
     shard->connect(client, {});  // onConnect is missing: looked up raw, skipped
-    shard->message(client, "x", false);
+    shard->receive(client, "x", false);
     CHECK(texts(client->waitFor(1)) == std::vector<std::string>{"got x"});
     shard->disconnect(client, 1000, "bye");
     CHECK(rooms.request(shard, req).status == 201);
@@ -374,7 +374,7 @@ return Room)lua"}});
     auto shard = rooms.shard("live", "r");
     auto client = std::make_shared<FakeClient>("c");
     shard->connect(client, {});
-    shard->message(client, "a", false);
+    shard->receive(client, "a", false);
     REQUIRE(texts(client->waitFor(1)) == std::vector<std::string>{"v1:a"});
 
     Party* party = rooms.parties->find("live");
@@ -383,7 +383,7 @@ return Room)lua"}});
         << "local Room = {}\nfunction Room.onMessage(room, conn, m) conn:send('v2:' .. m) end\nreturn Room\n";
     REQUIRE(party->reloadIfChanged(true));
     CHECK(rooms.registry->reload("live", party->script()) == 1);
-    shard->message(client, "b", false);
+    shard->receive(client, "b", false);
     CHECK(texts(client->waitFor(2)) == std::vector<std::string>{"v1:a", "v2:b"});
 
     std::ofstream(path) << "local Room = {\nreturn Room\n";  // a syntax error
@@ -396,7 +396,7 @@ return Room)lua"}});
     CHECK(party->script()->source.find("v2:") != std::string::npos);
     auto broken = std::make_shared<Script>(Script{path, "return 42", Status::ok()});  // loads, but is no room
     shard->reload(broken);
-    shard->message(client, "c", false);
+    shard->receive(client, "c", false);
     CHECK(texts(client->waitFor(3)) == std::vector<std::string>{"v1:a", "v2:b", "v2:c"});
     CHECK(client->waitForClose(100ms) == 0);  // never dropped
 }

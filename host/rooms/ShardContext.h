@@ -1,0 +1,47 @@
+// ShardContext: what all shards of a node share — the bus, the executors, the
+// timer, the limits and the node's counters. Outlives every shard.
+//
+// It holds references and counters only: no shard state, no Lua.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "bus/Bus.h"
+#include "bus/KeyValue.h"
+#include "config/Config.h"
+#include "core/Histogram.h"
+#include "rooms/Executor.h"
+#include "rooms/Timer.h"
+
+namespace partyline {
+
+struct ShardContext {
+    Bus& bus;
+    Executor& executor;
+    Timer& timer;
+    const Limits& limits;
+    std::string nodeId;
+    std::string subjectPrefix;
+    // Blocking NATS calls (room.storage, alarms, room:history) run on this executor, never on
+    // a shard's strand, so a slow or absent NATS server holds back only the
+    // handler that waits for it. Null: scripts get an error for storage and
+    // alarms; room:history reads on `executor` instead.
+    Executor* blocking = nullptr;
+    KeyValue* storage = nullptr;  // room.storage of parties with storage: true; null when none has it
+    KeyValue* alarms = nullptr;   // every room's pending alarm; null: room:setAlarm is an error
+
+    std::atomic<uint64_t> luaErrors{0};
+    std::atomic<uint64_t> deliveries{0};  // frames handed to connections
+    std::atomic<uint64_t> writesIn{0};    // writes received from the log
+    std::atomic<uint64_t> gapsFilled{0};  // writes read back from the log to close a gap
+    std::atomic<uint64_t> publishes{0};
+    std::atomic<uint64_t> publishErrors{0};
+    std::atomic<uint64_t> luaBudgetStops{0};  // handler calls stopped by the budget, time limit or memory cap
+    std::atomic<int64_t> waitingWrites{0};    // writes from the log not yet delivered: the node's log lag
+    Histogram publishSeconds{};               // a script's publish until the log's acknowledgement
+    Histogram deliverySeconds{};              // the log storing a write until its frames are queued here
+};
+
+}  // namespace partyline
