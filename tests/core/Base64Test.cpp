@@ -24,7 +24,9 @@ TEST_CASE("RFC 4648 section 10 vectors, padded and in the URL alphabet") {
         {"fooba", "Zm9vYmE="},
         {"foobar", "Zm9vYmFy"},
     };
-    for (const auto& [bytes, text] : vectors) {
+    for (const auto& vector : vectors) {
+        const char* bytes = vector.first;
+        const char* text = vector.second;
         CAPTURE(bytes);
         std::string unpadded = std::string(text).substr(0, std::string(text).find('='));
         CHECK(base64Encode(bytes) == text);

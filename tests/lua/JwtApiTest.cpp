@@ -224,9 +224,10 @@ TEST_CASE("mistakes in the options raise, naming the option") {
         {R"(jwt.sign({pad = ("x"):rep(7000)}, {secret = "k"}))",
          "jwt.sign: the token would be over 8192 bytes"},
     };
-    for (const auto& [call, message] : cases) {
+    for (const auto& c : cases) {
+        const char* call = c.first;
         CAPTURE(call);
-        CHECK(error(*state, std::string("return ") + call) == std::string("test.lua:1: ") + message);
+        CHECK(error(*state, std::string("return ") + call) == std::string("test.lua:1: ") + c.second);
     }
 }
 
