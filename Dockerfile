@@ -25,7 +25,7 @@ FROM debian:bookworm-slim
 # curl is the health check's client.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libnats3.4 libcivetweb1 liblua5.4-0 libyaml-cpp0.7 nats-server curl ca-certificates \
+      libnats3.4 libcivetweb1 liblua5.4-0 libyaml-cpp0.7 libssl3 nats-server curl ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /src/build/partyline /usr/bin/partyline

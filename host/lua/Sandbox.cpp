@@ -5,7 +5,9 @@
 #include <cstring>
 #include <lua.hpp>
 
+#include "lua/CryptoApi.h"
 #include "lua/Json.h"
+#include "lua/JwtApi.h"
 #include "lua/Pattern.h"
 
 namespace partyline::lua {
@@ -99,7 +101,17 @@ constexpr Charged kCharged[] = {
 // long prefix, and passing a long vararg list along. The memory cap bounds n, and the processor
 // time limit of each call (State.h, Budget) stops a loop of them.
 
-// Added by partyline: log.info/warn/error, now(), json.encode/decode/null.
+// Added by partyline: log.info/warn/error, now(), json.encode/decode/null, and these libraries,
+// whose functions run in C and charge their work to the call's budget:
+struct Addition {
+    const char* name;
+    int (*open)(lua_State* L, SandboxHost& host);
+};
+constexpr Addition kAdditions[] = {
+    {"crypto", openCrypto},  // sha256, hmac_sha256 (hex; _raw), random, equal: libcrypto, per byte
+    {"base64", openBase64},  // encode, decode, urlencode, urldecode: per byte
+    {"jwt", openJwt},        // verify, sign: per byte, and per public-key operation
+};
 
 // A log line, not a data dump: keeps one script from flooding the host's log.
 constexpr size_t kMaxLogMessageBytes = 8192;
@@ -474,13 +486,23 @@ void setAdditions(lua_State* L, int env, SandboxHost* host) {
     setClosure(L, env, "now", now, 0);
     openJson(L);
     lua_setfield(L, env, "json");
+    // Listed in "loaded" too, as the libraries are (setLibraries).
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    int loaded = lua_gettop(L);
+    for (const Addition& addition : kAdditions) {
+        addition.open(L, *host);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, loaded, addition.name);
+        lua_setfield(L, env, addition.name);
+    }
+    lua_pop(L, 1);
 }
 
 int install(lua_State* L) {
     auto* host = static_cast<SandboxHost*>(lua_touserdata(L, 1));
     lua_settop(L, 0);
     // Sized for every name below at once: growing a table rehashes it each time it doubles.
-    lua_createtable(L, 0, 32);
+    lua_createtable(L, 0, 40);
     const int env = 1;
     setBase(L, env, host);
     setLibraries(L, env, host);

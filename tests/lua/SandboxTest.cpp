@@ -40,7 +40,9 @@ TEST_CASE("the environment holds exactly the allowed globals") {
     auto outcome = run(std::string(kKeysOf) + "return keys(_G)");
     REQUIRE(outcome.finished());
     CHECK(outcome.value ==
-          "_G,_VERSION,assert,collectgarbage,coroutine,error,getmetatable,ipairs,json,load,log,math,next,now,"
+          "_G,_VERSION,assert,base64,collectgarbage,coroutine,crypto,error,getmetatable,ipairs,json,jwt,load,"
+          "log,"
+          "math,next,now,"
           "os,pairs,pcall,print,rawequal,rawget,rawlen,rawset,select,setmetatable,string,table,tonumber,"
           "tostring,type,utf8,xpcall");
 }
