@@ -11,6 +11,7 @@
 #include "bus/NatsError.h"
 #include "bus/NatsHandles.h"
 #include "bus/NatsKeyValue.h"
+#include "bus/NatsSubscription.h"
 #include "core/Log.h"
 
 namespace partyline {
@@ -232,107 +233,6 @@ bool validSubject(std::string_view subject) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------
-// NatsSubscription: one asynchronous natsSubscription and the promise of
-// Bus.h that no handler runs after the destructor returns.
-//
-// nats.c may still be inside (or about to enter) the handler when another
-// thread unsubscribes, so the handler's state lives in a Gate shared with
-// nats.c: the destructor closes the gate and waits for a running handler;
-// nats.c's completion callback frees its share once it will never call again.
-
-class NatsSubscription final : public Subscription {
-   public:
-    // Called on a NATS delivery thread; the message is destroyed after it returns.
-    using Handler = std::function<void(natsMsg*)>;
-
-    static Result<std::unique_ptr<NatsSubscription>> create(natsConnection* nc, const std::string& subject,
-                                                            int pendingMsgs, int pendingBytes,
-                                                            Handler handler);
-    ~NatsSubscription() override;
-
-   private:
-    struct Gate {
-        std::mutex mutex;
-        std::condition_variable idle;
-        bool closed = false;
-        std::thread::id delivering;  // the thread inside the handler, if any
-        Handler handler;
-    };
-    struct SubscriptionDeleter {
-        void operator()(natsSubscription* sub) const { natsSubscription_Destroy(sub); }
-    };
-
-    // Thread: a NATS delivery thread (one per subscription at a time).
-    static void onMessage(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
-    // Thread: a NATS delivery thread, once, after the last onMessage.
-    static void onComplete(void* closure);
-
-    std::shared_ptr<Gate> gate_;
-    std::unique_ptr<natsSubscription, SubscriptionDeleter> sub_;
-};
-
-Result<std::unique_ptr<NatsSubscription>> NatsSubscription::create(natsConnection* nc,
-                                                                   const std::string& subject,
-                                                                   int pendingMsgs, int pendingBytes,
-                                                                   Handler handler) {
-    auto owned = std::unique_ptr<NatsSubscription>(new NatsSubscription());
-    owned->gate_ = std::make_shared<Gate>();
-    owned->gate_->handler = std::move(handler);
-    // nats.c's share of the gate; onComplete deletes it.
-    auto* closure = new std::shared_ptr<Gate>(owned->gate_);
-    natsSubscription* raw = nullptr;
-    natsStatus s = natsConnection_Subscribe(&raw, nc, subject.c_str(), onMessage, closure);
-    if (s != NATS_OK) {
-        delete closure;
-        return natsFailure(s, "subscribe to " + subject);
-    }
-    owned->sub_.reset(raw);
-    s = natsSubscription_SetOnCompleteCB(raw, onComplete, closure);
-    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(raw, pendingMsgs, pendingBytes);
-    if (s != NATS_OK) {
-        // The gate still keeps the handler out after the destructor; only
-        // nats.c's small share may leak if the completion never comes.
-        return natsFailure(s, "set up subscription to " + subject);
-    }
-    return owned;
-}
-
-NatsSubscription::~NatsSubscription() {
-    Handler released;
-    {
-        std::unique_lock lock(gate_->mutex);
-        gate_->closed = true;
-        const auto self = std::this_thread::get_id();
-        gate_->idle.wait(lock,
-                         [&] { return gate_->delivering == std::thread::id() || gate_->delivering == self; });
-        // Destroyed from inside its own handler: the handler is still running,
-        // so it stays in the gate and goes with nats.c's share.
-        if (gate_->delivering != self) released = std::move(gate_->handler);
-    }
-    if (sub_) natsSubscription_Unsubscribe(sub_.get());  // fails harmlessly once the connection is closed
-}
-
-void NatsSubscription::onMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-    MsgPtr owned(msg);
-    Gate& gate = **static_cast<std::shared_ptr<Gate>*>(closure);
-    {
-        std::lock_guard lock(gate.mutex);
-        if (gate.closed) return;
-        gate.delivering = std::this_thread::get_id();
-    }
-    gate.handler(msg);
-    {
-        std::lock_guard lock(gate.mutex);
-        gate.delivering = std::thread::id();
-    }
-    gate.idle.notify_all();
-}
-
-void NatsSubscription::onComplete(void* closure) {
-    delete static_cast<std::shared_ptr<Gate>*>(closure);
-}
 
 // ---------------------------------------------------------------------------
 // Connection events. nats.c calls these on its connection-event thread,
@@ -597,11 +497,11 @@ Status NatsBus::ensureStream() {
 }
 
 Status NatsBus::startPublisher() {
-    natsInbox* inbox = nullptr;
-    natsStatus s = natsInbox_Create(&inbox);
+    natsInbox* raw = nullptr;
+    natsStatus s = natsInbox_Create(&raw);
+    InboxPtr inbox(raw);
     if (s != NATS_OK) return natsFailure(s, "inbox");
-    inboxPrefix_ = inbox;
-    natsInbox_Destroy(inbox);
+    inboxPrefix_ = inbox.get();
     auto acks = NatsSubscription::create(connection_.get(), inboxPrefix_ + ".*", kAckPendingMsgs,
                                          kAckPendingBytes, [this](natsMsg* msg) { onAck(msg); });
     if (!acks) return acks.status();

@@ -1,7 +1,10 @@
 // Owners of nats.c handles, and small readers of nats.c messages.
 //
 // Every nats.c object partyline creates is held by one of these from the
-// moment it exists, so an early return cannot leak it.
+// moment it exists, so an early return cannot leak it. Every deleter of a
+// nats.c handle lives here and nowhere else: one owner type per C handle.
+// A holder of several declares them in dependency order (subscriptions after
+// the connection), so they are destroyed in reverse.
 #pragma once
 
 #include <nats/nats.h>
@@ -14,6 +17,18 @@
 
 namespace partyline {
 
+struct ConnectionDeleter {
+    void operator()(natsConnection* nc) const { natsConnection_Destroy(nc); }
+};
+using ConnectionPtr = std::unique_ptr<natsConnection, ConnectionDeleter>;
+struct SubscriptionDeleter {
+    void operator()(natsSubscription* sub) const { natsSubscription_Destroy(sub); }
+};
+using SubscriptionPtr = std::unique_ptr<natsSubscription, SubscriptionDeleter>;
+struct InboxDeleter {
+    void operator()(natsInbox* inbox) const { natsInbox_Destroy(inbox); }
+};
+using InboxPtr = std::unique_ptr<natsInbox, InboxDeleter>;
 struct MsgDeleter {
     void operator()(natsMsg* msg) const { natsMsg_Destroy(msg); }
 };

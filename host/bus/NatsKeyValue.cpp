@@ -182,11 +182,12 @@ Result<std::shared_ptr<NatsKeyValue>> NatsKeyValue::open(natsConnection* connect
 }
 
 Status NatsKeyValue::bind(natsConnection* connection) {
-    natsInbox* inbox = nullptr;
-    natsStatus s = natsInbox_Create(&inbox);
+    natsInbox* raw = nullptr;
+    natsStatus s = natsInbox_Create(&raw);
+    InboxPtr inbox(raw);
     if (s != NATS_OK) return natsFailure(s, "inbox");
-    msgIdStem_ = std::string(inbox).substr(std::string_view(inbox).rfind('.') + 1);
-    natsInbox_Destroy(inbox);
+    const std::string_view name(inbox.get());
+    msgIdStem_ = std::string(name.substr(name.rfind('.') + 1));
     jsOptions options;
     jsOptions_Init(&options);
     options.Wait = kAttemptWait.count();
