@@ -9,8 +9,6 @@
 
 #include <nats/nats.h>
 
-#include <charconv>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -68,12 +66,10 @@ inline const char* header(natsMsg* msg, const char* key) {
     return natsMsgHeader_Get(msg, key, &value) == NATS_OK ? value : nullptr;
 }
 
-// Decimal digits only, the whole text.
-inline std::optional<uint64_t> parseUint(std::string_view text) {
-    uint64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return value;
+// The same, for NatsCodec: nullopt when the message has no such header.
+inline std::optional<std::string_view> headerValue(natsMsg* msg, const char* key) {
+    const char* value = header(msg, key);
+    return value != nullptr ? std::optional<std::string_view>(value) : std::nullopt;
 }
 
 }  // namespace partyline

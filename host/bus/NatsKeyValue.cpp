@@ -6,6 +6,7 @@
 #include <optional>
 #include <thread>
 
+#include "bus/NatsCodec.h"
 #include "bus/NatsError.h"
 #include "core/Log.h"
 
@@ -28,7 +29,6 @@ constexpr auto kWatchRestart = 1s;
 // nats.c has finished restarting its consumer (one JetStream request).
 constexpr auto kWatchSettle = 5s;
 
-constexpr const char* kHeaderSequence = "Nats-Sequence";
 constexpr const char* kHeaderOperation = "KV-Operation";  // DEL or PURGE on a delete marker
 
 bool transient(const Status& s) {
