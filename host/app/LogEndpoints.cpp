@@ -12,7 +12,7 @@
 #include "app/HistoryQuery.h"
 #include "app/HttpIo.h"
 #include "app/Router.h"
-#include "lua/Json.h"
+#include "core/Json.h"
 
 namespace partyline {
 namespace {
@@ -66,12 +66,11 @@ HttpResponse broadcastAnswer(const Targets& targets, bool router, size_t writes,
         return batch ? json + "]" : json;
     };
     std::string json =
-        failure ? "{\"error\":" + lua::jsonQuote("broadcast failed: " + failure->status().message()) + ","
-                : "{";
+        failure ? "{\"error\":" + jsonQuote("broadcast failed: " + failure->status().message()) + "," : "{";
     if (router) {
         json += "\"rooms\":[";
         for (size_t i = 0; i < targets.size(); ++i)
-            json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(targets[i].first) + "," +
+            json += (i ? ",{" : "{") + std::string("\"room\":") + jsonQuote(targets[i].first) + "," +
                     seqs(i) + "}";
         json += "]}";
     } else {
@@ -188,7 +187,7 @@ int LogEndpoints::handleHistory(mg_connection* conn, const Route& route) {
         if (comma) json += ',';
         comma = true;
         json += "{\"seq\":" + std::to_string(e.seq) + ",\"binary\":" + (e.binary ? "true" : "false") +
-                ",\"data\":" + lua::jsonQuote(e.data) + "}";
+                ",\"data\":" + jsonQuote(e.data) + "}";
     }
     json += "]}";
     return send(conn, HttpResponse::json(200, json));
@@ -198,8 +197,7 @@ int LogEndpoints::handleReload(mg_connection* conn, const Route& route) {
     if (strcmp(mg_get_request_info(conn)->request_method, "POST") != 0)
         return sendText(conn, 405, "use POST");
     Status reloaded = deps_.reload(route.party);
-    if (reloaded)
-        return send(conn, HttpResponse::json(200, "{\"reloaded\":" + lua::jsonQuote(route.party) + "}"));
+    if (reloaded) return send(conn, HttpResponse::json(200, "{\"reloaded\":" + jsonQuote(route.party) + "}"));
     int status = reloaded.code() == Code::NotFound ? 404 : 422;
     return sendText(conn, status, "reload failed, the running version stays: " + reloaded.message());
 }

@@ -1,16 +1,14 @@
 #include "bus/NatsBus.h"
 
 #include <algorithm>
-#include <charconv>
 #include <climits>
-#include <ctime>
-#include <functional>
-#include <optional>
 #include <string_view>
 
+#include "bus/NatsCodec.h"
 #include "bus/NatsError.h"
 #include "bus/NatsHandles.h"
 #include "bus/NatsKeyValue.h"
+#include "bus/NatsSubscription.h"
 #include "core/Log.h"
 
 namespace partyline {
@@ -42,297 +40,26 @@ constexpr int kAckPendingMsgs = 1 << 22;
 constexpr int kAckPendingBytes = 512 << 20;
 constexpr int64_t kDuplicateWindowNs = 120LL * 1000 * 1000 * 1000;  // covers kPublishDeadline many times
 
-constexpr const char* kHeaderMsgId = "Nats-Msg-Id";
-constexpr const char* kHeaderExpectedLastSubjectSeq = "Nats-Expected-Last-Subject-Sequence";
-constexpr const char* kHeaderSequence = "Nats-Sequence";
-constexpr const char* kHeaderLastSequence = "Nats-Last-Sequence";
-constexpr const char* kHeaderTimeStamp = "Nats-Time-Stamp";
-constexpr const char* kHeaderStatus = "Status";
-constexpr const char* kHeaderBinary = "Pl-Binary";
-constexpr const char* kHeaderExclude = "Pl-Exclude";
-// Unix ns when the publisher first sent the write (re-sends keep it): JetStream 2.9 republishes no
-// time stamp, and delivery latency is measured from the publish.
-constexpr const char* kHeaderPublished = "Pl-Published";
-
-constexpr int kErrMessageTooLarge = 10054;
-
 // A refusal of the stream configuration is a configuration error.
 Status configFailure(natsStatus s, std::string_view what, jsErrCode jsErr) {
     Status failure = natsFailure(s, what, jsErr);
     return jsErr != 0 ? Status(Code::InvalidArgument, failure.message()) : failure;
 }
 
-// "2026-11-23T18:53:17.198725222Z" (what JetStream writes) to unix ns; 0 if unreadable.
-int64_t parseTimeStamp(std::string_view text) {
-    std::tm tm{};
-    int consumed = 0;
-    std::string copy(text);
-    if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-        return 0;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    int64_t nanos = 0;
-    size_t i = size_t(consumed);
-    if (i < text.size() && text[i] == '.') {
-        int64_t scale = 100000000;
-        for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, scale /= 10)
-            nanos += (text[i] - '0') * scale;
-    }
-    if (i >= text.size() || text[i] != 'Z') return 0;  // the server always writes UTC
-    return int64_t(timegm(&tm)) * 1000000000LL + nanos;
-}
-
-// Connection ids in Pl-Exclude: ',' separates them, '%' escapes, and bytes
-// that would break or be trimmed from a header line are escaped too.
-std::string encodeExclude(const std::vector<std::string>& ids) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const auto& id : ids) {
-        if (!out.empty()) out += ',';
-        for (char ch : id) {
-            auto c = static_cast<unsigned char>(ch);
-            if (c == '%' || c == ',' || c <= 0x20 || c == 0x7F) {
-                out += '%';
-                out += kHex[c >> 4];
-                out += kHex[c & 0xF];
-            } else {
-                out += ch;
-            }
-        }
-    }
-    return out;
-}
-
-std::vector<std::string> decodeExclude(std::string_view text) {
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        return -1;
-    };
-    std::vector<std::string> ids;
-    std::string current;
-    for (size_t i = 0; i <= text.size(); ++i) {
-        if (i == text.size() || text[i] == ',') {
-            ids.push_back(std::move(current));
-            current.clear();
-        } else if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-            current += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
-            i += 2;
-        } else {
-            current += text[i];
-        }
-    }
-    if (text.empty()) ids.clear();
-    return ids;
-}
-
-// The headers partyline writes, and the data.
-void fillFromHeaders(natsMsg* msg, LogEntry& entry) {
-    if (const char* id = header(msg, kHeaderMsgId)) entry.msgId = id;
-    if (const char* binary = header(msg, kHeaderBinary)) entry.binary = std::string_view(binary) == "1";
-    if (const char* exclude = header(msg, kHeaderExclude)) entry.exclude = decodeExclude(exclude);
-    if (const char* published = header(msg, kHeaderPublished)) {
-        if (auto ns = parseUint(published)) entry.publishedNs = int64_t(*ns);
-    }
-    entry.data.assign(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
-}
-
-// Builds a LogEntry from a republished (live) or directly fetched message:
-// both carry the stream sequence in a header.
+// The headers and data of a republished (live) or directly fetched message.
 Result<LogEntry> entryFrom(natsMsg* msg) {
-    LogEntry entry;
-    const char* seq = header(msg, kHeaderSequence);
-    auto parsed = seq != nullptr ? parseUint(seq) : std::nullopt;
-    if (!parsed) return Status(Code::Internal, "message from the log has no Nats-Sequence header");
-    entry.seq = *parsed;
-    if (const char* prev = header(msg, kHeaderLastSequence)) {
-        if (auto p = parseUint(prev)) {
-            entry.prevSeq = *p;
-            entry.prevKnown = true;
-        }
-    }
-    if (const char* stamp = header(msg, kHeaderTimeStamp)) entry.timeNs = parseTimeStamp(stamp);
-    fillFromHeaders(msg, entry);
-    return entry;
-}
-
-// The few fields of a JetStream PubAck: {"stream":"S","seq":5,"duplicate":true}
-// or {"error":{"code":400,"err_code":10071,"description":"..."},...}. The
-// server writes it, so a key lookup is enough; no general JSON needed.
-struct PubAck {
-    uint64_t seq = 0;
-    bool error = false;
-    int code = 0;
-    int errCode = 0;
-    std::string description;
-};
-
-std::optional<std::string_view> jsonValue(std::string_view json, std::string_view key) {
-    std::string quoted = "\"" + std::string(key) + "\"";
-    size_t at = json.find(quoted);
-    if (at == std::string_view::npos) return std::nullopt;
-    at += quoted.size();
-    while (at < json.size() && (json[at] == ' ' || json[at] == ':')) ++at;
-    return json.substr(at);
-}
-
-std::optional<int64_t> jsonNumber(std::string_view json, std::string_view key) {
-    auto value = jsonValue(json, key);
-    if (!value) return std::nullopt;
-    int64_t number = 0;
-    auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), number);
-    if (ec != std::errc()) return std::nullopt;
-    return number;
-}
-
-std::string jsonString(std::string_view json, std::string_view key) {
-    auto value = jsonValue(json, key);
-    if (!value || value->empty() || value->front() != '"') return {};
-    std::string out;
-    for (size_t i = 1; i < value->size() && (*value)[i] != '"'; ++i) {
-        if ((*value)[i] == '\\' && i + 1 < value->size()) ++i;
-        out += (*value)[i];
-    }
-    return out;
-}
-
-std::optional<PubAck> parsePubAck(std::string_view json) {
-    PubAck ack;
-    if (auto error = jsonValue(json, "error")) {
-        ack.error = true;
-        ack.code = int(jsonNumber(*error, "code").value_or(0));
-        ack.errCode = int(jsonNumber(*error, "err_code").value_or(0));
-        ack.description = jsonString(*error, "description");
-        return ack;
-    }
-    auto seq = jsonNumber(json, "seq");
-    if (!seq || *seq <= 0) return std::nullopt;
-    ack.seq = uint64_t(*seq);
-    return ack;
-}
-
-// A name safe inside a header value and a message id.
-std::string headerSafe(std::string_view text) {
-    std::string out;
-    for (char c : text) out += (static_cast<unsigned char>(c) > 0x20 && c != 0x7F) ? c : '_';
-    return out.empty() ? "node" : out;
-}
-
-bool validSubject(std::string_view subject) {
-    if (subject.empty() || subject.front() == '.' || subject.back() == '.') return false;
-    for (size_t i = 0; i < subject.size(); ++i) {
-        auto c = static_cast<unsigned char>(subject[i]);
-        if (c <= 0x20 || c == 0x7F || c == '*' || c == '>') return false;
-        if (c == '.' && i + 1 < subject.size() && subject[i + 1] == '.') return false;
-    }
-    return true;
+    EntryHeaders headers;
+    headers.sequence = headerValue(msg, kHeaderSequence);
+    headers.lastSequence = headerValue(msg, kHeaderLastSequence);
+    headers.timeStamp = headerValue(msg, kHeaderTimeStamp);
+    headers.msgId = headerValue(msg, kHeaderMsgId);
+    headers.binary = headerValue(msg, kHeaderBinary);
+    headers.exclude = headerValue(msg, kHeaderExclude);
+    headers.published = headerValue(msg, kHeaderPublished);
+    return decodeEntry(headers, std::string_view(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg))));
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------
-// NatsSubscription: one asynchronous natsSubscription and the promise of
-// Bus.h that no handler runs after the destructor returns.
-//
-// nats.c may still be inside (or about to enter) the handler when another
-// thread unsubscribes, so the handler's state lives in a Gate shared with
-// nats.c: the destructor closes the gate and waits for a running handler;
-// nats.c's completion callback frees its share once it will never call again.
-
-class NatsSubscription final : public Subscription {
-   public:
-    // Called on a NATS delivery thread; the message is destroyed after it returns.
-    using Handler = std::function<void(natsMsg*)>;
-
-    static Result<std::unique_ptr<NatsSubscription>> create(natsConnection* nc, const std::string& subject,
-                                                            int pendingMsgs, int pendingBytes,
-                                                            Handler handler);
-    ~NatsSubscription() override;
-
-   private:
-    struct Gate {
-        std::mutex mutex;
-        std::condition_variable idle;
-        bool closed = false;
-        std::thread::id delivering;  // the thread inside the handler, if any
-        Handler handler;
-    };
-    struct SubscriptionDeleter {
-        void operator()(natsSubscription* sub) const { natsSubscription_Destroy(sub); }
-    };
-
-    // Thread: a NATS delivery thread (one per subscription at a time).
-    static void onMessage(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
-    // Thread: a NATS delivery thread, once, after the last onMessage.
-    static void onComplete(void* closure);
-
-    std::shared_ptr<Gate> gate_;
-    std::unique_ptr<natsSubscription, SubscriptionDeleter> sub_;
-};
-
-Result<std::unique_ptr<NatsSubscription>> NatsSubscription::create(natsConnection* nc,
-                                                                   const std::string& subject,
-                                                                   int pendingMsgs, int pendingBytes,
-                                                                   Handler handler) {
-    auto owned = std::unique_ptr<NatsSubscription>(new NatsSubscription());
-    owned->gate_ = std::make_shared<Gate>();
-    owned->gate_->handler = std::move(handler);
-    // nats.c's share of the gate; onComplete deletes it.
-    auto* closure = new std::shared_ptr<Gate>(owned->gate_);
-    natsSubscription* raw = nullptr;
-    natsStatus s = natsConnection_Subscribe(&raw, nc, subject.c_str(), onMessage, closure);
-    if (s != NATS_OK) {
-        delete closure;
-        return natsFailure(s, "subscribe to " + subject);
-    }
-    owned->sub_.reset(raw);
-    s = natsSubscription_SetOnCompleteCB(raw, onComplete, closure);
-    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(raw, pendingMsgs, pendingBytes);
-    if (s != NATS_OK) {
-        // The gate still keeps the handler out after the destructor; only
-        // nats.c's small share may leak if the completion never comes.
-        return natsFailure(s, "set up subscription to " + subject);
-    }
-    return owned;
-}
-
-NatsSubscription::~NatsSubscription() {
-    Handler released;
-    {
-        std::unique_lock lock(gate_->mutex);
-        gate_->closed = true;
-        const auto self = std::this_thread::get_id();
-        gate_->idle.wait(lock,
-                         [&] { return gate_->delivering == std::thread::id() || gate_->delivering == self; });
-        // Destroyed from inside its own handler: the handler is still running,
-        // so it stays in the gate and goes with nats.c's share.
-        if (gate_->delivering != self) released = std::move(gate_->handler);
-    }
-    if (sub_) natsSubscription_Unsubscribe(sub_.get());  // fails harmlessly once the connection is closed
-}
-
-void NatsSubscription::onMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-    MsgPtr owned(msg);
-    Gate& gate = **static_cast<std::shared_ptr<Gate>*>(closure);
-    {
-        std::lock_guard lock(gate.mutex);
-        if (gate.closed) return;
-        gate.delivering = std::this_thread::get_id();
-    }
-    gate.handler(msg);
-    {
-        std::lock_guard lock(gate.mutex);
-        gate.delivering = std::thread::id();
-    }
-    gate.idle.notify_all();
-}
-
-void NatsSubscription::onComplete(void* closure) {
-    delete static_cast<std::shared_ptr<Gate>*>(closure);
-}
 
 // ---------------------------------------------------------------------------
 // Connection events. nats.c calls these on its connection-event thread,
@@ -597,11 +324,11 @@ Status NatsBus::ensureStream() {
 }
 
 Status NatsBus::startPublisher() {
-    natsInbox* inbox = nullptr;
-    natsStatus s = natsInbox_Create(&inbox);
+    natsInbox* raw = nullptr;
+    natsStatus s = natsInbox_Create(&raw);
+    InboxPtr inbox(raw);
     if (s != NATS_OK) return natsFailure(s, "inbox");
-    inboxPrefix_ = inbox;
-    natsInbox_Destroy(inbox);
+    inboxPrefix_ = inbox.get();
     auto acks = NatsSubscription::create(connection_.get(), inboxPrefix_ + ".*", kAckPendingMsgs,
                                          kAckPendingBytes, [this](natsMsg* msg) { onAck(msg); });
     if (!acks) return acks.status();
@@ -853,34 +580,12 @@ void NatsBus::onAck(natsMsg* msg) {
     if (!token) return;
     std::string_view body(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
 
-    Status transient;
-    if (body.empty()) {
-        const char* status = header(msg, kHeaderStatus);
-        transient = Status(Code::Unavailable, std::string("JetStream did not answer (status ") +
-                                                  (status != nullptr ? status : "?") +
-                                                  (status != nullptr && std::string_view(status) == "503"
-                                                       ? ": no responders; is the stream there?)"
-                                                       : ")"));
-    } else if (auto ack = parsePubAck(body); !ack) {
-        complete(*token, Status(Code::Internal, "unreadable publish acknowledgement: " + std::string(body)));
-        return;
-    } else if (!ack->error) {
-        complete(*token, ack->seq);
-        return;
-    } else if (ack->errCode == kJsErrWrongLastSequence) {
-        complete(*token, Status(Code::Conflict, "publish: " + ack->description));
-        return;
-    } else if (ack->code == 503) {
-        transient = Status(Code::Unavailable, "JetStream: " + ack->description);
-    } else {
-        Code code = ack->errCode == kErrMessageTooLarge ? Code::TooLarge : Code::Internal;
-        complete(*token, Status(code, "JetStream refused the publish: " + ack->description + " [err_code " +
-                                          std::to_string(ack->errCode) + "]"));
-        return;
-    }
+    AckReading ack = readAck(body, headerValue(msg, kHeaderStatus));
+    if (ack.outcome == AckOutcome::Stored) return complete(*token, ack.seq);
+    if (ack.outcome == AckOutcome::Refused) return complete(*token, std::move(ack.status));
     // Temporarily unable: leave it pending; it is re-sent at its ack timeout.
     std::lock_guard lock(pendingMutex_);
-    if (auto it = pending_.find(*token); it != pending_.end()) it->second.lastError = transient;
+    if (auto it = pending_.find(*token); it != pending_.end()) it->second.lastError = std::move(ack.status);
 }
 
 void NatsBus::complete(uint64_t token, Result<uint64_t> result) {

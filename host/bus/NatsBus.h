@@ -106,10 +106,6 @@ class NatsBus final : public Bus {
     uint64_t publishResends() const { return resends_.load(); }
 
    private:
-    struct ConnectionDeleter {
-        void operator()(natsConnection* nc) const { natsConnection_Destroy(nc); }
-    };
-    using ConnectionPtr = std::unique_ptr<natsConnection, ConnectionDeleter>;
     using Clock = std::chrono::steady_clock;
 
     struct Events;    // connection events, shared with nats.c's callback thread

@@ -12,10 +12,6 @@
 
 namespace partyline {
 
-// JetStream's error code when Nats-Expected-Last-Subject-Sequence (or "no
-// message yet") did not match: the compare of a compare-and-set failed.
-constexpr int kJsErrWrongLastSequence = 10071;
-
 // The Code a natsStatus stands for: Unavailable for every way of not reaching
 // the server, Timeout, NotFound, InvalidArgument, TooLarge, else Internal.
 Code codeFor(natsStatus s);

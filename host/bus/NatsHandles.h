@@ -1,19 +1,32 @@
 // Owners of nats.c handles, and small readers of nats.c messages.
 //
 // Every nats.c object partyline creates is held by one of these from the
-// moment it exists, so an early return cannot leak it.
+// moment it exists, so an early return cannot leak it. Every deleter of a
+// nats.c handle lives here and nowhere else: one owner type per C handle.
+// A holder of several declares them in dependency order (subscriptions after
+// the connection), so they are destroyed in reverse.
 #pragma once
 
 #include <nats/nats.h>
 
-#include <charconv>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
 
 namespace partyline {
 
+struct ConnectionDeleter {
+    void operator()(natsConnection* nc) const { natsConnection_Destroy(nc); }
+};
+using ConnectionPtr = std::unique_ptr<natsConnection, ConnectionDeleter>;
+struct SubscriptionDeleter {
+    void operator()(natsSubscription* sub) const { natsSubscription_Destroy(sub); }
+};
+using SubscriptionPtr = std::unique_ptr<natsSubscription, SubscriptionDeleter>;
+struct InboxDeleter {
+    void operator()(natsInbox* inbox) const { natsInbox_Destroy(inbox); }
+};
+using InboxPtr = std::unique_ptr<natsInbox, InboxDeleter>;
 struct MsgDeleter {
     void operator()(natsMsg* msg) const { natsMsg_Destroy(msg); }
 };
@@ -53,12 +66,10 @@ inline const char* header(natsMsg* msg, const char* key) {
     return natsMsgHeader_Get(msg, key, &value) == NATS_OK ? value : nullptr;
 }
 
-// Decimal digits only, the whole text.
-inline std::optional<uint64_t> parseUint(std::string_view text) {
-    uint64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return value;
+// The same, for NatsCodec: nullopt when the message has no such header.
+inline std::optional<std::string_view> headerValue(natsMsg* msg, const char* key) {
+    const char* value = header(msg, key);
+    return value != nullptr ? std::optional<std::string_view>(value) : std::nullopt;
 }
 
 }  // namespace partyline

@@ -6,6 +6,7 @@
 #include <optional>
 #include <thread>
 
+#include "bus/NatsCodec.h"
 #include "bus/NatsError.h"
 #include "core/Log.h"
 
@@ -28,7 +29,6 @@ constexpr auto kWatchRestart = 1s;
 // nats.c has finished restarting its consumer (one JetStream request).
 constexpr auto kWatchSettle = 5s;
 
-constexpr const char* kHeaderSequence = "Nats-Sequence";
 constexpr const char* kHeaderOperation = "KV-Operation";  // DEL or PURGE on a delete marker
 
 bool transient(const Status& s) {
@@ -182,11 +182,12 @@ Result<std::shared_ptr<NatsKeyValue>> NatsKeyValue::open(natsConnection* connect
 }
 
 Status NatsKeyValue::bind(natsConnection* connection) {
-    natsInbox* inbox = nullptr;
-    natsStatus s = natsInbox_Create(&inbox);
+    natsInbox* raw = nullptr;
+    natsStatus s = natsInbox_Create(&raw);
+    InboxPtr inbox(raw);
     if (s != NATS_OK) return natsFailure(s, "inbox");
-    msgIdStem_ = std::string(inbox).substr(std::string_view(inbox).rfind('.') + 1);
-    natsInbox_Destroy(inbox);
+    const std::string_view name(inbox.get());
+    msgIdStem_ = std::string(name.substr(name.rfind('.') + 1));
     jsOptions options;
     jsOptions_Init(&options);
     options.Wait = kAttemptWait.count();

@@ -1,4 +1,5 @@
-// JSON for room scripts (json.encode, json.decode, json.null) and for the host's C++ code.
+// JSON for room scripts (json.encode, json.decode, json.null) and for the host's C++ code that
+// holds Lua values. The syntax and string quoting are core/Json's; this unit maps them to Lua.
 //
 // Values are read and built through the Lua API, so every decoded value and every byte of encoded
 // output is allocated by Lua and counts against the state's memory cap, and nesting is bounded by
@@ -10,19 +11,22 @@
 // Lua's nil cannot (nil cannot sit in a table); decoding gives json.null for every null, top level
 // included. Decoded numbers are integers when integral and within int64, floats otherwise. Parsing
 // is strict RFC 8259: UTF-8 only, no comments, no trailing commas, no lone surrogates.
+//
+// It must not be included only to quote a string: core/Json.h has jsonQuote.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "core/Json.h"
 #include "core/Status.h"
 
 struct lua_State;
 
 namespace partyline::lua {
 
-// Deeper nesting is an attack, not data; it also bounds the C recursion of both directions.
-inline constexpr int kMaxJsonDepth = 64;
+// core/Json's bound, for both directions.
+using partyline::kMaxJsonDepth;
 
 // Pushes the `json` table {encode, decode, null}. Raises a Lua error when out of memory.
 int openJson(lua_State* L);
@@ -37,9 +41,8 @@ Result<std::string> toJson(lua_State* L, int index);
 // Decodes `text` and pushes the value; pushes nothing on error. Runs in protected mode.
 Status pushJson(lua_State* L, std::string_view text);
 
-// `s` as a JSON string literal, quotes included. Control characters, '"' and '\' are escaped;
-// bytes that are not part of valid UTF-8 are each replaced by U+FFFD, written \ufffd, so the
-// output is always valid JSON (and json.encode does the same).
-std::string jsonQuote(std::string_view s);
+// core/Json's quoting, which json.encode uses for every string. Kept here for the callers
+// that still name it lua::jsonQuote; new code calls partyline::jsonQuote.
+using partyline::jsonQuote;
 
 }  // namespace partyline::lua

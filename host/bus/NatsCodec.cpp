@@ -1,0 +1,183 @@
+#include "bus/NatsCodec.h"
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+
+#include "core/Json.h"
+
+namespace partyline {
+namespace {
+
+constexpr int64_t kNanosPerSecond = 1000000000;
+
+int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+std::string describeStatus(std::optional<std::string_view> status) {
+    if (!status) return "?";
+    return std::string(*status);
+}
+
+}  // namespace
+
+std::optional<uint64_t> parseUint(std::string_view text) {
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
+
+int64_t parseTimeStamp(std::string_view text) {
+    std::tm tm{};
+    int consumed = 0;
+    std::string copy(text);
+    if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+        return 0;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    int64_t nanos = 0;
+    size_t i = size_t(consumed);
+    if (i < text.size() && text[i] == '.') {
+        int64_t scale = 100000000;
+        for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, scale /= 10)
+            nanos += (text[i] - '0') * scale;
+    }
+    if (i >= text.size() || text[i] != 'Z') return 0;  // the server always writes UTC
+    const int64_t seconds = int64_t(timegm(&tm));
+    constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / kNanosPerSecond - 1;
+    if (seconds > kMaxSeconds || seconds < -kMaxSeconds) return 0;
+    return seconds * kNanosPerSecond + nanos;
+}
+
+std::string encodeExclude(const std::vector<std::string>& ids) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const std::string& id = ids[i];
+        if (i > 0) out += ',';  // between ids, also after an empty first one
+        for (char ch : id) {
+            auto c = static_cast<unsigned char>(ch);
+            if (c == '%' || c == ',' || c <= 0x20 || c == 0x7F) {
+                out += '%';
+                out += kHex[c >> 4];
+                out += kHex[c & 0xF];
+            } else {
+                out += ch;
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> decodeExclude(std::string_view text) {
+    std::vector<std::string> ids;
+    std::string current;
+    for (size_t i = 0; i <= text.size(); ++i) {
+        if (i == text.size() || text[i] == ',') {
+            ids.push_back(std::move(current));
+            current.clear();
+        } else if (text[i] == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
+                   hexValue(text[i + 2]) >= 0) {
+            current += static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2]));
+            i += 2;
+        } else {
+            current += text[i];
+        }
+    }
+    if (text.empty()) ids.clear();
+    return ids;
+}
+
+Result<LogEntry> decodeEntry(const EntryHeaders& headers, std::string_view data) {
+    LogEntry entry;
+    auto seq = headers.sequence ? parseUint(*headers.sequence) : std::nullopt;
+    if (!seq) return Status(Code::Internal, "message from the log has no Nats-Sequence header");
+    entry.seq = *seq;
+    if (headers.lastSequence) {
+        if (auto prev = parseUint(*headers.lastSequence)) {
+            entry.prevSeq = *prev;
+            entry.prevKnown = true;
+        }
+    }
+    if (headers.timeStamp) entry.timeNs = parseTimeStamp(*headers.timeStamp);
+    if (headers.msgId) entry.msgId = *headers.msgId;
+    if (headers.binary) entry.binary = *headers.binary == "1";
+    if (headers.exclude) entry.exclude = decodeExclude(*headers.exclude);
+    if (headers.published) {
+        if (auto ns = parseUint(*headers.published)) entry.publishedNs = int64_t(*ns);
+    }
+    entry.data.assign(data);
+    return entry;
+}
+
+std::optional<PubAck> parsePubAck(std::string_view json) {
+    auto parsed = parseJson(json);
+    if (!parsed) return std::nullopt;
+    const JsonValue& answer = parsed.value();
+    PubAck ack;
+    if (const JsonValue* error = answer.find("error")) {
+        ack.error = true;
+        auto number = [error](std::string_view key) {
+            const JsonValue* field = error->find(key);
+            return field != nullptr ? int(field->asInteger().value_or(0)) : 0;
+        };
+        ack.code = number("code");
+        ack.errCode = number("err_code");
+        if (const JsonValue* description = error->find("description")) {
+            if (const std::string* text = description->asString()) ack.description = *text;
+        }
+        return ack;
+    }
+    const JsonValue* seq = answer.find("seq");
+    auto value = seq != nullptr ? seq->asInteger() : std::nullopt;
+    if (!value || *value <= 0) return std::nullopt;
+    ack.seq = uint64_t(*value);
+    return ack;
+}
+
+AckReading readAck(std::string_view body, std::optional<std::string_view> status) {
+    if (body.empty()) {
+        std::string why = "JetStream did not answer (status " + describeStatus(status) +
+                          (status == "503" ? ": no responders; is the stream there?)" : ")");
+        return {AckOutcome::Retry, 0, Status(Code::Unavailable, why)};
+    }
+    auto ack = parsePubAck(body);
+    if (!ack)
+        return {AckOutcome::Refused, 0,
+                Status(Code::Internal, "unreadable publish acknowledgement: " + std::string(body))};
+    if (!ack->error) return {AckOutcome::Stored, ack->seq, Status::ok()};
+    if (ack->errCode == kJsErrWrongLastSequence)
+        return {AckOutcome::Refused, 0, Status(Code::Conflict, "publish: " + ack->description)};
+    if (ack->code == 503)
+        return {AckOutcome::Retry, 0, Status(Code::Unavailable, "JetStream: " + ack->description)};
+    Code code = ack->errCode == kJsErrMessageTooLarge ? Code::TooLarge : Code::Internal;
+    return {AckOutcome::Refused, 0,
+            Status(code, "JetStream refused the publish: " + ack->description + " [err_code " +
+                             std::to_string(ack->errCode) + "]")};
+}
+
+std::string headerSafe(std::string_view text) {
+    std::string out;
+    for (char c : text) out += (static_cast<unsigned char>(c) > 0x20 && c != 0x7F) ? c : '_';
+    return out.empty() ? "node" : out;
+}
+
+bool validSubject(std::string_view subject) {
+    if (subject.empty() || subject.front() == '.' || subject.back() == '.') return false;
+    for (size_t i = 0; i < subject.size(); ++i) {
+        auto c = static_cast<unsigned char>(subject[i]);
+        if (c <= 0x20 || c == 0x7F || c == '*' || c == '>') return false;
+        if (c == '.' && i + 1 < subject.size() && subject[i + 1] == '.') return false;
+    }
+    return true;
+}
+
+}  // namespace partyline
