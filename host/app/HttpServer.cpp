@@ -17,7 +17,7 @@
 #include "app/Router.h"
 #include "app/UpgradeRequest.h"
 #include "core/Log.h"
-#include "lua/Json.h"
+#include "core/Json.h"
 #include "net/SocketLocator.h"
 
 namespace partyline {
@@ -355,9 +355,9 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, con
             return sendText(conn, 504, "room " + rooms[i] + " did not answer in time");
         HttpResponse response = waiters[i].future.get();
         allOk &= response.status >= 200 && response.status < 300;
-        json += (i ? ",{" : "{") + std::string("\"room\":") + lua::jsonQuote(rooms[i]) +
+        json += (i ? ",{" : "{") + std::string("\"room\":") + jsonQuote(rooms[i]) +
                 ",\"status\":" + std::to_string(response.status) +
-                ",\"body\":" + lua::jsonQuote(response.body) + "}";
+                ",\"body\":" + jsonQuote(response.body) + "}";
     }
     HttpResponse answer = HttpResponse::json(allOk ? 200 : 502, json + "]}");
     AccessGate::addCors(answer, corsOrigin);

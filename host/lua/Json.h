@@ -41,8 +41,4 @@ Result<std::string> toJson(lua_State* L, int index);
 // Decodes `text` and pushes the value; pushes nothing on error. Runs in protected mode.
 Status pushJson(lua_State* L, std::string_view text);
 
-// core/Json's quoting, which json.encode uses for every string. Kept here for the callers
-// that still name it lua::jsonQuote; new code calls partyline::jsonQuote.
-using partyline::jsonQuote;
-
 }  // namespace partyline::lua

@@ -4,7 +4,7 @@
 
 #include "core/Base64.h"
 #include "core/Log.h"
-#include "lua/Json.h"
+#include "core/Json.h"
 #include "net/WebSocketProtocol.h"
 
 namespace partyline {
@@ -36,7 +36,7 @@ FramePtr makeVersionedFrame(const LogEntry& entry) {
     if (entry.binary)
         json += ",\"binary\":true,\"data\":\"" + base64Encode(entry.data) + "\"}";
     else
-        json += ",\"data\":" + lua::jsonQuote(entry.data) + "}";
+        json += ",\"data\":" + jsonQuote(entry.data) + "}";
     return makeFrame(net::Opcode::Text, json);
 }
 
