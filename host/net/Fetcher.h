@@ -41,7 +41,8 @@ struct FetchLimits {
     std::vector<std::string> allow;
     // Default and maximum per call, redirects and body included: no backend holds a room longer.
     int timeout_ms = 10000;
-    // Headers and body of one answer: a room's state or a session check, not a download.
+    // The body of one answer (its headers are capped apart, at 64 KiB): a room's state or a
+    // session check, not a download.
     size_t max_response_bytes = 1024 * 1024;
     // A request body; the node's limits.max_message_bytes, as a script cannot send more anyway.
     size_t max_request_bytes = 1024 * 1024;
@@ -49,14 +50,17 @@ struct FetchLimits {
     size_t max_in_flight = 1000;
     // Each hop is checked against allow again; 3 covers http→https and a moved path.
     int max_redirects = 3;
-    // A PEM bundle for a private CA, used instead of the system bundle; empty: the system's.
+    // A PEM bundle for a private CA (CURLOPT_CAINFO, in place of the system's bundle file; Debian's
+    // libcurl still reads the system's CA directory, /etc/ssl/certs). Empty: the system's store.
     std::string ca_file;
 };
 
 struct FetchRequest {
     std::string url;
-    std::string method = "GET";                                // a token; empty means GET
-    std::vector<std::pair<std::string, std::string>> headers;  // names are tokens; no CR, LF or NUL
+    std::string method = "GET";  // a token; empty means GET
+    // Names are tokens, values hold no CR, LF or NUL, and none frames the message (Content-Length,
+    // Transfer-Encoding, Connection, Upgrade, TE, Trailer, Keep-Alive): libcurl writes those.
+    std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     int timeout_ms = 0;  // 0: FetchLimits::timeout_ms; never more than it
 };
@@ -97,8 +101,8 @@ class Fetcher {
     // Any thread. Starts a call; `done` gets the answer or the error (Status messages: "timeout",
     // "not allowed: host <host>", "connect: <detail>", "tls: <detail>", "too large", "busy",
     // "bad url", "bad header", "bad method", "too many redirects"). A call refused before it
-    // starts (bad input, busy) is answered on the Fetcher's thread too, never before fetch
-    // returns; only a call made while the destructor runs is answered "stopped" in place.
+    // starts (bad input, busy) is answered on the Fetcher's thread too, never inside this call;
+    // only a call made while the destructor runs is answered "stopped" in place.
     void fetch(FetchRequest request, Done done);
 
     // Any thread: the metrics.
