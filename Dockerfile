@@ -22,10 +22,11 @@ RUN bash scripts/build.sh
 # --- runtime: the shared libraries the binary links, and nats-server ---------
 FROM debian:bookworm-slim
 # nats-server serves `nats: {url: embedded}` (the default configuration);
-# curl is the health check's client.
+# curl is the health check's client; libcurl4 makes a room's fetch calls, and
+# ca-certificates is the store their HTTPS is verified against.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libnats3.4 libcivetweb1 liblua5.4-0 libyaml-cpp0.7 libssl3 nats-server curl ca-certificates \
+      libnats3.4 libcivetweb1 liblua5.4-0 libyaml-cpp0.7 libssl3 libcurl4 nats-server curl ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /src/build/partyline /usr/bin/partyline

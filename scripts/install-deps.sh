@@ -9,7 +9,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config nats-server libnats-dev libcivetweb-dev
-          liblua5.4-dev libyaml-cpp-dev doctest-dev libssl-dev nodejs npm curl ca-certificates haproxy
+          liblua5.4-dev libyaml-cpp-dev doctest-dev libssl-dev libcurl4-openssl-dev nodejs npm curl
+          ca-certificates haproxy
           chromium fonts-liberation fonts-dejavu-core clang libclang-rt-14-dev clang-format openssl
           prometheus)
 
