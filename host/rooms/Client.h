@@ -16,7 +16,7 @@ namespace partyline {
 using FramePtr = std::shared_ptr<const std::string>;  // an encoded WebSocket frame
 
 class Client {
-public:
+   public:
     virtual ~Client() = default;
     virtual const std::string& id() const = 0;
     // The client offered the `partyline.v1` subprotocol: writes reach it as {"seq":N,"data":...}.

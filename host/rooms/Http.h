@@ -11,9 +11,9 @@ namespace partyline {
 
 struct HttpRequest {
     std::string method;
-    std::string url;    // path and query as received
-    std::string path;   // decoded path
-    std::string rest;   // what follows /parties/:party/:room, "" or "/..."
+    std::string url;                             // path and query as received
+    std::string path;                            // decoded path
+    std::string rest;                            // what follows /parties/:party/:room, "" or "/..."
     std::map<std::string, std::string> query;    // decoded query parameters
     std::map<std::string, std::string> headers;  // names in lower case
     std::string body;

@@ -15,7 +15,7 @@
 namespace partyline {
 
 class Timer {
-public:
+   public:
     using Clock = std::chrono::steady_clock;
     using Callback = std::function<void()>;
 
@@ -30,7 +30,7 @@ public:
     // it to return, so its captures may be destroyed afterwards. Id 0 is no timer.
     void cancel(uint64_t id);
 
-private:
+   private:
     void run();
 
     std::mutex mutex_;
