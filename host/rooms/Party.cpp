@@ -13,7 +13,12 @@ Party::Party(const PartyConfig& config, const Limits& limits)
       scriptPath_(config.script),
       limits_(limits),
       storage_(config.storage),
-      router_(config.router) {
+      router_(config.router),
+      env_([&config] {
+          std::map<std::string, std::string> env;
+          for (const auto& [name, value] : config.env) env.emplace(name, value.reveal());
+          return std::make_shared<const std::map<std::string, std::string>>(std::move(env));
+      }()) {
     load();
 }
 

@@ -37,6 +37,8 @@ class Party {
     // A router party has no script: see RouterConfig.
     bool isRouter() const { return router_.shards > 0; }
     const RouterConfig& router() const { return router_; }
+    // room.env of the party's rooms: the configuration's parties.X.env, read-only.
+    const std::shared_ptr<const std::map<std::string, std::string>>& env() const { return env_; }
     // Any thread.
     std::shared_ptr<const Script> script() const {
         std::lock_guard lock(mutex_);
@@ -60,6 +62,7 @@ class Party {
     Limits limits_;  // a shard's, to load the script as a shard does
     bool storage_;
     RouterConfig router_;
+    std::shared_ptr<const std::map<std::string, std::string>> env_;
     mutable std::mutex mutex_;
     std::shared_ptr<const Script> script_;
     Status loadError_;

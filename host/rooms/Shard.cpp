@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "core/Base64.h"
-#include "core/Log.h"
 #include "core/Json.h"
+#include "core/Log.h"
 #include "net/WebSocketProtocol.h"
 
 namespace partyline {
@@ -63,6 +63,7 @@ Shard::Shard(ShardContext& context, const Party& party, std::string roomId, std:
       partyName_(party.name()),
       roomId_(std::move(roomId)),
       subject_(std::move(subject)),
+      env_(party.env()),
       // <prefix>.room.<party>.<room> -> <party>.<room>
       keyPrefix_(subject_.substr(context.subjectPrefix.size() + 6)),
       storage_(party.storage() ? context.storage : nullptr),

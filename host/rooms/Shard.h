@@ -49,6 +49,7 @@ class Shard : public std::enable_shared_from_this<Shard>, private ShardView {
     const std::string& roomId() const override { return roomId_; }
     const std::string& partyName() const override { return partyName_; }
     const std::string& subject() const { return subject_; }
+    const std::map<std::string, std::string>& env() const override { return *env_; }
 
     // Any thread, below.
     // `since`: the client's last seen sequence; it first gets every later write from the log.
@@ -147,6 +148,7 @@ class Shard : public std::enable_shared_from_this<Shard>, private ShardView {
     const std::string partyName_;
     const std::string roomId_;
     const std::string subject_;
+    const std::shared_ptr<const std::map<std::string, std::string>> env_;  // the party's, shared
     const std::string keyPrefix_;  // "<party token>.<room token>": the room's keys in storage and alarms
     KeyValue* const storage_;      // null unless the party has storage: true
     std::shared_ptr<Strand> strand_;

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "bus/Bus.h"
@@ -31,6 +32,8 @@ class ShardView {
     // "<party token>.<room token>": the room's keys in storage and alarms.
     virtual const std::string& keyPrefix() const = 0;
     virtual const Limits& limits() const = 0;
+    // room.env: the party's environment values.
+    virtual const std::map<std::string, std::string>& env() const = 0;
     // room.storage's bucket; null when the party has no storage: true.
     virtual KeyValue* storage() const = 0;
     // The alarm bucket; null when this node has none.

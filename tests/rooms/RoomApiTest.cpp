@@ -275,3 +275,43 @@ TEST_CASE("a room:history page stops at half the script's memory cap, but holds 
     CHECK(count(small, tiny, "0") == "1");
     CHECK(count(small, tiny, "1") == "1");
 }
+
+TEST_CASE("room.env holds the party's env values, read-only, listed by pairs") {
+    constexpr const char* kEnv = R"lua(
+local Room = {}
+function Room.onMessage(room, conn, message)
+  if message == "get" then
+    conn:send(tostring(room.env.API_URL) .. " " .. tostring(room.env.MISSING))
+  elseif message == "set" then
+    local ok, err = pcall(function() room.env.API_URL = "changed" end)
+    conn:send(tostring(ok) .. " " .. tostring(err) .. " " .. room.env.API_URL)
+  elseif message == "list" then
+    local names = {}
+    for name, value in pairs(room.env) do names[#names + 1] = name .. "=" .. value end
+    table.sort(names)
+    conn:send(table.concat(names, ","))
+  elseif message == "meta" then
+    local ok = pcall(setmetatable, room.env, {})
+    conn:send(tostring(getmetatable(room.env)) .. " " .. tostring(ok))
+  end
+end
+return Room
+)lua";
+    Rooms rooms(Scripts{{"e", kEnv}, {"plain", kEnv}}, {}, SIZE_MAX, {},
+                {{"e", {{"API_URL", "https://api.example.com"}, {"TOKEN", "s3cret"}}}});
+    auto shard = rooms.shard("e", "r");
+    auto a = std::make_shared<FakeClient>("a");
+    shard->connect(a, {});
+    CHECK(ask(*shard, a, "get") == "https://api.example.com nil");
+    std::string set = ask(*shard, a, "set");
+    CHECK(set.rfind("false ", 0) == 0);
+    CHECK(set.find("room.env is read-only") != std::string::npos);
+    CHECK(set.substr(set.size() - 23) == "https://api.example.com");
+    CHECK(ask(*shard, a, "list") == "API_URL=https://api.example.com,TOKEN=s3cret");
+    CHECK(ask(*shard, a, "meta") == "false false");
+    // A party without env gets an empty one.
+    auto other = rooms.shard("plain", "r");
+    auto b = std::make_shared<FakeClient>("b");
+    other->connect(b, {});
+    CHECK(ask(*other, b, "list") == "");
+}

@@ -113,8 +113,10 @@ inline const KeyValueConfig kAlarmBucket{"ALARMS", 1};
 
 struct Rooms {
     // Parties named in `withStorage` have storage: true.
+    // `env`: parties.X.env by party name.
     explicit Rooms(Scripts scripts, Limits limitsIn = {}, size_t maxPerRoom = SIZE_MAX,
-                   std::set<std::string> withStorage = {})
+                   std::set<std::string> withStorage = {},
+                   std::map<std::string, std::map<std::string, std::string>> env = {})
         : limits(limitsIn), bus(maxPerRoom) {
         dir = std::filesystem::temp_directory_path() /
               ("partyline-shard-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
@@ -123,6 +125,7 @@ struct Rooms {
             auto path = (dir / (name + ".lua")).string();
             std::ofstream(path) << source;
             config.parties[name] = {name, {}, path, withStorage.count(name) > 0};
+            for (const auto& [key, value] : env[name]) config.parties[name].env.emplace(key, Secret(value));
         }
         parties = std::make_unique<Parties>(config);
         storage = bus.openKeyValue(kStorageBucket).value();
