@@ -16,8 +16,8 @@
 #include "app/HttpIo.h"
 #include "app/Router.h"
 #include "app/UpgradeRequest.h"
-#include "core/Log.h"
 #include "core/Json.h"
+#include "core/Log.h"
 #include "net/SocketLocator.h"
 
 namespace partyline {
@@ -119,7 +119,7 @@ void HttpServer::makeHandlers() {
         if (party->isRouter())
             routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), deps_.rooms));
     upgrade_ = std::make_unique<WebSocketUpgrade>(WebSocketUpgradeDeps{
-        deps_.rooms, deps_.parties, routers_, deps_.sender, *reactor_, deps_.limits, counters_});
+        deps_.rooms, deps_.parties, routers_, deps_.sender, *reactor_, deps_.limits, counters_, deps_.auths});
     logEndpoints_ = std::make_unique<LogEndpoints>(LogEndpointsDeps{
         deps_.rooms, deps_.parties, routers_, deps_.bus, deps_.limits, deps_.reload, deps_.publishSeconds});
     gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins);
@@ -316,6 +316,7 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route, const
         return sendText(conn, 500,
                         "party '" + route.party + "' cannot run its script: " + script->error.message());
     HttpRequest request = makeRequest(conn, route);
+    if (auto refused = checkToken(conn, route.party, route.party, route.room, request)) return *refused;
     if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
         return sendText(conn, statusFor(body.code()), body.message());
     auto shard = deps_.rooms.shard(route.party, route.room);
@@ -329,6 +330,22 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route, const
     return send(conn, answer);
 }
 
+// A room request under a party with auth carries a valid token (or none, when not required); its
+// claims become req.auth. The refusal's status when it does not, before the body is read.
+std::optional<int> HttpServer::checkToken(mg_connection* conn, const std::string& party,
+                                          const std::string& target, const std::string& room,
+                                          HttpRequest& request) {
+    const ConnectionAuth* auth = deps_.auths.authFor(party, target);
+    if (!auth) return std::nullopt;
+    auto outcome = auth->check(request, party, room, epochSeconds());
+    if (outcome.status) {
+        closeAfterAnswer(conn);  // its body is never read
+        return send(conn, refusalOf(outcome));
+    }
+    if (outcome.identity) request.auth = std::move(outcome.identity->claims);
+    return std::nullopt;
+}
+
 // A request to a router room goes to every shard room; the answer comes when
 // all of them answered: 200 when every one answered 2xx, else 502, with each
 // room's status and body.
@@ -338,6 +355,7 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, con
         return sendText(conn, 500,
                         "party '" + router.target() + "' cannot run its script: " + script->error.message());
     HttpRequest request = makeRequest(conn, route);
+    if (auto refused = checkToken(conn, route.party, router.target(), route.room, request)) return *refused;
     if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
         return sendText(conn, statusFor(body.code()), body.message());
     auto rooms = router.shardRooms(route.room);
@@ -356,8 +374,8 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, con
         HttpResponse response = waiters[i].future.get();
         allOk &= response.status >= 200 && response.status < 300;
         json += (i ? ",{" : "{") + std::string("\"room\":") + jsonQuote(rooms[i]) +
-                ",\"status\":" + std::to_string(response.status) +
-                ",\"body\":" + jsonQuote(response.body) + "}";
+                ",\"status\":" + std::to_string(response.status) + ",\"body\":" + jsonQuote(response.body) +
+                "}";
     }
     HttpResponse answer = HttpResponse::json(allOk ? 200 : 502, json + "]}");
     AccessGate::addCors(answer, corsOrigin);

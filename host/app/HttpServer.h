@@ -53,6 +53,7 @@ struct HttpServerDeps {
     std::vector<std::string> apiKeys{};
     bool apiInsecure = false;
     std::vector<std::string> origins{};
+    PartyAuths auths{};  // each party's connection auth (parties.X.auth)
 };
 
 class HttpServer {
@@ -90,6 +91,8 @@ class HttpServer {
     int handleRouterRequest(mg_connection* conn, const Route& route, const std::string& corsOrigin);
     // GET and HEAD of a page: a file of staticFiles, or the node's index at /.
     int handleStatic(mg_connection* conn);
+    std::optional<int> checkToken(mg_connection* conn, const std::string& party, const std::string& target,
+                                  const std::string& room, HttpRequest& request);
     HttpResponse indexPage() const;
 
     HttpServerDeps deps_;

@@ -31,9 +31,10 @@ constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
 // The room's view of one WebSocket: what the shard sends goes to the connection's outbox.
 class OutboxClient : public Client {
    public:
-    OutboxClient(std::string id, bool versioned, std::shared_ptr<net::Outbox> outbox)
-        : id_(std::move(id)), versioned_(versioned), outbox_(std::move(outbox)) {}
+    OutboxClient(std::string id, bool versioned, std::shared_ptr<net::Outbox> outbox, std::string auth)
+        : id_(std::move(id)), versioned_(versioned), outbox_(std::move(outbox)), auth_(std::move(auth)) {}
     const std::string& id() const override { return id_; }
+    const std::string& auth() const override { return auth_; }
     bool versioned() const override { return versioned_; }
     void send(const FramePtr& frame) override { outbox_->send(frame); }
     void sendNow(const FramePtr& frame) override { outbox_->sendNow(frame); }
@@ -45,6 +46,7 @@ class OutboxClient : public Client {
     std::string id_;
     bool versioned_;
     std::shared_ptr<net::Outbox> outbox_;
+    std::string auth_;
 };
 
 // The Reactor's view of one WebSocket, on the Reactor thread: each message read is posted to the
@@ -136,6 +138,18 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     if (auto script = party->script(); !script->error.isOk())
         return sendText(conn, 500,
                         "party '" + target.party + "' cannot run its script: " + script->error.message());
+    // The party's auth, before the room is created or runs anything: the URL's party's, else
+    // (a router) its target's.
+    HttpRequest request = makeRequest(conn, target);
+    std::optional<std::chrono::system_clock::time_point> expiresAt;
+    if (const ConnectionAuth* auth = deps_.auths.authFor(route.party, target.party)) {
+        auto outcome = auth->check(request, target.party, target.room, epochSeconds());
+        if (outcome.status) return send(conn, refusalOf(outcome));
+        if (outcome.identity) {
+            request.auth = std::move(outcome.identity->claims);
+            if (outcome.identity->expires) expiresAt = epochTime(*outcome.identity->expires);
+        }
+    }
     if (!deps_.counters.admitWebSocket(deps_.limits.max_connections)) {
         deps_.counters.refused++;
         return refuse(conn,
@@ -148,19 +162,19 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
     if (!shard.value()->waitUntilReady(kRoomStartTimeout))
         return sendText(conn, 503, "the room's log cannot be reached now; retry");
-    HttpRequest request = makeRequest(conn, target);
     Waiter<std::optional<HttpResponse>> admission;
     shard.value()->beforeConnect(request, admission.callback());
     if (admission.future.wait_for(kRequestTimeout) != std::future_status::ready)
         return sendText(conn, 504, "the room did not decide in time");
     if (auto refusal = admission.future.get()) return send(conn, *refusal);
-    int status = takeOver(conn, shard.value(), std::move(request), *upgrade, id);
+    int status = takeOver(conn, shard.value(), std::move(request), *upgrade, id, expiresAt);
     if (status == 101) slot.count = nullptr;  // RoomSession::onClosed gives it back
     return status;
 }
 
 int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
-                               const UpgradeRequest& upgrade, const std::string& id) {
+                               const UpgradeRequest& upgrade, const std::string& id,
+                               std::optional<std::chrono::system_clock::time_point> expiresAt) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto socket =
         net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
@@ -186,12 +200,13 @@ int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>
     auto answer = std::make_shared<const std::string>(
         net::upgradeResponse(upgrade.key, upgrade.versioned ? "partyline.v1" : ""));
     auto outbox = deps_.sender.attachHeld(fd, deps_.limits.send_buffer_bytes, std::move(answer));
-    auto client = std::make_shared<OutboxClient>(id, upgrade.versioned, outbox);
+    auto client = std::make_shared<OutboxClient>(id, upgrade.versioned, outbox, request.auth);
+    net::SessionLimits limits = net::SessionLimits::from(deps_.limits);
+    limits.expiresAt = expiresAt;
     shard->connect(client, std::move(request), upgrade.since);
     markUpgraded(conn);  // CivetWeb closes only the placeholder
     deps_.counters.http--;
-    deps_.reactor.adopt(fd, outbox, std::make_unique<RoomSession>(shard, client, deps_.counters),
-                        net::SessionLimits::from(deps_.limits));
+    deps_.reactor.adopt(fd, outbox, std::make_unique<RoomSession>(shard, client, deps_.counters), limits);
     outbox->release();
     return 101;
 }

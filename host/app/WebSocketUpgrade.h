@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "app/ConnectionAuth.h"
 #include "app/ServerCounters.h"
 #include "app/UpgradeRequest.h"
 #include "config/Config.h"
@@ -35,6 +36,7 @@ struct WebSocketUpgradeDeps {
     net::Reactor& reactor;  // reads them
     const Limits& limits;
     ServerCounters& counters;  // an upgrade moves its connection from `http` to `webSockets`
+    const PartyAuths& auths;   // checked before the room is created or runs anything
 };
 
 class WebSocketUpgrade {
@@ -48,8 +50,10 @@ class WebSocketUpgrade {
    private:
     // After the room accepted: takes the socket from CivetWeb, joins the shard, hands the socket
     // to the Reactor and lets the 101 out. 101, or the 500 written when the socket cannot be taken.
+    // `expiresAt`: when its token expires, the Reactor closes it 4001.
     int takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
-                 const UpgradeRequest& upgrade, const std::string& id);
+                 const UpgradeRequest& upgrade, const std::string& id,
+                 std::optional<std::chrono::system_clock::time_point> expiresAt);
 
     WebSocketUpgradeDeps deps_;
 };

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <lua.hpp>
 
+#include "lua/ReadOnly.h"
+
 // Errors are Lua errors raised with luaL_error, which longjmps: the encoder and decoder keep no C++
 // object with a destructor alive, and their buffers live in Lua so an error leaks nothing. The
 // syntax is core/Json's reader; this file turns what it reads into Lua values.
@@ -152,6 +154,11 @@ void encodeObject(Encoder& e, int index) {
 }
 
 void encodeTable(Encoder& e, int index) {
+    if (pushViewed(e.L, index)) {  // a read-only view (room.env, conn.auth): the table it shows
+        encodeTable(e, lua_gettop(e.L));
+        lua_pop(e.L, 1);
+        return;
+    }
     const void* table = lua_topointer(e.L, index);
     for (int i = 0; i < e.depth; ++i)
         if (e.path[i] == table) luaL_error(e.L, "json.encode: cannot encode a table that contains itself");

@@ -268,6 +268,9 @@ void Reactor::check(Connection& c) {
     if (draining_) {
         return startClose(c, close_code::GoingAway, "server shutting down", "server shutting down");
     }
+    if (c.limits.expiresAt && std::chrono::system_clock::now() >= *c.limits.expiresAt) {
+        return startClose(c, close_code::TokenExpired, "token expired", "token expired");
+    }
     auto silence = now - c.lastByte;
     if (silence >= c.limits.pingTimeout) {
         // Half-open: nothing arrives, so nothing sent would be read either.

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,9 @@ struct SessionLimits {
     std::chrono::milliseconds pingTimeout;   // silence before the connection counts as dead (1006)
     double messagesPerSecond = 0;            // past it (and the burst) the connection is closed 1008; 0: none
     double messageBurst = 1;
+    // When the connection's token expires (its exp plus leeway): closed 4001 "token expired" then,
+    // so the client fetches a new token and reconnects. None: the connection has no expiry.
+    std::optional<std::chrono::system_clock::time_point> expiresAt{};
 
     static SessionLimits from(const Limits& limits) {
         return {limits.max_message_bytes, limits.ping_interval_seconds, limits.ping_timeout_seconds,

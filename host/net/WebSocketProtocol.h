@@ -22,12 +22,13 @@ namespace close_code {
 constexpr uint16_t Normal = 1000;
 constexpr uint16_t GoingAway = 1001;  // server shutting down
 constexpr uint16_t ProtocolError = 1002;
-constexpr uint16_t NoStatus = 1005;        // never sent: the peer's Close had no code
-constexpr uint16_t Abnormal = 1006;        // never sent: the connection ended without a Close
-constexpr uint16_t InvalidPayload = 1007;  // text that is not UTF-8
+constexpr uint16_t NoStatus = 1005;         // never sent: the peer's Close had no code
+constexpr uint16_t Abnormal = 1006;         // never sent: the connection ended without a Close
+constexpr uint16_t InvalidPayload = 1007;   // text that is not UTF-8
 constexpr uint16_t PolicyViolation = 1008;  // over the message rate limit
 constexpr uint16_t TooBig = 1009;
 constexpr uint16_t TryAgainLater = 1013;  // slow consumer
+constexpr uint16_t TokenExpired = 4001;   // the connection's token expired: get a new one, reconnect
 }  // namespace close_code
 
 // base64(sha1(clientKey + the RFC's GUID)): the value of Sec-WebSocket-Accept.

@@ -30,6 +30,11 @@ class Client {
     virtual bool closed() const = 0;
     // Bytes queued for the client and not yet written to its socket.
     virtual size_t queuedBytes() const = 0;
+    // The claims (JSON) of the token it connected with under the party's auth; empty: none.
+    virtual const std::string& auth() const {
+        static const std::string none;
+        return none;
+    }
 };
 
 }  // namespace partyline

@@ -18,6 +18,8 @@ struct HttpRequest {
     std::map<std::string, std::string> headers;  // names in lower case
     std::string body;
     std::string remoteAddr;
+    // The verified token's claims (JSON) under the party's auth; empty: no auth, or anonymous.
+    std::string auth;
 };
 
 struct HttpResponse {

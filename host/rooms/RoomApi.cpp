@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include "lua/Json.h"
+#include "lua/ReadOnly.h"
 #include "lua/State.h"
 #include "net/WebSocketProtocol.h"
 #include "rooms/AlarmApi.h"
@@ -283,49 +284,6 @@ int RoomApi::connClose(lua_State* L) {
     return 0;
 }
 
-namespace {
-
-int envNewIndex(lua_State* L) {
-    return luaL_error(L, "room.env is read-only");
-}
-
-int envPairs(lua_State* L) {
-    lua_getglobal(L, "next");
-    if (lua_isnil(L, -1)) {  // a script may have removed next: pairs still works
-        lua_pop(L, 1);
-        lua_pushcfunction(L, [](lua_State* S) {
-            lua_settop(S, 2);
-            return lua_next(S, 1) ? 2 : (lua_pushnil(S), 1);
-        });
-    }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushnil(L);
-    return 3;
-}
-
-// room.env: a read-only view of the party's env. The values live in the metatable's __index
-// table; writing raises, pairs() lists them, and the metatable is hidden.
-void pushEnv(lua_State* L, const std::map<std::string, std::string>& env) {
-    lua_newtable(L);
-    lua_createtable(L, 0, 4);
-    lua_createtable(L, 0, int(env.size()));
-    for (const auto& [name, value] : env) {
-        lua_pushlstring(L, value.data(), value.size());
-        lua_setfield(L, -2, name.c_str());
-    }
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "__index");
-    lua_pushcclosure(L, envPairs, 1);
-    lua_setfield(L, -2, "__pairs");
-    lua_pushcfunction(L, envNewIndex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, -2);
-}
-
-}  // namespace
-
 void RoomApi::pushRoom(lua_State* L, ShardView& view) {
     static const luaL_Reg methods[] = {{"broadcast", roomBroadcast},
                                        {"append", roomAppend},
@@ -338,7 +296,9 @@ void RoomApi::pushRoom(lua_State* L, ShardView& view) {
     setString(L, "id", view.roomId());
     setString(L, "party", view.partyName());
     setString(L, "node", view.nodeId());
-    pushEnv(L, view.env());
+    lua_createtable(L, 0, int(view.env().size()));
+    for (const auto& [name, value] : view.env()) setString(L, name.c_str(), value);
+    lua::makeReadOnly(L, "room.env");
     lua_setfield(L, -2, "env");
     setFunctions(L, view, methods);
     StorageApi::pushStorage(L, view);
@@ -355,6 +315,8 @@ void RoomApi::pushConn(lua_State* L, ShardView& view, const std::string& id) {
     lua_setfield(L, -2, "tags");
     lua_pushboolean(L, false);
     lua_setfield(L, -2, "binary");
+    if (Client* client = view.client(id); client && !client->auth().empty())
+        pushAuth(L, client->auth(), "conn.auth");
     setFunctions(L, view, methods);
 }
 
@@ -371,6 +333,15 @@ void RoomApi::pushRequest(lua_State* L, const HttpRequest& request) {
     lua_createtable(L, 0, int(request.headers.size()));
     for (const auto& [k, v] : request.headers) setString(L, k.c_str(), v);
     lua_setfield(L, -2, "headers");
+    if (!request.auth.empty()) pushAuth(L, request.auth, "req.auth");
+}
+
+// Sets field `auth` of the table on top to a read-only table of the token's claims (JSON the node
+// verified and decoded once already, so within the bounds of the decoder).
+void RoomApi::pushAuth(lua_State* L, const std::string& claims, const char* what) {
+    if (!lua::pushJson(L, claims)) return;  // cannot fail for claims the node decoded
+    lua::makeReadOnly(L, what);
+    lua_setfield(L, -2, "auth");
 }
 
 std::optional<HttpResponse> RoomApi::toRefusal(lua_State* L, int nresults) {

@@ -24,6 +24,7 @@ struct RoomApi {
     static void pushRoom(lua_State* L, ShardView& view);
     static void pushConn(lua_State* L, ShardView& view, const std::string& id);
     static void pushRequest(lua_State* L, const HttpRequest& request);
+    static void pushAuth(lua_State* L, const std::string& claims, const char* what);
     // The handler's return value: a table {status=, body=, headers=}, a string body, or nothing (204).
     static HttpResponse toResponse(lua_State* L, int nresults);
     // onBeforeConnect's return value: false refuses with 403, a table
