@@ -39,7 +39,7 @@ AccessGate::RoomAdmission AccessGate::admitRoom(mg_connection* conn, const mg_re
         case OriginPolicy::Verdict::Refused:
             originRefused_++;
             closeAfterAnswer(conn);
-            return {sendText(conn, 403, OriginPolicy::explainRefusal(origin)), {}};
+            return {send(conn, HttpResponse::text(403, OriginPolicy::explainRefusal(origin))), {}};
         case OriginPolicy::Verdict::Listed:
             break;
     }

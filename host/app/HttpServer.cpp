@@ -23,6 +23,9 @@
 namespace partyline {
 namespace {
 
+// The most a request's line and headers may take; CivetWeb reads no further.
+constexpr size_t kMaxRequestHead = 16384;
+
 // While mg_start runs on this thread: where CivetWeb's log lines go, for the start error.
 thread_local std::string* tStartError = nullptr;
 
@@ -61,6 +64,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     size_t workers = server->deps_.limits.http_threads;
     server->keepAliveBelow_ = workers - workers / 4;
     std::string threads = std::to_string(workers);
+    std::string maxHead = std::to_string(kMaxRequestHead);
     // A burst of new connections (clients reconnecting after a node went away) waits in the
     // kernel's accept queue while every worker is busy: CivetWeb's default of 200 overflowed
     // there, and each dropped handshake cost its client a 1 s SYN retransmission. The kernel caps
@@ -71,7 +75,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
                                         "listen_backlog", backlog.c_str(), "request_timeout_ms", "30000",
                                         "enable_keep_alive", "yes", "tcp_nodelay", "1",
                                         "enable_directory_listing", "no", "decode_url", "no",
-                                        "keep_alive_timeout_ms", "5000", "max_request_size", "16384",
+                                        "keep_alive_timeout_ms", "5000", "max_request_size", maxHead.c_str(),
                                         // CivetWeb answers CORS preflights itself with "*" by
                                         // default: AccessGate answers them, for listed origins only.
                                         "access_control_allow_origin", "", "access_control_allow_methods", "",
@@ -84,6 +88,18 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
         log::warn("http", message);
         if (tStartError) *tStartError += (tStartError->empty() ? "" : "; ") + std::string(message);
         return 1;
+    };
+    // A request CivetWeb cannot read is answered by CivetWeb before partyline sees it. Its
+    // "Malformed message" also stands for a head over max_request_size (1.15 never answers 413
+    // for that: a 64 KiB Authorization header got "Malformed message"), so the body says both.
+    callbacks.http_error = [](mg_connection* conn, int status, const char* message) {
+        if (status != 400 || !message || std::strcmp(message, "Malformed message") != 0) return 1;
+        std::string why =
+            "the request cannot be read: it is malformed, or its request line and headers are over " +
+            std::to_string(kMaxRequestHead) + " bytes\n";
+        std::string out = encodeResponse(HttpResponse::text(400, why), false);
+        mg_write(conn, out.data(), out.size());
+        return 0;
     };
     mg_init_library(0);
     // CivetWeb says why it cannot listen ("cannot bind to ...: Address already in use") in its

@@ -760,12 +760,15 @@ export function scriptPath(name) {
 }
 
 // Minimal YAML writer for nested objects of strings, numbers and booleans.
-// Strings are written double-quoted with JSON escapes, which YAML accepts.
+// Strings are written double-quoted with JSON escapes, which YAML accepts; an
+// array of them is written as a JSON flow sequence (also YAML).
 export function toYaml(value, indent = "") {
   let out = "";
   for (const [key, item] of Object.entries(value)) {
     if (item === undefined || item === null) continue;
-    if (typeof item === "object") {
+    if (Array.isArray(item)) {
+      out += `${indent}${key}: ${JSON.stringify(item)}\n`;
+    } else if (typeof item === "object") {
       out += `${indent}${key}:\n${toYaml(item, indent + "  ")}`;
     } else {
       out += `${indent}${key}: ${typeof item === "string" ? JSON.stringify(item) : String(item)}\n`;
