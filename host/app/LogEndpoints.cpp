@@ -12,6 +12,7 @@
 #include "app/HistoryQuery.h"
 #include "app/HttpIo.h"
 #include "app/Router.h"
+#include "core/Crypto.h"
 #include "core/Json.h"
 
 namespace partyline {
@@ -55,8 +56,32 @@ using Targets = std::vector<std::pair<std::string, std::string>>;  // room, subj
 // The answer to a broadcast that was a batch, went to a router room's shard rooms, or both:
 // {"seq":N} per room, or {"seqs":[...]} per batch, null where the write was not acknowledged,
 // with the first failure's "error".
+// An Idempotency-Key: at most 128 visible ASCII bytes (what Stripe and the IETF draft allow).
+constexpr size_t kMaxIdempotencyKey = 128;
+
+Status checkIdempotencyKey(std::string_view key) {
+    if (key.empty() || key.size() > kMaxIdempotencyKey)
+        return Status(Code::InvalidArgument, "Idempotency-Key must be 1 to 128 bytes");
+    for (char c : key)
+        if (c < '!' || c > '~')
+            return Status(Code::InvalidArgument, "Idempotency-Key must be visible ASCII, without spaces");
+    return Status::ok();
+}
+
+// The message id of write `index` to `subject` under a client's Idempotency-Key: the same request
+// retried maps to the same ids, so JetStream stores each write once within its duplicate window.
+std::string idempotentMsgId(const std::string& subject, std::string_view key, size_t index) {
+    std::string material = subject + "\n" + std::string(key) + "\n" + std::to_string(index);
+    unsigned char digest[32];
+    crypto::hash(crypto::Digest::Sha256, material, digest);
+    char hex[65];
+    crypto::hexTo(digest, sizeof digest, hex);
+    return "idem-" + std::string(hex, 64);
+}
+
 HttpResponse broadcastAnswer(const Targets& targets, bool router, size_t writes, bool batch,
-                             const std::vector<Result<uint64_t>>& results, const Result<uint64_t>* failure) {
+                             const std::vector<Result<uint64_t>>& results, const Result<uint64_t>* failure,
+                             bool duplicate) {
     auto seqs = [&](size_t room) {
         std::string json = batch ? "\"seqs\":[" : "\"seq\":";
         for (size_t i = 0; i < writes; ++i) {
@@ -67,6 +92,7 @@ HttpResponse broadcastAnswer(const Targets& targets, bool router, size_t writes,
     };
     std::string json =
         failure ? "{\"error\":" + jsonQuote("broadcast failed: " + failure->status().message()) + "," : "{";
+    if (duplicate) json += "\"duplicate\":true,";
     if (router) {
         json += "\"rooms\":[";
         for (size_t i = 0; i < targets.size(); ++i)
@@ -132,8 +158,14 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
         return sendText(conn, statusFor(read.code()), read.message());
     const char* type = mg_get_header(conn, "Content-Type");
     std::string_view contentType = type ? type : "";
+    const char* idempotencyKey = mg_get_header(conn, "Idempotency-Key");
+    if (idempotencyKey) {
+        if (Status key = checkIdempotencyKey(idempotencyKey); !key) return sendText(conn, 400, key.message());
+    }
     PublishOptions options;
     options.binary = contentType.rfind("application/octet-stream", 0) == 0;
+    auto duplicate = std::make_shared<std::atomic<bool>>(false);
+    if (idempotencyKey) options.duplicate = duplicate;
     // A batch: every line is one write, published in order, answered once all are stored.
     const bool batch = contentType.rfind(kBatchType, 0) == 0;
     std::vector<std::string> writes;
@@ -154,9 +186,13 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
     auto published = std::chrono::steady_clock::now();
     std::vector<Publish> publishes;
     publishes.reserve(targets.size() * writes.size());
-    for (const auto& [room, subject] : targets)
-        for (const auto& write : writes)
-            publishes.push_back({subject, write, options, acks->callback(index++)});
+    for (const auto& [room, subject] : targets) {
+        for (size_t i = 0; i < writes.size(); ++i) {
+            PublishOptions each = options;
+            if (idempotencyKey) each.msgId = idempotentMsgId(subject, idempotencyKey, i);
+            publishes.push_back({subject, writes[i], std::move(each), acks->callback(index++)});
+        }
+    }
     deps_.bus.publishAll(std::move(publishes));
     const auto& results = acks->wait(std::chrono::steady_clock::now() + kRequestTimeout);
     if (deps_.publishSeconds) deps_.publishSeconds->observe(std::chrono::steady_clock::now() - published);
@@ -167,8 +203,10 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
         return sendText(conn, statusFor(failure->status().code()),
                         "broadcast failed: " + failure->status().message());
     if (!batch && !router)
-        return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(results[0].value()) + "}"));
-    return send(conn, broadcastAnswer(targets, router, writes.size(), batch, results, failure));
+        return send(conn, HttpResponse::json(200, "{\"seq\":" + std::to_string(results[0].value()) +
+                                                      (duplicate->load() ? ",\"duplicate\":true}" : "}")));
+    return send(conn,
+                broadcastAnswer(targets, router, writes.size(), batch, results, failure, duplicate->load()));
 }
 
 int LogEndpoints::handleHistory(mg_connection* conn, const Route& route) {

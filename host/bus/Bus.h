@@ -10,6 +10,7 @@
 // must never block or call back into the bus synchronously.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,7 +40,10 @@ struct LogEntry {
 };
 
 struct PublishOptions {
-    std::string msgId;                      // Nats-Msg-Id: a retried publish is stored once
+    std::string msgId;  // Nats-Msg-Id: a retried publish is stored once
+    // Set to true before the callback runs when the log answered that it already held `msgId`
+    // from an earlier publish (a client's retried request), not from the bus's own re-send.
+    std::shared_ptr<std::atomic<bool>> duplicate;
     std::optional<uint64_t> expectLastSeq;  // Nats-Expected-Last-Subject-Sequence
     bool binary = false;
     std::vector<std::string> exclude;

@@ -38,7 +38,6 @@ constexpr int kLivePendingMsgs = 1 << 20;
 constexpr int kLivePendingBytes = 256 << 20;
 constexpr int kAckPendingMsgs = 1 << 22;
 constexpr int kAckPendingBytes = 512 << 20;
-constexpr int64_t kDuplicateWindowNs = 120LL * 1000 * 1000 * 1000;  // covers kPublishDeadline many times
 
 // A refusal of the stream configuration is a configuration error.
 Status configFailure(natsStatus s, std::string_view what, jsErrCode jsErr) {
@@ -132,6 +131,7 @@ struct NatsBus::Outgoing {
     std::string exclude;        // encoded Pl-Exclude, empty: none
     std::string published;      // Pl-Published
     bool binary = false;
+    std::shared_ptr<std::atomic<bool>> duplicate;  // PublishOptions::duplicate
 };
 
 // ---------------------------------------------------------------------------
@@ -288,7 +288,7 @@ Status NatsBus::ensureStream() {
     want.Replicas = config_.replicas;
     want.MaxAge = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.max_age).count();
     want.MaxMsgsPerSubject = config_.max_msgs_per_room;
-    want.Duplicates = kDuplicateWindowNs;
+    want.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.duplicate_window).count();
     want.AllowDirect = true;
     want.RePublish = &republish;
 
@@ -438,6 +438,7 @@ NatsBus::Prepared NatsBus::prepare(const std::string& subject, std::string data,
                          : std::move(options.msgId);
     if (options.expectLastSeq) message->expectLastSeq = std::to_string(*options.expectLastSeq);
     message->binary = options.binary;
+    message->duplicate = std::move(options.duplicate);
     if (!options.exclude.empty()) message->exclude = encodeExclude(options.exclude);
     message->published = std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                             std::chrono::system_clock::now().time_since_epoch())
@@ -581,11 +582,23 @@ void NatsBus::onAck(natsMsg* msg) {
     std::string_view body(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
 
     AckReading ack = readAck(body, headerValue(msg, kHeaderStatus));
-    if (ack.outcome == AckOutcome::Stored) return complete(*token, ack.seq);
+    if (ack.outcome == AckOutcome::Stored) {
+        if (ack.duplicate) markDuplicate(*token);
+        return complete(*token, ack.seq);
+    }
     if (ack.outcome == AckOutcome::Refused) return complete(*token, std::move(ack.status));
     // Temporarily unable: leave it pending; it is re-sent at its ack timeout.
     std::lock_guard lock(pendingMutex_);
     if (auto it = pending_.find(*token); it != pending_.end()) it->second.lastError = std::move(ack.status);
+}
+
+// A duplicate answer to a publish this bus never re-sent: the log had the id from an earlier
+// publish, a client's retried request (a re-send's duplicate is this publish's own first copy).
+void NatsBus::markDuplicate(uint64_t token) {
+    std::lock_guard lock(pendingMutex_);
+    auto it = pending_.find(token);
+    if (it != pending_.end() && !it->second.resent && it->second.message->duplicate)
+        it->second.message->duplicate->store(true);
 }
 
 void NatsBus::complete(uint64_t token, Result<uint64_t> result) {
@@ -641,6 +654,7 @@ void NatsBus::timerTick() {
                     if (!p.queued && (now >= p.resendAt || (reconnected && !p.sent))) {
                         p.resendAt = now + kAckTimeout;
                         p.sent = true;
+                        p.resent = true;
                         resend.emplace_back(it->first, p.message);
                         ++resends_;
                     }

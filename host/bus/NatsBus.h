@@ -40,7 +40,8 @@ class NatsBus final : public Bus {
     // An unacknowledged publish is sent again, with the same message id, after this long.
     static constexpr std::chrono::milliseconds kAckTimeout{2000};
     // A publish that no acknowledgement answered by then fails with Code::Unavailable;
-    // well inside the stream's 2-minute duplicate window, so re-sends stay deduplicated.
+    // within the stream's duplicate window (nats.duplicate_window, at least 10 s), so re-sends
+    // stay deduplicated.
     static constexpr std::chrono::milliseconds kPublishDeadline{10000};
     // Publishes sent but not yet acknowledged; more wait, in order, for room.
     // Bounding them keeps acknowledgements prompt under load, so a busy server
@@ -118,9 +119,11 @@ class NatsBus final : public Bus {
         bool queued = false;  // waiting for room in the send window, not yet sent
         bool sent = true;     // false: the last send failed locally; re-send on reconnect
         Status lastError;     // a transient refusal from JetStream, for the final error
+        bool resent = false;  // sent more than once: a duplicate answer may be its own first copy
     };
 
     NatsBus(const NatsConfig& cfg, std::string nodeId);
+    void markDuplicate(uint64_t token);
 
     // A publish ready to send, or the reason it cannot be sent.
     struct Prepared {

@@ -140,6 +140,8 @@ std::optional<PubAck> parsePubAck(std::string_view json) {
     auto value = seq != nullptr ? seq->asInteger() : std::nullopt;
     if (!value || *value <= 0) return std::nullopt;
     ack.seq = uint64_t(*value);
+    if (const JsonValue* duplicate = answer.find("duplicate"))
+        ack.duplicate = duplicate->asBool().value_or(false);
     return ack;
 }
 
@@ -153,7 +155,7 @@ AckReading readAck(std::string_view body, std::optional<std::string_view> status
     if (!ack)
         return {AckOutcome::Refused, 0,
                 Status(Code::Internal, "unreadable publish acknowledgement: " + std::string(body))};
-    if (!ack->error) return {AckOutcome::Stored, ack->seq, Status::ok()};
+    if (!ack->error) return {AckOutcome::Stored, ack->seq, Status::ok(), ack->duplicate};
     if (ack->errCode == kJsErrWrongLastSequence)
         return {AckOutcome::Refused, 0, Status(Code::Conflict, "publish: " + ack->description)};
     if (ack->code == 503)

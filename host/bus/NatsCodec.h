@@ -72,6 +72,7 @@ Result<LogEntry> decodeEntry(const EntryHeaders& headers, std::string_view data)
 // {"error":{"code":400,"err_code":10071,"description":"..."},...}.
 struct PubAck {
     uint64_t seq = 0;
+    bool duplicate = false;  // the stream held this message id already
     bool error = false;
     int code = 0;
     int errCode = 0;
@@ -90,7 +91,8 @@ enum class AckOutcome {
 struct AckReading {
     AckOutcome outcome = AckOutcome::Refused;
     uint64_t seq = 0;
-    Status status;  // why, unless Stored
+    Status status;           // why, unless Stored
+    bool duplicate = false;  // Stored: the first copy's sequence, this one was not stored
 };
 
 // `body` is the answer's data and `status` its Status header; an answer without data is the
