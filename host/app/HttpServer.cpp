@@ -318,9 +318,12 @@ int HttpServer::handleOperations(mg_connection* conn, const Route& r) {
             return ready ? sendText(conn, 200, "ready")
                          : sendText(conn, 503, "not ready: " + ready.message());
         }
-        default:
-            return send(conn,
-                        {200, {{"Content-Type", "text/plain; version=0.0.4"}}, deps_.metrics() + metrics()});
+        default: {
+            Metrics out;
+            if (deps_.metrics) deps_.metrics(out);
+            writeMetrics(out);
+            return send(conn, {200, {{"Content-Type", "text/plain; version=0.0.4"}}, out.text()});
+        }
     }
 }
 
@@ -398,33 +401,17 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, con
     return send(conn, answer);
 }
 
-std::string HttpServer::metrics() const {
-    auto stats = deps_.sender.stats();
-    std::string out;
-    auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
-               " " + std::to_string(value) + "\n";
-    };
-    metric("partyline_connections", "gauge", "Open WebSocket connections.", counters_.webSockets.load());
-    metric("partyline_http_requests_total", "counter", "HTTP requests received.", counters_.requests.load());
-    metric("partyline_messages_in_total", "counter", "WebSocket messages received.",
-           counters_.messagesIn.load());
-    metric("partyline_http_connections", "gauge", "HTTP connections held by a worker thread.",
-           counters_.http.load());
-    metric("partyline_refused_total", "counter",
-           "Upgrades and requests answered 503 at the connection limit or while draining.",
-           counters_.refused.load());
-    metric("partyline_messages_out_total", "counter",
-           "Frames written to clients: messages, pings and Closes.", stats.framesWritten);
-    metric("partyline_bytes_written_total", "counter", "Bytes written to clients.", stats.bytesWritten);
-    metric("partyline_slow_consumer_closes_total", "counter", "Clients closed 1013 for not reading.",
-           stats.slowCloses);
-    auto reactor = reactor_->stats();
-    metric("partyline_rate_limit_closes_total", "counter",
-           "Clients closed 1008 for sending over their message rate.", reactor.rateLimited);
-    metric("partyline_ping_timeouts_total", "counter",
-           "Clients dropped for silence past limits.ping_timeout_seconds.", reactor.pingTimeouts);
-    return out;
+void HttpServer::writeMetrics(Metrics& out) const {
+    out.gauge("partyline_connections", "Open WebSocket connections.", counters_.webSockets.load());
+    out.counter("partyline_http_requests_total", "HTTP requests received.", counters_.requests.load());
+    out.counter("partyline_messages_in_total", "WebSocket messages received.", counters_.messagesIn.load());
+    out.gauge("partyline_http_connections", "HTTP connections held by a worker thread.",
+              counters_.http.load());
+    out.counter("partyline_refused_total",
+                "Upgrades and requests answered 503 at the connection limit or while draining.",
+                counters_.refused.load());
+    deps_.sender.writeMetrics(out);
+    reactor_->writeMetrics(out);
 }
 
 }  // namespace partyline

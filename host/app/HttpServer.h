@@ -23,6 +23,7 @@
 #include "bus/Bus.h"
 #include "config/Config.h"
 #include "core/Histogram.h"
+#include "core/Metrics.h"
 #include "core/Status.h"
 #include "net/Reactor.h"
 #include "net/Sender.h"
@@ -44,9 +45,9 @@ struct HttpServerDeps {
     net::Sender& sender;
     const Limits& limits;
     std::string nodeId;
-    StaticFiles staticFiles;               // the pages served beside the rooms; empty: none
-    std::function<Status()> ready;         // for /readyz
-    std::function<std::string()> metrics;  // the Prometheus text of everything but the server's own counters
+    StaticFiles staticFiles;                // the pages served beside the rooms; empty: none
+    std::function<Status()> ready;          // for /readyz
+    std::function<void(Metrics&)> metrics;  // every metric but the server's own (writeMetrics)
     std::function<Status(const std::string& party)> reload;  // POST /v1/parties/:party/reload
     Histogram* publishSeconds = nullptr;  // a built-in broadcast until the log acknowledged it
     // Who may call the control surface, and which web pages may reach rooms (see AccessGate).
@@ -72,8 +73,8 @@ class HttpServer {
     void drain();
     // Any thread. No request is in progress and no WebSocket is open.
     bool drained() const;
-    // The server's own counters in Prometheus text format.
-    std::string metrics() const;
+    // Any thread. The server's own metrics: its counters, the Sender's and the Reactor's.
+    void writeMetrics(Metrics& out) const;
 
    private:
     explicit HttpServer(HttpServerDeps deps) : deps_(std::move(deps)) {}

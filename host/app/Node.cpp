@@ -81,7 +81,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                         node->nodeId_,
                         node->options_.staticFiles,
                         [self] { return self->bus_->ready(); },
-                        [self] { return self->metrics(); },
+                        [self](Metrics& out) { self->writeMetrics(out); },
                         [self](const std::string& party) { return self->reloadParty(party); }};
     deps.publishSeconds = &node->context_->publishSeconds;
     for (const auto& key : config.api.keys) deps.apiKeys.push_back(key.reveal());
@@ -211,46 +211,11 @@ bool Node::drain() {
     return false;
 }
 
-std::string Node::metrics() const {
-    std::string out;
-    auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
-               " " + std::to_string(value) + "\n";
-    };
-    metric("partyline_rooms", "gauge", "Shards running on this node.", rooms_->size());
-    metric("partyline_log_writes_in_total", "counter", "Writes received from the log.",
-           context_->writesIn.load());
-    metric("partyline_deliveries_total", "counter", "Writes handed to connections.",
-           context_->deliveries.load());
-    metric("partyline_gap_fills_total", "counter", "Writes read back from the log to close a gap.",
-           context_->gapsFilled.load());
-    metric("partyline_publishes_total", "counter", "Writes published by room scripts.",
-           context_->publishes.load());
-    metric("partyline_publish_errors_total", "counter", "Room script publishes that failed.",
-           context_->publishErrors.load());
-    metric("partyline_lua_errors_total", "counter", "Lua handler errors, budget stops included.",
-           context_->luaErrors.load());
-    metric("partyline_nats_reconnects_total", "counter", "Reconnections to NATS.", bus_->reconnects());
-    metric("partyline_lua_budget_stops_total", "counter",
-           "Lua handler calls stopped by the instruction budget, the processor time limit or the memory cap "
-           "(also in lua_errors).",
-           context_->luaBudgetStops.load());
-    metric("partyline_log_lag_writes", "gauge",
-           "Writes this node received from the log and has not delivered yet.",
-           uint64_t(std::max<int64_t>(0, context_->waitingWrites.load())));
-    metric("partyline_publish_resends_total", "counter",
-           "Publishes sent again with the same id after no acknowledgement came.", bus_->publishResends());
-    metric("partyline_publishes_pending", "gauge", "Publishes waiting for the log's acknowledgement.",
-           bus_->pendingPublishes());
-    metric("partyline_alarms_fired_total", "counter", "Room alarms this node ran (onAlarm).",
-           alarms_->fired());
-    out += context_->publishSeconds.render(
-        "partyline_publish_seconds",
-        "From a publish (room:broadcast or a built-in broadcast) to the log's acknowledgement.");
-    out += context_->deliverySeconds.render(
-        "partyline_delivery_seconds",
-        "From the log storing a write to its frames queued for this node's connections.");
-    return out;
+void Node::writeMetrics(Metrics& out) const {
+    out.gauge("partyline_rooms", "Shards running on this node.", rooms_->size());
+    out.counter("partyline_alarms_fired_total", "Room alarms this node ran (onAlarm).", alarms_->fired());
+    context_->writeMetrics(out);
+    bus_->writeMetrics(out);
 }
 
 }  // namespace partyline

@@ -49,7 +49,8 @@ class Node {
    private:
     explicit Node(NodeOptions options) : options_(std::move(options)) {}
     Status openBuckets();
-    std::string metrics() const;
+    // Any thread: the node's metrics, the HTTP server's aside (it writes its own).
+    void writeMetrics(Metrics& out) const;
     void watchScripts();
 
     NodeOptions options_;

@@ -10,6 +10,7 @@
 #include "bus/NatsKeyValue.h"
 #include "bus/NatsSubscription.h"
 #include "core/Log.h"
+#include "core/Metrics.h"
 
 namespace partyline {
 namespace {
@@ -394,6 +395,14 @@ uint64_t NatsBus::reconnects() const {
 size_t NatsBus::pendingPublishes() const {
     std::lock_guard lock(pendingMutex_);
     return pending_.size();
+}
+
+void NatsBus::writeMetrics(Metrics& out) const {
+    out.counter("partyline_nats_reconnects_total", "Reconnections to NATS.", reconnects());
+    out.counter("partyline_publish_resends_total",
+                "Publishes sent again with the same id after no acknowledgement came.", publishResends());
+    out.gauge("partyline_publishes_pending", "Publishes waiting for the log's acknowledgement.",
+              pendingPublishes());
 }
 
 // ---------------------------------------------------------------------------

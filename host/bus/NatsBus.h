@@ -33,6 +33,7 @@
 
 namespace partyline {
 
+class Metrics;
 class NatsSubscription;
 
 class NatsBus final : public Bus {
@@ -105,6 +106,8 @@ class NatsBus final : public Bus {
     size_t pendingPublishes() const;
     // Publishes sent again after a missing acknowledgement or a reconnect.
     uint64_t publishResends() const { return resends_.load(); }
+    // Any thread: the three above as metrics.
+    void writeMetrics(Metrics& out) const;
 
    private:
     using Clock = std::chrono::steady_clock;

@@ -1,7 +1,6 @@
 #include "core/Histogram.h"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace partyline {
 
@@ -15,27 +14,18 @@ void Histogram::observe(std::chrono::nanoseconds duration) {
     count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::string Histogram::render(const std::string& name, const std::string& help) const {
-    std::string out = "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+Histogram::Snapshot Histogram::snapshot() const {
+    Snapshot snapshot;
     uint64_t cumulative = 0;
-    char line[160];
-    for (size_t i = 0; i <= kBounds.size(); ++i) {
+    for (size_t i = 0; i < buckets_.size(); ++i) {
         cumulative += buckets_[i].load(std::memory_order_relaxed);
-        if (i < kBounds.size())
-            std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name.c_str(), kBounds[i],
-                          (unsigned long long)cumulative);
-        else
-            std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n", name.c_str(),
-                          (unsigned long long)cumulative);
-        out += line;
+        snapshot.cumulative[i] = cumulative;
     }
-    // The count is the +Inf bucket's, so one scrape is consistent; the sum may already hold an
-    // observation that a bucket does not yet.
-    std::snprintf(line, sizeof line, "%s_sum %.9g\n%s_count %llu\n", name.c_str(),
-                  double(sumNanos_.load(std::memory_order_relaxed)) / 1e9, name.c_str(),
-                  (unsigned long long)cumulative);
-    out += line;
-    return out;
+    // The count is the +Inf bucket's rather than count_, so buckets and count agree; the sum may
+    // already hold an observation that a bucket does not yet.
+    snapshot.count = cumulative;
+    snapshot.sumSeconds = double(sumNanos_.load(std::memory_order_relaxed)) / 1e9;
+    return snapshot;
 }
 
 }  // namespace partyline

@@ -1,15 +1,15 @@
 // Histogram: a Prometheus histogram of durations, recorded from any thread without a lock.
 //
 // Fixed buckets from 0.5 ms to 10 s, a count and a sum; observe() is a few relaxed atomic
-// increments, so it may sit on a hot path once per write (never once per recipient). render()
-// writes the text format: cumulative `_bucket{le="..."}` lines, `_sum` in seconds and `_count`.
+// increments, so it may sit on a hot path once per write (never once per recipient). Metrics
+// writes it in the text format (cumulative `_bucket{le="..."}` lines, `_sum` in seconds and
+// `_count`) from a snapshot().
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <string>
 
 namespace partyline {
 
@@ -22,8 +22,13 @@ class Histogram {
     // Any thread. A negative duration (clocks of two machines) counts as 0.
     void observe(std::chrono::nanoseconds duration);
 
-    // Any thread. The HELP, TYPE and sample lines of metric `name`.
-    std::string render(const std::string& name, const std::string& help) const;
+    struct Snapshot {
+        std::array<uint64_t, kBounds.size() + 1> cumulative{};  // observations <= each bound; the last: +Inf
+        double sumSeconds = 0;
+        uint64_t count = 0;  // the +Inf bucket's, so one snapshot is consistent
+    };
+    // Any thread.
+    Snapshot snapshot() const;
 
     uint64_t count() const { return count_.load(std::memory_order_relaxed); }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/Log.h"
+#include "core/Metrics.h"
 #include "net/SocketLocator.h"
 #include "net/TokenBucket.h"
 
@@ -107,6 +108,14 @@ void Reactor::adopt(int fd, std::shared_ptr<Outbox> outbox, std::unique_ptr<Sess
         adopted_.push_back(std::make_unique<Connection>(fd, std::move(outbox), std::move(handler), limits));
     }
     wake();
+}
+
+void Reactor::writeMetrics(Metrics& out) const {
+    Stats s = stats();
+    out.counter("partyline_rate_limit_closes_total",
+                "Clients closed 1008 for sending over their message rate.", s.rateLimited);
+    out.counter("partyline_ping_timeouts_total",
+                "Clients dropped for silence past limits.ping_timeout_seconds.", s.pingTimeouts);
 }
 
 void Reactor::drain() {

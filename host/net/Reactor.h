@@ -53,6 +53,8 @@ class Reactor {
     };
     // Any thread.
     Stats stats() const { return {rateLimited_.load(), pingTimeouts_.load()}; }
+    // Any thread: the stats as metrics.
+    void writeMetrics(Metrics& out) const;
 
    private:
     struct Connection;

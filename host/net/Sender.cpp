@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/Log.h"
+#include "core/Metrics.h"
 #include "net/WebSocketProtocol.h"
 
 namespace partyline::net {
@@ -435,6 +436,14 @@ Sender::Stats Sender::stats() const {
     s.writeCalls = core_->writeCalls.load(std::memory_order_relaxed);
     s.slowCloses = core_->slowCloses.load(std::memory_order_relaxed);
     return s;
+}
+
+void Sender::writeMetrics(Metrics& out) const {
+    Stats s = stats();
+    out.counter("partyline_messages_out_total", "Frames written to clients: messages, pings and Closes.",
+                s.framesWritten);
+    out.counter("partyline_bytes_written_total", "Bytes written to clients.", s.bytesWritten);
+    out.counter("partyline_slow_consumer_closes_total", "Clients closed 1013 for not reading.", s.slowCloses);
 }
 
 Outbox::Outbox(std::shared_ptr<State> state) : state_(std::move(state)) {}

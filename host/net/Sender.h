@@ -17,6 +17,10 @@
 #include <string_view>
 #include <thread>
 
+namespace partyline {
+class Metrics;
+}
+
 namespace partyline::net {
 
 using FramePtr = std::shared_ptr<const std::string>;  // an encoded frame, shared by all recipients
@@ -55,6 +59,8 @@ class Sender {
     };
     // Any thread.
     Stats stats() const;
+    // Any thread: the stats as metrics.
+    void writeMetrics(Metrics& out) const;
 
     struct Core;  // shared with the outboxes, so an outbox never points at a destroyed Sender
 

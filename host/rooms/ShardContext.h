@@ -1,7 +1,8 @@
 // ShardContext: what all shards of a node share — the bus, the executors, the
 // timer, the limits and the node's counters. Outlives every shard.
 //
-// It holds references and counters only: no shard state, no Lua.
+// It holds references and counters only: no shard state, no Lua. Its metrics are declared in
+// writeMetrics.
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,8 @@
 #include "rooms/Timer.h"
 
 namespace partyline {
+
+class Metrics;
 
 struct ShardContext {
     Bus& bus;
@@ -42,6 +45,9 @@ struct ShardContext {
     std::atomic<int64_t> waitingWrites{0};    // writes from the log not yet delivered: the node's log lag
     Histogram publishSeconds{};               // a script's publish until the log's acknowledgement
     Histogram deliverySeconds{};              // the log storing a write until its frames are queued here
+
+    // Any thread: the counters above as metrics.
+    void writeMetrics(Metrics& out) const;
 };
 
 }  // namespace partyline

@@ -1,4 +1,4 @@
-// Histogram: buckets, sum and count in the Prometheus text format.
+// Histogram: buckets, sum and count of observations (their text is MetricsTest's).
 #include <doctest/doctest.h>
 
 #include <thread>
@@ -9,14 +9,13 @@
 using namespace partyline;
 using namespace std::chrono_literals;
 
-TEST_CASE("an empty histogram renders every bucket at 0") {
+TEST_CASE("an empty histogram has every bucket, the sum and the count at 0") {
     Histogram h;
-    std::string text = h.render("x_seconds", "Help.");
-    CHECK(text.find("# HELP x_seconds Help.\n# TYPE x_seconds histogram\n") == 0);
-    CHECK(text.find("x_seconds_bucket{le=\"0.0005\"} 0\n") != std::string::npos);
-    CHECK(text.find("x_seconds_bucket{le=\"+Inf\"} 0\n") != std::string::npos);
-    CHECK(text.find("x_seconds_sum 0\n") != std::string::npos);
-    CHECK(text.find("x_seconds_count 0\n") != std::string::npos);
+    Histogram::Snapshot s = h.snapshot();
+    CHECK(s.cumulative.size() == Histogram::kBounds.size() + 1);
+    for (uint64_t bucket : s.cumulative) CHECK(bucket == 0);
+    CHECK(s.sumSeconds == 0);
+    CHECK(s.count == 0);
 }
 
 TEST_CASE("observations land in the first bucket at or above them, and buckets are cumulative") {
@@ -26,15 +25,15 @@ TEST_CASE("observations land in the first bucket at or above them, and buckets a
     h.observe(30ms);   // <= 0.05
     h.observe(20s);    // +Inf only
     h.observe(-5ms);   // clock skew: 0
-    std::string text = h.render("lat", "h");
-    CHECK(text.find("lat_bucket{le=\"0.0005\"} 2\n") != std::string::npos);
-    CHECK(text.find("lat_bucket{le=\"0.001\"} 3\n") != std::string::npos);
-    CHECK(text.find("lat_bucket{le=\"0.025\"} 3\n") != std::string::npos);
-    CHECK(text.find("lat_bucket{le=\"0.05\"} 4\n") != std::string::npos);
-    CHECK(text.find("lat_bucket{le=\"10\"} 4\n") != std::string::npos);
-    CHECK(text.find("lat_bucket{le=\"+Inf\"} 5\n") != std::string::npos);
-    CHECK(text.find("lat_count 5\n") != std::string::npos);
-    CHECK(text.find("lat_sum 20.0312\n") != std::string::npos);
+    Histogram::Snapshot s = h.snapshot();
+    CHECK(s.cumulative[0] == 2);   // 0.0005
+    CHECK(s.cumulative[1] == 3);   // 0.001
+    CHECK(s.cumulative[5] == 3);   // 0.025
+    CHECK(s.cumulative[6] == 4);   // 0.05
+    CHECK(s.cumulative[13] == 4);  // 10
+    CHECK(s.cumulative[14] == 5);  // +Inf
+    CHECK(s.count == 5);
+    CHECK(s.sumSeconds == doctest::Approx(20.0312));
     CHECK(h.count() == 5);
 }
 
@@ -47,5 +46,6 @@ TEST_CASE("observations from many threads are all counted") {
         });
     for (auto& thread : threads) thread.join();
     CHECK(h.count() == 40000);
-    CHECK(h.render("c", "h").find("c_count 40000\n") != std::string::npos);
+    CHECK(h.snapshot().count == 40000);
+    CHECK(h.snapshot().cumulative.back() == 40000);
 }
