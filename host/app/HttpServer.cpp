@@ -410,6 +410,11 @@ void HttpServer::writeMetrics(Metrics& out) const {
     out.counter("partyline_refused_total",
                 "Upgrades and requests answered 503 at the connection limit or while draining.",
                 counters_.refused.load());
+    out.counter("partyline_api_refused_total",
+                "Control API requests refused: no key, a wrong key, or not loopback.",
+                gate_->controlRefusals());
+    out.counter("partyline_origin_refused_total",
+                "Room requests and upgrades refused for their browser Origin.", gate_->originRefusals());
     deps_.sender.writeMetrics(out);
     reactor_->writeMetrics(out);
 }

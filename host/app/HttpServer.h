@@ -73,7 +73,8 @@ class HttpServer {
     void drain();
     // Any thread. No request is in progress and no WebSocket is open.
     bool drained() const;
-    // Any thread. The server's own metrics: its counters, the Sender's and the Reactor's.
+    // Any thread. The server's own metrics: its counters, the access gate's refusals, the Sender's
+    // and the Reactor's.
     void writeMetrics(Metrics& out) const;
 
    private:

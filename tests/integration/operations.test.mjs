@@ -1,11 +1,13 @@
 // Operations: how a node starts and stops, and what it tells the people who
 // run it: a taken listen address stops the node with a message naming it;
-// /metrics is valid Prometheus text whose counters and histograms move with
-// traffic; /readyz follows NATS going away and coming back; SIGTERM drains:
+// /metrics is valid Prometheus text (promtool check metrics passes it) whose
+// counters and histograms move with traffic, refusals by the access gate
+// included; /readyz follows NATS going away and coming back; SIGTERM drains:
 // the listener closes, clients get 1001, a request in flight finishes and is
 // stored, and the process exits 0 within limits.drain_seconds.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 
@@ -49,12 +51,13 @@ export function parsePrometheus(text) {
 }
 
 // /metrics, checked: every sample belongs to a metric with a TYPE and HELP, every histogram's
-// buckets rise to +Inf, which equals its _count. Returns {value(name), histogram(name)}.
+// buckets rise to +Inf, which equals its _count. Returns {value(name), histogram(name), text}.
 async function scrape(node) {
   const res = await httpFetch(`${node.url}/metrics`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type"), /^text\/plain; version=0\.0\.4/);
-  const { types, help, samples } = parsePrometheus(await res.text());
+  const text = await res.text();
+  const { types, help, samples } = parsePrometheus(text);
   const family = (name) => name.replace(/_(bucket|sum|count)$/, "");
   for (const sample of samples) {
     const base = types[sample.name] ? sample.name : family(sample.name);
@@ -75,7 +78,14 @@ async function scrape(node) {
     assert.ok(sample, `no metric ${name}`);
     return sample.value;
   };
-  return { value, histogram, types };
+  return { value, histogram, types, text };
+}
+
+// Prometheus's own linter on a scrape: names, types, help, histogram and counter conventions.
+function promtoolCheck(text) {
+  const lint = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8", timeout: 15000 });
+  assert.equal(lint.error, undefined, `promtool: ${lint.error}`);
+  assert.equal(lint.status, 0, `promtool check metrics:\n${lint.stdout}${lint.stderr}`);
 }
 
 describe("operations", () => {
@@ -109,6 +119,11 @@ describe("operations", () => {
       await a.send("spin");
       await a.send("last");
       for (const client of [a, b]) await client.waitFor((m) => m.text === "last");
+      // A web page may reach neither the control surface (no keys: loopback and no Origin) nor a
+      // room when its origin is not listed.
+      const page = { headers: { Origin: "https://page.example" } };
+      assert.equal((await httpFetch(`${node.url}/metrics`, page)).status, 403);
+      assert.equal((await httpFetch(node.httpUrl("faulty", "m"), page)).status, 403);
 
       const after = await scrape(node);
       const grew = (name) => after.value(name) - before.value(name);
@@ -122,6 +137,11 @@ describe("operations", () => {
       assert.ok(grew("partyline_lua_errors_total") >= 2, "Lua errors");
       assert.ok(grew("partyline_lua_budget_stops_total") >= 1, "budget stops");
       assert.equal(after.value("partyline_slow_consumer_closes_total"), 0);
+      assert.equal(grew("partyline_api_refused_total"), 1);
+      assert.equal(grew("partyline_origin_refused_total"), 1);
+      for (const name of ["partyline_api_refused_total", "partyline_origin_refused_total"]) assert.equal(after.types[name], "counter");
+      promtoolCheck(before.text);
+      promtoolCheck(after.text);
       const published = after.histogram("partyline_publish_seconds").count - before.histogram("partyline_publish_seconds").count;
       assert.ok(published >= 5, `publish latency observations: ${published}`);
       const delivered = after.histogram("partyline_delivery_seconds").count - before.histogram("partyline_delivery_seconds").count;
