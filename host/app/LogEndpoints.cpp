@@ -147,11 +147,12 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
     if (router) {
         ShardRouter& shardRouter = *deps_.routers.at(route.party);
         for (auto& room : shardRouter.shardRooms(route.room))
-            targets.emplace_back(room, deps_.rooms.subject(shardRouter.target(), room).value());
+            targets.emplace_back(room, deps_.rooms.subjects(shardRouter.target(), room).value().log);
     } else {
-        auto subject = deps_.rooms.subject(route.party, route.room);
-        if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
-        targets.emplace_back(route.room, subject.value());
+        auto subjects = deps_.rooms.subjects(route.party, route.room);
+        if (!subjects)
+            return sendText(conn, statusFor(subjects.status().code()), subjects.status().message());
+        targets.emplace_back(route.room, subjects.value().log);
     }
     std::string body;
     if (Status read = readBody(conn, deps_.limits.max_message_bytes, body); !read)
@@ -211,13 +212,13 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
 
 int LogEndpoints::handleHistory(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
-    auto subject = deps_.rooms.subject(route.party, route.room);
-    if (!subject) return sendText(conn, statusFor(subject.status().code()), subject.status().message());
+    auto subjects = deps_.rooms.subjects(route.party, route.room);
+    if (!subjects) return sendText(conn, statusFor(subjects.status().code()), subjects.status().message());
     auto query = HistoryQuery::parse(queryOf(ri));
     if (!query) return sendText(conn, 400, query.status().message());
-    auto entries = deps_.bus.read(subject.value(), query->since, query->limit);
+    auto entries = deps_.bus.read(subjects.value().log, query->since, query->limit);
     if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());
-    auto holds = logHolds(deps_.bus, subject.value(), query->since);
+    auto holds = logHolds(deps_.bus, subjects.value().log, query->since);
     bool truncated = holds && !holds.value();
     std::string json = "{\"truncated\":" + std::string(truncated ? "true" : "false") + ",\"entries\":[";
     bool comma = false;

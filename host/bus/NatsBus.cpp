@@ -9,6 +9,7 @@
 #include "bus/NatsHandles.h"
 #include "bus/NatsKeyValue.h"
 #include "bus/NatsSubscription.h"
+#include "bus/Subject.h"
 #include "core/Log.h"
 #include "core/Metrics.h"
 
@@ -139,11 +140,7 @@ struct NatsBus::Outgoing {
 // Connecting and the stream.
 
 NatsBus::NatsBus(const NatsConfig& cfg, std::string nodeId)
-    : config_(cfg),
-      nodeId_(headerSafe(nodeId)),
-      roomPrefix_(cfg.subject_prefix + ".room."),
-      livePrefix_(cfg.subject_prefix + ".live."),
-      events_(std::make_shared<Events>()) {}
+    : config_(cfg), nodeId_(headerSafe(nodeId)), events_(std::make_shared<Events>()) {}
 
 Result<std::unique_ptr<NatsBus>> NatsBus::connect(const NatsConfig& cfg, const std::string& url,
                                                   const std::string& nodeId) {
@@ -273,8 +270,8 @@ std::string joined(const std::vector<std::string>& parts) {
 }  // namespace
 
 Status NatsBus::ensureStream() {
-    const std::string subjects = roomPrefix_ + ">";
-    const std::string live = livePrefix_ + ">";
+    const std::string subjects = logSubjects(config_.subject_prefix);
+    const std::string live = liveSubjects(config_.subject_prefix);
     const char* subjectList[] = {subjects.c_str()};
     jsRePublish republish;
     jsRePublish_Init(&republish);
@@ -426,8 +423,7 @@ NatsBus::Prepared NatsBus::prepare(const std::string& subject, std::string data,
                                    PublishCallback done) {
     Prepared prepared;
     // A publish that cannot succeed fails without being sent.
-    if (subject.compare(0, roomPrefix_.size(), roomPrefix_) != 0 || subject.size() == roomPrefix_.size() ||
-        !validSubject(subject)) {
+    if (!isLogSubject(config_.subject_prefix, subject) || !validSubject(subject)) {
         prepared.refusal = Status(Code::InvalidArgument, "publish: not a log subject: " + subject);
     } else if (data.size() > size_t(INT_MAX)) {
         prepared.refusal =
@@ -700,11 +696,9 @@ Status NatsBus::deadlineFailure(const Pending& p) {
 // Live delivery and reads.
 
 Result<std::string> NatsBus::liveSubjectFor(const std::string& logSubject) const {
-    if (logSubject.compare(0, roomPrefix_.size(), roomPrefix_) != 0 ||
-        logSubject.size() == roomPrefix_.size() || !validSubject(logSubject)) {
+    if (!isLogSubject(config_.subject_prefix, logSubject) || !validSubject(logSubject))
         return Status(Code::InvalidArgument, "not a log subject: " + logSubject);
-    }
-    return livePrefix_ + logSubject.substr(roomPrefix_.size());
+    return liveSubjectOf(config_.subject_prefix, logSubject);
 }
 
 Result<std::unique_ptr<Subscription>> NatsBus::subscribe(const std::string& subject,

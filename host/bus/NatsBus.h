@@ -1,7 +1,7 @@
 // NatsBus: the Bus on NATS JetStream.
 //
 // It provides one stream for every room's log (subjects <prefix>.room.>)
-// that republishes each stored message to <prefix>.live.>; publishes
+// that republishes each stored message to <prefix>.live.> (Subject.h); publishes
 // asynchronously with a message id and re-sends on a missing acknowledgement;
 // delivers each room from one core subscription on its live subject; reads
 // the log with direct gets. It is the only unit that sees natsStatus, and it
@@ -173,8 +173,6 @@ class NatsBus final : public Bus {
 
     const NatsConfig config_;
     const std::string nodeId_;
-    const std::string roomPrefix_;  // "<prefix>.room."
-    const std::string livePrefix_;  // "<prefix>.live."
 
     // Declared in dependency order: the connection outlives the JetStream
     // context and the acknowledgement subscription built on it.

@@ -1,5 +1,7 @@
 #include "bus/Subject.h"
 
+#include <optional>
+
 namespace partyline {
 namespace {
 
@@ -18,11 +20,29 @@ Status refuseEmpty(size_t bytes, std::string_view what) {
     return Status::ok();
 }
 
-std::string join(std::string_view prefix, std::string_view kind, std::string_view party,
-                 std::string_view room) {
+// The kinds of subject, the token after the prefix.
+constexpr std::string_view kLog = "room";
+constexpr std::string_view kLive = "live";
+constexpr std::string_view kPresence = "presence";
+
+std::string join(std::string_view prefix, std::string_view kind, std::string_view rest) {
     std::string subject;
-    subject.reserve(prefix.size() + kind.size() + party.size() + room.size() + 3);
-    subject.append(prefix).append(".").append(kind).append(".").append(party).append(".").append(room);
+    subject.reserve(prefix.size() + kind.size() + rest.size() + 2);
+    subject.append(prefix).append(".").append(kind).append(".").append(rest);
+    return subject;
+}
+
+// The part of `subject` after <prefix>.<kind>., or nullopt when it has another beginning.
+std::optional<std::string_view> after(std::string_view prefix, std::string_view kind,
+                                      std::string_view subject) {
+    if (!subject.starts_with(prefix)) return std::nullopt;
+    subject.remove_prefix(prefix.size());
+    if (!subject.starts_with('.')) return std::nullopt;
+    subject.remove_prefix(1);
+    if (!subject.starts_with(kind)) return std::nullopt;
+    subject.remove_prefix(kind.size());
+    if (!subject.starts_with('.')) return std::nullopt;
+    subject.remove_prefix(1);
     return subject;
 }
 
@@ -84,12 +104,44 @@ Result<std::string> decodeSubjectToken(std::string_view token) {
     return id;
 }
 
-std::string logSubject(std::string_view prefix, std::string_view partyToken, std::string_view roomToken) {
-    return join(prefix, "room", partyToken, roomToken);
+RoomSubjects roomSubjects(std::string_view prefix, std::string_view partyToken, std::string_view roomToken) {
+    std::string keyPrefix;
+    keyPrefix.reserve(partyToken.size() + roomToken.size() + 1);
+    keyPrefix.append(partyToken).append(".").append(roomToken);
+    RoomSubjects subjects{join(prefix, kLog, keyPrefix),
+                          join(prefix, kLive, keyPrefix),
+                          join(prefix, kPresence, keyPrefix),
+                          {}};
+    subjects.keyPrefix = std::move(keyPrefix);
+    return subjects;
 }
 
-std::string liveSubject(std::string_view prefix, std::string_view partyToken, std::string_view roomToken) {
-    return join(prefix, "live", partyToken, roomToken);
+std::string logSubjects(std::string_view prefix) {
+    return join(prefix, kLog, ">");
+}
+
+std::string liveSubjects(std::string_view prefix) {
+    return join(prefix, kLive, ">");
+}
+
+bool isLogSubject(std::string_view prefix, std::string_view subject) {
+    auto rest = after(prefix, kLog, subject);
+    return rest && !rest->empty();
+}
+
+std::string liveSubjectOf(std::string_view prefix, std::string_view logSubject) {
+    return join(prefix, kLive, after(prefix, kLog, logSubject).value_or(""));
+}
+
+Result<std::pair<std::string, std::string>> roomOfKeyPrefix(std::string_view keyPrefix) {
+    size_t dot = keyPrefix.find('.');
+    if (dot == std::string_view::npos)
+        return Status(Code::InvalidArgument, "key prefix has no '.' between party and room");
+    auto party = decodeSubjectToken(keyPrefix.substr(0, dot));
+    if (!party) return party.status().withContext("party token");
+    auto room = decodeSubjectToken(keyPrefix.substr(dot + 1));
+    if (!room) return room.status().withContext("room token");
+    return std::make_pair(std::move(party.value()), std::move(room.value()));
 }
 
 }  // namespace partyline

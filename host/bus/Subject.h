@@ -1,13 +1,19 @@
-// Room ids to NATS subject tokens, and back.
+// Room ids to NATS subject tokens and back, and the one grammar of every
+// subject and key a room has.
 //
 // A room id is any non-empty UTF-8 string up to 256 bytes; a subject token may
 // not hold '.', '*', '>' or whitespace. Letters, digits, '-' and '_' pass
 // through; every other byte becomes '=' followed by two upper-case hex digits,
 // so the encoding is reversible and distinct ids never share a subject.
+//
+// Every subject of a room is built here and nowhere else: the rest of the
+// host takes them from RoomSubjects, so partitioning rooms over several
+// streams changes this file.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/Status.h"
 
@@ -19,8 +25,27 @@ constexpr size_t kMaxRoomIdBytes = 256;
 Result<std::string> encodeSubjectToken(std::string_view id, std::string_view what = "room id");
 Result<std::string> decodeSubjectToken(std::string_view token);
 
-// The log subject of a room, and the live subject JetStream republishes it to.
-std::string logSubject(std::string_view prefix, std::string_view partyToken, std::string_view roomToken);
-std::string liveSubject(std::string_view prefix, std::string_view partyToken, std::string_view roomToken);
+// What one room is called on the bus and in the buckets, built once per room
+// (RoomRegistry) from the subject prefix and its party and room tokens.
+struct RoomSubjects {
+    std::string log;        // <prefix>.room.<party>.<room>: the room's writes, stored in the stream
+    std::string live;       // <prefix>.live.<party>.<room>: where the stream republishes each stored write
+    std::string presence;   // <prefix>.presence.<party>.<room>: the nodes' connection counts, not stored
+    std::string keyPrefix;  // <party>.<room>: the room's keys in room.storage and in the alarm bucket
+};
+
+RoomSubjects roomSubjects(std::string_view prefix, std::string_view partyToken, std::string_view roomToken);
+
+// The subjects of every room under a prefix: what the stream stores, and where it republishes.
+std::string logSubjects(std::string_view prefix);   // <prefix>.room.>
+std::string liveSubjects(std::string_view prefix);  // <prefix>.live.>
+
+// True when `subject` is <prefix>.room.<something>; whether its tokens are valid is the bus's check.
+bool isLogSubject(std::string_view prefix, std::string_view subject);
+// The live subject of a log subject under `prefix` (isLogSubject holds).
+std::string liveSubjectOf(std::string_view prefix, std::string_view logSubject);
+
+// A key prefix (<party token>.<room token>) back to the party and the room id.
+Result<std::pair<std::string, std::string>> roomOfKeyPrefix(std::string_view keyPrefix);
 
 }  // namespace partyline

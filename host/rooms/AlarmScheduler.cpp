@@ -1,5 +1,7 @@
 #include "rooms/AlarmScheduler.h"
 
+#include <tuple>
+
 #include "bus/Subject.h"
 #include "core/Log.h"
 #include "rooms/StorageApi.h"
@@ -17,18 +19,6 @@ constexpr auto kClaimDeadline = std::chrono::seconds(2);
 // Alarms one node works on at once (claims, onAlarm, clearing): a burst of
 // due alarms queues here, not in front of the rooms' storage calls.
 constexpr size_t kMaxBusy = 64;
-
-// "<party token>.<room token>" back to the party and room.
-bool roomOf(const std::string& key, std::string& party, std::string& room) {
-    size_t dot = key.find('.');
-    if (dot == std::string::npos) return false;
-    auto p = decodeSubjectToken(std::string_view(key).substr(0, dot));
-    auto r = decodeSubjectToken(std::string_view(key).substr(dot + 1));
-    if (!p || !r) return false;
-    party = std::move(p.value());
-    room = std::move(r.value());
-    return true;
-}
 
 }  // namespace
 
@@ -85,10 +75,12 @@ void AlarmScheduler::onChange(KvChange change) {
     if (change.kind == KvChange::Kind::Delete) return;
     Known known;
     auto record = AlarmRecord::parse(change.entry.value);
-    if (!record || !roomOf(key, known.party, known.room)) {
+    auto room = roomOfKeyPrefix(key);
+    if (!record || !room) {
         log::warn("alarms", "ignored key " + key + " of the alarm bucket: not an alarm");
         return;
     }
+    std::tie(known.party, known.room) = std::move(room.value());
     known.record = std::move(*record);
     known.revision = change.entry.revision;
     byWake_.emplace(known.record.wakeMs(), key);

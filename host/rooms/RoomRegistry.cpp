@@ -2,7 +2,6 @@
 
 #include <vector>
 
-#include "bus/Subject.h"
 #include "core/Log.h"
 
 namespace partyline {
@@ -25,13 +24,13 @@ RoomRegistry::~RoomRegistry() {
     shards_.clear();
 }
 
-Result<std::string> RoomRegistry::subject(const std::string& party, const std::string& roomId) const {
+Result<RoomSubjects> RoomRegistry::subjects(const std::string& party, const std::string& roomId) const {
     if (!parties_.find(party)) return Status(Code::NotFound, "no party named '" + party + "'");
     auto partyToken = encodeSubjectToken(party);
     if (!partyToken) return partyToken.status();
     auto roomToken = encodeSubjectToken(roomId);
     if (!roomToken) return roomToken.status().withContext("room id");
-    return logSubject(context_.subjectPrefix, partyToken.value(), roomToken.value());
+    return roomSubjects(context_.subjectPrefix, partyToken.value(), roomToken.value());
 }
 
 Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, const std::string& roomId) {
@@ -41,7 +40,7 @@ Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, con
         auto it = shards_.find(key);
         if (it != shards_.end()) return it->second;
     }
-    auto subj = subject(party, roomId);
+    auto subj = subjects(party, roomId);
     if (!subj) return subj.status();
     std::lock_guard lock(mutex_);
     auto [it, inserted] = shards_.try_emplace(key);

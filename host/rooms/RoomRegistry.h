@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "bus/Subject.h"
 #include "core/Status.h"
 #include "rooms/Party.h"
 #include "rooms/Shard.h"
@@ -27,8 +28,8 @@ class RoomRegistry {
     Result<std::shared_ptr<Shard>> shard(const std::string& party, const std::string& roomId);
     // The room's shard on this node if it has one; never creates it.
     std::shared_ptr<Shard> find(const std::string& party, const std::string& roomId) const;
-    // The log subject of a room, without creating a shard.
-    Result<std::string> subject(const std::string& party, const std::string& roomId) const;
+    // The subjects of a room (its log subject among them), without creating a shard.
+    Result<RoomSubjects> subjects(const std::string& party, const std::string& roomId) const;
 
     size_t size() const;
     // Every shard of `party` on this node loads `script` (see Shard::reload).

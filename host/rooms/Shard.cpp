@@ -49,8 +49,8 @@ bool excluded(const LogEntry& entry, const std::string& id) {
 }  // namespace
 
 std::shared_ptr<Shard> Shard::create(ShardContext& context, const Party& party, std::string roomId,
-                                     std::string subject) {
-    std::shared_ptr<Shard> shard(new Shard(context, party, std::move(roomId), std::move(subject)));
+                                     RoomSubjects subjects) {
+    std::shared_ptr<Shard> shard(new Shard(context, party, std::move(roomId), std::move(subjects)));
     // Their bus and timer callbacks keep the shard alive until the task they post has run.
     shard->handlers_.setOwner(shard);
     shard->presence_.setOwner(shard);
@@ -58,18 +58,16 @@ std::shared_ptr<Shard> Shard::create(ShardContext& context, const Party& party, 
     return shard;
 }
 
-Shard::Shard(ShardContext& context, const Party& party, std::string roomId, std::string subject)
+Shard::Shard(ShardContext& context, const Party& party, std::string roomId, RoomSubjects subjects)
     : context_(context),
       partyName_(party.name()),
       roomId_(std::move(roomId)),
-      subject_(std::move(subject)),
+      subjects_(std::move(subjects)),
       env_(party.env()),
-      // <prefix>.room.<party>.<room> -> <party>.<room>
-      keyPrefix_(subject_.substr(context.subjectPrefix.size() + 6)),
       storage_(party.storage() ? context.storage : nullptr),
       strand_(context.executor.makeStrand()),
       handlers_(context, *this, *strand_, party.script()),
-      presence_(context, *strand_, context.subjectPrefix + ".presence." + keyPrefix_) {
+      presence_(context, *strand_, subjects_.presence) {
     touch();
 }
 
@@ -101,7 +99,7 @@ void Shard::subscribe() {
     if (stopped_ || subscription_) return;
     std::weak_ptr<Shard> weak = weak_from_this();
     // NATS delivery thread: delivers here when the strand is idle, else posts.
-    auto sub = context_.bus.subscribe(subject_, [weak](LogEntry entry) {
+    auto sub = context_.bus.subscribe(subjects_.log, [weak](LogEntry entry) {
         auto self = weak.lock();
         if (!self || self->strand_->tryRun([&] { self->handleLiveNow(entry); })) return;
         self->handleLiveLater(std::move(entry));
@@ -123,7 +121,7 @@ void Shard::readLogPosition() {
     if (!subscription_) return scheduleRetry(&Shard::start);
     positionAsked_ = true;
     std::weak_ptr<Shard> weak = weak_from_this();
-    context_.bus.lastSequenceAsync(subject_, [weak](Result<uint64_t> last) {
+    context_.bus.lastSequenceAsync(subjects_.log, [weak](Result<uint64_t> last) {
         if (auto self = weak.lock())
             self->strand_->post(
                 [self, last = std::move(last)]() mutable { self->handleLogPosition(std::move(last)); });
@@ -167,7 +165,7 @@ void Shard::catchUp() {
 
 void Shard::catchUpNow() {
     if (stopped_ || !logReady_) return;
-    auto last = context_.bus.lastSequence(subject_);
+    auto last = context_.bus.lastSequence(subjects_.log);
     if (!last) return scheduleRetry(&Shard::catchUpNow);
     if (last.value() > lastDelivered_ && !fillGap(last.value())) return scheduleRetry(&Shard::catchUpNow);
     deliverPending();
@@ -224,7 +222,7 @@ void Shard::deliverPending() {
 // Reads every write after lastDelivered_ up to and including `upTo` from the log.
 bool Shard::fillGap(uint64_t upTo) {
     while (lastDelivered_ < upTo) {
-        auto entries = context_.bus.read(subject_, lastDelivered_, kGapReadBatch);
+        auto entries = context_.bus.read(subjects_.log, lastDelivered_, kGapReadBatch);
         if (!entries) {
             log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " gap after " +
                                    std::to_string(lastDelivered_) +
@@ -315,10 +313,10 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
 // ---- replay ------------------------------------------------------------------
 
 void Shard::startReplay(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t since) {
-    auto holds = logHolds(context_.bus, subject_, since);
+    auto holds = logHolds(context_.bus, subjects_.log, since);
     if (!holds) return failReplay(client, holds.status());
     if (!holds.value() && client->versioned()) {
-        auto first = context_.bus.read(subject_, since, 1);
+        auto first = context_.bus.read(subjects_.log, since, 1);
         uint64_t firstSeq = first && !first->empty() ? first->front().seq : 0;
         client->send(makeFrame(net::Opcode::Text, "{\"truncated\":true,\"since\":" + std::to_string(since) +
                                                       ",\"first\":" + std::to_string(firstSeq) + "}"));
@@ -350,7 +348,7 @@ void Shard::continueReplay(const std::shared_ptr<Replay>& job) {
         return;
     }
     while (job->next < lastDelivered_) {
-        auto entries = context_.bus.read(subject_, job->next, kReplayBatch);
+        auto entries = context_.bus.read(subjects_.log, job->next, kReplayBatch);
         if (!entries) {
             replays_.erase(id);
             return failReplay(job->client, entries.status());
@@ -471,7 +469,7 @@ void Shard::publish(std::string data, PublishOptions options) {
             self->handlers_.resumeAfterPublish(std::move(result));
         });
     };
-    context_.bus.publish(subject_, std::move(data), std::move(options), std::move(done));
+    context_.bus.publish(subjects_.log, std::move(data), std::move(options), std::move(done));
 }
 
 // ---- room:history ------------------------------------------------------------
@@ -485,7 +483,7 @@ void Shard::readHistory(uint64_t since, size_t limit) {
     Executor& pool = context_.blocking ? *context_.blocking : context_.executor;
     // The read holds no reference to the shard: a room that closes meanwhile is not kept.
     // Half the memory cap: a page the script could not hold is not worth reading.
-    pool.makeStrand()->post([weak, &bus = context_.bus, subject = subject_, since, limit,
+    pool.makeStrand()->post([weak, &bus = context_.bus, subject = subjects_.log, since, limit,
                              maxBytes = context_.limits.lua_memory_bytes / 2] {
         auto page = readHistoryPage(bus, subject, since, limit, maxBytes);
         if (auto self = weak.lock())

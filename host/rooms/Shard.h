@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 
+#include "bus/Subject.h"
 #include "rooms/Client.h"
 #include "rooms/HandlerQueue.h"
 #include "rooms/Http.h"
@@ -43,12 +44,12 @@ class Shard : public std::enable_shared_from_this<Shard>, private ShardView {
     // Creates the shard and starts it: subscribe, read the log's position, load
     // the script, run onStart.
     static std::shared_ptr<Shard> create(ShardContext& context, const Party& party, std::string roomId,
-                                         std::string subject);
+                                         RoomSubjects subjects);
     ~Shard();
 
     const std::string& roomId() const override { return roomId_; }
     const std::string& partyName() const override { return partyName_; }
-    const std::string& subject() const { return subject_; }
+    const RoomSubjects& subjects() const { return subjects_; }
     const std::map<std::string, std::string>& env() const override { return *env_; }
 
     // Any thread, below.
@@ -103,11 +104,11 @@ class Shard : public std::enable_shared_from_this<Shard>, private ShardView {
         uint64_t next;  // the last sequence sent (or the client's since)
     };
 
-    Shard(ShardContext& context, const Party& party, std::string roomId, std::string subject);
+    Shard(ShardContext& context, const Party& party, std::string roomId, RoomSubjects subjects);
 
     // ShardView, for the bindings: strand only, inside a handler call.
     const std::string& nodeId() const override { return context_.nodeId; }
-    const std::string& keyPrefix() const override { return keyPrefix_; }
+    const std::string& keyPrefix() const override { return subjects_.keyPrefix; }
     const Limits& limits() const override { return context_.limits; }
     KeyValue* storage() const override { return storage_; }
     KeyValue* alarms() const override { return context_.alarms; }
@@ -147,10 +148,9 @@ class Shard : public std::enable_shared_from_this<Shard>, private ShardView {
     ShardContext& context_;
     const std::string partyName_;
     const std::string roomId_;
-    const std::string subject_;
+    const RoomSubjects subjects_;
     const std::shared_ptr<const std::map<std::string, std::string>> env_;  // the party's, shared
-    const std::string keyPrefix_;  // "<party token>.<room token>": the room's keys in storage and alarms
-    KeyValue* const storage_;      // null unless the party has storage: true
+    KeyValue* const storage_;  // null unless the party has storage: true
     std::shared_ptr<Strand> strand_;
     // Declared before the log subscription, which calls into the shard: destroyed after it.
     HandlerQueue handlers_;

@@ -26,7 +26,7 @@ struct ShardContext {
     Timer& timer;
     const Limits& limits;
     std::string nodeId;
-    std::string subjectPrefix;
+    std::string subjectPrefix;  // RoomRegistry builds each room's RoomSubjects under it
     // Blocking NATS calls (room.storage, alarms, room:history) run on this executor, never on
     // a shard's strand, so a slow or absent NATS server holds back only the
     // handler that waits for it. Null: scripts get an error for storage and

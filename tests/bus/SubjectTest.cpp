@@ -93,6 +93,59 @@ TEST_CASE("malformed tokens are refused when decoding") {
 }
 
 TEST_CASE("log and live subjects") {
-    CHECK(logSubject("partyline", "chat", "lobby") == "partyline.room.chat.lobby");
-    CHECK(liveSubject("partyline", "chat", "lobby") == "partyline.live.chat.lobby");
+    CHECK(roomSubjects("partyline", "chat", "lobby").log == "partyline.room.chat.lobby");
+    CHECK(roomSubjects("partyline", "chat", "lobby").live == "partyline.live.chat.lobby");
+}
+
+TEST_CASE("a room's presence subject and key prefix") {
+    RoomSubjects subjects = roomSubjects("partyline", "chat", "lobby");
+    CHECK(subjects.presence == "partyline.presence.chat.lobby");
+    CHECK(subjects.keyPrefix == "chat.lobby");
+}
+
+TEST_CASE("a prefix of several tokens is kept whole") {
+    RoomSubjects subjects = roomSubjects("acme.eu", "chat", "lobby");
+    CHECK(subjects.log == "acme.eu.room.chat.lobby");
+    CHECK(subjects.live == "acme.eu.live.chat.lobby");
+    CHECK(subjects.presence == "acme.eu.presence.chat.lobby");
+    CHECK(subjects.keyPrefix == "chat.lobby");
+}
+
+TEST_CASE("the stream stores every log subject and republishes to every live subject") {
+    CHECK(logSubjects("partyline") == "partyline.room.>");
+    CHECK(liveSubjects("partyline") == "partyline.live.>");
+}
+
+TEST_CASE("a log subject is one under the prefix's room token, with something after it") {
+    CHECK(isLogSubject("partyline", "partyline.room.chat.lobby"));
+    CHECK(isLogSubject("partyline", "partyline.room.x"));
+    for (const char* other :
+         {"partyline.room.", "partyline.room", "partyline.live.chat.lobby", "partyline.presence.chat.lobby",
+          "partylinex.room.chat.lobby", "other.room.chat.lobby", "partyline.roomy.chat.lobby", ""}) {
+        CAPTURE(other);
+        CHECK_FALSE(isLogSubject("partyline", other));
+    }
+}
+
+TEST_CASE("a log subject's live subject is the room's") {
+    RoomSubjects subjects = roomSubjects("partyline", "chat", "lobby");
+    CHECK(liveSubjectOf("partyline", subjects.log) == subjects.live);
+    CHECK(liveSubjectOf("acme.eu", "acme.eu.room.a.b") == "acme.eu.live.a.b");
+}
+
+TEST_CASE("a key prefix gives back the party and the room id") {
+    auto party = encodeSubjectToken("the party");
+    auto room = encodeSubjectToken("room/1.2");
+    REQUIRE(party.isOk());
+    REQUIRE(room.isOk());
+    auto back = roomOfKeyPrefix(roomSubjects("partyline", party.value(), room.value()).keyPrefix);
+    REQUIRE(back.isOk());
+    CHECK(back.value().first == "the party");
+    CHECK(back.value().second == "room/1.2");
+    for (const char* bad : {"", "chat", "chat.", ".lobby", "chat.lob.by", "chat.=ZZ"}) {
+        CAPTURE(bad);
+        auto refused = roomOfKeyPrefix(bad);
+        REQUIRE_FALSE(refused.isOk());
+        CHECK(refused.status().code() == Code::InvalidArgument);
+    }
 }

@@ -49,9 +49,9 @@ AlarmScheduler::Timing quick() {
 
 // The room's log: what onAlarm wrote.
 std::vector<std::string> alarmLog(Rooms& rooms, const std::string& room) {
-    auto subject = rooms.registry->subject("alarm", room);
-    REQUIRE(subject.isOk());
-    auto entries = rooms.bus.read(subject.value(), 0, 100);
+    auto subjects = rooms.registry->subjects("alarm", room);
+    REQUIRE(subjects.isOk());
+    auto entries = rooms.bus.read(subjects.value().log, 0, 100);
     REQUIRE(entries.isOk());
     std::vector<std::string> out;
     for (const auto& e : entries.value()) out.push_back(e.data);

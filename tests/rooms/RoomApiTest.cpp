@@ -201,7 +201,7 @@ TEST_CASE("history reads waiting on the log hold back neither other rooms nor th
     REQUIRE(eventually([&] { return rooms.bus.readsWaiting() == 2; }));
 
     CHECK(rooms.request(other, method("PUT", {}, "meanwhile")).body == "stored");
-    rooms.bus.publish(a->subject(), "while reading", {}, [](Result<uint64_t>) {});
+    rooms.bus.publish(a->subjects().log, "while reading", {}, [](Result<uint64_t>) {});
     CHECK(texts(client->waitFor(1)) == std::vector<std::string>{"while reading"});
     auto futureA = answeredA.get_future(), futureB = answeredB.get_future();
     CHECK(futureA.wait_for(50ms) == std::future_status::timeout);

@@ -43,7 +43,7 @@ TEST_CASE("a broadcast goes through the log to every connection, in order") {
     REQUIRE(got.size() == 20);
     for (int i = 0; i < 20; ++i) CHECK(got[i] == "m" + std::to_string(i));
     CHECK(texts(b->waitFor(20)) == got);
-    CHECK(rooms.bus.lastSequence(shard->subject()).value() == 20);
+    CHECK(rooms.bus.lastSequence(shard->subjects().log).value() == 20);
 }
 
 TEST_CASE("binary stays binary and exclude skips the sender") {
@@ -84,7 +84,7 @@ TEST_CASE("a lost live delivery is filled from the log before newer writes") {
 
 TEST_CASE("a shard delivers writes from other publishers, not ones stored before it started") {
     Rooms rooms(Scripts{{"echo", kEcho}});
-    auto subject = rooms.registry->subject("echo", "x").value();
+    auto subject = rooms.registry->subjects("echo", "x").value().log;
     std::promise<void> stored;
     rooms.bus.publish(subject, "old", {}, [&](Result<uint64_t>) { stored.set_value(); });
     stored.get_future().wait();
@@ -259,7 +259,7 @@ TEST_CASE("after a reconnect, writes the live stream never brought are delivered
     auto client = std::make_shared<FakeClient>("c");
     shard->connect(client, {});
     rooms.bus.dropNextDeliveries(2);  // as if NATS was away while they were stored
-    auto subject = shard->subject();
+    auto subject = shard->subjects().log;
     for (const char* m : {"during-1", "during-2"}) rooms.bus.publish(subject, m, {}, [](Result<uint64_t>) {});
     REQUIRE(rooms.bus.drain());
     CHECK(client->waitFor(1, 300ms).empty());  // nothing arrives by itself

@@ -281,7 +281,7 @@ TEST_CASE("a handler waiting for the bucket holds back neither other rooms nor i
 
     // Another room answers, and the waiting room still delivers its log.
     CHECK(rooms.answer(rooms.shard("store", "other"), {{"op", "none"}}) == "no op");
-    rooms.bus.publish(slow->subject(), "while waiting", {}, [](Result<uint64_t>) {});
+    rooms.bus.publish(slow->subjects().log, "while waiting", {}, [](Result<uint64_t>) {});
     CHECK(texts(client->waitFor(1)) == std::vector<std::string>{"while waiting"});
     auto future = answered.get_future();
     CHECK(future.wait_for(50ms) == std::future_status::timeout);
