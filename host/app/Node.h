@@ -16,12 +16,12 @@
 #include "bus/EmbeddedNats.h"
 #include "bus/NatsBus.h"
 #include "config/Config.h"
+#include "core/Executor.h"
+#include "core/Timer.h"
 #include "net/Sender.h"
 #include "rooms/AlarmScheduler.h"
-#include "rooms/Executor.h"
 #include "rooms/Party.h"
 #include "rooms/RoomRegistry.h"
-#include "rooms/Timer.h"
 
 namespace partyline {
 

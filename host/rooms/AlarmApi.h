@@ -4,7 +4,7 @@
 // it. The alarm lives in the alarm bucket under <party>.<room>, not in the
 // shard, so it survives the shard closing and the node dying; AlarmScheduler
 // runs onAlarm when it is due. These functions run on the shard's strand and
-// wait for the bucket the way room.storage does (StorageApi).
+// wait for the bucket as a BlockingCall, as room.storage does.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,8 @@ extern "C" {
 #include <lua.h>
 }
 
-#include "rooms/StorageApi.h"
+#include "rooms/BlockingCall.h"
+#include "rooms/ShardView.h"
 
 namespace partyline {
 
@@ -25,7 +26,7 @@ struct AlarmApi {
     static void addMethods(lua_State* L, ShardView& view);
 
    private:
-    static bool begin(lua_State* L, ShardView& view, const char* what, StorageApi::Error& error);
+    static bool begin(lua_State* L, ShardView& view, const char* what, BlockingCall::Error& error);
     static int setAlarm(lua_State* L);
     static int cancelAlarm(lua_State* L);
     static int getAlarm(lua_State* L);

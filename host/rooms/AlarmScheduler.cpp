@@ -4,13 +4,13 @@
 
 #include "bus/Subject.h"
 #include "core/Log.h"
-#include "rooms/StorageApi.h"
+#include "rooms/BlockingCall.h"
 
 namespace partyline {
 namespace {
 
 KeyValue::Clock::time_point deadline() {
-    return KeyValue::Clock::now() + StorageApi::kDeadline;
+    return KeyValue::Clock::now() + BlockingCall::kDeadline;
 }
 
 // A claim NATS does not answer quickly is given up and tried again later: a

@@ -12,9 +12,9 @@
 #include "bus/Bus.h"
 #include "bus/KeyValue.h"
 #include "config/Config.h"
+#include "core/Executor.h"
 #include "core/Histogram.h"
-#include "rooms/Executor.h"
-#include "rooms/Timer.h"
+#include "core/Timer.h"
 
 namespace partyline {
 

@@ -1,7 +1,7 @@
 #include "rooms/StorageApi.h"
 
-#include <cstdarg>
-#include <cstdio>
+#include <optional>
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -22,7 +22,7 @@ ShardView& viewOf(lua_State* L) {
 }
 
 KeyValue::Clock::time_point deadline() {
-    return KeyValue::Clock::now() + StorageApi::kDeadline;
+    return KeyValue::Clock::now() + BlockingCall::kDeadline;
 }
 
 // A Lua string still on the stack; no destructor, so a Lua error may skip it.
@@ -32,7 +32,7 @@ struct Text {
     std::string_view view() const { return {data, size}; }
 };
 
-bool readKey(lua_State* L, int index, const char* what, Text& key, StorageApi::Error& error) {
+bool readKey(lua_State* L, int index, const char* what, Text& key, BlockingCall::Error& error) {
     if (lua_type(L, index) != LUA_TSTRING) {
         error.set("%s: the key must be a string, got %s", what, luaL_typename(L, index));
         return false;
@@ -47,7 +47,7 @@ bool readKey(lua_State* L, int index, const char* what, Text& key, StorageApi::E
 
 // {expect = revision} at `index`, or nothing. (std::optional<uint64_t> has no destructor to skip.)
 bool readExpect(lua_State* L, int index, const char* what, std::optional<uint64_t>& expect,
-                StorageApi::Error& error) {
+                BlockingCall::Error& error) {
     if (lua_isnoneornil(L, index)) return true;
     if (!lua_istable(L, index)) {
         error.set("%s: options must be a table such as {expect = 3}, got %s", what, luaL_typename(L, index));
@@ -63,7 +63,7 @@ bool readExpect(lua_State* L, int index, const char* what, std::optional<uint64_
 
 // The value at `index` as stored: 's' and a string's bytes, or 'j' and JSON.
 // Makes no Lua call that can raise (json encoding runs protected).
-bool encodeValue(lua_State* L, int index, size_t limit, std::string& out, StorageApi::Error& error) {
+bool encodeValue(lua_State* L, int index, size_t limit, std::string& out, BlockingCall::Error& error) {
     int type = lua_type(L, index);
     if (type == LUA_TSTRING) {
         size_t size = 0;
@@ -93,7 +93,7 @@ bool encodeValue(lua_State* L, int index, size_t limit, std::string& out, Storag
 }
 
 // Pushes what the stored bytes at `index` stand for.
-bool pushStored(lua_State* L, int index, StorageApi::Error& error) {
+bool pushStored(lua_State* L, int index, BlockingCall::Error& error) {
     size_t size = 0;
     const char* raw = lua_tolstring(L, index, &size);
     if (size > 0 && raw[0] == kStringTag) {
@@ -131,55 +131,7 @@ HandlerQueue::Resumer conflict() {
 
 }  // namespace
 
-void StorageApi::Error::set(const char* format, ...) {
-    va_list args;
-    va_start(args, format);
-    std::vsnprintf(text, sizeof text, format, args);
-    va_end(args);
-}
-
-bool StorageApi::mayBlock(lua_State* L, ShardView& view, const char* what, Error& error) {
-    if (!lua_isyieldable(L) || !view.handlers().isRunning(L)) {
-        error.set("%s must be called from a handler, not inside a coroutine or a metamethod", what);
-        return false;
-    }
-    if (!view.handlers().canBlock()) {
-        error.set("%s: this node makes no blocking calls", what);
-        return false;
-    }
-    return true;
-}
-
-int StorageApi::yield(lua_State* L, lua_KFunction finish) {
-    return lua_yieldk(L, 0, lua_KContext(lua_gettop(L)), finish);
-}
-
-int StorageApi::results(lua_State* L, lua_KContext base) {
-    const int ok = int(base) + 1;
-    if (lua_toboolean(L, ok)) return ok + 1;
-    luaL_where(L, 1);
-    lua_pushvalue(L, ok + 1);
-    lua_concat(L, 2);
-    return lua_error(L);
-}
-
-int StorageApi::raise(lua_State* L, const Error& error) {
-    luaL_where(L, 1);
-    lua_pushstring(L, error.text);
-    lua_concat(L, 2);
-    return lua_error(L);
-}
-
-HandlerQueue::Resumer StorageApi::failure(const char* what, const Status& status) {
-    std::string message = std::string(what) + ": " + status.toString();
-    return [message = std::move(message)](lua_State* co) {
-        lua_pushboolean(co, 0);
-        lua_pushlstring(co, message.data(), message.size());
-        return 2;
-    };
-}
-
-bool StorageApi::begin(lua_State* L, ShardView& view, const char* what, Error& error) {
+bool StorageApi::begin(lua_State* L, ShardView& view, const char* what, BlockingCall::Error& error) {
     if (!lua_istable(L, 1)) {
         error.set("call %s(...) with a colon", what);
         return false;
@@ -189,16 +141,17 @@ bool StorageApi::begin(lua_State* L, ShardView& view, const char* what, Error& e
                   view.partyName().c_str());
         return false;
     }
-    return mayBlock(L, view, what, error);
+    return BlockingCall::mayBlock(L, view, what, error);
 }
 
 // room.storage:get(key) -> value, revision; nil when the key has no value.
 int StorageApi::get(lua_State* L) {
     static constexpr const char* kWhat = "room.storage:get";
     ShardView& view = viewOf(L);
-    Error error;
+    BlockingCall::Error error;
     Text key;
-    if (!begin(L, view, kWhat, error) || !readKey(L, 2, kWhat, key, error)) return raise(L, error);
+    if (!begin(L, view, kWhat, error) || !readKey(L, 2, kWhat, key, error))
+        return BlockingCall::raise(L, error);
     view.handlers().callBlocking([kv = view.storage(), key = bucketKey(view.keyPrefix(), key),
                                   deadline = deadline()]() -> HandlerQueue::Resumer {
         auto entry = kv->get(key, deadline);
@@ -207,21 +160,21 @@ int StorageApi::get(lua_State* L) {
                 lua_pushnil(co);
                 return 1;
             });
-        if (!entry) return failure(kWhat, entry.status());
+        if (!entry) return BlockingCall::failure(kWhat, entry.status());
         return succeeded([entry = std::move(entry.value())](lua_State* co) {
             lua_pushlstring(co, entry.value.data(), entry.value.size());
             lua_pushinteger(co, lua_Integer(entry.revision));
             return 2;
         });
     });
-    return yield(L, getDone);
+    return BlockingCall::yield(L, getDone);
 }
 
 int StorageApi::getDone(lua_State* L, int, lua_KContext base) {
-    const int first = results(L, base);
+    const int first = BlockingCall::results(L, base);
     if (lua_isnil(L, first)) return 1;
-    Error error;
-    if (!pushStored(L, first, error)) return raise(L, error);
+    BlockingCall::Error error;
+    if (!pushStored(L, first, error)) return BlockingCall::raise(L, error);
     lua_pushvalue(L, first + 1);  // the revision
     return 2;
 }
@@ -230,12 +183,12 @@ int StorageApi::getDone(lua_State* L, int, lua_KContext base) {
 int StorageApi::put(lua_State* L) {
     static constexpr const char* kWhat = "room.storage:put";
     ShardView& view = viewOf(L);
-    Error error;
+    BlockingCall::Error error;
     Text key;
     std::optional<uint64_t> expect;
     if (!begin(L, view, kWhat, error) || !readKey(L, 2, kWhat, key, error) ||
         !readExpect(L, 4, kWhat, expect, error))
-        return raise(L, error);
+        return BlockingCall::raise(L, error);
     {
         std::string stored;
         if (encodeValue(L, 3, view.limits().storage_value_bytes, stored, error)) {
@@ -244,7 +197,7 @@ int StorageApi::put(lua_State* L) {
                                           deadline = deadline()]() -> HandlerQueue::Resumer {
                 auto revision = kv->put(key, stored, expect, deadline);
                 if (!revision && revision.status().code() == Code::Conflict) return conflict();
-                if (!revision) return failure(kWhat, revision.status());
+                if (!revision) return BlockingCall::failure(kWhat, revision.status());
                 return succeeded([revision = revision.value()](lua_State* co) {
                     lua_pushinteger(co, lua_Integer(revision));
                     return 1;
@@ -252,62 +205,57 @@ int StorageApi::put(lua_State* L) {
             });
         }
     }
-    if (error) return raise(L, error);
-    return yield(L, allResults);
-}
-
-int StorageApi::allResults(lua_State* L, int, lua_KContext base) {
-    const int first = results(L, base);
-    return lua_gettop(L) - first + 1;
+    if (error) return BlockingCall::raise(L, error);
+    return BlockingCall::yield(L, BlockingCall::allResults);
 }
 
 // room.storage:delete(key [, {expect = revision}]) -> true, or nil and "conflict".
 int StorageApi::remove(lua_State* L) {
     static constexpr const char* kWhat = "room.storage:delete";
     ShardView& view = viewOf(L);
-    Error error;
+    BlockingCall::Error error;
     Text key;
     std::optional<uint64_t> expect;
     if (!begin(L, view, kWhat, error) || !readKey(L, 2, kWhat, key, error) ||
         !readExpect(L, 3, kWhat, expect, error))
-        return raise(L, error);
+        return BlockingCall::raise(L, error);
     if (expect == uint64_t(0)) {
         error.set("%s: expect must be the revision of the value to delete, at least 1", kWhat);
-        return raise(L, error);
+        return BlockingCall::raise(L, error);
     }
     {
         view.handlers().callBlocking([kv = view.storage(), key = bucketKey(view.keyPrefix(), key), expect,
                                       deadline = deadline()]() -> HandlerQueue::Resumer {
             Status erased = kv->erase(key, expect, deadline);
             if (erased.code() == Code::Conflict) return conflict();
-            if (!erased) return failure(kWhat, erased);
+            if (!erased) return BlockingCall::failure(kWhat, erased);
             return succeeded([](lua_State* co) {
                 lua_pushboolean(co, 1);
                 return 1;
             });
         });
     }
-    return yield(L, allResults);
+    return BlockingCall::yield(L, BlockingCall::allResults);
 }
 
 // room.storage:list([prefix]) -> {key = value, ...} for every key starting with prefix.
 int StorageApi::list(lua_State* L) {
     static constexpr const char* kWhat = "room.storage:list";
     ShardView& view = viewOf(L);
-    Error error;
+    BlockingCall::Error error;
     Text prefix;
-    if (!begin(L, view, kWhat, error)) return raise(L, error);
+    if (!begin(L, view, kWhat, error)) return BlockingCall::raise(L, error);
     if (!lua_isnoneornil(L, 2)) {
         if (lua_type(L, 2) != LUA_TSTRING) {
             error.set("%s: the prefix must be a string, got %s", kWhat, luaL_typename(L, 2));
-            return raise(L, error);
+            return BlockingCall::raise(L, error);
         }
         prefix.data = lua_tolstring(L, 2, &prefix.size);
     }
     if (prefix.size > kMaxRoomIdBytes) {
         error.set("%s: the prefix is %zu bytes, longer than any key (%zu)", kWhat, prefix.size,
                   kMaxRoomIdBytes);
-        return raise(L, error);
+        return BlockingCall::raise(L, error);
     }
     {
         // Each byte has one encoding, so an encoded key starts with the encoded prefix.
@@ -317,10 +265,11 @@ int StorageApi::list(lua_State* L) {
              maxBytes = view.limits().lua_memory_bytes, deadline = deadline()]() -> HandlerQueue::Resumer {
                 auto entries = kv->list(parent, maxBytes, deadline);
                 if (!entries && entries.status().code() == Code::TooLarge)
-                    return failure(kWhat, Status(Code::TooLarge,
-                                                 "the values listed exceed limits.lua_memory_bytes; "
-                                                 "list a longer prefix"));
-                if (!entries) return failure(kWhat, entries.status());
+                    return BlockingCall::failure(kWhat,
+                                                 Status(Code::TooLarge,
+                                                        "the values listed exceed limits.lua_memory_bytes; "
+                                                        "list a longer prefix"));
+                if (!entries) return BlockingCall::failure(kWhat, entries.status());
                 std::vector<std::pair<std::string, std::string>> found;  // key, stored bytes
                 for (auto& entry : entries.value()) {
                     std::string_view token = std::string_view(entry.key).substr(parent.size() + 1);
@@ -339,16 +288,16 @@ int StorageApi::list(lua_State* L) {
                 });
             });
     }
-    return yield(L, listDone);
+    return BlockingCall::yield(L, listDone);
 }
 
 // Replaces each stored value of the listed table with what it stands for.
 int StorageApi::listDone(lua_State* L, int, lua_KContext base) {
-    const int table = results(L, base);
-    Error error;
+    const int table = BlockingCall::results(L, base);
+    BlockingCall::Error error;
     lua_pushnil(L);
     while (lua_next(L, table)) {  // key, stored
-        if (!pushStored(L, lua_gettop(L), error)) return raise(L, error);
+        if (!pushStored(L, lua_gettop(L), error)) return BlockingCall::raise(L, error);
         lua_pushvalue(L, -3);  // key, stored, value, key
         lua_insert(L, -2);     // key, stored, key, value
         lua_rawset(L, table);  // an existing field: allowed while traversing

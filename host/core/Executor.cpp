@@ -1,4 +1,4 @@
-#include "rooms/Executor.h"
+#include "core/Executor.h"
 
 namespace partyline {
 

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "rooms/Executor.h"
+#include "core/Executor.h"
 
 namespace partyline {
 namespace {

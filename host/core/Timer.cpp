@@ -1,4 +1,4 @@
-#include "rooms/Timer.h"
+#include "core/Timer.h"
 
 namespace partyline {
 

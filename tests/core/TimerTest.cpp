@@ -5,7 +5,7 @@
 #include <future>
 #include <thread>
 
-#include "rooms/Timer.h"
+#include "core/Timer.h"
 
 using namespace partyline;
 using namespace std::chrono_literals;
