@@ -1,4 +1,4 @@
-// The node's configuration: the YAML of DESIGN.md as plain structs.
+// The node's configuration: the node's YAML file (README.md, Configuration) as plain structs.
 //
 // Every key is optional; the defaults below run one node on one machine. The
 // loader validates every key: an unknown key or a bad value is an error that

@@ -1,4 +1,4 @@
-// Config loader: defaults, the DESIGN.md example, one test per kind of error (each asserting the
+// Config loader: defaults, a commented example, one test per kind of error (each asserting the
 // whole message, so the key and the line are pinned), durations and sizes, and the shipped files.
 #include <doctest/doctest.h>
 
@@ -88,7 +88,7 @@ TEST_CASE("sections whose keys are all commented out are empty, not errors") {
     CHECK(config.parties.empty());
 }
 
-TEST_CASE("the DESIGN.md example parses to its values") {
+TEST_CASE("a commented example parses to its values") {
     Config config = parsed(R"(
 listen: 0.0.0.0:1999
 node_id: auto                 # default: hostname-pid

@@ -1,4 +1,4 @@
-// Optimistic concurrency across shards (DESIGN.md guarantee 4), with real
+// Optimistic concurrency across shards (README.md's Guarantees, 4), with real
 // processes: two partyline nodes on one nats-server, a room whose onRequest
 // calls room:append(body, {expect = seq}) (scripts/append.lua). Requests on
 // both nodes race to append after the same sequence: exactly one wins each

@@ -1,7 +1,8 @@
 // Faults under steady traffic, with real processes: three partyline nodes on
 // one nats-server (its own store directory), one room with partyline.v1
 // clients on every node, and a steady load of POSTs to the built-in
-// broadcast spread over the nodes. Each fault checks DESIGN.md's guarantees:
+// broadcast spread over the nodes. Each fault checks the first three of
+// README.md's Guarantees:
 //
 //   1. every client that stayed connected gets every write of the log, in log
 //      order, once (compared seq by seq, data by data, with the room's log

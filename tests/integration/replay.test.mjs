@@ -1,4 +1,4 @@
-// Replay (DESIGN.md guarantee 3), with real processes: a partyline.v1 client
+// Replay (README.md's Guarantees, 3), with real processes: a partyline.v1 client
 // that connects with ?since=N gets every write after N from the log, then the
 // live stream, with no gap and no duplicate at the seam, even while writes
 // keep coming and on a node other than the one it saw N on;
