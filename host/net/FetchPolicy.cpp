@@ -13,6 +13,8 @@ namespace {
 constexpr size_t kMaxUrlBytes = 16 * 1024;
 // An entry is a host and a port: anything longer is a mistake.
 constexpr size_t kMaxEntryBytes = 300;
+// The longest DNS name (RFC 1035): a longer host names nothing, and an entry always holds one.
+constexpr size_t kMaxNameBytes = 253;
 // How much of a refused host an error message shows.
 constexpr size_t kMaxShownHost = 200;
 
@@ -42,9 +44,10 @@ uint16_t defaultPort(std::string_view scheme) {
     return scheme == "https" ? 443 : 80;
 }
 
-// A DNS name as the list compares it: labels of [a-z0-9-_], none empty (so no trailing dot).
+// A DNS name as the list compares it: labels of [a-z0-9-_], none empty (so no trailing dot), at
+// most kMaxNameBytes in all.
 bool plainName(std::string_view host) {
-    if (host.empty() || host.front() == '.' || host.back() == '.') return false;
+    if (host.empty() || host.size() > kMaxNameBytes || host.front() == '.' || host.back() == '.') return false;
     if (host.find("..") != std::string_view::npos) return false;
     for (char c : host) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';

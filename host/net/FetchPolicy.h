@@ -9,9 +9,9 @@
 //   domain), and IPv4 or bracketed IPv6 literals with or without a port (`127.0.0.1:8080`,
 //   `[::1]:8080`). An entry without a port allows the scheme's default port only (80 for http,
 //   443 for https): a listed backend on 443 does not open every other service of that host; a
-//   port written in the entry is allowed over either scheme. Names compare without case; a
-//   trailing dot, an IPv6 zone id, userinfo that names another host, and anything libcurl refuses
-//   are not the listed host.
+//   port written in the entry is allowed over either scheme. Names compare without case; a name
+//   longer than DNS allows (253 bytes), a trailing dot, an IPv6 zone id, userinfo that names
+//   another host, and anything libcurl refuses are not the listed host.
 // - By address, on each connection just before connect (the Fetcher calls allowsAddress from
 //   libcurl's open-socket callback, after resolution, so DNS rebinding cannot slip between check
 //   and connect): loopback (127/8, ::1), link-local (169.254/16, fe80::/10), unspecified (0/8, ::)

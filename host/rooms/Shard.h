@@ -37,7 +37,7 @@
 
 namespace partyline {
 
-class Shard : public std::enable_shared_from_this<Shard>, private ShardView {
+class Shard final : public std::enable_shared_from_this<Shard>, private ShardView {
    public:
     using Clock = std::chrono::steady_clock;
 

@@ -112,6 +112,17 @@ TEST_CASE("a trailing dot is not the listed host, in the URL or in the entry") {
     CHECK(FetchPolicy::checkEntry("api.example.com.").code() == Code::InvalidArgument);
 }
 
+TEST_CASE("a name longer than DNS allows (253 bytes) is never listed, not even by a wildcard") {
+    FetchPolicy policy({"*.internal.example.com"});
+    std::string suffix = ".internal.example.com";
+    std::string longest(253 - suffix.size(), 'a');
+    for (size_t dot = 60; dot < longest.size(); dot += 61) longest[dot] = '.';
+    CHECK(allowed(policy, "http://" + longest + suffix + "/"));
+    std::string tooLong = "b" + longest + suffix;
+    CHECK(refusal(policy, "http://" + tooLong + "/") == "not allowed: host " + tooLong.substr(0, 200));
+    CHECK(FetchPolicy::checkEntry(tooLong).code() == Code::InvalidArgument);
+}
+
 TEST_CASE("IPv4 and IPv6 literals, with and without ports, in the forms libcurl normalises") {
     FetchPolicy policy({"127.0.0.1:8080", "10.0.0.5", "[::1]:8080", "[2001:db8::1]"});
     CHECK(allowed(policy, "http://127.0.0.1:8080/"));
