@@ -227,7 +227,8 @@ void PostWriter::issue(Connection& c, uint32_t writes) {
     std::string body;
     for (uint32_t i = 0; i < writes; ++i) {
         if (i) body += '\n';
-        body += encodePayload(run_.runId, WriteStamp{c.room, c.index, c.firstCounter + i, c.sentNanos}, o.size);
+        body +=
+            encodePayload(run_.runId, WriteStamp{c.room, c.index, c.firstCounter + i, c.sentNanos}, o.size);
     }
     c.out = "POST " + paths_[c.room] + " HTTP/1.1\r\nHost: " + run_.endpoints[c.node].hostHeader +
             "\r\nContent-Type: " + (o.batch > 1 ? "application/x-ndjson" : "text/plain") +

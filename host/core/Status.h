@@ -16,20 +16,20 @@ namespace partyline {
 
 enum class Code {
     Ok,
-    InvalidArgument,  // the caller's input is wrong: 400, a config error
-    NotFound,         // no such party, key or message: 404
-    Conflict,         // an expected sequence or revision did not match: 409
-    Unavailable,      // NATS or JetStream cannot be reached now: 503
-    Timeout,          // no answer in time: 503/504
-    TooLarge,         // over a configured size limit: 413, close 1009
-    ResourceExhausted,// a budget or a capacity is spent: 503, close 1013
-    Internal,         // a bug or an unexpected library answer: 500
+    InvalidArgument,    // the caller's input is wrong: 400, a config error
+    NotFound,           // no such party, key or message: 404
+    Conflict,           // an expected sequence or revision did not match: 409
+    Unavailable,        // NATS or JetStream cannot be reached now: 503
+    Timeout,            // no answer in time: 503/504
+    TooLarge,           // over a configured size limit: 413, close 1009
+    ResourceExhausted,  // a budget or a capacity is spent: 503, close 1013
+    Internal,           // a bug or an unexpected library answer: 500
 };
 
 const char* codeName(Code code);
 
 class Status {
-public:
+   public:
     Status() = default;
     Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
 
@@ -52,14 +52,14 @@ public:
     }
     std::string toString() const { return std::string(codeName(code_)) + ": " + message_; }
 
-private:
+   private:
     Code code_ = Code::Ok;
     std::string message_;
 };
 
 template <class T>
 class Result {
-public:
+   public:
     Result(T value) : value_(std::move(value)) {}
     Result(Status status) : status_(std::move(status)) { assert(!status_.isOk()); }
 
@@ -67,9 +67,18 @@ public:
     explicit operator bool() const { return isOk(); }
     const Status& status() const { return status_; }
 
-    T& value() & { assert(isOk()); return *value_; }
-    const T& value() const& { assert(isOk()); return *value_; }
-    T&& value() && { assert(isOk()); return std::move(*value_); }
+    T& value() & {
+        assert(isOk());
+        return *value_;
+    }
+    const T& value() const& {
+        assert(isOk());
+        return *value_;
+    }
+    T&& value() && {
+        assert(isOk());
+        return std::move(*value_);
+    }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
@@ -79,7 +88,7 @@ public:
         return *this;
     }
 
-private:
+   private:
     std::optional<T> value_;
     Status status_;
 };

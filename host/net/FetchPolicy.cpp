@@ -47,7 +47,8 @@ uint16_t defaultPort(std::string_view scheme) {
 // A DNS name as the list compares it: labels of [a-z0-9-_], none empty (so no trailing dot), at
 // most kMaxNameBytes in all.
 bool plainName(std::string_view host) {
-    if (host.empty() || host.size() > kMaxNameBytes || host.front() == '.' || host.back() == '.') return false;
+    if (host.empty() || host.size() > kMaxNameBytes || host.front() == '.' || host.back() == '.')
+        return false;
     if (host.find("..") != std::string_view::npos) return false;
     for (char c : host) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
