@@ -14,7 +14,7 @@ dir="$root/build-fuzz"
 seconds=${PARTYLINE_FUZZ_SECONDS:-30}
 
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
-  -DCMAKE_CXX_COMPILER=clang++ -DPARTYLINE_FUZZ=ON >/dev/null
+  -DCMAKE_CXX_COMPILER=clang++ -DPARTYLINE_FUZZ=ON -DPARTYLINE_WERROR="${PARTYLINE_WERROR:-OFF}" >/dev/null
 cmake --build "$dir" -j"$(nproc)" --target fuzzers
 
 targets=("$@")

@@ -4,10 +4,15 @@
 # clients), then the unit tests again under AddressSanitizer+UBSan and
 # ThreadSanitizer, then each libFuzzer target for a bounded time (scripts/fuzz.sh).
 # Set PARTYLINE_SKIP_SANITIZERS=1 to skip the sanitizer builds, PARTYLINE_SKIP_FUZZ=1 to skip
-# fuzzing, PARTYLINE_FUZZ_SECONDS to fuzz each target longer or shorter than 30 s.
+# fuzzing, PARTYLINE_FUZZ_SECONDS to fuzz each target longer or shorter than 30 s. The C++
+# sources must be formatted (scripts/format.sh) and build without a warning.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
+# Formatting first: it takes a second, and an unformatted change fails before a long build.
+"$root/scripts/format.sh" --check
+# A compiler warning fails every build below (PARTYLINE_WERROR=OFF to see warnings only).
+export PARTYLINE_WERROR=${PARTYLINE_WERROR:-ON}
 (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error)
 
 jobs=$(nproc)
@@ -17,7 +22,8 @@ ctest --test-dir "$root/build" --output-on-failure -j"$jobs" --timeout 600
 if [[ "${PARTYLINE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   for sanitizer in "address,undefined" thread; do
     dir="$root/build-${sanitizer%%,*}"
-    cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DPARTYLINE_SANITIZE="$sanitizer" >/dev/null
+    cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DPARTYLINE_SANITIZE="$sanitizer" \
+      -DPARTYLINE_WERROR="$PARTYLINE_WERROR" >/dev/null
     cmake --build "$dir" -j"$jobs"
     # Unit tests only: the integration tests exercise the release build.
     UBSAN_OPTIONS=halt_on_error=1 TSAN_OPTIONS=halt_on_error=1 \
