@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "ClientFrames.h"
-#include "Histogram.h"
+#include "Percentiles.h"
 #include "RunState.h"
 
 namespace partyline::bench {
@@ -51,7 +51,7 @@ struct Client {
 };
 
 struct ClientLoopResult {
-    Histogram latency;
+    Percentiles latency;
     uint64_t duplicates = 0;
     uint64_t orderViolations = 0;
     uint64_t foreign = 0;

@@ -15,13 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "Histogram.h"
+#include "Percentiles.h"
 #include "RunState.h"
 
 namespace partyline::bench {
 
 struct PostWriterResult {
-    Histogram ackLatency;
+    Percentiles ackLatency;
     uint64_t planned = 0;  // rate x duration
     uint64_t sent = 0;
     uint64_t acknowledged = 0;

@@ -202,7 +202,7 @@ std::string number(double value) {
     return text;
 }
 
-std::string latencyJson(const Histogram& h) {
+std::string latencyJson(const Percentiles& h) {
     return "{\"samples\":" + std::to_string(h.count()) + ",\"p50\":" + number(ms(h.percentile(0.5))) +
            ",\"p99\":" + number(ms(h.percentile(0.99))) + ",\"max\":" + number(ms(h.max())) + "}";
 }

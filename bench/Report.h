@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "ClientLoop.h"
-#include "Histogram.h"
 #include "Options.h"
+#include "Percentiles.h"
 #include "PostWriter.h"
 #include "Probe.h"
 #include "RunState.h"
@@ -37,12 +37,12 @@ struct Report {
     double writeSeconds = 0;       // first write to last acknowledgement (post) or to the end of writing (ws)
     uint64_t maxSendLagNanos = 0;  // the worst delay between a write's scheduled time and its sending
     std::map<std::string, uint64_t> writeFailures;
-    Histogram ackLatency;
+    Percentiles ackLatency;
     // Deliveries.
     uint64_t expected = 0, delivered = 0, lost = 0, unexpected = 0, duplicates = 0, orderViolations = 0;
     uint64_t foreign = 0, misrouted = 0;
     double deliverySeconds = 0;  // first write to last delivery
-    Histogram latency;
+    Percentiles latency;
 
     double rssPerConnectionKib() const;
     double acknowledgedPerSecond() const {

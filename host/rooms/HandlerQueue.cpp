@@ -31,7 +31,7 @@ void HandlerQueue::loadScript() {
     if (Status loaded = loadState(script_); !loaded) {
         scriptError_ = loaded;
         context_.luaErrors++;
-        log::error("shard", "room=" + room() + " script failed: " + loaded.message());
+        log::error("shard", "script failed: " + loaded.message(), {{"room", room()}});
     }
 }
 
@@ -45,7 +45,7 @@ Status HandlerQueue::loadState(const std::shared_ptr<const Script>& script) {
     if (!state) return state.status();
     std::unique_ptr<lua::State> lua = std::move(state.value());
     lua->setLogSink([room = room()](log::Level level, std::string_view at, std::string_view m) {
-        log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
+        log::write(level, "lua", m, {{"room", room}, {"at", std::string(at)}});
     });
     Status loaded = script->chunk.empty() ? lua->loadScript(script->source, script->path)
                                           : lua->loadCompiled(script->chunk, script->path);
@@ -90,11 +90,11 @@ void HandlerQueue::swapScript(std::shared_ptr<const Script> script) {
     Status loaded = loadState(script);
     if (!loaded) {
         lua_ = std::move(old);
-        log::error("shard",
-                   "room=" + room() + " reload failed, the running version stays: " + loaded.message());
+        log::error("shard", "reload failed, the running version stays: " + loaded.message(),
+                   {{"room", room()}});
         return;
     }
-    log::info("shard", "room=" + room() + " reloaded " + script->path);
+    log::info("shard", "reloaded " + script->path, {{"room", room()}});
 }
 
 // ---- the handlers ------------------------------------------------------------
@@ -198,8 +198,8 @@ void HandlerQueue::callOnBeforeConnect(HttpRequest request,
 
 void HandlerQueue::callOnAlarm(std::function<void(bool taken)> done) {
     if (!lua_) {  // the shard started before this call: the script did not load
-        log::error("shard",
-                   "room=" + room() + " alarm dropped, the script does not load: " + scriptError_.message());
+        log::error("shard", "alarm dropped, the script does not load: " + scriptError_.message(),
+                   {{"room", room()}});
         return done(true);
     }
     enqueue({"onAlarm",
@@ -301,7 +301,7 @@ void HandlerQueue::finishCall(int nresults, const Status& error) {
     if (!error.isOk()) {
         context_.luaErrors++;
         if (error.code() == Code::ResourceExhausted) context_.luaBudgetStops++;
-        log::error("lua", "room=" + room() + " handler=" + done.call.handler + " " + error.message());
+        log::error("lua", error.message(), {{"room", room()}, {"handler", done.call.handler}});
     }
     if (done.call.done) done.call.done(done.co, error.isOk() ? nresults : 0, error);
     if (lua_) {

@@ -46,7 +46,7 @@ Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, con
     auto [it, inserted] = shards_.try_emplace(key);
     if (inserted) {
         it->second = Shard::create(context_, *parties_.find(party), roomId, std::move(subj.value()));
-        log::debug("rooms", "shard started room=" + party + "/" + roomId);
+        log::debug("rooms", "shard started", {{"room", party + "/" + roomId}});
     }
     return it->second;
 }
@@ -87,7 +87,7 @@ size_t RoomRegistry::sweepIdle() {
         }
     }
     for (auto& shard : idle) {
-        log::debug("rooms", "shard closed (idle) room=" + shard->partyName() + "/" + shard->roomId());
+        log::debug("rooms", "shard closed (idle)", {{"room", shard->partyName() + "/" + shard->roomId()}});
         shard->stop();
     }
     return idle.size();

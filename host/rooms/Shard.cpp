@@ -105,8 +105,7 @@ void Shard::subscribe() {
         self->handleLiveLater(std::move(entry));
     });
     if (!sub) {
-        log::warn("shard",
-                  "room=" + partyName_ + "/" + roomId_ + " cannot subscribe: " + sub.status().message());
+        log::warn("shard", "cannot subscribe: " + sub.status().message(), {{"room", logName()}});
         return;
     }
     subscription_ = std::move(sub.value());
@@ -132,8 +131,7 @@ void Shard::handleLogPosition(Result<uint64_t> last) {
     positionAsked_ = false;
     if (stopped_ || logReady_) return;
     if (!last) {
-        log::warn("shard",
-                  "room=" + partyName_ + "/" + roomId_ + " cannot read the log: " + last.status().message());
+        log::warn("shard", "cannot read the log: " + last.status().message(), {{"room", logName()}});
         return scheduleRetry(&Shard::start);
     }
     lastDelivered_ = last.value();
@@ -224,16 +222,18 @@ bool Shard::fillGap(uint64_t upTo) {
     while (lastDelivered_ < upTo) {
         auto entries = context_.bus.read(subjects_.log, lastDelivered_, kGapReadBatch);
         if (!entries) {
-            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " gap after " +
-                                   std::to_string(lastDelivered_) +
-                                   " not filled: " + entries.status().message());
+            log::warn(
+                "shard",
+                "gap after " + std::to_string(lastDelivered_) + " not filled: " + entries.status().message(),
+                {{"room", logName()}});
             return false;
         }
         if (entries->empty()) {
             // Retention dropped the missing writes: nothing left to deliver before upTo.
-            log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " writes " +
-                                   std::to_string(lastDelivered_ + 1) + ".." + std::to_string(upTo) +
-                                   " are no longer in the log");
+            log::warn("shard",
+                      "writes " + std::to_string(lastDelivered_ + 1) + ".." + std::to_string(upTo) +
+                          " are no longer in the log",
+                      {{"room", logName()}});
             lastDelivered_ = upTo;
             return true;
         }
@@ -331,7 +331,7 @@ void Shard::startReplay(const std::shared_ptr<Client>& client, HttpRequest reque
 }
 
 void Shard::failReplay(const std::shared_ptr<Client>& client, const Status& why) {
-    log::warn("shard", "room=" + partyName_ + "/" + roomId_ + " replay failed: " + why.message());
+    log::warn("shard", "replay failed: " + why.message(), {{"room", logName()}});
     client->close(1013, "the room's log cannot be read now; reconnect with the same since");
     connectionCount_--;
 }

@@ -93,6 +93,8 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     bool idleFor(std::chrono::seconds idle) const;
 
    private:
+    // "party/room": the room field of this shard's log lines.
+    std::string logName() const { return partyName_ + "/" + roomId_; }
     struct Connection {
         std::shared_ptr<Client> client;
         uint64_t after = 0;  // writes up to this sequence reached the client otherwise (replay, or before)

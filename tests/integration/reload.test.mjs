@@ -110,8 +110,8 @@ describe("hot reload", () => {
     await late.waitFor((m) => m.text === "v2:hi");
     await late.close();
     assertNothingClosed();
-    assert.match(node.logs(), new RegExp(`room=live/a reloaded ${scriptFile}`));
-    assert.match(node.logs(), new RegExp(`room=live/b reloaded ${scriptFile}`));
+    assert.match(node.logs(), new RegExp(`msg="reloaded ${scriptFile}" room=live/a`));
+    assert.match(node.logs(), new RegExp(`msg="reloaded ${scriptFile}" room=live/b`));
   });
 
   test("an edit with a syntax error keeps the running version and logs file and line", T, async () => {

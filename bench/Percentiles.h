@@ -1,4 +1,4 @@
-// Histogram: a log-linear histogram of durations in nanoseconds, for latency percentiles.
+// Percentiles: a log-linear histogram of durations in nanoseconds, for latency percentiles.
 //
 // Provides constant-time recording into fixed buckets (128 per power of two, so a reported
 // percentile is within 0.8% of the true value), merging, and percentile lookup. Millions of
@@ -13,12 +13,12 @@
 
 namespace partyline::bench {
 
-class Histogram {
+class Percentiles {
    public:
-    Histogram();
+    Percentiles();
 
     void record(uint64_t nanos);
-    void merge(const Histogram& other);
+    void merge(const Percentiles& other);
 
     uint64_t count() const { return count_; }
     uint64_t max() const { return max_; }

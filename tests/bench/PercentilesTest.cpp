@@ -1,18 +1,18 @@
 #include <doctest/doctest.h>
 
-#include "Histogram.h"
+#include "Percentiles.h"
 
-using partyline::bench::Histogram;
+using partyline::bench::Percentiles;
 
 TEST_CASE("an empty histogram reports zero") {
-    Histogram h;
+    Percentiles h;
     CHECK(h.count() == 0);
     CHECK(h.percentile(0.5) == 0);
     CHECK(h.max() == 0);
 }
 
 TEST_CASE("percentiles are within 1% of the true value, and the max is exact") {
-    Histogram h;
+    Percentiles h;
     for (uint64_t micros = 1; micros <= 10000; ++micros) h.record(micros * 1000);
     CHECK(h.count() == 10000);
     CHECK(h.max() == 10000 * 1000);
@@ -22,7 +22,7 @@ TEST_CASE("percentiles are within 1% of the true value, and the max is exact") {
 }
 
 TEST_CASE("small values are exact") {
-    Histogram h;
+    Percentiles h;
     for (uint64_t v : {0, 1, 2, 3, 127}) h.record(v);
     CHECK(h.percentile(0.2) == 0);
     CHECK(h.percentile(0.6) == 2);
@@ -30,7 +30,7 @@ TEST_CASE("small values are exact") {
 }
 
 TEST_CASE("merging adds the samples of both") {
-    Histogram a, b;
+    Percentiles a, b;
     for (int i = 0; i < 99; ++i) a.record(1000);
     b.record(5'000'000'000);
     a.merge(b);
