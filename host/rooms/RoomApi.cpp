@@ -230,7 +230,7 @@ int RoomApi::historyRead(lua_State* L, int, intptr_t) {
         return 2;
     }
     const auto& entries = page->value().entries;
-    lua_createtable(L, int(entries.size()), 0);
+    lua::pushArray(L, int(entries.size()));
     for (size_t i = 0; i < entries.size(); ++i) {
         lua_createtable(L, 0, 3);
         lua_pushinteger(L, lua_Integer(entries[i].seq));
@@ -311,7 +311,7 @@ void RoomApi::pushConn(lua_State* L, ShardView& view, const std::string& id) {
     setString(L, "id", id);
     lua_newtable(L);
     lua_setfield(L, -2, "state");
-    lua_newtable(L);
+    lua::pushArray(L, 0);
     lua_setfield(L, -2, "tags");
     lua_pushboolean(L, false);
     lua_setfield(L, -2, "binary");
