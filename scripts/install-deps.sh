@@ -32,3 +32,24 @@ if ((${#missing[@]})); then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# The current nats-server, beside Debian's 2.9.10: built from its Go module into the build's tools
+# folder (build/tools/bin, or $BUILD_DIR/tools/bin) when Go is installed. The embedded server, the
+# tests and the benchmarks start the newest nats-server they find, so this one; scripts/test.sh
+# runs a compatibility subset against Debian's too. Without Go, Debian's is the only one.
+nats_version=v2.15.3
+tools="${BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}/tools/bin"
+if [[ -x "$tools/nats-server" ]] && "$tools/nats-server" --version 2>/dev/null | grep -qF "$nats_version"; then
+  :
+elif command -v go >/dev/null; then
+  echo "building nats-server $nats_version into $tools"
+  mkdir -p "$tools"
+  # Go keeps its module and build caches under HOME, which a CI job may not set.
+  export HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+  if ! GOBIN="$tools" GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0 \
+      go install "github.com/nats-io/nats-server/v2@$nats_version"; then
+    echo "install-deps: cannot build nats-server $nats_version; Debian's nats-server is used" >&2
+  fi
+else
+  echo "install-deps: Go is not installed; Debian's nats-server $(/usr/sbin/nats-server --version 2>/dev/null) is used" >&2
+fi

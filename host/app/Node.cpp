@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "bus/NatsServerVersion.h"
 #include "core/Log.h"
 
 namespace partyline {
@@ -44,6 +45,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     auto bus = NatsBus::connect(config.nats, url, node->nodeId_);
     if (!bus) return bus.status().withContext("nats " + url);
     node->bus_ = std::move(bus.value());
+    node->logServerVersion();
     if (Status s = node->openBuckets(); !s) return s;
 
     node->sender_ = std::make_unique<net::Sender>();
@@ -130,6 +132,17 @@ Node::~Node() {
 }
 
 // The alarm bucket always; the storage bucket when a party uses room.storage.
+void Node::logServerVersion() {
+    std::string url = bus_->connectedUrl();
+    auto version = probeServerVersion(url);
+    if (!version) {
+        log::warn("node", "cannot read the nats-server's version: " + version.status().message(),
+                  {{"url", url}});
+        return;
+    }
+    log::info("node", "nats-server " + version->text, {{"url", url}});
+}
+
 Status Node::openBuckets() {
     const NatsConfig& nats = options_.config.nats;
     auto alarms = bus_->openKeyValue({nats.alarm_bucket, nats.replicas});

@@ -49,6 +49,9 @@ class Node {
    private:
     explicit Node(NodeOptions options) : options_(std::move(options)) {}
     Status openBuckets();
+    // Logs the version of the nats-server the bus reached (read from its INFO). The node uses
+    // no feature newer than 2.9 yet; one that needs a newer server checks this version first.
+    void logServerVersion();
     // Any thread: the node's metrics, the HTTP server's aside (it writes its own).
     void writeMetrics(Metrics& out) const;
     void watchScripts();

@@ -385,6 +385,10 @@ NatsBus::~NatsBus() {
     if (!closed) new std::shared_ptr<Events>(events_);
 }
 
+std::string NatsBus::connectedUrl() const {
+    return events_->lastUrl();
+}
+
 uint64_t NatsBus::reconnects() const {
     return events_->reconnects.load();
 }

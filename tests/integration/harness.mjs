@@ -8,7 +8,9 @@
 // Environment:
 //   PARTYLINE_BIN         the partyline binary (default <source>/build/partyline)
 //   PARTYLINE_SOURCE_DIR  the repository root (default: two levels up from here)
-//   NATS_SERVER_BIN       nats-server (default: PATH, then /usr/sbin, /usr/local/bin)
+//   NATS_SERVER_BIN       nats-server (default: the newest of tools/bin/nats-server beside
+//                         PARTYLINE_BIN, PATH, /usr/sbin, /usr/local/bin, /usr/bin; the node's
+//                         embedded server chooses the same way)
 //   PARTYLINE_TEST_VERBOSE=1  copy every child's output to stderr as it arrives
 //
 // When a test file fails, the last lines each partyline node logged are
@@ -247,6 +249,35 @@ function makeTempDir(prefix) {
   return dir;
 }
 
+// The nats-server the tests start: NATS_SERVER_BIN, else the newest one installed (by the
+// version its --version prints), as the node's embedded server chooses. Found once per process.
+let natsServer = null;
+export function natsServerBin() {
+  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
+  if (natsServer) return natsServer;
+  const dirs = [path.join(path.dirname(PARTYLINE_BIN), "tools", "bin")]
+    .concat((process.env.PATH || "").split(path.delimiter), ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  let best = null;
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const candidate = path.join(dir, "nats-server");
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+    } catch {
+      continue;
+    }
+    const printed = spawnSync(candidate, ["--version"], { encoding: "utf8", timeout: 5000 }).stdout || "";
+    const match = printed.match(/(\d+)\.(\d+)\.(\d+)/);
+    if (!match) continue;
+    const version = match.slice(1, 4).map(Number);
+    const order = best ? version.map((part, i) => part - best.version[i]).find((d) => d !== 0) ?? 0 : 1;
+    if (order > 0) best = { candidate, version };
+  }
+  if (!best) throw new Error("nats-server not found beside PARTYLINE_BIN, on PATH or in /usr/sbin; set NATS_SERVER_BIN");
+  natsServer = best.candidate;
+  return natsServer;
+}
+
 function findExecutable(name, envVar, fallbacks) {
   if (process.env[envVar]) return process.env[envVar];
   const dirs = (process.env.PATH || "").split(path.delimiter).concat(fallbacks);
@@ -400,7 +431,7 @@ export function tempDir(prefix = "test") {
 // Starts a real `nats-server -js` on a free loopback port. Resolves once it
 // accepts TCP connections and has sent its INFO line.
 export async function startNats({ dir, port } = {}) {
-  const bin = findExecutable("nats-server", "NATS_SERVER_BIN", ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  const bin = natsServerBin();
   const storeDir = dir || makeTempDir("nats");
   let natsPort = port || (await freePort());
   let child = null;
@@ -481,7 +512,7 @@ function natsAnswers(port, timeoutMs = 1000) {
 // follows (so a stream with replicas = size can be created), at most
 // readyTimeoutMs. `url` lists every server, as a partyline node's nats.url.
 export async function startNatsCluster({ size = 3, name = "partyline-test", readyTimeoutMs = 30000 } = {}) {
-  const bin = findExecutable("nats-server", "NATS_SERVER_BIN", ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  const bin = natsServerBin();
   let servers;
   for (let attempt = 1; ; attempt++) {
     const specs = [];
