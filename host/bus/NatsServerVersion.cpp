@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <tuple>
@@ -93,7 +93,8 @@ std::optional<NatsServerVersion> parseNatsServerVersion(std::string_view text) {
 
 Result<NatsServerVersion> versionOfBinary(const std::string& binary) {
     int pipeFds[2];
-    if (::pipe2(pipeFds, O_CLOEXEC) != 0) return Status(Code::Internal, "pipe: " + std::string(strerror(errno)));
+    if (::pipe2(pipeFds, O_CLOEXEC) != 0)
+        return Status(Code::Internal, "pipe: " + std::string(strerror(errno)));
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipeFds[1], STDOUT_FILENO);
@@ -163,13 +164,15 @@ Result<NatsServerBinary> newestNatsServer() {
         if (!best || best->version < *version) best = NatsServerBinary{path, *version};
     }
     if (best) return *best;
-    return Status(Code::NotFound, "nats-server not found (NATS_SERVER_BIN, tools/bin beside partyline, PATH, "
-                                  "/usr/sbin, /usr/bin, /usr/local/bin)" +
-                                      (why.empty() ? std::string() : ": " + why));
+    return Status(Code::NotFound,
+                  "nats-server not found (NATS_SERVER_BIN, tools/bin beside partyline, PATH, "
+                  "/usr/sbin, /usr/bin, /usr/local/bin)" +
+                      (why.empty() ? std::string() : ": " + why));
 }
 
 Result<NatsServerVersion> versionFromInfo(std::string_view line) {
-    if (!line.starts_with("INFO ")) return Status(Code::InvalidArgument, "the server's first line is not INFO");
+    if (!line.starts_with("INFO "))
+        return Status(Code::InvalidArgument, "the server's first line is not INFO");
     line.remove_prefix(5);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
     auto info = parseJson(line);

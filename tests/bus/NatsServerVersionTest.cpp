@@ -152,7 +152,8 @@ TEST_CASE("the probe reads the INFO a listener sends, and times out on a silent 
     {
         OneShotServer server(R"(INFO {"version":"2.9.10"})"
                              "\r\n");
-        auto v = probeServerVersion("nats://127.0.0.1:" + std::to_string(server.port) + ",nats://127.0.0.1:1");
+        auto v =
+            probeServerVersion("nats://127.0.0.1:" + std::to_string(server.port) + ",nats://127.0.0.1:1");
         REQUIRE_MESSAGE(v, v.status().toString());
         CHECK(v->text == "2.9.10");
     }
