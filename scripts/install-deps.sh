@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Installs what partyline needs to build, run and test on Debian 12, if it is missing
-# (haproxy only for the cluster test, which puts it in front of three nodes;
-# chromium and its fonts only for the example pages' browser tests; clang and its
-# runtime libraries only for the libFuzzer targets, which gcc cannot build; clang-format for the
-# format check; openssl for the TLS test's certificate; prometheus for promtool, which checks
-# deploy/prometheus.yml and a node's /metrics).
+# Installs what partyline needs on Debian 12, if it is missing. Without arguments: what building
+# and running need (scripts/run.sh, the Dockerfile's build stage). With --test: that and what the
+# tests need too (scripts/test.sh): Node.js and npm for the integration tests, haproxy for the
+# cluster test, which puts it in front of three nodes; chromium and its fonts for the example
+# pages' browser tests; clang and its runtime libraries for the libFuzzer targets, which gcc
+# cannot build; clang-format for the format check; openssl for the TLS test's certificate;
+# prometheus for promtool, which checks deploy/prometheus.yml and a node's /metrics.
 # Runs apt-get update once, and only when a package is missing. Needs root or sudo.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config nats-server libnats-dev libcivetweb-dev
-          liblua5.4-dev libyaml-cpp-dev doctest-dev libssl-dev libcurl4-openssl-dev nodejs npm curl
-          ca-certificates haproxy
-          chromium fonts-liberation fonts-dejavu-core clang libclang-rt-14-dev clang-format openssl
-          prometheus)
+          liblua5.4-dev libyaml-cpp-dev doctest-dev libssl-dev libcurl4-openssl-dev curl
+          ca-certificates)
+test_packages=(nodejs npm haproxy chromium fonts-liberation fonts-dejavu-core clang
+               libclang-rt-14-dev clang-format openssl prometheus)
+case "${1:-}" in
+  --test) packages+=("${test_packages[@]}") ;;
+  "") ;;
+  *) echo "usage: scripts/install-deps.sh [--test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,7 +9,7 @@
 # sources must be formatted (scripts/format.sh) and build without a warning.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" --test
 # Formatting first: it takes a second, and an unformatted change fails before a long build.
 "$root/scripts/format.sh" --check
 # A compiler warning fails every build below (PARTYLINE_WERROR=OFF to see warnings only).
