@@ -141,11 +141,8 @@ void checkNames(lua_State* L, const std::string& source, const std::string& path
     lua_pop(L, 1);
     for (const auto& use : *uses)
         if (use.kind == lua::ChunkUse::Kind::GlobalWrite) globals.insert(use.name);
-    NoShard shard;
-    RoomApi::pushRoom(L, shard);
-    const std::set<std::string> roomMethods = functionKeys(L);
-    RoomApi::pushConn(L, shard, "check");
-    const std::set<std::string> connMethods = functionKeys(L);
+    const std::set<std::string> roomMethods = roomMethodNames();
+    const std::set<std::string> connMethods = connMethodNames();
     std::set<std::string> seen;
     for (const auto& use : *uses) {
         std::string where = path + ":" + std::to_string(use.line);
@@ -166,7 +163,27 @@ void checkNames(lua_State* L, const std::string& source, const std::string& path
     }
 }
 
+// The methods of the table RoomApi pushes through `push`.
+template <class Push>
+std::set<std::string> methodsOf(Push push) {
+    lua_State* L = luaL_newstate();
+    if (!L) return {};
+    NoShard shard;
+    push(L, shard);
+    std::set<std::string> names = functionKeys(L);
+    lua_close(L);
+    return names;
+}
+
 }  // namespace
+
+std::set<std::string> roomMethodNames() {
+    return methodsOf([](lua_State* L, ShardView& view) { RoomApi::pushRoom(L, view); });
+}
+
+std::set<std::string> connMethodNames() {
+    return methodsOf([](lua_State* L, ShardView& view) { RoomApi::pushConn(L, view, "check"); });
+}
 
 Result<std::unique_ptr<lua::State>> loadRoomScript(const std::string& source, const std::string& path,
                                                    const Limits& limits) {
