@@ -214,7 +214,7 @@ int LogEndpoints::handleHistory(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto subjects = deps_.rooms.subjects(route.party, route.room);
     if (!subjects) return sendText(conn, statusFor(subjects.status().code()), subjects.status().message());
-    auto query = HistoryQuery::parse(queryOf(ri));
+    auto query = HistoryQuery::fromQueryString(ri->query_string ? ri->query_string : "");
     if (!query) return sendText(conn, 400, query.status().message());
     auto entries = deps_.bus.read(subjects.value().log, query->since, query->limit);
     if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());
