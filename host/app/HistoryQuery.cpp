@@ -30,7 +30,7 @@ Result<HistoryQuery> HistoryQuery::parse(const std::map<std::string, std::string
         auto since = parseDecimal(it->second);
         if (!since || *since > kMaxSince)
             return Status(Code::InvalidArgument,
-                          "since must be a non-negative integer below " + std::to_string(UINT64_MAX));
+                          "since must be a non-negative integer below " + std::to_string(kMaxSince + 1));
         parsed.since = *since;
     }
     if (auto it = query.find("limit"); it != query.end()) {

@@ -155,8 +155,9 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
         targets.emplace_back(route.room, subjects.value().log);
     }
     std::string body;
-    if (Status read = readBody(conn, deps_.limits.max_message_bytes, body); !read)
-        return sendText(conn, statusFor(read.code()), read.message());
+    Status read = deps_.bodies ? deps_.bodies->read(conn, deps_.limits.max_message_bytes, body)
+                               : readBody(conn, deps_.limits.max_message_bytes, body);
+    if (!read) return BodyReader::refuse(conn, read);
     const char* type = mg_get_header(conn, "Content-Type");
     std::string_view contentType = type ? type : "";
     const char* idempotencyKey = mg_get_header(conn, "Idempotency-Key");

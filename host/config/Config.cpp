@@ -287,6 +287,9 @@ const Rule<std::string> kListenAddress = textWhere(
     "HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for all interfaces, IPv4, [IPv6] or "
     "a name)",
     isListenAddress);
+const Rule<std::string> kOpsListenAddress =
+    textWhere("HOST:PORT as for listen, or empty for none",
+              [](std::string_view text) { return text.empty() || isListenAddress(text); });
 const Rule<std::string> kNodeId = textWhere("'auto' or 1 to 64 characters of A-Z a-z 0-9 _ - .", isNodeId);
 const Rule<std::string> kNonEmptyText = textWhere("a non-empty string", isNonEmpty);
 const Rule<std::string> kNatsUrl{"'embedded' or a comma-separated list of nats:// or tls:// URLs",
@@ -873,6 +876,7 @@ const Schema<Config> kConfigSchema = {
     section("api", &Config::api, kApiSchema),
     list("origins", &Config::origins, kOrigin),
     list("trusted_proxies", &Config::trusted_proxies, kAddressRange),
+    value("ops_listen", &Config::ops_listen, kOpsListenAddress),
 };
 
 // "2m" for 120 s: the largest unit that divides the duration, as the file would say it.
@@ -1136,6 +1140,7 @@ class Describer {
         close();
         list("origins", c.origins);
         list("trusted_proxies", c.trusted_proxies);
+        put("ops_listen", c.ops_listen);
         open("parties");
         for (const auto& [name, party] : c.parties) describe(name, party);
         close();
@@ -1235,7 +1240,8 @@ class Describer {
         put("header_timeout_ms", std::to_string(limits.header_timeout_ms.count()));
         put("body_timeout_ms", std::to_string(limits.body_timeout_ms.count()));
         put("max_connections_per_ip", std::to_string(limits.max_connections_per_ip));
-        put("max_new_connections_per_ip_per_second", std::to_string(limits.max_new_connections_per_ip_per_second));
+        put("max_new_connections_per_ip_per_second",
+            std::to_string(limits.max_new_connections_per_ip_per_second));
         put("max_headers", std::to_string(limits.max_headers));
         close();
     }

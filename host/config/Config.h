@@ -177,6 +177,9 @@ struct Config {
     // Proxies whose X-Forwarded-For names the client: addresses or CIDR blocks ("10.0.0.0/8").
     // Empty: the TCP peer is the client, since anyone may send the header.
     std::vector<std::string> trusted_proxies;
+    // A second listener for /healthz, /readyz and /metrics only, with workers of its own, so probes
+    // and scrapes are answered while clients hold every worker of `listen`. Empty: none.
+    std::string ops_listen;
     std::string source = "<defaults>";  // where this configuration came from, for messages
     // Dotted paths ("nats.url", "api.keys[0]") of the values taken from the environment.
     std::set<std::string> from_environment;

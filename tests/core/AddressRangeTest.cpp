@@ -1,6 +1,6 @@
-#include "core/AddressRange.h"
-
 #include <doctest/doctest.h>
+
+#include "core/AddressRange.h"
 
 using partyline::AddressRange;
 
