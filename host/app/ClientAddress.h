@@ -1,6 +1,7 @@
 // ClientAddress: who the client of a request is. The TCP peer, unless the peer is one of
 // trusted_proxies: then X-Forwarded-For, read from its end (each proxy appends the address it
-// got the request from), gives the last address that is not itself a trusted proxy. Pure.
+// got the request from), gives the last address that is not itself a trusted proxy. Pure. The
+// control surface's loopback rule asks it, so a remote client through a local proxy is not local.
 //
 // Anyone can send X-Forwarded-For, so it is read only from listed proxies, and only as far back as
 // trusted hops reach: the entries before that are whatever the client wrote.

@@ -25,8 +25,7 @@ bool ConnectionPeer::learn(const mg_connection* conn) {
 std::optional<Peer> ConnectionPeer::peerOf(const mg_connection* conn) const {
     ptrdiff_t offset = offset_.load();
     if (offset == kUnknown) return std::nullopt;
-    const auto* ri =
-        reinterpret_cast<const mg_request_info*>(reinterpret_cast<const char*>(conn) + offset);
+    const auto* ri = reinterpret_cast<const mg_request_info*>(reinterpret_cast<const char*>(conn) + offset);
     // remote_addr is a char array filled with a terminated numeric address; read it bounded.
     size_t length = strnlen(ri->remote_addr, sizeof ri->remote_addr);
     if (length == 0 || length == sizeof ri->remote_addr) return std::nullopt;

@@ -210,15 +210,16 @@ void HttpServer::makeHandlers() {
     for (const auto& [name, party] : deps_.parties.all())
         if (party->isRouter())
             routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), deps_.rooms));
-    upgrade_ = std::make_unique<WebSocketUpgrade>(WebSocketUpgradeDeps{
-        deps_.rooms, deps_.parties, routers_, deps_.sender, *reactor_, deps_.limits, counters_, deps_.auths});
+    proxies_ = TrustedProxies(deps_.trustedProxies);
+    upgrade_ = std::make_unique<WebSocketUpgrade>(WebSocketUpgradeDeps{deps_.rooms, deps_.parties, routers_,
+                                                                       deps_.sender, *reactor_, deps_.limits,
+                                                                       counters_, deps_.auths, &proxies_});
     bodies_ = std::make_unique<BodyReader>(deps_.limits.body_timeout_ms);
     logEndpoints_ = std::make_unique<LogEndpoints>(LogEndpointsDeps{deps_.rooms, deps_.parties, routers_,
                                                                     deps_.bus, deps_.limits, deps_.reload,
                                                                     deps_.publishSeconds, bodies_.get()});
-    gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins,
-                                         TrustedProxies(deps_.trustedProxies));
-    admission_ = std::make_unique<ConnectionAdmission>(deps_.limits, TrustedProxies(deps_.trustedProxies));
+    gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins, proxies_);
+    admission_ = std::make_unique<ConnectionAdmission>(deps_.limits, proxies_);
     counters_.countedPeer = [] { return tCountedPeer; };
     counters_.releasePeer = [this](std::string_view peer) { admission_->release(peer); };
     log::info("http", gate_->control().describe());
@@ -354,7 +355,7 @@ int HttpServer::handle(mg_connection* conn) {
 
 std::string HttpServer::clientOf(mg_connection* conn) const {
     const mg_request_info* ri = mg_get_request_info(conn);
-    return admission_->proxies().clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"));
+    return proxies_.clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"));
 }
 
 std::optional<int> HttpServer::refuseFraming(mg_connection* conn, const mg_request_info* ri) {

@@ -112,6 +112,7 @@ class HttpServer {
     std::string clientOf(mg_connection* conn) const;
 
     HttpServerDeps deps_;
+    TrustedProxies proxies_;   // trusted_proxies, for the client address of every request
     ServerCounters counters_;  // before the Reactor: its sessions count down at their close
     ShardRouters routers_;
     std::unique_ptr<net::Reactor> reactor_;  // reads the upgraded WebSockets

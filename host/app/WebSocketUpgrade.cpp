@@ -144,6 +144,8 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     // The party's auth, before the room is created or runs anything: the URL's party's, else
     // (a router) its target's.
     HttpRequest request = makeRequest(conn, target);
+    if (deps_.proxies)
+        request.remoteAddr = deps_.proxies->clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"));
     std::optional<std::chrono::system_clock::time_point> expiresAt;
     if (const ConnectionAuth* auth = deps_.auths.authFor(route.party, target.party)) {
         auto outcome = auth->check(request, target.party, target.room, epochSeconds());

@@ -8,6 +8,7 @@
 //   limits.max_new_connections_per_ip_per_second: 503 / 429 with Retry-After,
 //   written before the request is read; 300 slow sockets from one address are
 //   mostly refused at once and a client elsewhere still joins a room;
+// - trusted_proxies: X-Forwarded-For names the client only from a listed proxy;
 // - ops_listen: with every worker of the main listener held by slow sockets,
 //   /healthz, /readyz and /metrics still answer on the probes' own listener;
 // - strict framing (RFC 9112): 400 and the close for ambiguous lengths, 431 past
@@ -261,6 +262,34 @@ describe("hostile HTTP clients", () => {
         await node.stop();
       }
     });
+  });
+
+
+  test("trusted_proxies: X-Forwarded-For names the client from a listed proxy only", T, async () => {
+    // 127.0.0.1 plays the proxy; the control surface serves loopback clients only (no api.keys).
+    const node = await startNode({ natsUrl: nats.url, config: { trusted_proxies: ["127.0.0.1"] } });
+    try {
+      const metrics = (forwardedFor, localAddress) =>
+        rawHttp(
+          node.port,
+          `GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${forwardedFor ? `X-Forwarded-For: ${forwardedFor}\r\n` : ""}\r\n`,
+          { localAddress },
+        );
+      // Through the proxy, a remote client is not loopback.
+      const remote = await metrics("203.0.113.9");
+      assert.equal(remote.status, 403, remote.raw);
+      // The entries before the trusted hops are the client's own writing: the last untrusted one counts.
+      assert.equal((await metrics("127.0.0.5, 203.0.113.9")).status, 403);
+      // Through two trusted hops the client is still the remote one.
+      assert.equal((await metrics("203.0.113.9, 127.0.0.1")).status, 403);
+      // A client on the proxy's own host, and the proxy itself (no header), are loopback.
+      assert.equal((await metrics("127.0.0.7")).status, 200);
+      assert.equal((await metrics()).status, 200);
+      // From a peer that is not a trusted proxy the header is ignored.
+      assert.equal((await metrics("203.0.113.9", OTHER)).status, 200);
+    } finally {
+      await node.stop();
+    }
   });
 
   test("every worker held by slow sockets: /healthz, /readyz and /metrics answer on ops_listen", T, async () => {
