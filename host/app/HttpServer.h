@@ -1,7 +1,9 @@
 // HttpServer: the node's front door, on CivetWeb: its lifecycle (start, drain, stop), the
-// connection limits, and the routing of every request. It answers /healthz, /readyz and /metrics,
-// hands room requests to the room's shard, upgrades to WebSocketUpgrade and the /v1/ control API
-// to LogEndpoints. CivetWeb's own WebSocket code is not used: it allocates a frame's declared
+// connection limits, and the routing of every request. It answers /healthz, /readyz and /metrics
+// (on ops_listen too, through OpsListener), hands room requests to the room's shard, upgrades to
+// WebSocketUpgrade and the /v1/ control API to LogEndpoints. Against clients that would hold its
+// workers: ConnectionAdmission's per-address limits when a worker takes a connection, the head's
+// deadline (CivetWeb's request_timeout_ms), RequestFraming before routing, BodyReader's deadline. CivetWeb's own WebSocket code is not used: it allocates a frame's declared
 // length before reading it and its writes block on a client that does not read.
 // Must not: encode an answer itself (HttpIo does) or run Lua.
 //

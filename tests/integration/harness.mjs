@@ -3,7 +3,8 @@
 //
 // Every process started here is killed by a node:test `after` hook and again on
 // process exit; every temporary directory is removed. Every wait is bounded.
-// Only 127.0.0.1 is used.
+// Only 127.0.0.1 listens; clients may connect from another loopback address
+// (connect's and rawHttp's localAddress, such as 127.0.0.2).
 //
 // Environment:
 //   PARTYLINE_BIN         the partyline binary (default <source>/build/partyline)
