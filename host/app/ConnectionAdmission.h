@@ -8,10 +8,10 @@
 // so CivetWeb's read ends at once and it closes the connection. Measured: 2,000 connections
 // refused one after another from one address took 0.23 ms each from the client's connect to the
 // close (median; p99 2.4 ms) on 2 shared cores, so 300 slow sockets from one address are turned
-// away in well under a second, each holding a worker for about as long as a /healthz. The address is the TCP peer's:
-// no header has been read. Peers in trusted_proxies are not limited here, since every client of
-// the proxy shares its address; the proxy limits its sources (deploy/haproxy.cfg).
-// Must not: read the request, or release a connection it did not count.
+// away in well under a second, each holding a worker for about as long as a /healthz. The address is the TCP
+// peer's: no header has been read. Peers in trusted_proxies are not limited here, since every client of the
+// proxy shares its address; the proxy limits its sources (deploy/haproxy.cfg). Must not: read the request, or
+// release a connection it did not count.
 //
 // Threads: CivetWeb workers (admit at a connection's start, release at its close) and the
 // Reactor's thread (release at an upgraded connection's close); the limiter holds the lock.

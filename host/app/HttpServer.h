@@ -3,9 +3,9 @@
 // (on ops_listen too, through OpsListener), hands room requests to the room's shard, upgrades to
 // WebSocketUpgrade and the /v1/ control API to LogEndpoints. Against clients that would hold its
 // workers: ConnectionAdmission's per-address limits when a worker takes a connection, the head's
-// deadline (CivetWeb's request_timeout_ms), RequestFraming before routing, BodyReader's deadline. CivetWeb's own WebSocket code is not used: it allocates a frame's declared
-// length before reading it and its writes block on a client that does not read.
-// Must not: encode an answer itself (HttpIo does) or run Lua.
+// deadline (CivetWeb's request_timeout_ms), RequestFraming before routing, BodyReader's deadline. CivetWeb's
+// own WebSocket code is not used: it allocates a frame's declared length before reading it and its writes
+// block on a client that does not read. Must not: encode an answer itself (HttpIo does) or run Lua.
 //
 // Threads: handlers run on CivetWeb worker threads. They never run Lua: they post to shards and,
 // for HTTP, wait for the shard's answer.
