@@ -260,13 +260,14 @@ int HttpServer::dispatch(mg_connection* conn, void* self) {
         explicit InFlight(std::atomic<size_t>& c) : count(c) { count++; }
         ~InFlight() { count--; }
     } inFlight(server->inFlight_);
-    // No exception may cross into CivetWeb.
+    // Once answered, the worker waits for the connection's next request.
     struct NextHead {
         ~NextHead() {
             tHeadSince = std::chrono::steady_clock::now();
             tKeptAlive = true;
         }
     } nextHead;
+    // No exception may cross into CivetWeb.
     try {
         return server->handle(conn) == 0 ? 1 : 0;
     } catch (const std::exception& e) {

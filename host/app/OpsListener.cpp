@@ -43,7 +43,6 @@ Result<std::unique_ptr<OpsListener>> OpsListener::start(const std::string& liste
                                         "",
                                         nullptr};
     mg_callbacks callbacks{};
-    std::string why;
     callbacks.log_message = [](const mg_connection*, const char* message) {
         log::warn("http", std::string("ops listener: ") + message);
         return 1;
