@@ -33,6 +33,7 @@ Status BodyReader::read(mg_connection* conn, size_t limit, std::string& body) {
     if (!expired->load()) return status;
     body.clear();
     closeAfterAnswer(conn);
+    log::debug("http", "request body past limits.body_timeout_ms", {{"peer", ri->remote_addr}});
     return Status(Code::Timeout, "the request body did not arrive within limits.body_timeout_ms (" +
                                      std::to_string(timeout_.count()) + " ms)");
 }

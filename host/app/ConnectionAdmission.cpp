@@ -49,6 +49,9 @@ void ConnectionAdmission::refuse(const Peer& peer, int status, const std::string
         log::error("http", "cannot find the socket of a refused connection", {{"peer", peer.address}});
         return;
     }
+    // At debug level only: a client refused in a loop would otherwise write the log full.
+    log::debug("http", "connection refused: " + why,
+               {{"peer", peer.address}, {"status", std::to_string(status)}});
     HttpResponse answer = HttpResponse::text(status, why + "\n");
     answer.headers.emplace_back("Retry-After", std::to_string(retryAfterSeconds));
     std::string out = encodeResponse(answer, false);
