@@ -155,8 +155,9 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
         targets.emplace_back(route.room, subjects.value().log);
     }
     std::string body;
-    if (Status read = readBody(conn, deps_.limits.max_message_bytes, body); !read)
-        return sendText(conn, statusFor(read.code()), read.message());
+    Status read = deps_.bodies ? deps_.bodies->read(conn, deps_.limits.max_message_bytes, body)
+                               : readBody(conn, deps_.limits.max_message_bytes, body);
+    if (!read) return BodyReader::refuse(conn, read);
     const char* type = mg_get_header(conn, "Content-Type");
     std::string_view contentType = type ? type : "";
     const char* idempotencyKey = mg_get_header(conn, "Idempotency-Key");
@@ -214,7 +215,7 @@ int LogEndpoints::handleHistory(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto subjects = deps_.rooms.subjects(route.party, route.room);
     if (!subjects) return sendText(conn, statusFor(subjects.status().code()), subjects.status().message());
-    auto query = HistoryQuery::parse(queryOf(ri));
+    auto query = HistoryQuery::fromQueryString(ri->query_string ? ri->query_string : "");
     if (!query) return sendText(conn, 400, query.status().message());
     auto entries = deps_.bus.read(subjects.value().log, query->since, query->limit);
     if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());

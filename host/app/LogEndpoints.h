@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/BodyReader.h"
 #include "bus/Bus.h"
 #include "config/Config.h"
 #include "core/Histogram.h"
@@ -36,6 +37,7 @@ struct LogEndpointsDeps {
     const Limits& limits;
     std::function<Status(const std::string& party)> reload;
     Histogram* publishSeconds = nullptr;  // a broadcast until the log acknowledged it
+    BodyReader* bodies = nullptr;         // a broadcast's body within its deadline; none: no deadline
 };
 
 class LogEndpoints {

@@ -89,6 +89,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     for (const auto& key : config.api.keys) deps.apiKeys.push_back(key.reveal());
     deps.apiInsecure = config.api.insecure;
     deps.origins = config.origins;
+    deps.trustedProxies = config.trusted_proxies;
+    deps.opsListen = config.ops_listen;
     auto auths = PartyAuths::make(config.parties);
     if (!auths) return auths.status();
     deps.auths = std::move(auths.value());

@@ -53,8 +53,9 @@ class OutboxClient : public Client {
 // shard's strand, and the close leaves the room and gives the connection's slot back.
 class RoomSession : public net::SessionHandler {
    public:
-    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, ServerCounters& counters)
-        : shard_(std::move(shard)), client_(std::move(client)), counters_(counters) {}
+    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, ServerCounters& counters,
+                std::string peer)
+        : shard_(std::move(shard)), client_(std::move(client)), counters_(counters), peer_(std::move(peer)) {}
     void onMessage(std::string payload, bool binary) override {
         counters_.messagesIn++;
         shard_->receive(client_, std::move(payload), binary);
@@ -62,12 +63,14 @@ class RoomSession : public net::SessionHandler {
     void onClosed(uint16_t code, std::string_view reason) override {
         shard_->disconnect(client_, code, std::string(reason));
         counters_.webSockets--;
+        if (!peer_.empty() && counters_.releasePeer) counters_.releasePeer(peer_);
     }
 
    private:
     std::shared_ptr<Shard> shard_;
     std::shared_ptr<Client> client_;
     ServerCounters& counters_;
+    std::string peer_;  // counted against limits.max_connections_per_ip until the close; empty: not counted
 };
 
 // An admitted connection's slot: given back when the upgrade leaves, unless it was handed to the
@@ -141,6 +144,8 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     // The party's auth, before the room is created or runs anything: the URL's party's, else
     // (a router) its target's.
     HttpRequest request = makeRequest(conn, target);
+    if (deps_.proxies)
+        request.remoteAddr = deps_.proxies->clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"));
     std::optional<std::chrono::system_clock::time_point> expiresAt;
     if (const ConnectionAuth* auth = deps_.auths.authFor(route.party, target.party)) {
         auto outcome = auth->check(request, target.party, target.room, epochSeconds());
@@ -206,7 +211,11 @@ int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>
     shard->connect(client, std::move(request), upgrade.since);
     markUpgraded(conn);  // CivetWeb closes only the placeholder
     deps_.counters.http--;
-    deps_.reactor.adopt(fd, outbox, std::make_unique<RoomSession>(shard, client, deps_.counters), limits);
+    deps_.reactor.adopt(
+        fd, outbox,
+        std::make_unique<RoomSession>(shard, client, deps_.counters,
+                                      deps_.counters.countedPeer ? deps_.counters.countedPeer() : ""),
+        limits);
     outbox->release();
     return 101;
 }

@@ -35,6 +35,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/AddressRange.h"
+
 namespace partyline {
 namespace {
 
@@ -285,6 +287,9 @@ const Rule<std::string> kListenAddress = textWhere(
     "HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for all interfaces, IPv4, [IPv6] or "
     "a name)",
     isListenAddress);
+const Rule<std::string> kOpsListenAddress =
+    textWhere("HOST:PORT as for listen, or empty for none",
+              [](std::string_view text) { return text.empty() || isListenAddress(text); });
 const Rule<std::string> kNodeId = textWhere("'auto' or 1 to 64 characters of A-Z a-z 0-9 _ - .", isNodeId);
 const Rule<std::string> kNonEmptyText = textWhere("a non-empty string", isNonEmpty);
 const Rule<std::string> kNatsUrl{"'embedded' or a comma-separated list of nats:// or tls:// URLs",
@@ -315,6 +320,23 @@ bool isLogFormat(std::string_view text) {
 const Rule<std::string> kLogLevel = textWhere("one of debug, info, warn, error", isLogLevel);
 const Rule<std::string> kLogFormat = textWhere("logfmt or json", isLogFormat);
 const Rule<bool> kBoolean{"true or false", parseBoolean};
+
+// A deadline in milliseconds: under 100 ms a client across the world cannot make it, over
+// 10 minutes it holds a worker for no reason.
+std::optional<std::chrono::milliseconds> parseTimeoutMs(const std::string& text) {
+    auto value = parseInteger<int64_t>(text);
+    if (!value || *value < 100 || *value > 600000) return std::nullopt;
+    return std::chrono::milliseconds(*value);
+}
+const Rule<std::chrono::milliseconds> kTimeoutMs{"an integer number of milliseconds from 100 to 600000",
+                                                 parseTimeoutMs};
+const Rule<size_t> kMaxHeaders = integerIn<size_t>(1, 63, "an integer from 1 to 63");
+std::optional<std::string> parseAddressRange(const std::string& text) {
+    if (!AddressRange::parse(text)) return std::nullopt;
+    return text;
+}
+const Rule<std::string> kAddressRange{"a numeric IP address or CIDR block such as 10.0.0.0/8 or fd00::/8",
+                                      parseAddressRange};
 
 // JetStream's duplicate window: a publish is re-sent with its message id for up to 10 s, so a
 // shorter window would store a re-sent write twice.
@@ -650,6 +672,12 @@ const Schema<Limits> kLimitsSchema = {
     value("http_threads", &Limits::http_threads, kHttpThreads),
     value("drain_seconds", &Limits::drain_seconds, kWholeSeconds),
     value("storage_value_bytes", &Limits::storage_value_bytes, kByteSize),
+    value("header_timeout_ms", &Limits::header_timeout_ms, kTimeoutMs),
+    value("body_timeout_ms", &Limits::body_timeout_ms, kTimeoutMs),
+    value("max_connections_per_ip", &Limits::max_connections_per_ip, kCountOrZero),
+    value("max_new_connections_per_ip_per_second", &Limits::max_new_connections_per_ip_per_second,
+          kCountOrZero),
+    value("max_headers", &Limits::max_headers, kMaxHeaders),
 };
 
 const Schema<LogConfig> kLogSchema = {
@@ -847,6 +875,8 @@ const Schema<Config> kConfigSchema = {
     section("log", &Config::log, kLogSchema),
     section("api", &Config::api, kApiSchema),
     list("origins", &Config::origins, kOrigin),
+    list("trusted_proxies", &Config::trusted_proxies, kAddressRange),
+    value("ops_listen", &Config::ops_listen, kOpsListenAddress),
 };
 
 // "2m" for 120 s: the largest unit that divides the duration, as the file would say it.
@@ -1109,6 +1139,8 @@ class Describer {
         put("insecure", flag(c.api.insecure));
         close();
         list("origins", c.origins);
+        list("trusted_proxies", c.trusted_proxies);
+        put("ops_listen", c.ops_listen);
         open("parties");
         for (const auto& [name, party] : c.parties) describe(name, party);
         close();
@@ -1205,6 +1237,12 @@ class Describer {
         put("http_threads", std::to_string(limits.http_threads));
         put("drain_seconds", std::to_string(limits.drain_seconds.count()));
         put("storage_value_bytes", std::to_string(limits.storage_value_bytes));
+        put("header_timeout_ms", std::to_string(limits.header_timeout_ms.count()));
+        put("body_timeout_ms", std::to_string(limits.body_timeout_ms.count()));
+        put("max_connections_per_ip", std::to_string(limits.max_connections_per_ip));
+        put("max_new_connections_per_ip_per_second",
+            std::to_string(limits.max_new_connections_per_ip_per_second));
+        put("max_headers", std::to_string(limits.max_headers));
         close();
     }
 

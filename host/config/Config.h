@@ -64,6 +64,23 @@ struct Limits {
     // half of that leaves room for the key and headers and keeps a handler
     // that reads a few values well inside lua_memory_bytes.
     size_t storage_value_bytes = 512 * 1024;
+
+    // The HTTP front door against clients that hold a worker (README.md, Limits).
+    // A request's line and headers arrive within this: a client on any real link sends them in
+    // one round trip, and a worker waiting for a slow one serves nobody else.
+    std::chrono::milliseconds header_timeout_ms{10000};
+    // A request body arrives whole within this, so it must average max_message_bytes per
+    // body_timeout_ms (1 MiB in 10 s, about 100 KiB/s) at least; past it, 408 and the close.
+    std::chrono::milliseconds body_timeout_ms{10000};
+    // Connections one address holds at once, HTTP and WebSockets together (0: no limit); past it,
+    // 503 before the request is read. A household or office behind one NAT opens far fewer.
+    size_t max_connections_per_ip = 256;
+    // New connections one address may open per second, with as many at once (0: no limit); past
+    // it, 429. A page reconnecting after a network change opens a handful.
+    size_t max_new_connections_per_ip_per_second = 100;
+    // Headers one request may carry; more gets 431. CivetWeb keeps 64 and drops the rest unseen,
+    // so at most 63: a request with 64 may have had more.
+    size_t max_headers = 63;
 };
 
 struct LogConfig {
@@ -157,6 +174,12 @@ struct Config {
     // Empty: only pages of the node's own origin, since a page elsewhere would act with its
     // visitor's cookies.
     std::vector<std::string> origins;
+    // Proxies whose X-Forwarded-For names the client: addresses or CIDR blocks ("10.0.0.0/8").
+    // Empty: the TCP peer is the client, since anyone may send the header.
+    std::vector<std::string> trusted_proxies;
+    // A second listener for /healthz, /readyz and /metrics only, with workers of its own, so probes
+    // and scrapes are answered while clients hold every worker of `listen`. Empty: none.
+    std::string ops_listen;
     std::string source = "<defaults>";  // where this configuration came from, for messages
     // Dotted paths ("nats.url", "api.keys[0]") of the values taken from the environment.
     std::set<std::string> from_environment;

@@ -993,3 +993,44 @@ TEST_CASE("nats.duplicate_window: 2m by default (max_age if shorter), at least 1
     CHECK(parsed("nats:\n  max_age: 30s\n").nats.duplicate_window == 30s);
     CHECK(parsed("nats:\n  max_age: 5s\n").nats.duplicate_window == 5s);
 }
+
+TEST_CASE("the front door's limits: defaults, values and bounds") {
+    Config defaults = parsed("");
+    CHECK(defaults.limits.header_timeout_ms == 10000ms);
+    CHECK(defaults.limits.body_timeout_ms == 10000ms);
+    CHECK(defaults.limits.max_connections_per_ip == 256);
+    CHECK(defaults.limits.max_new_connections_per_ip_per_second == 100);
+    CHECK(defaults.limits.max_headers == 63);
+    CHECK(defaults.trusted_proxies.empty());
+    Config set = parsed(
+        "limits:\n  header_timeout_ms: 2500\n  body_timeout_ms: 100\n  max_connections_per_ip: 0\n"
+        "  max_new_connections_per_ip_per_second: 0\n  max_headers: 1\n");
+    CHECK(set.limits.header_timeout_ms == 2500ms);
+    CHECK(set.limits.body_timeout_ms == 100ms);
+    CHECK(set.limits.max_connections_per_ip == 0);
+    CHECK(set.limits.max_new_connections_per_ip_per_second == 0);
+    CHECK(set.limits.max_headers == 1);
+    for (const char* bad : {"99", "600001", "10s", "-1", "1e4"}) {
+        CAPTURE(bad);
+        CHECK(errorOf(std::string("limits:\n  body_timeout_ms: ") + bad + "\n") ==
+              std::string("t.yaml:2: limits.body_timeout_ms: expected an integer number of milliseconds from "
+                          "100 to 600000, got '") +
+                  bad + "'");
+    }
+    // CivetWeb keeps 64 headers: a count it could have cut is never a limit partyline can check.
+    CHECK(errorOf("limits:\n  max_headers: 64\n") ==
+          "t.yaml:2: limits.max_headers: expected an integer from 1 to 63, got '64'");
+    CHECK(errorOf("limits:\n  max_headers: 0\n") ==
+          "t.yaml:2: limits.max_headers: expected an integer from 1 to 63, got '0'");
+}
+
+TEST_CASE("trusted_proxies takes addresses and CIDR blocks, never names") {
+    Config config = parsed("trusted_proxies: [\"10.0.0.0/8\", \"127.0.0.1\", \"fd00::/8\"]\n");
+    CHECK(config.trusted_proxies == std::vector<std::string>{"10.0.0.0/8", "127.0.0.1", "fd00::/8"});
+    CHECK(errorOf("trusted_proxies:\n  - haproxy\n") ==
+          "t.yaml:2: trusted_proxies[0]: expected a numeric IP address or CIDR block such as 10.0.0.0/8 or "
+          "fd00::/8, got 'haproxy'");
+    CHECK(errorOf("trusted_proxies: [\"10.0.0.0/33\"]\n").find("trusted_proxies[0]: expected a numeric IP") !=
+          std::string::npos);
+    CHECK(parsed(config.describe()).trusted_proxies == config.trusted_proxies);
+}

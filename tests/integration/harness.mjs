@@ -3,7 +3,8 @@
 //
 // Every process started here is killed by a node:test `after` hook and again on
 // process exit; every temporary directory is removed. Every wait is bounded.
-// Only 127.0.0.1 is used.
+// Only 127.0.0.1 listens; clients may connect from another loopback address
+// (connect's and rawHttp's localAddress, such as 127.0.0.2).
 //
 // Environment:
 //   PARTYLINE_BIN         the partyline binary (default <source>/build/partyline)
@@ -810,8 +811,10 @@ export function toYaml(value, indent = "") {
 
 // Limits every test node gets unless the test sets them: CivetWeb keeps a
 // worker thread per possible connection, and the default of 20000 makes a node
-// slow to start and heavy for a test that opens a dozen connections.
-export const TEST_LIMITS = { max_connections: 256 };
+// slow to start and heavy for a test that opens a dozen connections. Every
+// test client is 127.0.0.1, so the per-address limits are off unless a test
+// sets them (hostile-http.test.mjs does).
+export const TEST_LIMITS = { max_connections: 256, max_connections_per_ip: 0, max_new_connections_per_ip_per_second: 0 };
 
 // Starts a partyline process. `parties` maps party names to a script (a name
 // from tests/integration/scripts or a path) or to {script, ...}. `config` is
@@ -1082,9 +1085,10 @@ after(() => {
 
 // Opens a WebSocket and resolves with a Client once it is open. A refused
 // upgrade rejects with an error carrying `statusCode` and `body`.
-export function connect(url, { protocols, headers, timeoutMs = 5000 } = {}) {
+// `localAddress` (such as 127.0.0.2) is the client's own loopback address.
+export function connect(url, { protocols, headers, timeoutMs = 5000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { headers, handshakeTimeout: timeoutMs, perMessageDeflate: false });
+    const ws = new WebSocket(url, protocols, { headers, handshakeTimeout: timeoutMs, perMessageDeflate: false, localAddress });
     const client = new Client(ws, url);
     openClients.add(client);
     client.closed.then(() => openClients.delete(client));
@@ -1130,9 +1134,9 @@ function parseHead(head) {
 // with {status, headers, body, raw} once the response is complete (by
 // Content-Length or connection close). A connection closed without any answer
 // resolves with status null.
-export function rawHttp(port, request, { timeoutMs = 5000 } = {}) {
+export function rawHttp(port, request, { timeoutMs = 5000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port });
+    const socket = net.connect({ host: HOST, port, localAddress });
     let buffer = Buffer.alloc(0);
     let settled = false;
     const finish = () => {
