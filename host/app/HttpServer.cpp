@@ -136,8 +136,9 @@ void HttpServer::makeHandlers() {
             routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), deps_.rooms));
     upgrade_ = std::make_unique<WebSocketUpgrade>(WebSocketUpgradeDeps{
         deps_.rooms, deps_.parties, routers_, deps_.sender, *reactor_, deps_.limits, counters_, deps_.auths});
-    logEndpoints_ = std::make_unique<LogEndpoints>(LogEndpointsDeps{
-        deps_.rooms, deps_.parties, routers_, deps_.bus, deps_.limits, deps_.reload, deps_.publishSeconds});
+    logEndpoints_ = std::make_unique<LogEndpoints>(LogEndpointsDeps{deps_.rooms, deps_.parties, routers_,
+                                                                    deps_.bus, deps_.limits, deps_.reload,
+                                                                    deps_.publishSeconds, deps_.writeRate});
     gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins);
     log::info("http", gate_->control().describe());
 }

@@ -18,6 +18,7 @@
 #include "config/Config.h"
 #include "core/Histogram.h"
 #include "core/Status.h"
+#include "net/WriteRateLimit.h"
 #include "rooms/Party.h"
 #include "rooms/RoomRegistry.h"
 #include "rooms/ShardRouter.h"
@@ -36,6 +37,8 @@ struct LogEndpointsDeps {
     const Limits& limits;
     std::function<Status(const std::string& party)> reload;
     Histogram* publishSeconds = nullptr;  // a broadcast until the log acknowledged it
+    // Bytes a client address may broadcast per second; past it 429 with Retry-After. Null: no limit.
+    net::WriteRateLimit* writeRate = nullptr;
 };
 
 class LogEndpoints {
@@ -48,6 +51,8 @@ class LogEndpoints {
    private:
     int handleBroadcast(mg_connection* conn, const Route& route);
     int handleHistory(mg_connection* conn, const Route& route);
+    int chargeWrites(mg_connection* conn, const std::string& address, size_t rooms,
+                     const std::vector<std::string>& writes);
     int handleReload(mg_connection* conn, const Route& route);
 
     LogEndpointsDeps deps_;

@@ -55,6 +55,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     node->context_->blocking = node->blocking_.get();
     node->context_->storage = node->storage_.get();
     node->context_->alarms = node->alarmStore_.get();
+    node->writeRate_ = std::make_unique<net::WriteRateLimit>(config.limits.max_write_bytes_per_second_per_ip);
+    node->context_->writeRate = node->writeRate_.get();
 
     node->parties_ = std::make_unique<Parties>(config);
     for (const auto& [name, party] : node->parties_->all()) {
@@ -84,6 +86,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                         [self](Metrics& out) { self->writeMetrics(out); },
                         [self](const std::string& party) { return self->reloadParty(party); }};
     deps.publishSeconds = &node->context_->publishSeconds;
+    deps.writeRate = node->writeRate_.get();
     for (const auto& key : config.api.keys) deps.apiKeys.push_back(key.reveal());
     deps.apiInsecure = config.api.insecure;
     deps.origins = config.origins;

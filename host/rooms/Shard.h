@@ -97,7 +97,8 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     std::string logName() const { return partyName_ + "/" + roomId_; }
     struct Connection {
         std::shared_ptr<Client> client;
-        uint64_t after = 0;  // writes up to this sequence reached the client otherwise (replay, or before)
+        uint64_t after = 0;     // writes up to this sequence reached the client otherwise (replay, or before)
+        std::string address{};  // the client's address, which its writes are charged to
     };
     // A client catching up from the log before it joins the live fan-out.
     struct Replay {
@@ -116,6 +117,7 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     KeyValue* alarms() const override { return context_.alarms; }
     Client* client(const std::string& id) const override;
     void publish(std::string data, PublishOptions options) override;
+    Status chargeWrite(size_t bytes);
     void readHistory(uint64_t since, size_t limit) override;
     HandlerQueue& handlers() override { return handlers_; }
 
@@ -138,9 +140,6 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     void deliver(const LogEntry& entry);
     // Any thread: the shard had work now (idleFor).
     void touch() { lastActive_.store(Clock::now().time_since_epoch().count()); }
-    // Any thread (a blocking one): touches nothing of the shard.
-    static Result<HistoryPage> readHistoryPage(Bus& bus, const std::string& subject, uint64_t since,
-                                               size_t limit, size_t maxBytes);
     void closeAll(uint16_t code, std::string_view reason);
     void join(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t after);
     void startReplay(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t since);
