@@ -931,6 +931,8 @@ Status checkLogBounds(const Reader& reader, const Config& config) {
     if (nats.max_msg_size > size_t(std::numeric_limits<int32_t>::max()))
         return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
                                      ") must be under 2 GiB, JetStream's limit");
+    if (nats.max_bytes > size_t(std::numeric_limits<int64_t>::max()))
+        return reader.fail(line, "nats.max_bytes (" + std::to_string(nats.max_bytes) + ") is too large");
     if (nats.max_msg_size > nats.max_bytes)
         return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
                                      ") must not be larger than nats.max_bytes (" +
