@@ -18,7 +18,8 @@ std::string StreamedAnswer::head(bool chunked) const {
     std::string out = "HTTP/1.1 " + std::to_string(status_) + " " + reasonPhrase(status_) +
                       "\r\nContent-Type: " + contentType_ + "\r\n";
     if (chunked) out += "Transfer-Encoding: chunked\r\n";
-    out += keepAlive ? "Connection: keep-alive\r\nKeep-Alive: timeout=4\r\n\r\n" : "Connection: close\r\n\r\n";
+    out +=
+        keepAlive ? "Connection: keep-alive\r\nKeep-Alive: timeout=4\r\n\r\n" : "Connection: close\r\n\r\n";
     return out;
 }
 

@@ -449,6 +449,11 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->nats.storage_bucket == defaults.nats.storage_bucket);
     CHECK(config->nats.alarm_bucket == defaults.nats.alarm_bucket);
     CHECK(config->nats.duplicate_window == defaults.nats.duplicate_window);
+    CHECK(config->nats.max_bytes == defaults.nats.max_bytes);
+    CHECK(config->nats.max_msg_size == defaults.nats.max_msg_size);
+    CHECK(config->limits.max_history_page_bytes == defaults.limits.max_history_page_bytes);
+    CHECK(config->limits.max_write_bytes_per_second_per_ip ==
+          defaults.limits.max_write_bytes_per_second_per_ip);
     CHECK(config->api.keys.empty());
     CHECK(config->api.insecure == defaults.api.insecure);
     CHECK(config->origins.empty());

@@ -40,12 +40,13 @@ TEST_CASE("0 bytes per second is no limit") {
 TEST_CASE("addresses whose buckets refilled are forgotten once many are known") {
     auto t = WriteRateLimit::Clock::time_point{} + 1h;
     WriteRateLimit limit(1000);
-    for (size_t i = 0; i < WriteRateLimit::kForgetAbove; ++i) limit.charge("idle-" + std::to_string(i), 10, t);
+    for (size_t i = 0; i < WriteRateLimit::kForgetAbove; ++i)
+        limit.charge("idle-" + std::to_string(i), 10, t);
     CHECK(limit.addresses() == WriteRateLimit::kForgetAbove);
     limit.charge("busy", 10000, t);  // a full table, none refilled yet: kept
     CHECK(limit.addresses() == WriteRateLimit::kForgetAbove + 1);
     t += 5s;
     CHECK(limit.charge("new", 10, t) == kZero);
-    CHECK(limit.addresses() == 2);             // "busy" still owes 4000 bytes; "new"
+    CHECK(limit.addresses() == 2);               // "busy" still owes 4000 bytes; "new"
     CHECK(limit.charge("busy", 1, t) != kZero);  // and is still refused
 }
