@@ -214,10 +214,6 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
                 broadcastAnswer(targets, router, writes.size(), batch, results, failure, duplicate->load()));
 }
 
-// The page is written entry by entry as it is read (HistoryReader, StreamedAnswer), and ends at
-// limits.max_history_page_bytes: {"truncated":..,"entries":[...],"next":SEQ,"more":bool}. The log
-// is asked before the status goes out, so a log that cannot be read is a 503, not a cut answer; a
-// read that fails later ends the page there, with "more":true and "next" where to go on.
 // Every write of a broadcast, into every target room's log, counts against the client address's
 // byte rate; past it the broadcast is refused whole with 429 and Retry-After. 0: it may go on.
 int LogEndpoints::chargeWrites(mg_connection* conn, const std::string& address, size_t rooms,
@@ -235,6 +231,10 @@ int LogEndpoints::chargeWrites(mg_connection* conn, const std::string& address, 
     return send(conn, response);
 }
 
+// The page is written entry by entry as it is read (HistoryReader, StreamedAnswer), and ends at
+// limits.max_history_page_bytes: {"truncated":..,"entries":[...],"next":SEQ,"more":bool}. The log
+// is asked before the status goes out, so a log that cannot be read is a 503, not a cut answer; a
+// read that fails later ends the page there, with "more":true and "next" where to go on.
 int LogEndpoints::handleHistory(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto subjects = deps_.rooms.subjects(route.party, route.room);

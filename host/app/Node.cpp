@@ -217,6 +217,10 @@ bool Node::drain() {
 void Node::writeMetrics(Metrics& out) const {
     out.gauge("partyline_rooms", "Shards running on this node.", rooms_->size());
     out.counter("partyline_alarms_fired_total", "Room alarms this node ran (onAlarm).", alarms_->fired());
+    out.counter("partyline_write_rate_refused_total",
+                "Writes refused for limits.max_write_bytes_per_second_per_ip (broadcasts answered 429, "
+                "WebSockets closed 1008).",
+                writeRate_->refused());
     context_->writeMetrics(out);
     bus_->writeMetrics(out);
 }

@@ -12,6 +12,7 @@ WriteRateLimit::Clock::duration WriteRateLimit::charge(const std::string& addres
         it = buckets_.emplace(address, TokenBucket(double(rate_), double(rate_), now)).first;
     }
     if (it->second.spend(now, double(bytes))) return Clock::duration::zero();
+    refused_++;
     return it->second.waitFor(now);
 }
 

@@ -11,8 +11,10 @@
 // Threads: any; one lock, held only to update one bucket (and, now and then, to forget the idle).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -35,12 +37,15 @@ class WriteRateLimit {
     Clock::duration charge(const std::string& address, size_t bytes, Clock::time_point now = Clock::now());
 
     size_t bytesPerSecond() const { return rate_; }
+    // Writes refused so far (partyline_write_rate_refused_total).
+    uint64_t refused() const { return refused_.load(); }
     size_t addresses() const;
 
    private:
     void forgetIdle(Clock::time_point now);
 
     const size_t rate_;
+    std::atomic<uint64_t> refused_{0};
     mutable std::mutex mutex_;
     std::unordered_map<std::string, TokenBucket> buckets_;
     Clock::time_point forgotAt_{};

@@ -15,7 +15,7 @@ import fs from "node:fs";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
 
-import { Client, WebSocket, httpFetch, startNats, startNode, until } from "./harness.mjs";
+import { Client, WebSocket, httpFetch, rawHttp, startNats, startNode, until } from "./harness.mjs";
 import { Subscriber, helloOf, history, pidOfNode, post, roomPath } from "./fault-tools.mjs";
 
 const T = { timeout: 120000 };
@@ -157,6 +157,12 @@ describe("history pages at a byte budget", () => {
       assert.deepEqual(large.entries.map((e) => e.seq), [seqs[1]]);
       assert.equal(large.entries[0].data.length, 100 * KiB);
       assert.equal(large.more, true);
+      // To an HTTP/1.0 client, a streamed page ends with the connection instead of chunks.
+      const old = await rawHttp(small.port, `GET ${roomPath(PARTY, room)}/history?since=${first.next} HTTP/1.0\r\nHost: x\r\n\r\n`, { timeoutMs: 20000 });
+      assert.equal(old.status, 200);
+      assert.equal(old.headers["transfer-encoding"], undefined);
+      assert.equal(old.headers.connection, "close");
+      assert.deepEqual(JSON.parse(old.body).entries.map((e) => e.seq), [seqs[1]]);
       const res = await httpFetch(`${small.url}${roomPath(PARTY, room)}/history?since=${large.next}`);
       assert.equal(res.headers.get("content-length") !== null, true, "a small page has a Content-Length");
       const last = await res.json();
@@ -323,5 +329,11 @@ describe("a per-address write byte rate", () => {
     assert.match(node.logs(), /write rate over limits\.max_write_bytes_per_second_per_ip .*closing connection/);
     listener.terminate();
     polite.terminate();
+  });
+
+  test("refusals are counted in partyline_write_rate_refused_total", T, async () => {
+    const text = await (await httpFetch(`${node.url}/metrics`)).text();
+    const refused = Number(/^partyline_write_rate_refused_total (\d+)$/m.exec(text)?.[1]);
+    assert.equal(refused, 3, "two broadcasts and one WebSocket write");
   });
 });

@@ -15,7 +15,9 @@ TEST_CASE("each address has its own byte rate; past it the wait until it may wri
     WriteRateLimit limit(1000);
     CHECK(limit.charge("10.0.0.1", 800, t) == kZero);
     CHECK(limit.charge("10.0.0.1", 800, t) == kZero);  // into debt: 600
+    CHECK(limit.refused() == 0);
     auto wait = limit.charge("10.0.0.1", 1, t);
+    CHECK(limit.refused() == 1);
     CHECK(wait > 590ms);
     CHECK(wait < 700ms);
     // Another address is served meanwhile.
