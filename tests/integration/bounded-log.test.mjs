@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 
 import { Client, WebSocket, httpFetch, rawHttp, startNats, startNode, until } from "./harness.mjs";
@@ -48,6 +49,43 @@ function requestFrom(localAddress, url, { method = "GET", body } = {}, timeoutMs
       reject(err);
     });
     req.end(payload);
+  });
+}
+
+// The stream's configuration as nats-server holds it: a JetStream API request ($JS.API.STREAM.INFO)
+// in the NATS text protocol, on a connection of its own.
+function streamConfig(natsPort, stream, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port: natsPort });
+    let buffer = "";
+    let asked = false;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no stream info for ${stream} within ${timeoutMs} ms: ${buffer.slice(0, 300)}`));
+    }, timeoutMs);
+    socket.on("data", (chunk) => {
+      buffer += chunk.toString("utf8");
+      if (!asked && buffer.startsWith("INFO ")) {
+        asked = true;
+        socket.write(`CONNECT {"verbose":false}\r\nSUB _INBOX.info 1\r\nPUB $JS.API.STREAM.INFO.${stream} _INBOX.info 0\r\n\r\n`);
+      }
+      const start = buffer.indexOf("MSG _INBOX.info ");
+      if (start < 0) return;
+      const lineEnd = buffer.indexOf("\r\n", start);
+      if (lineEnd < 0) return;
+      const length = Number(buffer.slice(start, lineEnd).split(" ").at(-1));
+      const payload = buffer.slice(lineEnd + 2, lineEnd + 2 + length);
+      if (Buffer.byteLength(payload) < length) return;
+      clearTimeout(timer);
+      socket.destroy();
+      const info = JSON.parse(payload);
+      if (info.error) reject(new Error(`stream info for ${stream}: ${JSON.stringify(info.error)}`));
+      else resolve(info.config);
+    });
+    socket.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
 }
 
@@ -194,6 +232,10 @@ describe("the stream's size limits", () => {
       config: { nats: { url: nats.url, stream, max_bytes: "64MiB" } },
     });
     assert.match(first.logs(), /created stream BOUNDED .*max_bytes 67108864, max_msg_size 1114112/);
+    const created = await streamConfig(nats.port, stream);
+    assert.equal(created.max_bytes, 64 * MiB);
+    assert.equal(created.max_msg_size, MiB + 64 * KiB, "left out: max_message_bytes plus 64 KiB");
+    assert.equal(created.discard, "old");
     await first.stop();
 
     // The same stream, smaller: the node says what it changed.
@@ -206,6 +248,10 @@ describe("the stream's size limits", () => {
     });
     try {
       assert.match(node.logs(), /updated stream BOUNDED: max_bytes 67108864 -> 2097152, max_msg_size 1114112 -> 1126400/);
+      const updated = await streamConfig(nats.port, stream);
+      assert.equal(updated.max_bytes, 2 * MiB);
+      assert.equal(updated.max_msg_size, 1100 * KiB);
+      assert.equal(updated.discard, "old");
 
       // 40 writes of 100 KiB into 2 MiB: the first ones go.
       const room = "full";
