@@ -49,7 +49,6 @@ class HistoryReader {
     bool truncated() const { return truncated_; }
     bool more() const { return more_; }
     uint64_t nextSince() const { return after_; }
-    size_t bytes() const { return bytes_; }
 
     // The whole page at once.
     static Result<HistoryPage> readAll(Bus& bus, const std::string& subject, uint64_t since, size_t limit,

@@ -117,11 +117,13 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     KeyValue* alarms() const override { return context_.alarms; }
     Client* client(const std::string& id) const override;
     void publish(std::string data, PublishOptions options) override;
-    Status chargeWrite(size_t bytes);
     void readHistory(uint64_t since, size_t limit) override;
     HandlerQueue& handlers() override { return handlers_; }
 
     // Strand only, below.
+    // Charges a write of the running handler to the address of the connection whose message it
+    // handles; past limits.max_write_bytes_per_second_per_ip the connection is closed 1008.
+    Status chargeWrite(size_t bytes);
     void start();
     void subscribe();
     void readLogPosition();
