@@ -102,6 +102,7 @@ function Room:connections(tag) end
 ---@param opts { since: integer?, limit: integer? }?
 ---@return Write[]? page
 ---@return boolean|string truncated, or the reason the log cannot be read
+---@return boolean? more true when the log holds more after this page
 function Room:history(opts) end
 
 ---@param ms integer

@@ -215,9 +215,9 @@ void HttpServer::makeHandlers() {
                                                                        deps_.sender, *reactor_, deps_.limits,
                                                                        counters_, deps_.auths, &proxies_});
     bodies_ = std::make_unique<BodyReader>(deps_.limits.body_timeout_ms);
-    logEndpoints_ = std::make_unique<LogEndpoints>(LogEndpointsDeps{deps_.rooms, deps_.parties, routers_,
-                                                                    deps_.bus, deps_.limits, deps_.reload,
-                                                                    deps_.publishSeconds, bodies_.get()});
+    logEndpoints_ = std::make_unique<LogEndpoints>(
+        LogEndpointsDeps{deps_.rooms, deps_.parties, routers_, deps_.bus, deps_.limits, deps_.reload,
+                         deps_.publishSeconds, bodies_.get(), deps_.writeRate, &proxies_});
     gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins, proxies_);
     admission_ = std::make_unique<ConnectionAdmission>(deps_.limits, proxies_);
     counters_.countedPeer = [] { return tCountedPeer; };

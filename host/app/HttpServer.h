@@ -54,7 +54,8 @@ struct HttpServerDeps {
     std::function<Status()> ready;          // for /readyz
     std::function<void(Metrics&)> metrics;  // every metric but the server's own (writeMetrics)
     std::function<Status(const std::string& party)> reload;  // POST /v1/parties/:party/reload
-    Histogram* publishSeconds = nullptr;  // a built-in broadcast until the log acknowledged it
+    Histogram* publishSeconds = nullptr;       // a built-in broadcast until the log acknowledged it
+    net::WriteRateLimit* writeRate = nullptr;  // limits.max_write_bytes_per_second_per_ip; null: none
     // Who may call the control surface, and which web pages may reach rooms (see AccessGate).
     std::vector<std::string> apiKeys{};
     bool apiInsecure = false;

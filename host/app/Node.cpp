@@ -57,6 +57,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     node->context_->blocking = node->blocking_.get();
     node->context_->storage = node->storage_.get();
     node->context_->alarms = node->alarmStore_.get();
+    node->writeRate_ = std::make_unique<net::WriteRateLimit>(config.limits.max_write_bytes_per_second_per_ip);
+    node->context_->writeRate = node->writeRate_.get();
 
     node->parties_ = std::make_unique<Parties>(config);
     for (const auto& [name, party] : node->parties_->all()) {
@@ -86,6 +88,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                         [self](Metrics& out) { self->writeMetrics(out); },
                         [self](const std::string& party) { return self->reloadParty(party); }};
     deps.publishSeconds = &node->context_->publishSeconds;
+    deps.writeRate = node->writeRate_.get();
     for (const auto& key : config.api.keys) deps.apiKeys.push_back(key.reveal());
     deps.apiInsecure = config.api.insecure;
     deps.origins = config.origins;
@@ -229,6 +232,10 @@ bool Node::drain() {
 void Node::writeMetrics(Metrics& out) const {
     out.gauge("partyline_rooms", "Shards running on this node.", rooms_->size());
     out.counter("partyline_alarms_fired_total", "Room alarms this node ran (onAlarm).", alarms_->fired());
+    out.counter("partyline_write_rate_refused_total",
+                "Writes refused for limits.max_write_bytes_per_second_per_ip (broadcasts answered 429, "
+                "WebSockets closed 1008).",
+                writeRate_->refused());
     context_->writeMetrics(out);
     bus_->writeMetrics(out);
 }

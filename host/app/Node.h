@@ -66,6 +66,8 @@ class Node {
     std::unique_ptr<Executor> blocking_;
     std::unique_ptr<Executor> executor_;
     std::unique_ptr<Timer> timer_;
+    // limits.max_write_bytes_per_second_per_ip, shared by the shards and the control API.
+    std::unique_ptr<net::WriteRateLimit> writeRate_;
     std::unique_ptr<ShardContext> context_;
     std::unique_ptr<Parties> parties_;
     std::unique_ptr<RoomRegistry> rooms_;

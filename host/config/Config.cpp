@@ -306,6 +306,12 @@ const Rule<int64_t> kMessageCap{"a positive integer, or -1 for unlimited", parse
 const Rule<size_t> kCount = positiveInteger<size_t>();
 const Rule<uint64_t> kLargeCount = positiveInteger<uint64_t>();
 const Rule<size_t> kByteSize{"a positive integer or a size such as 512KiB, 1MiB, 16MB", parseSize};
+std::optional<size_t> parseSizeOrZero(const std::string& text) {
+    if (text == "0") return size_t(0);
+    return parseSize(text);
+}
+const Rule<size_t> kByteSizeOrZero{"0 (no limit), a positive integer or a size such as 512KiB, 1MiB, 16MB",
+                                   parseSizeOrZero};
 const Rule<seconds> kWholeSeconds{"a positive integer", parseWholeSeconds};
 const Rule<size_t> kCountOrZero =
     integerIn<size_t>(0, std::numeric_limits<size_t>::max(), "a non-negative integer (0: no limit)");
@@ -678,6 +684,9 @@ const Schema<Limits> kLimitsSchema = {
     value("max_new_connections_per_ip_per_second", &Limits::max_new_connections_per_ip_per_second,
           kCountOrZero),
     value("max_headers", &Limits::max_headers, kMaxHeaders),
+    // A bounded log.
+    value("max_history_page_bytes", &Limits::max_history_page_bytes, kByteSize),
+    value("max_write_bytes_per_second_per_ip", &Limits::max_write_bytes_per_second_per_ip, kByteSizeOrZero),
 };
 
 const Schema<LogConfig> kLogSchema = {
@@ -695,6 +704,9 @@ const Schema<NatsConfig> kNatsSchema = {
     value("storage_bucket", &NatsConfig::storage_bucket, kBucketName),
     value("alarm_bucket", &NatsConfig::alarm_bucket, kBucketName),
     value("duplicate_window", &NatsConfig::duplicate_window, kDuplicateWindow),
+    // A bounded log.
+    value("max_bytes", &NatsConfig::max_bytes, kByteSize),
+    value("max_msg_size", &NatsConfig::max_msg_size, kByteSize),
 };
 
 bool isRouterStrategy(std::string_view text) {
@@ -908,6 +920,7 @@ Status checkApi(const Reader& reader, const ApiConfig& api) {
 
 // Rules that join two keys, checked after every key is read so their order in the file
 // does not matter.
+Status checkLogBounds(const Reader& reader, const Config& config);
 Status checkTogether(const Reader& reader, const Config& config) {
     const Limits& limits = config.limits;
     if (limits.ping_timeout_seconds <= limits.ping_interval_seconds) {
@@ -931,7 +944,30 @@ Status checkTogether(const Reader& reader, const Config& config) {
                       ") must not be longer than nats.max_age (" +
                       reader.shown("nats.max_age", formatDuration(config.nats.max_age)) + ")");
     }
+    if (Status log = checkLogBounds(reader, config); !log) return log;
     return checkApi(reader, config.api);
+}
+
+// The stream must store every write the node accepts, and JetStream takes a message size cap of
+// at most 2^31 - 1 that is no larger than the stream.
+Status checkLogBounds(const Reader& reader, const Config& config) {
+    const NatsConfig& nats = config.nats;
+    const int line = reader.lineOf({"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes"});
+    if (nats.max_msg_size < config.limits.max_message_bytes)
+        return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
+                                     ") must be at least limits.max_message_bytes (" +
+                                     std::to_string(config.limits.max_message_bytes) +
+                                     "), or the log would refuse writes the node accepts");
+    if (nats.max_msg_size > size_t(std::numeric_limits<int32_t>::max()))
+        return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
+                                     ") must be under 2 GiB, JetStream's limit");
+    if (nats.max_bytes > size_t(std::numeric_limits<int64_t>::max()))
+        return reader.fail(line, "nats.max_bytes (" + std::to_string(nats.max_bytes) + ") is too large");
+    if (nats.max_msg_size > nats.max_bytes)
+        return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
+                                     ") must not be larger than nats.max_bytes (" +
+                                     std::to_string(nats.max_bytes) + ")");
+    return Status::ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1100,6 +1136,9 @@ Result<Config> Config::parse(const std::string& yaml, const std::string& sourceN
     // JetStream's own default: a window no longer than the stream's retention.
     if (!reader.has("nats.duplicate_window"))
         config.nats.duplicate_window = std::min(config.nats.duplicate_window, config.nats.max_age);
+    // The stream stores the largest write the node accepts, with its headers.
+    if (!reader.has("nats.max_msg_size"))
+        config.nats.max_msg_size = config.limits.max_message_bytes + NatsConfig::kMaxMsgSizeHeadroom;
     if (Status status = checkTogether(reader, config); !status) return status;
     config.from_environment = reader.takeFromEnvironment();
     return config;
@@ -1133,6 +1172,8 @@ class Describer {
         put("storage_bucket", c.nats.storage_bucket);
         put("alarm_bucket", c.nats.alarm_bucket);
         put("duplicate_window", formatDuration(c.nats.duplicate_window));
+        put("max_bytes", std::to_string(c.nats.max_bytes));
+        put("max_msg_size", std::to_string(c.nats.max_msg_size));
         close();
         open("api");
         list("keys", c.api.keys);
@@ -1243,6 +1284,8 @@ class Describer {
         put("max_new_connections_per_ip_per_second",
             std::to_string(limits.max_new_connections_per_ip_per_second));
         put("max_headers", std::to_string(limits.max_headers));
+        put("max_history_page_bytes", std::to_string(limits.max_history_page_bytes));
+        put("max_write_bytes_per_second_per_ip", std::to_string(limits.max_write_bytes_per_second_per_ip));
         close();
     }
 

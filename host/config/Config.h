@@ -81,6 +81,17 @@ struct Limits {
     // Headers one request may carry; more gets 431. CivetWeb keeps 64 and drops the rest unseen,
     // so at most 63: a request with 64 may have had more.
     size_t max_headers = 63;
+    // A bounded log: what one client may take of the log and what one read of it may hold.
+    // A page of history (GET .../history and room:history) ends before the entry that would take
+    // its encoded size past this, so an answer holds about this much whatever `limit` asks; the
+    // first entry always comes, so a write larger than the budget is read alone. 1 MiB is a
+    // thousand chat lines, and as large as one write may be.
+    size_t max_history_page_bytes = 1024 * 1024;
+    // Bytes of writes one client address may put into the log per second, on average: built-in
+    // broadcasts (past it 429 with Retry-After) and writes a WebSocket's messages make (closed
+    // 1008). One second's worth may come at once. 16 MiB/s is far above any chat or game and
+    // far below the 190 MiB/s a single client could store without it. 0: no limit.
+    size_t max_write_bytes_per_second_per_ip = 16 * 1024 * 1024;
 };
 
 struct LogConfig {
@@ -105,6 +116,18 @@ struct NatsConfig {
     // own default and covers the 10 s a publish is re-sent many times; left out, it is max_age when
     // that is shorter (as JetStream does). Set: at least 10s, at most max_age.
     std::chrono::seconds duplicate_window{120};
+
+    // The stream's size cap (JetStream MaxBytes, discard old): once the log holds this much, the
+    // oldest writes of the stream go first, so the disk cannot fill. nats-server refuses a cap
+    // larger than the storage it can still reserve (its max_file_store, 75% of the free disk by
+    // default), and the node then stops and says so: 1 GiB starts on any machine with 1.4 GiB
+    // free, the embedded default included; a cluster sets more (config/cluster.yaml: 10 GiB).
+    size_t max_bytes = size_t(1) * 1024 * 1024 * 1024;
+    // The largest message the stream stores (JetStream MaxMsgSize). Left out: max_message_bytes
+    // plus kMaxMsgSizeHeadroom for the headers a write carries (message id, exclusions). Set: at
+    // least limits.max_message_bytes, at most max_bytes and 2 GiB - 1.
+    static constexpr size_t kMaxMsgSizeHeadroom = 64 * 1024;
+    size_t max_msg_size = Limits{}.max_message_bytes + kMaxMsgSizeHeadroom;
 };
 
 // The control surface (/v1/..., /metrics).

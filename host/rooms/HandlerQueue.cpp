@@ -128,7 +128,8 @@ void HandlerQueue::callOnMessage(const std::string& id, std::string payload, boo
                  lua_pushlstring(co, payload.data(), payload.size());
                  return 3;
              },
-             {}});
+             {},
+             id});
 }
 
 void HandlerQueue::callOnClose(const std::string& id, uint16_t code, std::string reason) {

@@ -195,8 +195,9 @@ int RoomApi::roomConnections(lua_State* L) {
     return 1;
 }
 
-// room:history{since = seq, limit = n} -> a list of {seq=, data=, binary=}
-// and whether retention dropped writes after `since`; or nil and the reason.
+// room:history{since = seq, limit = n} -> a list of {seq=, data=, binary=},
+// whether retention dropped writes after `since`, and whether the log holds more after the page
+// (HistoryPage.h: where a page ends); or nil and the reason.
 // The handler waits while the log is read off the strand (ShardView::readHistory).
 int RoomApi::roomHistory(lua_State* L) {
     ShardView& view = viewOf(L);
@@ -242,7 +243,8 @@ int RoomApi::historyRead(lua_State* L, int, intptr_t) {
         lua_rawseti(L, -2, lua_Integer(i + 1));
     }
     lua_pushboolean(L, page->value().truncated);
-    return 2;
+    lua_pushboolean(L, page->value().more);
+    return 3;
 }
 
 // The Client behind a conn table, or nullptr when it has closed.

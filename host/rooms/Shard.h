@@ -97,7 +97,8 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     std::string logName() const { return partyName_ + "/" + roomId_; }
     struct Connection {
         std::shared_ptr<Client> client;
-        uint64_t after = 0;  // writes up to this sequence reached the client otherwise (replay, or before)
+        uint64_t after = 0;     // writes up to this sequence reached the client otherwise (replay, or before)
+        std::string address{};  // the client's address, which its writes are charged to
     };
     // A client catching up from the log before it joins the live fan-out.
     struct Replay {
@@ -120,6 +121,9 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     HandlerQueue& handlers() override { return handlers_; }
 
     // Strand only, below.
+    // Charges a write of the running handler to the address of the connection whose message it
+    // handles; past limits.max_write_bytes_per_second_per_ip the connection is closed 1008.
+    Status chargeWrite(size_t bytes);
     void start();
     void subscribe();
     void readLogPosition();
@@ -138,9 +142,6 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     void deliver(const LogEntry& entry);
     // Any thread: the shard had work now (idleFor).
     void touch() { lastActive_.store(Clock::now().time_since_epoch().count()); }
-    // Any thread (a blocking one): touches nothing of the shard.
-    static Result<HistoryPage> readHistoryPage(Bus& bus, const std::string& subject, uint64_t since,
-                                               size_t limit, size_t maxBytes);
     void closeAll(uint16_t code, std::string_view reason);
     void join(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t after);
     void startReplay(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t since);

@@ -15,6 +15,7 @@
 #include "core/Executor.h"
 #include "core/Histogram.h"
 #include "core/Timer.h"
+#include "net/WriteRateLimit.h"
 
 namespace partyline {
 
@@ -34,6 +35,9 @@ struct ShardContext {
     Executor* blocking = nullptr;
     KeyValue* storage = nullptr;  // room.storage of parties with storage: true; null when none has it
     KeyValue* alarms = nullptr;   // every room's pending alarm; null: room:setAlarm is an error
+    // Bytes of writes a client address may make per second (limits.max_write_bytes_per_second_per_ip):
+    // a WebSocket whose message makes a write past it is closed 1008. Null: no limit.
+    net::WriteRateLimit* writeRate = nullptr;
 
     std::atomic<uint64_t> luaErrors{0};
     std::atomic<uint64_t> deliveries{0};  // frames handed to connections

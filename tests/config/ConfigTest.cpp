@@ -449,6 +449,11 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->nats.storage_bucket == defaults.nats.storage_bucket);
     CHECK(config->nats.alarm_bucket == defaults.nats.alarm_bucket);
     CHECK(config->nats.duplicate_window == defaults.nats.duplicate_window);
+    CHECK(config->nats.max_bytes == defaults.nats.max_bytes);
+    CHECK(config->nats.max_msg_size == defaults.nats.max_msg_size);
+    CHECK(config->limits.max_history_page_bytes == defaults.limits.max_history_page_bytes);
+    CHECK(config->limits.max_write_bytes_per_second_per_ip ==
+          defaults.limits.max_write_bytes_per_second_per_ip);
     CHECK(config->api.keys.empty());
     CHECK(config->api.insecure == defaults.api.insecure);
     CHECK(config->origins.empty());
@@ -1033,4 +1038,43 @@ TEST_CASE("trusted_proxies takes addresses and CIDR blocks, never names") {
     CHECK(errorOf("trusted_proxies: [\"10.0.0.0/33\"]\n").find("trusted_proxies[0]: expected a numeric IP") !=
           std::string::npos);
     CHECK(parsed(config.describe()).trusted_proxies == config.trusted_proxies);
+}
+
+TEST_CASE("a bounded log: page budget, write rate, stream size and message size") {
+    Config defaults = parsed("");
+    CHECK(defaults.limits.max_history_page_bytes == 1024 * 1024);
+    CHECK(defaults.limits.max_write_bytes_per_second_per_ip == 16 * 1024 * 1024);
+    CHECK(defaults.nats.max_bytes == size_t(1) * 1024 * 1024 * 1024);
+    CHECK(defaults.nats.max_msg_size == 1024 * 1024 + NatsConfig::kMaxMsgSizeHeadroom);
+    CHECK(Config{}.nats.max_msg_size == defaults.nats.max_msg_size);
+
+    Config set = parsed(
+        "nats:\n  max_bytes: 2GiB\n  max_msg_size: 3MiB\nlimits:\n  max_message_bytes: 2MiB\n"
+        "  max_history_page_bytes: 256KiB\n  max_write_bytes_per_second_per_ip: 0\n");
+    CHECK(set.nats.max_bytes == size_t(2) << 30);
+    CHECK(set.nats.max_msg_size == 3 << 20);
+    CHECK(set.limits.max_history_page_bytes == 256 << 10);
+    CHECK(set.limits.max_write_bytes_per_second_per_ip == 0);
+    // Left out, the message size follows max_message_bytes.
+    CHECK(parsed("limits:\n  max_message_bytes: 4MiB\n").nats.max_msg_size ==
+          (4 << 20) + NatsConfig::kMaxMsgSizeHeadroom);
+    CHECK(parsed("limits:\n  max_write_bytes_per_second_per_ip: 1MiB\n")
+              .limits.max_write_bytes_per_second_per_ip == 1 << 20);
+}
+
+TEST_CASE("the log must store every write the node accepts") {
+    CHECK(errorOf("nats:\n  max_msg_size: 512KiB\n") ==
+          "t.yaml:2: nats.max_msg_size (524288) must be at least limits.max_message_bytes (1048576), or the "
+          "log would refuse writes the node accepts");
+    CHECK(errorOf("nats:\n  max_bytes: 1MiB\n")
+              .find("t.yaml:2: nats.max_msg_size (1114112) must not be larger "
+                    "than nats.max_bytes (1048576)") == 0);
+    CHECK(errorOf("nats:\n  max_msg_size: 3GiB\nlimits:\n  max_message_bytes: 3GiB\n")
+              .find("must be under 2 GiB") != std::string::npos);
+    CHECK(errorOf("nats:\n  max_bytes: 0\n").find("t.yaml:2: nats.max_bytes: expected a positive integer") ==
+          0);
+    CHECK(errorOf("limits:\n  max_history_page_bytes: 0\n")
+              .find("t.yaml:2: limits.max_history_page_bytes: expected a positive integer") == 0);
+    CHECK(errorOf("limits:\n  max_write_bytes_per_second_per_ip: -1\n")
+              .find("t.yaml:2: limits.max_write_bytes_per_second_per_ip: expected 0 (no limit)") == 0);
 }
