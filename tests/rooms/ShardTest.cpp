@@ -394,7 +394,8 @@ return Room)lua"}});
     REQUIRE(party->reloadIfChanged(true));
     CHECK(party->loadError().message() == path + ":2: half done");
     CHECK(party->script()->source.find("v2:") != std::string::npos);
-    auto broken = std::make_shared<Script>(Script{path, "return 42", Status::ok()});  // loads, but is no room
+    auto broken =
+        std::make_shared<Script>(Script{path, "return 42", Status::ok(), {}});  // loads, but is no room
     shard->reload(broken);
     shard->receive(client, "c", false);
     CHECK(texts(client->waitFor(3)) == std::vector<std::string>{"v1:a", "v2:b", "v2:c"});
