@@ -15,6 +15,19 @@ namespace {
 // not queue another room's call behind it.
 constexpr size_t kBlockingThreads = 8;
 
+// The configuration's fetch section as the Fetcher's limits; a request body is a message.
+net::FetchLimits fetchLimits(const Config& config) {
+    net::FetchLimits limits;
+    limits.allow = config.fetch.allow;
+    limits.timeout_ms = config.fetch.timeout_ms;
+    limits.max_response_bytes = config.fetch.max_response_bytes;
+    limits.max_request_bytes = config.limits.max_message_bytes;
+    limits.max_in_flight = config.fetch.max_in_flight;
+    limits.max_redirects = config.fetch.max_redirects;
+    limits.ca_file = config.fetch.ca_file;
+    return limits;
+}
+
 }  // namespace
 
 std::string defaultNodeId() {
@@ -47,6 +60,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     if (Status s = node->openBuckets(); !s) return s;
 
     node->sender_ = std::make_unique<net::Sender>();
+    node->fetcher_ = std::make_unique<net::Fetcher>(fetchLimits(config));
     node->blocking_ = std::make_unique<Executor>(kBlockingThreads);
     node->executor_ = std::make_unique<Executor>(std::max(2u, std::thread::hardware_concurrency()));
     node->timer_ = std::make_unique<Timer>();
@@ -55,6 +69,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     node->context_->blocking = node->blocking_.get();
     node->context_->storage = node->storage_.get();
     node->context_->alarms = node->alarmStore_.get();
+    node->context_->fetcher = node->fetcher_.get();
 
     node->parties_ = std::make_unique<Parties>(config);
     for (const auto& [name, party] : node->parties_->all()) {
@@ -120,6 +135,9 @@ Node::~Node() {
     // blocking call that finishes posts its answer back to the shard's strand.
     if (executor_) executor_->stop();
     if (blocking_) blocking_->stop();
+    // No handler runs now to call the fetcher: its pending calls end "stopped", and the answers
+    // it posts to stopped strands are dropped.
+    fetcher_.reset();
     executor_.reset();
     blocking_.reset();
     sender_.reset();
@@ -215,6 +233,7 @@ void Node::writeMetrics(Metrics& out) const {
     out.gauge("partyline_rooms", "Shards running on this node.", rooms_->size());
     out.counter("partyline_alarms_fired_total", "Room alarms this node ran (onAlarm).", alarms_->fired());
     context_->writeMetrics(out);
+    fetcher_->writeMetrics(out);
     bus_->writeMetrics(out);
 }
 

@@ -7,6 +7,7 @@ extern "C" {
 
 #include "core/Log.h"
 #include "lua/State.h"
+#include "rooms/FetchApi.h"
 #include "rooms/RoomApi.h"
 
 namespace partyline {
@@ -47,6 +48,7 @@ Status HandlerQueue::loadState(const std::shared_ptr<const Script>& script) {
     lua->setLogSink([room = room()](log::Level level, std::string_view at, std::string_view m) {
         log::write(level, "lua", "room=" + room + " at=" + std::string(at) + " " + std::string(m));
     });
+    FetchApi::install(lua->L(), &view_);  // a global, so the script's top level can keep it as a local
     Status loaded = script->chunk.empty() ? lua->loadScript(script->source, script->path)
                                           : lua->loadCompiled(script->chunk, script->path);
     lua_State* L = lua->L();
@@ -339,13 +341,17 @@ void HandlerQueue::resumeAfterRead(Result<HistoryPage> page) {
 }
 
 void HandlerQueue::callBlocking(std::function<Resumer()> work) {
-    // Blocking thread: the call, then the answer posted back to the strand. `this` is used only
-    // while the owner is held.
-    context_.blocking->makeStrand()->post([this, owner = owner_, work = std::move(work)] {
-        Resumer push = work();
+    // Blocking thread: the call, then the answer posted back to the strand.
+    context_.blocking->makeStrand()->post(
+        [resume = resumeLater(), work = std::move(work)] { resume(work()); });
+}
+
+HandlerQueue::Resume HandlerQueue::resumeLater() {
+    // `this` is used only while the owner is held; the strand's task holds it until it ran.
+    return [this, owner = owner_](Resumer push) {
         if (auto keep = owner.lock())
-            strand_.post([this, keep, push = std::move(push)] { resumeWith(push); });
-    });
+            strand_.post([this, keep = std::move(keep), push = std::move(push)] { resumeWith(push); });
+    };
 }
 
 void HandlerQueue::resumeWith(const Resumer& push) {

@@ -106,6 +106,11 @@ class HandlerQueue {
     // Runs `work` on the blocking executor; back on the strand, resumes the
     // running handler with what the Resumer it returned pushes.
     void callBlocking(std::function<Resumer()> work);
+    // For a call answered on another thread (fetch): any thread may call the function returned,
+    // once, with the Resumer; it posts it to the strand, which resumes the running handler with
+    // what it pushes. It only copies and posts, and does nothing once the shard is gone.
+    using Resume = std::function<void(Resumer)>;
+    Resume resumeLater();
 
    private:
     // One Lua handler call waiting for its turn.

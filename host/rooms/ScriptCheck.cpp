@@ -12,6 +12,7 @@ extern "C" {
 #include <sstream>
 
 #include "lua/State.h"
+#include "rooms/FetchApi.h"
 
 namespace partyline {
 
@@ -88,6 +89,7 @@ Result<std::unique_ptr<lua::State>> loadRoomScript(const std::string& source, co
     if (!state) return state.status().withContext(path);
     std::unique_ptr<lua::State> lua = std::move(state.value());
     lua->setLogSink({});
+    FetchApi::install(lua->L(), nullptr);  // the shard's globals, without a shard to call from
     if (Status loaded = lua->loadScript(source, path); !loaded) return loaded;
     lua_State* L = lua->L();
     if (!lua_istable(L, -1))

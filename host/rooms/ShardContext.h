@@ -19,6 +19,9 @@
 namespace partyline {
 
 class Metrics;
+namespace net {
+class Fetcher;
+}
 
 struct ShardContext {
     Bus& bus;
@@ -34,6 +37,8 @@ struct ShardContext {
     Executor* blocking = nullptr;
     KeyValue* storage = nullptr;  // room.storage of parties with storage: true; null when none has it
     KeyValue* alarms = nullptr;   // every room's pending alarm; null: room:setAlarm is an error
+    // The node's outgoing HTTP calls (fetch in Lua), answered on its own thread. Null: fetch is an error.
+    net::Fetcher* fetcher = nullptr;
 
     std::atomic<uint64_t> luaErrors{0};
     std::atomic<uint64_t> deliveries{0};  // frames handed to connections

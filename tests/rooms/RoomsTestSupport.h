@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bus/MemoryBus.h"
+#include "net/Fetcher.h"
 #include "rooms/RoomRegistry.h"
 
 namespace partyline::testing {
@@ -138,7 +139,22 @@ struct Rooms {
         // Both stop before either is destroyed: each one's tasks post to the other.
         executor.stop();
         blocking.stop();
+        // As on a node: no handler is left to call it, and its last answers are dropped.
+        fetcher.reset();
         std::filesystem::remove_all(dir);
+    }
+    // Before any shard: fetch goes through a Fetcher of `fetchLimits`, and the parties named in
+    // `partyAllow` get that parties.X.fetch.allow.
+    void enableFetch(net::FetchLimits fetchLimits,
+                     std::map<std::string, std::vector<std::string>> partyAllow = {}) {
+        fetcher = std::make_unique<net::Fetcher>(std::move(fetchLimits));
+        context->fetcher = fetcher.get();
+        if (partyAllow.empty()) return;
+        registry.reset();
+        for (auto& [name, allow] : partyAllow)
+            config.parties[name].fetch = PartyFetchConfig{std::move(allow)};
+        parties = std::make_unique<Parties>(config);
+        registry = std::make_unique<RoomRegistry>(*context, *parties);
     }
     std::shared_ptr<Shard> shard(const std::string& party, const std::string& room) {
         auto s = registry->shard(party, room);
@@ -190,6 +206,7 @@ struct Rooms {
     Executor executor{2};
     Timer timer;
     std::unique_ptr<RoomRegistry> registry;
+    std::unique_ptr<net::Fetcher> fetcher;  // null unless enableFetch
 };
 
 // A second node beside a Rooms: its own registry and node id over the same
