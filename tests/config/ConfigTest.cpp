@@ -476,6 +476,13 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->limits.storage_value_bytes == defaults.limits.storage_value_bytes);
     CHECK(config->log.level == defaults.log.level);
     CHECK(config->log.format == defaults.log.format);
+    CHECK(config->fetch.allow.empty());
+    CHECK(config->fetch.timeout_ms == defaults.fetch.timeout_ms);
+    CHECK(config->fetch.max_response_bytes == defaults.fetch.max_response_bytes);
+    CHECK(config->fetch.max_in_flight == defaults.fetch.max_in_flight);
+    CHECK(config->fetch.max_redirects == defaults.fetch.max_redirects);
+    CHECK(config->fetch.ca_file.empty());
+    CHECK_FALSE(config->parties.at("main").fetch.has_value());
 }
 
 TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format") {
@@ -518,6 +525,8 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->from_environment == std::set<std::string>{"api.keys[0]"});
     REQUIRE(config->parties.count("main") == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+    CHECK(config->fetch.allow.empty());
+    CHECK(config->fetch.timeout_ms == 10000);
 
     unsetenv("PARTYLINE_API_KEY");
     auto unset = Config::load(shipped("cluster.yaml"));
