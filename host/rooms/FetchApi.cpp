@@ -32,7 +32,8 @@ bool checkHeaders(lua_State* L, int headers, BlockingCall::Error& error) {
         if (lua_type(L, -2) != LUA_TSTRING) {
             error.set("fetch: header names must be strings, got %s", luaL_typename(L, -2));
         } else if (lua_type(L, -1) != LUA_TSTRING) {
-            error.set("fetch: header '%s' must be a string, got %s", lua_tostring(L, -2), luaL_typename(L, -1));
+            error.set("fetch: header '%s' must be a string, got %s", lua_tostring(L, -2),
+                      luaL_typename(L, -1));
         }
         lua_pop(L, 1);
         if (error) {
@@ -73,7 +74,8 @@ bool checkOption(lua_State* L, const char* name, BlockingCall::Error& error) {
 bool checkOptions(lua_State* L, int index, BlockingCall::Error& error) {
     if (lua_isnoneornil(L, index)) return true;
     if (!lua_istable(L, index)) {
-        error.set("fetch: options must be a table such as {method = \"POST\"}, got %s", luaL_typename(L, index));
+        error.set("fetch: options must be a table such as {method = \"POST\"}, got %s",
+                  luaL_typename(L, index));
         return false;
     }
     lua_pushnil(L);
@@ -108,7 +110,8 @@ net::FetchRequest requestOf(lua_State* L, int options) {
         std::string name = stringAt(L, -2);
         if (name == "method") request.method = stringAt(L, -1);
         if (name == "body") request.body = stringAt(L, -1);
-        if (name == "timeout_ms") request.timeout_ms = int(std::min<lua_Integer>(lua_tointeger(L, -1), INT32_MAX));
+        if (name == "timeout_ms")
+            request.timeout_ms = int(std::min<lua_Integer>(lua_tointeger(L, -1), INT32_MAX));
         if (name == "headers") {
             const int headers = lua_gettop(L);
             lua_pushnil(L);

@@ -117,12 +117,14 @@ TEST_CASE("bad input returns nil and why, and nothing is sent") {
     CHECK(rooms.answer(shard, {{"op", "get"}, {"url", "ftp://" + allowed(server) + "/"}}) == "nil bad url");
     CHECK(rooms.answer(shard, {{"op", "get"}, {"url", "http://elsewhere.example.com/"}}) ==
           "nil not allowed: host elsewhere.example.com");
-    CHECK(rooms.answer(shard, {{"op", "value"}, {"url", url}, {"value", "a\r\nX-Injected: 1"}}) == "nil bad header");
+    CHECK(rooms.answer(shard, {{"op", "value"}, {"url", url}, {"value", "a\r\nX-Injected: 1"}}) ==
+          "nil bad header");
     CHECK(rooms.answer(shard, {{"op", "value"}, {"url", url}, {"value", "a\nb"}}) == "nil bad header");
     CHECK(rooms.answer(shard, {{"op", "value"}, {"url", url}, {"value", std::string("a\0b", 3)}}) ==
           "nil bad header");
     CHECK(rooms.answer(shard, {{"op", "name"}, {"url", url}, {"value", "x\r\ny"}}) == "nil bad header");
-    CHECK(rooms.answer(shard, {{"op", "name"}, {"url", url}, {"value", "content-length"}}) == "nil bad header");
+    CHECK(rooms.answer(shard, {{"op", "name"}, {"url", url}, {"value", "content-length"}}) ==
+          "nil bad header");
     // Over max_request_bytes (a node's limits.max_message_bytes).
     CHECK(rooms.answer(shard, {{"op", "body"}, {"url", url}, {"n", "1025"}}) == "nil too large");
     CHECK(server.requests() == 0);
@@ -160,7 +162,8 @@ TEST_CASE("a script's mistakes raise errors that name the script's line") {
           "false caller.lua:17: fetch: timeout_ms must be a positive integer of milliseconds\n"
           "false caller.lua:18: fetch: timeout_ms must be a positive integer of milliseconds\n"
           "false caller.lua:19: fetch: body must be a string (json.encode a table), got table\n"
-          "false caller.lua:20: fetch: option names are strings (method, headers, body, timeout_ms), got number");
+          "false caller.lua:20: fetch: option names are strings (method, headers, body, timeout_ms), got "
+          "number");
     CHECK(server.requests() == 0);
 }
 
@@ -179,16 +182,20 @@ return {}
     CHECK(broken.body.find("atload.lua:2: fetch must be called from a handler") != std::string::npos);
     CHECK(server.requests() == 0);
     // A handler of the same room still calls it.
-    CHECK(rooms.answer(rooms.shard("caller", "r"), {{"op", "get"}, {"url", server.url("/")}}).starts_with("201"));
+    CHECK(rooms.answer(rooms.shard("caller", "r"), {{"op", "get"}, {"url", server.url("/")}})
+              .starts_with("201"));
 }
 
 TEST_CASE("onBeforeConnect and onMessage wait for fetch too") {
     HttpTestServer backend([](const net::test::HttpRequest& r, Exchange& ex) {
-        if (r.target == "/session?token=good") ex.write(httpResponse(200, "ada"));
-        else ex.write(httpResponse(401, "no"));
+        if (r.target == "/session?token=good")
+            ex.write(httpResponse(200, "ada"));
+        else
+            ex.write(httpResponse(401, "no"));
     });
     const std::string script = R"lua(
-local base = ")lua" + backend.url("") + R"lua("
+local base = ")lua" + backend.url("") +
+                               R"lua("
 local Room = {}
 function Room.onBeforeConnect(room, req)
   local res, err = fetch(base .. "/session?token=" .. (req.query.token or ""))
@@ -231,16 +238,18 @@ TEST_CASE("a party's fetch.allow narrows the node's list") {
     rooms.enableFetch(limitsFor({allowed(server), allowed(other)}), {{"narrow", {allowed(server)}}});
     auto narrow = rooms.shard("narrow", "r");
     CHECK(rooms.answer(narrow, {{"op", "get"}, {"url", server.url("/")}}).starts_with("201"));
-    CHECK(rooms.answer(narrow, {{"op", "get"}, {"url", other.url("/")}}) == "nil not allowed: host 127.0.0.1");
+    CHECK(rooms.answer(narrow, {{"op", "get"}, {"url", other.url("/")}}) ==
+          "nil not allowed: host 127.0.0.1");
     CHECK(other.requests() == 0);
     // Another party keeps the node's whole list.
-    CHECK(rooms.answer(rooms.shard("caller", "r"), {{"op", "get"}, {"url", other.url("/")}}).starts_with("201"));
+    CHECK(rooms.answer(rooms.shard("caller", "r"), {{"op", "get"}, {"url", other.url("/")}})
+              .starts_with("201"));
 }
 
 TEST_CASE("on a node without a Fetcher, fetch raises") {
     Rooms rooms(Scripts{{"caller", kCaller}});
-    HttpResponse response =
-        rooms.request(rooms.shard("caller", "r"), queryRequest({{"op", "get"}, {"url", "http://127.0.0.1:1/"}}));
+    HttpResponse response = rooms.request(rooms.shard("caller", "r"),
+                                          queryRequest({{"op", "get"}, {"url", "http://127.0.0.1:1/"}}));
     CHECK(response.status == 500);
     CHECK(response.body.find("caller.lua:24: fetch: this node makes no outgoing calls") != std::string::npos);
 }
