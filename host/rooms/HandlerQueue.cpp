@@ -347,10 +347,12 @@ void HandlerQueue::callBlocking(std::function<Resumer()> work) {
 }
 
 HandlerQueue::Resume HandlerQueue::resumeLater() {
-    // `this` is used only while the owner is held; the strand's task holds it until it ran.
-    return [this, owner = owner_](Resumer push) {
-        if (auto keep = owner.lock())
-            strand_.post([this, keep = std::move(keep), push = std::move(push)] { resumeWith(push); });
+    // The owner is held until the handler was resumed, so a shard closed meanwhile (idle, say)
+    // still finishes the handler and its request gets an answer. The reference moves into the
+    // strand's task, so the shard is never destroyed on the answering thread while it runs.
+    return [this, owner = owner_.lock()](Resumer push) mutable {
+        if (!owner) return;
+        strand_.post([this, keep = std::move(owner), push = std::move(push)] { resumeWith(push); });
     };
 }
 

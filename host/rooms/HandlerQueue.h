@@ -108,7 +108,7 @@ class HandlerQueue {
     void callBlocking(std::function<Resumer()> work);
     // For a call answered on another thread (fetch): any thread may call the function returned,
     // once, with the Resumer; it posts it to the strand, which resumes the running handler with
-    // what it pushes. It only copies and posts, and does nothing once the shard is gone.
+    // what it pushes. It only copies and posts. Until then it holds the shard alive.
     using Resume = std::function<void(Resumer)>;
     Resume resumeLater();
 
