@@ -83,6 +83,9 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
             log::error("node", "party " + name + " cannot run: " + script->error.message());
     }
     node->rooms_ = std::make_unique<RoomRegistry>(*node->context_, *node->parties_);
+    node->links_ = std::make_unique<RoomLinks>(*node->rooms_, *node->parties_, *node->bus_, *node->timer_,
+                                               node->nodeId_);
+    node->context_->links = node->links_.get();
     auto alarms = AlarmScheduler::start(*node->context_, *node->rooms_);
     if (!alarms) return alarms.status();
     node->alarms_ = std::move(alarms.value());
@@ -129,6 +132,7 @@ Node::~Node() {
     http_.reset();
     if (alarms_) alarms_->stop();
     alarms_.reset();
+    if (links_) links_->close();  // handlers still running get "stopped" from room.parties
     rooms_.reset();
     timer_.reset();
     // Both stop before either is destroyed: the shards' tasks post blocking calls, and a
@@ -138,6 +142,7 @@ Node::~Node() {
     // No handler runs now to call the fetcher: its pending calls end "stopped", and the answers
     // it posts to stopped strands are dropped.
     fetcher_.reset();
+    links_.reset();
     executor_.reset();
     blocking_.reset();
     sender_.reset();

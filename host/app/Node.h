@@ -23,6 +23,7 @@
 #include "net/Sender.h"
 #include "rooms/AlarmScheduler.h"
 #include "rooms/Party.h"
+#include "rooms/RoomLinks.h"
 #include "rooms/RoomRegistry.h"
 
 namespace partyline {
@@ -69,6 +70,7 @@ class Node {
     std::unique_ptr<ShardContext> context_;
     std::unique_ptr<Parties> parties_;
     std::unique_ptr<RoomRegistry> rooms_;
+    std::unique_ptr<RoomLinks> links_;  // closed before rooms_ goes, destroyed after the executors
     std::shared_ptr<AlarmScheduler> alarms_;
     std::unique_ptr<HttpServer> http_;
     uint64_t watchTimer_ = 0;

@@ -161,6 +161,7 @@ void HandlerQueue::callOnRequest(HttpRequest request, Respond respond) {
     auto shared = std::make_shared<Respond>(std::move(respond));
     enqueue({"onRequest",
              [this, request = std::move(request)](lua_State* co) {
+                 callers_ = request.callers;
                  pushRoomAndRequest(co, request);
                  return 2;
              },
@@ -279,6 +280,7 @@ void HandlerQueue::startCall(LuaCall call) {
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_xmove(L, co, 1);  // the handler
     lua_pop(L, 1);        // the module table
+    callers_.clear();     // onRequest's pushArgs sets them
     int nargs = call.pushArgs(co);
     if (nargs < 0) {
         luaL_unref(L, LUA_REGISTRYINDEX, ref);

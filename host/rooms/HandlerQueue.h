@@ -95,6 +95,9 @@ class HandlerQueue {
     // For the bindings, inside a handler call.
     // Whether `co` is the running handler's own coroutine (a waiting call may only be made there).
     bool isRunning(lua_State* co) const { return running_ && running_->co == co; }
+    // The rooms whose handlers wait for the running handler (HttpRequest::callers of the
+    // onRequest it runs); empty for every other handler.
+    const std::vector<std::string>& callers() const { return callers_; }
     // The page a resumed room:history reads; null when none came.
     const Result<HistoryPage>* history() const { return history_ ? &*history_ : nullptr; }
     // Pushes the conn table of `id` and returns 1, or pushes nothing and returns 0.
@@ -156,6 +159,7 @@ class HandlerQueue {
     std::deque<LuaCall> calls_;
     std::optional<Running> running_;
     std::optional<Result<HistoryPage>> history_;  // for the handler waiting in room:history
+    std::vector<std::string> callers_;            // of the running handler, see callers()
 };
 
 }  // namespace partyline

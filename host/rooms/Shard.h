@@ -114,6 +114,7 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     KeyValue* alarms() const override { return context_.alarms; }
     net::Fetcher* fetcher() const override { return context_.fetcher; }
     const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const override { return fetchAllow_; }
+    RoomLinks* links() const override { return context_.links; }
     Client* client(const std::string& id) const override;
     void publish(std::string data, PublishOptions options) override;
     void readHistory(uint64_t since, size_t limit) override;

@@ -19,6 +19,7 @@
 namespace partyline {
 
 class Metrics;
+class RoomLinks;
 namespace net {
 class Fetcher;
 }
@@ -39,6 +40,8 @@ struct ShardContext {
     KeyValue* alarms = nullptr;   // every room's pending alarm; null: room:setAlarm is an error
     // The node's outgoing HTTP calls (fetch in Lua), answered on its own thread. Null: fetch is an error.
     net::Fetcher* fetcher = nullptr;
+    // Calls and writes from one room to another of this node (room.parties). Null: none.
+    RoomLinks* links = nullptr;
 
     std::atomic<uint64_t> luaErrors{0};
     std::atomic<uint64_t> deliveries{0};  // frames handed to connections

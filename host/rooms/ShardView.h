@@ -1,5 +1,5 @@
 // ShardView: the part of a shard that the room's Lua bindings (RoomApi,
-// StorageApi, AlarmApi, FetchApi) may use, and nothing more.
+// StorageApi, AlarmApi, FetchApi, PartiesApi) may use, and nothing more.
 //
 // A binding gets who the room is, its limits and buckets, one connection by
 // id, and the two ways a handler reaches the log (publish, readHistory); the
@@ -24,6 +24,7 @@
 namespace partyline {
 
 class HandlerQueue;
+class RoomLinks;
 namespace net {
 class Fetcher;
 class FetchPolicy;
@@ -47,6 +48,8 @@ class ShardView {
     virtual net::Fetcher* fetcher() const = 0;
     // The party's parties.X.fetch.allow, which each call must pass too; null when it has none.
     virtual const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const = 0;
+    // Other rooms of this node, for room.parties; null when this node has none to give.
+    virtual RoomLinks* links() const = 0;
     // Connections of this room on every node, as last announced.
     virtual size_t totalCount() const = 0;
     // This shard's connection `id`, or null when there is none (it closed).

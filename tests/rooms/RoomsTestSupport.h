@@ -23,6 +23,7 @@
 
 #include "bus/MemoryBus.h"
 #include "net/Fetcher.h"
+#include "rooms/RoomLinks.h"
 #include "rooms/RoomRegistry.h"
 
 namespace partyline::testing {
@@ -133,8 +134,15 @@ struct Rooms {
         alarms = bus.openKeyValue(kAlarmBucket).value();
         context = makeContext("node-a");
         registry = std::make_unique<RoomRegistry>(*context, *parties);
+        linkRooms();
+    }
+    // room.parties over this node's registry.
+    void linkRooms() {
+        links = std::make_unique<RoomLinks>(*registry, *parties, bus, timer, "node-a");
+        context->links = links.get();
     }
     ~Rooms() {
+        links->close();
         registry.reset();
         // Both stop before either is destroyed: each one's tasks post to the other.
         executor.stop();
@@ -150,11 +158,13 @@ struct Rooms {
         fetcher = std::make_unique<net::Fetcher>(std::move(fetchLimits));
         context->fetcher = fetcher.get();
         if (partyAllow.empty()) return;
+        links->close();
         registry.reset();
         for (auto& [name, allow] : partyAllow)
             config.parties[name].fetch = PartyFetchConfig{std::move(allow)};
         parties = std::make_unique<Parties>(config);
         registry = std::make_unique<RoomRegistry>(*context, *parties);
+        linkRooms();
     }
     std::shared_ptr<Shard> shard(const std::string& party, const std::string& room) {
         auto s = registry->shard(party, room);
@@ -207,6 +217,7 @@ struct Rooms {
     Timer timer;
     std::unique_ptr<RoomRegistry> registry;
     std::unique_ptr<net::Fetcher> fetcher;  // null unless enableFetch
+    std::unique_ptr<RoomLinks> links;
 };
 
 // A second node beside a Rooms: its own registry and node id over the same
