@@ -61,6 +61,9 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
 
     node->sender_ = std::make_unique<net::Sender>();
     node->fetcher_ = std::make_unique<net::Fetcher>(fetchLimits(config));
+    log::info("node", config.fetch.allow.empty() ? "fetch: no host allowed (fetch.allow is empty)"
+                                                 : "fetch: " + std::to_string(config.fetch.allow.size()) +
+                                                       " entries in fetch.allow");
     node->blocking_ = std::make_unique<Executor>(kBlockingThreads);
     node->executor_ = std::make_unique<Executor>(std::max(2u, std::thread::hardware_concurrency()));
     node->timer_ = std::make_unique<Timer>();
