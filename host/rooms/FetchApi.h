@@ -12,6 +12,9 @@
 // over limits.max_message_bytes, a timeout, an answer over fetch.max_response_bytes) returns nil
 // and the Fetcher's reason.
 //
+// Must not: wait on the strand, call into Lua off it, or reach a host the Fetcher's list (and the
+// party's) does not allow: every call goes through the node's Fetcher.
+//
 // Threads: fetch runs on the shard's strand, inside a handler call. The Fetcher's answer arrives
 // on its own thread, where it is only copied into a Resumer and posted back to the strand
 // (HandlerQueue::resumeLater): no Lua runs there. A C function reads every Lua argument before it

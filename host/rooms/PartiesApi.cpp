@@ -255,29 +255,32 @@ int PartiesApi::fetch(lua_State* L) {
         return BlockingCall::raise(L, error);
     }
     if (!checkOptions(L, 3, error)) return BlockingCall::raise(L, error);
+    bool cycle = false;
     {
         std::string party, room;
-        if (!stubOf(L, kWhat, party, room, error)) goto failed;
-        int timeoutMs = 0;
-        HttpRequest request = requestOf(L, 3, timeoutMs);
-        request.path = "/parties/" + party + "/" + room + request.rest;
-        request.url = request.path;
-        request.callers = view.handlers().callers();
-        request.callers.push_back(view.partyName() + "/" + view.roomId());
-        if (std::find(request.callers.begin(), request.callers.end(), party + "/" + room) !=
-            request.callers.end()) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "cycle");
-            return 2;
+        if (stubOf(L, kWhat, party, room, error)) {
+            int timeoutMs = 0;
+            HttpRequest request = requestOf(L, 3, timeoutMs);
+            request.path = "/parties/" + party + "/" + room + request.rest;
+            request.url = request.path;
+            request.callers = view.handlers().callers();
+            request.callers.push_back(view.partyName() + "/" + view.roomId());
+            const auto& callers = request.callers;
+            cycle = std::find(callers.begin(), callers.end(), party + "/" + room) != callers.end();
+            if (!cycle)
+                view.links()->request(party, room, std::move(request), std::chrono::milliseconds(timeoutMs),
+                                      [resume = view.handlers().resumeLater()](Result<HttpResponse> result) {
+                                          resume(answered(std::move(result)));
+                                      });
         }
-        view.links()->request(party, room, std::move(request), std::chrono::milliseconds(timeoutMs),
-                              [resume = view.handlers().resumeLater()](Result<HttpResponse> result) mutable {
-                                  resume(answered(std::move(result)));
-                              });
+    }
+    if (error) return BlockingCall::raise(L, error);
+    if (cycle) {  // it would wait for a room that waits for this one
+        lua_pushnil(L);
+        lua_pushliteral(L, "cycle");
+        return 2;
     }
     return BlockingCall::yield(L, BlockingCall::allResults);
-failed:
-    return BlockingCall::raise(L, error);
 }
 
 // stub:broadcast(data [, {binary = bool}]) -> the sequence once stored (a list of them for a
@@ -304,30 +307,29 @@ int PartiesApi::broadcast(lua_State* L) {
     }
     {
         std::string party, room, data;
-        if (!stubOf(L, kWhat, party, room, error)) goto failed;
-        if (type == LUA_TSTRING) {
-            data = stringAt(L, 2);
-        } else if (auto json = lua::toJson(L, 2)) {
-            data = std::move(json.value());
-        } else {
-            error.set("%s: %s", kWhat, json.status().message().c_str());
-            goto failed;
+        if (stubOf(L, kWhat, party, room, error)) {
+            if (type == LUA_TSTRING) {
+                data = stringAt(L, 2);
+            } else if (auto json = lua::toJson(L, 2)) {
+                data = std::move(json.value());
+            } else {
+                error.set("%s: %s", kWhat, json.status().message().c_str());
+            }
+            if (!error && data.size() > view.limits().max_message_bytes)
+                error.set("%s: data of %zu bytes is over limits.max_message_bytes (%zu)", kWhat, data.size(),
+                          view.limits().max_message_bytes);
         }
-        if (data.size() > view.limits().max_message_bytes) {
-            error.set("%s: data of %zu bytes is over limits.max_message_bytes (%zu)", kWhat, data.size(),
-                      view.limits().max_message_bytes);
-            goto failed;
+        if (!error) {
+            bool router = view.links()->isRouter(party);
+            view.links()->broadcast(
+                party, room, std::move(data), binary,
+                [resume = view.handlers().resumeLater(), router](Result<std::vector<uint64_t>> result) {
+                    resume(written(std::move(result), router));
+                });
         }
-        view.links()->broadcast(
-            party, room, std::move(data), binary,
-            [resume = view.handlers().resumeLater(),
-             router = view.links()->isRouter(party)](Result<std::vector<uint64_t>> result) mutable {
-                resume(written(std::move(result), router));
-            });
     }
+    if (error) return BlockingCall::raise(L, error);
     return BlockingCall::yield(L, BlockingCall::allResults);
-failed:
-    return BlockingCall::raise(L, error);
 }
 
 void PartiesApi::pushParties(lua_State* L, ShardView& view) {

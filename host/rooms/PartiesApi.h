@@ -13,6 +13,9 @@
 // answers the sequence once stored (a router party's room: the list of its shard rooms'
 // sequences). Both wait as room.storage does (BlockingCall), from any handler.
 //
+// Must not: wait on the strand, run the target's Lua (its own shard does), or reach a room by
+// any other way than RoomLinks.
+//
 // Threads: strand only, inside a handler call; answers come back through HandlerQueue::resumeLater.
 // A C function reads every Lua argument before it makes a C++ object.
 #pragma once

@@ -7,6 +7,8 @@
 // into the log of every one of its shard rooms. It runs no Lua and never blocks: answers come
 // on whatever thread produced them (a shard's strand, a bus thread).
 //
+// Must not: run Lua, block, or answer a call twice (the answer and its timer race; one wins).
+//
 // Threads: any thread. Built after the node's RoomRegistry and destroyed before it.
 #pragma once
 
