@@ -66,12 +66,49 @@ function Storage:delete(key, opts) end
 ---@return table<string, any>
 function Storage:list(prefix) end
 
+---@class FetchResponse
+---@field status integer
+---@field headers table<string, string> lower-case names
+---@field body string
+
+---@class FetchOptions
+---@field method string?
+---@field headers table<string, string>?
+---@field body string?
+---@field timeout_ms integer?
+
+--- Another room of this node's parties (room.parties.<name>:get(id)).
+---@class RoomStub
+local RoomStub = {}
+
+--- Runs that room's onRequest in its own shard on this node.
+---@param path string starts with /
+---@param opts { method: string?, headers: table<string, string>?, query: table<string, string>?, body: string?, timeout_ms: integer? }?
+---@return FetchResponse? response
+---@return string? reason "unknown party 'x'", "timeout", "stopped", "cycle"
+function RoomStub:fetch(path, opts) end
+
+--- A write into that room's log (every shard room of a router party).
+---@param data string|table
+---@param opts { binary: boolean? }?
+---@return integer|integer[]? seq
+---@return string? reason
+function RoomStub:broadcast(data, opts) end
+
+---@class PartyStub
+local PartyStub = {}
+
+---@param id string
+---@return RoomStub
+function PartyStub:get(id) end
+
 ---@class Room
 ---@field id string
 ---@field party string
 ---@field node string
 ---@field env table<string, string> the party's env values, read-only
 ---@field storage Storage only for parties with storage: true
+---@field parties table<string, PartyStub> every party of the node, by name
 local Room = {}
 
 --- Writes to the room's log; waits until the log stored it.
@@ -125,6 +162,13 @@ function Room:getAlarm() end
 ---@field onRequest fun(room: Room, req: Request): (Response|string|nil)?
 ---@field onWrite fun(room: Room, write: Write)?
 ---@field onAlarm fun(room: Room)?
+
+--- An HTTP call to an allowed host (the fetch configuration); the handler waits.
+---@param url string
+---@param opts FetchOptions?
+---@return FetchResponse? response
+---@return string? reason "timeout", "not allowed: host H", "bad url", "too large", "busy", ...
+function fetch(url, opts) end
 
 json = {}
 

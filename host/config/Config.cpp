@@ -429,6 +429,28 @@ std::optional<std::string> parseOrigin(const std::string& text) {
 const Rule<std::string> kOrigin{
     "an origin http(s)://host[:port] or http(s)://*.domain[:port], without a path", parseOrigin};
 
+// An entry of fetch.allow: a host with or without a port (IPv6 in brackets), or "*.domain" for its
+// subdomains, never for an address. The node matches entries with net/FetchPolicy, which accepts
+// every entry this does (ConfigTest holds both to one table).
+bool isNumericHost(std::string_view host) {
+    return !host.empty() && (host.front() == '[' || std::all_of(host.begin(), host.end(), [](char c) {
+                                 return isDigit(c) || c == '.';
+                             }));
+}
+bool isFetchAllowEntry(std::string_view text) {
+    if (text.empty() || text.size() > 300) return false;
+    if (!text.starts_with("*.")) return isHostPort(text, false, true);
+    std::string_view domain = text.substr(2);
+    return isHostPort(domain, false, true) && !isNumericHost(domain.substr(0, domain.find(':')));
+}
+const Rule<std::string> kFetchAllowEntry =
+    textWhere("a host, host:port, *.domain or an IP address (IPv6 in [])", isFetchAllowEntry);
+// A call holds its handler until it ends: past 10 minutes it is a download or a hung backend.
+const Rule<int> kFetchTimeout = integerIn(1, 600000, "a number of milliseconds from 1 to 600000");
+// Each call in flight is a socket: the node's file descriptors bound it long before this.
+const Rule<size_t> kFetchInFlight = integerIn<size_t>(1, 100000, "an integer from 1 to 100000");
+const Rule<int> kFetchRedirects = integerIn(0, 20, "an integer from 0 to 20");
+
 // ---------------------------------------------------------------------------------------------
 // Environment variables in values.
 
@@ -831,12 +853,55 @@ Status readAuth(Reader& reader, const Entry& entry, PartyConfig& party) {
     return {};
 }
 
+const Schema<PartyFetchConfig> kPartyFetchSchema = {
+    list("allow", &PartyFetchConfig::allow, kFetchAllowEntry),
+};
+
+Status readPartyFetch(Reader& reader, const Entry& entry, PartyConfig& party) {
+    PartyFetchConfig fetch;
+    if (Status status = reader.readSection(entry, kPartyFetchSchema, fetch); !status) return status;
+    party.fetch = std::move(fetch);
+    return {};
+}
+
+// libcurl reads the CA file at each call: a missing or wrong file is found at start instead.
+Status readCaFile(Reader& reader, const Entry& entry, FetchConfig& fetch) {
+    auto path = reader.read(entry, kNonEmptyText);
+    if (!path) return path.status();
+    const std::string shownPath = reader.shown(entry.path, *path);
+    std::error_code error;
+    auto status = std::filesystem::status(*path, error);
+    if (!std::filesystem::exists(status))
+        return reader.fail(entry.line, entry.path + ": no such file '" + shownPath + "'");
+    if (!std::filesystem::is_regular_file(status) ||
+        std::filesystem::file_size(*path, error) > 16 * 1024 * 1024)
+        return reader.fail(entry.line, entry.path + ": '" + shownPath + "' is not a CA file");
+    auto text = readFile(*path);
+    if (!text) return reader.fail(entry.line, entry.path + ": cannot read '" + shownPath + "'");
+    if (text->find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+        return reader.fail(entry.line,
+                           entry.path + ": '" + shownPath +
+                               "' holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)");
+    fetch.ca_file = std::move(*path);
+    return {};
+}
+
+const Schema<FetchConfig> kFetchSchema = {
+    list("allow", &FetchConfig::allow, kFetchAllowEntry),
+    value("timeout_ms", &FetchConfig::timeout_ms, kFetchTimeout),
+    value("max_response_bytes", &FetchConfig::max_response_bytes, kByteSize),
+    value("max_in_flight", &FetchConfig::max_in_flight, kFetchInFlight),
+    value("max_redirects", &FetchConfig::max_redirects, kFetchRedirects),
+    {"ca_file", readCaFile},
+};
+
 const Schema<PartyConfig> kPartySchema = {
     value("script", &PartyConfig::script, kNonEmptyText),
     value("storage", &PartyConfig::storage, kBoolean),
     section("router", &PartyConfig::router, kRouterSchema),
     {"env", readEnv},
     {"auth", readAuth},
+    {"fetch", readPartyFetch},
 };
 
 // Party names are map keys, not schema keys, and each party needs its script.
@@ -889,6 +954,7 @@ const Schema<Config> kConfigSchema = {
     list("origins", &Config::origins, kOrigin),
     list("trusted_proxies", &Config::trusted_proxies, kAddressRange),
     value("ops_listen", &Config::ops_listen, kOpsListenAddress),
+    section("fetch", &Config::fetch, kFetchSchema),
 };
 
 // "2m" for 120 s: the largest unit that divides the duration, as the file would say it.
@@ -914,6 +980,28 @@ Status checkApi(const Reader& reader, const ApiConfig& api) {
             return reader.fail(reader.lineOf({path, "api.keys"}),
                                path + ": the same key as api.keys[" + std::to_string(j) + "]");
         }
+    }
+    return {};
+}
+
+// A fetch answer lives in the shard's Lua heap; a party's list can only narrow the node's.
+Status checkFetch(const Reader& reader, const Config& config) {
+    if (config.fetch.max_response_bytes > config.limits.lua_memory_bytes) {
+        int line = reader.lineOf({"fetch.max_response_bytes", "limits.lua_memory_bytes"});
+        return reader.fail(line, "fetch.max_response_bytes (" +
+                                     std::to_string(config.fetch.max_response_bytes) +
+                                     ") must not exceed limits.lua_memory_bytes (" +
+                                     std::to_string(config.limits.lua_memory_bytes) +
+                                     "): an answer is held in the room's Lua heap");
+    }
+    if (!config.fetch.allow.empty()) return {};
+    for (const auto& [name, party] : config.parties) {
+        if (!party.fetch || party.fetch->allow.empty()) continue;
+        std::string path = "parties." + name + ".fetch.allow";
+        return reader.fail(reader.lineOf({path, "parties." + name + ".fetch"}),
+                           path +
+                               ": fetch.allow is empty, so no host may be called; a party's list only "
+                               "narrows fetch.allow, so list the hosts there too");
     }
     return {};
 }
@@ -945,6 +1033,7 @@ Status checkTogether(const Reader& reader, const Config& config) {
                       reader.shown("nats.max_age", formatDuration(config.nats.max_age)) + ")");
     }
     if (Status log = checkLogBounds(reader, config); !log) return log;
+    if (Status status = checkFetch(reader, config); !status) return status;
     return checkApi(reader, config.api);
 }
 
@@ -1003,6 +1092,7 @@ std::optional<std::string> keyElsewhere(std::string_view name) {
     if (auto found = search("nats", kNatsSchema)) return found;
     if (auto found = search("log", kLogSchema)) return found;
     if (auto found = search("api", kApiSchema)) return found;
+    if (auto found = search("fetch", kFetchSchema)) return found;
     return search("limits", kLimitsSchema);
 }
 
@@ -1182,6 +1272,14 @@ class Describer {
         list("origins", c.origins);
         list("trusted_proxies", c.trusted_proxies);
         put("ops_listen", c.ops_listen);
+        open("fetch");
+        list("allow", c.fetch.allow);
+        put("timeout_ms", std::to_string(c.fetch.timeout_ms));
+        put("max_response_bytes", std::to_string(c.fetch.max_response_bytes));
+        put("max_in_flight", std::to_string(c.fetch.max_in_flight));
+        put("max_redirects", std::to_string(c.fetch.max_redirects));
+        if (!c.fetch.ca_file.empty()) put("ca_file", c.fetch.ca_file);
+        close();
         open("parties");
         for (const auto& [name, party] : c.parties) describe(name, party);
         close();
@@ -1257,6 +1355,11 @@ class Describer {
             put("leeway_seconds", std::to_string(jwt.leeway_seconds.count()));
             close();
             put("required", flag(party.auth->required));
+            close();
+        }
+        if (party.fetch) {
+            open("fetch");
+            list("allow", party.fetch->allow);
             close();
         }
         close();

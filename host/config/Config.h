@@ -173,6 +173,32 @@ struct RouterConfig {
     std::string strategy = "random";  // random, round-robin, least-connections, hash (of the connection id)
 };
 
+// Outgoing HTTP calls of room scripts (`fetch` in Lua), for the whole node.
+struct FetchConfig {
+    // Hosts (and host:port) a script may call: "api.example.com", "*.internal.example.com"
+    // (subdomains only), "127.0.0.1:8080", "[::1]:8080". Empty: none, so a script cannot reach the
+    // network until the operator says where.
+    std::vector<std::string> allow;
+    // Default and maximum per call, redirects and a slow body included: no backend holds a
+    // handler longer.
+    int timeout_ms = 10000;
+    // The body of one answer: a room's state or a session check, not a download.
+    size_t max_response_bytes = 1024 * 1024;
+    // Calls in flight on the node; past it fetch returns nil, "busy" at once instead of queueing
+    // behind a slow backend. Each is one socket, not one thread.
+    size_t max_in_flight = 1000;
+    // Each hop is checked against allow again; 3 covers http to https and a moved path.
+    int max_redirects = 3;
+    // A PEM file of the CAs of a private backend, in place of the system's bundle; read at start.
+    // Empty: the system's store.
+    std::string ca_file;
+};
+
+// A party's own list, which narrows the node's: a call must pass both (so it cannot widen it).
+struct PartyFetchConfig {
+    std::vector<std::string> allow;  // the entries of fetch.allow's form; empty: none
+};
+
 struct PartyConfig {
     std::string name;
     RouterConfig router;
@@ -180,7 +206,8 @@ struct PartyConfig {
     bool storage = false;  // create the room storage bucket for this party
     // room.env of the party's scripts: names [A-Za-z_][A-Za-z0-9_]*, values never printed.
     std::map<std::string, Secret> env;
-    std::optional<AuthConfig> auth;  // none: connections are not asked for a token
+    std::optional<AuthConfig> auth;         // none: connections are not asked for a token
+    std::optional<PartyFetchConfig> fetch;  // none: the node's fetch.allow as it is
 };
 
 struct Config {
@@ -192,6 +219,7 @@ struct Config {
     Limits limits;
     LogConfig log;
     ApiConfig api;
+    FetchConfig fetch;
     // Origins whose browser pages may open WebSockets and call room HTTP, each
     // "http(s)://host[:port]" or "http(s)://*.domain[:port]", lowercase, without a default port.
     // Empty: only pages of the node's own origin, since a page elsewhere would act with its

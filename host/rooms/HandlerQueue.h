@@ -95,6 +95,9 @@ class HandlerQueue {
         static const std::string none;
         return running_ ? running_->call.from : none;
     }
+    // The rooms whose handlers wait for the running handler (HttpRequest::callers of the
+    // onRequest it runs); empty for every other handler.
+    const std::vector<std::string>& callers() const { return callers_; }
     // The page a resumed room:history reads; null when none came.
     const Result<HistoryPage>* history() const { return history_ ? &*history_ : nullptr; }
     // Pushes the conn table of `id` and returns 1, or pushes nothing and returns 0.
@@ -106,6 +109,11 @@ class HandlerQueue {
     // Runs `work` on the blocking executor; back on the strand, resumes the
     // running handler with what the Resumer it returned pushes.
     void callBlocking(std::function<Resumer()> work);
+    // For a call answered on another thread (fetch): any thread may call the function returned,
+    // once, with the Resumer; it posts it to the strand, which resumes the running handler with
+    // what it pushes. It only copies and posts. Until then it holds the shard alive.
+    using Resume = std::function<void(Resumer)>;
+    Resume resumeLater();
 
    private:
     // One Lua handler call waiting for its turn.
@@ -152,6 +160,7 @@ class HandlerQueue {
     std::deque<LuaCall> calls_;
     std::optional<Running> running_;
     std::optional<Result<HistoryPage>> history_;  // for the handler waiting in room:history
+    std::vector<std::string> callers_;            // of the running handler, see callers()
 };
 
 }  // namespace partyline

@@ -14,6 +14,7 @@ extern "C" {
 #include "net/WebSocketProtocol.h"
 #include "rooms/AlarmApi.h"
 #include "rooms/HandlerQueue.h"
+#include "rooms/PartiesApi.h"
 #include "rooms/ShardView.h"
 #include "rooms/StorageApi.h"
 
@@ -304,6 +305,7 @@ void RoomApi::pushRoom(lua_State* L, ShardView& view) {
     lua_setfield(L, -2, "env");
     setFunctions(L, view, methods);
     StorageApi::pushStorage(L, view);
+    PartiesApi::pushParties(L, view);
     AlarmApi::addMethods(L, view);
 }
 

@@ -15,6 +15,7 @@ extern "C" {
 
 #include "lua/ChunkScan.h"
 #include "lua/State.h"
+#include "rooms/FetchApi.h"
 #include "rooms/RoomApi.h"
 #include "rooms/ShardView.h"
 
@@ -89,6 +90,9 @@ class NoShard final : public ShardView {
     const std::map<std::string, std::string>& env() const override { return env_; }
     KeyValue* storage() const override { return nullptr; }
     KeyValue* alarms() const override { return nullptr; }
+    net::Fetcher* fetcher() const override { return nullptr; }
+    const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const override { return noPolicy_; }
+    RoomLinks* links() const override { return nullptr; }
     size_t totalCount() const override { return 0; }
     Client* client(const std::string&) const override { return nullptr; }
     void publish(std::string, PublishOptions) override { unused(); }
@@ -100,6 +104,7 @@ class NoShard final : public ShardView {
     std::string empty_;
     Limits limits_;
     std::map<std::string, std::string> env_;
+    std::shared_ptr<const net::FetchPolicy> noPolicy_;
 };
 
 // The keys of the table on top of L whose values are functions; pops the table.
@@ -192,6 +197,7 @@ Result<std::unique_ptr<lua::State>> loadRoomScript(const std::string& source, co
     if (!state) return state.status().withContext(path);
     std::unique_ptr<lua::State> lua = std::move(state.value());
     lua->setLogSink({});
+    FetchApi::install(lua->L(), nullptr);  // the shard's globals, without a shard to call from
     if (Status loaded = lua->loadScript(source, path); !loaded) return loaded;
     lua_State* L = lua->L();
     if (!lua_istable(L, -1))

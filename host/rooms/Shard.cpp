@@ -63,6 +63,7 @@ Shard::Shard(ShardContext& context, const Party& party, std::string roomId, Room
       subjects_(std::move(subjects)),
       env_(party.env()),
       storage_(party.storage() ? context.storage : nullptr),
+      fetchAllow_(party.fetchAllow()),
       strand_(context.executor.makeStrand()),
       handlers_(context, *this, *strand_, party.script()),
       presence_(context, *strand_, subjects_.presence) {

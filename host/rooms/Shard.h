@@ -115,6 +115,9 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     const Limits& limits() const override { return context_.limits; }
     KeyValue* storage() const override { return storage_; }
     KeyValue* alarms() const override { return context_.alarms; }
+    net::Fetcher* fetcher() const override { return context_.fetcher; }
+    const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const override { return fetchAllow_; }
+    RoomLinks* links() const override { return context_.links; }
     Client* client(const std::string& id) const override;
     void publish(std::string data, PublishOptions options) override;
     void readHistory(uint64_t since, size_t limit) override;
@@ -153,7 +156,8 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     const std::string roomId_;
     const RoomSubjects subjects_;
     const std::shared_ptr<const std::map<std::string, std::string>> env_;  // the party's, shared
-    KeyValue* const storage_;  // null unless the party has storage: true
+    KeyValue* const storage_;                                   // null unless the party has storage: true
+    const std::shared_ptr<const net::FetchPolicy> fetchAllow_;  // the party's, shared; null: none
     std::shared_ptr<Strand> strand_;
     // Declared before the log subscription, which calls into the shard: destroyed after it.
     HandlerQueue handlers_;

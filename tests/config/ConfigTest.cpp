@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/Config.h"
+#include "net/FetchPolicy.h"
 
 using namespace partyline;
 using namespace std::chrono_literals;
@@ -480,6 +481,13 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->limits.storage_value_bytes == defaults.limits.storage_value_bytes);
     CHECK(config->log.level == defaults.log.level);
     CHECK(config->log.format == defaults.log.format);
+    CHECK(config->fetch.allow.empty());
+    CHECK(config->fetch.timeout_ms == defaults.fetch.timeout_ms);
+    CHECK(config->fetch.max_response_bytes == defaults.fetch.max_response_bytes);
+    CHECK(config->fetch.max_in_flight == defaults.fetch.max_in_flight);
+    CHECK(config->fetch.max_redirects == defaults.fetch.max_redirects);
+    CHECK(config->fetch.ca_file.empty());
+    CHECK_FALSE(config->parties.at("main").fetch.has_value());
 }
 
 TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format") {
@@ -522,6 +530,8 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->from_environment == std::set<std::string>{"api.keys[0]"});
     REQUIRE(config->parties.count("main") == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+    CHECK(config->fetch.allow.empty());
+    CHECK(config->fetch.timeout_ms == 10000);
 
     unsetenv("PARTYLINE_API_KEY");
     auto unset = Config::load(shipped("cluster.yaml"));
@@ -1077,4 +1087,130 @@ TEST_CASE("the log must store every write the node accepts") {
               .find("t.yaml:2: limits.max_history_page_bytes: expected a positive integer") == 0);
     CHECK(errorOf("limits:\n  max_write_bytes_per_second_per_ip: -1\n")
               .find("t.yaml:2: limits.max_write_bytes_per_second_per_ip: expected 0 (no limit)") == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fetch: the hosts room scripts may call, and the limits of each call.
+
+TEST_CASE("fetch: no host allowed by default, and every key read") {
+    const Config defaults = parsed("");
+    CHECK(defaults.fetch.allow.empty());
+    CHECK(defaults.fetch.timeout_ms == 10000);
+    CHECK(defaults.fetch.max_response_bytes == 1024 * 1024);
+    CHECK(defaults.fetch.max_in_flight == 1000);
+    CHECK(defaults.fetch.max_redirects == 3);
+    CHECK(defaults.fetch.ca_file.empty());
+    CHECK_FALSE(parsed("parties: {m: {script: a.lua}}\n").parties.at("m").fetch.has_value());
+
+    auto ca = publicKeyFile("ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    Config config = parsed(
+        "fetch:\n"
+        "  allow: [\"api.example.com\", \"*.internal.example.com\", \"127.0.0.1:8080\", \"[::1]:9000\"]\n"
+        "  timeout_ms: 2500\n"
+        "  max_response_bytes: 64KiB\n"
+        "  max_in_flight: 20\n"
+        "  max_redirects: 0\n"
+        "  ca_file: " +
+        ca +
+        "\n"
+        "parties:\n"
+        "  game: {script: g.lua, fetch: {allow: [api.example.com]}}\n"
+        "  closed: {script: c.lua, fetch: {allow: []}}\n");
+    CHECK(config.fetch.allow == std::vector<std::string>{"api.example.com", "*.internal.example.com",
+                                                         "127.0.0.1:8080", "[::1]:9000"});
+    CHECK(config.fetch.timeout_ms == 2500);
+    CHECK(config.fetch.max_response_bytes == 64 * 1024);
+    CHECK(config.fetch.max_in_flight == 20);
+    CHECK(config.fetch.max_redirects == 0);
+    CHECK(config.fetch.ca_file == ca);
+    REQUIRE(config.parties.at("game").fetch.has_value());
+    CHECK(config.parties.at("game").fetch->allow == std::vector<std::string>{"api.example.com"});
+    REQUIRE(config.parties.at("closed").fetch.has_value());
+    CHECK(config.parties.at("closed").fetch->allow.empty());
+    // describe() shows the section, and reads back the same.
+    Config again = parsed(config.describe());
+    CHECK(again.fetch.allow == config.fetch.allow);
+    CHECK(again.fetch.timeout_ms == 2500);
+    CHECK(again.fetch.ca_file == ca);
+    CHECK(again.parties.at("game").fetch->allow == config.parties.at("game").fetch->allow);
+}
+
+TEST_CASE("fetch.allow entries: what the node's policy matches, each bad one named with its line") {
+    // Every entry the configuration takes is one FetchPolicy takes, so none is silently dropped.
+    for (const char* entry : {"api.example.com", "API.Example.com", "*.example.com", "*.example.com:8443",
+                              "backend", "backend:8080", "10.0.0.5", "127.0.0.1:8080", "[::1]", "[::1]:8080",
+                              "[fd00::1]:443", "my_service:3000"}) {
+        CAPTURE(entry);
+        CHECK(parsed(std::string("fetch: {allow: [\"") + entry + "\"]}\n").fetch.allow.size() == 1);
+        CHECK(net::FetchPolicy::checkEntry(entry).isOk());
+    }
+    for (const char* entry : {"", "*", "*.", "*.*.example.com", "http://api.example.com", "api.example.com/",
+                              "api.example.com/path", "user@api.example.com",
+                              "api.example.com:", "api.example.com:0", "api.example.com:99999", "*.10.0.0.1",
+                              "*.[::1]", "::1", "a..com", "-a.com", "api.example.com.", "a b", "1.2.3"}) {
+        CAPTURE(entry);
+        CHECK(errorOf(std::string("fetch:\n  allow:\n    - ok.example.com\n    - \"") + entry + "\"\n") ==
+              std::string("t.yaml:4: fetch.allow[1]: expected a host, host:port, *.domain or an IP address "
+                          "(IPv6 in []), got '") +
+                  entry + "'");
+    }
+    CHECK(errorOf("fetch:\n  allow: api.example.com\n") ==
+          "t.yaml:2: fetch.allow: expected a list of a host, host:port, *.domain or an IP address (IPv6 in "
+          "[]), "
+          "got 'api.example.com'");
+    CHECK(
+        errorOf("fetch: {allow: [a.com]}\nparties:\n  m:\n    script: a.lua\n    fetch:\n      allow: "
+                "[\"x/\"]\n") ==
+        "t.yaml:6: parties.m.fetch.allow[0]: expected a host, host:port, *.domain or an IP address (IPv6 in "
+        "[]), got 'x/'");
+}
+
+TEST_CASE("fetch limits out of range name the key, the line and the text") {
+    CHECK(errorOf("fetch:\n  timeout_ms: 0\n") ==
+          "t.yaml:2: fetch.timeout_ms: expected a number of milliseconds from 1 to 600000, got '0'");
+    CHECK(errorOf("fetch:\n  timeout_ms: 10s\n") ==
+          "t.yaml:2: fetch.timeout_ms: expected a number of milliseconds from 1 to 600000, got '10s'");
+    CHECK(errorOf("fetch:\n  timeout_ms: 600001\n") ==
+          "t.yaml:2: fetch.timeout_ms: expected a number of milliseconds from 1 to 600000, got '600001'");
+    CHECK(errorOf("fetch:\n  max_in_flight: 0\n") ==
+          "t.yaml:2: fetch.max_in_flight: expected an integer from 1 to 100000, got '0'");
+    CHECK(errorOf("fetch:\n  max_redirects: 21\n") ==
+          "t.yaml:2: fetch.max_redirects: expected an integer from 0 to 20, got '21'");
+    CHECK(errorOf("fetch:\n  max_response_bytes: lots\n") ==
+          "t.yaml:2: fetch.max_response_bytes: expected a positive integer or a size such as 512KiB, 1MiB, "
+          "16MB, got 'lots'");
+    CHECK(errorOf("fetch:\n  max_response_bytes: 32MiB\n") ==
+          "t.yaml:2: fetch.max_response_bytes (33554432) must not exceed limits.lua_memory_bytes (16777216): "
+          "an "
+          "answer is held in the room's Lua heap");
+    CHECK(parsed("fetch: {max_response_bytes: 32MiB}\nlimits: {lua_memory_bytes: 64MiB}\n")
+              .fetch.max_response_bytes == 32u * 1024 * 1024);
+    CHECK(errorOf("fetch:\n  allowed: [a.com]\n") ==
+          "t.yaml:2: unknown key 'fetch.allowed'; did you mean 'allow'?");
+    CHECK(errorOf("max_redirects: 2\n") ==
+          "t.yaml:1: unknown key 'max_redirects'; did you mean 'fetch.max_redirects'?");
+    CHECK(errorOf("parties:\n  m:\n    script: a.lua\n    fetch: {allow: [a.com], timeout_ms: 5}\n") ==
+          "t.yaml:4: unknown key 'parties.m.fetch.timeout_ms'; did you mean 'fetch.timeout_ms'?");
+}
+
+TEST_CASE("a party's fetch.allow only narrows the node's: with none on the node it is refused") {
+    CHECK(errorOf("parties:\n  m:\n    script: a.lua\n    fetch:\n      allow: [api.example.com]\n") ==
+          "t.yaml:5: parties.m.fetch.allow: fetch.allow is empty, so no host may be called; a party's list "
+          "only narrows fetch.allow, so list the hosts there too");
+    // An empty list closes the party, which needs no host on the node.
+    CHECK(parsed("parties:\n  m:\n    script: a.lua\n    fetch: {allow: []}\n")
+              .parties.at("m")
+              .fetch->allow.empty());
+}
+
+TEST_CASE("fetch.ca_file must be a PEM file of certificates, read at start") {
+    CHECK(errorOf("fetch:\n  ca_file: /nonexistent/partyline-ca.pem\n") ==
+          "t.yaml:2: fetch.ca_file: no such file '/nonexistent/partyline-ca.pem'");
+    auto notPem = publicKeyFile("not-ca.pem", "hello\n");
+    CHECK(errorOf("fetch:\n  ca_file: " + notPem + "\n") ==
+          "t.yaml:2: fetch.ca_file: '" + notPem +
+              "' holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)");
+    auto dir = std::filesystem::temp_directory_path().string();
+    CHECK(errorOf("fetch:\n  ca_file: " + dir + "\n") ==
+          "t.yaml:2: fetch.ca_file: '" + dir + "' is not a CA file");
 }

@@ -39,8 +39,10 @@ std::set<std::string> stringKeys(lua_State* L, int index) {
 
 TEST_CASE("types/partyline.lua loads in the sandbox and annotates every name the host gives a script") {
     const std::string types = typesFile();
-    auto state = lua::State::create({16 << 20, 10000000, std::chrono::milliseconds(1000)});
+    // A state as a shard's: the sandbox and the globals the rooms layer adds (fetch).
+    auto state = loadRoomScript("return {}", "empty.lua", Limits{});
     REQUIRE(state);
+    lua_settop(state.value()->L(), 0);
     lua_State* L = state.value()->L();
 
     // Standard Lua's names need no annotation: lua-language-server knows them.
