@@ -20,6 +20,7 @@
 #include "app/UpgradeRequest.h"
 #include "core/Json.h"
 #include "core/Log.h"
+#include "core/ThreadName.h"
 #include "net/SocketLocator.h"
 
 namespace partyline {
@@ -129,6 +130,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     // No document_root: CivetWeb serves no file (so runs no CGI or SSI); StaticFiles does.
     mg_callbacks callbacks{};
     callbacks.init_connection = &HttpServer::onConnectionStart;
+    // CivetWeb's threads by role: its accept loop, its workers (numbered), its timer.
+    callbacks.init_thread = [](const mg_context*, int type) -> void* {
+        static std::atomic<unsigned> workers{0};
+        nameThisThread(type == 0   ? std::string("pl-http-accept")
+                       : type == 1 ? "pl-http-" + std::to_string(workers++)
+                                   : std::string("pl-http-timer"));
+        return nullptr;
+    };
     callbacks.connection_close = &HttpServer::onConnectionClose;
     callbacks.log_message = [](const mg_connection*, const char* message) {
         log::warn("http", message);

@@ -925,6 +925,7 @@ function makeNodeHandle(child, port, configFile, yaml) {
     host: `${HOST}:${port}`,
     configFile,
     config: yaml,
+    pid: child.proc.pid,
     get running() {
       return child.running;
     },
