@@ -597,6 +597,7 @@ class Reader {
     }
 
     std::set<std::string> takeFromEnvironment() { return std::move(fromEnvironment_); }
+    std::map<std::string, int> takeLines() { return std::move(lines_); }
 
     // Calls `visit(entry, name)` for each pair of a map; a null value reads as an empty map so
     // a section whose keys are all commented out is still valid.
@@ -1231,6 +1232,7 @@ Result<Config> Config::parse(const std::string& yaml, const std::string& sourceN
         config.nats.max_msg_size = config.limits.max_message_bytes + NatsConfig::kMaxMsgSizeHeadroom;
     if (Status status = checkTogether(reader, config); !status) return status;
     config.from_environment = reader.takeFromEnvironment();
+    config.lines = reader.takeLines();
     return config;
 }
 

@@ -234,6 +234,9 @@ struct Config {
     std::string source = "<defaults>";  // where this configuration came from, for messages
     // Dotted paths ("nats.url", "api.keys[0]") of the values taken from the environment.
     std::set<std::string> from_environment;
+    // The line of each key the file set, by dotted path ("parties.main.script"), for messages
+    // about a configuration that loaded but cannot run (a script file that is missing).
+    std::map<std::string, int> lines;
 
     // Reads and validates a YAML file.
     static Result<Config> load(const std::string& path);
