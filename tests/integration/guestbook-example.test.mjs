@@ -1,0 +1,155 @@
+// examples/guestbook: the example's configuration on a real node and
+// nats-server, with the example's backend (examples/guestbook/backend.mjs)
+// as a child process on a free loopback port. The room checks each
+// session with the backend before a client joins, keeps its entries in the
+// backend's store, and announces itself to the lobby.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { connect, fetchJson, startNats, startNodeWithConfig, until } from "./harness.mjs";
+import { startBackend } from "./guestbook-backend.mjs";
+
+const T = { timeout: 180000 };
+const CONFIG = "examples/guestbook/partyline.yaml"; // the example's own configuration
+
+describe("examples/guestbook with its backend", () => {
+  let backend;
+  let nats;
+  let node;
+
+  before(async () => {
+    backend = await startBackend();
+    process.env.GUESTBOOK_BACKEND = backend.host; // read by the configuration: fetch.allow and the parties' env
+    nats = await startNats();
+    node = await startNodeWithConfig(CONFIG, { natsUrl: nats.url, nodeId: "guestbook-1" });
+  });
+
+  after(async () => {
+    await node?.stop();
+    await nats?.stop();
+    await backend?.stop();
+  });
+
+  async function signIn(name) {
+    const res = await backend.request("POST", "/sessions", { name });
+    assert.equal(res.status, 201);
+    return res.json.token;
+  }
+
+  const join = (room, token) => connect(node.wsUrl("guestbook", room, token === undefined ? undefined : { token }));
+
+  async function refusal(room, token) {
+    const err = await join(room, token).then(
+      (client) => {
+        client.close();
+        throw new Error("the upgrade was accepted");
+      },
+      (e) => e,
+    );
+    return err.statusCode;
+  }
+
+  const saved = async (room) => {
+    const res = await backend.request("GET", `/rooms/${encodeURIComponent(`guestbook:${room}`)}`);
+    return res.status === 200 ? res.json.entries.map((e) => `${e.name}: ${e.text}`) : [];
+  };
+
+  test("a client without a valid session is refused with 401", T, async () => {
+    assert.equal(await refusal("front-door"), 401, "no token");
+    assert.equal(await refusal("front-door", ""), 401, "an empty token");
+    assert.equal(await refusal("front-door", "not-a-session"), 401, "an unknown token");
+    const token = await signIn("eve");
+    assert.equal((await backend.request("DELETE", `/sessions/${token}`)).status, 204);
+    assert.equal(await refusal("front-door", token), 401, "a token signed out");
+  });
+
+  test("signed-in clients sign; the other sees the entry; the backend stores it; the lobby hears of the room", T, async () => {
+    const room = "summer-party";
+    const lobby = await connect(node.wsUrl("lobby", "main"));
+    const greeting = (await lobby.waitFor(1))[0].json();
+    assert.equal(greeting.type, "guestbooks");
+    assert.ok(!greeting.guestbooks.some((b) => b.id === room));
+
+    // Signing in through the lobby reaches the backend too (the page does so).
+    const signedIn = await fetchJson(node.httpUrl("lobby", "main", "/sessions"), { method: "POST", body: JSON.stringify({ name: "ann" }) });
+    assert.equal(signedIn.status, 201, signedIn.text);
+    assert.deepEqual(signedIn.json.user, { name: "ann" });
+    const checked = await fetchJson(node.httpUrl("lobby", "main", `/sessions/${signedIn.json.token}`));
+    assert.deepEqual(checked.json, { user: { name: "ann" } });
+    assert.equal((await fetchJson(node.httpUrl("lobby", "main", "/sessions/nope"))).status, 401);
+
+    const ann = await join(room, signedIn.json.token);
+    const welcome = (await ann.waitFor(1))[0].json();
+    assert.deepEqual(welcome, { type: "welcome", room, user: { name: "ann" }, entries: [] });
+    const bob = await join(room, await signIn("bob"));
+    assert.equal((await bob.waitFor(1))[0].json().type, "welcome");
+
+    // The room announced itself to the lobby when it started.
+    const announced = (await lobby.waitFor((m) => m.json().type === "guestbook" && m.json().id === room, 15000)).json();
+    assert.equal(announced.entries, 0);
+
+    await ann.send(JSON.stringify({ type: "sign", text: "lovely evening!" }));
+    const isEntry = (m) => m.json().type === "entry";
+    const seen = (await bob.waitFor(isEntry, 10000)).json().entry;
+    assert.equal(seen.name, "ann", "the name is the session's, not the client's");
+    assert.equal(seen.text, "lovely evening!");
+    assert.equal((await ann.waitFor(isEntry, 10000)).json().entry.id, seen.id);
+    await bob.send(JSON.stringify({ type: "sign", text: "thanks for having us", name: "mallory" }));
+    await ann.waitFor((m) => isEntry(m) && m.json().entry.name === "bob", 10000);
+
+    // Bad frames change nothing.
+    for (const frame of ["{", JSON.stringify({ type: "sign" }), JSON.stringify({ type: "sign", text: "" }), JSON.stringify({ type: "sign", text: "x".repeat(501) }), JSON.stringify({ type: "edit", text: "hi" })]) {
+      await ann.send(frame);
+    }
+    await ann.waitFor((m) => m.json().type === "error" && /1 to 500/.test(m.json().error), 10000);
+    await ann.waitFor((m) => m.json().type === "error" && /"sign"/.test(m.json().error), 10000);
+
+    // The save comes within about a second of the change, then the lobby hears the count.
+    const expected = ["ann: lovely evening!", "bob: thanks for having us"];
+    await until(async () => (await saved(room)).length === 2, { timeoutMs: 20000, what: "the backend to store both entries" });
+    assert.deepEqual(await saved(room), expected);
+    await lobby.waitFor((m) => m.json().type === "guestbook" && m.json().id === room && m.json().entries === 2, 20000);
+
+    // A lobby client that joins later is greeted with the list.
+    const late = await connect(node.wsUrl("lobby", "main"));
+    const list = (await late.waitFor(1))[0].json();
+    assert.deepEqual(list.guestbooks.find((b) => b.id === room)?.entries, 2);
+    const http = await fetchJson(node.httpUrl("lobby", "main"));
+    assert.equal(http.json.guestbooks.find((b) => b.id === room)?.entries, 2);
+
+    const room2 = await fetchJson(node.httpUrl("guestbook", room));
+    assert.deepEqual(room2.json.entries.map((e) => `${e.name}: ${e.text}`), expected);
+    await Promise.all([ann, bob, lobby, late].map((c) => c.close()));
+  });
+
+  test("a new node on a fresh nats-server reloads the entries from the backend", T, async () => {
+    const room = "winter-party";
+    const carol = await join(room, await signIn("carol"));
+    await carol.waitFor(1);
+    for (const text of ["one", "two", "three"]) await carol.send(JSON.stringify({ type: "sign", text }));
+    await until(async () => (await saved(room)).length === 3, { timeoutMs: 20000, what: "the backend to store three entries" });
+    await carol.close();
+
+    // A fresh nats-server has no log: what comes back comes from the backend.
+    await node.stop();
+    await nats.stop();
+    nats = await startNats();
+    node = await startNodeWithConfig(CONFIG, { natsUrl: nats.url, nodeId: "guestbook-2" });
+    const dave = await join(room, await signIn("dave"));
+    const welcome = (await dave.waitFor(1))[0].json();
+    assert.deepEqual(welcome.entries.map((e) => `${e.name}: ${e.text}`), ["carol: one", "carol: two", "carol: three"]);
+
+    // Signing again adds to them; the backend keeps all four.
+    await dave.send(JSON.stringify({ type: "sign", text: "four" }));
+    await until(async () => (await saved(room)).length === 4, { timeoutMs: 20000, what: "the backend to store four entries" });
+    assert.deepEqual((await saved(room)).slice(-1), ["dave: four"]);
+    await dave.close();
+  });
+
+  test("with the backend down, a client is refused with 503, not admitted", T, async () => {
+    const token = await signIn("frank");
+    await backend.stop();
+    assert.equal(await refusal("away", token), 503);
+  });
+});
