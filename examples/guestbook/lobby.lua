@@ -15,6 +15,7 @@
 --   GET  /parties/lobby/main            {"guestbooks":[...]}
 --   POST /parties/lobby/main/sessions   {"name":NAME} -> the backend's answer: 201 {"token","user"}
 --   GET  /parties/lobby/main/sessions/TOKEN -> the backend's answer: 200 {"user"} or 401
+--   DELETE /parties/lobby/main/sessions/TOKEN -> the backend's answer: 204 (signed out)
 -- The sessions calls pass through to the backend, so the page needs only
 -- the node's address.
 
@@ -94,17 +95,21 @@ local function sessions(room, req)
   if not res then
     return { status = 503, body = { error = "the backend cannot be reached: " .. err } }
   end
+  if res.status == 204 then
+    return { status = 204 }
+  end
   return { status = res.status, headers = { ["content-type"] = "application/json" }, body = res.body }
 end
 
 function Room.onRequest(room, req)
-  if req.rest == "/sessions" and req.method == "POST" or req.rest:match("^/sessions/[%w_-]+$") and req.method == "GET" then
+  local one = req.rest:match("^/sessions/[%w_-]+$")
+  if req.rest == "/sessions" and req.method == "POST" or one and (req.method == "GET" or req.method == "DELETE") then
     return sessions(room, req)
   end
   if (req.rest == "" or req.rest == "/") and req.method == "GET" then
     return { status = 200, body = { guestbooks = list() } }
   end
-  return { status = 404, body = { error = "GET /, POST /sessions or GET /sessions/TOKEN" } }
+  return { status = 404, body = { error = "GET /, POST /sessions, GET or DELETE /sessions/TOKEN" } }
 end
 
 return Room
