@@ -2,8 +2,8 @@
 -- page's way to sign in.
 --
 -- Guestbook rooms write {"type":"guestbook","id":ROOM,"entries":N,"at":MS}
--- into this room's log (room.parties.lobby:get("main"):broadcast) when they
--- start and after each save. A write of the log reaches the lobby's clients
+-- into this room's log (room.parties.lobby:get("main"):broadcast) when a
+-- signed-in visitor first joins and after each save. A write of the log reaches the lobby's clients
 -- as it is, so the page sees each announcement live; the room also follows
 -- them (onWrite, and the log from the start in onStart) to greet a newcomer
 -- with the whole list.
@@ -19,12 +19,25 @@
 -- The sessions calls pass through to the backend, so the page needs only
 -- the node's address.
 
-local MAX_GUESTBOOKS = 200
+local MAX_GUESTBOOKS = 200 -- the most recently announced are kept
 
 local Room = {}
 
 local books = {} -- room id -> {id, entries, at}
+local count = 0 -- guestbooks in books
 local lastSeq = 0 -- the last write of the log followed
+
+-- Forgets the guestbook announced longest ago.
+local function forgetOldest()
+  local oldest
+  for _, book in pairs(books) do
+    if not oldest or book.at < oldest.at then
+      oldest = book
+    end
+  end
+  books[oldest.id] = nil
+  count = count - 1
+end
 
 local function follow(seq, data)
   lastSeq = seq
@@ -32,10 +45,16 @@ local function follow(seq, data)
   if not ok or type(msg) ~= "table" or msg.type ~= "guestbook" or type(msg.id) ~= "string" then
     return
   end
+  if not books[msg.id] then
+    count = count + 1
+  end
   books[msg.id] = { id = msg.id, entries = math.tointeger(msg.entries) or 0, at = math.tointeger(msg.at) or 0 }
+  if count > MAX_GUESTBOOKS then
+    forgetOldest()
+  end
 end
 
--- The guestbooks, most recently announced first, at most MAX_GUESTBOOKS.
+-- The guestbooks, most recently announced first.
 local function list()
   local out = json.array()
   for _, book in pairs(books) do
@@ -47,9 +66,6 @@ local function list()
     end
     return a.id < b.id
   end)
-  for i = #out, MAX_GUESTBOOKS + 1, -1 do
-    out[i] = nil
-  end
   return out
 end
 

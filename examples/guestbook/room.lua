@@ -14,8 +14,9 @@
 --   onStart          GET  BACKEND/rooms/guestbook:ROOM: the entries saved before
 --   onAlarm          PUT  BACKEND/rooms/guestbook:ROOM: the entries, within
 --                    SAVE_DELAY_MS of a change (one save for a burst of them)
---   and room.parties.lobby:get("main"):broadcast(...) when the room starts and
---   after each save, so the lobby lists it with its number of entries.
+--   and room.parties.lobby:get("main"):broadcast(...) when the first signed-in
+--   visitor joins this shard and after each save, so the lobby lists the room
+--   with its number of entries (a refused client announces nothing).
 --
 -- An entry goes through the room's log (room:broadcast) and every shard adds
 -- it in onWrite, so shards on several nodes hold the same list. A shard that
@@ -33,6 +34,7 @@ local entries = json.array() -- in the order the log holds them
 local known = {} -- entry id -> true
 local loaded = false -- the backend's copy has been read
 local admitted = {} -- token -> user, from onBeforeConnect to the onConnect that follows
+local announced = false -- this shard told the lobby of the room
 
 -- ---- the backend --------------------------------------------------------------
 
@@ -167,7 +169,6 @@ end
 
 function Room.onStart(room)
   load(room)
-  announce(room)
 end
 
 function Room.onBeforeConnect(room, req)
@@ -195,6 +196,10 @@ function Room.onConnect(room, conn, req)
   end
   conn.state.user = user
   conn:send(json.encode({ type = "welcome", room = room.id, user = user, entries = entries }))
+  if not announced then
+    announced = true
+    announce(room)
+  end
 end
 
 local function reject(conn, why)

@@ -70,6 +70,7 @@ describe("examples/guestbook with its backend", () => {
     const greeting = (await lobby.waitFor(1))[0].json();
     assert.equal(greeting.type, "guestbooks");
     assert.ok(!greeting.guestbooks.some((b) => b.id === room));
+    assert.ok(!greeting.guestbooks.some((b) => b.id === "front-door"), "refused clients announce nothing");
 
     // Signing in through the lobby reaches the backend too (the page does so).
     const signedIn = await fetchJson(node.httpUrl("lobby", "main", "/sessions"), { method: "POST", body: JSON.stringify({ name: "ann" }) });
@@ -85,7 +86,7 @@ describe("examples/guestbook with its backend", () => {
     const bob = await join(room, await signIn("bob"));
     assert.equal((await bob.waitFor(1))[0].json().type, "welcome");
 
-    // The room announced itself to the lobby when it started.
+    // The room announced itself to the lobby when its first visitor joined.
     const announced = (await lobby.waitFor((m) => m.json().type === "guestbook" && m.json().id === room, 15000)).json();
     assert.equal(announced.entries, 0);
 
