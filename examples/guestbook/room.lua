@@ -9,7 +9,7 @@
 --   server -> sender   {"type":"error","error":WHY}
 -- GET /parties/guestbook/ROOM answers {"room":ROOM,"entries":[ENTRY, ...]}.
 --
--- The three calls out of the room:
+-- The calls out of the room:
 --   onBeforeConnect  GET  BACKEND/sessions/TOKEN: 200 admits, anything else refuses (401)
 --   onStart          GET  BACKEND/rooms/guestbook:ROOM: the entries saved before
 --   onAlarm          PUT  BACKEND/rooms/guestbook:ROOM: the entries, within
@@ -35,6 +35,7 @@ local known = {} -- entry id -> true
 local loaded = false -- the backend's copy has been read
 local admitted = {} -- token -> user, from onBeforeConnect to the onConnect that follows
 local announced = false -- this shard told the lobby of the room
+local lastSeq = 0 -- the last write of the log this shard followed
 
 -- ---- the backend --------------------------------------------------------------
 
@@ -101,8 +102,12 @@ local function entryOf(data)
   return { id = e.id, name = e.name, text = e.text, at = math.tointeger(e.at) or 0 }
 end
 
+-- Saves within SAVE_DELAY_MS, unless a save is already set for later. An
+-- alarm whose time has come is running or has just run (it is cleared after
+-- onAlarm returns), so it may not see this change: set another.
 local function scheduleSave(room)
-  if not room:getAlarm() then
+  local due = room:getAlarm()
+  if not due or due <= now() then
     room:setAlarm(SAVE_DELAY_MS)
   end
 end
@@ -116,6 +121,32 @@ local function announce(room)
   })
   if not seq then
     log.warn("cannot tell the lobby: " .. tostring(err))
+  end
+end
+
+-- Follows one write of the log. True when it held a new entry.
+local function follow(seq, data)
+  lastSeq = seq
+  local entry = entryOf(data)
+  return entry ~= nil and add(entry)
+end
+
+-- Reads the log from the last write followed to its end, so this shard has
+-- every entry stored so far. True when it found new ones.
+local function catchUp(room)
+  local added = false
+  while true do
+    local page, err = room:history({ since = lastSeq, limit = 1000 })
+    if not page then
+      log.warn("cannot read the guestbook's log: " .. tostring(err))
+      return added
+    end
+    if #page == 0 then
+      return added
+    end
+    for _, write in ipairs(page) do
+      added = follow(write.seq, write.data) or added
+    end
   end
 end
 
@@ -144,22 +175,7 @@ local function load(room)
     return false
   end
   loaded = true
-
-  local since, added = 0, false
-  while true do
-    local page = room:history({ since = since, limit = 1000 })
-    if not page or #page == 0 then
-      break
-    end
-    for _, write in ipairs(page) do
-      local entry = entryOf(write.data)
-      if entry and add(entry) then
-        added = true
-      end
-      since = write.seq
-    end
-  end
-  if added then
+  if catchUp(room) then
     scheduleSave(room) -- entries the last save missed
   end
   return true
@@ -240,8 +256,10 @@ function Room.onMessage(room, conn, message)
 end
 
 function Room.onWrite(room, write)
-  local entry = entryOf(write.data)
-  if entry and add(entry) then
+  if not loaded then
+    return -- load reads the log from its start, this write included
+  end
+  if write.seq > lastSeq and follow(write.seq, write.data) then
     scheduleSave(room)
   end
 end
@@ -251,6 +269,7 @@ function Room.onAlarm(room)
     room:setAlarm(5 * SAVE_DELAY_MS) -- the backend is away: try later
     return
   end
+  catchUp(room) -- the alarm may run on a shard that has not had every write yet
   local res, err = backend(room, "PUT", stateUrl(room), { entries = entries })
   if not res or res.status >= 300 then
     log.warn("cannot save the guestbook: " .. (err or ("backend answered " .. res.status)))

@@ -124,6 +124,33 @@ describe("examples/guestbook with its backend", () => {
     await Promise.all([ann, bob, lobby, late].map((c) => c.close()));
   });
 
+  test("two nodes: clients on each see every entry, and the backend stores them all", T, async () => {
+    const room = "two-halls";
+    const other = await startNodeWithConfig(CONFIG, { natsUrl: nats.url, nodeId: "guestbook-1b" });
+    try {
+      const gil = await join(room, await signIn("gil"));
+      const hal = await connect(other.wsUrl("guestbook", room, { token: await signIn("hal") }));
+      await Promise.all([gil.waitFor(1), hal.waitFor(1)]);
+      const n = 5;
+      await Promise.all([
+        (async () => {
+          for (let i = 1; i <= n; i++) await gil.send(JSON.stringify({ type: "sign", text: `gil ${i}` }));
+        })(),
+        (async () => {
+          for (let i = 1; i <= n; i++) await hal.send(JSON.stringify({ type: "sign", text: `hal ${i}` }));
+        })(),
+      ]);
+      const entries = (client) => client.messages.map((m) => m.json()).filter((m) => m.type === "entry").map((m) => `${m.entry.name}: ${m.entry.text}`);
+      for (const client of [gil, hal]) await until(() => entries(client).length === 2 * n, { timeoutMs: 20000, what: `${2 * n} entries on each client` });
+      assert.deepEqual(entries(gil), entries(hal), "both nodes see the entries in the log's order");
+      await until(async () => (await saved(room)).length === 2 * n, { timeoutMs: 20000, what: `the backend to store ${2 * n} entries` });
+      assert.deepEqual(await saved(room), entries(gil));
+      await Promise.all([gil.close(), hal.close()]);
+    } finally {
+      await other.stop();
+    }
+  });
+
   test("a new node on a fresh nats-server reloads the entries from the backend", T, async () => {
     const room = "winter-party";
     const carol = await join(room, await signIn("carol"));
