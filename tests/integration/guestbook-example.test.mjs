@@ -1,13 +1,15 @@
-// examples/guestbook: the example's configuration on a real node and
-// nats-server, with the example's backend (examples/guestbook/backend.mjs)
-// as a child process on a free loopback port. The room checks each
-// session with the backend before a client joins, keeps its entries in the
-// backend's store, and announces itself to the lobby.
+// examples/guestbook: the example's configuration on real nodes and
+// nats-servers, with the example's backend (examples/guestbook/backend.mjs,
+// keeping its rooms in a file) as a child process on a free loopback port.
+// The room checks each session with the backend before a client joins,
+// keeps its entries in the backend's store, and announces itself to the
+// lobby.
 
 import assert from "node:assert/strict";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { connect, fetchJson, startNats, startNodeWithConfig, until } from "./harness.mjs";
+import { connect, fetchJson, startNats, startNodeWithConfig, tempDir, until } from "./harness.mjs";
 import { startBackend } from "./guestbook-backend.mjs";
 
 const T = { timeout: 180000 };
@@ -18,8 +20,11 @@ describe("examples/guestbook with its backend", () => {
   let nats;
   let node;
 
+  let dataFile;
+
   before(async () => {
-    backend = await startBackend();
+    dataFile = path.join(tempDir("guestbook"), "guestbook.json"); // the backend's file of rooms
+    backend = await startBackend({ env: { GUESTBOOK_DATA: dataFile } });
     process.env.GUESTBOOK_BACKEND = backend.host; // read by the configuration: fetch.allow and the parties' env
     nats = await startNats();
     node = await startNodeWithConfig(CONFIG, { natsUrl: nats.url, nodeId: "guestbook-1" });
@@ -175,9 +180,25 @@ describe("examples/guestbook with its backend", () => {
     await dave.close();
   });
 
-  test("with the backend down, a client is refused with 503, not admitted", T, async () => {
+  test("with the backend down a client is refused with 503; an entry signed meanwhile is saved once it is back", T, async () => {
+    const room = "power-cut";
+    const ivy = await join(room, await signIn("ivy"));
+    await ivy.waitFor(1);
     const token = await signIn("frank");
     await backend.stop();
-    assert.equal(await refusal("away", token), 503);
+    assert.equal(await refusal(room, token), 503);
+
+    // The entry goes into the log; its save fails and is tried again.
+    await ivy.send(JSON.stringify({ type: "sign", text: "in the dark" }));
+    await ivy.waitFor((m) => m.json().type === "entry", 10000);
+    await until(() => /cannot save the guestbook/.test(node.logs()), { timeoutMs: 20000, what: "a failed save in the node's log" });
+
+    // Back on the same port with its file: the rooms saved before are there,
+    // and the retry saves the new entry.
+    backend = await startBackend({ port: backend.port, env: { GUESTBOOK_DATA: dataFile } });
+    assert.deepEqual(await saved("winter-party"), ["carol: one", "carol: two", "carol: three", "dave: four"]);
+    await until(async () => (await saved(room)).length === 1, { timeoutMs: 30000, what: "the retried save" });
+    assert.deepEqual(await saved(room), ["ivy: in the dark"]);
+    await ivy.close();
   });
 });
