@@ -89,17 +89,21 @@ local function add(entry)
   return true
 end
 
+-- An entry with exactly its fields, or nil when `e` is not one.
+local function entryFrom(e)
+  if type(e) ~= "table" or type(e.id) ~= "string" or type(e.name) ~= "string" or type(e.text) ~= "string" then
+    return nil
+  end
+  return { id = e.id, name = e.name, text = e.text, at = math.tointeger(e.at) or 0 }
+end
+
 -- The entry in a write of the log, or nil (a write of another kind).
 local function entryOf(data)
   local ok, msg = pcall(json.decode, data)
   if not ok or type(msg) ~= "table" or msg.type ~= "entry" then
     return nil
   end
-  local e = msg.entry
-  if type(e) ~= "table" or type(e.id) ~= "string" or type(e.name) ~= "string" or type(e.text) ~= "string" then
-    return nil
-  end
-  return { id = e.id, name = e.name, text = e.text, at = math.tointeger(e.at) or 0 }
+  return entryFrom(msg.entry)
 end
 
 -- Saves within SAVE_DELAY_MS, unless a save is already set for later. An
@@ -163,8 +167,9 @@ local function load(room)
     local ok, state = pcall(json.decode, res.body)
     if ok and type(state) == "table" and type(state.entries) == "table" then
       for _, e in ipairs(state.entries) do
-        if type(e) == "table" and type(e.id) == "string" then
-          add(e)
+        local entry = entryFrom(e)
+        if entry then
+          add(entry)
         end
       end
     else
@@ -251,7 +256,7 @@ function Room.onMessage(room, conn, message)
   }
   local seq, err = room:broadcast(json.encode({ type = "entry", entry = entry }))
   if not seq then
-    reject(conn, "not signed: " .. tostring(err))
+    reject(conn, "the log did not take it: " .. tostring(err))
   end
 end
 
