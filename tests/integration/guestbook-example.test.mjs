@@ -42,7 +42,8 @@ describe("examples/guestbook with its backend", () => {
     return res.json.token;
   }
 
-  const join = (room, token) => connect(node.wsUrl("guestbook", room, token === undefined ? undefined : { token }));
+  const WAIT = { timeoutMs: 15000 }; // a room's first connection waits for its onStart and the session check
+  const join = (room, token, on = node) => connect(on.wsUrl("guestbook", room, token === undefined ? undefined : { token }), WAIT);
 
   async function refusal(room, token) {
     const err = await join(room, token).then(
@@ -71,8 +72,8 @@ describe("examples/guestbook with its backend", () => {
 
   test("signed-in clients sign; the other sees the entry; the backend stores it; the lobby hears of the room", T, async () => {
     const room = "summer-party";
-    const lobby = await connect(node.wsUrl("lobby", "main"));
-    const greeting = (await lobby.waitFor(1))[0].json();
+    const lobby = await connect(node.wsUrl("lobby", "main"), WAIT);
+    const greeting = (await lobby.waitFor(1, 15000))[0].json();
     assert.equal(greeting.type, "guestbooks");
     assert.ok(!greeting.guestbooks.some((b) => b.id === room));
     assert.ok(!greeting.guestbooks.some((b) => b.id === "front-door"), "refused clients announce nothing");
@@ -86,10 +87,10 @@ describe("examples/guestbook with its backend", () => {
     assert.equal((await fetchJson(node.httpUrl("lobby", "main", "/sessions/nope"))).status, 401);
 
     const ann = await join(room, signedIn.json.token);
-    const welcome = (await ann.waitFor(1))[0].json();
+    const welcome = (await ann.waitFor(1, 15000))[0].json();
     assert.deepEqual(welcome, { type: "welcome", room, user: { name: "ann" }, entries: [] });
     const bob = await join(room, await signIn("bob"));
-    assert.equal((await bob.waitFor(1))[0].json().type, "welcome");
+    assert.equal((await bob.waitFor(1, 15000))[0].json().type, "welcome");
 
     // The room announced itself to the lobby when its first visitor joined.
     const announced = (await lobby.waitFor((m) => m.json().type === "guestbook" && m.json().id === room, 15000)).json();
@@ -118,8 +119,8 @@ describe("examples/guestbook with its backend", () => {
     await lobby.waitFor((m) => m.json().type === "guestbook" && m.json().id === room && m.json().entries === 2, 20000);
 
     // A lobby client that joins later is greeted with the list.
-    const late = await connect(node.wsUrl("lobby", "main"));
-    const list = (await late.waitFor(1))[0].json();
+    const late = await connect(node.wsUrl("lobby", "main"), WAIT);
+    const list = (await late.waitFor(1, 15000))[0].json();
     assert.deepEqual(list.guestbooks.find((b) => b.id === room)?.entries, 2);
     const http = await fetchJson(node.httpUrl("lobby", "main"));
     assert.equal(http.json.guestbooks.find((b) => b.id === room)?.entries, 2);
@@ -134,8 +135,8 @@ describe("examples/guestbook with its backend", () => {
     const other = await startNodeWithConfig(CONFIG, { natsUrl: nats.url, nodeId: "guestbook-1b" });
     try {
       const gil = await join(room, await signIn("gil"));
-      const hal = await connect(other.wsUrl("guestbook", room, { token: await signIn("hal") }));
-      await Promise.all([gil.waitFor(1), hal.waitFor(1)]);
+      const hal = await join(room, await signIn("hal"), other);
+      await Promise.all([gil.waitFor(1, 15000), hal.waitFor(1, 15000)]);
       const n = 5;
       await Promise.all([
         (async () => {
@@ -159,7 +160,7 @@ describe("examples/guestbook with its backend", () => {
   test("a new node on a fresh nats-server reloads the entries from the backend", T, async () => {
     const room = "winter-party";
     const carol = await join(room, await signIn("carol"));
-    await carol.waitFor(1);
+    await carol.waitFor(1, 15000);
     for (const text of ["one", "two", "three"]) await carol.send(JSON.stringify({ type: "sign", text }));
     await until(async () => (await saved(room)).length === 3, { timeoutMs: 20000, what: "the backend to store three entries" });
     await carol.close();
@@ -170,7 +171,7 @@ describe("examples/guestbook with its backend", () => {
     nats = await startNats();
     node = await startNodeWithConfig(CONFIG, { natsUrl: nats.url, nodeId: "guestbook-2" });
     const dave = await join(room, await signIn("dave"));
-    const welcome = (await dave.waitFor(1))[0].json();
+    const welcome = (await dave.waitFor(1, 15000))[0].json();
     assert.deepEqual(welcome.entries.map((e) => `${e.name}: ${e.text}`), ["carol: one", "carol: two", "carol: three"]);
 
     // Signing again adds to them; the backend keeps all four.
@@ -183,7 +184,7 @@ describe("examples/guestbook with its backend", () => {
   test("with the backend down a client is refused with 503; an entry signed meanwhile is saved once it is back", T, async () => {
     const room = "power-cut";
     const ivy = await join(room, await signIn("ivy"));
-    await ivy.waitFor(1);
+    await ivy.waitFor(1, 15000);
     const token = await signIn("frank");
     await backend.stop();
     assert.equal(await refusal(room, token), 503);
@@ -191,7 +192,8 @@ describe("examples/guestbook with its backend", () => {
     // The entry goes into the log; its save fails and is tried again.
     await ivy.send(JSON.stringify({ type: "sign", text: "in the dark" }));
     await ivy.waitFor((m) => m.json().type === "entry", 10000);
-    await until(() => /cannot save the guestbook/.test(node.logs()), { timeoutMs: 20000, what: "a failed save in the node's log" });
+    const failedSave = (line) => line.includes("cannot save the guestbook") && line.includes(room);
+    await until(() => node.logs().split("\n").some(failedSave), { timeoutMs: 20000, what: "a failed save in the node's log" });
 
     // Back on the same port with its file: the rooms saved before are there,
     // and the retry saves the new entry.

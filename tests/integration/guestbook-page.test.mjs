@@ -42,7 +42,7 @@ describe("examples/guestbook page in Chromium", () => {
     await page.fill("#name", name);
     await page.click("#signin");
     await page.locator("#status.online").waitFor();
-    await until(async () => (await page.locator("#user").textContent()) === name, { what: `${page.label} to be signed in` });
+    await until(async () => (await page.locator("#user").textContent()) === name, { timeoutMs: 15000, what: `${page.label} to be signed in` });
   }
 
   const entries = (page) =>
@@ -97,14 +97,14 @@ describe("examples/guestbook page in Chromium", () => {
     const token = await bob.evaluate(() => localStorage.getItem("partyline-guestbook-token"));
     await bob.click("#signout");
     await bob.locator("#signin-form").waitFor();
-    await until(async () => (await backend.request("GET", `/sessions/${token}`)).status === 401, { what: "the backend to end bob's session" });
+    await until(async () => (await backend.request("GET", `/sessions/${token}`)).status === 401, { timeoutMs: 15000, what: "the backend to end bob's session" });
 
     // A page holding a session that ended is refused (401) and asks to sign in again.
     const carol = await open(room, "carol");
     await carol.evaluate((t) => localStorage.setItem("partyline-guestbook-token", t), token);
     await carol.reload();
     await carol.locator("#signin-form").waitFor();
-    await until(async () => /sign in again/.test(await carol.locator("#error").textContent()), { what: "carol to be asked to sign in again" });
+    await until(async () => /sign in again/.test(await carol.locator("#error").textContent()), { timeoutMs: 15000, what: "carol to be asked to sign in again" });
     assert.equal(await carol.locator("#signed-in").isHidden(), true);
 
     assertNoPageErrors(ann, bob, carol);
