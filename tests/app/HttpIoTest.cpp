@@ -67,9 +67,9 @@ TEST_CASE("an answer that closes its connection says so and sends no Keep-Alive"
           "draining\n");
 }
 
-TEST_CASE("an empty body is sent with Content-Length 0, and an unnamed status with Status") {
+TEST_CASE("an empty body is sent with Content-Length 0, and an unnamed status with an empty phrase") {
     CHECK(encodeResponse({418, {}, ""}, false) ==
-          "HTTP/1.1 418 Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+          "HTTP/1.1 418 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 }
 
 TEST_CASE("Content-Length counts bytes, binary ones included") {
