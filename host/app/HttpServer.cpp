@@ -130,7 +130,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
 // WebSockets leave CivetWeb once upgraded (see Reactor.h), so its workers
 // serve HTTP only; WebSockets past max_connections get a 503.
 void HttpServer::makeHandlers() {
-    reactor_ = std::make_unique<net::Reactor>();
+    reactor_ = std::make_unique<net::Reactor>(deps_.limits.max_pending_input_bytes);
     for (const auto& [name, party] : deps_.parties.all())
         if (party->isRouter())
             routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), deps_.rooms));

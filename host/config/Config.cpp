@@ -304,6 +304,14 @@ const Rule<size_t> kByteSize{"a positive integer or a size such as 512KiB, 1MiB,
 const Rule<seconds> kWholeSeconds{"a positive integer", parseWholeSeconds};
 const Rule<size_t> kCountOrZero =
     integerIn<size_t>(0, std::numeric_limits<size_t>::max(), "a non-negative integer (0: no limit)");
+// A whole number of milliseconds, at least 1.
+std::optional<std::chrono::milliseconds> parsePositiveMilliseconds(const std::string& text) {
+    auto value = parseInteger<int64_t>(text);
+    if (!value || *value < 1) return std::nullopt;
+    return std::chrono::milliseconds(*value);
+}
+const Rule<std::chrono::milliseconds> kPositiveMilliseconds{"a positive integer (milliseconds)",
+                                                            parsePositiveMilliseconds};
 // CivetWeb starts every worker up front: more than a few thousand threads is a mistake.
 const Rule<size_t> kHttpThreads = integerIn<size_t>(4, 10000, "an integer from 4 to 10000");
 bool isLogLevel(std::string_view text) {
@@ -650,6 +658,11 @@ const Schema<Limits> kLimitsSchema = {
     value("http_threads", &Limits::http_threads, kHttpThreads),
     value("drain_seconds", &Limits::drain_seconds, kWholeSeconds),
     value("storage_value_bytes", &Limits::storage_value_bytes, kByteSize),
+    value("max_pending_input_bytes", &Limits::max_pending_input_bytes, kByteSize),
+    value("message_timeout_ms", &Limits::message_timeout_ms, kPositiveMilliseconds),
+    value("max_rooms", &Limits::max_rooms, kCount),
+    value("max_new_rooms_per_ip_per_second", &Limits::max_new_rooms_per_ip_per_second, kCountOrZero),
+    value("new_room_burst", &Limits::new_room_burst, kCount),
 };
 
 const Schema<LogConfig> kLogSchema = {
@@ -1205,6 +1218,11 @@ class Describer {
         put("http_threads", std::to_string(limits.http_threads));
         put("drain_seconds", std::to_string(limits.drain_seconds.count()));
         put("storage_value_bytes", std::to_string(limits.storage_value_bytes));
+        put("max_pending_input_bytes", std::to_string(limits.max_pending_input_bytes));
+        put("message_timeout_ms", std::to_string(limits.message_timeout_ms.count()));
+        put("max_rooms", std::to_string(limits.max_rooms));
+        put("max_new_rooms_per_ip_per_second", std::to_string(limits.max_new_rooms_per_ip_per_second));
+        put("new_room_burst", std::to_string(limits.new_room_burst));
         close();
     }
 

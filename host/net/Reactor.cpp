@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "core/Log.h"
 #include "core/Metrics.h"
@@ -68,15 +70,16 @@ struct Reactor::Connection {
     SessionLimits limits;
     FrameReader reader;
     Clock::time_point lastByte;
-    TokenBucket rate;       // messages the client may still send now
-    bool pingSent = false;  // since the last byte arrived
-    bool closing = false;   // a Close is queued: only the end of the stream matters now
+    TokenBucket rate;                               // messages the client may still send now
+    bool pingSent = false;                          // since the last byte arrived
+    std::optional<Clock::time_point> messageBegan;  // a message or frame is unfinished since then
+    bool closing = false;  // a Close is queued: only the end of the stream matters now
     Clock::time_point closeDeadline;
     uint16_t code = 0;  // the result reported to onClosed; 0: none yet
     std::string reason;
 };
 
-Reactor::Reactor() {
+Reactor::Reactor(size_t maxPendingInputBytes) : budget_(maxPendingInputBytes) {
     epoll_ = epoll_create1(EPOLL_CLOEXEC);
     wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event ev{};
@@ -116,6 +119,14 @@ void Reactor::writeMetrics(Metrics& out) const {
                 "Clients closed 1008 for sending over their message rate.", s.rateLimited);
     out.counter("partyline_ping_timeouts_total",
                 "Clients dropped for silence past limits.ping_timeout_seconds.", s.pingTimeouts);
+    out.counter("partyline_message_timeouts_total",
+                "Clients closed 1008 for a message unfinished past limits.message_timeout_ms.",
+                s.messageTimeouts);
+    out.counter("partyline_input_budget_closes_total",
+                "Clients closed 1013 because unfinished messages held limits.max_pending_input_bytes.",
+                s.inputBudgetCloses);
+    out.gauge("partyline_pending_input_bytes", "Bytes held in unfinished WebSocket messages.",
+              s.pendingInputBytes);
 }
 
 void Reactor::drain() {
@@ -208,6 +219,7 @@ void Reactor::readFrom(Connection& c) {
                 c.reader.feed(std::string_view(buffer, size_t(n)), events);
                 handle(c, events);
                 events.clear();
+                account(c);
             }
             continue;
         }
@@ -225,20 +237,15 @@ void Reactor::handle(Connection& c, std::vector<FrameReader::Event>& events) {
         if (c.closing) return;
         switch (e.kind) {
             case Kind::Message:
-                if (!c.rate.take(c.lastByte)) {
-                    std::string why = "message rate over limits.max_messages_per_second (" +
-                                      std::to_string(uint64_t(c.limits.messagesPerSecond)) + "/s)";
-                    rateLimited_++;
-                    startClose(c, close_code::PolicyViolation, why, why);
-                    break;
-                }
-                c.handler->onMessage(std::move(e.payload), e.binary);
+                if (withinRate(c)) c.handler->onMessage(std::move(e.payload), e.binary);
                 break;
-            case Kind::Ping:
-                c.outbox->send(std::make_shared<const std::string>(encodeFrame(Opcode::Pong, e.payload)));
+            case Kind::Ping:  // a ping costs an answer: it counts like a message
+                if (withinRate(c))
+                    c.outbox->send(std::make_shared<const std::string>(encodeFrame(Opcode::Pong, e.payload)));
                 break;
-            case Kind::Pong:
-                break;  // any byte already counted as a sign of life
+            case Kind::Pong:  // any byte already counted as a sign of life; a flood counts as one
+                withinRate(c);
+                break;
             case Kind::Close:
                 // The peer's code is the result unless this side closed first;
                 // the echo carries the same code (1005 encodes an empty Close).
@@ -253,6 +260,46 @@ void Reactor::handle(Connection& c, std::vector<FrameReader::Event>& events) {
     }
 }
 
+bool Reactor::withinRate(Connection& c) {
+    if (c.rate.take(c.lastByte)) return true;
+    std::string why = "message rate over limits.max_messages_per_second (" +
+                      std::to_string(uint64_t(c.limits.messagesPerSecond)) + "/s)";
+    rateLimited_++;
+    startClose(c, close_code::PolicyViolation, why, why);
+    return false;
+}
+
+void Reactor::account(Connection& c) {
+    if (c.closing) return;  // startClose released it
+    bool begun = c.reader.midMessage();
+    if (!begun) {
+        c.messageBegan.reset();
+    } else if (!c.messageBegan) {
+        c.messageBegan = c.lastByte;
+    }
+    budget_.update(c.fd, c.reader.heldBytes());
+    while (auto fd = budget_.offender()) {
+        auto it = connections_.find(*fd);
+        if (it == connections_.end()) {
+            budget_.update(*fd, 0);
+            continue;
+        }
+        inputBudgetCloses_++;
+        std::string why = "unfinished messages over limits.max_pending_input_bytes (" +
+                          std::to_string(budget_.limit()) + " bytes on this node); retry later";
+        startClose(*it->second, close_code::TryAgainLater, why, why);
+    }
+    pendingInputBytes_ = budget_.total();
+}
+
+// The connection will read nothing more: what its reader holds is freed and leaves the budget.
+void Reactor::release(Connection& c) {
+    c.reader.discard();
+    c.messageBegan.reset();
+    budget_.update(c.fd, 0);
+    pendingInputBytes_ = budget_.total();
+}
+
 void Reactor::startClose(Connection& c, uint16_t code, std::string_view reason, std::string_view sentReason) {
     c.setResult(code, reason);
     c.outbox->close(code, sentReason);  // written after what is queued, then the end of the stream
@@ -260,6 +307,7 @@ void Reactor::startClose(Connection& c, uint16_t code, std::string_view reason, 
 }
 
 void Reactor::enterClosing(Connection& c) {
+    release(c);
     c.closing = true;
     c.closeDeadline = Clock::now() + kCloseWait;
 }
@@ -280,6 +328,12 @@ void Reactor::check(Connection& c) {
     if (c.limits.expiresAt && std::chrono::system_clock::now() >= *c.limits.expiresAt) {
         return startClose(c, close_code::TokenExpired, "token expired", "token expired");
     }
+    if (c.messageBegan && now - *c.messageBegan >= c.limits.messageTimeout) {
+        messageTimeouts_++;
+        std::string why = "message not finished within limits.message_timeout_ms (" +
+                          std::to_string(c.limits.messageTimeout.count()) + " ms)";
+        return startClose(c, close_code::PolicyViolation, why, why);
+    }
     auto silence = now - c.lastByte;
     if (silence >= c.limits.pingTimeout) {
         // Half-open: nothing arrives, so nothing sent would be read either.
@@ -297,6 +351,7 @@ void Reactor::finish(int fd) {
     auto it = connections_.find(fd);
     if (it == connections_.end()) return;
     std::unique_ptr<Connection> c = std::move(it->second);
+    release(*c);
     connections_.erase(it);
     epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
     c->outbox->detach();  // the Sender lets go of the fd before it is closed
