@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "app/HttpIo.h"
+#include "app/RoomRefusal.h"
 #include "app/Router.h"
 #include "app/UpgradeRequest.h"
 #include "core/Json.h"
@@ -338,8 +339,8 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route, const
     if (auto refused = checkToken(conn, route.party, route.party, route.room, request)) return *refused;
     if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
         return sendText(conn, statusFor(body.code()), body.message());
-    auto shard = deps_.rooms.shard(route.party, route.room);
-    if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+    auto shard = deps_.rooms.open(route.party, route.room, request.remoteAddr);
+    if (!shard) return send(conn, roomRefusal(shard.status()));
     Waiter<HttpResponse> waiter;
     shard.value()->request(std::move(request), waiter.callback());
     if (waiter.future.wait_for(kRequestTimeout) != std::future_status::ready)
@@ -380,8 +381,8 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, con
     auto rooms = router.shardRooms(route.room);
     std::vector<Waiter<HttpResponse>> waiters(rooms.size());
     for (size_t i = 0; i < rooms.size(); ++i) {
-        auto shard = deps_.rooms.shard(router.target(), rooms[i]);
-        if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+        auto shard = deps_.rooms.open(router.target(), rooms[i], request.remoteAddr);
+        if (!shard) return send(conn, roomRefusal(shard.status()));
         shard.value()->request(request, waiters[i].callback());
     }
     auto deadline = std::chrono::steady_clock::now() + kRequestTimeout;
