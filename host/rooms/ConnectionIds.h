@@ -25,9 +25,9 @@ namespace partyline {
 
 // What a connection asks for and can show.
 struct IdRequest {
-    std::string wanted;    // the `_pk` asked for; empty: the node chooses
-    std::string identity;  // the verified token's `sub` under the party's auth; empty: none
-    std::string resume;    // the resume secret presented (`_resume`); empty: none
+    std::string wanted;      // the `_pk` asked for; empty: the node chooses
+    std::string identity;    // the verified token's `sub` under the party's auth; empty: none
+    std::string resume;      // the resume secret presented (`_resume`); empty: none
     bool authParty = false;  // the party checks tokens (parties.X.auth)
 };
 
@@ -52,8 +52,8 @@ class ConnectionIds {
    public:
     struct Claim {
         IdOutcome outcome;
-        std::string id;      // the connection's id; empty when Refused
-        std::string resume;  // its resume secret, for the welcome frame
+        std::string id;       // the connection's id; empty when Refused
+        std::string resume;   // its resume secret, for the welcome frame
         uint64_t ticket = 0;  // give the id back with release(id, ticket)
     };
 

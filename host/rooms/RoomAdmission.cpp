@@ -19,8 +19,8 @@ RoomAdmission::RoomAdmission(const Limits& limits)
 
 Status RoomAdmission::admit(size_t rooms, const std::string& address, Clock::time_point now) {
     if (rooms >= maxRooms_)
-        return Status(Code::ResourceExhausted,
-                      "this node holds its limit of " + std::to_string(maxRooms_) + " rooms (limits.max_rooms)");
+        return Status(Code::ResourceExhausted, "this node holds its limit of " + std::to_string(maxRooms_) +
+                                                   " rooms (limits.max_rooms)");
     if (perSecond_ <= 0) return {};
     auto it = buckets_.find(address);
     if (it == buckets_.end()) {
@@ -28,8 +28,9 @@ Status RoomAdmission::admit(size_t rooms, const std::string& address, Clock::tim
         it = buckets_.emplace(address, net::TokenBucket(perSecond_, burst_, now)).first;
     }
     if (!it->second.take(now))
-        return Status(Code::RateLimited, "too many new rooms from this address (limits.max_new_rooms_per_ip_per_second: " +
-                                             std::to_string(size_t(perSecond_)) + ")");
+        return Status(Code::RateLimited,
+                      "too many new rooms from this address (limits.max_new_rooms_per_ip_per_second: " +
+                          std::to_string(size_t(perSecond_)) + ")");
     return {};
 }
 

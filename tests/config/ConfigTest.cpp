@@ -77,8 +77,13 @@ TEST_CASE("an empty file, or one with only comments, gives every default") {
         CHECK(config.limits.lua_instructions_per_call == 10000000);
         CHECK(config.limits.lua_cpu_ms_per_call == 1000);
         CHECK(config.limits.idle_room_seconds == 60s);
-        CHECK(config.limits.ping_interval_seconds == 25s);
-        CHECK(config.limits.ping_timeout_seconds == 60s);
+        CHECK(config.limits.ping_interval_seconds == 10s);
+        CHECK(config.limits.ping_timeout_seconds == 20s);
+        CHECK(config.limits.max_pending_input_bytes == 256 * 1024 * 1024);
+        CHECK(config.limits.message_timeout_ms == 10000ms);
+        CHECK(config.limits.max_rooms == 10000);
+        CHECK(config.limits.max_new_rooms_per_ip_per_second == 20);
+        CHECK(config.limits.new_room_burst == 100);
     }
 }
 
@@ -369,7 +374,7 @@ TEST_CASE("ping_timeout_seconds must exceed ping_interval_seconds") {
     // Only the interval is set: the error points at it, since the timeout's line does not exist.
     CHECK(
         errorOf("limits:\n  ping_interval_seconds: 90\n") ==
-        "t.yaml:2: limits.ping_timeout_seconds (60) must be greater than limits.ping_interval_seconds (90)");
+        "t.yaml:2: limits.ping_timeout_seconds (20) must be greater than limits.ping_interval_seconds (90)");
 }
 
 TEST_CASE("parties need a valid name and a script") {
@@ -473,6 +478,11 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->limits.http_threads == defaults.limits.http_threads);
     CHECK(config->limits.drain_seconds == defaults.limits.drain_seconds);
     CHECK(config->limits.storage_value_bytes == defaults.limits.storage_value_bytes);
+    CHECK(config->limits.max_pending_input_bytes == defaults.limits.max_pending_input_bytes);
+    CHECK(config->limits.message_timeout_ms == defaults.limits.message_timeout_ms);
+    CHECK(config->limits.max_rooms == defaults.limits.max_rooms);
+    CHECK(config->limits.max_new_rooms_per_ip_per_second == defaults.limits.max_new_rooms_per_ip_per_second);
+    CHECK(config->limits.new_room_burst == defaults.limits.new_room_burst);
     CHECK(config->log.level == defaults.log.level);
     CHECK(config->log.format == defaults.log.format);
 }
@@ -992,4 +1002,29 @@ TEST_CASE("nats.duplicate_window: 2m by default (max_age if shorter), at least 1
     // Left out, it follows a retention shorter than 2m, as JetStream's own default does.
     CHECK(parsed("nats:\n  max_age: 30s\n").nats.duplicate_window == 30s);
     CHECK(parsed("nats:\n  max_age: 5s\n").nats.duplicate_window == 5s);
+}
+
+TEST_CASE("hostile-client keys: pending input budget, message deadline, rooms and their rate") {
+    Config config = parsed(
+        "limits:\n"
+        "  max_pending_input_bytes: 64MiB\n"
+        "  message_timeout_ms: 2500\n"
+        "  max_rooms: 50\n"
+        "  max_new_rooms_per_ip_per_second: 0\n"
+        "  new_room_burst: 7\n");
+    CHECK(config.limits.max_pending_input_bytes == 64 * 1024 * 1024);
+    CHECK(config.limits.message_timeout_ms == 2500ms);
+    CHECK(config.limits.max_rooms == 50);
+    CHECK(config.limits.max_new_rooms_per_ip_per_second == 0);
+    CHECK(config.limits.new_room_burst == 7);
+    CHECK(errorOf("limits:\n  message_timeout_ms: 0\n") ==
+          "t.yaml:2: limits.message_timeout_ms: expected a positive integer (milliseconds), got '0'");
+    CHECK(errorOf("limits:\n  message_timeout_ms: 10s\n") ==
+          "t.yaml:2: limits.message_timeout_ms: expected a positive integer (milliseconds), got '10s'");
+    CHECK(errorOf("limits:\n  max_rooms: 0\n") ==
+          "t.yaml:2: limits.max_rooms: expected a positive integer, got '0'");
+    CHECK(errorOf("limits:\n  max_pending_input_bytes: lots\n") ==
+          "t.yaml:2: limits.max_pending_input_bytes: expected a positive integer or a size such as 512KiB, "
+          "1MiB, "
+          "16MB, got 'lots'");
 }

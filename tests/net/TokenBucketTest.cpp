@@ -39,3 +39,13 @@ TEST_CASE("rate 0 is no limit") {
     TokenBucket bucket(0, 1, t);
     for (int i = 0; i < 100000; ++i) REQUIRE(bucket.take(t));
 }
+
+TEST_CASE("full: back to the burst once long enough passed, never while tokens are missing") {
+    auto t = TokenBucket::Clock::time_point{} + 1h;
+    TokenBucket bucket(10, 5, t);
+    CHECK(bucket.full(t));
+    REQUIRE(bucket.take(t));
+    CHECK_FALSE(bucket.full(t));
+    CHECK_FALSE(bucket.full(t + 50ms));
+    CHECK(bucket.full(t + 100ms));
+}
