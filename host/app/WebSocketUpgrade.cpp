@@ -74,18 +74,28 @@ class RoomSession : public net::SessionHandler {
         counters_.messagesIn++;
         shard_->receive(client_, std::move(payload), binary);
     }
+    // A client that said goodbye leaves at once, so its own reconnect, which may come before the
+    // end of this stream, finds its id free.
+    void onPeerClosed(uint16_t code, std::string_view reason) override { leave(code, reason); }
     void onClosed(uint16_t code, std::string_view reason) override {
-        // Leaving first: a newcomer given this id after the release joins after this leave.
-        shard_->disconnect(client_, code, std::string(reason));
-        shard_->ids().release(client_->id(), idTicket_);
+        leave(code, reason);
         counters_.webSockets--;
     }
 
    private:
+    void leave(uint16_t code, std::string_view reason) {
+        if (left_) return;
+        left_ = true;
+        // Leaving first: a newcomer given this id after the release joins after this leave.
+        shard_->disconnect(client_, code, std::string(reason));
+        shard_->ids().release(client_->id(), idTicket_);
+    }
+
     std::shared_ptr<Shard> shard_;
     std::shared_ptr<Client> client_;
     uint64_t idTicket_;
     ServerCounters& counters_;
+    bool left_ = false;
 };
 
 // What a partyline.v1 client learns first: its id, and the secret that takes the id back from a

@@ -251,6 +251,7 @@ void Reactor::handle(Connection& c, std::vector<FrameReader::Event>& events) {
                 // the echo carries the same code (1005 encodes an empty Close).
                 c.setResultFromOutbox();
                 startClose(c, e.code, e.reason, {});
+                c.handler->onPeerClosed(c.code, c.reason);
                 break;
             case Kind::ProtocolError:
                 c.setResultFromOutbox();

@@ -25,6 +25,10 @@ class SessionHandler {
     virtual ~SessionHandler() = default;
     // A complete message; text was checked as UTF-8. Must not block: copy and post.
     virtual void onMessage(std::string payload, bool binary) = 0;
+    // The peer sent its Close: it sends nothing more, so what it held (its place in a room, its
+    // id) can be given up now, before its end of the stream arrives. At most once, before onClosed,
+    // with the code and reason onClosed will report.
+    virtual void onPeerClosed(uint16_t /*code*/, std::string_view /*reason*/) {}
     // Exactly once, when the session ends: the code and reason of whoever closed first (the peer's
     // Close, this side's close, slow-consumer close or protocol error, 1006 when the connection just
     // ended or went silent).

@@ -1070,9 +1070,10 @@ after(() => {
 
 // Opens a WebSocket and resolves with a Client once it is open. A refused
 // upgrade rejects with an error carrying `statusCode` and `body`.
-export function connect(url, { protocols, headers, timeoutMs = 5000 } = {}) {
+// `localAddress` (e.g. "127.0.0.2") is the client's own loopback address.
+export function connect(url, { protocols, headers, timeoutMs = 5000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { headers, handshakeTimeout: timeoutMs, perMessageDeflate: false });
+    const ws = new WebSocket(url, protocols, { headers, handshakeTimeout: timeoutMs, perMessageDeflate: false, localAddress });
     const client = new Client(ws, url);
     openClients.add(client);
     client.closed.then(() => openClients.delete(client));
