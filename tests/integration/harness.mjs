@@ -1090,6 +1090,7 @@ export function connect(url, { protocols, headers, timeoutMs = 5000, localAddres
       const done = () => {
         const err = new Error(`${url}: upgrade refused with HTTP ${res.statusCode}: ${body.slice(0, 300)}`);
         err.statusCode = res.statusCode;
+        err.headers = res.headers;
         err.body = body;
         fail(err);
       };
