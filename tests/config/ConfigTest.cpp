@@ -527,6 +527,9 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->from_environment == std::set<std::string>{"api.keys[0]"});
     REQUIRE(config->parties.count("main") == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+    // Behind the load balancer every client has its address: no per-address room rate.
+    CHECK(config->limits.max_new_rooms_per_ip_per_second == 0);
+    CHECK(config->limits.max_rooms == 10000);
 
     unsetenv("PARTYLINE_API_KEY");
     auto unset = Config::load(shipped("cluster.yaml"));
