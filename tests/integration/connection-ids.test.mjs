@@ -114,19 +114,19 @@ describe("connection ids", () => {
   test("a partyline.v1 client is told its id and a resume secret; only that secret takes the id back", T, async () => {
     const v1 = ["partyline.v1"];
     const first = await connect(node.wsUrl("main", "r2", { _pk: "resumable" }), { protocols: v1 });
-    await first.waitFor(() => first.welcome);
+    await first.waitWelcome();
     assert.equal(first.welcome.id, "resumable");
     assert.match(first.welcome.resume, /^[0-9a-f]{32}$/);
 
     // Asking for the id without the secret, or with a wrong one: a fresh id, the first stays.
     const guesser = await connect(node.wsUrl("main", "r2", { _pk: "resumable", _resume: "0".repeat(32) }), { protocols: v1 });
-    await guesser.waitFor(() => guesser.welcome);
+    await guesser.waitWelcome();
     assert.notEqual(guesser.welcome.id, "resumable");
     assert.notEqual(guesser.welcome.resume, first.welcome.resume);
 
     // The secret: the id comes back and the old connection (lingering, say) is replaced.
     const again = await connect(node.wsUrl("main", "r2", { _pk: "resumable", _resume: first.welcome.resume }), { protocols: v1 });
-    await again.waitFor(() => again.welcome);
+    await again.waitWelcome();
     assert.equal(again.welcome.id, "resumable");
     assert.notEqual(again.welcome.resume, first.welcome.resume, "each connection gets its own secret");
     const closed = await first.waitClose();
@@ -136,7 +136,7 @@ describe("connection ids", () => {
 
     // A used secret is spent: the replaced connection's secret no longer works.
     const replay = await connect(node.wsUrl("main", "r2", { _pk: "resumable", _resume: first.welcome.resume }), { protocols: v1 });
-    await replay.waitFor(() => replay.welcome);
+    await replay.waitWelcome();
     assert.notEqual(replay.welcome.id, "resumable");
     assert.equal(again.closeInfo, null);
     await Promise.all([again.close(), guesser.close(), replay.close()]);

@@ -1043,6 +1043,13 @@ export class Client {
     });
   }
 
+  // Resolves with a partyline.v1 connection's welcome frame ({welcome, id, resume}).
+  async waitWelcome(timeoutMs = 5000) {
+    await until(() => this.welcome || this.closeInfo, { timeoutMs, what: `the welcome frame on ${this.url}` });
+    if (!this.welcome) throw new Error(`${this.url}: closed (${this.closeInfo.code} ${this.closeInfo.reason}) before its welcome`);
+    return this.welcome;
+  }
+
   // Resolves with {code, reason} once the connection closed.
   waitClose(timeoutMs = 5000) {
     return withTimeout(this.closed, timeoutMs, `${this.url} to close`);
