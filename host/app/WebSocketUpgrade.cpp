@@ -28,6 +28,8 @@ namespace {
 
 // How long an upgrade waits for a new shard to learn the log's position.
 constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
+// How long an upgrade asking for an id in use waits for the Reactor to read the holder's Close.
+constexpr auto kSettleWait = std::chrono::milliseconds(500);
 
 // The room's view of one WebSocket: what the shard sends goes to the connection's outbox.
 class OutboxClient : public Client {
@@ -204,6 +206,13 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     if (!shard.value()->waitUntilReady(kRoomStartTimeout))
         return sendText(conn, 503, "the room's log cannot be reached now; retry");
     auto claim = shard.value()->ids().claim(idRequest);
+    if (claim.outcome == IdOutcome::Fresh || claim.outcome == IdOutcome::Refused) {
+        // The holder may have sent its Close just before (a PartySocket reconnecting does): once
+        // the Reactor has read what is waiting for it, the id may be free.
+        shard.value()->ids().release(claim.id, claim.ticket);  // a refusal holds nothing
+        deps_.reactor.settle(kSettleWait);
+        claim = shard.value()->ids().claim(idRequest);
+    }
     if (claim.outcome == IdOutcome::Refused) return send(conn, idRefusal(idRequest.wanted));
     IdHold hold(shard.value(), std::move(claim));
     Waiter<std::optional<HttpResponse>> admission;

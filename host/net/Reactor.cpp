@@ -145,7 +145,15 @@ void Reactor::run() {
     auto nextCheck = Clock::now() + kTick;
     bool drainSwept = false;  // every connection was asked to close 1001
     while (!stopping_) {
+        // settle() calls made before this round's epoll_wait are answered after it: every byte
+        // that had arrived for them is read by then.
+        std::vector<std::shared_ptr<std::promise<void>>> settling;
+        {
+            std::lock_guard lock(mutex_);
+            settling.swap(settles_);
+        }
         auto wait = std::chrono::ceil<std::chrono::milliseconds>(nextCheck - Clock::now());
+        if (!settling.empty()) wait = std::chrono::milliseconds(0);
         int n = epoll_wait(epoll_, events, kMaxEvents,
                            int(std::clamp(wait, std::chrono::milliseconds(0), kTick).count()));
         for (int i = 0; i < n; ++i) {
@@ -160,6 +168,12 @@ void Reactor::run() {
             auto it = connections_.find(fd);
             if (it != connections_.end()) readFrom(*it->second);
         }
+        if (n == kMaxEvents) {  // more sockets may be ready than one round saw: one more round
+            std::lock_guard lock(mutex_);
+            settles_.insert(settles_.end(), settling.begin(), settling.end());
+        } else {
+            for (auto& done : settling) done->set_value();
+        }
         // Timers once a tick; a drain at once, but only once: after it, the
         // closing connections need nothing until their stream ends.
         bool draining = draining_.load();
@@ -173,6 +187,21 @@ void Reactor::run() {
     std::vector<int> fds;
     for (auto& [fd, c] : connections_) fds.push_back(fd);
     for (int fd : fds) finish(fd);
+    std::lock_guard lock(mutex_);
+    for (auto& done : settles_) done->set_value();
+    settles_.clear();
+}
+
+void Reactor::settle(std::chrono::milliseconds timeout) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto settled = done->get_future();
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        settles_.push_back(std::move(done));
+    }
+    wake();
+    settled.wait_for(timeout);
 }
 
 void Reactor::checkAll() {

@@ -17,8 +17,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -51,6 +53,10 @@ class Reactor {
 
     // Any thread. Asks every connection to close with 1001 so clients reconnect elsewhere.
     void drain();
+
+    // Any thread but the Reactor's. Returns once the Reactor has read what every socket held for
+    // it when this was called (a Close a client sent just before, say), or after `timeout`.
+    void settle(std::chrono::milliseconds timeout);
 
     // Any thread. Sessions open now.
     size_t size() const { return open_.load(); }
@@ -106,6 +112,8 @@ class Reactor {
     std::mutex mutex_;                                  // guards adopted_; open_ changes under it too
     std::condition_variable allClosed_;                 // open_ went down: the destructor waits for 0
     std::vector<std::unique_ptr<Connection>> adopted_;  // handed over, not yet in epoll
+    // settle() calls waiting for a round of epoll that began after them; under mutex_.
+    std::vector<std::shared_ptr<std::promise<void>>> settles_;
     std::unordered_map<int, std::unique_ptr<Connection>> connections_;  // reactor thread only
     std::thread thread_;
 };

@@ -47,6 +47,14 @@ class Record {
         std::lock_guard lock(mutex_);
         messages_.push_back(std::move(payload));
     }
+    void peerClose() {
+        std::lock_guard lock(mutex_);
+        peerClosed_ = true;
+    }
+    bool peerClosed() const {
+        std::lock_guard lock(mutex_);
+        return peerClosed_;
+    }
     void closed(uint16_t code, std::string_view reason) {
         {
             std::lock_guard lock(mutex_);
@@ -84,6 +92,7 @@ class Record {
     std::condition_variable changed_;
     std::vector<std::string> messages_;
     int closedCalls_ = 0;
+    bool peerClosed_ = false;
     uint16_t code_ = 0;
     std::string reason_;
 };
@@ -100,6 +109,7 @@ class EchoHandler : public SessionHandler {
         record_->message(std::move(payload));  // before the echo: a test that saw the echo sees the record
         outbox_->send(std::move(echo));
     }
+    void onPeerClosed(uint16_t, std::string_view) override { record_->peerClose(); }
     void onClosed(uint16_t code, std::string_view reason) override { record_->closed(code, reason); }
 
    private:
@@ -423,6 +433,23 @@ TEST_SUITE("net.Reactor") {
             CHECK(close->closeCode() == 1013);
             CHECK(close->closeReason().find("limits.max_pending_input_bytes") != std::string::npos);
         }
+    }
+
+    TEST_CASE("settle returns once what clients had sent is read: a message, and a Close") {
+        Node node;
+        WsClient talker(node.sender, node.reactor);
+        WsClient leaver(node.sender, node.reactor);
+        for (int round = 0; round < 20; ++round) {
+            std::string text = "m" + std::to_string(round);
+            talker.send(maskedFrame(kFin | kText, text));
+            node.reactor.settle(5s);
+            REQUIRE(talker.record->messages().size() == size_t(round + 1));
+            CHECK(talker.record->messages().back() == text);
+        }
+        leaver.send(maskedFrame(kFin | kClose, closePayload(1000, "bye")));
+        node.reactor.settle(5s);
+        CHECK(leaver.record->peerClosed());
+        leaver.endStream();
     }
 
     TEST_CASE("a client within its message rate is never closed") {
