@@ -24,6 +24,8 @@ using Clock = std::chrono::steady_clock;
 
 // Timers (pings, dead peers, close deadlines) are looked at this often.
 constexpr std::chrono::milliseconds kTick{250};
+// Timers looked at this much later than a tick mean this thread did not run: see forgiveStall.
+constexpr std::chrono::seconds kStallForgiven{1};
 // A Close was queued: how long to wait for the end of the stream before the
 // socket is closed anyway. The stream ends when the client, having read the
 // Close and the end of the server's side, closes its side, or when the Sender
@@ -143,6 +145,7 @@ void Reactor::wake() {
 void Reactor::run() {
     epoll_event events[kMaxEvents];
     auto nextCheck = Clock::now() + kTick;
+    lastChecked_ = Clock::now();
     bool drainSwept = false;  // every connection was asked to close 1001
     while (!stopping_) {
         // settle() calls made before this round's epoll_wait are answered after it: every byte
@@ -205,11 +208,25 @@ void Reactor::settle(std::chrono::milliseconds timeout) {
 }
 
 void Reactor::checkAll() {
+    forgiveStall(Clock::now());
     std::vector<int> fds;
     fds.reserve(connections_.size());
     for (auto& [fd, c] : connections_) fds.push_back(fd);
     for (int fd : fds)  // check() may finish a connection: look each one up again
         if (auto it = connections_.find(fd); it != connections_.end()) check(*it->second);
+}
+
+// Time this thread did not run (the process was stopped, or starved of processor time) is no
+// client's silence and no client's slowness: every connection's clocks move on by it, so a node
+// that was paused does not drop its clients for its own pause.
+void Reactor::forgiveStall(Clock::time_point now) {
+    auto late = now - lastChecked_ - kTick;
+    lastChecked_ = now;
+    if (late < kStallForgiven) return;
+    for (auto& [fd, c] : connections_) {
+        c->lastByte = std::min(now, c->lastByte + late);
+        if (c->messageBegan) c->messageBegan = std::min(now, *c->messageBegan + late);
+    }
 }
 
 void Reactor::takeAdopted() {

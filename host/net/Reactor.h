@@ -89,6 +89,7 @@ class Reactor {
     void account(Connection& c);
     void release(Connection& c);
     void checkAll();
+    void forgiveStall(std::chrono::steady_clock::time_point now);
     void check(Connection& c);
     // Queues a Close with `code` and `sentReason`; `reason` is the result onClosed reports, unless
     // an earlier cause was already recorded.
@@ -108,10 +109,11 @@ class Reactor {
     std::atomic<uint64_t> messageTimeouts_{0};
     std::atomic<uint64_t> inputBudgetCloses_{0};
     std::atomic<size_t> pendingInputBytes_{0};
-    InputBudget budget_;                                // reactor thread only
-    std::mutex mutex_;                                  // guards adopted_; open_ changes under it too
-    std::condition_variable allClosed_;                 // open_ went down: the destructor waits for 0
-    std::vector<std::unique_ptr<Connection>> adopted_;  // handed over, not yet in epoll
+    InputBudget budget_;                                 // reactor thread only
+    std::chrono::steady_clock::time_point lastChecked_;  // reactor thread only: the last checkAll
+    std::mutex mutex_;                                   // guards adopted_; open_ changes under it too
+    std::condition_variable allClosed_;                  // open_ went down: the destructor waits for 0
+    std::vector<std::unique_ptr<Connection>> adopted_;   // handed over, not yet in epoll
     // settle() calls waiting for a round of epoll that began after them; under mutex_.
     std::vector<std::shared_ptr<std::promise<void>>> settles_;
     std::unordered_map<int, std::unique_ptr<Connection>> connections_;  // reactor thread only

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -435,21 +436,55 @@ TEST_SUITE("net.Reactor") {
         }
     }
 
-    TEST_CASE("settle returns once what clients had sent is read: a message, and a Close") {
+    TEST_CASE(
+        "settle is answered by a round of the Reactor, which reads what clients sent: a message, a Close") {
         Node node;
         WsClient talker(node.sender, node.reactor);
         WsClient leaver(node.sender, node.reactor);
-        for (int round = 0; round < 20; ++round) {
-            std::string text = "m" + std::to_string(round);
+        // Loopback hands bytes to the receiving socket soon after the write returns, not always
+        // before: a round or two may pass first, never many.
+        auto settleUntil = [&](auto seen) {
+            for (int round = 0; round < 50 && !seen(); ++round) {
+                auto start = Clock::now();
+                node.reactor.settle(5s);
+                CHECK(Clock::now() - start < 5s);  // answered by a round, not by the timeout
+            }
+            return seen();
+        };
+        for (int i = 0; i < 20; ++i) {
+            std::string text = "m" + std::to_string(i);
             talker.send(maskedFrame(kFin | kText, text));
-            node.reactor.settle(5s);
-            REQUIRE(talker.record->messages().size() == size_t(round + 1));
+            REQUIRE(settleUntil([&] { return talker.record->messages().size() == size_t(i + 1); }));
             CHECK(talker.record->messages().back() == text);
         }
         leaver.send(maskedFrame(kFin | kClose, closePayload(1000, "bye")));
-        node.reactor.settle(5s);
-        CHECK(leaver.record->peerClosed());
+        CHECK(settleUntil([&] { return leaver.record->peerClosed(); }));
         leaver.endStream();
+    }
+
+    TEST_CASE("time the Reactor's thread did not run is no client's silence") {
+        Node node;
+        // A handler that holds the Reactor's thread, as a paused process would.
+        static std::atomic<bool> stalled{false};
+        stalled = false;
+        struct Stall : SessionHandler {
+            void onMessage(std::string, bool) override {
+                std::this_thread::sleep_for(2500ms);
+                stalled = true;
+            }
+            void onClosed(uint16_t, std::string_view) override {}
+        };
+        TcpPair stallPair;
+        REQUIRE(adoptSocket(stallPair.server));
+        node.reactor.adopt(stallPair.server, node.sender.attach(stallPair.server, 1 << 20),
+                           std::make_unique<Stall>(), kQuiet);
+        stallPair.server = -1;
+        WsClient quiet(node.sender, node.reactor, {1 << 16, 10s, 1500ms});  // silent, dead after 1.5 s of it
+        REQUIRE(writeAll(stallPair.client, maskedFrame(kFin | kText, "hold the thread")));
+        for (int i = 0; i < 1000 && !stalled; ++i) std::this_thread::sleep_for(10ms);
+        REQUIRE(stalled);
+        CHECK(quiet.record->closedCalls() == 0);
+        quiet.echoes("still here");
     }
 
     TEST_CASE("a client within its message rate is never closed") {
