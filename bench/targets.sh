@@ -107,13 +107,22 @@ figure_acked() {
     done
 }
 
-# nats-server alone, written to as NatsBus writes: the floor under figure (4).
+# nats-server alone, written to as NatsBus writes: the floor under figure (4). Once for each
+# nats-server installed (the newest, which the node's embedded server starts, and Debian's), so
+# every ratio is taken against the same server in the same run.
 figure_floor() {
-    for window in 64 256 1024; do
-        start_node
-        "$FLOOR" "$nats_url" --count 200000 --window "$window" 2>&1 | tee "$OUT/floor-w$window.txt" |
-            sed "s/^/floor window $window: /" | tee -a "$OUT/summary.txt"
-        stop_node
+    local servers=("${NATS_SERVER_BIN:-}")
+    [[ -x /usr/sbin/nats-server && -z ${NATS_SERVER_BIN:-} ]] && servers+=(/usr/sbin/nats-server)
+    for server in "${servers[@]}"; do
+        for window in 64 256 1024; do
+            NATS_SERVER_BIN=$server start_node
+            local name
+            name=$(grep -o 'embedded nats-server [0-9][0-9.]*' "$data/node.log" | head -1 | cut -d' ' -f3)
+            "$FLOOR" "$nats_url" --count 200000 --window "$window" 2>&1 |
+                tee "$OUT/floor-$name-w$window.txt" |
+                sed "s/^/floor nats-server $name window $window: /" | tee -a "$OUT/summary.txt"
+            stop_node
+        done
     done
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Formats the C++ sources (host/, tests/, bench/) with clang-format and the repository's
+# Formats the C++ sources (every .cpp and .h git tracks or would add) with clang-format and the repository's
 # .clang-format. With --check it changes nothing and fails, naming each file, when one is not
 # formatted: scripts/test.sh runs it first, so an unformatted change fails before the build.
 #
@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-mapfile -t files < <(git ls-files -- '*.cpp' '*.h')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.cpp' '*.h' | sort -u)
 ((${#files[@]})) || { echo "format: no C++ files found" >&2; exit 2; }
 
 if [[ "${1:-}" == --check ]]; then

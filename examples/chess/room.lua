@@ -254,7 +254,7 @@ end
 
 local function copyGame(g)
   local copy = { board = copyBoard(g.board), turn = g.turn, castling = {}, ep = g.ep, halfmove = g.halfmove,
-                 fullmove = g.fullmove, moves = {} }
+                 fullmove = g.fullmove, moves = json.array() }
   for right, on in pairs(g.castling) do
     copy.castling[right] = on
   end
@@ -379,7 +379,7 @@ local function fromFen(text)
   if #half > 4 or #full > 4 or tonumber(full) < 1 then
     return nil, "fen: the move clocks must be numbers below 10000, the full move 1 or more"
   end
-  local game = { board = {}, turn = turn, castling = {}, halfmove = tonumber(half), fullmove = tonumber(full), moves = {} }
+  local game = { board = {}, turn = turn, castling = {}, halfmove = tonumber(half), fullmove = tonumber(full), moves = json.array() }
   local f, r = 0, 7
   for i = 1, #placement do
     local ch = placement:sub(i, i)
@@ -456,7 +456,7 @@ local function evaluate()
   if status then
     return status
   end
-  local legal = {}
+  local legal = json.array()
   for _, m in ipairs(legalMoves(game)) do
     legal[#legal + 1] = uci(m)
   end

@@ -8,13 +8,15 @@
 
 namespace partyline {
 
-AccessGate::AccessGate(std::vector<std::string> apiKeys, bool insecure, std::vector<std::string> origins)
-    : control_(std::move(apiKeys), insecure), origins_(std::move(origins)) {}
+AccessGate::AccessGate(std::vector<std::string> apiKeys, bool insecure, std::vector<std::string> origins,
+                       TrustedProxies proxies)
+    : control_(std::move(apiKeys), insecure), origins_(std::move(origins)), proxies_(std::move(proxies)) {}
 
 std::optional<int> AccessGate::refuseControl(mg_connection* conn, const mg_request_info* ri) {
     HttpHeaders headers = headersOf(ri);
-    auto verdict =
-        control_.check(headers.find("authorization"), ri->remote_addr, headers.find("origin") != nullptr);
+    // Behind a trusted proxy on this host, the client is who the proxy says, not loopback.
+    std::string client = proxies_.clientOf(ri->remote_addr, headers.find("x-forwarded-for"));
+    auto verdict = control_.check(headers.find("authorization"), client, headers.find("origin") != nullptr);
     if (verdict == ControlAccess::Verdict::Allowed) return std::nullopt;
     controlRefused_++;
     int status = ControlAccess::statusFor(verdict);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "app/ClientAddress.h"
 #include "app/ControlAccess.h"
 #include "app/OriginPolicy.h"
 #include "rooms/Http.h"
@@ -24,7 +25,9 @@ namespace partyline {
 
 class AccessGate {
    public:
-    AccessGate(std::vector<std::string> apiKeys, bool insecure, std::vector<std::string> origins);
+    // `proxies`: whose X-Forwarded-For names the client the loopback rule looks at.
+    AccessGate(std::vector<std::string> apiKeys, bool insecure, std::vector<std::string> origins,
+               TrustedProxies proxies = {});
 
     // The control surface: nullopt when the request may go on, else the status it was answered.
     std::optional<int> refuseControl(mg_connection* conn, const mg_request_info* ri);
@@ -46,6 +49,7 @@ class AccessGate {
    private:
     ControlAccess control_;
     OriginPolicy origins_;
+    TrustedProxies proxies_;
     std::atomic<uint64_t> controlRefused_{0};
     std::atomic<uint64_t> originRefused_{0};
 };

@@ -12,6 +12,7 @@ namespace {
 // Connection user data: the two marks a connection can carry (the address is the mark).
 char kUpgradedMarker;
 char kCloseAfterAnswer;
+char kRefusedMarker;
 
 }  // namespace
 
@@ -29,10 +30,16 @@ const char* reasonPhrase(int status) {
             return "Not Found";
         case 405:
             return "Method Not Allowed";
+        case 408:
+            return "Request Timeout";
         case 409:
             return "Conflict";
         case 413:
             return "Payload Too Large";
+        case 429:
+            return "Too Many Requests";
+        case 431:
+            return "Request Header Fields Too Large";
         case 500:
             return "Internal Server Error";
         case 501:
@@ -99,6 +106,14 @@ void markUpgraded(mg_connection* conn) {
 
 bool isUpgraded(const mg_connection* conn) {
     return mg_get_user_connection_data(conn) == &kUpgradedMarker;
+}
+
+void* refusedMark() {
+    return &kRefusedMarker;
+}
+
+bool isRefused(const mg_connection* conn) {
+    return mg_get_user_connection_data(conn) == &kRefusedMarker;
 }
 
 // CivetWeb's own rule (a Connection header decides, else HTTP/1.1 keeps it), except that a

@@ -47,6 +47,10 @@ void closeAfterAnswer(mg_connection* conn);
 // Marks `conn` as upgraded: its socket went to the Reactor and it left the HTTP count already.
 void markUpgraded(mg_connection* conn);
 bool isUpgraded(const mg_connection* conn);
+// The connection data of a connection refused before its request was read (its answer is
+// written and its socket shut down): nothing may answer it again.
+void* refusedMark();
+bool isRefused(const mg_connection* conn);
 // Whether CivetWeb reads another request from this connection after the answer.
 bool keepsAlive(mg_connection* conn);
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "app/HttpIo.h"
+#include "app/RequestFraming.h"
 #include "app/RoomRefusal.h"
 #include "app/Router.h"
 #include "app/UpgradeRequest.h"
@@ -29,6 +31,45 @@ constexpr size_t kMaxRequestHead = 16384;
 
 // While mg_start runs on this thread: where CivetWeb's log lines go, for the start error.
 thread_local std::string* tStartError = nullptr;
+
+// CivetWeb waits this long for the next request on a kept-alive connection.
+constexpr auto kKeepAliveTimeout = std::chrono::milliseconds(5000);
+
+// On each worker, since when it waits for a request's head, and whether the connection served
+// one already: CivetWeb answers a head that missed its deadline "Malformed message", as it does
+// a malformed one, and this tells the two apart.
+thread_local std::chrono::steady_clock::time_point tHeadSince;
+thread_local bool tKeptAlive = false;
+std::chrono::milliseconds tHeadTimeout{10000};  // limits.header_timeout_ms, set once at start
+// On each worker, the address its connection is counted against by ConnectionAdmission (empty:
+// not counted). A worker holds one connection at a time, from init_connection to its close.
+thread_local std::string tCountedPeer;
+
+// One request to the node itself, so ConnectionPeer learns where CivetWeb keeps a connection's
+// peer before any client arrives. Blocking, with a few seconds' bound; false if it got no answer.
+bool askSelf(const std::string& listen, uint16_t port) {
+    std::string host = listen.substr(0, listen.rfind(':'));
+    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+    if (host == "::") host = "::1";
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found) return false;
+    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval bound{3, 0};
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound) == 0 &&
+              setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof bound) == 0 &&
+              connect(fd, found->ai_addr, found->ai_addrlen) == 0;
+    freeaddrinfo(found);
+    const char request[] = "GET /healthz HTTP/1.0\r\n\r\n";
+    char answer[256];
+    ok = ok && ::send(fd, request, sizeof request - 1, MSG_NOSIGNAL) == ssize_t(sizeof request - 1) &&
+         ::recv(fd, answer, sizeof answer, 0) > 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
 
 // Stops new connections on CivetWeb's listening socket without stopping CivetWeb (mg_stop would
 // refuse to write the answers of requests in progress): the descriptor is pointed at a
@@ -72,15 +113,20 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     // the backlog at net.core.somaxconn.
     std::string backlog =
         std::to_string(std::clamp<size_t>(server->deps_.limits.max_connections, 256, 65535));
-    std::vector<const char*> options = {"listening_ports", listen.c_str(), "num_threads", threads.c_str(),
-                                        "listen_backlog", backlog.c_str(), "request_timeout_ms", "30000",
-                                        "enable_keep_alive", "yes", "tcp_nodelay", "1",
-                                        "enable_directory_listing", "no", "decode_url", "no",
-                                        "keep_alive_timeout_ms", "5000", "max_request_size", maxHead.c_str(),
-                                        // CivetWeb answers CORS preflights itself with "*" by
-                                        // default: AccessGate answers them, for listed origins only.
-                                        "access_control_allow_origin", "", "access_control_allow_methods", "",
-                                        "access_control_allow_headers", "", nullptr};
+    // CivetWeb's request_timeout_ms bounds the wait for a request's line and headers, from the
+    // first byte the worker waits for to the last (and each write to a client that reads slowly).
+    std::string headerTimeout = std::to_string(server->deps_.limits.header_timeout_ms.count());
+    tHeadTimeout = server->deps_.limits.header_timeout_ms;
+    std::string keepAlive = std::to_string(kKeepAliveTimeout.count());
+    std::vector<const char*> options = {
+        "listening_ports", listen.c_str(), "num_threads", threads.c_str(), "listen_backlog", backlog.c_str(),
+        "request_timeout_ms", headerTimeout.c_str(), "enable_keep_alive", "yes", "tcp_nodelay", "1",
+        "enable_directory_listing", "no", "decode_url", "no", "keep_alive_timeout_ms", keepAlive.c_str(),
+        "max_request_size", maxHead.c_str(),
+        // CivetWeb answers CORS preflights itself with "*" by
+        // default: AccessGate answers them, for listed origins only.
+        "access_control_allow_origin", "", "access_control_allow_methods", "", "access_control_allow_headers",
+        "", nullptr};
     // No document_root: CivetWeb serves no file (so runs no CGI or SSI); StaticFiles does.
     mg_callbacks callbacks{};
     callbacks.init_connection = &HttpServer::onConnectionStart;
@@ -94,7 +140,26 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     // "Malformed message" also stands for a head over max_request_size (1.15 never answers 413
     // for that: a 64 KiB Authorization header got "Malformed message"), so the body says both.
     callbacks.http_error = [](mg_connection* conn, int status, const char* message) {
+        // CivetWeb's 411 is a Content-Length that is negative or not a number: a malformed
+        // request (RFC 9112 section 6.3), answered as RequestFraming answers the other forms.
+        if (status == 411) {
+            std::string out = encodeResponse(
+                HttpResponse::text(400, "Content-Length must be a number of bytes in decimal digits\n"),
+                false);
+            mg_write(conn, out.data(), out.size());
+            return 0;
+        }
         if (status != 400 || !message || std::strcmp(message, "Malformed message") != 0) return 1;
+        auto deadline = tKeptAlive ? std::min(tHeadTimeout, kKeepAliveTimeout) : tHeadTimeout;
+        if (std::chrono::steady_clock::now() - tHeadSince >= deadline) {
+            std::string out =
+                encodeResponse(HttpResponse::text(408, "the request line and headers did not arrive within " +
+                                                           std::to_string(deadline.count()) +
+                                                           " ms (limits.header_timeout_ms)\n"),
+                               false);
+            mg_write(conn, out.data(), out.size());
+            return 0;
+        }
         std::string why =
             "the request cannot be read: it is malformed, or its request line and headers are over " +
             std::to_string(kMaxRequestHead) + " bytes\n";
@@ -125,6 +190,17 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     mg_server_port ports[4];
     int n = mg_get_server_ports(server->ctx_, 4, ports);
     if (n > 0) server->port_ = uint16_t(ports[0].port);
+    if (!askSelf(listen, server->port_) || !server->peers_.known())
+        log::warn("http", "the per-address limits apply from the first request a client completes");
+    if (!server->deps_.opsListen.empty()) {
+        HttpServer* self = server.get();
+        auto ops = OpsListener::start(server->deps_.opsListen, server->deps_.limits.header_timeout_ms,
+                                      [self](mg_connection* conn) { return self->handleOpsRequest(conn); });
+        if (!ops) return ops.status();
+        server->ops_ = std::move(ops).value();
+        log::info("http", "/healthz, /readyz and /metrics also answer on " + server->deps_.opsListen,
+                  {{"port", std::to_string(server->ops_->port())}});
+    }
     return server;
 }
 
@@ -135,15 +211,23 @@ void HttpServer::makeHandlers() {
     for (const auto& [name, party] : deps_.parties.all())
         if (party->isRouter())
             routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), deps_.rooms));
-    upgrade_ = std::make_unique<WebSocketUpgrade>(WebSocketUpgradeDeps{
-        deps_.rooms, deps_.parties, routers_, deps_.sender, *reactor_, deps_.limits, counters_, deps_.auths});
-    logEndpoints_ = std::make_unique<LogEndpoints>(LogEndpointsDeps{
-        deps_.rooms, deps_.parties, routers_, deps_.bus, deps_.limits, deps_.reload, deps_.publishSeconds});
-    gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins);
+    proxies_ = TrustedProxies(deps_.trustedProxies);
+    upgrade_ = std::make_unique<WebSocketUpgrade>(WebSocketUpgradeDeps{deps_.rooms, deps_.parties, routers_,
+                                                                       deps_.sender, *reactor_, deps_.limits,
+                                                                       counters_, deps_.auths, &proxies_});
+    bodies_ = std::make_unique<BodyReader>(deps_.limits.body_timeout_ms);
+    logEndpoints_ = std::make_unique<LogEndpoints>(
+        LogEndpointsDeps{deps_.rooms, deps_.parties, routers_, deps_.bus, deps_.limits, deps_.reload,
+                         deps_.publishSeconds, bodies_.get(), deps_.writeRate, &proxies_});
+    gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins, proxies_);
+    admission_ = std::make_unique<ConnectionAdmission>(deps_.limits, proxies_);
+    counters_.countedPeer = [] { return tCountedPeer; };
+    counters_.releasePeer = [this](std::string_view peer) { admission_->release(peer); };
     log::info("http", gate_->control().describe());
 }
 
 HttpServer::~HttpServer() {
+    ops_.reset();
     drain();
     if (ctx_) mg_stop(ctx_);  // joins the workers: no upgrade is half done
     reactor_.reset();         // closes what is still open, 1001
@@ -167,11 +251,23 @@ bool HttpServer::drained() const {
 // Returns 0: every request is answered here (CivetWeb has no document_root to serve from).
 int HttpServer::dispatch(mg_connection* conn, void* self) {
     auto* server = static_cast<HttpServer*>(self);
+    if (isRefused(conn)) return 0;  // answered when the connection came, and shut down
+    if (!server->peers_.learn(conn) && !server->peerLayoutWarned_.exchange(true))
+        log::error(
+            "http",
+            "CivetWeb's connection layout is not the one learned; per-address limits may misread peers");
     struct InFlight {
         std::atomic<size_t>& count;
         explicit InFlight(std::atomic<size_t>& c) : count(c) { count++; }
         ~InFlight() { count--; }
     } inFlight(server->inFlight_);
+    // Once answered, the worker waits for the connection's next request.
+    struct NextHead {
+        ~NextHead() {
+            tHeadSince = std::chrono::steady_clock::now();
+            tKeptAlive = true;
+        }
+    } nextHead;
     // No exception may cross into CivetWeb.
     try {
         return server->handle(conn) == 0 ? 1 : 0;
@@ -183,16 +279,37 @@ int HttpServer::dispatch(mg_connection* conn, void* self) {
 }
 
 // CivetWeb worker, when it takes a connection and before it reads a request.
+// Refuses it there, past the per-address limits (ConnectionAdmission).
 int HttpServer::onConnectionStart(const mg_connection* conn, void** connData) {
+    auto* server = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)));
+    tHeadSince = std::chrono::steady_clock::now();
+    tKeptAlive = false;
+    tCountedPeer.clear();
     *connData = nullptr;
-    static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)))->counters_.http++;
+    server->counters_.http++;
+    auto peer = server->peers_.peerOf(conn);
+    if (!peer) return 0;  // before the first request: not counted
+    switch (server->admission_->admit(*peer)) {
+        case ConnectionAdmission::Verdict::Counted:
+            tCountedPeer = std::move(peer->address);
+            break;
+        case ConnectionAdmission::Verdict::Uncounted:
+            break;
+        case ConnectionAdmission::Verdict::Refused:
+            *connData = refusedMark();
+            break;
+    }
     return 0;
 }
 
-// CivetWeb worker, when the connection is closed.
+// CivetWeb worker, when the connection is closed. An upgraded connection's address is given back
+// when its WebSocket closes (ServerCounters::releasePeer).
 void HttpServer::onConnectionClose(const mg_connection* conn) {
     if (isUpgraded(conn)) return;
-    static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)))->counters_.http--;
+    auto* server = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)));
+    server->counters_.http--;
+    if (!tCountedPeer.empty()) server->admission_->release(tCountedPeer);
+    tCountedPeer.clear();
 }
 
 int HttpServer::refuse(mg_connection* conn, const std::string& why, int retryAfterSeconds) {
@@ -203,6 +320,7 @@ int HttpServer::refuse(mg_connection* conn, const std::string& why, int retryAft
 int HttpServer::handle(mg_connection* conn) {
     counters_.requests++;
     const mg_request_info* ri = mg_get_request_info(conn);
+    if (auto refused = refuseFraming(conn, ri)) return *refused;
     std::string raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
     Route r = route(raw);
     if (counters_.http.load() >= keepAliveBelow_) closeAfterAnswer(conn);
@@ -235,6 +353,22 @@ int HttpServer::handle(mg_connection* conn) {
             break;
     }
     return handleStatic(conn);
+}
+
+std::string HttpServer::clientOf(mg_connection* conn) const {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    return proxies_.clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"));
+}
+
+std::optional<int> HttpServer::refuseFraming(mg_connection* conn, const mg_request_info* ri) {
+    HeaderFields fields;
+    fields.reserve(size_t(ri->num_headers));
+    for (int i = 0; i < ri->num_headers; ++i)
+        fields.emplace_back(ri->http_headers[i].name, ri->http_headers[i].value);
+    auto refusal = checkFraming(fields, deps_.limits.max_headers);
+    if (!refusal) return std::nullopt;
+    closeAfterAnswer(conn);  // where this request ends, and so where the next begins, is unknown
+    return sendText(conn, refusal->status, refusal->why);
 }
 
 int HttpServer::handleRoom(mg_connection* conn, const Route& r) {
@@ -328,6 +462,22 @@ int HttpServer::handleOperations(mg_connection* conn, const Route& r) {
     }
 }
 
+int HttpServer::handleOpsRequest(mg_connection* conn) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    Route r = route(ri->local_uri_raw ? ri->local_uri_raw : "");
+    switch (r.kind) {
+        case Route::Kind::Metrics:
+            if (auto refused = gate_->refuseControl(conn, ri)) return *refused;
+            return handleOperations(conn, r);
+        case Route::Kind::Health:
+        case Route::Kind::Ready:
+            return handleOperations(conn, r);
+        default:
+            return sendText(conn, 404,
+                            "this listener (ops_listen) answers /healthz, /readyz and /metrics only");
+    }
+}
+
 int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route, const std::string& corsOrigin) {
     const Party* party = deps_.parties.find(route.party);
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
@@ -336,9 +486,10 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route, const
         return sendText(conn, 500,
                         "party '" + route.party + "' cannot run its script: " + script->error.message());
     HttpRequest request = makeRequest(conn, route);
+    request.remoteAddr = clientOf(conn);
     if (auto refused = checkToken(conn, route.party, route.party, route.room, request)) return *refused;
-    if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
-        return sendText(conn, statusFor(body.code()), body.message());
+    if (Status body = bodies_->read(conn, deps_.limits.max_message_bytes, request.body); !body)
+        return BodyReader::refuse(conn, body);
     auto shard = deps_.rooms.open(route.party, route.room, request.remoteAddr);
     if (!shard) return send(conn, roomRefusal(shard.status()));
     Waiter<HttpResponse> waiter;
@@ -375,9 +526,10 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, con
         return sendText(conn, 500,
                         "party '" + router.target() + "' cannot run its script: " + script->error.message());
     HttpRequest request = makeRequest(conn, route);
+    request.remoteAddr = clientOf(conn);
     if (auto refused = checkToken(conn, route.party, router.target(), route.room, request)) return *refused;
-    if (Status body = readBody(conn, deps_.limits.max_message_bytes, request.body); !body)
-        return sendText(conn, statusFor(body.code()), body.message());
+    if (Status body = bodies_->read(conn, deps_.limits.max_message_bytes, request.body); !body)
+        return BodyReader::refuse(conn, body);
     auto rooms = router.shardRooms(route.room);
     std::vector<Waiter<HttpResponse>> waiters(rooms.size());
     for (size_t i = 0; i < rooms.size(); ++i) {
@@ -416,6 +568,13 @@ void HttpServer::writeMetrics(Metrics& out) const {
                 gate_->controlRefusals());
     out.counter("partyline_origin_refused_total",
                 "Room requests and upgrades refused for their browser Origin.", gate_->originRefusals());
+    out.counter("partyline_per_ip_refused_total",
+                "New connections refused for their address: over limits.max_connections_per_ip (503).",
+                admission_->refusedConnections());
+    out.counter("partyline_per_ip_rate_refused_total",
+                "New connections refused for their address: over "
+                "limits.max_new_connections_per_ip_per_second (429).",
+                admission_->refusedRate());
     deps_.sender.writeMetrics(out);
     reactor_->writeMetrics(out);
 }

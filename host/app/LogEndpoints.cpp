@@ -12,8 +12,11 @@
 #include "app/HistoryQuery.h"
 #include "app/HttpIo.h"
 #include "app/Router.h"
+#include "app/StreamedAnswer.h"
 #include "core/Crypto.h"
 #include "core/Json.h"
+#include "core/Log.h"
+#include "rooms/HistoryPage.h"
 
 namespace partyline {
 namespace {
@@ -155,8 +158,9 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
         targets.emplace_back(route.room, subjects.value().log);
     }
     std::string body;
-    if (Status read = readBody(conn, deps_.limits.max_message_bytes, body); !read)
-        return sendText(conn, statusFor(read.code()), read.message());
+    Status read = deps_.bodies ? deps_.bodies->read(conn, deps_.limits.max_message_bytes, body)
+                               : readBody(conn, deps_.limits.max_message_bytes, body);
+    if (!read) return BodyReader::refuse(conn, read);
     const char* type = mg_get_header(conn, "Content-Type");
     std::string_view contentType = type ? type : "";
     const char* idempotencyKey = mg_get_header(conn, "Idempotency-Key");
@@ -182,6 +186,10 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
     } else {
         writes.push_back(std::move(body));
     }
+    const std::string client =
+        deps_.proxies ? deps_.proxies->clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"))
+                      : std::string(ri->remote_addr);
+    if (int refused = chargeWrites(conn, client, targets.size(), writes)) return refused;
     auto acks = std::make_shared<Acks>(targets.size() * writes.size());
     size_t index = 0;
     auto published = std::chrono::steady_clock::now();
@@ -210,26 +218,57 @@ int LogEndpoints::handleBroadcast(mg_connection* conn, const Route& route) {
                 broadcastAnswer(targets, router, writes.size(), batch, results, failure, duplicate->load()));
 }
 
+// Every write of a broadcast, into every target room's log, counts against the client address's
+// byte rate; past it the broadcast is refused whole with 429 and Retry-After. 0: it may go on.
+int LogEndpoints::chargeWrites(mg_connection* conn, const std::string& address, size_t rooms,
+                               const std::vector<std::string>& writes) {
+    if (!deps_.writeRate) return 0;
+    size_t bytes = 0;
+    for (const auto& write : writes) bytes += write.size();
+    auto wait = deps_.writeRate->charge(address, bytes * rooms);
+    if (wait == net::WriteRateLimit::Clock::duration::zero()) return 0;
+    auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+    HttpResponse response =
+        HttpResponse::text(429, "write rate over limits.max_write_bytes_per_second_per_ip (" +
+                                    std::to_string(deps_.writeRate->bytesPerSecond()) + " bytes/s)\n");
+    response.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, seconds)));
+    return send(conn, response);
+}
+
+// The page is written entry by entry as it is read (HistoryReader, StreamedAnswer), and ends at
+// limits.max_history_page_bytes: {"truncated":..,"entries":[...],"next":SEQ,"more":bool}. The log
+// is asked before the status goes out, so a log that cannot be read is a 503, not a cut answer; a
+// read that fails later ends the page there, with "more":true and "next" where to go on.
 int LogEndpoints::handleHistory(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto subjects = deps_.rooms.subjects(route.party, route.room);
     if (!subjects) return sendText(conn, statusFor(subjects.status().code()), subjects.status().message());
-    auto query = HistoryQuery::parse(queryOf(ri));
+    auto query = HistoryQuery::fromQueryString(ri->query_string ? ri->query_string : "");
     if (!query) return sendText(conn, 400, query.status().message());
-    auto entries = deps_.bus.read(subjects.value().log, query->since, query->limit);
-    if (!entries) return sendText(conn, statusFor(entries.status().code()), entries.status().message());
-    auto holds = logHolds(deps_.bus, subjects.value().log, query->since);
-    bool truncated = holds && !holds.value();
-    std::string json = "{\"truncated\":" + std::string(truncated ? "true" : "false") + ",\"entries\":[";
-    bool comma = false;
-    for (const auto& e : entries.value()) {
-        if (comma) json += ',';
-        comma = true;
-        json += "{\"seq\":" + std::to_string(e.seq) + ",\"binary\":" + (e.binary ? "true" : "false") +
-                ",\"data\":" + jsonQuote(e.data) + "}";
+    HistoryReader reader(deps_.bus, subjects.value().log, query->since, query->limit,
+                         deps_.limits.max_history_page_bytes);
+    if (Status opened = reader.open(); !opened)
+        return sendText(conn, statusFor(opened.code()), opened.message());
+    auto entry = reader.next();
+    if (!entry) return sendText(conn, statusFor(entry.status().code()), entry.status().message());
+    StreamedAnswer answer(conn, 200, "application/json");
+    bool more = false;
+    bool writing = answer.write(std::string("{\"truncated\":") + (reader.truncated() ? "true" : "false") +
+                                ",\"entries\":[");
+    for (bool first = true; writing && entry && entry->has_value(); first = false) {
+        writing = answer.write(first ? "" : ",") && answer.write(historyEntryJson(**entry));
+        entry = reader.next();
     }
-    json += "]}";
-    return send(conn, HttpResponse::json(200, json));
+    if (!writing) return 200;  // the client left; nothing more to say to it
+    if (!entry) {
+        log::warn("http", "history page cut short: " + entry.status().message(),
+                  {{"room", route.party + "/" + route.room}});
+        more = true;
+    }
+    more = more || reader.more();
+    answer.write("],\"next\":" + std::to_string(reader.nextSince()) +
+                 ",\"more\":" + (more ? "true" : "false") + "}");
+    return answer.finish();
 }
 
 int LogEndpoints::handleReload(mg_connection* conn, const Route& route) {

@@ -14,10 +14,13 @@
 #include <string_view>
 #include <vector>
 
+#include "app/BodyReader.h"
+#include "app/ClientAddress.h"
 #include "bus/Bus.h"
 #include "config/Config.h"
 #include "core/Histogram.h"
 #include "core/Status.h"
+#include "net/WriteRateLimit.h"
 #include "rooms/Party.h"
 #include "rooms/RoomRegistry.h"
 #include "rooms/ShardRouter.h"
@@ -36,6 +39,11 @@ struct LogEndpointsDeps {
     const Limits& limits;
     std::function<Status(const std::string& party)> reload;
     Histogram* publishSeconds = nullptr;  // a broadcast until the log acknowledged it
+    BodyReader* bodies = nullptr;         // a broadcast's body within its deadline; none: no deadline
+    // Bytes a client address may broadcast per second; past it 429 with Retry-After. Null: no limit.
+    net::WriteRateLimit* writeRate = nullptr;
+    // Whose X-Forwarded-For names the client whose write rate is charged; null: the peer itself.
+    const TrustedProxies* proxies = nullptr;
 };
 
 class LogEndpoints {
@@ -48,6 +56,8 @@ class LogEndpoints {
    private:
     int handleBroadcast(mg_connection* conn, const Route& route);
     int handleHistory(mg_connection* conn, const Route& route);
+    int chargeWrites(mg_connection* conn, const std::string& address, size_t rooms,
+                     const std::vector<std::string>& writes);
     int handleReload(mg_connection* conn, const Route& route);
 
     LogEndpointsDeps deps_;

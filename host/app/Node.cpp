@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "bus/NatsServerVersion.h"
 #include "core/Log.h"
 
 namespace partyline {
@@ -14,6 +15,19 @@ namespace {
 // network, not the CPU: enough that one room waiting for a slow answer does
 // not queue another room's call behind it.
 constexpr size_t kBlockingThreads = 8;
+
+// The configuration's fetch section as the Fetcher's limits; a request body is a message.
+net::FetchLimits fetchLimits(const Config& config) {
+    net::FetchLimits limits;
+    limits.allow = config.fetch.allow;
+    limits.timeout_ms = config.fetch.timeout_ms;
+    limits.max_response_bytes = config.fetch.max_response_bytes;
+    limits.max_request_bytes = config.limits.max_message_bytes;
+    limits.max_in_flight = config.fetch.max_in_flight;
+    limits.max_redirects = config.fetch.max_redirects;
+    limits.ca_file = config.fetch.ca_file;
+    return limits;
+}
 
 }  // namespace
 
@@ -44,9 +58,14 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     auto bus = NatsBus::connect(config.nats, url, node->nodeId_);
     if (!bus) return bus.status().withContext("nats " + url);
     node->bus_ = std::move(bus.value());
+    node->logServerVersion();
     if (Status s = node->openBuckets(); !s) return s;
 
     node->sender_ = std::make_unique<net::Sender>();
+    node->fetcher_ = std::make_unique<net::Fetcher>(fetchLimits(config));
+    log::info("node", config.fetch.allow.empty() ? "fetch: no host allowed (fetch.allow is empty)"
+                                                 : "fetch: " + std::to_string(config.fetch.allow.size()) +
+                                                       " entries in fetch.allow");
     node->blocking_ = std::make_unique<Executor>(kBlockingThreads);
     node->executor_ = std::make_unique<Executor>(std::max(2u, std::thread::hardware_concurrency()));
     node->timer_ = std::make_unique<Timer>();
@@ -55,6 +74,9 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     node->context_->blocking = node->blocking_.get();
     node->context_->storage = node->storage_.get();
     node->context_->alarms = node->alarmStore_.get();
+    node->writeRate_ = std::make_unique<net::WriteRateLimit>(config.limits.max_write_bytes_per_second_per_ip);
+    node->context_->writeRate = node->writeRate_.get();
+    node->context_->fetcher = node->fetcher_.get();
 
     node->parties_ = std::make_unique<Parties>(config);
     for (const auto& [name, party] : node->parties_->all()) {
@@ -68,6 +90,9 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
             log::error("node", "party " + name + " cannot run: " + script->error.message());
     }
     node->rooms_ = std::make_unique<RoomRegistry>(*node->context_, *node->parties_);
+    node->links_ = std::make_unique<RoomLinks>(*node->rooms_, *node->parties_, *node->bus_, *node->timer_,
+                                               node->nodeId_);
+    node->context_->links = node->links_.get();
     auto alarms = AlarmScheduler::start(*node->context_, *node->rooms_);
     if (!alarms) return alarms.status();
     node->alarms_ = std::move(alarms.value());
@@ -84,9 +109,12 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                         [self](Metrics& out) { self->writeMetrics(out); },
                         [self](const std::string& party) { return self->reloadParty(party); }};
     deps.publishSeconds = &node->context_->publishSeconds;
+    deps.writeRate = node->writeRate_.get();
     for (const auto& key : config.api.keys) deps.apiKeys.push_back(key.reveal());
     deps.apiInsecure = config.api.insecure;
     deps.origins = config.origins;
+    deps.trustedProxies = config.trusted_proxies;
+    deps.opsListen = config.ops_listen;
     auto auths = PartyAuths::make(config.parties);
     if (!auths) return auths.status();
     deps.auths = std::move(auths.value());
@@ -114,12 +142,17 @@ Node::~Node() {
     http_.reset();
     if (alarms_) alarms_->stop();
     alarms_.reset();
+    if (links_) links_->close();  // handlers still running get "stopped" from room.parties
     rooms_.reset();
     timer_.reset();
     // Both stop before either is destroyed: the shards' tasks post blocking calls, and a
     // blocking call that finishes posts its answer back to the shard's strand.
     if (executor_) executor_->stop();
     if (blocking_) blocking_->stop();
+    // No handler runs now to call the fetcher: its pending calls end "stopped", and the answers
+    // it posts to stopped strands are dropped.
+    fetcher_.reset();
+    links_.reset();
     executor_.reset();
     blocking_.reset();
     sender_.reset();
@@ -130,6 +163,17 @@ Node::~Node() {
 }
 
 // The alarm bucket always; the storage bucket when a party uses room.storage.
+void Node::logServerVersion() {
+    std::string url = bus_->connectedUrl();
+    auto version = probeServerVersion(url);
+    if (!version) {
+        log::warn("node", "cannot read the nats-server's version: " + version.status().message(),
+                  {{"url", url}});
+        return;
+    }
+    log::info("node", "nats-server " + version->text, {{"url", url}});
+}
+
 Status Node::openBuckets() {
     const NatsConfig& nats = options_.config.nats;
     auto alarms = bus_->openKeyValue({nats.alarm_bucket, nats.replicas});
@@ -214,7 +258,12 @@ bool Node::drain() {
 void Node::writeMetrics(Metrics& out) const {
     out.gauge("partyline_rooms", "Shards running on this node.", rooms_->size());
     out.counter("partyline_alarms_fired_total", "Room alarms this node ran (onAlarm).", alarms_->fired());
+    out.counter("partyline_write_rate_refused_total",
+                "Writes refused for limits.max_write_bytes_per_second_per_ip (broadcasts answered 429, "
+                "WebSockets closed 1008).",
+                writeRate_->refused());
     context_->writeMetrics(out);
+    fetcher_->writeMetrics(out);
     bus_->writeMetrics(out);
 }
 

@@ -4,6 +4,7 @@
 // Member order is the contract: the HTTP server stops first (no new events),
 // then the alarm scheduler, the rooms, the timer, the executor (no task left
 // to touch the bus), the blocking executor (after the shards it answers), the
+// fetcher (no handler left to call it; its last answers are dropped), the
 // sender, the key-value buckets, the bus, and last the embedded nats-server.
 #pragma once
 
@@ -18,9 +19,11 @@
 #include "config/Config.h"
 #include "core/Executor.h"
 #include "core/Timer.h"
+#include "net/Fetcher.h"
 #include "net/Sender.h"
 #include "rooms/AlarmScheduler.h"
 #include "rooms/Party.h"
+#include "rooms/RoomLinks.h"
 #include "rooms/RoomRegistry.h"
 
 namespace partyline {
@@ -49,6 +52,9 @@ class Node {
    private:
     explicit Node(NodeOptions options) : options_(std::move(options)) {}
     Status openBuckets();
+    // Logs the version of the nats-server the bus reached (read from its INFO). The node uses
+    // no feature newer than 2.9 yet; one that needs a newer server checks this version first.
+    void logServerVersion();
     // Any thread: the node's metrics, the HTTP server's aside (it writes its own).
     void writeMetrics(Metrics& out) const;
     void watchScripts();
@@ -60,12 +66,16 @@ class Node {
     std::shared_ptr<KeyValue> storage_;  // null when no party has storage: true
     std::shared_ptr<KeyValue> alarmStore_;
     std::unique_ptr<net::Sender> sender_;
+    std::unique_ptr<net::Fetcher> fetcher_;
     std::unique_ptr<Executor> blocking_;
     std::unique_ptr<Executor> executor_;
     std::unique_ptr<Timer> timer_;
+    // limits.max_write_bytes_per_second_per_ip, shared by the shards and the control API.
+    std::unique_ptr<net::WriteRateLimit> writeRate_;
     std::unique_ptr<ShardContext> context_;
     std::unique_ptr<Parties> parties_;
     std::unique_ptr<RoomRegistry> rooms_;
+    std::unique_ptr<RoomLinks> links_;  // closed before rooms_ goes, destroyed after the executors
     std::shared_ptr<AlarmScheduler> alarms_;
     std::unique_ptr<HttpServer> http_;
     uint64_t watchTimer_ = 0;

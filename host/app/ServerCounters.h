@@ -10,6 +10,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
 
 namespace partyline {
 
@@ -19,6 +22,12 @@ struct ServerCounters {
     std::atomic<uint64_t> requests{0};
     std::atomic<uint64_t> messagesIn{0};  // WebSocket messages read
     std::atomic<uint64_t> refused{0};     // answered 503 at the connection limit or while draining
+    // The per-address limits (set by HttpServer before it starts). countedPeer: on a worker, the
+    // address its connection is counted against (empty: not counted), which an upgrade hands to
+    // its WebSocket; releasePeer gives it back at the WebSocket's close (an HTTP connection's is
+    // given back at the connection's close).
+    std::function<std::string()> countedPeer;
+    std::function<void(std::string_view peer)> releasePeer;
 
     // Connections other than the caller's own HTTP connection are at `max`.
     bool atLimit(size_t max) const {

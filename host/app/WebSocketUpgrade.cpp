@@ -70,8 +70,12 @@ struct IdHold {
 class RoomSession : public net::SessionHandler {
    public:
     RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, uint64_t idTicket,
-                ServerCounters& counters)
-        : shard_(std::move(shard)), client_(std::move(client)), idTicket_(idTicket), counters_(counters) {}
+                ServerCounters& counters, std::string peer)
+        : shard_(std::move(shard)),
+          client_(std::move(client)),
+          idTicket_(idTicket),
+          counters_(counters),
+          peer_(std::move(peer)) {}
     void onMessage(std::string payload, bool binary) override {
         counters_.messagesIn++;
         shard_->receive(client_, std::move(payload), binary);
@@ -82,6 +86,7 @@ class RoomSession : public net::SessionHandler {
     void onClosed(uint16_t code, std::string_view reason) override {
         leave(code, reason);
         counters_.webSockets--;
+        if (!peer_.empty() && counters_.releasePeer) counters_.releasePeer(peer_);
     }
 
    private:
@@ -97,6 +102,7 @@ class RoomSession : public net::SessionHandler {
     std::shared_ptr<Client> client_;
     uint64_t idTicket_;
     ServerCounters& counters_;
+    std::string peer_;  // counted against limits.max_connections_per_ip until the close; empty: not counted
     bool left_ = false;
 };
 
@@ -165,6 +171,8 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
     // The router's target has the same rest of the path: one request serves both.
     HttpRequest request = makeRequest(conn, route);
+    if (deps_.proxies)
+        request.remoteAddr = deps_.proxies->clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"));
     request.query.erase("_resume");  // a secret: no script reads it
     IdRequest idRequest{upgrade->connectionId, {}, upgrade->resume, false};
     // Routing spreads connections by the id asked for (or a random one): the id it is given
@@ -263,8 +271,11 @@ int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>
     shard->connect(client, std::move(request), upgrade.since);
     markUpgraded(conn);  // CivetWeb closes only the placeholder
     deps_.counters.http--;
-    deps_.reactor.adopt(fd, outbox,
-                        std::make_unique<RoomSession>(shard, client, claim.ticket, deps_.counters), limits);
+    deps_.reactor.adopt(
+        fd, outbox,
+        std::make_unique<RoomSession>(shard, client, claim.ticket, deps_.counters,
+                                      deps_.counters.countedPeer ? deps_.counters.countedPeer() : ""),
+        limits);
     outbox->release();
     return 101;
 }

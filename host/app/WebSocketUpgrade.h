@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "app/ClientAddress.h"
 #include "app/ConnectionAuth.h"
 #include "app/ServerCounters.h"
 #include "app/UpgradeRequest.h"
@@ -37,8 +38,9 @@ struct WebSocketUpgradeDeps {
     net::Sender& sender;    // writes the upgraded connections
     net::Reactor& reactor;  // reads them
     const Limits& limits;
-    ServerCounters& counters;  // an upgrade moves its connection from `http` to `webSockets`
-    const PartyAuths& auths;   // checked before the room is created or runs anything
+    ServerCounters& counters;                 // an upgrade moves its connection from `http` to `webSockets`
+    const PartyAuths& auths;                  // checked before the room is created or runs anything
+    const TrustedProxies* proxies = nullptr;  // whose X-Forwarded-For gives req.remoteAddr
 };
 
 class WebSocketUpgrade {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@ Usage:
   partyline serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--node-id ID]
                   [--nats-url URL] [--static DIR] [--log-level debug|info|warn|error]
                   [--log-format logfmt|json]
+  partyline dev [SCRIPT] [--listen HOST:PORT] [--data DIR] [--nats-url URL]
   partyline check SCRIPT...
   partyline new NAME
   partyline check-config FILE
@@ -37,8 +39,14 @@ Usage:
 serve      runs a node. Without --config it serves the example chat room as
            party "main" and starts an embedded nats-server with JetStream whose
            data lives in --data (default .partyline). Flags override the file.
+dev        serves one room script (default room.lua, written from the starter
+           when missing) as party "main", with no configuration file: an
+           embedded nats-server, the script's public/ folder at /, the script
+           reloaded on every save, on 127.0.0.1:1999 unless --listen says
+           otherwise. Prints the URL to open.
 check      loads room scripts in the sandbox and reports syntax errors, unknown
-           handler names and handlers that are not functions (exit 1 if any).
+           handler names, handlers that are not functions, undefined globals
+           and unknown room:/conn: methods (exit 1 if any).
 new        writes NAME.lua, a starter room script (never overwrites).
 check-config
            validates FILE and prints the configuration in effect, with secrets
@@ -130,6 +138,8 @@ bool setUpLog(const Args& args, const LogConfig& config) {
     return true;
 }
 
+int runNode(NodeOptions options, std::function<void(uint16_t port)> started = {});
+
 int serve(const Args& args) {
     auto config = loadConfig(args);
     if (!config) {
@@ -137,7 +147,6 @@ int serve(const Args& args) {
         return 2;
     }
     if (!setUpLog(args, config->log)) return 2;
-    const auto drainSeconds = config->limits.drain_seconds;
     NodeOptions options{std::move(config.value()), {}};
     // --static DIR serves DIR at /; else each example's public/ folder at /<example>/.
     if (auto it = args.flags.find("--static"); it != args.flags.end()) {
@@ -149,6 +158,60 @@ int serve(const Args& args) {
         options.staticFiles.mountExamples(
             std::filesystem::path(findExample("examples/chat/room.lua")).parent_path().parent_path());
     }
+    return runNode(std::move(options));
+}
+
+// partyline dev [SCRIPT]: one script as party "main", no configuration file, on loopback.
+int dev(const Args& args) {
+    if (args.positional.size() > 1) {
+        std::fprintf(stderr, "usage: partyline dev [SCRIPT]\n");
+        return 2;
+    }
+    for (const char* flag : {"--config", "--static", "--node-id"})
+        if (args.flags.count(flag)) {
+            std::fprintf(stderr, "partyline: dev takes no %s (serve does)\n", flag);
+            return 2;
+        }
+    std::string script = args.positional.empty() ? "room.lua" : args.positional[0];
+    if (!std::filesystem::exists(script)) {
+        std::ofstream(script) << starterScript(std::filesystem::path(script).stem().string());
+        if (!std::filesystem::exists(script)) {
+            std::fprintf(stderr, "partyline: cannot write %s\n", script.c_str());
+            return 1;
+        }
+        std::printf("wrote %s, a starter room\n", script.c_str());
+    }
+    for (const auto& problem : checkRoomScript(script)) std::fprintf(stderr, "%s\n", problem.c_str());
+    Args serveArgs = args;
+    serveArgs.flags.try_emplace("--listen", "127.0.0.1:1999");
+    auto config = loadConfig(serveArgs);
+    if (!config) {
+        std::fprintf(stderr, "partyline: %s\n", config.status().message().c_str());
+        return 2;
+    }
+    config->parties.clear();
+    PartyConfig party;
+    party.name = "main";
+    party.script = script;
+    config->parties["main"] = std::move(party);
+    if (!setUpLog(args, config->log)) return 2;
+    NodeOptions options{std::move(config.value()), {}};
+    auto pub = std::filesystem::absolute(script).parent_path() / "public";
+    bool pages = std::filesystem::is_directory(pub) && options.staticFiles.mount("/", pub.string());
+    std::fflush(stdout);
+    return runNode(std::move(options), [script, pages, pub](uint16_t port) {
+        std::printf(
+            "partyline dev: open http://127.0.0.1:%u/\n"
+            "  room script %s as party main: ws://127.0.0.1:%u/parties/main/<room>, reloaded on save\n"
+            "  pages: %s\n",
+            unsigned(port), script.c_str(), unsigned(port),
+            pages ? pub.c_str() : "none (make a public/ folder beside the script)");
+        std::fflush(stdout);
+    });
+}
+
+int runNode(NodeOptions options, std::function<void(uint16_t port)> started) {
+    const auto drainSeconds = options.config.limits.drain_seconds;
 
     // Every thread started from here on inherits the blocked signals; only
     // this thread takes them, with sigwait.
@@ -165,6 +228,7 @@ int serve(const Args& args) {
         log::error("node", "cannot start: " + node.status().message());
         return 1;
     }
+    if (started) started(node.value()->port());
     int received = 0;
     for (;;) {
         sigwait(&signals, &received);
@@ -205,6 +269,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (args.command == "serve") return serve(args);
+    if (args.command == "dev") return dev(args);
     if (args.command == "check") {
         if (args.positional.empty()) {
             std::fprintf(stderr, "usage: partyline check SCRIPT...\n");

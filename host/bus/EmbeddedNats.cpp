@@ -35,24 +35,6 @@ std::string errnoText(const char* what) {
     return std::string(what) + ": " + std::strerror(errno);
 }
 
-Result<std::string> findBinary() {
-    std::vector<std::string> dirs;
-    if (const char* path = std::getenv("PATH")) {
-        std::stringstream in(path);
-        for (std::string dir; std::getline(in, dir, ':');) {
-            if (!dir.empty()) dirs.push_back(dir);
-        }
-    }
-    // Debian installs it in /usr/sbin, which is not on every user's PATH.
-    for (const char* dir : {"/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"})
-        dirs.push_back(dir);
-    for (const auto& dir : dirs) {
-        std::string candidate = dir + "/nats-server";
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    return Status(Code::NotFound, "nats-server not found on PATH nor in /usr/sbin, /usr/bin, /usr/local/bin");
-}
-
 // The address to dial: a wildcard bind is reached on loopback.
 std::string dialHost(const std::string& bindHost) {
     if (bindHost.empty() || bindHost == "0.0.0.0" || bindHost == "::") return "127.0.0.1";
@@ -111,8 +93,9 @@ bool accepts(const std::string& host, int port) {
 
 }  // namespace
 
-EmbeddedNats::EmbeddedNats(std::string binary, std::string dataDir, std::string bindHost)
-    : binary_(std::move(binary)),
+EmbeddedNats::EmbeddedNats(NatsServerBinary binary, std::string dataDir, std::string bindHost)
+    : binary_(std::move(binary.path)),
+      version_(std::move(binary.version)),
       dataDir_(std::move(dataDir)),
       bindHost_(std::move(bindHost)),
       logPath_(dataDir_ + "/nats-server.log"),
@@ -120,7 +103,7 @@ EmbeddedNats::EmbeddedNats(std::string binary, std::string dataDir, std::string 
 
 Result<std::unique_ptr<EmbeddedNats>> EmbeddedNats::start(const std::string& dataDir,
                                                           const std::string& bindHost) {
-    auto binary = findBinary();
+    auto binary = newestNatsServer();
     if (!binary) return binary.status();
     std::error_code ec;
     std::filesystem::create_directories(dataDir, ec);
@@ -190,8 +173,10 @@ Status EmbeddedNats::launch() {
         stopChild(SIGKILL, kStopTimeout);
         return listening;
     }
-    log::info("nats", "embedded nats-server pid=" + std::to_string(child) + " url=" + url_ +
-                          " store=" + dataDir_ + "/jetstream log=" + logPath_);
+    log::info("nats",
+              "embedded nats-server " + version_.text + " pid=" + std::to_string(child) + " url=" + url_ +
+                  " store=" + dataDir_ + "/jetstream log=" + logPath_,
+              {{"binary", binary_}});
     return Status::ok();
 }
 

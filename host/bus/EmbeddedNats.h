@@ -1,7 +1,8 @@
 // EmbeddedNats: a local nats-server with JetStream, run as a child process.
 //
 // It backs `nats.url: embedded` (one machine, no setup) and the tests that
-// need a real server. It finds the nats-server binary, starts it on a free
+// need a real server. It starts the newest nats-server installed (see
+// NatsServerVersion.h: NATS_SERVER_BIN, the project's tools folder, PATH, /usr/sbin) on a free
 // loopback port with its store under the data directory and its output in
 // DATADIR/nats-server.log, and waits until it accepts connections. The child
 // dies with partyline, even when partyline is killed with SIGKILL.
@@ -21,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "bus/NatsServerVersion.h"
 #include "core/Status.h"
 
 namespace partyline {
@@ -43,6 +45,9 @@ class EmbeddedNats {
     // nats://HOST:PORT, for NatsBus::connect.
     const std::string& url() const { return url_; }
     int port() const { return port_; }
+    // The binary started (the newest installed, see newestNatsServer) and its version.
+    const std::string& binary() const { return binary_; }
+    const NatsServerVersion& version() const { return version_; }
     // The server's process id; -1 while it is not running.
     pid_t pid() const { return pid_; }
 
@@ -52,7 +57,7 @@ class EmbeddedNats {
     Status restart();
 
    private:
-    EmbeddedNats(std::string binary, std::string dataDir, std::string bindHost);
+    EmbeddedNats(NatsServerBinary binary, std::string dataDir, std::string bindHost);
 
     // Spawns the child on the forker thread and waits until it listens.
     Status launch();
@@ -65,6 +70,7 @@ class EmbeddedNats {
     void forkerLoop();
 
     const std::string binary_;
+    const NatsServerVersion version_;
     const std::string dataDir_;
     const std::string bindHost_;
     const std::string logPath_;

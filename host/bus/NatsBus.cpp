@@ -253,12 +253,35 @@ std::vector<std::string> streamDifferences(const jsStreamConfig& have, const jsS
                         std::to_string(want.MaxMsgsPerSubject));
     }
     if (have.Duplicates != want.Duplicates) diffs.push_back("duplicate window");
+    if (have.MaxBytes != want.MaxBytes) {
+        diffs.push_back("max_bytes " + std::to_string(have.MaxBytes) + " -> " +
+                        std::to_string(want.MaxBytes));
+    }
+    if (have.MaxMsgSize != want.MaxMsgSize) {
+        diffs.push_back("max_msg_size " + std::to_string(have.MaxMsgSize) + " -> " +
+                        std::to_string(want.MaxMsgSize));
+    }
+    if (have.Discard != want.Discard) diffs.push_back("discard old");
     if (have.AllowDirect != want.AllowDirect) diffs.push_back("allow_direct");
     if (have.RePublish == nullptr || str(have.RePublish->Source) != want.RePublish->Source ||
         str(have.RePublish->Destination) != want.RePublish->Destination || have.RePublish->HeadersOnly) {
         diffs.push_back("republish");
     }
     return diffs;
+}
+
+// nats-server reserves a stream's MaxBytes from its store (max_file_store, or the account's
+// limit) and refuses a stream that does not fit: say which key to change.
+Status streamFailure(natsStatus s, const std::string& what, jsErrCode jerr, const NatsConfig& config) {
+    if (jerr == JSStorageResourcesExceededErr || jerr == JSInsufficientResourcesErr)
+        return Status(Code::InvalidArgument,
+                      "stream " + config.stream + ": " + what + ": nats.max_bytes (" +
+                          std::to_string(config.max_bytes) +
+                          " bytes) is more than the NATS server can reserve for it (JetStream error " +
+                          std::to_string(int(jerr)) +
+                          ", insufficient storage resources); lower nats.max_bytes or raise the "
+                          "server's jetstream max_file_store");
+    return configFailure(s, what, jerr);
 }
 
 std::string joined(const std::vector<std::string>& parts) {
@@ -289,6 +312,10 @@ Status NatsBus::ensureStream() {
     want.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.duplicate_window).count();
     want.AllowDirect = true;
     want.RePublish = &republish;
+    // A bounded log: the oldest writes go first once the stream holds max_bytes.
+    want.MaxBytes = int64_t(config_.max_bytes);
+    want.MaxMsgSize = int32_t(config_.max_msg_size);
+    want.Discard = js_DiscardOld;
 
     // Two nodes may start together: whoever loses the race to add re-reads.
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -302,11 +329,13 @@ Status NatsBus::ensureStream() {
             StreamInfoPtr addedInfo(added);
             if (s == NATS_OK) {
                 log::info("nats", "created stream " + config_.stream + " on " + subjects +
-                                      ", republished to " + live);
+                                      ", republished to " + live + ", max_bytes " +
+                                      std::to_string(config_.max_bytes) + ", max_msg_size " +
+                                      std::to_string(config_.max_msg_size));
                 return Status::ok();
             }
             if (jerr == JSStreamNameExistErr) continue;
-            return configFailure(s, "create", jerr);
+            return streamFailure(s, "create", jerr, config_);
         }
         if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);
         auto diffs = streamDifferences(*info->Config, want);
@@ -314,7 +343,7 @@ Status NatsBus::ensureStream() {
         jsStreamInfo* updated = nullptr;
         s = js_UpdateStream(&updated, js_.get(), &want, nullptr, &jerr);
         StreamInfoPtr updatedInfo(updated);
-        if (s != NATS_OK) return configFailure(s, "update (" + joined(diffs) + ")", jerr);
+        if (s != NATS_OK) return streamFailure(s, "update (" + joined(diffs) + ")", jerr, config_);
         log::info("nats", "updated stream " + config_.stream + ": " + joined(diffs));
         return Status::ok();
     }
@@ -383,6 +412,10 @@ NatsBus::~NatsBus() {
     connection_.reset();
     // A closed event still on its way would find freed memory: keep the events alive instead.
     if (!closed) new std::shared_ptr<Events>(events_);
+}
+
+std::string NatsBus::connectedUrl() const {
+    return events_->lastUrl();
 }
 
 uint64_t NatsBus::reconnects() const {

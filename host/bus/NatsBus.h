@@ -102,6 +102,8 @@ class NatsBus final : public Bus {
 
     // Times the connection was re-established since connect().
     uint64_t reconnects() const override;
+    // The server this connection reached last (nats://host:port).
+    std::string connectedUrl() const;
     // Publishes waiting for an acknowledgement (for metrics and tests).
     size_t pendingPublishes() const;
     // Publishes sent again after a missing acknowledgement or a reconnect.

@@ -35,6 +35,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/AddressRange.h"
+
 namespace partyline {
 namespace {
 
@@ -285,6 +287,9 @@ const Rule<std::string> kListenAddress = textWhere(
     "HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for all interfaces, IPv4, [IPv6] or "
     "a name)",
     isListenAddress);
+const Rule<std::string> kOpsListenAddress =
+    textWhere("HOST:PORT as for listen, or empty for none",
+              [](std::string_view text) { return text.empty() || isListenAddress(text); });
 const Rule<std::string> kNodeId = textWhere("'auto' or 1 to 64 characters of A-Z a-z 0-9 _ - .", isNodeId);
 const Rule<std::string> kNonEmptyText = textWhere("a non-empty string", isNonEmpty);
 const Rule<std::string> kNatsUrl{"'embedded' or a comma-separated list of nats:// or tls:// URLs",
@@ -301,17 +306,15 @@ const Rule<int64_t> kMessageCap{"a positive integer, or -1 for unlimited", parse
 const Rule<size_t> kCount = positiveInteger<size_t>();
 const Rule<uint64_t> kLargeCount = positiveInteger<uint64_t>();
 const Rule<size_t> kByteSize{"a positive integer or a size such as 512KiB, 1MiB, 16MB", parseSize};
+std::optional<size_t> parseSizeOrZero(const std::string& text) {
+    if (text == "0") return size_t(0);
+    return parseSize(text);
+}
+const Rule<size_t> kByteSizeOrZero{"0 (no limit), a positive integer or a size such as 512KiB, 1MiB, 16MB",
+                                   parseSizeOrZero};
 const Rule<seconds> kWholeSeconds{"a positive integer", parseWholeSeconds};
 const Rule<size_t> kCountOrZero =
     integerIn<size_t>(0, std::numeric_limits<size_t>::max(), "a non-negative integer (0: no limit)");
-// A whole number of milliseconds, at least 1.
-std::optional<std::chrono::milliseconds> parsePositiveMilliseconds(const std::string& text) {
-    auto value = parseInteger<int64_t>(text);
-    if (!value || *value < 1) return std::nullopt;
-    return std::chrono::milliseconds(*value);
-}
-const Rule<std::chrono::milliseconds> kPositiveMilliseconds{"a positive integer (milliseconds)",
-                                                            parsePositiveMilliseconds};
 // CivetWeb starts every worker up front: more than a few thousand threads is a mistake.
 const Rule<size_t> kHttpThreads = integerIn<size_t>(4, 10000, "an integer from 4 to 10000");
 bool isLogLevel(std::string_view text) {
@@ -323,6 +326,23 @@ bool isLogFormat(std::string_view text) {
 const Rule<std::string> kLogLevel = textWhere("one of debug, info, warn, error", isLogLevel);
 const Rule<std::string> kLogFormat = textWhere("logfmt or json", isLogFormat);
 const Rule<bool> kBoolean{"true or false", parseBoolean};
+
+// A deadline in milliseconds: under 100 ms a client across the world cannot make it, over
+// 10 minutes it holds a worker for no reason.
+std::optional<std::chrono::milliseconds> parseTimeoutMs(const std::string& text) {
+    auto value = parseInteger<int64_t>(text);
+    if (!value || *value < 100 || *value > 600000) return std::nullopt;
+    return std::chrono::milliseconds(*value);
+}
+const Rule<std::chrono::milliseconds> kTimeoutMs{"an integer number of milliseconds from 100 to 600000",
+                                                 parseTimeoutMs};
+const Rule<size_t> kMaxHeaders = integerIn<size_t>(1, 63, "an integer from 1 to 63");
+std::optional<std::string> parseAddressRange(const std::string& text) {
+    if (!AddressRange::parse(text)) return std::nullopt;
+    return text;
+}
+const Rule<std::string> kAddressRange{"a numeric IP address or CIDR block such as 10.0.0.0/8 or fd00::/8",
+                                      parseAddressRange};
 
 // JetStream's duplicate window: a publish is re-sent with its message id for up to 10 s, so a
 // shorter window would store a re-sent write twice.
@@ -408,6 +428,28 @@ std::optional<std::string> parseOrigin(const std::string& text) {
 }
 const Rule<std::string> kOrigin{
     "an origin http(s)://host[:port] or http(s)://*.domain[:port], without a path", parseOrigin};
+
+// An entry of fetch.allow: a host with or without a port (IPv6 in brackets), or "*.domain" for its
+// subdomains, never for an address. The node matches entries with net/FetchPolicy, which accepts
+// every entry this does (ConfigTest holds both to one table).
+bool isNumericHost(std::string_view host) {
+    return !host.empty() && (host.front() == '[' || std::all_of(host.begin(), host.end(), [](char c) {
+                                 return isDigit(c) || c == '.';
+                             }));
+}
+bool isFetchAllowEntry(std::string_view text) {
+    if (text.empty() || text.size() > 300) return false;
+    if (!text.starts_with("*.")) return isHostPort(text, false, true);
+    std::string_view domain = text.substr(2);
+    return isHostPort(domain, false, true) && !isNumericHost(domain.substr(0, domain.find(':')));
+}
+const Rule<std::string> kFetchAllowEntry =
+    textWhere("a host, host:port, *.domain or an IP address (IPv6 in [])", isFetchAllowEntry);
+// A call holds its handler until it ends: past 10 minutes it is a download or a hung backend.
+const Rule<int> kFetchTimeout = integerIn(1, 600000, "a number of milliseconds from 1 to 600000");
+// Each call in flight is a socket: the node's file descriptors bound it long before this.
+const Rule<size_t> kFetchInFlight = integerIn<size_t>(1, 100000, "an integer from 1 to 100000");
+const Rule<int> kFetchRedirects = integerIn(0, 20, "an integer from 0 to 20");
 
 // ---------------------------------------------------------------------------------------------
 // Environment variables in values.
@@ -658,8 +700,17 @@ const Schema<Limits> kLimitsSchema = {
     value("http_threads", &Limits::http_threads, kHttpThreads),
     value("drain_seconds", &Limits::drain_seconds, kWholeSeconds),
     value("storage_value_bytes", &Limits::storage_value_bytes, kByteSize),
+    value("header_timeout_ms", &Limits::header_timeout_ms, kTimeoutMs),
+    value("body_timeout_ms", &Limits::body_timeout_ms, kTimeoutMs),
+    value("max_connections_per_ip", &Limits::max_connections_per_ip, kCountOrZero),
+    value("max_new_connections_per_ip_per_second", &Limits::max_new_connections_per_ip_per_second,
+          kCountOrZero),
+    value("max_headers", &Limits::max_headers, kMaxHeaders),
+    // A bounded log.
+    value("max_history_page_bytes", &Limits::max_history_page_bytes, kByteSize),
+    value("max_write_bytes_per_second_per_ip", &Limits::max_write_bytes_per_second_per_ip, kByteSizeOrZero),
     value("max_pending_input_bytes", &Limits::max_pending_input_bytes, kByteSize),
-    value("message_timeout_ms", &Limits::message_timeout_ms, kPositiveMilliseconds),
+    value("message_timeout_ms", &Limits::message_timeout_ms, kTimeoutMs),
     value("max_rooms", &Limits::max_rooms, kCount),
     value("max_new_rooms_per_ip_per_second", &Limits::max_new_rooms_per_ip_per_second, kCountOrZero),
     value("new_room_burst", &Limits::new_room_burst, kCount),
@@ -680,6 +731,9 @@ const Schema<NatsConfig> kNatsSchema = {
     value("storage_bucket", &NatsConfig::storage_bucket, kBucketName),
     value("alarm_bucket", &NatsConfig::alarm_bucket, kBucketName),
     value("duplicate_window", &NatsConfig::duplicate_window, kDuplicateWindow),
+    // A bounded log.
+    value("max_bytes", &NatsConfig::max_bytes, kByteSize),
+    value("max_msg_size", &NatsConfig::max_msg_size, kByteSize),
 };
 
 bool isRouterStrategy(std::string_view text) {
@@ -804,12 +858,55 @@ Status readAuth(Reader& reader, const Entry& entry, PartyConfig& party) {
     return {};
 }
 
+const Schema<PartyFetchConfig> kPartyFetchSchema = {
+    list("allow", &PartyFetchConfig::allow, kFetchAllowEntry),
+};
+
+Status readPartyFetch(Reader& reader, const Entry& entry, PartyConfig& party) {
+    PartyFetchConfig fetch;
+    if (Status status = reader.readSection(entry, kPartyFetchSchema, fetch); !status) return status;
+    party.fetch = std::move(fetch);
+    return {};
+}
+
+// libcurl reads the CA file at each call: a missing or wrong file is found at start instead.
+Status readCaFile(Reader& reader, const Entry& entry, FetchConfig& fetch) {
+    auto path = reader.read(entry, kNonEmptyText);
+    if (!path) return path.status();
+    const std::string shownPath = reader.shown(entry.path, *path);
+    std::error_code error;
+    auto status = std::filesystem::status(*path, error);
+    if (!std::filesystem::exists(status))
+        return reader.fail(entry.line, entry.path + ": no such file '" + shownPath + "'");
+    if (!std::filesystem::is_regular_file(status) ||
+        std::filesystem::file_size(*path, error) > 16 * 1024 * 1024)
+        return reader.fail(entry.line, entry.path + ": '" + shownPath + "' is not a CA file");
+    auto text = readFile(*path);
+    if (!text) return reader.fail(entry.line, entry.path + ": cannot read '" + shownPath + "'");
+    if (text->find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+        return reader.fail(entry.line,
+                           entry.path + ": '" + shownPath +
+                               "' holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)");
+    fetch.ca_file = std::move(*path);
+    return {};
+}
+
+const Schema<FetchConfig> kFetchSchema = {
+    list("allow", &FetchConfig::allow, kFetchAllowEntry),
+    value("timeout_ms", &FetchConfig::timeout_ms, kFetchTimeout),
+    value("max_response_bytes", &FetchConfig::max_response_bytes, kByteSize),
+    value("max_in_flight", &FetchConfig::max_in_flight, kFetchInFlight),
+    value("max_redirects", &FetchConfig::max_redirects, kFetchRedirects),
+    {"ca_file", readCaFile},
+};
+
 const Schema<PartyConfig> kPartySchema = {
     value("script", &PartyConfig::script, kNonEmptyText),
     value("storage", &PartyConfig::storage, kBoolean),
     section("router", &PartyConfig::router, kRouterSchema),
     {"env", readEnv},
     {"auth", readAuth},
+    {"fetch", readPartyFetch},
 };
 
 // Party names are map keys, not schema keys, and each party needs its script.
@@ -860,6 +957,9 @@ const Schema<Config> kConfigSchema = {
     section("log", &Config::log, kLogSchema),
     section("api", &Config::api, kApiSchema),
     list("origins", &Config::origins, kOrigin),
+    list("trusted_proxies", &Config::trusted_proxies, kAddressRange),
+    value("ops_listen", &Config::ops_listen, kOpsListenAddress),
+    section("fetch", &Config::fetch, kFetchSchema),
 };
 
 // "2m" for 120 s: the largest unit that divides the duration, as the file would say it.
@@ -889,8 +989,31 @@ Status checkApi(const Reader& reader, const ApiConfig& api) {
     return {};
 }
 
+// A fetch answer lives in the shard's Lua heap; a party's list can only narrow the node's.
+Status checkFetch(const Reader& reader, const Config& config) {
+    if (config.fetch.max_response_bytes > config.limits.lua_memory_bytes) {
+        int line = reader.lineOf({"fetch.max_response_bytes", "limits.lua_memory_bytes"});
+        return reader.fail(line, "fetch.max_response_bytes (" +
+                                     std::to_string(config.fetch.max_response_bytes) +
+                                     ") must not exceed limits.lua_memory_bytes (" +
+                                     std::to_string(config.limits.lua_memory_bytes) +
+                                     "): an answer is held in the room's Lua heap");
+    }
+    if (!config.fetch.allow.empty()) return {};
+    for (const auto& [name, party] : config.parties) {
+        if (!party.fetch || party.fetch->allow.empty()) continue;
+        std::string path = "parties." + name + ".fetch.allow";
+        return reader.fail(reader.lineOf({path, "parties." + name + ".fetch"}),
+                           path +
+                               ": fetch.allow is empty, so no host may be called; a party's list only "
+                               "narrows fetch.allow, so list the hosts there too");
+    }
+    return {};
+}
+
 // Rules that join two keys, checked after every key is read so their order in the file
 // does not matter.
+Status checkLogBounds(const Reader& reader, const Config& config);
 Status checkTogether(const Reader& reader, const Config& config) {
     const Limits& limits = config.limits;
     if (limits.ping_timeout_seconds <= limits.ping_interval_seconds) {
@@ -914,7 +1037,31 @@ Status checkTogether(const Reader& reader, const Config& config) {
                       ") must not be longer than nats.max_age (" +
                       reader.shown("nats.max_age", formatDuration(config.nats.max_age)) + ")");
     }
+    if (Status log = checkLogBounds(reader, config); !log) return log;
+    if (Status status = checkFetch(reader, config); !status) return status;
     return checkApi(reader, config.api);
+}
+
+// The stream must store every write the node accepts, and JetStream takes a message size cap of
+// at most 2^31 - 1 that is no larger than the stream.
+Status checkLogBounds(const Reader& reader, const Config& config) {
+    const NatsConfig& nats = config.nats;
+    const int line = reader.lineOf({"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes"});
+    if (nats.max_msg_size < config.limits.max_message_bytes)
+        return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
+                                     ") must be at least limits.max_message_bytes (" +
+                                     std::to_string(config.limits.max_message_bytes) +
+                                     "), or the log would refuse writes the node accepts");
+    if (nats.max_msg_size > size_t(std::numeric_limits<int32_t>::max()))
+        return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
+                                     ") must be under 2 GiB, JetStream's limit");
+    if (nats.max_bytes > size_t(std::numeric_limits<int64_t>::max()))
+        return reader.fail(line, "nats.max_bytes (" + std::to_string(nats.max_bytes) + ") is too large");
+    if (nats.max_msg_size > nats.max_bytes)
+        return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
+                                     ") must not be larger than nats.max_bytes (" +
+                                     std::to_string(nats.max_bytes) + ")");
+    return Status::ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -950,6 +1097,7 @@ std::optional<std::string> keyElsewhere(std::string_view name) {
     if (auto found = search("nats", kNatsSchema)) return found;
     if (auto found = search("log", kLogSchema)) return found;
     if (auto found = search("api", kApiSchema)) return found;
+    if (auto found = search("fetch", kFetchSchema)) return found;
     return search("limits", kLimitsSchema);
 }
 
@@ -1083,6 +1231,9 @@ Result<Config> Config::parse(const std::string& yaml, const std::string& sourceN
     // JetStream's own default: a window no longer than the stream's retention.
     if (!reader.has("nats.duplicate_window"))
         config.nats.duplicate_window = std::min(config.nats.duplicate_window, config.nats.max_age);
+    // The stream stores the largest write the node accepts, with its headers.
+    if (!reader.has("nats.max_msg_size"))
+        config.nats.max_msg_size = config.limits.max_message_bytes + NatsConfig::kMaxMsgSizeHeadroom;
     if (Status status = checkTogether(reader, config); !status) return status;
     config.from_environment = reader.takeFromEnvironment();
     return config;
@@ -1116,12 +1267,24 @@ class Describer {
         put("storage_bucket", c.nats.storage_bucket);
         put("alarm_bucket", c.nats.alarm_bucket);
         put("duplicate_window", formatDuration(c.nats.duplicate_window));
+        put("max_bytes", std::to_string(c.nats.max_bytes));
+        put("max_msg_size", std::to_string(c.nats.max_msg_size));
         close();
         open("api");
         list("keys", c.api.keys);
         put("insecure", flag(c.api.insecure));
         close();
         list("origins", c.origins);
+        list("trusted_proxies", c.trusted_proxies);
+        put("ops_listen", c.ops_listen);
+        open("fetch");
+        list("allow", c.fetch.allow);
+        put("timeout_ms", std::to_string(c.fetch.timeout_ms));
+        put("max_response_bytes", std::to_string(c.fetch.max_response_bytes));
+        put("max_in_flight", std::to_string(c.fetch.max_in_flight));
+        put("max_redirects", std::to_string(c.fetch.max_redirects));
+        if (!c.fetch.ca_file.empty()) put("ca_file", c.fetch.ca_file);
+        close();
         open("parties");
         for (const auto& [name, party] : c.parties) describe(name, party);
         close();
@@ -1199,6 +1362,11 @@ class Describer {
             put("required", flag(party.auth->required));
             close();
         }
+        if (party.fetch) {
+            open("fetch");
+            list("allow", party.fetch->allow);
+            close();
+        }
         close();
     }
 
@@ -1218,6 +1386,14 @@ class Describer {
         put("http_threads", std::to_string(limits.http_threads));
         put("drain_seconds", std::to_string(limits.drain_seconds.count()));
         put("storage_value_bytes", std::to_string(limits.storage_value_bytes));
+        put("header_timeout_ms", std::to_string(limits.header_timeout_ms.count()));
+        put("body_timeout_ms", std::to_string(limits.body_timeout_ms.count()));
+        put("max_connections_per_ip", std::to_string(limits.max_connections_per_ip));
+        put("max_new_connections_per_ip_per_second",
+            std::to_string(limits.max_new_connections_per_ip_per_second));
+        put("max_headers", std::to_string(limits.max_headers));
+        put("max_history_page_bytes", std::to_string(limits.max_history_page_bytes));
+        put("max_write_bytes_per_second_per_ip", std::to_string(limits.max_write_bytes_per_second_per_ip));
         put("max_pending_input_bytes", std::to_string(limits.max_pending_input_bytes));
         put("message_timeout_ms", std::to_string(limits.message_timeout_ms.count()));
         put("max_rooms", std::to_string(limits.max_rooms));

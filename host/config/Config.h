@@ -66,6 +66,33 @@ struct Limits {
     // that reads a few values well inside lua_memory_bytes.
     size_t storage_value_bytes = 512 * 1024;
 
+    // The HTTP front door against clients that hold a worker (README.md, Limits).
+    // A request's line and headers arrive within this: a client on any real link sends them in
+    // one round trip, and a worker waiting for a slow one serves nobody else.
+    std::chrono::milliseconds header_timeout_ms{10000};
+    // A request body arrives whole within this, so it must average max_message_bytes per
+    // body_timeout_ms (1 MiB in 10 s, about 100 KiB/s) at least; past it, 408 and the close.
+    std::chrono::milliseconds body_timeout_ms{10000};
+    // Connections one address holds at once, HTTP and WebSockets together (0: no limit); past it,
+    // 503 before the request is read. A household or office behind one NAT opens far fewer.
+    size_t max_connections_per_ip = 256;
+    // New connections one address may open per second, with as many at once (0: no limit); past
+    // it, 429. A page reconnecting after a network change opens a handful.
+    size_t max_new_connections_per_ip_per_second = 100;
+    // Headers one request may carry; more gets 431. CivetWeb keeps 64 and drops the rest unseen,
+    // so at most 63: a request with 64 may have had more.
+    size_t max_headers = 63;
+    // A bounded log: what one client may take of the log and what one read of it may hold.
+    // A page of history (GET .../history and room:history) ends before the entry that would take
+    // its encoded size past this, so an answer holds about this much whatever `limit` asks; the
+    // first entry always comes, so a write larger than the budget is read alone. 1 MiB is a
+    // thousand chat lines, and as large as one write may be.
+    size_t max_history_page_bytes = 1024 * 1024;
+    // Bytes of writes one client address may put into the log per second, on average: built-in
+    // broadcasts (past it 429 with Retry-After) and writes a WebSocket's messages make (closed
+    // 1008). One second's worth may come at once. 16 MiB/s is far above any chat or game and
+    // far below the 190 MiB/s a single client could store without it. 0: no limit.
+    size_t max_write_bytes_per_second_per_ip = 16 * 1024 * 1024;
     // Hostile WebSocket clients and new rooms.
     // Bytes all WebSockets of the node may hold in messages they began and have not finished;
     // past it the newest such connection is closed 1013. 256 MiB is 256 clients each holding a
@@ -108,6 +135,18 @@ struct NatsConfig {
     // own default and covers the 10 s a publish is re-sent many times; left out, it is max_age when
     // that is shorter (as JetStream does). Set: at least 10s, at most max_age.
     std::chrono::seconds duplicate_window{120};
+
+    // The stream's size cap (JetStream MaxBytes, discard old): once the log holds this much, the
+    // oldest writes of the stream go first, so the disk cannot fill. nats-server refuses a cap
+    // larger than the storage it can still reserve (its max_file_store, 75% of the free disk by
+    // default), and the node then stops and says so: 1 GiB starts on any machine with 1.4 GiB
+    // free, the embedded default included; a cluster sets more (config/cluster.yaml: 10 GiB).
+    size_t max_bytes = size_t(1) * 1024 * 1024 * 1024;
+    // The largest message the stream stores (JetStream MaxMsgSize). Left out: max_message_bytes
+    // plus kMaxMsgSizeHeadroom for the headers a write carries (message id, exclusions). Set: at
+    // least limits.max_message_bytes, at most max_bytes and 2 GiB - 1.
+    static constexpr size_t kMaxMsgSizeHeadroom = 64 * 1024;
+    size_t max_msg_size = Limits{}.max_message_bytes + kMaxMsgSizeHeadroom;
 };
 
 // The control surface (/v1/..., /metrics).
@@ -153,6 +192,32 @@ struct RouterConfig {
     std::string strategy = "random";  // random, round-robin, least-connections, hash (of the connection id)
 };
 
+// Outgoing HTTP calls of room scripts (`fetch` in Lua), for the whole node.
+struct FetchConfig {
+    // Hosts (and host:port) a script may call: "api.example.com", "*.internal.example.com"
+    // (subdomains only), "127.0.0.1:8080", "[::1]:8080". Empty: none, so a script cannot reach the
+    // network until the operator says where.
+    std::vector<std::string> allow;
+    // Default and maximum per call, redirects and a slow body included: no backend holds a
+    // handler longer.
+    int timeout_ms = 10000;
+    // The body of one answer: a room's state or a session check, not a download.
+    size_t max_response_bytes = 1024 * 1024;
+    // Calls in flight on the node; past it fetch returns nil, "busy" at once instead of queueing
+    // behind a slow backend. Each is one socket, not one thread.
+    size_t max_in_flight = 1000;
+    // Each hop is checked against allow again; 3 covers http to https and a moved path.
+    int max_redirects = 3;
+    // A PEM file of the CAs of a private backend, in place of the system's bundle; read at start.
+    // Empty: the system's store.
+    std::string ca_file;
+};
+
+// A party's own list, which narrows the node's: a call must pass both (so it cannot widen it).
+struct PartyFetchConfig {
+    std::vector<std::string> allow;  // the entries of fetch.allow's form; empty: none
+};
+
 struct PartyConfig {
     std::string name;
     RouterConfig router;
@@ -160,7 +225,8 @@ struct PartyConfig {
     bool storage = false;  // create the room storage bucket for this party
     // room.env of the party's scripts: names [A-Za-z_][A-Za-z0-9_]*, values never printed.
     std::map<std::string, Secret> env;
-    std::optional<AuthConfig> auth;  // none: connections are not asked for a token
+    std::optional<AuthConfig> auth;         // none: connections are not asked for a token
+    std::optional<PartyFetchConfig> fetch;  // none: the node's fetch.allow as it is
 };
 
 struct Config {
@@ -172,11 +238,18 @@ struct Config {
     Limits limits;
     LogConfig log;
     ApiConfig api;
+    FetchConfig fetch;
     // Origins whose browser pages may open WebSockets and call room HTTP, each
     // "http(s)://host[:port]" or "http(s)://*.domain[:port]", lowercase, without a default port.
     // Empty: only pages of the node's own origin, since a page elsewhere would act with its
     // visitor's cookies.
     std::vector<std::string> origins;
+    // Proxies whose X-Forwarded-For names the client: addresses or CIDR blocks ("10.0.0.0/8").
+    // Empty: the TCP peer is the client, since anyone may send the header.
+    std::vector<std::string> trusted_proxies;
+    // A second listener for /healthz, /readyz and /metrics only, with workers of its own, so probes
+    // and scrapes are answered while clients hold every worker of `listen`. Empty: none.
+    std::string ops_listen;
     std::string source = "<defaults>";  // where this configuration came from, for messages
     // Dotted paths ("nats.url", "api.keys[0]") of the values taken from the environment.
     std::set<std::string> from_environment;

@@ -15,7 +15,31 @@
 namespace partyline::lua {
 namespace {
 
-const char kNullTag = 0;  // its address is json.null
+const char kNullTag = 0;        // its address is json.null
+const char kEmptyArrayTag = 0;  // its address is json.empty_array
+const char kArrayMetaKey = 0;   // the registry key of the array metatable
+
+// Pushes the metatable that marks a table as a JSON array (json.array, and every decoded array),
+// made once per state. Its __metatable field hides and protects it: getmetatable gives the string
+// "json.array", and setmetatable cannot take it off.
+void pushArrayMeta(lua_State* L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kArrayMetaKey) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "json.array");
+    lua_setfield(L, -2, "__metatable");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kArrayMetaKey);
+}
+
+// True when the table at `index` carries the array metatable (read raw: no metamethod runs).
+bool markedArray(lua_State* L, int index) {
+    if (!lua_getmetatable(L, index)) return false;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kArrayMetaKey);
+    bool marked = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return marked;
+}
 
 // ----- encoding -----
 
@@ -67,9 +91,10 @@ void encodeString(Encoder& e, int index) {
     quoteJsonTo([&e](const char* p, size_t k) { e.append(p, k); }, std::string_view(s, n));
 }
 
-// Counts the keys of the table at `index`: the array length when they are exactly 1..n, or -1
-// when they are all strings. Raises for any other table.
-lua_Integer arrayLength(Encoder& e, int index) {
+// Counts the keys of the table at `index`: the array length when they are exactly 1..n (0 for
+// an empty table marked as an array), or -1 when they are all strings (an unmarked empty table
+// too: an object). Raises for any other table.
+lua_Integer arrayLength(Encoder& e, int index, bool marked) {
     lua_State* L = e.L;
     lua_Integer integers = 0, largest = 0, strings = 0, others = 0;
     lua_pushnil(L);
@@ -86,10 +111,11 @@ lua_Integer arrayLength(Encoder& e, int index) {
     }
     if (others > 0 || (strings > 0 && integers > 0))
         luaL_error(L, "json.encode: cannot encode a table with mixed or non-string keys");
+    if (marked && strings > 0) luaL_error(L, "json.encode: a json.array table has string keys");
     if (integers != largest)
         luaL_error(L,
                    "json.encode: cannot encode a sparse array (keys must be 1..n; use json.null for holes)");
-    return strings > 0 ? -1 : integers;
+    return strings > 0 || (integers == 0 && !marked) ? -1 : integers;
 }
 
 void encodeArray(Encoder& e, int index, lua_Integer length) {
@@ -165,7 +191,7 @@ void encodeTable(Encoder& e, int index) {
     if (e.depth == kMaxJsonDepth) luaL_error(e.L, "json.encode: nesting deeper than %d", kMaxJsonDepth);
     luaL_checkstack(e.L, 4, "json.encode");
     e.path[e.depth++] = table;
-    lua_Integer length = arrayLength(e, index);
+    lua_Integer length = arrayLength(e, index, markedArray(e.L, index));
     if (length >= 0) {
         encodeArray(e, index, length);
     } else {
@@ -188,6 +214,7 @@ void encodeValue(Encoder& e, int index) {
             return encodeTable(e, index);
         case LUA_TLIGHTUSERDATA:
             if (lua_touserdata(e.L, index) == jsonNull()) return e.append("null", 4);
+            if (lua_touserdata(e.L, index) == &kEmptyArrayTag) return e.append("[]", 2);
             break;
     }
     luaL_error(e.L, "json.encode: cannot encode a %s value", luaL_typename(e.L, index));
@@ -230,7 +257,11 @@ class Decoder final : public JsonHandler {
         luaL_pushresult(&buffer_);
         buffering_ = false;
     }
-    void beginArray() override { open(); }
+    void beginArray() override {
+        open();
+        pushArrayMeta(L);
+        lua_setmetatable(L, -2);
+    }
     void addElement() override { lua_rawseti(L, -2, next_[depth_ - 1]++); }
     void endArray() override { --depth_; }
     void beginObject() override { open(); }
@@ -287,8 +318,38 @@ void* jsonNull() {
     return const_cast<char*>(&kNullTag);
 }
 
+void pushArray(lua_State* L, int size) {
+    lua_createtable(L, size, 0);
+    pushArrayMeta(L);
+    lua_setmetatable(L, -2);
+}
+
+// json.array(t): marks `t` (a new table when absent) as an array, so it encodes as [] when empty,
+// and returns it. A table with another metatable cannot be marked.
+int markArray(lua_State* L) {
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    } else {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_settop(L, 1);
+        if (lua_getmetatable(L, 1)) {
+            lua_pop(L, 1);
+            if (!markedArray(L, 1)) luaL_error(L, "json.array: the table already has a metatable");
+            return 1;
+        }
+    }
+    pushArrayMeta(L);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
 int openJson(lua_State* L) {
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 5);
+    lua_pushcfunction(L, markArray);
+    lua_setfield(L, -2, "array");
+    lua_pushlightuserdata(L, const_cast<char*>(&kEmptyArrayTag));
+    lua_setfield(L, -2, "empty_array");
     lua_pushcfunction(L, encode);
     lua_setfield(L, -2, "encode");
     lua_pushcfunction(L, decode);

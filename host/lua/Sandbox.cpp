@@ -112,6 +112,8 @@ constexpr Addition kAdditions[] = {
     {"base64", openBase64},  // encode, decode, urlencode, urldecode: per byte
     {"jwt", openJwt},        // verify, sign: per byte, and per public-key operation
 };
+// Added by the shard that loads the script, not here: the global `fetch` (rooms/FetchApi), which
+// reaches only the hosts of fetch.allow and waits off the shard's thread.
 
 // A log line, not a data dump: keeps one script from flooding the host's log.
 constexpr size_t kMaxLogMessageBytes = 8192;

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/Log.h"
+#include "core/Metrics.h"
 
 namespace partyline::net {
 namespace {
@@ -115,7 +116,9 @@ struct Fetcher::Transfer {
     // libcurl's open-socket callback: the resolved address, just before connect.
     static curl_socket_t openSocket(void* data, curlsocktype, curl_sockaddr* address) {
         auto& t = *static_cast<Transfer*>(data);
-        if (!t.policy->allowsAddress(t.target, &address->addr)) {
+        const FetchPolicy* narrow = t.request.narrow.get();
+        if (!t.policy->allowsAddress(t.target, &address->addr) ||
+            (narrow && !narrow->allowsAddress(t.target, &address->addr))) {
             t.addressRefused = true;
             return CURL_SOCKET_BAD;
         }
@@ -187,6 +190,26 @@ const char* Fetcher::outcomeName(FetchOutcome outcome) {
     return kNames[size_t(outcome)];
 }
 
+void Fetcher::writeMetrics(Metrics& out) const {
+    for (size_t i = 0; i < kFetchOutcomes; ++i) {
+        auto outcome = FetchOutcome(i);
+        out.counter("partyline_fetch_total", "Fetches by room scripts, by how they ended.", total(outcome),
+                    {{"status", outcomeName(outcome)}});
+    }
+    out.histogram("partyline_fetch_seconds",
+                  "Fetches by room scripts that were started, from the call to its answer.", seconds_);
+    out.gauge("partyline_fetch_in_flight", "Fetches by room scripts in flight on this node.", inFlight());
+}
+
+// The check by name against the Fetcher's list, then the call's own narrower list.
+Result<FetchTarget> Fetcher::checkTarget(const FetchRequest& request, std::string_view url) const {
+    auto target = policy_.check(url);
+    if (target && request.narrow) {
+        if (auto narrowed = request.narrow->check(url); !narrowed) return narrowed.status();
+    }
+    return target;
+}
+
 Status Fetcher::validate(const FetchRequest& request) const {
     if (!request.method.empty() && (request.method.size() > kMaxMethodBytes || !isToken(request.method)))
         return {Code::InvalidArgument, "bad method"};
@@ -214,7 +237,7 @@ void Fetcher::fetch(FetchRequest request, Done done) {
     if (Status s = validate(request); !s) {
         t->refused = s;
         t->refusedOutcome = s.code() == Code::TooLarge ? FetchOutcome::TooLarge : FetchOutcome::BadRequest;
-    } else if (auto target = policy_.check(request.url); !target) {
+    } else if (auto target = checkTarget(request, request.url); !target) {
         t->refused = target.status();
         t->refusedOutcome =
             target.status().message() == "bad url" ? FetchOutcome::BadRequest : FetchOutcome::NotAllowed;
@@ -360,7 +383,7 @@ bool Fetcher::followRedirect(Transfer& t, long status) {
         complete(easy, FetchOutcome::Redirects, Status(Code::InvalidArgument, "too many redirects"));
         return true;
     }
-    auto next = policy_.check(location);
+    auto next = checkTarget(t.request, location);
     if (!next) {
         bool bad = next.status().message() == "bad url";
         complete(easy, bad ? FetchOutcome::BadRequest : FetchOutcome::NotAllowed, next.status());

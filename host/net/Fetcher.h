@@ -4,8 +4,9 @@
 // (curl_multi_poll, woken by curl_multi_wakeup when a call is handed over), so 1,000 calls in
 // flight cost 1,000 sockets, not 1,000 threads. (libcurl's threaded resolver still starts a
 // short-lived thread per name it resolves; an address literal needs none.) Every URL, and every
-// redirect hop, passes the FetchPolicy by name before it is sent and by address inside libcurl's
-// connection path; redirects are followed here, never by libcurl. The limits of one call are
+// redirect hop, passes the FetchPolicy (and the call's narrower one, if any) by name before it is
+// sent and by address inside libcurl's connection path; redirects are followed here, never by
+// libcurl. The limits of one call are
 // FetchLimits: one deadline over the whole call (queueing, redirects and a slow-drip body
 // included), a cap on the bytes answered, a cap on the calls in flight.
 //
@@ -23,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -31,6 +33,10 @@
 #include "core/Histogram.h"
 #include "core/Status.h"
 #include "net/FetchPolicy.h"
+
+namespace partyline {
+class Metrics;
+}
 
 namespace partyline::net {
 
@@ -63,6 +69,10 @@ struct FetchRequest {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     int timeout_ms = 0;  // 0: FetchLimits::timeout_ms; never more than it
+    // A second list the call must pass as well, by name at every hop and by address (a party's
+    // parties.X.fetch.allow), so it can narrow the Fetcher's list and never widen it. Null: the
+    // Fetcher's list alone.
+    std::shared_ptr<const FetchPolicy> narrow;
 };
 
 struct FetchResponse {
@@ -111,6 +121,8 @@ class Fetcher {
     // Durations of the calls that were admitted (not refused at once), from fetch to done.
     const Histogram& seconds() const { return seconds_; }
     static const char* outcomeName(FetchOutcome outcome);  // "ok", "timeout", "not_allowed", ...
+    // Any thread: partyline_fetch_total{status}, partyline_fetch_seconds, partyline_fetch_in_flight.
+    void writeMetrics(Metrics& out) const;
 
     const FetchLimits& limits() const { return limits_; }
 
@@ -122,6 +134,7 @@ class Fetcher {
     using Clock = std::chrono::steady_clock;
 
     Status validate(const FetchRequest& request) const;
+    Result<FetchTarget> checkTarget(const FetchRequest& request, std::string_view url) const;
     void run();
     void takeQueued();
     void startHop(Transfer& t);

@@ -17,11 +17,16 @@ void BlockingCall::Error::set(const char* format, ...) {
     va_end(args);
 }
 
-bool BlockingCall::mayBlock(lua_State* L, ShardView& view, const char* what, Error& error) {
+bool BlockingCall::inHandler(lua_State* L, ShardView& view, const char* what, Error& error) {
     if (!lua_isyieldable(L) || !view.handlers().isRunning(L)) {
         error.set("%s must be called from a handler, not inside a coroutine or a metamethod", what);
         return false;
     }
+    return true;
+}
+
+bool BlockingCall::mayBlock(lua_State* L, ShardView& view, const char* what, Error& error) {
+    if (!inHandler(L, view, what, error)) return false;
     if (!view.handlers().canBlock()) {
         error.set("%s: this node makes no blocking calls", what);
         return false;

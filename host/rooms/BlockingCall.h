@@ -1,12 +1,13 @@
 // BlockingCall: how a Lua C function of a room waits for a blocking call
-// (room.storage, the alarms) without blocking the shard's strand.
+// (room.storage, the alarms) or an answer from another thread (fetch) without
+// blocking the shard's strand.
 //
 // Everything here runs on the shard's strand, inside a Lua handler call. The
 // C function checks that it may block (mayBlock), hands the call to
-// HandlerQueue::callBlocking and yields the handler's coroutine (yield); the
-// shard resumes it with what the call's Resumer pushed, which `finish` reads
-// (results). It never calls the blocking function itself. Errors are kept in
-// an Error, which has no destructor, so a Lua error (a longjmp) leaks nothing.
+// HandlerQueue::callBlocking (or starts it with HandlerQueue::resumeLater) and yields the handler's coroutine
+// (yield); the shard resumes it with what the call's Resumer pushed, which `finish` reads (results). It never
+// calls the blocking function itself. Errors are kept in an Error, which has no destructor, so a Lua error (a
+// longjmp) leaks nothing.
 #pragma once
 
 #include <chrono>
@@ -33,8 +34,10 @@ struct BlockingCall {
         void set(const char* format, ...) __attribute__((format(printf, 2, 3)));
     };
 
-    // False, with `error` set, unless a blocking call may start: the function
-    // was called from the handler's own coroutine, on a node that can block.
+    // False, with `error` set, unless the function was called from the handler's own coroutine
+    // (not at load time, inside a coroutine of the script or in a metamethod): only there can it wait.
+    static bool inHandler(lua_State* L, ShardView& view, const char* what, Error& error);
+    // False, with `error` set, unless a blocking call may start: inHandler, on a node that can block.
     static bool mayBlock(lua_State* L, ShardView& view, const char* what, Error& error);
     // Yields the handler until the shard resumes it; `finish` then gets the
     // Resumer's values.

@@ -7,6 +7,7 @@ extern "C" {
 
 #include "core/Log.h"
 #include "lua/State.h"
+#include "rooms/FetchApi.h"
 #include "rooms/RoomApi.h"
 
 namespace partyline {
@@ -47,6 +48,7 @@ Status HandlerQueue::loadState(const std::shared_ptr<const Script>& script) {
     lua->setLogSink([room = room()](log::Level level, std::string_view at, std::string_view m) {
         log::write(level, "lua", m, {{"room", room}, {"at", std::string(at)}});
     });
+    FetchApi::install(lua->L(), &view_);  // a global, so the script's top level can keep it as a local
     Status loaded = script->chunk.empty() ? lua->loadScript(script->source, script->path)
                                           : lua->loadCompiled(script->chunk, script->path);
     lua_State* L = lua->L();
@@ -128,7 +130,8 @@ void HandlerQueue::callOnMessage(const std::string& id, std::string payload, boo
                  lua_pushlstring(co, payload.data(), payload.size());
                  return 3;
              },
-             {}});
+             {},
+             id});
 }
 
 void HandlerQueue::callOnClose(const std::string& id, uint16_t code, std::string reason) {
@@ -159,6 +162,7 @@ void HandlerQueue::callOnRequest(HttpRequest request, Respond respond) {
     auto shared = std::make_shared<Respond>(std::move(respond));
     enqueue({"onRequest",
              [this, request = std::move(request)](lua_State* co) {
+                 callers_ = request.callers;
                  pushRoomAndRequest(co, request);
                  return 2;
              },
@@ -277,6 +281,7 @@ void HandlerQueue::startCall(LuaCall call) {
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_xmove(L, co, 1);  // the handler
     lua_pop(L, 1);        // the module table
+    callers_.clear();     // onRequest's pushArgs sets them
     int nargs = call.pushArgs(co);
     if (nargs < 0) {
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
@@ -339,13 +344,19 @@ void HandlerQueue::resumeAfterRead(Result<HistoryPage> page) {
 }
 
 void HandlerQueue::callBlocking(std::function<Resumer()> work) {
-    // Blocking thread: the call, then the answer posted back to the strand. `this` is used only
-    // while the owner is held.
-    context_.blocking->makeStrand()->post([this, owner = owner_, work = std::move(work)] {
-        Resumer push = work();
-        if (auto keep = owner.lock())
-            strand_.post([this, keep, push = std::move(push)] { resumeWith(push); });
-    });
+    // Blocking thread: the call, then the answer posted back to the strand.
+    context_.blocking->makeStrand()->post(
+        [resume = resumeLater(), work = std::move(work)] { resume(work()); });
+}
+
+HandlerQueue::Resume HandlerQueue::resumeLater() {
+    // The owner is held until the handler was resumed, so a shard closed meanwhile (idle, say)
+    // still finishes the handler and its request gets an answer. The reference moves into the
+    // strand's task, so the shard is never destroyed on the answering thread while it runs.
+    return [this, owner = owner_.lock()](Resumer push) mutable {
+        if (!owner) return;
+        strand_.post([this, keep = std::move(owner), push = std::move(push)] { resumeWith(push); });
+    };
 }
 
 void HandlerQueue::resumeWith(const Resumer& push) {

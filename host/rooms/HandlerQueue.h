@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/Status.h"
+#include "rooms/HistoryPage.h"
 #include "rooms/Http.h"
 #include "rooms/Party.h"
 #include "rooms/ShardContext.h"
@@ -35,12 +36,6 @@ namespace partyline {
 namespace lua {
 class State;
 }
-
-// A page of the log for room:history.
-struct HistoryPage {
-    std::vector<LogEntry> entries;
-    bool truncated = false;  // retention dropped writes after the page's `since`
-};
 
 class HandlerQueue {
    public:
@@ -95,6 +90,14 @@ class HandlerQueue {
     // For the bindings, inside a handler call.
     // Whether `co` is the running handler's own coroutine (a waiting call may only be made there).
     bool isRunning(lua_State* co) const { return running_ && running_->co == co; }
+    // The connection whose message the running handler handles (onMessage); empty otherwise.
+    const std::string& messageFrom() const {
+        static const std::string none;
+        return running_ ? running_->call.from : none;
+    }
+    // The rooms whose handlers wait for the running handler (HttpRequest::callers of the
+    // onRequest it runs); empty for every other handler.
+    const std::vector<std::string>& callers() const { return callers_; }
     // The page a resumed room:history reads; null when none came.
     const Result<HistoryPage>* history() const { return history_ ? &*history_ : nullptr; }
     // Pushes the conn table of `id` and returns 1, or pushes nothing and returns 0.
@@ -106,6 +109,11 @@ class HandlerQueue {
     // Runs `work` on the blocking executor; back on the strand, resumes the
     // running handler with what the Resumer it returned pushes.
     void callBlocking(std::function<Resumer()> work);
+    // For a call answered on another thread (fetch): any thread may call the function returned,
+    // once, with the Resumer; it posts it to the strand, which resumes the running handler with
+    // what it pushes. It only copies and posts. Until then it holds the shard alive.
+    using Resume = std::function<void(Resumer)>;
+    Resume resumeLater();
 
    private:
     // One Lua handler call waiting for its turn.
@@ -113,6 +121,7 @@ class HandlerQueue {
         const char* handler;  // null: not a handler but work that waits for the calls before it
         std::function<int(lua_State* co)> pushArgs;                                  // returns nargs
         std::function<void(lua_State* co, int nresults, const Status& error)> done;  // may be empty
+        std::string from{};  // onMessage: the connection whose message it handles
     };
     struct Running {
         lua_State* co;
@@ -151,6 +160,7 @@ class HandlerQueue {
     std::deque<LuaCall> calls_;
     std::optional<Running> running_;
     std::optional<Result<HistoryPage>> history_;  // for the handler waiting in room:history
+    std::vector<std::string> callers_;            // of the running handler, see callers()
 };
 
 }  // namespace partyline

@@ -20,6 +20,9 @@ struct HttpRequest {
     std::string remoteAddr;
     // The verified token's claims (JSON) under the party's auth; empty: no auth, or anonymous.
     std::string auth;
+    // A call from another room (room.parties): the rooms of this node, "party/room", whose
+    // handlers wait for this answer, the first caller first. Empty for a request from a client.
+    std::vector<std::string> callers;
 };
 
 struct HttpResponse {

@@ -18,7 +18,8 @@ Party::Party(const PartyConfig& config, const Limits& limits)
           std::map<std::string, std::string> env;
           for (const auto& [name, value] : config.env) env.emplace(name, value.reveal());
           return std::make_shared<const std::map<std::string, std::string>>(std::move(env));
-      }()) {
+      }()),
+      fetchAllow_(config.fetch ? std::make_shared<const net::FetchPolicy>(config.fetch->allow) : nullptr) {
     load();
 }
 

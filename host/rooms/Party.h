@@ -14,6 +14,7 @@
 
 #include "config/Config.h"
 #include "core/Status.h"
+#include "net/FetchPolicy.h"
 
 namespace partyline {
 
@@ -39,6 +40,9 @@ class Party {
     const RouterConfig& router() const { return router_; }
     // room.env of the party's rooms: the configuration's parties.X.env, read-only.
     const std::shared_ptr<const std::map<std::string, std::string>>& env() const { return env_; }
+    // parties.X.fetch.allow, which every fetch of the party's rooms must pass besides fetch.allow;
+    // null when the party narrows nothing.
+    const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const { return fetchAllow_; }
     // Any thread.
     std::shared_ptr<const Script> script() const {
         std::lock_guard lock(mutex_);
@@ -63,6 +67,7 @@ class Party {
     bool storage_;
     RouterConfig router_;
     std::shared_ptr<const std::map<std::string, std::string>> env_;
+    std::shared_ptr<const net::FetchPolicy> fetchAllow_;
     mutable std::mutex mutex_;
     std::shared_ptr<const Script> script_;
     Status loadError_;

@@ -14,6 +14,7 @@ extern "C" {
 #include "net/WebSocketProtocol.h"
 #include "rooms/AlarmApi.h"
 #include "rooms/HandlerQueue.h"
+#include "rooms/PartiesApi.h"
 #include "rooms/ShardView.h"
 #include "rooms/StorageApi.h"
 
@@ -195,8 +196,9 @@ int RoomApi::roomConnections(lua_State* L) {
     return 1;
 }
 
-// room:history{since = seq, limit = n} -> a list of {seq=, data=, binary=}
-// and whether retention dropped writes after `since`; or nil and the reason.
+// room:history{since = seq, limit = n} -> a list of {seq=, data=, binary=},
+// whether retention dropped writes after `since`, and whether the log holds more after the page
+// (HistoryPage.h: where a page ends); or nil and the reason.
 // The handler waits while the log is read off the strand (ShardView::readHistory).
 int RoomApi::roomHistory(lua_State* L) {
     ShardView& view = viewOf(L);
@@ -230,7 +232,7 @@ int RoomApi::historyRead(lua_State* L, int, intptr_t) {
         return 2;
     }
     const auto& entries = page->value().entries;
-    lua_createtable(L, int(entries.size()), 0);
+    lua::pushArray(L, int(entries.size()));
     for (size_t i = 0; i < entries.size(); ++i) {
         lua_createtable(L, 0, 3);
         lua_pushinteger(L, lua_Integer(entries[i].seq));
@@ -242,7 +244,8 @@ int RoomApi::historyRead(lua_State* L, int, intptr_t) {
         lua_rawseti(L, -2, lua_Integer(i + 1));
     }
     lua_pushboolean(L, page->value().truncated);
-    return 2;
+    lua_pushboolean(L, page->value().more);
+    return 3;
 }
 
 // The Client behind a conn table, or nullptr when it has closed.
@@ -302,6 +305,7 @@ void RoomApi::pushRoom(lua_State* L, ShardView& view) {
     lua_setfield(L, -2, "env");
     setFunctions(L, view, methods);
     StorageApi::pushStorage(L, view);
+    PartiesApi::pushParties(L, view);
     AlarmApi::addMethods(L, view);
 }
 
@@ -311,7 +315,7 @@ void RoomApi::pushConn(lua_State* L, ShardView& view, const std::string& id) {
     setString(L, "id", id);
     lua_newtable(L);
     lua_setfield(L, -2, "state");
-    lua_newtable(L);
+    lua::pushArray(L, 0);
     lua_setfield(L, -2, "tags");
     lua_pushboolean(L, false);
     lua_setfield(L, -2, "binary");

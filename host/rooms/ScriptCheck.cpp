@@ -9,9 +9,15 @@ extern "C" {
 #include <cctype>
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 
+#include "lua/ChunkScan.h"
 #include "lua/State.h"
+#include "rooms/FetchApi.h"
+#include "rooms/RoomApi.h"
+#include "rooms/ShardView.h"
 
 namespace partyline {
 
@@ -72,14 +78,117 @@ std::string whereAssigned(const std::string& source, const std::string& name, co
     return path;
 }
 
-// A known name within two edits (case aside) of `name`, for "did you mean".
-std::string closestHandler(const std::string& name) {
-    for (const auto& known : kHandlerNames)
-        if (editDistance(name, known) <= 2) return known;
-    return {};
+// A shard that is never asked anything: RoomApi builds the room and conn tables from it, so the
+// check knows their methods as a shard's handlers see them.
+class NoShard final : public ShardView {
+   public:
+    const std::string& roomId() const override { return empty_; }
+    const std::string& partyName() const override { return empty_; }
+    const std::string& nodeId() const override { return empty_; }
+    const std::string& keyPrefix() const override { return empty_; }
+    const Limits& limits() const override { return limits_; }
+    const std::map<std::string, std::string>& env() const override { return env_; }
+    KeyValue* storage() const override { return nullptr; }
+    KeyValue* alarms() const override { return nullptr; }
+    net::Fetcher* fetcher() const override { return nullptr; }
+    const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const override { return noPolicy_; }
+    RoomLinks* links() const override { return nullptr; }
+    size_t totalCount() const override { return 0; }
+    Client* client(const std::string&) const override { return nullptr; }
+    void publish(std::string, PublishOptions) override { unused(); }
+    void readHistory(uint64_t, size_t) override { unused(); }
+    HandlerQueue& handlers() override { unused(); }
+
+   private:
+    [[noreturn]] static void unused() { throw std::logic_error("the script check runs no handler"); }
+    std::string empty_;
+    Limits limits_;
+    std::map<std::string, std::string> env_;
+    std::shared_ptr<const net::FetchPolicy> noPolicy_;
+};
+
+// The keys of the table on top of L whose values are functions; pops the table.
+std::set<std::string> functionKeys(lua_State* L) {
+    std::set<std::string> names;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) names.insert(lua_tostring(L, -2));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return names;
+}
+
+// The nearest name within two edits (case aside) of `name`, for "did you mean"; "" when none.
+std::string closest(const std::string& name, const std::set<std::string>& known) {
+    std::string best;
+    size_t bestDistance = 3;
+    for (const auto& candidate : known) {
+        size_t distance = editDistance(name, candidate);
+        if (distance < bestDistance) best = candidate, bestDistance = distance;
+    }
+    return best;
+}
+
+// Globals the script reads but neither the sandbox nor the script defines, and methods called on
+// `room` or `conn` (parameters, locals or upvalues of those names) that those tables lack.
+void checkNames(lua_State* L, const std::string& source, const std::string& path,
+                std::vector<std::string>& problems) {
+    auto uses = lua::scanChunk(L, source, path);
+    if (!uses) return;  // loadRoomScript already reported what does not compile
+    std::set<std::string> globals;
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) == LUA_TSTRING) globals.insert(lua_tostring(L, -2));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    for (const auto& use : *uses)
+        if (use.kind == lua::ChunkUse::Kind::GlobalWrite) globals.insert(use.name);
+    const std::set<std::string> roomMethods = roomMethodNames();
+    const std::set<std::string> connMethods = connMethodNames();
+    std::set<std::string> seen;
+    for (const auto& use : *uses) {
+        std::string where = path + ":" + std::to_string(use.line);
+        std::string problem;
+        if (use.kind == lua::ChunkUse::Kind::GlobalRead && !globals.count(use.name)) {
+            std::string hint = closest(use.name, globals);
+            problem = where + ": undefined global '" + use.name + "'" +
+                      (hint.empty() ? "" : "; did you mean '" + hint + "'?");
+        } else if (use.kind == lua::ChunkUse::Kind::MethodCall &&
+                   (use.receiver == "room" || use.receiver == "conn")) {
+            const auto& methods = use.receiver == "room" ? roomMethods : connMethods;
+            if (methods.count(use.name)) continue;
+            std::string hint = closest(use.name, methods);
+            problem = where + ": unknown method " + use.receiver + ":" + use.name + "()" +
+                      (hint.empty() ? "" : "; did you mean " + use.receiver + ":" + hint + "()?");
+        }
+        if (!problem.empty() && seen.insert(problem).second) problems.push_back(problem);
+    }
+}
+
+// The methods of the table RoomApi pushes through `push`.
+template <class Push>
+std::set<std::string> methodsOf(Push push) {
+    lua_State* L = luaL_newstate();
+    if (!L) return {};
+    NoShard shard;
+    push(L, shard);
+    std::set<std::string> names = functionKeys(L);
+    lua_close(L);
+    return names;
 }
 
 }  // namespace
+
+std::set<std::string> roomMethodNames() {
+    return methodsOf([](lua_State* L, ShardView& view) { RoomApi::pushRoom(L, view); });
+}
+
+std::set<std::string> connMethodNames() {
+    return methodsOf([](lua_State* L, ShardView& view) { RoomApi::pushConn(L, view, "check"); });
+}
 
 Result<std::unique_ptr<lua::State>> loadRoomScript(const std::string& source, const std::string& path,
                                                    const Limits& limits) {
@@ -88,6 +197,7 @@ Result<std::unique_ptr<lua::State>> loadRoomScript(const std::string& source, co
     if (!state) return state.status().withContext(path);
     std::unique_ptr<lua::State> lua = std::move(state.value());
     lua->setLogSink({});
+    FetchApi::install(lua->L(), nullptr);  // the shard's globals, without a shard to call from
     if (Status loaded = lua->loadScript(source, path); !loaded) return loaded;
     lua_State* L = lua->L();
     if (!lua_istable(L, -1))
@@ -114,7 +224,7 @@ std::vector<std::string> checkRoomScript(const std::string& path, const Limits& 
             std::string name = lua_tostring(L, -2);
             bool known = std::find(kHandlerNames.begin(), kHandlerNames.end(), name) != kHandlerNames.end();
             if (!known) {
-                std::string hint = closestHandler(name);
+                std::string hint = closest(name, {kHandlerNames.begin(), kHandlerNames.end()});
                 problems.push_back(whereDefined(L, -1, path) + ": unknown handler '" + name + "'" +
                                    (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
             } else if (!lua_isfunction(L, -1)) {
@@ -124,6 +234,7 @@ std::vector<std::string> checkRoomScript(const std::string& path, const Limits& 
         }
         lua_pop(L, 1);
     }
+    checkNames(L, text.str(), path, problems);
     std::sort(problems.begin(), problems.end());
     return problems;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ Result<std::unique_ptr<lua::State>> loadRoomScript(const std::string& source, co
 // Problems found, each "path:line: message" (line when known); empty when the
 // script is fine.
 std::vector<std::string> checkRoomScript(const std::string& path, const Limits& limits = {});
+
+// The methods a handler finds on `room` and on a `conn`, read from the tables RoomApi builds.
+std::set<std::string> roomMethodNames();
+std::set<std::string> connMethodNames();
 
 // The text of a starter room script for `partyline new NAME`.
 std::string starterScript(const std::string& name);

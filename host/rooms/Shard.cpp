@@ -18,8 +18,6 @@ constexpr std::chrono::milliseconds kReplayPause{5};
 constexpr size_t kReplayBatch = 64;
 // Entries read from the log per request while closing a gap.
 constexpr size_t kGapReadBatch = 256;
-// Entries read from the log per request while filling a room:history page.
-constexpr size_t kHistoryReadBatch = 64;
 // Up to this many connections, a delivery writes to the sockets itself (Client::sendNow): a few
 // non-blocking writes cost less than waking the Sender; more would hold the strand and lose the
 // Sender's batching of several frames per write.
@@ -65,6 +63,7 @@ Shard::Shard(ShardContext& context, const Party& party, std::string roomId, Room
       subjects_(std::move(subjects)),
       env_(party.env()),
       storage_(party.storage() ? context.storage : nullptr),
+      fetchAllow_(party.fetchAllow()),
       strand_(context.executor.makeStrand()),
       handlers_(context, *this, *strand_, party.script()),
       presence_(context, *strand_, subjects_.presence) {
@@ -311,7 +310,7 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
         replays_.erase(replay);
         connectionCount_--;
     }
-    connections_.emplace(id, Connection{client, after});
+    connections_.emplace(id, Connection{client, after, request.remoteAddr});
     presence_.localChanged(connections_.size());
     handlers_.callOnConnect(id, std::move(request));
 }
@@ -462,6 +461,11 @@ Client* Shard::client(const std::string& id) const {
 // ---- room:broadcast ----------------------------------------------------------
 
 void Shard::publish(std::string data, PublishOptions options) {
+    if (Status allowed = chargeWrite(data.size()); !allowed) {
+        // Answered as the log's answers are: later, on the strand.
+        strand_->post([self = shared_from_this(), allowed] { self->handlers_.resumeAfterPublish(allowed); });
+        return;
+    }
     context_.publishes++;
     options.msgId = context_.nodeId + "-" + std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
                     std::to_string(++publishCounter_);
@@ -478,6 +482,22 @@ void Shard::publish(std::string data, PublishOptions options) {
     context_.bus.publish(subjects_.log, std::move(data), std::move(options), std::move(done));
 }
 
+// A write that a connection's message makes is charged to the connection's address
+// (limits.max_write_bytes_per_second_per_ip). Past the rate the write is refused and, as past the
+// message rate, the connection is closed 1008: its client sends faster than its limit allows.
+Status Shard::chargeWrite(size_t bytes) {
+    if (!context_.writeRate) return Status::ok();
+    auto it = connections_.find(handlers_.messageFrom());
+    if (it == connections_.end() || it->second.address.empty()) return Status::ok();
+    if (context_.writeRate->charge(it->second.address, bytes) == net::WriteRateLimit::Clock::duration::zero())
+        return Status::ok();
+    const std::string why = "write rate over limits.max_write_bytes_per_second_per_ip (" +
+                            std::to_string(context_.writeRate->bytesPerSecond()) + " bytes/s)";
+    log::warn("shard", why + ": closing connection", {{"room", logName()}, {"conn", it->first}});
+    it->second.client->close(1008, why);
+    return Status(Code::ResourceExhausted, why);
+}
+
 // ---- room:history ------------------------------------------------------------
 
 // Log reads block, so they run on a blocking thread (the pool of room.storage),
@@ -488,41 +508,17 @@ void Shard::readHistory(uint64_t since, size_t limit) {
     std::weak_ptr<Shard> weak = weak_from_this();
     Executor& pool = context_.blocking ? *context_.blocking : context_.executor;
     // The read holds no reference to the shard: a room that closes meanwhile is not kept.
-    // Half the memory cap: a page the script could not hold is not worth reading.
-    pool.makeStrand()->post([weak, &bus = context_.bus, subject = subjects_.log, since, limit,
-                             maxBytes = context_.limits.lua_memory_bytes / 2] {
-        auto page = readHistoryPage(bus, subject, since, limit, maxBytes);
+    // The page budget of the history endpoint, and at most half the memory cap: a page the script
+    // could not hold is not worth reading.
+    const size_t maxBytes =
+        std::min(context_.limits.max_history_page_bytes, context_.limits.lua_memory_bytes / 2);
+    pool.makeStrand()->post([weak, &bus = context_.bus, subject = subjects_.log, since, limit, maxBytes] {
+        auto page = HistoryReader::readAll(bus, subject, since, limit, maxBytes);
         if (auto self = weak.lock())
             self->strand_->post([self, page = std::move(page)]() mutable {
                 self->handlers_.resumeAfterRead(std::move(page));
             });
     });
-}
-
-// Any thread: touches nothing of the shard. Up to `limit` entries after
-// `since`, fewer once they hold `maxBytes` of data, at least one when the log
-// has one, so a caller paging with since = the last seq always moves on.
-Result<HistoryPage> Shard::readHistoryPage(Bus& bus, const std::string& subject, uint64_t since, size_t limit,
-                                           size_t maxBytes) {
-    HistoryPage page;
-    auto holds = logHolds(bus, subject, since);
-    if (!holds) return holds.status();
-    page.truncated = !holds.value();
-    size_t bytes = 0;
-    uint64_t after = since;
-    while (page.entries.size() < limit) {
-        size_t want = std::min(kHistoryReadBatch, limit - page.entries.size());
-        auto entries = bus.read(subject, after, want);
-        if (!entries) return entries.status();
-        for (auto& e : entries.value()) {
-            if (!page.entries.empty() && bytes + e.data.size() > maxBytes) return page;
-            bytes += e.data.size();
-            after = e.seq;
-            page.entries.push_back(std::move(e));
-        }
-        if (entries->size() < want) break;  // the end of the log
-    }
-    return page;
 }
 
 }  // namespace partyline

@@ -102,7 +102,8 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     std::string logName() const { return partyName_ + "/" + roomId_; }
     struct Connection {
         std::shared_ptr<Client> client;
-        uint64_t after = 0;  // writes up to this sequence reached the client otherwise (replay, or before)
+        uint64_t after = 0;     // writes up to this sequence reached the client otherwise (replay, or before)
+        std::string address{};  // the client's address, which its writes are charged to
     };
     // A client catching up from the log before it joins the live fan-out.
     struct Replay {
@@ -119,12 +120,18 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     const Limits& limits() const override { return context_.limits; }
     KeyValue* storage() const override { return storage_; }
     KeyValue* alarms() const override { return context_.alarms; }
+    net::Fetcher* fetcher() const override { return context_.fetcher; }
+    const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const override { return fetchAllow_; }
+    RoomLinks* links() const override { return context_.links; }
     Client* client(const std::string& id) const override;
     void publish(std::string data, PublishOptions options) override;
     void readHistory(uint64_t since, size_t limit) override;
     HandlerQueue& handlers() override { return handlers_; }
 
     // Strand only, below.
+    // Charges a write of the running handler to the address of the connection whose message it
+    // handles; past limits.max_write_bytes_per_second_per_ip the connection is closed 1008.
+    Status chargeWrite(size_t bytes);
     void start();
     void subscribe();
     void readLogPosition();
@@ -143,9 +150,6 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     void deliver(const LogEntry& entry);
     // Any thread: the shard had work now (idleFor).
     void touch() { lastActive_.store(Clock::now().time_since_epoch().count()); }
-    // Any thread (a blocking one): touches nothing of the shard.
-    static Result<HistoryPage> readHistoryPage(Bus& bus, const std::string& subject, uint64_t since,
-                                               size_t limit, size_t maxBytes);
     void closeAll(uint16_t code, std::string_view reason);
     void join(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t after);
     void startReplay(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t since);
@@ -157,7 +161,8 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     const std::string roomId_;
     const RoomSubjects subjects_;
     const std::shared_ptr<const std::map<std::string, std::string>> env_;  // the party's, shared
-    KeyValue* const storage_;  // null unless the party has storage: true
+    KeyValue* const storage_;                                   // null unless the party has storage: true
+    const std::shared_ptr<const net::FetchPolicy> fetchAllow_;  // the party's, shared; null: none
     std::shared_ptr<Strand> strand_;
     // Declared before the log subscription, which calls into the shard: destroyed after it.
     HandlerQueue handlers_;

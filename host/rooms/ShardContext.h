@@ -15,10 +15,15 @@
 #include "core/Executor.h"
 #include "core/Histogram.h"
 #include "core/Timer.h"
+#include "net/WriteRateLimit.h"
 
 namespace partyline {
 
 class Metrics;
+class RoomLinks;
+namespace net {
+class Fetcher;
+}
 
 struct ShardContext {
     Bus& bus;
@@ -34,6 +39,13 @@ struct ShardContext {
     Executor* blocking = nullptr;
     KeyValue* storage = nullptr;  // room.storage of parties with storage: true; null when none has it
     KeyValue* alarms = nullptr;   // every room's pending alarm; null: room:setAlarm is an error
+    // Bytes of writes a client address may make per second (limits.max_write_bytes_per_second_per_ip):
+    // a WebSocket whose message makes a write past it is closed 1008. Null: no limit.
+    net::WriteRateLimit* writeRate = nullptr;
+    // The node's outgoing HTTP calls (fetch in Lua), answered on its own thread. Null: fetch is an error.
+    net::Fetcher* fetcher = nullptr;
+    // Calls and writes from one room to another of this node (room.parties). Null: none.
+    RoomLinks* links = nullptr;
 
     std::atomic<uint64_t> luaErrors{0};
     std::atomic<uint64_t> deliveries{0};  // frames handed to connections

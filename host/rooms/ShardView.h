@@ -1,5 +1,5 @@
 // ShardView: the part of a shard that the room's Lua bindings (RoomApi,
-// StorageApi, AlarmApi) may use, and nothing more.
+// StorageApi, AlarmApi, FetchApi, PartiesApi) may use, and nothing more.
 //
 // A binding gets who the room is, its limits and buckets, one connection by
 // id, and the two ways a handler reaches the log (publish, readHistory); the
@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "bus/Bus.h"
@@ -23,6 +24,11 @@
 namespace partyline {
 
 class HandlerQueue;
+class RoomLinks;
+namespace net {
+class Fetcher;
+class FetchPolicy;
+}  // namespace net
 
 class ShardView {
    public:
@@ -38,6 +44,12 @@ class ShardView {
     virtual KeyValue* storage() const = 0;
     // The alarm bucket; null when this node has none.
     virtual KeyValue* alarms() const = 0;
+    // The node's Fetcher; null when this node makes no outgoing calls.
+    virtual net::Fetcher* fetcher() const = 0;
+    // The party's parties.X.fetch.allow, which each call must pass too; null when it has none.
+    virtual const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const = 0;
+    // Other rooms of this node, for room.parties; null when this node has none to give.
+    virtual RoomLinks* links() const = 0;
     // Connections of this room on every node, as last announced.
     virtual size_t totalCount() const = 0;
     // This shard's connection `id`, or null when there is none (it closed).

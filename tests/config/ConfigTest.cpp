@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/Config.h"
+#include "net/FetchPolicy.h"
 
 using namespace partyline;
 using namespace std::chrono_literals;
@@ -454,6 +455,11 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->nats.storage_bucket == defaults.nats.storage_bucket);
     CHECK(config->nats.alarm_bucket == defaults.nats.alarm_bucket);
     CHECK(config->nats.duplicate_window == defaults.nats.duplicate_window);
+    CHECK(config->nats.max_bytes == defaults.nats.max_bytes);
+    CHECK(config->nats.max_msg_size == defaults.nats.max_msg_size);
+    CHECK(config->limits.max_history_page_bytes == defaults.limits.max_history_page_bytes);
+    CHECK(config->limits.max_write_bytes_per_second_per_ip ==
+          defaults.limits.max_write_bytes_per_second_per_ip);
     CHECK(config->api.keys.empty());
     CHECK(config->api.insecure == defaults.api.insecure);
     CHECK(config->origins.empty());
@@ -485,6 +491,13 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->limits.new_room_burst == defaults.limits.new_room_burst);
     CHECK(config->log.level == defaults.log.level);
     CHECK(config->log.format == defaults.log.format);
+    CHECK(config->fetch.allow.empty());
+    CHECK(config->fetch.timeout_ms == defaults.fetch.timeout_ms);
+    CHECK(config->fetch.max_response_bytes == defaults.fetch.max_response_bytes);
+    CHECK(config->fetch.max_in_flight == defaults.fetch.max_in_flight);
+    CHECK(config->fetch.max_redirects == defaults.fetch.max_redirects);
+    CHECK(config->fetch.ca_file.empty());
+    CHECK_FALSE(config->parties.at("main").fetch.has_value());
 }
 
 TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format") {
@@ -520,6 +533,8 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->listen == "0.0.0.0:1999");
     CHECK(config->node_id == "auto");
     CHECK(config->nats.url == "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222");
+    CHECK(config->limits.max_rooms == 10000);
+    CHECK(config->limits.max_new_rooms_per_ip_per_second == 20);
     CHECK(config->nats.replicas == 3);
     CHECK(config->nats.duplicate_window == std::chrono::minutes(2));
     REQUIRE(config->api.keys.size() == 1);
@@ -527,9 +542,8 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->from_environment == std::set<std::string>{"api.keys[0]"});
     REQUIRE(config->parties.count("main") == 1);
     CHECK(config->parties.at("main").script == "examples/chat/room.lua");
-    // Behind the load balancer every client has its address: no per-address room rate.
-    CHECK(config->limits.max_new_rooms_per_ip_per_second == 0);
-    CHECK(config->limits.max_rooms == 10000);
+    CHECK(config->fetch.allow.empty());
+    CHECK(config->fetch.timeout_ms == 10000);
 
     unsetenv("PARTYLINE_API_KEY");
     auto unset = Config::load(shipped("cluster.yaml"));
@@ -1007,6 +1021,212 @@ TEST_CASE("nats.duplicate_window: 2m by default (max_age if shorter), at least 1
     CHECK(parsed("nats:\n  max_age: 5s\n").nats.duplicate_window == 5s);
 }
 
+TEST_CASE("the front door's limits: defaults, values and bounds") {
+    Config defaults = parsed("");
+    CHECK(defaults.limits.header_timeout_ms == 10000ms);
+    CHECK(defaults.limits.body_timeout_ms == 10000ms);
+    CHECK(defaults.limits.max_connections_per_ip == 256);
+    CHECK(defaults.limits.max_new_connections_per_ip_per_second == 100);
+    CHECK(defaults.limits.max_headers == 63);
+    CHECK(defaults.trusted_proxies.empty());
+    Config set = parsed(
+        "limits:\n  header_timeout_ms: 2500\n  body_timeout_ms: 100\n  max_connections_per_ip: 0\n"
+        "  max_new_connections_per_ip_per_second: 0\n  max_headers: 1\n");
+    CHECK(set.limits.header_timeout_ms == 2500ms);
+    CHECK(set.limits.body_timeout_ms == 100ms);
+    CHECK(set.limits.max_connections_per_ip == 0);
+    CHECK(set.limits.max_new_connections_per_ip_per_second == 0);
+    CHECK(set.limits.max_headers == 1);
+    for (const char* bad : {"99", "600001", "10s", "-1", "1e4"}) {
+        CAPTURE(bad);
+        CHECK(errorOf(std::string("limits:\n  body_timeout_ms: ") + bad + "\n") ==
+              std::string("t.yaml:2: limits.body_timeout_ms: expected an integer number of milliseconds from "
+                          "100 to 600000, got '") +
+                  bad + "'");
+    }
+    // CivetWeb keeps 64 headers: a count it could have cut is never a limit partyline can check.
+    CHECK(errorOf("limits:\n  max_headers: 64\n") ==
+          "t.yaml:2: limits.max_headers: expected an integer from 1 to 63, got '64'");
+    CHECK(errorOf("limits:\n  max_headers: 0\n") ==
+          "t.yaml:2: limits.max_headers: expected an integer from 1 to 63, got '0'");
+}
+
+TEST_CASE("trusted_proxies takes addresses and CIDR blocks, never names") {
+    Config config = parsed("trusted_proxies: [\"10.0.0.0/8\", \"127.0.0.1\", \"fd00::/8\"]\n");
+    CHECK(config.trusted_proxies == std::vector<std::string>{"10.0.0.0/8", "127.0.0.1", "fd00::/8"});
+    CHECK(errorOf("trusted_proxies:\n  - haproxy\n") ==
+          "t.yaml:2: trusted_proxies[0]: expected a numeric IP address or CIDR block such as 10.0.0.0/8 or "
+          "fd00::/8, got 'haproxy'");
+    CHECK(errorOf("trusted_proxies: [\"10.0.0.0/33\"]\n").find("trusted_proxies[0]: expected a numeric IP") !=
+          std::string::npos);
+    CHECK(parsed(config.describe()).trusted_proxies == config.trusted_proxies);
+}
+
+TEST_CASE("a bounded log: page budget, write rate, stream size and message size") {
+    Config defaults = parsed("");
+    CHECK(defaults.limits.max_history_page_bytes == 1024 * 1024);
+    CHECK(defaults.limits.max_write_bytes_per_second_per_ip == 16 * 1024 * 1024);
+    CHECK(defaults.nats.max_bytes == size_t(1) * 1024 * 1024 * 1024);
+    CHECK(defaults.nats.max_msg_size == 1024 * 1024 + NatsConfig::kMaxMsgSizeHeadroom);
+    CHECK(Config{}.nats.max_msg_size == defaults.nats.max_msg_size);
+
+    Config set = parsed(
+        "nats:\n  max_bytes: 2GiB\n  max_msg_size: 3MiB\nlimits:\n  max_message_bytes: 2MiB\n"
+        "  max_history_page_bytes: 256KiB\n  max_write_bytes_per_second_per_ip: 0\n");
+    CHECK(set.nats.max_bytes == size_t(2) << 30);
+    CHECK(set.nats.max_msg_size == 3 << 20);
+    CHECK(set.limits.max_history_page_bytes == 256 << 10);
+    CHECK(set.limits.max_write_bytes_per_second_per_ip == 0);
+    // Left out, the message size follows max_message_bytes.
+    CHECK(parsed("limits:\n  max_message_bytes: 4MiB\n").nats.max_msg_size ==
+          (4 << 20) + NatsConfig::kMaxMsgSizeHeadroom);
+    CHECK(parsed("limits:\n  max_write_bytes_per_second_per_ip: 1MiB\n")
+              .limits.max_write_bytes_per_second_per_ip == 1 << 20);
+}
+
+TEST_CASE("the log must store every write the node accepts") {
+    CHECK(errorOf("nats:\n  max_msg_size: 512KiB\n") ==
+          "t.yaml:2: nats.max_msg_size (524288) must be at least limits.max_message_bytes (1048576), or the "
+          "log would refuse writes the node accepts");
+    CHECK(errorOf("nats:\n  max_bytes: 1MiB\n")
+              .find("t.yaml:2: nats.max_msg_size (1114112) must not be larger "
+                    "than nats.max_bytes (1048576)") == 0);
+    CHECK(errorOf("nats:\n  max_msg_size: 3GiB\nlimits:\n  max_message_bytes: 3GiB\n")
+              .find("must be under 2 GiB") != std::string::npos);
+    CHECK(errorOf("nats:\n  max_bytes: 0\n").find("t.yaml:2: nats.max_bytes: expected a positive integer") ==
+          0);
+    CHECK(errorOf("limits:\n  max_history_page_bytes: 0\n")
+              .find("t.yaml:2: limits.max_history_page_bytes: expected a positive integer") == 0);
+    CHECK(errorOf("limits:\n  max_write_bytes_per_second_per_ip: -1\n")
+              .find("t.yaml:2: limits.max_write_bytes_per_second_per_ip: expected 0 (no limit)") == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fetch: the hosts room scripts may call, and the limits of each call.
+
+TEST_CASE("fetch: no host allowed by default, and every key read") {
+    const Config defaults = parsed("");
+    CHECK(defaults.fetch.allow.empty());
+    CHECK(defaults.fetch.timeout_ms == 10000);
+    CHECK(defaults.fetch.max_response_bytes == 1024 * 1024);
+    CHECK(defaults.fetch.max_in_flight == 1000);
+    CHECK(defaults.fetch.max_redirects == 3);
+    CHECK(defaults.fetch.ca_file.empty());
+    CHECK_FALSE(parsed("parties: {m: {script: a.lua}}\n").parties.at("m").fetch.has_value());
+
+    auto ca = publicKeyFile("ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    Config config = parsed(
+        "fetch:\n"
+        "  allow: [\"api.example.com\", \"*.internal.example.com\", \"127.0.0.1:8080\", \"[::1]:9000\"]\n"
+        "  timeout_ms: 2500\n"
+        "  max_response_bytes: 64KiB\n"
+        "  max_in_flight: 20\n"
+        "  max_redirects: 0\n"
+        "  ca_file: " +
+        ca +
+        "\n"
+        "parties:\n"
+        "  game: {script: g.lua, fetch: {allow: [api.example.com]}}\n"
+        "  closed: {script: c.lua, fetch: {allow: []}}\n");
+    CHECK(config.fetch.allow == std::vector<std::string>{"api.example.com", "*.internal.example.com",
+                                                         "127.0.0.1:8080", "[::1]:9000"});
+    CHECK(config.fetch.timeout_ms == 2500);
+    CHECK(config.fetch.max_response_bytes == 64 * 1024);
+    CHECK(config.fetch.max_in_flight == 20);
+    CHECK(config.fetch.max_redirects == 0);
+    CHECK(config.fetch.ca_file == ca);
+    REQUIRE(config.parties.at("game").fetch.has_value());
+    CHECK(config.parties.at("game").fetch->allow == std::vector<std::string>{"api.example.com"});
+    REQUIRE(config.parties.at("closed").fetch.has_value());
+    CHECK(config.parties.at("closed").fetch->allow.empty());
+    // describe() shows the section, and reads back the same.
+    Config again = parsed(config.describe());
+    CHECK(again.fetch.allow == config.fetch.allow);
+    CHECK(again.fetch.timeout_ms == 2500);
+    CHECK(again.fetch.ca_file == ca);
+    CHECK(again.parties.at("game").fetch->allow == config.parties.at("game").fetch->allow);
+}
+
+TEST_CASE("fetch.allow entries: what the node's policy matches, each bad one named with its line") {
+    // Every entry the configuration takes is one FetchPolicy takes, so none is silently dropped.
+    for (const char* entry : {"api.example.com", "API.Example.com", "*.example.com", "*.example.com:8443",
+                              "backend", "backend:8080", "10.0.0.5", "127.0.0.1:8080", "[::1]", "[::1]:8080",
+                              "[fd00::1]:443", "my_service:3000"}) {
+        CAPTURE(entry);
+        CHECK(parsed(std::string("fetch: {allow: [\"") + entry + "\"]}\n").fetch.allow.size() == 1);
+        CHECK(net::FetchPolicy::checkEntry(entry).isOk());
+    }
+    for (const char* entry : {"", "*", "*.", "*.*.example.com", "http://api.example.com", "api.example.com/",
+                              "api.example.com/path", "user@api.example.com",
+                              "api.example.com:", "api.example.com:0", "api.example.com:99999", "*.10.0.0.1",
+                              "*.[::1]", "::1", "a..com", "-a.com", "api.example.com.", "a b", "1.2.3"}) {
+        CAPTURE(entry);
+        CHECK(errorOf(std::string("fetch:\n  allow:\n    - ok.example.com\n    - \"") + entry + "\"\n") ==
+              std::string("t.yaml:4: fetch.allow[1]: expected a host, host:port, *.domain or an IP address "
+                          "(IPv6 in []), got '") +
+                  entry + "'");
+    }
+    CHECK(errorOf("fetch:\n  allow: api.example.com\n") ==
+          "t.yaml:2: fetch.allow: expected a list of a host, host:port, *.domain or an IP address (IPv6 in "
+          "[]), "
+          "got 'api.example.com'");
+    CHECK(
+        errorOf("fetch: {allow: [a.com]}\nparties:\n  m:\n    script: a.lua\n    fetch:\n      allow: "
+                "[\"x/\"]\n") ==
+        "t.yaml:6: parties.m.fetch.allow[0]: expected a host, host:port, *.domain or an IP address (IPv6 in "
+        "[]), got 'x/'");
+}
+
+TEST_CASE("fetch limits out of range name the key, the line and the text") {
+    CHECK(errorOf("fetch:\n  timeout_ms: 0\n") ==
+          "t.yaml:2: fetch.timeout_ms: expected a number of milliseconds from 1 to 600000, got '0'");
+    CHECK(errorOf("fetch:\n  timeout_ms: 10s\n") ==
+          "t.yaml:2: fetch.timeout_ms: expected a number of milliseconds from 1 to 600000, got '10s'");
+    CHECK(errorOf("fetch:\n  timeout_ms: 600001\n") ==
+          "t.yaml:2: fetch.timeout_ms: expected a number of milliseconds from 1 to 600000, got '600001'");
+    CHECK(errorOf("fetch:\n  max_in_flight: 0\n") ==
+          "t.yaml:2: fetch.max_in_flight: expected an integer from 1 to 100000, got '0'");
+    CHECK(errorOf("fetch:\n  max_redirects: 21\n") ==
+          "t.yaml:2: fetch.max_redirects: expected an integer from 0 to 20, got '21'");
+    CHECK(errorOf("fetch:\n  max_response_bytes: lots\n") ==
+          "t.yaml:2: fetch.max_response_bytes: expected a positive integer or a size such as 512KiB, 1MiB, "
+          "16MB, got 'lots'");
+    CHECK(errorOf("fetch:\n  max_response_bytes: 32MiB\n") ==
+          "t.yaml:2: fetch.max_response_bytes (33554432) must not exceed limits.lua_memory_bytes (16777216): "
+          "an "
+          "answer is held in the room's Lua heap");
+    CHECK(parsed("fetch: {max_response_bytes: 32MiB}\nlimits: {lua_memory_bytes: 64MiB}\n")
+              .fetch.max_response_bytes == 32u * 1024 * 1024);
+    CHECK(errorOf("fetch:\n  allowed: [a.com]\n") ==
+          "t.yaml:2: unknown key 'fetch.allowed'; did you mean 'allow'?");
+    CHECK(errorOf("max_redirects: 2\n") ==
+          "t.yaml:1: unknown key 'max_redirects'; did you mean 'fetch.max_redirects'?");
+    CHECK(errorOf("parties:\n  m:\n    script: a.lua\n    fetch: {allow: [a.com], timeout_ms: 5}\n") ==
+          "t.yaml:4: unknown key 'parties.m.fetch.timeout_ms'; did you mean 'fetch.timeout_ms'?");
+}
+
+TEST_CASE("a party's fetch.allow only narrows the node's: with none on the node it is refused") {
+    CHECK(errorOf("parties:\n  m:\n    script: a.lua\n    fetch:\n      allow: [api.example.com]\n") ==
+          "t.yaml:5: parties.m.fetch.allow: fetch.allow is empty, so no host may be called; a party's list "
+          "only narrows fetch.allow, so list the hosts there too");
+    // An empty list closes the party, which needs no host on the node.
+    CHECK(parsed("parties:\n  m:\n    script: a.lua\n    fetch: {allow: []}\n")
+              .parties.at("m")
+              .fetch->allow.empty());
+}
+
+TEST_CASE("fetch.ca_file must be a PEM file of certificates, read at start") {
+    CHECK(errorOf("fetch:\n  ca_file: /nonexistent/partyline-ca.pem\n") ==
+          "t.yaml:2: fetch.ca_file: no such file '/nonexistent/partyline-ca.pem'");
+    auto notPem = publicKeyFile("not-ca.pem", "hello\n");
+    CHECK(errorOf("fetch:\n  ca_file: " + notPem + "\n") ==
+          "t.yaml:2: fetch.ca_file: '" + notPem +
+              "' holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)");
+    auto dir = std::filesystem::temp_directory_path().string();
+    CHECK(errorOf("fetch:\n  ca_file: " + dir + "\n") ==
+          "t.yaml:2: fetch.ca_file: '" + dir + "' is not a CA file");
+}
+
 TEST_CASE("hostile-client keys: pending input budget, message deadline, rooms and their rate") {
     Config config = parsed(
         "limits:\n"
@@ -1020,14 +1240,15 @@ TEST_CASE("hostile-client keys: pending input budget, message deadline, rooms an
     CHECK(config.limits.max_rooms == 50);
     CHECK(config.limits.max_new_rooms_per_ip_per_second == 0);
     CHECK(config.limits.new_room_burst == 7);
-    CHECK(errorOf("limits:\n  message_timeout_ms: 0\n") ==
-          "t.yaml:2: limits.message_timeout_ms: expected a positive integer (milliseconds), got '0'");
-    CHECK(errorOf("limits:\n  message_timeout_ms: 10s\n") ==
-          "t.yaml:2: limits.message_timeout_ms: expected a positive integer (milliseconds), got '10s'");
+    for (const char* bad : {"0", "10s"}) {
+        CAPTURE(bad);
+        CHECK(errorOf(std::string("limits:\n  message_timeout_ms: ") + bad + "\n") ==
+              std::string("t.yaml:2: limits.message_timeout_ms: expected an integer number of milliseconds "
+                          "from 100 to 600000, got '") +
+                  bad + "'");
+    }
     CHECK(errorOf("limits:\n  max_rooms: 0\n") ==
           "t.yaml:2: limits.max_rooms: expected a positive integer, got '0'");
-    CHECK(errorOf("limits:\n  max_pending_input_bytes: lots\n") ==
-          "t.yaml:2: limits.max_pending_input_bytes: expected a positive integer or a size such as 512KiB, "
-          "1MiB, "
-          "16MB, got 'lots'");
+    CHECK(errorOf("limits:\n  max_pending_input_bytes: lots\n")
+              .find("t.yaml:2: limits.max_pending_input_bytes: expected a positive integer or a size") == 0);
 }

@@ -2,9 +2,10 @@
 // PartyKit-compatible URLs, the Lua handlers and the log, end to end.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 
-import { connect, httpFetch, startNats, startNode } from "./harness.mjs";
+import { connect, httpFetch, natsServerBin, startNats, startNode } from "./harness.mjs";
 
 const T = { timeout: 30000 };
 
@@ -24,6 +25,12 @@ describe("one node", () => {
   after(async () => {
     await node?.stop();
     await nats?.stop();
+  });
+
+  test("the node logs the version of the nats-server it reached, the one the test started", T, async () => {
+    const printed = spawnSync(natsServerBin(), ["--version"], { encoding: "utf8" }).stdout;
+    const version = printed.match(/(\d+\.\d+\.\d+\S*)/)[1];
+    assert.match(node.logs(), new RegExp(`msg="nats-server ${version.replaceAll(".", "\\.")}" url=nats://127\\.0\\.0\\.1:`));
   });
 
   // Resolves once the node's shard runs onMessage for this client, so writes

@@ -75,6 +75,34 @@ describe("partyline new and check", () => {
     );
   });
 
+  test("undefined globals and unknown room: and conn: methods are reported with their lines, exit 1", T, () => {
+    write(
+      "names.lua",
+      [
+        "local Room = {}",
+        "local room",
+        "function Room.onStart(r) room = r end",
+        "function Room.onMessage(room, conn, m)",
+        "  room:brodcast(m)",
+        "  conn:sned(m)",
+        "  prnt(m)",
+        "  json.encode({})",
+        "  counter = (counter or 0) + 1",
+        "end",
+        "function Room.onAlarm() room:setAlarn(10) end",
+        "return Room",
+        "",
+      ].join("\n"),
+    );
+    checkFails(
+      ["names.lua"],
+      "names.lua:11: unknown method room:setAlarn(); did you mean room:setAlarm()?",
+      "names.lua:5: unknown method room:brodcast(); did you mean room:broadcast()?",
+      "names.lua:6: unknown method conn:sned(); did you mean conn:send()?",
+      "names.lua:7: undefined global 'prnt'; did you mean 'print'?",
+    );
+  });
+
   test("a script that returns no table of handlers, or loops forever, is reported, exit 1", T, () => {
     write("nothing.lua", "local Room = {}\n");
     write("forever.lua", "local Room = {}\nwhile true do end\nreturn Room\n");

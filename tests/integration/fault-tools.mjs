@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { after } from "node:test";
 
-import { connect, freePort, httpFetch, sleep, until } from "./harness.mjs";
+import { connect, freePort, httpFetch, natsServerBin, sleep, until } from "./harness.mjs";
 
 export const V1 = ["partyline.v1"];
 
@@ -486,19 +486,6 @@ after(async () => {
 // A nats-server with settings the harness does not pass (a configuration file)
 
 const ownServers = new Set();
-
-function natsServerBin() {
-  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
-  const dirs = (process.env.PATH || "").split(path.delimiter).concat(["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
-  for (const dir of dirs) {
-    const candidate = path.join(dir, "nats-server");
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  throw new Error("nats-server not found on PATH or in /usr/sbin; set NATS_SERVER_BIN");
-}
 
 // True once a NATS server on the port sends its INFO line.
 function natsGreets(port, timeoutMs = 1000) {

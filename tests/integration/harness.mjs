@@ -3,12 +3,15 @@
 //
 // Every process started here is killed by a node:test `after` hook and again on
 // process exit; every temporary directory is removed. Every wait is bounded.
-// Only 127.0.0.1 is used.
+// Only 127.0.0.1 listens; clients may connect from another loopback address
+// (connect's and rawHttp's localAddress, such as 127.0.0.2).
 //
 // Environment:
 //   PARTYLINE_BIN         the partyline binary (default <source>/build/partyline)
 //   PARTYLINE_SOURCE_DIR  the repository root (default: two levels up from here)
-//   NATS_SERVER_BIN       nats-server (default: PATH, then /usr/sbin, /usr/local/bin)
+//   NATS_SERVER_BIN       nats-server (default: the newest of tools/bin/nats-server beside
+//                         PARTYLINE_BIN, PATH, /usr/sbin, /usr/local/bin, /usr/bin; the node's
+//                         embedded server chooses the same way)
 //   PARTYLINE_TEST_VERBOSE=1  copy every child's output to stderr as it arrives
 //
 // When a test file fails, the last lines each partyline node logged are
@@ -247,6 +250,35 @@ function makeTempDir(prefix) {
   return dir;
 }
 
+// The nats-server the tests start: NATS_SERVER_BIN, else the newest one installed (by the
+// version its --version prints), as the node's embedded server chooses. Found once per process.
+let natsServer = null;
+export function natsServerBin() {
+  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
+  if (natsServer) return natsServer;
+  const dirs = [path.join(path.dirname(PARTYLINE_BIN), "tools", "bin")]
+    .concat((process.env.PATH || "").split(path.delimiter), ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  let best = null;
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const candidate = path.join(dir, "nats-server");
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+    } catch {
+      continue;
+    }
+    const printed = spawnSync(candidate, ["--version"], { encoding: "utf8", timeout: 5000 }).stdout || "";
+    const match = printed.match(/(\d+)\.(\d+)\.(\d+)/);
+    if (!match) continue;
+    const version = match.slice(1, 4).map(Number);
+    const order = best ? version.map((part, i) => part - best.version[i]).find((d) => d !== 0) ?? 0 : 1;
+    if (order > 0) best = { candidate, version };
+  }
+  if (!best) throw new Error("nats-server not found beside PARTYLINE_BIN, on PATH or in /usr/sbin; set NATS_SERVER_BIN");
+  natsServer = best.candidate;
+  return natsServer;
+}
+
 function findExecutable(name, envVar, fallbacks) {
   if (process.env[envVar]) return process.env[envVar];
   const dirs = (process.env.PATH || "").split(path.delimiter).concat(fallbacks);
@@ -400,7 +432,7 @@ export function tempDir(prefix = "test") {
 // Starts a real `nats-server -js` on a free loopback port. Resolves once it
 // accepts TCP connections and has sent its INFO line.
 export async function startNats({ dir, port } = {}) {
-  const bin = findExecutable("nats-server", "NATS_SERVER_BIN", ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  const bin = natsServerBin();
   const storeDir = dir || makeTempDir("nats");
   let natsPort = port || (await freePort());
   let child = null;
@@ -481,7 +513,7 @@ function natsAnswers(port, timeoutMs = 1000) {
 // follows (so a stream with replicas = size can be created), at most
 // readyTimeoutMs. `url` lists every server, as a partyline node's nats.url.
 export async function startNatsCluster({ size = 3, name = "partyline-test", readyTimeoutMs = 30000 } = {}) {
-  const bin = findExecutable("nats-server", "NATS_SERVER_BIN", ["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  const bin = natsServerBin();
   let servers;
   for (let attempt = 1; ; attempt++) {
     const specs = [];
@@ -779,8 +811,10 @@ export function toYaml(value, indent = "") {
 
 // Limits every test node gets unless the test sets them: CivetWeb keeps a
 // worker thread per possible connection, and the default of 20000 makes a node
-// slow to start and heavy for a test that opens a dozen connections.
-export const TEST_LIMITS = { max_connections: 256 };
+// slow to start and heavy for a test that opens a dozen connections. Every
+// test client is 127.0.0.1, so the per-address limits are off unless a test
+// sets them (hostile-http.test.mjs does).
+export const TEST_LIMITS = { max_connections: 256, max_connections_per_ip: 0, max_new_connections_per_ip_per_second: 0 };
 
 // Starts a partyline process. `parties` maps party names to a script (a name
 // from tests/integration/scripts or a path) or to {script, ...}. `config` is
@@ -1077,7 +1111,7 @@ after(() => {
 
 // Opens a WebSocket and resolves with a Client once it is open. A refused
 // upgrade rejects with an error carrying `statusCode` and `body`.
-// `localAddress` (e.g. "127.0.0.2") is the client's own loopback address.
+// `localAddress` (such as 127.0.0.2) is the client's own loopback address.
 export function connect(url, { protocols, headers, timeoutMs = 5000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { headers, handshakeTimeout: timeoutMs, perMessageDeflate: false, localAddress });
@@ -1127,9 +1161,9 @@ function parseHead(head) {
 // with {status, headers, body, raw} once the response is complete (by
 // Content-Length or connection close). A connection closed without any answer
 // resolves with status null.
-export function rawHttp(port, request, { timeoutMs = 5000 } = {}) {
+export function rawHttp(port, request, { timeoutMs = 5000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port });
+    const socket = net.connect({ host: HOST, port, localAddress });
     let buffer = Buffer.alloc(0);
     let settled = false;
     const finish = () => {

@@ -53,14 +53,44 @@ TEST_CASE("json.encode: scalars") {
 }
 
 TEST_CASE("json.encode: arrays and objects") {
-    CHECK(encoded("{1, 2, 'three', {}}") == R"([1,2,"three",[]])");
-    CHECK(encoded("{}") == "[]");
+    CHECK(encoded("{1, 2, 'three', {}}") == R"([1,2,"three",{}])");
+    CHECK(encoded("{}") == "{}");
     CHECK(encoded("{1, json.null, 3}") == "[1,null,3]");
     CHECK(encoded("{b = 1, a = {c = true}, [''] = 0}") == R"({"":0,"a":{"c":true},"b":1})");
     CHECK(encoded("{ab = 1, a = 2, b = 3}") == R"({"a":2,"ab":1,"b":3})");
     // Metamethods are not consulted: the table is read raw.
     CHECK(encoded("setmetatable({}, {__index = function() error('called') end, __len = function() return 9 "
-                  "end})") == "[]");
+                  "end})") == "{}");
+}
+
+TEST_CASE("json.array and json.empty_array: arrays that stay arrays when empty") {
+    CHECK(encoded("json.array()") == "[]");
+    CHECK(encoded("json.array({})") == "[]");
+    CHECK(encoded("json.array({1, 2})") == "[1,2]");
+    CHECK(encoded("{list = json.array(), map = {}}") == R"({"list":[],"map":{}})");
+    CHECK(encoded("json.empty_array") == "[]");
+    CHECK(encoded("{json.empty_array, json.null}") == "[[],null]");
+    // The mark returns the same table, is hidden and cannot be taken off.
+    CHECK(run("local t = {} return tostring(json.array(t) == t)").value == "true");
+    CHECK(run("return getmetatable(json.array())").value == "json.array");
+    CHECK(run("local t = json.array() return tostring(json.array(t) == t)").value == "true");
+    CHECK(run("return setmetatable(json.array(), nil)").failed());
+    CHECK(run("return json.array(setmetatable({}, {}))")
+              .error.message()
+              .find("json.array: the table already has a metatable") != std::string::npos);
+    CHECK(run("return json.array(5)").failed());
+    CHECK(encodeError("json.array({a = 1})").find("json.array table has string keys") != std::string::npos);
+    CHECK(encodeError("json.array({[2] = 1})").find("sparse array") != std::string::npos);
+}
+
+TEST_CASE("json.decode: [] and {} come back as they were") {
+    CHECK(decoded("[]") == "[]");
+    CHECK(decoded("{}") == "{}");
+    CHECK(decoded(R"({"a":[],"b":{},"c":[[]]})") == R"({"a":[],"b":{},"c":[[]]})");
+    CHECK(decoded("[]", "#v") == "0");
+    CHECK(decoded("[1,2]", "(function() local t = v; t[3] = 3 return json.encode(t) end)()") == "[1,2,3]");
+    CHECK(decoded("[]", "getmetatable(v)") == "json.array");
+    CHECK(decoded("{}", "tostring(getmetatable(v))") == "nil");
 }
 
 TEST_CASE("json.encode: what JSON cannot hold is an error") {
@@ -99,7 +129,7 @@ TEST_CASE("json.encode: cycles and depth") {
 
 TEST_CASE("json.decode: values and number types") {
     CHECK(decoded(R"( {"a": [1, 2.5, "x", true, false, null], "b": {}} )") ==
-          R"({"a":[1,2.5,"x",true,false,null],"b":[]})");
+          R"({"a":[1,2.5,"x",true,false,null],"b":{}})");
     CHECK(decoded("1", "math.type(v)") == "integer");
     CHECK(decoded("1.0", "math.type(v)") == "integer");
     CHECK(decoded("-1e3", "math.type(v) .. v") == "integer-1000");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "HttpTestServer.h"
+#include "core/Metrics.h"
 #include "net/Fetcher.h"
 
 namespace partyline::net {
@@ -465,6 +466,54 @@ TEST_CASE("a refused call is answered on the Fetcher's thread, not inside fetch"
     fetcher.fetch(std::move(request),
                   [&](Result<FetchResponse>) { answeredOn.set_value(std::this_thread::get_id()); });
     CHECK(answeredOn.get_future().get() != std::this_thread::get_id());
+}
+
+TEST_CASE("a call's narrower list is checked too: by name, on each redirect, and by address") {
+    HttpTestServer other([](const HttpRequest&, Exchange& ex) { ex.write(httpResponse(200, "other")); });
+    HttpTestServer server([&](const HttpRequest& r, Exchange& ex) {
+        if (r.target == "/hop")
+            ex.write(httpResponse(302, "", "Location: " + other.url("/") + "\r\n"));
+        else
+            ex.write(httpResponse(200, "ok"));
+    });
+    const std::string port = std::to_string(server.port());
+    Fetcher fetcher(limitsFor({listed(server), listed(other), "localhost:" + port, "127.0.0.1:" + port}));
+    auto narrowed = [&](std::string url, std::vector<std::string> allow) {
+        FetchRequest request;
+        request.url = std::move(url);
+        request.narrow = std::make_shared<const FetchPolicy>(allow);
+        return fetchNow(fetcher, std::move(request));
+    };
+    CHECK(error(narrowed(server.url("/"), {listed(server)})) == "ok 200");
+    CHECK(error(narrowed(other.url("/"), {listed(server)})) == "not allowed: host 127.0.0.1");
+    CHECK(other.requests() == 0);
+    // A redirect to a host the Fetcher allows but the call's list does not.
+    CHECK(error(narrowed(server.url("/hop"), {listed(server)})) == "not allowed: host 127.0.0.1");
+    CHECK(other.requests() == 0);
+    CHECK(error(narrowed(server.url("/hop"), {listed(server), listed(other)})) == "ok 200");
+    // localhost is listed by both, 127.0.0.1 by the Fetcher only: the address check refuses it.
+    CHECK(error(narrowed("http://localhost:" + port + "/", {"localhost:" + port})) ==
+          "not allowed: host localhost");
+    // A narrower list can never widen the Fetcher's.
+    CHECK(error(narrowed("http://127.0.0.1:1/", {"127.0.0.1:1"})) == "not allowed: host 127.0.0.1");
+}
+
+TEST_CASE("writeMetrics: every outcome counted by status, the durations and the calls in flight") {
+    HttpTestServer server([](const HttpRequest&, Exchange& ex) { ex.write(httpResponse(200, "ok")); });
+    Fetcher fetcher(limitsFor({listed(server)}));
+    CHECK(error(get(fetcher, server.url("/"))) == "ok 200");
+    CHECK(error(get(fetcher, "http://elsewhere.example.com/")) == "not allowed: host elsewhere.example.com");
+    Metrics out;
+    fetcher.writeMetrics(out);
+    const std::string& text = out.text();
+    CHECK(text.find("# TYPE partyline_fetch_total counter\n") != std::string::npos);
+    CHECK(text.find("partyline_fetch_total{status=\"ok\"} 1\n") != std::string::npos);
+    CHECK(text.find("partyline_fetch_total{status=\"not_allowed\"} 1\n") != std::string::npos);
+    CHECK(text.find("partyline_fetch_total{status=\"timeout\"} 0\n") != std::string::npos);
+    CHECK(text.find("partyline_fetch_total{status=\"stopped\"} 0\n") != std::string::npos);
+    CHECK(text.find("# TYPE partyline_fetch_seconds histogram\n") != std::string::npos);
+    CHECK(text.find("partyline_fetch_seconds_count 1\n") != std::string::npos);  // refused calls never start
+    CHECK(text.find("partyline_fetch_in_flight 0\n") != std::string::npos);
 }
 
 }  // namespace partyline::net

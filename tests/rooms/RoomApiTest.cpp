@@ -2,6 +2,8 @@
 // and room:connections(tag), room:connection(id), room:history.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "rooms/RoomsTestSupport.h"
 
 using namespace partyline;
@@ -257,6 +259,7 @@ TEST_CASE("room:history refuses bad arguments and calls from a nested coroutine"
 TEST_CASE("a room:history page stops at half the script's memory cap, but holds at least one entry") {
     Limits limits;
     limits.lua_memory_bytes = 4 << 20;
+    limits.max_history_page_bytes = 64 << 20;  // the memory cap is the lower bound here
     Rooms rooms(Scripts{{"h", kHistory}}, limits);
     auto shard = rooms.shard("h", "r");
     std::string big(900 << 10, 'x');  // 900 KiB: two fit under 2 MiB, three do not
@@ -274,6 +277,46 @@ TEST_CASE("a room:history page stops at half the script's memory cap, but holds 
     REQUIRE(small.request(tiny, method("PUT", {}, std::string(600 << 10, 'y'))).body == "stored");
     CHECK(count(small, tiny, "0") == "1");
     CHECK(count(small, tiny, "1") == "1");
+}
+
+TEST_CASE("a room:history page ends at limits.max_history_page_bytes of encoded entries, and says more") {
+    constexpr const char* kPages = R"lua(
+local Room = {}
+function Room.onRequest(room, req)
+  if req.method == "PUT" then room:broadcast(req.body) return "stored" end
+  local page, truncated, more = room:history{since = tonumber(req.query.since)}
+  local seqs = {}
+  for _, e in ipairs(page) do seqs[#seqs + 1] = e.seq .. ":" .. #e.data end
+  return table.concat(seqs, ",") .. (more and " more" or "")
+end
+return Room
+)lua";
+    Limits limits;
+    limits.max_history_page_bytes = 64 << 10;
+    Rooms rooms(Scripts{{"p", kPages}}, limits);
+    auto shard = rooms.shard("p", "r");
+    // 10 KiB of control bytes each: 60 KiB encoded (\u0001), so one per 64 KiB page.
+    const std::string control(10 << 10, '\x01');
+    for (int i = 0; i < 3; ++i) REQUIRE(rooms.request(shard, method("PUT", {}, control)).body == "stored");
+    // 2 KiB of plain text each: about 30 fit in 64 KiB.
+    for (int i = 0; i < 40; ++i)
+        REQUIRE(rooms.request(shard, method("PUT", {}, std::string(2 << 10, 'a'))).body == "stored");
+    auto page = [&](const char* since) {
+        return rooms.request(shard, method("GET", {{"since", since}})).body;
+    };
+    CHECK(page("0") == "1:10240 more");
+    CHECK(page("1") == "2:10240 more");
+    // The third leaves room for one 2 KiB entry.
+    CHECK(page("2") == "3:10240,4:2048 more");
+    std::string texts = page("4");
+    CHECK(texts.rfind("5:2048,6:2048", 0) == 0);
+    CHECK(texts.find(" more") != std::string::npos);
+    const size_t onPage = size_t(std::count(texts.begin(), texts.end(), ',')) + 1;
+    CHECK(onPage * (2 << 10) <= limits.max_history_page_bytes);
+    CHECK(onPage > 20);
+    // The last page has no "more".
+    CHECK(page("40").find(" more") == std::string::npos);
+    CHECK(page("43") == "");
 }
 
 TEST_CASE("room.env holds the party's env values, read-only, listed by pairs") {

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "bus/MemoryBus.h"
+#include "net/Fetcher.h"
+#include "rooms/RoomLinks.h"
 #include "rooms/RoomRegistry.h"
 
 namespace partyline::testing {
@@ -124,7 +126,7 @@ struct Rooms {
         for (const auto& [name, source] : scripts) {
             auto path = (dir / (name + ".lua")).string();
             std::ofstream(path) << source;
-            config.parties[name] = {name, {}, path, withStorage.count(name) > 0, {}, {}};
+            config.parties[name] = {name, {}, path, withStorage.count(name) > 0, {}, {}, {}};
             for (const auto& [key, value] : env[name]) config.parties[name].env.emplace(key, Secret(value));
         }
         parties = std::make_unique<Parties>(config);
@@ -132,13 +134,37 @@ struct Rooms {
         alarms = bus.openKeyValue(kAlarmBucket).value();
         context = makeContext("node-a");
         registry = std::make_unique<RoomRegistry>(*context, *parties);
+        linkRooms();
+    }
+    // room.parties over this node's registry.
+    void linkRooms() {
+        links = std::make_unique<RoomLinks>(*registry, *parties, bus, timer, "node-a");
+        context->links = links.get();
     }
     ~Rooms() {
+        links->close();
         registry.reset();
         // Both stop before either is destroyed: each one's tasks post to the other.
         executor.stop();
         blocking.stop();
+        // As on a node: no handler is left to call it, and its last answers are dropped.
+        fetcher.reset();
         std::filesystem::remove_all(dir);
+    }
+    // Before any shard: fetch goes through a Fetcher of `fetchLimits`, and the parties named in
+    // `partyAllow` get that parties.X.fetch.allow.
+    void enableFetch(net::FetchLimits fetchLimits,
+                     std::map<std::string, std::vector<std::string>> partyAllow = {}) {
+        fetcher = std::make_unique<net::Fetcher>(std::move(fetchLimits));
+        context->fetcher = fetcher.get();
+        if (partyAllow.empty()) return;
+        links->close();
+        registry.reset();
+        for (auto& [name, allow] : partyAllow)
+            config.parties[name].fetch = PartyFetchConfig{std::move(allow)};
+        parties = std::make_unique<Parties>(config);
+        registry = std::make_unique<RoomRegistry>(*context, *parties);
+        linkRooms();
     }
     std::shared_ptr<Shard> shard(const std::string& party, const std::string& room) {
         auto s = registry->shard(party, room);
@@ -190,6 +216,8 @@ struct Rooms {
     Executor executor{2};
     Timer timer;
     std::unique_ptr<RoomRegistry> registry;
+    std::unique_ptr<net::Fetcher> fetcher;  // null unless enableFetch
+    std::unique_ptr<RoomLinks> links;
 };
 
 // A second node beside a Rooms: its own registry and node id over the same

@@ -401,3 +401,41 @@ return Room)lua"}});
     CHECK(texts(client->waitFor(3)) == std::vector<std::string>{"v1:a", "v2:b", "v2:c"});
     CHECK(client->waitForClose(100ms) == 0);  // never dropped
 }
+
+TEST_CASE(
+    "a message whose write goes past its address's write rate is refused and its connection closed 1008") {
+    constexpr const char* kWriter = R"lua(
+local Room = {}
+local refused = "none"
+function Room.onMessage(room, conn, message)
+  local seq, err = room:broadcast(message)
+  if not seq then refused = err end
+end
+function Room.onRequest(room, req) return refused end
+return Room
+)lua";
+    Rooms rooms(Scripts{{"w", kWriter}});
+    net::WriteRateLimit rate(1000);  // a second's worth: 1000 bytes
+    rooms.context->writeRate = &rate;
+    auto shard = rooms.shard("w", "r");
+    HttpRequest fromA, fromB;
+    fromA.remoteAddr = "10.0.0.1";
+    fromB.remoteAddr = "10.0.0.2";
+    auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
+    shard->connect(a, fromA);
+    shard->connect(b, fromB);
+    shard->receive(a, std::string(5000, 'x'), false);  // over a second's worth, alone: stored
+    REQUIRE(b->waitFor(1).size() == 1);
+    shard->receive(a, "more", false);
+    CHECK(a->waitForClose() == 1008);
+    CHECK(a->closeReason() == "write rate over limits.max_write_bytes_per_second_per_ip (1000 bytes/s)");
+    // The refused write is not stored, and the script saw why; another address is served.
+    CHECK(rooms.answer(shard, {}) ==
+          "write rate over limits.max_write_bytes_per_second_per_ip (1000 bytes/s)");
+    shard->receive(b, "from b", false);
+    auto got = texts(b->waitFor(2));
+    REQUIRE(got.size() == 2);
+    CHECK(got[1] == "from b");
+    CHECK(b->closeReason().empty());
+    CHECK(rate.refused() == 1);
+}

@@ -40,6 +40,11 @@ void checkConfig(const Config& config) {
                "ping timeout not over the interval");
     FUZZ_CHECK(limits.idle_room_seconds.count() >= 1, "idle room time under a second");
     FUZZ_CHECK(config.nats.duplicate_window <= config.nats.max_age, "duplicate window over max_age");
+    FUZZ_CHECK(config.nats.max_msg_size >= limits.max_message_bytes &&
+                   config.nats.max_msg_size <= config.nats.max_bytes &&
+                   config.nats.max_msg_size <= 0x7fffffff,
+               "a stream that refuses writes the node accepts");
+    FUZZ_CHECK(limits.max_history_page_bytes >= 1, "a history page budget of zero");
     for (const auto& key : config.api.keys) FUZZ_CHECK(!key.empty(), "an empty API key");
     FUZZ_CHECK(!config.api.insecure || config.api.keys.empty(), "insecure together with keys");
     for (const auto& origin : config.origins) {
