@@ -86,6 +86,8 @@ int statusFor(Code code) {
         case Code::Unavailable:
         case Code::ResourceExhausted:
             return 503;
+        case Code::RateLimited:
+            return 429;
         case Code::Timeout:
             return 504;
         default:
