@@ -14,6 +14,7 @@
 
 #include "core/Log.h"
 #include "core/Metrics.h"
+#include "core/ThreadName.h"
 #include "net/SocketLocator.h"
 #include "net/TokenBucket.h"
 
@@ -89,7 +90,10 @@ Reactor::Reactor(size_t maxPendingInputBytes) : budget_(maxPendingInputBytes) {
     ev.data.fd = wakeFd_;
     if (epoll_ < 0 || wakeFd_ < 0 || epoll_ctl(epoll_, EPOLL_CTL_ADD, wakeFd_, &ev) != 0)
         log::error("reactor", std::string("cannot create epoll/eventfd: ") + strerror(errno));
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        nameThisThread("pl-reactor");
+        run();
+    });
 }
 
 Reactor::~Reactor() {

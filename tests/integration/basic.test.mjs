@@ -36,7 +36,7 @@ describe("one node", () => {
 
   test("the node's threads are named by their role", T, async () => {
     const names = fs.readdirSync(`/proc/${node.pid}/task`).map((t) => fs.readFileSync(`/proc/${node.pid}/task/${t}/comm`, "utf8").trim());
-    for (const role of ["pl-sender", "pl-shard-0", "pl-block-0", "pl-http-0", "pl-http-accept", "pl-timer", "pl-nats-timer", "pl-fetch"])
+    for (const role of ["pl-reactor", "pl-sender", "pl-shard-0", "pl-block-0", "pl-http-0", "pl-http-accept", "pl-timer", "pl-nats-timer", "pl-fetch"])
       assert.ok(names.includes(role), `${role} in ${[...new Set(names)].join(" ")}`);
   });
 
