@@ -12,13 +12,23 @@ ConnectionAdmission::ConnectionAdmission(const Limits& limits, TrustedProxies pr
     : maxConnections_(limits.max_connections_per_ip),
       newPerSecond_(limits.max_new_connections_per_ip_per_second),
       proxies_(std::move(proxies)),
-      limiter_(limits.max_connections_per_ip, limits.max_new_connections_per_ip_per_second) {}
+      limiter_(limits.max_connections_per_ip, limits.max_new_connections_per_ip_per_second),
+      maxWorkers_(limits.max_http_workers_per_ip),
+      workers_(limits.max_http_workers_per_ip, 0) {}
 
 ConnectionAdmission::Verdict ConnectionAdmission::admit(const Peer& peer) {
     if (proxies_.contains(peer.address)) return Verdict::Uncounted;
     switch (limiter_.admit(peer.address, PerIpLimiter::Clock::now())) {
         case PerIpLimiter::Verdict::Admitted:
-            return Verdict::Counted;
+            if (workers_.admit(peer.address, PerIpLimiter::Clock::now()) == PerIpLimiter::Verdict::Admitted)
+                return Verdict::Counted;
+            limiter_.release(peer.address);
+            refusedConnections_++;
+            refuse(peer, 503,
+                   "this address holds " + std::to_string(maxWorkers_) +
+                       " of the node's HTTP workers already (limits.max_http_workers_per_ip)",
+                   kRetryAfterAtLimit);
+            return Verdict::Refused;
         case PerIpLimiter::Verdict::TooFast:
             refusedRate_++;
             refuse(peer, 429,
@@ -40,6 +50,10 @@ ConnectionAdmission::Verdict ConnectionAdmission::admit(const Peer& peer) {
 
 void ConnectionAdmission::release(std::string_view peer) {
     limiter_.release(peer);
+}
+
+void ConnectionAdmission::releaseWorker(std::string_view peer) {
+    workers_.release(peer);
 }
 
 void ConnectionAdmission::refuse(const Peer& peer, int status, const std::string& why,

@@ -3,9 +3,10 @@
 // system calls, not for the header deadline.
 //
 // Past limits.max_new_connections_per_ip_per_second the client gets 429, past
-// limits.max_connections_per_ip 503, each with Retry-After and Connection: close, written on the
-// socket itself (CivetWeb has no request to answer yet); the socket is then shut down both ways,
-// so CivetWeb's read ends at once and it closes the connection. Measured: 2,000 connections
+// limits.max_connections_per_ip or limits.max_http_workers_per_ip (connections of the address
+// in a CivetWeb worker now: slow senders cannot hold every worker) 503, each with Retry-After and Connection:
+// close, written on the socket itself (CivetWeb has no request to answer yet); the socket is then shut down
+// both ways, so CivetWeb's read ends at once and it closes the connection. Measured: 2,000 connections
 // refused one after another from one address took 0.23 ms each from the client's connect to the
 // close (median; p99 2.4 ms) on 2 shared cores, so 300 slow sockets from one address are turned
 // away in well under a second, each holding a worker for about as long as a /healthz. The address is the TCP
@@ -42,6 +43,9 @@ class ConnectionAdmission {
     // A connection admit() let through is gone: its HTTP connection closed, or the WebSocket it
     // became did. Releasing a trusted proxy's address does nothing (it was never counted).
     void release(std::string_view peer);
+    // A Counted connection left its CivetWeb worker (it closed, or its WebSocket went to the
+    // Reactor): limits.max_http_workers_per_ip counts it no more.
+    void releaseWorker(std::string_view peer);
 
     const TrustedProxies& proxies() const { return proxies_; }
     uint64_t refusedConnections() const { return refusedConnections_.load(); }
@@ -55,6 +59,8 @@ class ConnectionAdmission {
     const size_t newPerSecond_;
     TrustedProxies proxies_;
     PerIpLimiter limiter_;
+    const size_t maxWorkers_;
+    PerIpLimiter workers_;  // connections each address has in a CivetWeb worker
     std::atomic<uint64_t> refusedConnections_{0};
     std::atomic<uint64_t> refusedRate_{0};
 };

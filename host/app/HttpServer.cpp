@@ -314,8 +314,10 @@ int HttpServer::onConnectionStart(const mg_connection* conn, void** connData) {
 // CivetWeb worker, when the connection is closed. An upgraded connection's address is given back
 // when its WebSocket closes (ServerCounters::releasePeer).
 void HttpServer::onConnectionClose(const mg_connection* conn) {
-    if (isUpgraded(conn)) return;
     auto* server = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn)));
+    // The worker is free either way: an upgraded connection went on to the Reactor.
+    if (!tCountedPeer.empty()) server->admission_->releaseWorker(tCountedPeer);
+    if (isUpgraded(conn)) return;
     server->counters_.http--;
     if (!tCountedPeer.empty()) server->admission_->release(tCountedPeer);
     tCountedPeer.clear();

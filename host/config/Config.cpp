@@ -706,6 +706,7 @@ const Schema<Limits> kLimitsSchema = {
     value("max_connections_per_ip", &Limits::max_connections_per_ip, kCountOrZero),
     value("max_new_connections_per_ip_per_second", &Limits::max_new_connections_per_ip_per_second,
           kCountOrZero),
+    value("max_http_workers_per_ip", &Limits::max_http_workers_per_ip, kCountOrZero),
     value("max_headers", &Limits::max_headers, kMaxHeaders),
     // A bounded log.
     value("max_history_page_bytes", &Limits::max_history_page_bytes, kByteSize),
@@ -1393,6 +1394,7 @@ class Describer {
         put("max_connections_per_ip", std::to_string(limits.max_connections_per_ip));
         put("max_new_connections_per_ip_per_second",
             std::to_string(limits.max_new_connections_per_ip_per_second));
+        put("max_http_workers_per_ip", std::to_string(limits.max_http_workers_per_ip));
         put("max_headers", std::to_string(limits.max_headers));
         put("max_history_page_bytes", std::to_string(limits.max_history_page_bytes));
         put("max_write_bytes_per_second_per_ip", std::to_string(limits.max_write_bytes_per_second_per_ip));

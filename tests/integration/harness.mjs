@@ -814,7 +814,12 @@ export function toYaml(value, indent = "") {
 // slow to start and heavy for a test that opens a dozen connections. Every
 // test client is 127.0.0.1, so the per-address limits are off unless a test
 // sets them (hostile-http.test.mjs does).
-export const TEST_LIMITS = { max_connections: 256, max_connections_per_ip: 0, max_new_connections_per_ip_per_second: 0 };
+export const TEST_LIMITS = {
+  max_connections: 256,
+  max_connections_per_ip: 0,
+  max_new_connections_per_ip_per_second: 0,
+  max_http_workers_per_ip: 0,
+};
 
 // Starts a partyline process. `parties` maps party names to a script (a name
 // from tests/integration/scripts or a path) or to {script, ...}. `config` is

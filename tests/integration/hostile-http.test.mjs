@@ -262,6 +262,55 @@ describe("hostile HTTP clients", () => {
         await node.stop();
       }
     });
+
+    test("max_http_workers_per_ip: slow sockets from one address hold at most that many workers", T, async () => {
+      // As by default: connections per address far above the workers; the worker cap below them.
+      const node = await startNode({
+        natsUrl: nats.url,
+        parties: { main: "echo.lua" },
+        limits: { http_threads: 16, max_connections_per_ip: 256, max_http_workers_per_ip: 4, header_timeout_ms: 60000 },
+      });
+      const sockets = [];
+      try {
+        let refused = 0;
+        let named = true;
+        for (let i = 0; i < 40; i++) {
+          const socket = net.connect({ host: "127.0.0.1", port: node.port });
+          socket.on("error", () => {});
+          socket.setEncoding("latin1");
+          let answer = "";
+          socket.on("data", (chunk) => (answer += chunk));
+          socket.on("close", () => {
+            if (statusOf(answer) !== 503) return;
+            refused++;
+            named &&= /limits\.max_http_workers_per_ip/.test(answer);
+          });
+          socket.write("G"); // one byte of a head that never ends
+          sockets.push(socket);
+        }
+        await until(() => refused >= 36, { timeoutMs: 50000, what: `36 refusals (${refused} so far)` });
+        assert.ok(named, "a refusal did not name limits.max_http_workers_per_ip");
+        // 12 of the 16 workers are free for everyone else: /healthz and a room answer at once.
+        const health = await getFromOther(node, "/healthz");
+        assert.equal(health.status, 200);
+        assert.ok(health.ms < 2000, `healthz took ${health.ms} ms`);
+        const a = await connect(node.wsUrl("main", "room"), { localAddress: OTHER });
+        const b = await connect(node.wsUrl("main", "room"), { localAddress: OTHER });
+        a.send("served beside slow sockets");
+        await b.waitFor((m) => m.text === "served beside slow sockets", 10000);
+        await a.close();
+        await b.close();
+        // A WebSocket leaves its worker: this address may open more than 4 of them.
+        for (const s of sockets) s.destroy();
+        await until(() => sockets.every((s) => s.destroyed), { what: "the slow sockets closed" });
+        const many = [];
+        for (let i = 0; i < 6; i++) many.push(await connect(node.wsUrl("main", "ws")));
+        for (const c of many) await c.close();
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await node.stop();
+      }
+    });
   });
 
 
