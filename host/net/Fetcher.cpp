@@ -201,9 +201,10 @@ void Fetcher::writeMetrics(Metrics& out) const {
     out.gauge("partyline_fetch_in_flight", "Fetches by room scripts in flight on this node.", inFlight());
 }
 
-// The check by name against the Fetcher's list, then the call's own narrower list.
+// The check by name against the Fetcher's list (or the call's own in its place), then the call's
+// own narrower list.
 Result<FetchTarget> Fetcher::checkTarget(const FetchRequest& request, std::string_view url) const {
-    auto target = policy_.check(url);
+    auto target = (request.instead ? *request.instead : policy_).check(url);
     if (target && request.narrow) {
         if (auto narrowed = request.narrow->check(url); !narrowed) return narrowed.status();
     }
@@ -231,7 +232,7 @@ void Fetcher::fetch(FetchRequest request, Done done) {
     int timeout =
         request.timeout_ms > 0 ? std::min(request.timeout_ms, limits_.timeout_ms) : limits_.timeout_ms;
     t->deadline = t->start + std::chrono::milliseconds(timeout);
-    t->policy = &policy_;
+    t->policy = request.instead ? request.instead.get() : &policy_;
     t->limits = &limits_;
     t->done = std::move(done);
     if (Status s = validate(request); !s) {
