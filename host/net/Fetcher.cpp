@@ -193,12 +193,13 @@ const char* Fetcher::outcomeName(FetchOutcome outcome) {
 void Fetcher::writeMetrics(Metrics& out) const {
     for (size_t i = 0; i < kFetchOutcomes; ++i) {
         auto outcome = FetchOutcome(i);
-        out.counter("partyline_fetch_total", "Fetches by room scripts, by how they ended.", total(outcome),
-                    {{"status", outcomeName(outcome)}});
+        out.counter("partyline_fetch_total",
+                    "Outgoing HTTP calls (room scripts' fetch, webhook attempts), by how they ended.",
+                    total(outcome), {{"status", outcomeName(outcome)}});
     }
     out.histogram("partyline_fetch_seconds",
-                  "Fetches by room scripts that were started, from the call to its answer.", seconds_);
-    out.gauge("partyline_fetch_in_flight", "Fetches by room scripts in flight on this node.", inFlight());
+                  "Outgoing HTTP calls that were started, from the call to its answer.", seconds_);
+    out.gauge("partyline_fetch_in_flight", "Outgoing HTTP calls in flight on this node.", inFlight());
 }
 
 // The check by name against the Fetcher's list (or the call's own in its place), then the call's
