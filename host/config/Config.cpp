@@ -8,6 +8,7 @@
 #include "config/Config.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <netinet/in.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -451,8 +452,19 @@ const Rule<int> kFetchTimeout = integerIn(1, 600000, "a number of milliseconds f
 const Rule<size_t> kFetchInFlight = integerIn<size_t>(1, 100000, "an integer from 1 to 100000");
 const Rule<int> kFetchRedirects = integerIn(0, 20, "an integer from 0 to 20");
 
-// A webhook's URL: http or https with a host, and no space or control character. The node parses
-// it again with libcurl's URL API at start (net/FetchPolicy), which is the parser that sends it.
+// libcurl's URL API, the parser that sends the request, must take it too, so check-config and
+// serve agree.
+bool curlParsesWithHost(const std::string& text) {
+    CURLU* url = curl_url();
+    char* host = nullptr;
+    bool ok = url && curl_url_set(url, CURLUPART_URL, text.c_str(), 0) == CURLUE_OK &&
+              curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host;
+    curl_free(host);
+    curl_url_cleanup(url);
+    return ok;
+}
+
+// A webhook's URL: http or https with a host, and no space or control character.
 bool isWebhookUrl(std::string_view text) {
     std::string lower = lowercase(text);
     size_t start = lower.starts_with("http://") ? 7 : lower.starts_with("https://") ? 8 : 0;
@@ -461,7 +473,8 @@ bool isWebhookUrl(std::string_view text) {
         return false;
     size_t end = text.find_first_of("/?#", start);
     std::string_view authority = text.substr(start, end == std::string_view::npos ? text.npos : end - start);
-    return !authority.empty() && authority.find('@') == std::string_view::npos;
+    return !authority.empty() && authority.find('@') == std::string_view::npos &&
+           curlParsesWithHost(std::string(text));
 }
 const Rule<std::string> kWebhookUrl =
     textWhere("an http:// or https:// URL with a host (and no user:password@)", isWebhookUrl);
