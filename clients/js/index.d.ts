@@ -59,6 +59,12 @@ export declare class PartylineSocket extends PartySocket {
   get lastSeq(): number | undefined;
   /** The same as `lastSeq`. */
   get seq(): number | undefined;
+  /**
+   * The id the node gave the current connection (from its welcome frame):
+   * `id`, or one the node chose while another connection holds `id` and this
+   * one could not prove it is the same client. Undefined before the welcome.
+   */
+  get connectionId(): string | undefined;
 
   onmessage: ((event: PartylineMessageEvent) => void) | null;
   ontruncated: ((event: TruncatedEvent) => void) | null;
@@ -102,6 +108,7 @@ export declare function classifyFrame(
 ):
   | { kind: "write"; seq: number; data: string; binary: boolean }
   | { kind: "truncated"; since: number; first: number }
+  | { kind: "welcome"; id: string; resume: string }
   | { kind: "direct"; data: string; binary: boolean }
   | null;
 

@@ -7,6 +7,8 @@
 //   {"seq":N,"data":"text"}                   a log write (text)
 //   {"seq":N,"binary":true,"data":"<base64>"} a log write (binary)
 //   {"truncated":true,"since":S,"first":F}    retention dropped writes after S
+//   {"welcome":true,"id":ID,"resume":SECRET}  first frame: the connection's id and
+//                                             the secret that takes it back
 //   anything else                             conn:send, as the script sent it
 //   {"data":...} / {"binary":true,"data":...} conn:send, wrapped (the shape the
 //                                             node is to use for v1 clients)
@@ -14,7 +16,10 @@
 // PartylineSocket unwraps log writes (event.data is the write's data, event.seq
 // its sequence), drops any write at or before the last sequence it delivered,
 // and reconnects with ?since=<that sequence>, by making PartySocket's `query`
-// a function evaluated on every connection attempt.
+// a function evaluated on every connection attempt. It also keeps the resume
+// secret of the welcome frame and presents it (?_resume=) when it reconnects,
+// so its id (_pk) comes back to it even while its old connection lingers
+// half-open on the node, and no other client can take that id.
 
 import { PartySocket } from "partysocket";
 
@@ -28,7 +33,8 @@ function hasExactly(object, keys) {
 }
 
 // What a text frame from the node is: {kind: "write", seq, data, binary},
-// {kind: "truncated", since, first}, {kind: "direct", data, binary}, or null
+// {kind: "truncated", since, first}, {kind: "welcome", id, resume},
+// {kind: "direct", data, binary}, or null
 // (a conn:send frame as the script sent it). Only the exact shapes count, so
 // that a script's own JSON is not mistaken for a wrapper.
 export function classifyFrame(text) {
@@ -46,6 +52,8 @@ export function classifyFrame(text) {
       return { kind: "write", seq: value.seq, data: value.data, binary: true };
     return null;
   }
+  if (value.welcome === true && typeof value.id === "string" && typeof value.resume === "string" && hasExactly(value, ["welcome", "id", "resume"]))
+    return { kind: "welcome", id: value.id, resume: value.resume };
   if (value.truncated === true && isSeq(value.since) && isSeq(value.first) && hasExactly(value, ["truncated", "since", "first"]))
     return { kind: "truncated", since: value.since, first: value.first };
   if (typeof value.data === "string") {
@@ -113,11 +121,14 @@ export class PartylineSocket extends PartySocket {
     const { since, query, protocols, ...rest } = options;
     // The query function runs on every connection attempt, after this
     // constructor returned (PartySocket connects asynchronously).
-    const state = { lastSeq: checkSince(since), query, protocols };
+    // resume: the secret the node gave the last connection that had this
+    // socket's id; connectionId: the id the node gave the current connection.
+    const state = { lastSeq: checkSince(since), query, protocols, resume: undefined, connectionId: undefined };
     state.queryProvider = async () => {
       const own = typeof state.query === "function" ? await state.query() : state.query;
       const merged = { ...(own || {}) };
       if (state.lastSeq !== undefined) merged.since = String(state.lastSeq);
+      if (state.resume !== undefined) merged._resume = state.resume;
       return merged;
     };
     super({ ...rest, protocols: withProtocol(protocols), query: state.queryProvider });
@@ -134,6 +145,14 @@ export class PartylineSocket extends PartySocket {
     return this.#state.lastSeq;
   }
 
+  // The id the node gave the current connection (its welcome frame): the
+  // socket's `id` (_pk), or, while another connection holds that id and this
+  // one could not prove it is the same client, one the node chose. Undefined
+  // before the welcome.
+  get connectionId() {
+    return this.#state.connectionId;
+  }
+
   // PartySocket's updateProperties, keeping the resume logic: a new `query` or
   // `protocols` is wrapped like the constructor's; another room, party,
   // basePath or prefix starts without a sequence (sequences belong to a room),
@@ -147,8 +166,11 @@ export class PartylineSocket extends PartySocket {
       changed("party", this.name) ||
       changed("basePath", this.basePath) ||
       changed("prefix", this.partySocketOptions.prefix)
-    )
+    ) {
       state.lastSeq = undefined;
+      state.resume = undefined; // a secret belongs to one room too
+    }
+    if (rest.id !== undefined && rest.id !== this.id) state.resume = undefined;
     if ("since" in options) state.lastSeq = checkSince(since);
     if ("query" in options) state.query = query;
     if ("protocols" in options) state.protocols = protocols;
@@ -176,6 +198,13 @@ export class PartylineSocket extends PartySocket {
         if (state.lastSeq !== undefined && frame.seq <= state.lastSeq) return;
         state.lastSeq = frame.seq;
         return this.#deliver(frame.binary ? binaryData(frame.data, this.binaryType) : frame.data, frame.seq);
+      case "welcome":
+        state.connectionId = frame.id;
+        // The secret of a connection that has this socket's id: the one to
+        // present next time. A node-chosen id's secret would prove nothing
+        // about ours.
+        if (frame.id === this.id) state.resume = frame.resume;
+        return;
       case "truncated": {
         const event = truncatedEvent(frame.since, frame.first);
         if (this.ontruncated) this.ontruncated(event);

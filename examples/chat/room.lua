@@ -1,11 +1,13 @@
 -- Chat room: the default party `main` of partyline.
 --
 -- Protocol (JSON text frames):
---   server -> joiner   {"type":"welcome","id":ID,"room":ROOM}
+--   server -> joiner   {"type":"welcome","handle":HANDLE,"room":ROOM}
 --   client -> server   {"type":"chat","text":TEXT,"name":NAME}   (name optional)
---   server -> room     {"type":"chat","from":NAME or ID,"id":ID,"text":TEXT,"at":TIME}
---   server -> room     {"type":"join","id":ID} and {"type":"leave","id":ID,"name":NAME}
+--   server -> room     {"type":"chat","from":NAME or HANDLE,"handle":HANDLE,"text":TEXT,"at":TIME}
+--   server -> room     {"type":"join","handle":HANDLE} and {"type":"leave","handle":HANDLE,"name":NAME}
 --   server -> sender   {"type":"error","error":WHY} when a frame is not a valid chat message
+-- HANDLE is an opaque name for one connection, made by the room: connection
+-- ids are never broadcast, so no one learns another participant's id.
 -- GET /parties/main/ROOM answers {"room":ROOM}.
 --
 -- Every chat line goes through room:broadcast, so it reaches the room's
@@ -16,9 +18,12 @@ local MAX_NAME = 64 -- characters
 
 local Room = {}
 
--- Names of this shard's connections, by id, for the leave notice. A
--- connection's events all run on the shard it is connected to.
-local names = {}
+-- A connection's handle: 12 hex digits from the system's random source.
+local function newHandle()
+  return (crypto.random(6):gsub(".", function(c)
+    return string.format("%02x", c:byte())
+  end))
+end
 
 -- Length in characters, or nil when the text is not valid UTF-8.
 local function length(text)
@@ -63,9 +68,12 @@ local function parse(conn, message)
   return msg
 end
 
+-- A connection's events all run on the shard it is connected to, so its
+-- handle and name live in conn.state.
 function Room.onConnect(room, conn, req)
-  conn:send(json.encode({ type = "welcome", id = conn.id, room = room.id }))
-  room:broadcast(json.encode({ type = "join", id = conn.id }), { exclude = { conn.id } })
+  conn.state.handle = newHandle()
+  conn:send(json.encode({ type = "welcome", handle = conn.state.handle, room = room.id }))
+  room:broadcast(json.encode({ type = "join", handle = conn.state.handle }), { exclude = { conn.id } })
 end
 
 function Room.onMessage(room, conn, message)
@@ -74,19 +82,18 @@ function Room.onMessage(room, conn, message)
     reject(conn, why)
     return
   end
-  names[conn.id] = msg.name or names[conn.id]
+  conn.state.name = msg.name or conn.state.name
   room:broadcast(json.encode({
     type = "chat",
-    from = msg.name or conn.id,
-    id = conn.id,
+    from = msg.name or conn.state.handle,
+    handle = conn.state.handle,
     text = msg.text,
     at = now(),
   }))
 end
 
 function Room.onClose(room, conn, code, reason)
-  room:broadcast(json.encode({ type = "leave", id = conn.id, name = names[conn.id] }))
-  names[conn.id] = nil
+  room:broadcast(json.encode({ type = "leave", handle = conn.state.handle, name = conn.state.name }))
 end
 
 function Room.onRequest(room, req)

@@ -594,7 +594,7 @@ end
 
 function Room.onConnect(room, conn, req)
   if not caughtUp and not catchUp(room) then
-    conn:close(1013, "the game's log cannot be read now")
+    conn:close(4013, "the game's log cannot be read now; try again")
     return
   end
   sendState(room, conn)

@@ -16,10 +16,12 @@
 
 #include "app/HttpIo.h"
 #include "app/RequestFraming.h"
+#include "app/RoomRefusal.h"
 #include "app/Router.h"
 #include "app/UpgradeRequest.h"
 #include "core/Json.h"
 #include "core/Log.h"
+#include "core/ThreadName.h"
 #include "net/SocketLocator.h"
 
 namespace partyline {
@@ -129,6 +131,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
     // No document_root: CivetWeb serves no file (so runs no CGI or SSI); StaticFiles does.
     mg_callbacks callbacks{};
     callbacks.init_connection = &HttpServer::onConnectionStart;
+    // CivetWeb's threads by role: its accept loop, its workers (numbered), its timer.
+    callbacks.init_thread = [](const mg_context*, int type) -> void* {
+        static std::atomic<unsigned> workers{0};
+        nameThisThread(type == 0   ? std::string("pl-http-accept")
+                       : type == 1 ? "pl-http-" + std::to_string(workers++)
+                                   : std::string("pl-http-timer"));
+        return nullptr;
+    };
     callbacks.connection_close = &HttpServer::onConnectionClose;
     callbacks.log_message = [](const mg_connection*, const char* message) {
         log::warn("http", message);
@@ -206,7 +216,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen,
 // WebSockets leave CivetWeb once upgraded (see Reactor.h), so its workers
 // serve HTTP only; WebSockets past max_connections get a 503.
 void HttpServer::makeHandlers() {
-    reactor_ = std::make_unique<net::Reactor>();
+    reactor_ = std::make_unique<net::Reactor>(deps_.limits.max_pending_input_bytes);
     for (const auto& [name, party] : deps_.parties.all())
         if (party->isRouter())
             routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), deps_.rooms));
@@ -489,8 +499,8 @@ int HttpServer::handleRoomRequest(mg_connection* conn, const Route& route, const
     if (auto refused = checkToken(conn, route.party, route.party, route.room, request)) return *refused;
     if (Status body = bodies_->read(conn, deps_.limits.max_message_bytes, request.body); !body)
         return BodyReader::refuse(conn, body);
-    auto shard = deps_.rooms.shard(route.party, route.room);
-    if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+    auto shard = deps_.rooms.open(route.party, route.room, request.remoteAddr);
+    if (!shard) return send(conn, roomRefusal(shard.status()));
     Waiter<HttpResponse> waiter;
     shard.value()->request(std::move(request), waiter.callback());
     if (waiter.future.wait_for(kRequestTimeout) != std::future_status::ready)
@@ -532,8 +542,8 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, con
     auto rooms = router.shardRooms(route.room);
     std::vector<Waiter<HttpResponse>> waiters(rooms.size());
     for (size_t i = 0; i < rooms.size(); ++i) {
-        auto shard = deps_.rooms.shard(router.target(), rooms[i]);
-        if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+        auto shard = deps_.rooms.open(router.target(), rooms[i], request.remoteAddr);
+        if (!shard) return send(conn, roomRefusal(shard.status()));
         shard.value()->request(request, waiters[i].callback());
     }
     auto deadline = std::chrono::steady_clock::now() + kRequestTimeout;

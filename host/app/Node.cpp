@@ -86,8 +86,9 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     log::info("node", config.fetch.allow.empty() ? "fetch: no host allowed (fetch.allow is empty)"
                                                  : "fetch: " + std::to_string(config.fetch.allow.size()) +
                                                        " entries in fetch.allow");
-    node->blocking_ = std::make_unique<Executor>(kBlockingThreads);
-    node->executor_ = std::make_unique<Executor>(std::max(2u, std::thread::hardware_concurrency()));
+    node->blocking_ = std::make_unique<Executor>(kBlockingThreads, "pl-block");
+    node->executor_ =
+        std::make_unique<Executor>(std::max(2u, std::thread::hardware_concurrency()), "pl-shard");
     node->timer_ = std::make_unique<Timer>();
     auto targets = webhookTargets(config);
     if (!targets) return targets.status();

@@ -48,6 +48,8 @@ Result<UpgradeRequest> UpgradeRequest::parse(std::string_view method, const Http
     request.versioned = headers.hasToken("sec-websocket-protocol", "partyline.v1");
     if (auto pk = query.find("_pk"); pk != query.end() && isValidConnectionId(pk->second))
         request.connectionId = pk->second;
+    if (auto resume = query.find("_resume"); resume != query.end() && isValidConnectionId(resume->second))
+        request.resume = resume->second;
     if (auto since = query.find("since"); since != query.end()) {
         request.since = parseDecimal(since->second);
         if (!request.since) return refuse("since must be a log sequence (a non-negative integer)");

@@ -18,8 +18,11 @@ namespace partyline {
 inline constexpr size_t kMaxConnectionIdBytes = 128;
 
 struct UpgradeRequest {
-    std::string key;                // Sec-WebSocket-Key, the base64 of 16 bytes
-    std::string connectionId;       // `_pk` when it is a usable id, else empty: the node makes one
+    std::string key;           // Sec-WebSocket-Key, the base64 of 16 bytes
+    std::string connectionId;  // `_pk` when it is a usable id, else empty: the node makes one
+    // `_resume`: the resume secret a partyline.v1 client was given in its welcome frame, to take
+    // its id back while the old connection lingers (rooms/ConnectionIds.h); empty when none.
+    std::string resume;
     bool versioned = false;         // the client asked for the partyline.v1 subprotocol
     std::optional<uint64_t> since;  // `?since=`: replay the log after this sequence
 

@@ -12,11 +12,12 @@
 #include <future>
 #include <memory>
 #include <optional>
-#include <random>
 
 #include "app/HttpIo.h"
+#include "app/RoomRefusal.h"
 #include "app/Router.h"
 #include "app/UpgradeRequest.h"
+#include "core/Json.h"
 #include "core/Log.h"
 #include "net/SessionHandler.h"
 #include "net/SocketLocator.h"
@@ -27,6 +28,8 @@ namespace {
 
 // How long an upgrade waits for a new shard to learn the log's position.
 constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
+// How long an upgrade asking for an id in use waits for the Reactor to read the holder's Close.
+constexpr auto kSettleWait = std::chrono::milliseconds(500);
 
 // The room's view of one WebSocket: what the shard sends goes to the connection's outbox.
 class OutboxClient : public Client {
@@ -49,29 +52,73 @@ class OutboxClient : public Client {
     std::string auth_;
 };
 
+// A connection's claim on its id in its room: given back when the upgrade leaves, unless it was
+// handed to the RoomSession that gives it back at the close.
+struct IdHold {
+    std::shared_ptr<Shard> shard;
+    ConnectionIds::Claim claim;
+    IdHold(std::shared_ptr<Shard> s, ConnectionIds::Claim c) : shard(std::move(s)), claim(std::move(c)) {}
+    IdHold(const IdHold&) = delete;
+    IdHold& operator=(const IdHold&) = delete;
+    ~IdHold() {
+        if (shard) shard->ids().release(claim.id, claim.ticket);
+    }
+};
+
 // The Reactor's view of one WebSocket, on the Reactor thread: each message read is posted to the
-// shard's strand, and the close leaves the room and gives the connection's slot back.
+// shard's strand, and the close leaves the room, gives the id back and the connection's slot.
 class RoomSession : public net::SessionHandler {
    public:
-    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, ServerCounters& counters,
-                std::string peer)
-        : shard_(std::move(shard)), client_(std::move(client)), counters_(counters), peer_(std::move(peer)) {}
+    RoomSession(std::shared_ptr<Shard> shard, std::shared_ptr<Client> client, uint64_t idTicket,
+                ServerCounters& counters, std::string peer)
+        : shard_(std::move(shard)),
+          client_(std::move(client)),
+          idTicket_(idTicket),
+          counters_(counters),
+          peer_(std::move(peer)) {}
     void onMessage(std::string payload, bool binary) override {
         counters_.messagesIn++;
         shard_->receive(client_, std::move(payload), binary);
     }
+    // A client that said goodbye leaves at once, so its own reconnect, which may come before the
+    // end of this stream, finds its id free.
+    void onPeerClosed(uint16_t code, std::string_view reason) override { leave(code, reason); }
     void onClosed(uint16_t code, std::string_view reason) override {
-        shard_->disconnect(client_, code, std::string(reason));
+        leave(code, reason);
         counters_.webSockets--;
         if (!peer_.empty() && counters_.releasePeer) counters_.releasePeer(peer_);
     }
 
    private:
+    void leave(uint16_t code, std::string_view reason) {
+        if (left_) return;
+        left_ = true;
+        // Leaving first: a newcomer given this id after the release joins after this leave.
+        shard_->disconnect(client_, code, std::string(reason));
+        shard_->ids().release(client_->id(), idTicket_);
+    }
+
     std::shared_ptr<Shard> shard_;
     std::shared_ptr<Client> client_;
+    uint64_t idTicket_;
     ServerCounters& counters_;
     std::string peer_;  // counted against limits.max_connections_per_ip until the close; empty: not counted
+    bool left_ = false;
 };
+
+// What a partyline.v1 client learns first: its id, and the secret that takes the id back from a
+// connection of its own that lingers (rooms/ConnectionIds.h).
+FramePtr welcomeFrame(const ConnectionIds::Claim& claim) {
+    return std::make_shared<const std::string>(net::encodeFrame(
+        net::Opcode::Text,
+        "{\"welcome\":true,\"id\":" + jsonQuote(claim.id) + ",\"resume\":" + jsonQuote(claim.resume) + "}"));
+}
+
+HttpResponse idRefusal(const std::string& id) {
+    return HttpResponse::text(409, "connection id '" + id +
+                                       "' is in use by another identity: connect without _pk, or with "
+                                       "another id\n");
+}
 
 // An admitted connection's slot: given back when the upgrade leaves, unless it was handed to the
 // RoomSession that gives it back at the close.
@@ -81,14 +128,6 @@ struct Slot {
         if (count) (*count)--;
     }
 };
-
-std::string newConnectionId() {
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    char id[33];
-    std::snprintf(id, sizeof id, "%016llx%016llx", (unsigned long long)random(),
-                  (unsigned long long)random());
-    return id;
-}
 
 // Takes the connection's socket away from CivetWeb: a duplicate goes to the
 // Reactor, and CivetWeb's descriptor number is pointed at an unconnected
@@ -128,14 +167,22 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
         response.headers.emplace_back("Sec-WebSocket-Version", "13");
         return send(conn, response);
     }
-    std::string id = upgrade->connectionId.empty() ? newConnectionId() : upgrade->connectionId;
     const Party* party = deps_.parties.find(route.party);
     if (!party) return sendText(conn, 404, "no party named '" + route.party + "'");
+    // The router's target has the same rest of the path: one request serves both.
+    HttpRequest request = makeRequest(conn, route);
+    if (deps_.proxies)
+        request.remoteAddr = deps_.proxies->clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"));
+    request.query.erase("_resume");  // a secret: no script reads it
+    IdRequest idRequest{upgrade->connectionId, {}, upgrade->resume, false};
+    // Routing spreads connections by the id asked for (or a random one): the id it is given
+    // comes later, from the room.
+    std::string routingId = idRequest.wanted.empty() ? ConnectionIds::randomId() : idRequest.wanted;
     Route target = route;
     if (party->isRouter()) {
         ShardRouter& router = *deps_.routers.at(route.party);
         target.party = router.target();
-        target.room = router.assign(route.room, id).value();
+        target.room = router.assign(route.room, routingId, request.remoteAddr).value();
         party = deps_.parties.find(target.party);
     }
     if (auto script = party->script(); !script->error.isOk())
@@ -143,16 +190,15 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
                         "party '" + target.party + "' cannot run its script: " + script->error.message());
     // The party's auth, before the room is created or runs anything: the URL's party's, else
     // (a router) its target's.
-    HttpRequest request = makeRequest(conn, target);
-    if (deps_.proxies)
-        request.remoteAddr = deps_.proxies->clientOf(ri->remote_addr, headersOf(ri).find("x-forwarded-for"));
     std::optional<std::chrono::system_clock::time_point> expiresAt;
     if (const ConnectionAuth* auth = deps_.auths.authFor(route.party, target.party)) {
+        idRequest.authParty = true;
         auto outcome = auth->check(request, target.party, target.room, epochSeconds());
         if (outcome.status) return send(conn, refusalOf(outcome));
         if (outcome.identity) {
             request.auth = std::move(outcome.identity->claims);
             if (outcome.identity->expires) expiresAt = epochTime(*outcome.identity->expires);
+            idRequest.identity = outcome.identity->subject.value_or("");
         }
     }
     if (!deps_.counters.admitWebSocket(deps_.limits.max_connections)) {
@@ -163,22 +209,35 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     }
     Slot slot{&deps_.counters.webSockets};
 
-    auto shard = deps_.rooms.shard(target.party, target.room);
-    if (!shard) return sendText(conn, statusFor(shard.status().code()), shard.status().message());
+    auto shard = deps_.rooms.open(target.party, target.room, request.remoteAddr);
+    if (!shard) return send(conn, roomRefusal(shard.status()));
     if (!shard.value()->waitUntilReady(kRoomStartTimeout))
         return sendText(conn, 503, "the room's log cannot be reached now; retry");
+    auto claim = shard.value()->ids().claim(idRequest);
+    if (claim.outcome == IdOutcome::Fresh || claim.outcome == IdOutcome::Refused) {
+        // The holder may have sent its Close just before (a PartySocket reconnecting does): once
+        // the Reactor has read what is waiting for it, the id may be free.
+        shard.value()->ids().release(claim.id, claim.ticket);  // a refusal holds nothing
+        deps_.reactor.settle(kSettleWait);
+        claim = shard.value()->ids().claim(idRequest);
+    }
+    if (claim.outcome == IdOutcome::Refused) return send(conn, idRefusal(idRequest.wanted));
+    IdHold hold(shard.value(), std::move(claim));
     Waiter<std::optional<HttpResponse>> admission;
     shard.value()->beforeConnect(request, admission.callback());
     if (admission.future.wait_for(kRequestTimeout) != std::future_status::ready)
         return sendText(conn, 504, "the room did not decide in time");
     if (auto refusal = admission.future.get()) return send(conn, *refusal);
-    int status = takeOver(conn, shard.value(), std::move(request), *upgrade, id, expiresAt);
-    if (status == 101) slot.count = nullptr;  // RoomSession::onClosed gives it back
+    int status = takeOver(conn, shard.value(), std::move(request), *upgrade, hold.claim, expiresAt);
+    if (status == 101) {  // RoomSession::onClosed gives both back
+        slot.count = nullptr;
+        hold.shard.reset();
+    }
     return status;
 }
 
 int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
-                               const UpgradeRequest& upgrade, const std::string& id,
+                               const UpgradeRequest& upgrade, const ConnectionIds::Claim& claim,
                                std::optional<std::chrono::system_clock::time_point> expiresAt) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto socket =
@@ -205,7 +264,8 @@ int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>
     auto answer = std::make_shared<const std::string>(
         net::upgradeResponse(upgrade.key, upgrade.versioned ? "partyline.v1" : ""));
     auto outbox = deps_.sender.attachHeld(fd, deps_.limits.send_buffer_bytes, std::move(answer));
-    auto client = std::make_shared<OutboxClient>(id, upgrade.versioned, outbox, request.auth);
+    if (upgrade.versioned) outbox->send(welcomeFrame(claim));  // right after the 101
+    auto client = std::make_shared<OutboxClient>(claim.id, upgrade.versioned, outbox, request.auth);
     net::SessionLimits limits = net::SessionLimits::from(deps_.limits);
     limits.expiresAt = expiresAt;
     shard->connect(client, std::move(request), upgrade.since);
@@ -213,7 +273,7 @@ int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>
     deps_.counters.http--;
     deps_.reactor.adopt(
         fd, outbox,
-        std::make_unique<RoomSession>(shard, client, deps_.counters,
+        std::make_unique<RoomSession>(shard, client, claim.ticket, deps_.counters,
                                       deps_.counters.countedPeer ? deps_.counters.countedPeer() : ""),
         limits);
     outbox->release();

@@ -1,7 +1,9 @@
 // WebSocketUpgrade: the seam between the network and the rooms. Turns an upgrade request into a
-// room connection: checks the handshake, asks the room (onBeforeConnect), takes the socket away
-// from CivetWeb, answers 101 through the connection's outbox, joins the shard and hands the socket
-// to the Reactor, whose frames then go to the shard.
+// room connection: checks the handshake, opens the room (RoomRegistry::open: 503 or 429 past the
+// limits on new rooms), claims the connection's id (ConnectionIds: 409 for an id another identity
+// holds), asks the room (onBeforeConnect), takes the socket away from CivetWeb, answers 101 (and a
+// partyline.v1 client's welcome frame) through the connection's outbox, joins the shard and hands
+// the socket to the Reactor, whose frames then go to the shard.
 //
 // Must not: read or write WebSocket frames (the Reactor and the Sender do), or run Lua: the room
 // decides on its shard's strand while the worker waits.
@@ -54,7 +56,7 @@ class WebSocketUpgrade {
     // to the Reactor and lets the 101 out. 101, or the 500 written when the socket cannot be taken.
     // `expiresAt`: when its token expires, the Reactor closes it 4001.
     int takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
-                 const UpgradeRequest& upgrade, const std::string& id,
+                 const UpgradeRequest& upgrade, const ConnectionIds::Claim& claim,
                  std::optional<std::chrono::system_clock::time_point> expiresAt);
 
     WebSocketUpgradeDeps deps_;

@@ -98,6 +98,21 @@ bool parseArgs(int argc, char** argv, Args& args, std::string& error) {
     return true;
 }
 
+// Every party's script file exists (serve and check-config refuse a configuration naming one
+// that does not), named with the file and line of its key.
+Status checkScriptFiles(const Config& config) {
+    for (const auto& [name, party] : config.parties) {
+        if (party.router.shards != 0 || std::filesystem::exists(party.script)) continue;
+        std::string key = "parties." + name + ".script";
+        auto line = config.lines.find(key);
+        std::string where =
+            config.source + (line != config.lines.end() ? ":" + std::to_string(line->second) : "");
+        return Status(Code::NotFound,
+                      where + ": " + key + ": no such file '" + config.shown(key, party.script) + "'");
+    }
+    return Status::ok();
+}
+
 Result<Config> loadConfig(const Args& args) {
     Config config;
     if (auto it = args.flags.find("--config"); it != args.flags.end()) {
@@ -115,11 +130,7 @@ Result<Config> loadConfig(const Args& args) {
     if (auto it = args.flags.find("--data"); it != args.flags.end()) config.data_dir = it->second;
     if (auto it = args.flags.find("--node-id"); it != args.flags.end()) config.node_id = it->second;
     if (auto it = args.flags.find("--nats-url"); it != args.flags.end()) config.nats.url = it->second;
-    for (const auto& [name, party] : config.parties)
-        if (party.router.shards == 0 && !std::filesystem::exists(party.script))
-            return Status(Code::NotFound, config.source + ": parties." + name + ".script: no such file '" +
-                                              config.shown("parties." + name + ".script", party.script) +
-                                              "'");
+    if (Status scripts = checkScriptFiles(config); !scripts) return scripts;
     return config;
 }
 
@@ -310,6 +321,10 @@ int main(int argc, char** argv) {
         auto config = Config::load(args.positional[0]);
         if (!config) {
             std::fprintf(stderr, "%s\n", config.status().message().c_str());
+            return 1;
+        }
+        if (Status scripts = checkScriptFiles(*config); !scripts) {
+            std::fprintf(stderr, "%s\n", scripts.message().c_str());
             return 1;
         }
         // The configuration in effect, defaults included; secrets and values from the

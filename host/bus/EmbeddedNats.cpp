@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/Log.h"
+#include "core/ThreadName.h"
 
 namespace partyline {
 namespace {
@@ -99,7 +100,10 @@ EmbeddedNats::EmbeddedNats(NatsServerBinary binary, std::string dataDir, std::st
       dataDir_(std::move(dataDir)),
       bindHost_(std::move(bindHost)),
       logPath_(dataDir_ + "/nats-server.log"),
-      forker_([this] { forkerLoop(); }) {}
+      forker_([this] {
+          nameThisThread("pl-nats-fork");
+          forkerLoop();
+      }) {}
 
 Result<std::unique_ptr<EmbeddedNats>> EmbeddedNats::start(const std::string& dataDir,
                                                           const std::string& bindHost) {

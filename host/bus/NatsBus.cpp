@@ -12,6 +12,7 @@
 #include "bus/Subject.h"
 #include "core/Log.h"
 #include "core/Metrics.h"
+#include "core/ThreadName.h"
 
 namespace partyline {
 namespace {
@@ -364,7 +365,10 @@ Status NatsBus::startPublisher() {
                                           kAckPendingBytes, [this](natsMsg* msg) { onLastSequence(msg); });
     if (!reads) return reads.status();
     reads_ = std::move(reads.value());
-    timer_ = std::thread([this] { timerLoop(); });
+    timer_ = std::thread([this] {
+        nameThisThread("pl-nats-timer");
+        timerLoop();
+    });
     return Status::ok();
 }
 

@@ -9,6 +9,7 @@
 #include "bus/NatsCodec.h"
 #include "bus/NatsError.h"
 #include "core/Log.h"
+#include "core/ThreadName.h"
 
 namespace partyline {
 namespace {
@@ -59,7 +60,10 @@ auto untilDeadline(Clock::time_point deadline, Attempt attempt) -> decltype(atte
 class NatsKeyValue::Watch final : public Subscription {
    public:
     Watch(std::shared_ptr<NatsKeyValue> owner, WatchCallback onChange)
-        : owner_(std::move(owner)), onChange_(std::move(onChange)), thread_([this] { run(); }) {}
+        : owner_(std::move(owner)), onChange_(std::move(onChange)), thread_([this] {
+              nameThisThread("pl-kv-watch");
+              run();
+          }) {}
 
     ~Watch() override {
         {

@@ -631,6 +631,7 @@ class Reader {
     }
 
     std::set<std::string> takeFromEnvironment() { return std::move(fromEnvironment_); }
+    std::map<std::string, int> takeLines() { return std::move(lines_); }
 
     // Calls `visit(entry, name)` for each pair of a map; a null value reads as an empty map so
     // a section whose keys are all commented out is still valid.
@@ -743,6 +744,11 @@ const Schema<Limits> kLimitsSchema = {
     // A bounded log.
     value("max_history_page_bytes", &Limits::max_history_page_bytes, kByteSize),
     value("max_write_bytes_per_second_per_ip", &Limits::max_write_bytes_per_second_per_ip, kByteSizeOrZero),
+    value("max_pending_input_bytes", &Limits::max_pending_input_bytes, kByteSize),
+    value("message_timeout_ms", &Limits::message_timeout_ms, kTimeoutMs),
+    value("max_rooms", &Limits::max_rooms, kCount),
+    value("max_new_rooms_per_ip_per_second", &Limits::max_new_rooms_per_ip_per_second, kCountOrZero),
+    value("new_room_burst", &Limits::new_room_burst, kCount),
 };
 
 const Schema<LogConfig> kLogSchema = {
@@ -1286,6 +1292,7 @@ Result<Config> Config::parse(const std::string& yaml, const std::string& sourceN
         config.nats.max_msg_size = config.limits.max_message_bytes + NatsConfig::kMaxMsgSizeHeadroom;
     if (Status status = checkTogether(reader, config); !status) return status;
     config.from_environment = reader.takeFromEnvironment();
+    config.lines = reader.takeLines();
     return config;
 }
 
@@ -1451,6 +1458,11 @@ class Describer {
         put("max_headers", std::to_string(limits.max_headers));
         put("max_history_page_bytes", std::to_string(limits.max_history_page_bytes));
         put("max_write_bytes_per_second_per_ip", std::to_string(limits.max_write_bytes_per_second_per_ip));
+        put("max_pending_input_bytes", std::to_string(limits.max_pending_input_bytes));
+        put("message_timeout_ms", std::to_string(limits.message_timeout_ms.count()));
+        put("max_rooms", std::to_string(limits.max_rooms));
+        put("max_new_rooms_per_ip_per_second", std::to_string(limits.max_new_rooms_per_ip_per_second));
+        put("new_room_burst", std::to_string(limits.new_room_burst));
         close();
     }
 

@@ -44,9 +44,10 @@ struct Limits {
     // A shard with no connections lives this long, so a reconnecting client finds it warm.
     std::chrono::seconds idle_room_seconds{60};
     // Half-open connections are found by ping/pong: a ping after this much silence...
-    std::chrono::seconds ping_interval_seconds{25};
-    // ...and the connection is closed if nothing arrives for this long.
-    std::chrono::seconds ping_timeout_seconds{60};
+    std::chrono::seconds ping_interval_seconds{10};
+    // ...and the connection is closed if nothing arrives for this long. Short, because a client
+    // reconnecting with the id of its half-open connection gets a fresh id until that one is gone.
+    std::chrono::seconds ping_timeout_seconds{20};
     // Messages one WebSocket may send per second, on average (0: no limit); past it the connection
     // is closed 1008. A 60 Hz cursor or game input is far below; a client above 1,000/s is broken
     // or hostile, and each message costs a Lua call.
@@ -92,6 +93,24 @@ struct Limits {
     // 1008). One second's worth may come at once. 16 MiB/s is far above any chat or game and
     // far below the 190 MiB/s a single client could store without it. 0: no limit.
     size_t max_write_bytes_per_second_per_ip = 16 * 1024 * 1024;
+    // Hostile WebSocket clients and new rooms.
+    // Bytes all WebSockets of the node may hold in messages they began and have not finished;
+    // past it the newest such connection is closed 1013. 256 MiB is 256 clients each holding a
+    // whole 1 MiB message at once, and a small part of a server's memory.
+    size_t max_pending_input_bytes = 256 * 1024 * 1024;
+    // A WebSocket that sent part of a message (or of a frame) finishes it within this, else it is
+    // closed 1008: a byte a minute must not hold a message buffer forever. 10 s moves a 1 MiB
+    // message at 100 KB/s.
+    std::chrono::milliseconds message_timeout_ms{10000};
+    // Rooms (shards) this node holds at once; a client that would open one more gets 503 with
+    // Retry-After. A shard costs about 23 KB idle: 10,000 are about 230 MB.
+    size_t max_rooms = 10000;
+    // New rooms one client address may open per second, on average (0: no limit); past it (and
+    // the burst) 429 with Retry-After. Rooms that exist stay reachable. A page opens a few rooms;
+    // thousands a second is a scan.
+    size_t max_new_rooms_per_ip_per_second = 20;
+    // New rooms an address may open at once above that rate (a token bucket of this size).
+    size_t new_room_burst = 100;
 };
 
 struct LogConfig {
@@ -245,6 +264,9 @@ struct Config {
     std::string source = "<defaults>";  // where this configuration came from, for messages
     // Dotted paths ("nats.url", "api.keys[0]") of the values taken from the environment.
     std::set<std::string> from_environment;
+    // The line of each key the file set, by dotted path ("parties.main.script"), for messages
+    // about a configuration that loaded but cannot run (a script file that is missing).
+    std::map<std::string, int> lines;
 
     // Reads and validates a YAML file.
     static Result<Config> load(const std::string& path);

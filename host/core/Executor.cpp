@@ -1,10 +1,18 @@
 #include "core/Executor.h"
 
+#include <string>
+
+#include "core/ThreadName.h"
+
 namespace partyline {
 
-Executor::Executor(size_t threads) {
+Executor::Executor(size_t threads, std::string name) {
     if (threads == 0) threads = 1;
-    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+    for (size_t i = 0; i < threads; ++i)
+        threads_.emplace_back([this, label = name + "-" + std::to_string(i)] {
+            nameThisThread(label);
+            run();
+        });
 }
 
 Executor::~Executor() {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -23,7 +24,8 @@ class Strand;
 
 class Executor {
    public:
-    explicit Executor(size_t threads);
+    // `name` prefixes each thread's name (pl-shard-0, pl-shard-1, ...; see ThreadName.h).
+    explicit Executor(size_t threads, std::string name = "pl-pool");
     ~Executor();  // stop()
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;

@@ -20,6 +20,8 @@ const char* codeName(Code code) {
             return "too large";
         case Code::ResourceExhausted:
             return "resource exhausted";
+        case Code::RateLimited:
+            return "rate limited";
         case Code::Internal:
             return "internal";
     }

@@ -23,6 +23,7 @@ enum class Code {
     Timeout,            // no answer in time: 503/504
     TooLarge,           // over a configured size limit: 413, close 1009
     ResourceExhausted,  // a budget or a capacity is spent: 503, close 1013
+    RateLimited,        // one client asked too often: 429 with Retry-After
     Internal,           // a bug or an unexpected library answer: 500
 };
 

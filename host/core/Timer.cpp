@@ -1,8 +1,14 @@
 #include "core/Timer.h"
 
+#include "core/ThreadName.h"
+
 namespace partyline {
 
-Timer::Timer() : thread_([this] { run(); }) {}
+Timer::Timer()
+    : thread_([this] {
+          nameThisThread("pl-timer");
+          run();
+      }) {}
 
 Timer::~Timer() {
     {

@@ -7,6 +7,7 @@
 
 #include "core/Log.h"
 #include "core/Metrics.h"
+#include "core/ThreadName.h"
 
 namespace partyline::net {
 namespace {
@@ -166,7 +167,10 @@ struct Fetcher::Transfer {
 Fetcher::Fetcher(FetchLimits limits) : limits_(std::move(limits)), policy_(limits_.allow) {
     initCurlOnce();
     multi_.reset(curl_multi_init());
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        nameThisThread("pl-fetch");
+        run();
+    });
 }
 
 Fetcher::~Fetcher() {

@@ -9,9 +9,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "core/Log.h"
 #include "core/Metrics.h"
+#include "core/ThreadName.h"
 #include "net/SocketLocator.h"
 #include "net/TokenBucket.h"
 
@@ -22,6 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 // Timers (pings, dead peers, close deadlines) are looked at this often.
 constexpr std::chrono::milliseconds kTick{250};
+// Timers looked at this much later than a tick mean this thread did not run: see forgiveStall.
+constexpr std::chrono::seconds kStallForgiven{1};
 // A Close was queued: how long to wait for the end of the stream before the
 // socket is closed anyway. The stream ends when the client, having read the
 // Close and the end of the server's side, closes its side, or when the Sender
@@ -68,15 +73,16 @@ struct Reactor::Connection {
     SessionLimits limits;
     FrameReader reader;
     Clock::time_point lastByte;
-    TokenBucket rate;       // messages the client may still send now
-    bool pingSent = false;  // since the last byte arrived
-    bool closing = false;   // a Close is queued: only the end of the stream matters now
+    TokenBucket rate;                               // messages the client may still send now
+    bool pingSent = false;                          // since the last byte arrived
+    std::optional<Clock::time_point> messageBegan;  // a message or frame is unfinished since then
+    bool closing = false;  // a Close is queued: only the end of the stream matters now
     Clock::time_point closeDeadline;
     uint16_t code = 0;  // the result reported to onClosed; 0: none yet
     std::string reason;
 };
 
-Reactor::Reactor() {
+Reactor::Reactor(size_t maxPendingInputBytes) : budget_(maxPendingInputBytes) {
     epoll_ = epoll_create1(EPOLL_CLOEXEC);
     wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event ev{};
@@ -84,7 +90,10 @@ Reactor::Reactor() {
     ev.data.fd = wakeFd_;
     if (epoll_ < 0 || wakeFd_ < 0 || epoll_ctl(epoll_, EPOLL_CTL_ADD, wakeFd_, &ev) != 0)
         log::error("reactor", std::string("cannot create epoll/eventfd: ") + strerror(errno));
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        nameThisThread("pl-reactor");
+        run();
+    });
 }
 
 Reactor::~Reactor() {
@@ -116,6 +125,14 @@ void Reactor::writeMetrics(Metrics& out) const {
                 "Clients closed 1008 for sending over their message rate.", s.rateLimited);
     out.counter("partyline_ping_timeouts_total",
                 "Clients dropped for silence past limits.ping_timeout_seconds.", s.pingTimeouts);
+    out.counter("partyline_message_timeouts_total",
+                "Clients closed 1008 for a message unfinished past limits.message_timeout_ms.",
+                s.messageTimeouts);
+    out.counter("partyline_input_budget_closes_total",
+                "Clients closed 1013 because unfinished messages held limits.max_pending_input_bytes.",
+                s.inputBudgetCloses);
+    out.gauge("partyline_pending_input_bytes", "Bytes held in unfinished WebSocket messages.",
+              s.pendingInputBytes);
 }
 
 void Reactor::drain() {
@@ -132,9 +149,18 @@ void Reactor::wake() {
 void Reactor::run() {
     epoll_event events[kMaxEvents];
     auto nextCheck = Clock::now() + kTick;
+    lastChecked_ = Clock::now();
     bool drainSwept = false;  // every connection was asked to close 1001
     while (!stopping_) {
+        // settle() calls made before this round's epoll_wait are answered after it: every byte
+        // that had arrived for them is read by then.
+        std::vector<std::shared_ptr<std::promise<void>>> settling;
+        {
+            std::lock_guard lock(mutex_);
+            settling.swap(settles_);
+        }
         auto wait = std::chrono::ceil<std::chrono::milliseconds>(nextCheck - Clock::now());
+        if (!settling.empty()) wait = std::chrono::milliseconds(0);
         int n = epoll_wait(epoll_, events, kMaxEvents,
                            int(std::clamp(wait, std::chrono::milliseconds(0), kTick).count()));
         for (int i = 0; i < n; ++i) {
@@ -149,6 +175,12 @@ void Reactor::run() {
             auto it = connections_.find(fd);
             if (it != connections_.end()) readFrom(*it->second);
         }
+        if (n == kMaxEvents) {  // more sockets may be ready than one round saw: one more round
+            std::lock_guard lock(mutex_);
+            settles_.insert(settles_.end(), settling.begin(), settling.end());
+        } else {
+            for (auto& done : settling) done->set_value();
+        }
         // Timers once a tick; a drain at once, but only once: after it, the
         // closing connections need nothing until their stream ends.
         bool draining = draining_.load();
@@ -162,14 +194,43 @@ void Reactor::run() {
     std::vector<int> fds;
     for (auto& [fd, c] : connections_) fds.push_back(fd);
     for (int fd : fds) finish(fd);
+    std::lock_guard lock(mutex_);
+    for (auto& done : settles_) done->set_value();
+    settles_.clear();
+}
+
+void Reactor::settle(std::chrono::milliseconds timeout) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto settled = done->get_future();
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        settles_.push_back(std::move(done));
+    }
+    wake();
+    settled.wait_for(timeout);
 }
 
 void Reactor::checkAll() {
+    forgiveStall(Clock::now());
     std::vector<int> fds;
     fds.reserve(connections_.size());
     for (auto& [fd, c] : connections_) fds.push_back(fd);
     for (int fd : fds)  // check() may finish a connection: look each one up again
         if (auto it = connections_.find(fd); it != connections_.end()) check(*it->second);
+}
+
+// Time this thread did not run (the process was stopped, or starved of processor time) is no
+// client's silence and no client's slowness: every connection's clocks move on by it, so a node
+// that was paused does not drop its clients for its own pause.
+void Reactor::forgiveStall(Clock::time_point now) {
+    auto late = now - lastChecked_ - kTick;
+    lastChecked_ = now;
+    if (late < kStallForgiven) return;
+    for (auto& [fd, c] : connections_) {
+        c->lastByte = std::min(now, c->lastByte + late);
+        if (c->messageBegan) c->messageBegan = std::min(now, *c->messageBegan + late);
+    }
 }
 
 void Reactor::takeAdopted() {
@@ -208,6 +269,7 @@ void Reactor::readFrom(Connection& c) {
                 c.reader.feed(std::string_view(buffer, size_t(n)), events);
                 handle(c, events);
                 events.clear();
+                account(c);
             }
             continue;
         }
@@ -225,25 +287,21 @@ void Reactor::handle(Connection& c, std::vector<FrameReader::Event>& events) {
         if (c.closing) return;
         switch (e.kind) {
             case Kind::Message:
-                if (!c.rate.take(c.lastByte)) {
-                    std::string why = "message rate over limits.max_messages_per_second (" +
-                                      std::to_string(uint64_t(c.limits.messagesPerSecond)) + "/s)";
-                    rateLimited_++;
-                    startClose(c, close_code::PolicyViolation, why, why);
-                    break;
-                }
-                c.handler->onMessage(std::move(e.payload), e.binary);
+                if (withinRate(c)) c.handler->onMessage(std::move(e.payload), e.binary);
                 break;
-            case Kind::Ping:
-                c.outbox->send(std::make_shared<const std::string>(encodeFrame(Opcode::Pong, e.payload)));
+            case Kind::Ping:  // a ping costs an answer: it counts like a message
+                if (withinRate(c))
+                    c.outbox->send(std::make_shared<const std::string>(encodeFrame(Opcode::Pong, e.payload)));
                 break;
-            case Kind::Pong:
-                break;  // any byte already counted as a sign of life
+            case Kind::Pong:  // any byte already counted as a sign of life; a flood counts as one
+                withinRate(c);
+                break;
             case Kind::Close:
                 // The peer's code is the result unless this side closed first;
                 // the echo carries the same code (1005 encodes an empty Close).
                 c.setResultFromOutbox();
                 startClose(c, e.code, e.reason, {});
+                c.handler->onPeerClosed(c.code, c.reason);
                 break;
             case Kind::ProtocolError:
                 c.setResultFromOutbox();
@@ -253,6 +311,46 @@ void Reactor::handle(Connection& c, std::vector<FrameReader::Event>& events) {
     }
 }
 
+bool Reactor::withinRate(Connection& c) {
+    if (c.rate.take(c.lastByte)) return true;
+    std::string why = "message rate over limits.max_messages_per_second (" +
+                      std::to_string(uint64_t(c.limits.messagesPerSecond)) + "/s)";
+    rateLimited_++;
+    startClose(c, close_code::PolicyViolation, why, why);
+    return false;
+}
+
+void Reactor::account(Connection& c) {
+    if (c.closing) return;  // startClose released it
+    bool begun = c.reader.midMessage();
+    if (!begun) {
+        c.messageBegan.reset();
+    } else if (!c.messageBegan) {
+        c.messageBegan = c.lastByte;
+    }
+    budget_.update(c.fd, c.reader.heldBytes());
+    while (auto fd = budget_.offender()) {
+        auto it = connections_.find(*fd);
+        if (it == connections_.end()) {
+            budget_.update(*fd, 0);
+            continue;
+        }
+        inputBudgetCloses_++;
+        std::string why = "unfinished messages over limits.max_pending_input_bytes (" +
+                          std::to_string(budget_.limit()) + " bytes on this node); retry later";
+        startClose(*it->second, close_code::TryAgainLater, why, why);
+    }
+    pendingInputBytes_ = budget_.total();
+}
+
+// The connection will read nothing more: what its reader holds is freed and leaves the budget.
+void Reactor::release(Connection& c) {
+    c.reader.discard();
+    c.messageBegan.reset();
+    budget_.update(c.fd, 0);
+    pendingInputBytes_ = budget_.total();
+}
+
 void Reactor::startClose(Connection& c, uint16_t code, std::string_view reason, std::string_view sentReason) {
     c.setResult(code, reason);
     c.outbox->close(code, sentReason);  // written after what is queued, then the end of the stream
@@ -260,6 +358,7 @@ void Reactor::startClose(Connection& c, uint16_t code, std::string_view reason, 
 }
 
 void Reactor::enterClosing(Connection& c) {
+    release(c);
     c.closing = true;
     c.closeDeadline = Clock::now() + kCloseWait;
 }
@@ -280,6 +379,12 @@ void Reactor::check(Connection& c) {
     if (c.limits.expiresAt && std::chrono::system_clock::now() >= *c.limits.expiresAt) {
         return startClose(c, close_code::TokenExpired, "token expired", "token expired");
     }
+    if (c.messageBegan && now - *c.messageBegan >= c.limits.messageTimeout) {
+        messageTimeouts_++;
+        std::string why = "message not finished within limits.message_timeout_ms (" +
+                          std::to_string(c.limits.messageTimeout.count()) + " ms)";
+        return startClose(c, close_code::PolicyViolation, why, why);
+    }
     auto silence = now - c.lastByte;
     if (silence >= c.limits.pingTimeout) {
         // Half-open: nothing arrives, so nothing sent would be read either.
@@ -297,6 +402,7 @@ void Reactor::finish(int fd) {
     auto it = connections_.find(fd);
     if (it == connections_.end()) return;
     std::unique_ptr<Connection> c = std::move(it->second);
+    release(*c);
     connections_.erase(it);
     epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
     c->outbox->detach();  // the Sender lets go of the fd before it is closed

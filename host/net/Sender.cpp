@@ -19,6 +19,7 @@
 
 #include "core/Log.h"
 #include "core/Metrics.h"
+#include "core/ThreadName.h"
 #include "net/WebSocketProtocol.h"
 
 namespace partyline::net {
@@ -400,7 +401,10 @@ Sender::Sender() : core_(std::make_shared<Core>()) {
         core_->stopped = true;
         return;
     }
-    thread_ = std::thread([core = core_] { Writer(*core).run(); });
+    thread_ = std::thread([core = core_] {
+        nameThisThread("pl-sender");
+        Writer(*core).run();
+    });
 }
 
 Sender::~Sender() {

@@ -25,6 +25,10 @@ class SessionHandler {
     virtual ~SessionHandler() = default;
     // A complete message; text was checked as UTF-8. Must not block: copy and post.
     virtual void onMessage(std::string payload, bool binary) = 0;
+    // The peer sent its Close: it sends nothing more, so what it held (its place in a room, its
+    // id) can be given up now, before its end of the stream arrives. At most once, before onClosed,
+    // with the code and reason onClosed will report.
+    virtual void onPeerClosed(uint16_t /*code*/, std::string_view /*reason*/) {}
     // Exactly once, when the session ends: the code and reason of whoever closed first (the peer's
     // Close, this side's close, slow-consumer close or protocol error, 1006 when the connection just
     // ended or went silent).
@@ -35,15 +39,20 @@ struct SessionLimits {
     size_t maxMessageBytes;                  // larger messages are refused with 1009
     std::chrono::milliseconds pingInterval;  // silence before the server pings
     std::chrono::milliseconds pingTimeout;   // silence before the connection counts as dead (1006)
-    double messagesPerSecond = 0;            // past it (and the burst) the connection is closed 1008; 0: none
+    // Messages, pings and pongs per second: past it (and the burst) the connection is closed 1008;
+    // 0: none.
+    double messagesPerSecond = 0;
     double messageBurst = 1;
+    // A message (or frame) begun must end within this, else the connection is closed 1008.
+    std::chrono::milliseconds messageTimeout{std::chrono::milliseconds::max()};
     // When the connection's token expires (its exp plus leeway): closed 4001 "token expired" then,
     // so the client fetches a new token and reconnects. None: the connection has no expiry.
     std::optional<std::chrono::system_clock::time_point> expiresAt{};
 
     static SessionLimits from(const Limits& limits) {
-        return {limits.max_message_bytes, limits.ping_interval_seconds, limits.ping_timeout_seconds,
-                double(limits.max_messages_per_second), double(limits.message_burst)};
+        return {limits.max_message_bytes,     limits.ping_interval_seconds,
+                limits.ping_timeout_seconds,  double(limits.max_messages_per_second),
+                double(limits.message_burst), limits.message_timeout_ms};
     }
 };
 

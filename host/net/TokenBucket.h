@@ -3,7 +3,7 @@
 // Holds up to `burst` tokens and gains `ratePerSecond` of them each second; each message takes
 // one. A connection that has none left sends faster than its limit allows. Time is passed in, so
 // tests need no clock. Not thread-safe: one connection's bucket lives on the Reactor's thread,
-// and a shared one needs its owner's lock.
+// and a shared one needs its owner's lock (the addresses' buckets of new rooms: RoomRegistry's).
 #pragma once
 
 #include <algorithm>

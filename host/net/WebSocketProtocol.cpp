@@ -226,6 +226,16 @@ size_t FrameReader::heldBytes() const {
     return heap(message_) + heap(control_);
 }
 
+bool FrameReader::midMessage() const {
+    return state_ == State::Payload || (state_ == State::Header && (headerSize_ > 0 || inMessage_));
+}
+
+void FrameReader::discard() {
+    state_ = State::Stopped;
+    message_ = std::string();
+    control_ = std::string();
+}
+
 void FrameReader::feed(std::string_view bytes, std::vector<Event>& out) {
     auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
     size_t size = bytes.size();

@@ -91,6 +91,15 @@ class FrameReader {
     // bytes that arrived, not the lengths that were declared.
     size_t heldBytes() const;
 
+    // True while a message or a control frame has begun and not ended: part of a frame's header
+    // or payload arrived, or a fragmented message has frames to come. The Reactor gives such a
+    // client limits.message_timeout_ms to finish.
+    bool midMessage() const;
+
+    // Stops reading and frees what is held: the connection is being closed, nothing it sends
+    // from now on matters.
+    void discard();
+
    private:
     enum class State { Header, Payload, Stopped };
 

@@ -8,7 +8,7 @@
 namespace partyline {
 
 RoomRegistry::RoomRegistry(ShardContext& context, const Parties& parties)
-    : context_(context), parties_(parties) {
+    : context_(context), parties_(parties), admission_(context.limits) {
     scheduleSweep();
 }
 
@@ -35,6 +35,16 @@ Result<RoomSubjects> RoomRegistry::subjects(const std::string& party, const std:
 }
 
 Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, const std::string& roomId) {
+    return lookUp(party, roomId, nullptr);
+}
+
+Result<std::shared_ptr<Shard>> RoomRegistry::open(const std::string& party, const std::string& roomId,
+                                                  const std::string& clientAddress) {
+    return lookUp(party, roomId, &clientAddress);
+}
+
+Result<std::shared_ptr<Shard>> RoomRegistry::lookUp(const std::string& party, const std::string& roomId,
+                                                    const std::string* clientAddress) {
     auto key = std::make_pair(party, roomId);
     {
         std::lock_guard lock(mutex_);
@@ -44,6 +54,11 @@ Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, con
     auto subj = subjects(party, roomId);
     if (!subj) return subj.status();
     std::lock_guard lock(mutex_);
+    if (auto it = shards_.find(key); it != shards_.end()) return it->second;
+    if (clientAddress) {
+        Status admitted = admission_.admit(shards_.size(), *clientAddress, RoomAdmission::Clock::now());
+        if (!admitted) return admitted;
+    }
     auto [it, inserted] = shards_.try_emplace(key);
     if (inserted) {
         it->second = Shard::create(context_, *parties_.find(party), roomId, std::move(subj.value()));

@@ -1,5 +1,9 @@
 // RoomRegistry: the shards of this node, created on first touch, closed when idle.
 //
+// A client's request reaches its room through open(), which creates a
+// missing shard only when RoomAdmission allows one more room for the client's
+// address; the node's own needs (alarms) use shard(), which always creates.
+//
 // Threads: any thread may look a shard up; the lookup creates it when it is
 // missing. The sweep runs on the timer thread and stops shards that have had
 // no connection and no work for limits.idle_room_seconds.
@@ -14,6 +18,7 @@
 #include "bus/Subject.h"
 #include "core/Status.h"
 #include "rooms/Party.h"
+#include "rooms/RoomAdmission.h"
 #include "rooms/Shard.h"
 
 namespace partyline {
@@ -26,6 +31,12 @@ class RoomRegistry {
     // The room's shard on this node, created if needed. NotFound for an
     // unknown party, InvalidArgument for a room id that cannot be a room.
     Result<std::shared_ptr<Shard>> shard(const std::string& party, const std::string& roomId);
+    // The same for a client at `clientAddress` (the request's client address): a shard that exists
+    // is returned; a missing one is created only if RoomAdmission admits it, else
+    // ResourceExhausted (the node holds limits.max_rooms) or RateLimited (the address opened too
+    // many rooms lately).
+    Result<std::shared_ptr<Shard>> open(const std::string& party, const std::string& roomId,
+                                        const std::string& clientAddress);
     // The room's shard on this node if it has one; never creates it.
     std::shared_ptr<Shard> find(const std::string& party, const std::string& roomId) const;
     // The subjects of a room (its log subject among them), without creating a shard.
@@ -42,11 +53,15 @@ class RoomRegistry {
 
    private:
     void scheduleSweep();
+    // With `clientAddress`, the creation is admitted first.
+    Result<std::shared_ptr<Shard>> lookUp(const std::string& party, const std::string& roomId,
+                                          const std::string* clientAddress);
 
     ShardContext& context_;
     const Parties& parties_;
     mutable std::mutex mutex_;
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Shard>> shards_;
+    RoomAdmission admission_;  // under mutex_
     uint64_t sweepTimer_ = 0;
     bool stopping_ = false;
     uint64_t reconnectsSeen_ = 0;  // timer thread only

@@ -298,11 +298,17 @@ void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::op
 
 void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t after) {
     const std::string id = client->id();
+    // Same connection id twice: the newer one proved it is the same client (ConnectionIds), so it
+    // wins, as a reconnecting client expects; the older one may still be replaying.
     auto old = connections_.find(id);
     if (old != connections_.end()) {
-        // Same connection id twice: the newer one wins, as a reconnecting client expects.
         old->second.client->close(1000, "replaced by a new connection with the same id");
         connections_.erase(old);
+        connectionCount_--;
+    }
+    if (auto replay = replays_.find(id); replay != replays_.end() && replay->second->client != client) {
+        replay->second->client->close(1000, "replaced by a new connection with the same id");
+        replays_.erase(replay);
         connectionCount_--;
     }
     connections_.emplace(id, Connection{client, after, request.remoteAddr});

@@ -28,6 +28,7 @@
 
 #include "bus/Subject.h"
 #include "rooms/Client.h"
+#include "rooms/ConnectionIds.h"
 #include "rooms/HandlerQueue.h"
 #include "rooms/Http.h"
 #include "rooms/Party.h"
@@ -79,6 +80,10 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     // Any thread: waits until the shard knows the log's position, so a client
     // admitted after it returns true receives every write stored from then on.
     bool waitUntilReady(std::chrono::milliseconds timeout) const;
+
+    // Any thread: who holds which connection id here; a connection claims its id before it
+    // connects and releases it once it is gone.
+    ConnectionIds& ids() { return ids_; }
 
     // Any thread: connections of this shard, those still replaying included.
     size_t connectionCount() const { return connectionCount_.load(); }
@@ -174,6 +179,7 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     uint64_t publishCounter_ = 0;
     bool stopped_ = false;
 
+    ConnectionIds ids_;
     std::map<std::string, Connection> connections_;
     std::map<std::string, std::shared_ptr<Replay>> replays_;
     std::atomic<size_t> connectionCount_{0};

@@ -20,14 +20,15 @@ std::vector<std::string> ShardRouter::shardRooms(const std::string& room) const 
     return rooms;
 }
 
-Result<std::string> ShardRouter::assign(const std::string& room, const std::string& connectionId) {
+Result<std::string> ShardRouter::assign(const std::string& room, const std::string& connectionId,
+                                        const std::string& clientAddress) {
     size_t index;
     if (config_.strategy == "round-robin") {
         index = size_t(next_.fetch_add(1) % config_.shards);
     } else if (config_.strategy == "hash") {
         index = size_t(stableHash(connectionId) % config_.shards);
     } else if (config_.strategy == "least-connections") {
-        index = leastConnected(room);
+        index = leastConnected(room, clientAddress);
     } else {
         thread_local std::mt19937_64 random{std::random_device{}()};
         index = size_t(random() % config_.shards);
@@ -38,13 +39,16 @@ Result<std::string> ShardRouter::assign(const std::string& room, const std::stri
 // Counts come from every node (presence); this node's own connections count
 // at once, before the shard has announced them. Ties go to a random one of
 // the least connected, so nodes choosing at the same moment spread out.
-size_t ShardRouter::leastConnected(const std::string& room) {
+size_t ShardRouter::leastConnected(const std::string& room, const std::string& clientAddress) {
     thread_local std::mt19937_64 random{std::random_device{}()};
     size_t best = std::numeric_limits<size_t>::max(), chosen = 0, ties = 0;
     auto rooms = shardRooms(room);
     for (size_t i = 0; i < rooms.size(); ++i) {
-        auto shard = rooms_.shard(config_.target, rooms[i]);
-        size_t count = shard ? shard.value()->connectionCount() + shard.value()->remoteCount() : 0;
+        // Opened for the joining client, so the limits on new rooms apply to its address; a room
+        // it may not open counts as full.
+        auto shard = rooms_.open(config_.target, rooms[i], clientAddress);
+        size_t count = shard ? shard.value()->connectionCount() + shard.value()->remoteCount()
+                             : std::numeric_limits<size_t>::max();
         if (count < best) {
             best = count;
             chosen = i;

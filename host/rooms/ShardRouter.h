@@ -23,14 +23,16 @@ class ShardRouter {
    public:
     ShardRouter(const RouterConfig& config, RoomRegistry& rooms) : config_(config), rooms_(rooms) {}
 
-    // The shard room of the target party a new connection joins.
-    Result<std::string> assign(const std::string& room, const std::string& connectionId);
+    // The shard room of the target party a new connection from `clientAddress` joins
+    // (least-connections opens the shard rooms it compares for that address: RoomRegistry::open).
+    Result<std::string> assign(const std::string& room, const std::string& connectionId,
+                               const std::string& clientAddress);
     // Every shard room of a router room, in order.
     std::vector<std::string> shardRooms(const std::string& room) const;
     const std::string& target() const { return config_.target; }
 
    private:
-    size_t leastConnected(const std::string& room);
+    size_t leastConnected(const std::string& room, const std::string& clientAddress);
 
     RouterConfig config_;
     RoomRegistry& rooms_;

@@ -110,3 +110,12 @@ TEST_CASE("an unusable _pk is ignored, and the node makes an id") {
     CHECK(UpgradeRequest::parse("GET", goodHeaders(), {{"_pk", "caf\xc3\xa9"}})->connectionId ==
           "caf\xc3\xa9");
 }
+
+TEST_CASE("_resume is the resume secret when it is a usable token, else ignored") {
+    auto upgrade = UpgradeRequest::parse("GET", goodHeaders(), {{"_pk", "p"}, {"_resume", "0123abcd"}});
+    REQUIRE(upgrade);
+    CHECK(upgrade->resume == "0123abcd");
+    for (std::string bad : {std::string(), std::string("with space"), std::string(200, 'a')})
+        CHECK(UpgradeRequest::parse("GET", goodHeaders(), {{"_resume", bad}})->resume.empty());
+    CHECK(UpgradeRequest::parse("GET", goodHeaders(), {})->resume.empty());
+}

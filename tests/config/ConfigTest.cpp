@@ -78,8 +78,13 @@ TEST_CASE("an empty file, or one with only comments, gives every default") {
         CHECK(config.limits.lua_instructions_per_call == 10000000);
         CHECK(config.limits.lua_cpu_ms_per_call == 1000);
         CHECK(config.limits.idle_room_seconds == 60s);
-        CHECK(config.limits.ping_interval_seconds == 25s);
-        CHECK(config.limits.ping_timeout_seconds == 60s);
+        CHECK(config.limits.ping_interval_seconds == 10s);
+        CHECK(config.limits.ping_timeout_seconds == 20s);
+        CHECK(config.limits.max_pending_input_bytes == 256 * 1024 * 1024);
+        CHECK(config.limits.message_timeout_ms == 10000ms);
+        CHECK(config.limits.max_rooms == 10000);
+        CHECK(config.limits.max_new_rooms_per_ip_per_second == 20);
+        CHECK(config.limits.new_room_burst == 100);
     }
 }
 
@@ -370,7 +375,7 @@ TEST_CASE("ping_timeout_seconds must exceed ping_interval_seconds") {
     // Only the interval is set: the error points at it, since the timeout's line does not exist.
     CHECK(
         errorOf("limits:\n  ping_interval_seconds: 90\n") ==
-        "t.yaml:2: limits.ping_timeout_seconds (60) must be greater than limits.ping_interval_seconds (90)");
+        "t.yaml:2: limits.ping_timeout_seconds (20) must be greater than limits.ping_interval_seconds (90)");
 }
 
 TEST_CASE("parties need a valid name and a script") {
@@ -479,6 +484,11 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->limits.http_threads == defaults.limits.http_threads);
     CHECK(config->limits.drain_seconds == defaults.limits.drain_seconds);
     CHECK(config->limits.storage_value_bytes == defaults.limits.storage_value_bytes);
+    CHECK(config->limits.max_pending_input_bytes == defaults.limits.max_pending_input_bytes);
+    CHECK(config->limits.message_timeout_ms == defaults.limits.message_timeout_ms);
+    CHECK(config->limits.max_rooms == defaults.limits.max_rooms);
+    CHECK(config->limits.max_new_rooms_per_ip_per_second == defaults.limits.max_new_rooms_per_ip_per_second);
+    CHECK(config->limits.new_room_burst == defaults.limits.new_room_burst);
     CHECK(config->log.level == defaults.log.level);
     CHECK(config->log.format == defaults.log.format);
     CHECK(config->fetch.allow.empty());
@@ -523,6 +533,8 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->listen == "0.0.0.0:1999");
     CHECK(config->node_id == "auto");
     CHECK(config->nats.url == "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222");
+    CHECK(config->limits.max_rooms == 10000);
+    CHECK(config->limits.max_new_rooms_per_ip_per_second == 20);
     CHECK(config->nats.replicas == 3);
     CHECK(config->nats.duplicate_window == std::chrono::minutes(2));
     REQUIRE(config->api.keys.size() == 1);
@@ -1267,4 +1279,30 @@ TEST_CASE("parties.X.webhook errors name the key and the line; the secret is nev
     CHECK(empty.find("t.yaml:6: parties.game.webhook.secret: expected a non-empty secret") == 0);
     CHECK(errorOf(head + "      url: http://h/x\n      secret: abc\n      retries: 3\n")
               .find("t.yaml:7: unknown key 'parties.game.webhook.retries'") == 0);
+}
+
+TEST_CASE("hostile-client keys: pending input budget, message deadline, rooms and their rate") {
+    Config config = parsed(
+        "limits:\n"
+        "  max_pending_input_bytes: 64MiB\n"
+        "  message_timeout_ms: 2500\n"
+        "  max_rooms: 50\n"
+        "  max_new_rooms_per_ip_per_second: 0\n"
+        "  new_room_burst: 7\n");
+    CHECK(config.limits.max_pending_input_bytes == 64 * 1024 * 1024);
+    CHECK(config.limits.message_timeout_ms == 2500ms);
+    CHECK(config.limits.max_rooms == 50);
+    CHECK(config.limits.max_new_rooms_per_ip_per_second == 0);
+    CHECK(config.limits.new_room_burst == 7);
+    for (const char* bad : {"0", "10s"}) {
+        CAPTURE(bad);
+        CHECK(errorOf(std::string("limits:\n  message_timeout_ms: ") + bad + "\n") ==
+              std::string("t.yaml:2: limits.message_timeout_ms: expected an integer number of milliseconds "
+                          "from 100 to 600000, got '") +
+                  bad + "'");
+    }
+    CHECK(errorOf("limits:\n  max_rooms: 0\n") ==
+          "t.yaml:2: limits.max_rooms: expected a positive integer, got '0'");
+    CHECK(errorOf("limits:\n  max_pending_input_bytes: lots\n")
+              .find("t.yaml:2: limits.max_pending_input_bytes: expected a positive integer or a size") == 0);
 }

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 
 import { connect, httpFetch, natsServerBin, startNats, startNode } from "./harness.mjs";
@@ -31,6 +32,12 @@ describe("one node", () => {
     const printed = spawnSync(natsServerBin(), ["--version"], { encoding: "utf8" }).stdout;
     const version = printed.match(/(\d+\.\d+\.\d+\S*)/)[1];
     assert.match(node.logs(), new RegExp(`msg="nats-server ${version.replaceAll(".", "\\.")}" url=nats://127\\.0\\.0\\.1:`));
+  });
+
+  test("the node's threads are named by their role", T, async () => {
+    const names = fs.readdirSync(`/proc/${node.pid}/task`).map((t) => fs.readFileSync(`/proc/${node.pid}/task/${t}/comm`, "utf8").trim());
+    for (const role of ["pl-reactor", "pl-sender", "pl-shard-0", "pl-block-0", "pl-http-0", "pl-http-accept", "pl-timer", "pl-nats-timer", "pl-fetch"])
+      assert.ok(names.includes(role), `${role} in ${[...new Set(names)].join(" ")}`);
   });
 
   // Resolves once the node's shard runs onMessage for this client, so writes

@@ -33,36 +33,43 @@ describe("examples/chat on one node", () => {
     }
   };
 
+  // A connection and its handle, the opaque name the room gives it (never its id).
   async function join(room, id) {
     const client = await connect(`ws://${node.host}/parties/main/${encodeURIComponent(room)}?_pk=${id}`);
     const welcome = (await client.waitFor(ofType("welcome"))).json();
-    assert.deepEqual(welcome, { type: "welcome", id, room });
+    assert.deepEqual(Object.keys(welcome).sort(), ["handle", "room", "type"]);
+    assert.equal(welcome.room, room);
+    assert.match(welcome.handle, /^[0-9a-f]{12}$/);
+    assert.notEqual(welcome.handle, id);
+    client.handle = welcome.handle;
     return client;
   }
 
   describe("examples/chat", () => {
-    test("welcome, then chat lines from name or id reach everyone", T, async () => {
+    test("welcome, then chat lines from name or handle reach everyone; no frame carries an id", T, async () => {
       const ann = await join("lobby", "ann");
       const bob = await join("lobby", "bob");
-      await ann.waitFor(ofType("join", (m) => m.id === "bob"));
+      await ann.waitFor(ofType("join", (m) => m.handle === bob.handle));
 
       await ann.send(JSON.stringify({ type: "chat", text: "hello", name: "Ann" }));
       await bob.send(JSON.stringify({ type: "chat", text: "hi ann" }));
       for (const client of [ann, bob]) {
         const fromAnn = (await client.waitFor(ofType("chat", (m) => m.text === "hello"))).json();
         assert.equal(fromAnn.from, "Ann");
-        assert.equal(fromAnn.id, "ann");
+        assert.equal(fromAnn.handle, ann.handle);
         assert.equal(typeof fromAnn.at, "number");
         const fromBob = (await client.waitFor(ofType("chat", (m) => m.text === "hi ann"))).json();
-        assert.equal(fromBob.from, "bob");
+        assert.equal(fromBob.from, bob.handle);
       }
+      for (const client of [ann, bob])
+        for (const text of client.texts) assert.ok(!/"(ann|bob)"/.test(text) && !("id" in JSON.parse(text)), text);
       await Promise.all([ann.close(), bob.close()]);
     });
 
     test("invalid messages get an error to the sender and are not broadcast", T, async () => {
       const ann = await join("strict", "ann2");
       const bob = await join("strict", "bob2");
-      await ann.waitFor(ofType("join", (m) => m.id === "bob2"));
+      await ann.waitFor(ofType("join", (m) => m.handle === bob.handle));
       const bad = [
         "not json",
         JSON.stringify({ type: "chat", text: "x".repeat(2001) }),
@@ -92,7 +99,7 @@ describe("examples/chat on one node", () => {
       await ann.waitFor(ofType("chat", (m) => m.text === "bye"));
       await bob.close();
       const leave = (await ann.waitFor(ofType("leave"))).json();
-      assert.equal(leave.id, "bob3");
+      assert.equal(leave.handle, bob.handle);
       assert.equal(leave.name, "Bob");
       await ann.close();
     });

@@ -147,6 +147,9 @@ describe("the package", () => {
     assert.deepEqual(classifyFrame('{"seq":7,"binary":true,"data":"AAE="}'), { kind: "write", seq: 7, data: "AAE=", binary: true });
     assert.deepEqual(classifyFrame('{"truncated":true,"since":3,"first":9}'), { kind: "truncated", since: 3, first: 9 });
     assert.deepEqual(classifyFrame('{"data":"x"}'), { kind: "direct", data: "x", binary: false });
+    assert.deepEqual(classifyFrame('{"welcome":true,"id":"p","resume":"0a1b"}'), { kind: "welcome", id: "p", resume: "0a1b" });
+    for (const other of ['{"welcome":true,"id":"p"}', '{"welcome":true,"id":"p","resume":"0a1b","x":1}', '{"welcome":"yes","id":"p","resume":"s"}'])
+      assert.equal(classifyFrame(other), null, other);
     for (const other of ['{"seq":7,"data":"x","from":"a"}', '{"seq":"7","data":"x"}', '{"seq":-1,"data":"x"}', '{"type":"hello"}', "[1]", "plain", "", '{"data":1}'])
       assert.equal(classifyFrame(other), null, other);
   });

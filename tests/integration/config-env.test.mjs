@@ -118,6 +118,17 @@ describe("configuration from the environment", () => {
     assert.match(result.stdout, /duplicate_window: 2m/);
   });
 
+  test("a script file that is missing fails check-config as it fails serve, with the file and line", T, () => {
+    const missing = path.join(dir, "missing.yaml");
+    fs.writeFileSync(missing, "# a party whose script is not there\nparties:\n  lost:\n    script: nowhere/lost.lua\n");
+    const check = checkConfig(missing, env);
+    assert.equal(check.status, 1);
+    assert.equal(check.stderr, `${missing}:4: parties.lost.script: no such file 'nowhere/lost.lua'\n`);
+    const serve = partyline(["serve", "--config", missing], env);
+    assert.equal(serve.status, 2);
+    assert.equal(serve.stderr, `partyline: ${missing}:4: parties.lost.script: no such file 'nowhere/lost.lua'\n`);
+  });
+
   test("an unset variable stops the node with the file, line, key and variable name", T, () => {
     const { PARTYLINE_TEST_API_KEY, ...without } = env;
     const result = checkConfig(file, without);

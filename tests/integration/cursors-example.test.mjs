@@ -124,9 +124,10 @@ describe("examples/cursors on two nodes", () => {
     await Promise.all([...staying, late].map((client) => client.close()));
   });
 
-  test("a hidden pointer is relayed; a reconnect with the same id is not a leave", T, async () => {
+  test("a hidden pointer is relayed; a reconnect with the same id and its resume secret is not a leave", T, async () => {
     const room = "hidden";
-    const ann = await join(room, "ann", 0);
+    // partyline.v1, for the welcome frame's resume secret.
+    const ann = await connect(nodes[0].wsUrl("cursors", room, { _pk: "ann" }), { protocols: ["partyline.v1"] });
     const bob = await join(room, "bob", 1);
     await ann.send(position(100, 200), { binary: true });
     await until(() => view(bob).cursors.get("ann")?.x === 100, { what: "bob to see ann" });
@@ -134,8 +135,9 @@ describe("examples/cursors on two nodes", () => {
     await until(() => view(bob).cursors.get("ann")?.x === HIDDEN, { what: "bob to see ann hidden" });
     assert.deepEqual(view(bob).cursors.get("ann"), { x: HIDDEN, y: HIDDEN });
 
-    // ann reconnects with the same id on the same node: the old socket is replaced.
-    const ann2 = await join(room, "ann", 0);
+    // ann reconnects with the same id on the same node, proving it with the secret: the old socket is replaced.
+    await ann.waitWelcome();
+    const ann2 = await connect(nodes[0].wsUrl("cursors", room, { _pk: "ann", _resume: ann.welcome.resume }));
     await ann.waitClose();
     await ann2.send(position(300, 400), { binary: true });
     await until(() => view(bob).cursors.get("ann")?.x === 300, { what: "bob to see ann's new position" });

@@ -925,6 +925,7 @@ function makeNodeHandle(child, port, configFile, yaml) {
     host: `${HOST}:${port}`,
     configFile,
     config: yaml,
+    pid: child.proc.pid,
     get running() {
       return child.running;
     },
@@ -983,7 +984,19 @@ function describeMessages(messages, n = 8) {
   return `${messages.length} received${messages.length > n ? `, last ${n}` : ""}: [${shown.join(", ")}]`;
 }
 
-// A connected client that records every frame it receives.
+// The node's welcome frame to a partyline.v1 connection, or null for any other frame.
+export function welcomeOf(text) {
+  try {
+    const value = JSON.parse(text);
+    const keys = value && typeof value === "object" ? Object.keys(value).sort().join() : "";
+    return keys === "id,resume,welcome" && value.welcome === true ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+// A connected client that records every frame it receives (a partyline.v1 client's welcome
+// frame apart, as `welcome`).
 export class Client {
   constructor(ws, url) {
     this.ws = ws;
@@ -999,7 +1012,14 @@ export class Client {
       });
     });
     ws.on("message", (data, isBinary) => {
-      this.messages.push(new Received(data, isBinary));
+      const received = new Received(data, isBinary);
+      // A partyline.v1 connection's first frame is the node's welcome ({"welcome":true,"id","resume"}):
+      // kept apart, so `messages` holds what the room sent.
+      if (this.welcome === undefined && ws.protocol === "partyline.v1" && !isBinary) {
+        this.welcome = welcomeOf(received.text);
+        if (this.welcome) return this.notify();
+      }
+      this.messages.push(received);
       this.notify();
     });
     // Errors after open (e.g. ECONNRESET) end in "close"; keep them for messages.
@@ -1058,6 +1078,13 @@ export class Client {
     });
   }
 
+  // Resolves with a partyline.v1 connection's welcome frame ({welcome, id, resume}).
+  async waitWelcome(timeoutMs = 5000) {
+    await until(() => this.welcome || this.closeInfo, { timeoutMs, what: `the welcome frame on ${this.url}` });
+    if (!this.welcome) throw new Error(`${this.url}: closed (${this.closeInfo.code} ${this.closeInfo.reason}) before its welcome`);
+    return this.welcome;
+  }
+
   // Resolves with {code, reason} once the connection closed.
   waitClose(timeoutMs = 5000) {
     return withTimeout(this.closed, timeoutMs, `${this.url} to close`);
@@ -1105,6 +1132,7 @@ export function connect(url, { protocols, headers, timeoutMs = 5000, localAddres
       const done = () => {
         const err = new Error(`${url}: upgrade refused with HTTP ${res.statusCode}: ${body.slice(0, 300)}`);
         err.statusCode = res.statusCode;
+        err.headers = res.headers;
         err.body = body;
         fail(err);
       };

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -47,6 +48,14 @@ class Record {
         std::lock_guard lock(mutex_);
         messages_.push_back(std::move(payload));
     }
+    void peerClose() {
+        std::lock_guard lock(mutex_);
+        peerClosed_ = true;
+    }
+    bool peerClosed() const {
+        std::lock_guard lock(mutex_);
+        return peerClosed_;
+    }
     void closed(uint16_t code, std::string_view reason) {
         {
             std::lock_guard lock(mutex_);
@@ -84,6 +93,7 @@ class Record {
     std::condition_variable changed_;
     std::vector<std::string> messages_;
     int closedCalls_ = 0;
+    bool peerClosed_ = false;
     uint16_t code_ = 0;
     std::string reason_;
 };
@@ -100,6 +110,7 @@ class EchoHandler : public SessionHandler {
         record_->message(std::move(payload));  // before the echo: a test that saw the echo sees the record
         outbox_->send(std::move(echo));
     }
+    void onPeerClosed(uint16_t, std::string_view) override { record_->peerClose(); }
     void onClosed(uint16_t code, std::string_view reason) override { record_->closed(code, reason); }
 
    private:
@@ -295,6 +306,185 @@ TEST_SUITE("net.Reactor") {
         CHECK(client.record->code() == 1008);
         CHECK(client.record->messages() == std::vector<std::string>{"m0", "m1", "m2"});
         CHECK(node.reactor.stats().rateLimited == 1);
+    }
+
+    TEST_CASE("pings count against the message rate: a ping flood is closed 1008 after its burst") {
+        Node node;
+        SessionLimits limits = kQuiet;
+        limits.messagesPerSecond = 1;
+        limits.messageBurst = 3;
+        WsClient client(node.sender, node.reactor, limits);
+        std::string flood;
+        for (int i = 0; i < 50; ++i) flood += maskedFrame(kFin | kPing, "p");
+        client.send(flood);
+        for (int i = 0; i < 3; ++i) {
+            auto pong = client.frames.next();
+            REQUIRE(pong);
+            CHECK(pong->opcode == kPongOp);
+        }
+        auto close = client.frames.next();
+        REQUIRE(close);
+        CHECK(close->opcode == kCloseOp);
+        CHECK(close->closeCode() == 1008);
+        client.answerClose(*close);
+        REQUIRE(client.record->waitClosed());
+        CHECK(node.reactor.stats().rateLimited == 1);
+    }
+
+    TEST_CASE("unsolicited pongs count against the message rate too") {
+        Node node;
+        SessionLimits limits = kQuiet;
+        limits.messagesPerSecond = 1;
+        limits.messageBurst = 3;
+        WsClient client(node.sender, node.reactor, limits);
+        std::string flood;
+        for (int i = 0; i < 50; ++i) flood += maskedFrame(kFin | kPong, "");
+        client.send(flood);
+        auto close = client.frames.next();
+        REQUIRE(close);
+        CHECK(close->opcode == kCloseOp);
+        CHECK(close->closeCode() == 1008);
+    }
+
+    TEST_CASE("a message begun and not finished within the deadline is closed 1008, fragments or not") {
+        Node node;
+        SessionLimits limits = kQuiet;
+        limits.messageTimeout = 300ms;
+        WsClient idle(node.sender, node.reactor, limits);
+        WsClient trickle(node.sender, node.reactor, limits);
+        auto start = Clock::now();
+        idle.send(maskedFrame(kText, "first part"));  // no FIN: more fragments to come
+        trickle.send(maskedFrame(kBinary, "a"));
+        // The trickler keeps sending fragments (each a sign of life), never the last one.
+        for (int i = 0; i < 100 && trickle.record->closedCalls() == 0; ++i) {
+            if (!writeAll(trickle.pair.client, maskedFrame(0x00, "b"))) break;
+            std::this_thread::sleep_for(20ms);
+        }
+        for (WsClient* client : {&idle, &trickle}) {
+            auto close = client->frames.next(3s);
+            REQUIRE(close);
+            CHECK(close->opcode == kCloseOp);
+            CHECK(close->closeCode() == 1008);
+            CHECK(close->closeReason() == "message not finished within limits.message_timeout_ms (300 ms)");
+            client->answerClose(*close);
+            REQUIRE(client->record->waitClosed());
+            CHECK(client->record->messages().empty());
+        }
+        CHECK(Clock::now() - start >= 300ms);
+        CHECK(node.reactor.stats().messageTimeouts == 2);
+    }
+
+    TEST_CASE("the deadline is for a message begun: a client quiet between whole messages stays") {
+        Node node;
+        SessionLimits limits = kQuiet;
+        limits.messageTimeout = 100ms;
+        WsClient client(node.sender, node.reactor, limits);
+        client.echoes("one");
+        std::this_thread::sleep_for(400ms);  // several deadlines with nothing begun
+        client.send(maskedFrame(kText, "two, "));
+        client.send(maskedFrame(kFin | 0x00, "in two frames"));
+        auto echo = client.frames.next();
+        REQUIRE(echo);
+        CHECK(echo->payload == "two, in two frames");
+        CHECK(client.record->closedCalls() == 0);
+        CHECK(node.reactor.stats().messageTimeouts == 0);
+    }
+
+    TEST_CASE("past the node's input budget the newest holder of an unfinished message is closed 1013") {
+        Sender sender;
+        Reactor reactor(100000);             // bytes of unfinished messages, all connections together
+        const std::string part(45000, 'x');  // held as 45,000 to 90,000 bytes (string growth)
+        std::vector<std::unique_ptr<WsClient>> clients;
+        std::vector<test::ServerFrame> answers;  // the pong, or the Close: either way the part was read
+        for (int i = 0; i < 4; ++i) {
+            clients.push_back(std::make_unique<WsClient>(sender, reactor, SessionLimits{1 << 20, 10s, 20s}));
+            WsClient& c = *clients.back();
+            c.send(maskedFrame(kBinary, part));  // no FIN
+            c.send(maskedFrame(kFin | kPing, "read?"));
+            auto answer = c.frames.next();
+            REQUIRE(answer);
+            answers.push_back(*answer);
+        }
+        // At most two parts fit, and the first one came first: it is never the newest.
+        int refused = 0;
+        for (size_t i = 1; i < clients.size(); ++i) {
+            WsClient& c = *clients[i];
+            if (c.record->closedCalls() == 0 && !c.outbox->closed()) continue;
+            ++refused;
+        }
+        CHECK(refused >= 2);
+        CHECK(reactor.stats().inputBudgetCloses == uint64_t(refused));
+        CHECK(reactor.stats().pendingInputBytes <= 100000);
+        // The oldest finishes its message and is answered.
+        WsClient& first = *clients[0];
+        CHECK(first.record->closedCalls() == 0);
+        first.send(maskedFrame(kFin | 0x00, "!"));
+        std::optional<test::ServerFrame> echo;
+        while ((echo = first.frames.next()) && echo->opcode != 2) {
+        }
+        REQUIRE(echo);
+        CHECK(echo->payload == part + "!");
+        // Those refused got 1013 and the reason.
+        for (size_t i = 1; i < clients.size(); ++i) {
+            WsClient& c = *clients[i];
+            if (!c.outbox->closed()) continue;
+            std::optional<test::ServerFrame> close = answers[i];
+            while (close && close->opcode != kCloseOp) close = c.frames.next();
+            REQUIRE(close);
+            CHECK(close->closeCode() == 1013);
+            CHECK(close->closeReason().find("limits.max_pending_input_bytes") != std::string::npos);
+        }
+    }
+
+    TEST_CASE(
+        "settle is answered by a round of the Reactor, which reads what clients sent: a message, a Close") {
+        Node node;
+        WsClient talker(node.sender, node.reactor);
+        WsClient leaver(node.sender, node.reactor);
+        // Loopback hands bytes to the receiving socket soon after the write returns, not always
+        // before: a round or two may pass first, never many.
+        auto settleUntil = [&](auto seen) {
+            for (int round = 0; round < 50 && !seen(); ++round) {
+                auto start = Clock::now();
+                node.reactor.settle(5s);
+                CHECK(Clock::now() - start < 5s);  // answered by a round, not by the timeout
+            }
+            return seen();
+        };
+        for (int i = 0; i < 20; ++i) {
+            std::string text = "m" + std::to_string(i);
+            talker.send(maskedFrame(kFin | kText, text));
+            REQUIRE(settleUntil([&] { return talker.record->messages().size() == size_t(i + 1); }));
+            CHECK(talker.record->messages().back() == text);
+        }
+        leaver.send(maskedFrame(kFin | kClose, closePayload(1000, "bye")));
+        CHECK(settleUntil([&] { return leaver.record->peerClosed(); }));
+        leaver.endStream();
+    }
+
+    TEST_CASE("time the Reactor's thread did not run is no client's silence") {
+        Node node;
+        // A handler that holds the Reactor's thread, as a paused process would.
+        static std::atomic<bool> stalled{false};
+        stalled = false;
+        struct Stall : SessionHandler {
+            void onMessage(std::string, bool) override {
+                std::this_thread::sleep_for(2500ms);
+                stalled = true;
+            }
+            void onClosed(uint16_t, std::string_view) override {}
+        };
+        TcpPair stallPair;
+        REQUIRE(adoptSocket(stallPair.server));
+        node.reactor.adopt(stallPair.server, node.sender.attach(stallPair.server, 1 << 20),
+                           std::make_unique<Stall>(), kQuiet);
+        stallPair.server = -1;
+        WsClient quiet(node.sender, node.reactor, {1 << 16, 10s, 1500ms});  // silent, dead after 1.5 s of it
+        REQUIRE(writeAll(stallPair.client, maskedFrame(kFin | kText, "hold the thread")));
+        for (int i = 0; i < 1000 && !stalled; ++i) std::this_thread::sleep_for(10ms);
+        REQUIRE(stalled);
+        CHECK(quiet.record->closedCalls() == 0);
+        quiet.echoes("still here");
     }
 
     TEST_CASE("a client within its message rate is never closed") {

@@ -40,6 +40,16 @@ TEST_CASE("rate 0 is no limit") {
     for (int i = 0; i < 100000; ++i) REQUIRE(bucket.take(t));
 }
 
+TEST_CASE("full: back to the burst once long enough passed, never while tokens are missing") {
+    auto t = TokenBucket::Clock::time_point{} + 1h;
+    TokenBucket bucket(10, 5, t);
+    CHECK(bucket.full(t));
+    REQUIRE(bucket.take(t));
+    CHECK_FALSE(bucket.full(t));
+    CHECK_FALSE(bucket.full(t + 50ms));
+    CHECK(bucket.full(t + 100ms));
+}
+
 TEST_CASE("spend takes bytes while the bucket holds any, into debt, and says how long to wait") {
     auto t = TokenBucket::Clock::time_point{} + 1h;
     TokenBucket bucket(1000, 1000, t);  // 1000 bytes/s, one second's worth at once
