@@ -29,6 +29,26 @@ net::FetchLimits fetchLimits(const Config& config) {
     return limits;
 }
 
+// Each party's webhook as the sender's target: its URL is the operator's, so it is called with a
+// policy of exactly its host and port rather than fetch.allow.
+Result<std::map<std::string, net::WebhookTarget>> webhookTargets(const Config& config) {
+    std::map<std::string, net::WebhookTarget> targets;
+    for (const auto& [name, party] : config.parties) {
+        if (!party.webhook) continue;
+        auto policy = net::FetchPolicy::exactly(party.webhook->url);
+        if (!policy)
+            return Status(Code::InvalidArgument,
+                          "parties." + name + ".webhook.url: " +
+                              config.shown("parties." + name + ".webhook.url", party.webhook->url) + ": " +
+                              policy.status().message());
+        net::WebhookTarget target{party.webhook->url, {}, party.webhook->secret.reveal(), policy.value()};
+        for (const auto& event : party.webhook->events)
+            if (auto kind = net::parseWebhookEventName(event)) target.events.insert(*kind);
+        targets.emplace(name, std::move(target));
+    }
+    return targets;
+}
+
 }  // namespace
 
 std::string defaultNodeId() {
@@ -70,6 +90,17 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     node->executor_ =
         std::make_unique<Executor>(std::max(2u, std::thread::hardware_concurrency()), "pl-shard");
     node->timer_ = std::make_unique<Timer>();
+    auto targets = webhookTargets(config);
+    if (!targets) return targets.status();
+    if (!targets->empty()) {
+        net::Fetcher* fetcher = node->fetcher_.get();
+        node->webhooks_ = std::make_unique<net::WebhookSender>(
+            std::move(targets.value()), node->nodeId_,
+            [fetcher](net::FetchRequest request, net::Fetcher::Done done) {
+                fetcher->fetch(std::move(request), std::move(done));
+            },
+            *node->timer_);
+    }
     node->context_.reset(new ShardContext{*node->bus_, *node->executor_, *node->timer_, config.limits,
                                           node->nodeId_, config.nats.subject_prefix});
     node->context_->blocking = node->blocking_.get();
@@ -78,6 +109,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     node->writeRate_ = std::make_unique<net::WriteRateLimit>(config.limits.max_write_bytes_per_second_per_ip);
     node->context_->writeRate = node->writeRate_.get();
     node->context_->fetcher = node->fetcher_.get();
+    node->context_->webhooks = node->webhooks_.get();
 
     node->parties_ = std::make_unique<Parties>(config);
     for (const auto& [name, party] : node->parties_->all()) {
@@ -145,6 +177,7 @@ Node::~Node() {
     alarms_.reset();
     if (links_) links_->close();  // handlers still running get "stopped" from room.parties
     rooms_.reset();
+    webhooks_.reset();  // no shard left to post; its retries are on the timer, its calls on the fetcher
     timer_.reset();
     // Both stop before either is destroyed: the shards' tasks post blocking calls, and a
     // blocking call that finishes posts its answer back to the shard's strand.
@@ -265,6 +298,7 @@ void Node::writeMetrics(Metrics& out) const {
                 writeRate_->refused());
     context_->writeMetrics(out);
     fetcher_->writeMetrics(out);
+    if (webhooks_) webhooks_->writeMetrics(out);
     bus_->writeMetrics(out);
 }
 

@@ -2,7 +2,8 @@
 // its configuration, in dependency order, and tears them down in reverse.
 //
 // Member order is the contract: the HTTP server stops first (no new events),
-// then the alarm scheduler, the rooms, the timer, the executor (no task left
+// then the alarm scheduler, the rooms, the webhook sender (its retries wait on
+// the timer, its calls on the fetcher), the timer, the executor (no task left
 // to touch the bus), the blocking executor (after the shards it answers), the
 // fetcher (no handler left to call it; its last answers are dropped), the
 // sender, the key-value buckets, the bus, and last the embedded nats-server.
@@ -21,6 +22,7 @@
 #include "core/Timer.h"
 #include "net/Fetcher.h"
 #include "net/Sender.h"
+#include "net/WebhookSender.h"
 #include "rooms/AlarmScheduler.h"
 #include "rooms/Party.h"
 #include "rooms/RoomLinks.h"
@@ -70,6 +72,7 @@ class Node {
     std::unique_ptr<Executor> blocking_;
     std::unique_ptr<Executor> executor_;
     std::unique_ptr<Timer> timer_;
+    std::unique_ptr<net::WebhookSender> webhooks_;  // null when no party has a webhook
     // limits.max_write_bytes_per_second_per_ip, shared by the shards and the control API.
     std::unique_ptr<net::WriteRateLimit> writeRate_;
     std::unique_ptr<ShardContext> context_;

@@ -8,6 +8,7 @@
 #include "config/Config.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <netinet/in.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -451,6 +452,39 @@ const Rule<int> kFetchTimeout = integerIn(1, 600000, "a number of milliseconds f
 const Rule<size_t> kFetchInFlight = integerIn<size_t>(1, 100000, "an integer from 1 to 100000");
 const Rule<int> kFetchRedirects = integerIn(0, 20, "an integer from 0 to 20");
 
+// libcurl's URL API, the parser that sends the request, must take it too, so check-config and
+// serve agree.
+bool curlParsesWithHost(const std::string& text) {
+    CURLU* url = curl_url();
+    char* host = nullptr;
+    bool ok = url && curl_url_set(url, CURLUPART_URL, text.c_str(), 0) == CURLUE_OK &&
+              curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host;
+    curl_free(host);
+    curl_url_cleanup(url);
+    return ok;
+}
+
+// A webhook's URL: http or https with a host, and no space or control character.
+bool isWebhookUrl(std::string_view text) {
+    std::string lower = lowercase(text);
+    size_t start = lower.starts_with("http://") ? 7 : lower.starts_with("https://") ? 8 : 0;
+    if (start == 0 || text.size() > 2048) return false;
+    if (std::any_of(text.begin(), text.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f; }))
+        return false;
+    size_t end = text.find_first_of("/?#", start);
+    std::string_view authority = text.substr(start, end == std::string_view::npos ? text.npos : end - start);
+    return !authority.empty() && authority.find('@') == std::string_view::npos &&
+           curlParsesWithHost(std::string(text));
+}
+const Rule<std::string> kWebhookUrl =
+    textWhere("an http:// or https:// URL with a host (and no user:password@)", isWebhookUrl);
+constexpr std::string_view kWebhookEvents[] = {"room.started", "room.idle", "connect", "close"};
+bool isWebhookEvent(std::string_view text) {
+    return std::find(std::begin(kWebhookEvents), std::end(kWebhookEvents), text) != std::end(kWebhookEvents);
+}
+const Rule<std::string> kWebhookEvent =
+    textWhere("one of room.started, room.idle, connect, close", isWebhookEvent);
+
 // ---------------------------------------------------------------------------------------------
 // Environment variables in values.
 
@@ -871,6 +905,26 @@ Status readPartyFetch(Reader& reader, const Entry& entry, PartyConfig& party) {
     return {};
 }
 
+const Schema<WebhookConfig> kWebhookSchema = {
+    value("url", &WebhookConfig::url, kWebhookUrl),
+    list("events", &WebhookConfig::events, kWebhookEvent),
+    value("secret", &WebhookConfig::secret, kJwtSecret),
+};
+
+// url and secret are required: an event without a signature could come from anyone.
+Status readWebhook(Reader& reader, const Entry& entry, PartyConfig& party) {
+    WebhookConfig webhook;
+    if (Status status = reader.readSection(entry, kWebhookSchema, webhook); !status) return status;
+    for (const char* key : {"url", "secret"}) {
+        if (!reader.has(entry.path + "." + key))
+            return reader.fail(entry.line, entry.path + ": missing required key '" + key + "'");
+    }
+    if (!reader.has(entry.path + ".events"))
+        webhook.events.assign(std::begin(kWebhookEvents), std::end(kWebhookEvents));
+    party.webhook = std::move(webhook);
+    return {};
+}
+
 // libcurl reads the CA file at each call: a missing or wrong file is found at start instead.
 Status readCaFile(Reader& reader, const Entry& entry, FetchConfig& fetch) {
     auto path = reader.read(entry, kNonEmptyText);
@@ -909,6 +963,7 @@ const Schema<PartyConfig> kPartySchema = {
     {"env", readEnv},
     {"auth", readAuth},
     {"fetch", readPartyFetch},
+    {"webhook", readWebhook},
 };
 
 // Party names are map keys, not schema keys, and each party needs its script.
@@ -1368,6 +1423,13 @@ class Describer {
         if (party.fetch) {
             open("fetch");
             list("allow", party.fetch->allow);
+            close();
+        }
+        if (party.webhook) {
+            open("webhook");
+            put("url", party.webhook->url);
+            list("events", party.webhook->events);
+            put("secret", party.webhook->secret);
             close();
         }
         close();

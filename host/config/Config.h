@@ -222,6 +222,16 @@ struct PartyFetchConfig {
     std::vector<std::string> allow;  // the entries of fetch.allow's form; empty: none
 };
 
+// Room events posted to the app's backend (parties.X.webhook), signed with the secret.
+struct WebhookConfig {
+    std::string url;  // http:// or https://, the operator's own: it needs no fetch.allow entry
+    // Which events to post: room.started, room.idle, connect, close. Omitted: all of them.
+    std::vector<std::string> events;
+    // The HMAC-SHA-256 key of X-Partyline-Signature. Required: an unsigned event could come from
+    // anyone who finds the URL.
+    Secret secret;
+};
+
 struct PartyConfig {
     std::string name;
     RouterConfig router;
@@ -231,6 +241,7 @@ struct PartyConfig {
     std::map<std::string, Secret> env;
     std::optional<AuthConfig> auth;         // none: connections are not asked for a token
     std::optional<PartyFetchConfig> fetch;  // none: the node's fetch.allow as it is
+    std::optional<WebhookConfig> webhook;   // none: no events are posted
 };
 
 struct Config {

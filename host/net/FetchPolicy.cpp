@@ -161,6 +161,25 @@ bool FetchPolicy::parseEntry(std::string_view text, Entry& out) {
 }
 
 Result<FetchTarget> FetchPolicy::check(std::string_view url) const {
+    auto target = parse(url);
+    if (target && !listed(target->host, target->port, target->scheme))
+        return Status(Code::InvalidArgument, "not allowed: host " + shown(target->host));
+    return target;
+}
+
+Result<std::shared_ptr<const FetchPolicy>> FetchPolicy::exactly(std::string_view url) {
+    auto target = parse(url);
+    if (!target) return target.status();
+    auto policy = std::make_shared<FetchPolicy>(std::vector<std::string>{});
+    Entry entry;
+    entry.host = target->host;
+    entry.port = target->port;
+    entry.anyAddress = true;
+    policy->entries_.push_back(std::move(entry));
+    return std::shared_ptr<const FetchPolicy>(std::move(policy));
+}
+
+Result<FetchTarget> FetchPolicy::parse(std::string_view url) {
     const Status badUrl(Code::InvalidArgument, "bad url");
     if (url.empty() || url.size() > kMaxUrlBytes || url.find('\0') != std::string_view::npos) return badUrl;
     FetchTarget target;
@@ -181,8 +200,6 @@ Result<FetchTarget> FetchPolicy::check(std::string_view url) const {
     std::string raw;
     if (!normalHost(target.url.get(), target.host, literal, raw))
         return Status(Code::InvalidArgument, "not allowed: host " + shown(raw));
-    if (!listed(target.host, target.port, target.scheme))
-        return Status(Code::InvalidArgument, "not allowed: host " + shown(target.host));
     return target;
 }
 
@@ -200,6 +217,9 @@ bool FetchPolicy::listed(std::string_view host, uint16_t port, std::string_view 
 
 bool FetchPolicy::allowsAddress(const FetchTarget& target, const sockaddr* address) const {
     if (!isGuardedAddress(address)) return true;
+    for (const auto& e : entries_) {
+        if (e.anyAddress && e.host == target.host && e.port == target.port) return true;
+    }
     std::string host;
     uint16_t port = 0;
     if (!addressText(address, host, port)) return false;

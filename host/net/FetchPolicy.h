@@ -64,6 +64,11 @@ class FetchPolicy {
     // scheme other than http/https) or InvalidArgument "not allowed: host <host>".
     Result<FetchTarget> check(std::string_view url) const;
 
+    // A list of exactly the host and port of `url` (its scheme's default port when it names none),
+    // which may connect to whatever address that name resolves to, loopback included: the
+    // operator's own target (a party's webhook URL), never a script's. Errors as check's "bad url".
+    static Result<std::shared_ptr<const FetchPolicy>> exactly(std::string_view url);
+
     // The check by address: may `target` connect to `address`? A listed name still may not reach
     // loopback, link-local, unspecified or metadata addresses unless the address is listed.
     bool allowsAddress(const FetchTarget& target, const sockaddr* address) const;
@@ -76,8 +81,12 @@ class FetchPolicy {
         std::string host;  // lower case, without "*." for a wildcard; IPv6 without brackets
         int port = -1;     // -1: the scheme's default port only
         bool wildcard = false;
-        bool literal = false;  // an IPv4 or IPv6 address
+        bool literal = false;     // an IPv4 or IPv6 address
+        bool anyAddress = false;  // exactly(): the name may reach guarded addresses too
     };
+    // The URL's scheme, host and port, not checked against the list. Errors: "bad url", or
+    // "not allowed: host <host>" for a host that is never a listed one.
+    static Result<FetchTarget> parse(std::string_view url);
     static bool parseEntry(std::string_view text, Entry& out);
     bool listed(std::string_view host, uint16_t port, std::string_view scheme) const;
 

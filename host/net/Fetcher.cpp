@@ -197,17 +197,19 @@ const char* Fetcher::outcomeName(FetchOutcome outcome) {
 void Fetcher::writeMetrics(Metrics& out) const {
     for (size_t i = 0; i < kFetchOutcomes; ++i) {
         auto outcome = FetchOutcome(i);
-        out.counter("partyline_fetch_total", "Fetches by room scripts, by how they ended.", total(outcome),
-                    {{"status", outcomeName(outcome)}});
+        out.counter("partyline_fetch_total",
+                    "Outgoing HTTP calls (room scripts' fetch, webhook attempts), by how they ended.",
+                    total(outcome), {{"status", outcomeName(outcome)}});
     }
     out.histogram("partyline_fetch_seconds",
-                  "Fetches by room scripts that were started, from the call to its answer.", seconds_);
-    out.gauge("partyline_fetch_in_flight", "Fetches by room scripts in flight on this node.", inFlight());
+                  "Outgoing HTTP calls that were started, from the call to its answer.", seconds_);
+    out.gauge("partyline_fetch_in_flight", "Outgoing HTTP calls in flight on this node.", inFlight());
 }
 
-// The check by name against the Fetcher's list, then the call's own narrower list.
+// The check by name against the Fetcher's list (or the call's own in its place), then the call's
+// own narrower list.
 Result<FetchTarget> Fetcher::checkTarget(const FetchRequest& request, std::string_view url) const {
-    auto target = policy_.check(url);
+    auto target = (request.instead ? *request.instead : policy_).check(url);
     if (target && request.narrow) {
         if (auto narrowed = request.narrow->check(url); !narrowed) return narrowed.status();
     }
@@ -235,7 +237,7 @@ void Fetcher::fetch(FetchRequest request, Done done) {
     int timeout =
         request.timeout_ms > 0 ? std::min(request.timeout_ms, limits_.timeout_ms) : limits_.timeout_ms;
     t->deadline = t->start + std::chrono::milliseconds(timeout);
-    t->policy = &policy_;
+    t->policy = request.instead ? request.instead.get() : &policy_;
     t->limits = &limits_;
     t->done = std::move(done);
     if (Status s = validate(request); !s) {

@@ -4,11 +4,10 @@
 // (curl_multi_poll, woken by curl_multi_wakeup when a call is handed over), so 1,000 calls in
 // flight cost 1,000 sockets, not 1,000 threads. (libcurl's threaded resolver still starts a
 // short-lived thread per name it resolves; an address literal needs none.) Every URL, and every
-// redirect hop, passes the FetchPolicy (and the call's narrower one, if any) by name before it is
-// sent and by address inside libcurl's connection path; redirects are followed here, never by
-// libcurl. The limits of one call are
-// FetchLimits: one deadline over the whole call (queueing, redirects and a slow-drip body
-// included), a cap on the bytes answered, a cap on the calls in flight.
+// redirect hop, passes the FetchPolicy (or the call's own in its place, and the call's narrower one, if any)
+// by name before it is sent and by address inside libcurl's connection path; redirects are followed here,
+// never by libcurl. The limits of one call are FetchLimits: one deadline over the whole call (queueing,
+// redirects and a slow-drip body included), a cap on the bytes answered, a cap on the calls in flight.
 //
 // Must not: block its thread, follow a redirect or connect anywhere unchecked, use a proxy from
 // the environment, raise signals, or call into Lua: `done` copies and posts.
@@ -73,6 +72,10 @@ struct FetchRequest {
     // parties.X.fetch.allow), so it can narrow the Fetcher's list and never widen it. Null: the
     // Fetcher's list alone.
     std::shared_ptr<const FetchPolicy> narrow;
+    // A list used in place of the Fetcher's, by name and by address: the operator's own target
+    // (FetchPolicy::exactly of a party's webhook URL), which fetch.allow need not list. Never set
+    // from a script's call. Null: the Fetcher's list.
+    std::shared_ptr<const FetchPolicy> instead;
 };
 
 struct FetchResponse {

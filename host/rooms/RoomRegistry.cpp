@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/Log.h"
+#include "rooms/RoomEvents.h"
 
 namespace partyline {
 
@@ -62,6 +63,7 @@ Result<std::shared_ptr<Shard>> RoomRegistry::lookUp(const std::string& party, co
     if (inserted) {
         it->second = Shard::create(context_, *parties_.find(party), roomId, std::move(subj.value()));
         log::debug("rooms", "shard started", {{"room", party + "/" + roomId}});
+        postRoomEvent(context_, net::WebhookEventKind::RoomStarted, party, roomId);
     }
     return it->second;
 }
@@ -104,6 +106,7 @@ size_t RoomRegistry::sweepIdle() {
     for (auto& shard : idle) {
         log::debug("rooms", "shard closed (idle)", {{"room", shard->partyName() + "/" + shard->roomId()}});
         shard->stop();
+        postRoomEvent(context_, net::WebhookEventKind::RoomIdle, shard->partyName(), shard->roomId());
     }
     return idle.size();
 }

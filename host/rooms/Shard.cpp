@@ -6,6 +6,7 @@
 #include "core/Json.h"
 #include "core/Log.h"
 #include "net/WebSocketProtocol.h"
+#include "rooms/RoomEvents.h"
 
 namespace partyline {
 namespace {
@@ -312,6 +313,7 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
     }
     connections_.emplace(id, Connection{client, after, request.remoteAddr});
     presence_.localChanged(connections_.size());
+    postConnectionEvent(context_, net::WebhookEventKind::Connect, partyName_, roomId_, *client);
     handlers_.callOnConnect(id, std::move(request));
 }
 
@@ -410,6 +412,8 @@ void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::strin
             self->connectionCount_--;
             self->touch();
             self->presence_.localChanged(self->connections_.size());
+            postConnectionEvent(self->context_, net::WebhookEventKind::Close, self->partyName_, self->roomId_,
+                                *client, code, reason);
             self->handlers_.callOnClose(client->id(), code, std::move(reason));
         });
 }

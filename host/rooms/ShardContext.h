@@ -23,7 +23,8 @@ class Metrics;
 class RoomLinks;
 namespace net {
 class Fetcher;
-}
+class WebhookSender;
+}  // namespace net
 
 struct ShardContext {
     Bus& bus;
@@ -44,6 +45,8 @@ struct ShardContext {
     net::WriteRateLimit* writeRate = nullptr;
     // The node's outgoing HTTP calls (fetch in Lua), answered on its own thread. Null: fetch is an error.
     net::Fetcher* fetcher = nullptr;
+    // Room events for the parties' webhooks (room.started, room.idle, connect, close). Null: none.
+    net::WebhookSender* webhooks = nullptr;
     // Calls and writes from one room to another of this node (room.parties). Null: none.
     RoomLinks* links = nullptr;
 

@@ -1227,6 +1227,60 @@ TEST_CASE("fetch.ca_file must be a PEM file of certificates, read at start") {
           "t.yaml:2: fetch.ca_file: '" + dir + "' is not a CA file");
 }
 
+TEST_CASE("parties.X.webhook: url, events and secret; every event by default; the secret shown <set>") {
+    ScopedEnvironment env({{"PARTYLINE_TEST_HOOK_URL", "http://127.0.0.1:8080/hooks"},
+                           {"PARTYLINE_TEST_HOOK_SECRET", "s3cret-value"}});
+    Config config = parsed(
+        "parties:\n"
+        "  game:\n"
+        "    script: g.lua\n"
+        "    webhook: {url: \"${PARTYLINE_TEST_HOOK_URL}\", events: [room.started, close], secret: "
+        "\"${PARTYLINE_TEST_HOOK_SECRET}\"}\n"
+        "  chat:\n"
+        "    script: c.lua\n"
+        "    webhook: {url: \"https://api.example.com/hooks\", secret: abc}\n"
+        "  quiet: {script: q.lua}\n");
+    const auto& game = config.parties.at("game").webhook;
+    REQUIRE(game.has_value());
+    CHECK(game->url == "http://127.0.0.1:8080/hooks");
+    CHECK(game->events == std::vector<std::string>{"room.started", "close"});
+    CHECK(game->secret.reveal() == "s3cret-value");
+    const auto& chat = config.parties.at("chat").webhook;
+    REQUIRE(chat.has_value());
+    CHECK(chat->events == std::vector<std::string>{"room.started", "room.idle", "connect", "close"});
+    CHECK_FALSE(config.parties.at("quiet").webhook.has_value());
+    std::string described = config.describe();
+    CHECK(described.find("s3cret-value") == std::string::npos);
+    CHECK(described.find("abc") == std::string::npos);
+    CHECK(described.find("127.0.0.1:8080") == std::string::npos);  // from the environment: <set>
+    CHECK(described.find("https://api.example.com/hooks") != std::string::npos);
+    CHECK(described.find("events: [room.started, room.idle, connect, close]") != std::string::npos);
+}
+
+TEST_CASE("parties.X.webhook errors name the key and the line; the secret is never printed") {
+    const std::string head = "parties:\n  game:\n    script: g.lua\n    webhook:\n";
+    CHECK(errorOf(head + "      url: http://h/x\n      events: [connect, joined]\n      secret: abc\n") ==
+          "t.yaml:6: parties.game.webhook.events[1]: expected one of room.started, room.idle, connect, "
+          "close, got 'joined'");
+    CHECK(errorOf(head + "      url: ftp://h/x\n      secret: abc\n") ==
+          "t.yaml:5: parties.game.webhook.url: expected an http:// or https:// URL with a host (and no "
+          "user:password@), got 'ftp://h/x'");
+    for (const char* url :
+         {"file:///etc/passwd", "http://", "http:///x", "https://u:p@h/x", "http://h x/", "gopher://h"}) {
+        CAPTURE(url);
+        CHECK(errorOf(head + "      url: \"" + url + "\"\n      secret: abc\n")
+                  .find("t.yaml:5: parties.game.webhook.url: expected") == 0);
+    }
+    CHECK(errorOf(head + "      url: http://h/x\n") ==
+          "t.yaml:4: parties.game.webhook: missing required key 'secret'");
+    CHECK(errorOf(head + "      secret: abc\n") ==
+          "t.yaml:4: parties.game.webhook: missing required key 'url'");
+    std::string empty = errorOf(head + "      url: http://h/x\n      secret: \"\"\n");
+    CHECK(empty.find("t.yaml:6: parties.game.webhook.secret: expected a non-empty secret") == 0);
+    CHECK(errorOf(head + "      url: http://h/x\n      secret: abc\n      retries: 3\n")
+              .find("t.yaml:7: unknown key 'parties.game.webhook.retries'") == 0);
+}
+
 TEST_CASE("hostile-client keys: pending input budget, message deadline, rooms and their rate") {
     Config config = parsed(
         "limits:\n"

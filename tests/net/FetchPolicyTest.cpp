@@ -213,4 +213,25 @@ TEST_CASE("an address of another family than IPv4 or IPv6 is never reached") {
     CHECK(FetchPolicy::isGuardedAddress(&local));
 }
 
+TEST_CASE("exactly(url): that host and port only, at any address its name resolves to") {
+    auto policy = FetchPolicy::exactly("http://localhost:8080/hooks/game");
+    REQUIRE(policy.isOk());
+    const FetchPolicy& only = *policy.value();
+    CHECK(allowed(only, "http://localhost:8080/other"));
+    CHECK(refusal(only, "http://localhost:8081/hooks/game") == "not allowed: host localhost");
+    CHECK(refusal(only, "http://127.0.0.1:8080/hooks/game") == "not allowed: host 127.0.0.1");
+    CHECK(refusal(only, "http://api.example.com:8080/") == "not allowed: host api.example.com");
+    CHECK(connects(only, "http://localhost:8080/", "127.0.0.1", 8080));
+    CHECK(connects(only, "http://localhost:8080/", "::1", 8080));
+    // The default port of the URL's scheme when it names none.
+    auto https = FetchPolicy::exactly("https://hooks.example.com/in").value();
+    CHECK(allowed(*https, "https://hooks.example.com/in"));
+    CHECK(refusal(*https, "https://hooks.example.com:8443/in") == "not allowed: host hooks.example.com");
+    CHECK(connects(*https, "https://hooks.example.com/in", "169.254.169.254", 443));
+    for (const char* bad : {"ftp://h/x", "http://", "not a url", "file:///etc/passwd"}) {
+        CAPTURE(bad);
+        CHECK(FetchPolicy::exactly(bad).status().message() == "bad url");
+    }
+}
+
 }  // namespace partyline::net

@@ -516,4 +516,22 @@ TEST_CASE("writeMetrics: every outcome counted by status, the durations and the 
     CHECK(text.find("partyline_fetch_in_flight 0\n") != std::string::npos);
 }
 
+TEST_CASE("a call's own list in place of the Fetcher's: exactly its host and port, by any name's address") {
+    HttpTestServer server([](const HttpRequest&, Exchange& ex) { ex.write(httpResponse(204, "")); });
+    Fetcher fetcher(limitsFor({}));  // fetch.allow empty: no host for scripts
+    const std::string byName = "http://localhost:" + std::to_string(server.port()) + "/hook";
+    FetchRequest request;
+    request.url = byName;
+    CHECK(fetchNow(fetcher, request).status().message() == "not allowed: host localhost");
+    request.instead = FetchPolicy::exactly(byName).value();
+    request.method = "POST";
+    request.body = "{}";
+    auto res = fetchNow(fetcher, request);  // localhost resolves to loopback, and is reached
+    REQUIRE(res.isOk());
+    CHECK(res->status == 204);
+    // Another port of the same host is not on that list.
+    request.url = "http://localhost:" + std::to_string(server.port() + 1) + "/hook";
+    CHECK(fetchNow(fetcher, request).status().message() == "not allowed: host localhost");
+}
+
 }  // namespace partyline::net
