@@ -14,14 +14,16 @@ ConnectionAdmission::ConnectionAdmission(const Limits& limits, TrustedProxies pr
       proxies_(std::move(proxies)),
       limiter_(limits.max_connections_per_ip, limits.max_new_connections_per_ip_per_second),
       maxWorkers_(limits.max_http_workers_per_ip),
-      workers_(limits.max_http_workers_per_ip, 0) {}
+      workers_(0, 0) {}
 
-ConnectionAdmission::Verdict ConnectionAdmission::admit(const Peer& peer) {
+ConnectionAdmission::Verdict ConnectionAdmission::admit(const Peer& peer, bool workersScarce) {
     if (proxies_.contains(peer.address)) return Verdict::Uncounted;
     switch (limiter_.admit(peer.address, PerIpLimiter::Clock::now())) {
         case PerIpLimiter::Verdict::Admitted:
-            if (workers_.admit(peer.address, PerIpLimiter::Clock::now()) == PerIpLimiter::Verdict::Admitted)
+            workers_.admit(peer.address, PerIpLimiter::Clock::now());  // counted: workers_ has no cap
+            if (!workersScarce || maxWorkers_ == 0 || workers_.connectionsOf(peer.address) <= maxWorkers_)
                 return Verdict::Counted;
+            workers_.release(peer.address);
             limiter_.release(peer.address);
             refusedConnections_++;
             refuse(peer, 503,

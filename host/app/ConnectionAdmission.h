@@ -3,8 +3,9 @@
 // system calls, not for the header deadline.
 //
 // Past limits.max_new_connections_per_ip_per_second the client gets 429, past
-// limits.max_connections_per_ip or limits.max_http_workers_per_ip (connections of the address
-// in a CivetWeb worker now: slow senders cannot hold every worker) 503, each with Retry-After and Connection:
+// limits.max_connections_per_ip, or, once most workers are busy, limits.max_http_workers_per_ip
+// (connections of the address in a CivetWeb worker now: slow senders cannot hold every worker,
+// while a burst from one address on an idle node is served) 503, each with Retry-After and Connection:
 // close, written on the socket itself (CivetWeb has no request to answer yet); the socket is then shut down
 // both ways, so CivetWeb's read ends at once and it closes the connection. Measured: 2,000 connections
 // refused one after another from one address took 0.23 ms each from the client's connect to the
@@ -38,8 +39,9 @@ class ConnectionAdmission {
         Uncounted,  // admitted, not counted: a trusted proxy
         Refused,    // answered 429 or 503 and its socket shut down
     };
-    // A new connection from `peer`.
-    Verdict admit(const Peer& peer);
+    // A new connection from `peer`. `workersScarce`: most of the node's HTTP workers are busy, so
+    // limits.max_http_workers_per_ip applies (an idle node lets one address use more of them).
+    Verdict admit(const Peer& peer, bool workersScarce);
     // A connection admit() let through is gone: its HTTP connection closed, or the WebSocket it
     // became did. Releasing a trusted proxy's address does nothing (it was never counted).
     void release(std::string_view peer);

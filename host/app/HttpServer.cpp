@@ -298,7 +298,10 @@ int HttpServer::onConnectionStart(const mg_connection* conn, void** connData) {
     server->counters_.http++;
     auto peer = server->peers_.peerOf(conn);
     if (!peer) return 0;  // before the first request: not counted
-    switch (server->admission_->admit(*peer)) {
+    // Scarce as for keep-alive (past 3/4 of the workers busy, this connection counted): then an
+    // address keeps to its share of the workers.
+    const bool scarce = server->counters_.http.load() > server->keepAliveBelow_;
+    switch (server->admission_->admit(*peer, scarce)) {
         case ConnectionAdmission::Verdict::Counted:
             tCountedPeer = std::move(peer->address);
             break;

@@ -79,9 +79,10 @@ struct Limits {
     // New connections one address may open per second, with as many at once (0: no limit); past
     // it, 429. A page reconnecting after a network change opens a handful.
     size_t max_new_connections_per_ip_per_second = 100;
-    // CivetWeb workers one address may hold at once: its HTTP connections not yet answered or
-    // upgraded (0: no limit); past it, 503 before the request is read. Well under http_threads,
-    // so one address that sends slowly cannot hold every worker, whatever max_connections_per_ip.
+    // CivetWeb workers one address may hold at once once more than 3/4 of them are busy: its HTTP
+    // connections not yet answered or upgraded (0: no limit); past it, 503 before the request is
+    // read. Well under http_threads, so one address that sends slowly cannot hold every worker,
+    // whatever max_connections_per_ip, while a burst on an idle node is served.
     size_t max_http_workers_per_ip = 32;
     // Headers one request may carry; more gets 431. CivetWeb keeps 64 and drops the rest unseen,
     // so at most 63: a request with 64 may have had more.

@@ -288,9 +288,11 @@ describe("hostile HTTP clients", () => {
           socket.write("G"); // one byte of a head that never ends
           sockets.push(socket);
         }
-        await until(() => refused >= 36, { timeoutMs: 50000, what: `36 refusals (${refused} so far)` });
+        // The first 12 take workers while fewer than 3/4 of the 16 are busy; past that the address
+        // keeps to its 4, which it already holds: the other 28 are refused at once.
+        await until(() => refused >= 28, { timeoutMs: 50000, what: `28 refusals (${refused} so far)` });
         assert.ok(named, "a refusal did not name limits.max_http_workers_per_ip");
-        // 12 of the 16 workers are free for everyone else: /healthz and a room answer at once.
+        // 4 of the 16 workers are free for everyone else: /healthz and a room answer at once.
         const health = await getFromOther(node, "/healthz");
         assert.equal(health.status, 200);
         assert.ok(health.ms < 2000, `healthz took ${health.ms} ms`);
