@@ -18,9 +18,6 @@ constexpr int kOpSelf = 20;
 // Constant tags (lobject.h: a type and its variant bits).
 constexpr uint8_t kNil = 0, kFalse = 1, kTrue = 17, kInt = 3, kFloat = 19, kShortString = 4, kLongString = 20;
 
-// A line delta meaning "see the absolute line table" (ldebug.h ABSLINEINFO).
-constexpr int8_t kAbsLineInfo = -0x80;
-
 struct Function {
     int lineDefined = 0;
     std::vector<uint32_t> code;
