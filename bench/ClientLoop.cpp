@@ -244,6 +244,7 @@ void ClientLoop::readFrames(Client& client) {
 
 void ClientLoop::deliver(Client& client, std::string_view payload, uint64_t now) {
     Delivery delivery = parseDelivery(payload, client.enveloped, run_.runId);
+    if (delivery.kind == Delivery::Kind::Welcome) return;
     const WriteStamp& stamp = delivery.stamp;
     if (delivery.kind != Delivery::Kind::Ours || stamp.writer >= run_.writerCount() ||
         stamp.counter > run_.maxCounter()) {

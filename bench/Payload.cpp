@@ -8,6 +8,7 @@ namespace {
 
 constexpr std::string_view kMarker = "plb1.";
 constexpr std::string_view kSeqPrefix = "{\"seq\":";
+constexpr std::string_view kWelcomePrefix = "{\"welcome\":true";
 
 // Parses decimal digits up to the next '.', and moves past it.
 bool takeField(std::string_view& rest, uint64_t& value) {
@@ -33,6 +34,10 @@ std::string encodePayload(std::string_view runId, const WriteStamp& stamp, size_
 
 Delivery parseDelivery(std::string_view frame, bool enveloped, std::string_view runId) {
     Delivery delivery;
+    if (enveloped && frame.substr(0, kWelcomePrefix.size()) == kWelcomePrefix) {
+        delivery.kind = Delivery::Kind::Welcome;
+        return delivery;
+    }
     if (enveloped && frame.substr(0, kSeqPrefix.size()) == kSeqPrefix) {
         const char* begin = frame.data() + kSeqPrefix.size();
         std::from_chars(begin, frame.data() + frame.size(), delivery.seq);

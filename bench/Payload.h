@@ -24,7 +24,8 @@ struct WriteStamp {
 std::string encodePayload(std::string_view runId, const WriteStamp& stamp, size_t size);
 
 struct Delivery {
-    enum class Kind { Ours, Foreign } kind = Kind::Foreign;
+    // Welcome: the frame a partyline.v1 connection gets first (its id and resume secret), not a write.
+    enum class Kind { Ours, Welcome, Foreign } kind = Kind::Foreign;
     uint64_t seq = 0;  // the log sequence from the envelope; 0 when the frame had none
     WriteStamp stamp;
 };

@@ -32,6 +32,13 @@ TEST_CASE("the partyline.v1 envelope gives the sequence") {
     CHECK(d.stamp.counter == 9);
 }
 
+TEST_CASE("a partyline.v1 connection's welcome frame is a welcome, not a foreign frame") {
+    CHECK(parseDelivery(R"({"welcome":true,"id":"a1","resume":"s3cr3t"})", true, "0badf00d").kind ==
+          Delivery::Kind::Welcome);
+    // Only on an enveloped (partyline.v1) connection; elsewhere it is some other frame.
+    CHECK(parseDelivery(R"({"welcome":true,"id":"a1"})", false, "0badf00d").kind == Delivery::Kind::Foreign);
+}
+
 TEST_CASE("a payload inside some other JSON is still found, without a sequence") {
     std::string payload = encodePayload("0badf00d", WriteStamp{0, 1, 9, 5}, 0);
     Delivery d = parseDelivery("{\"type\":\"chat\",\"text\":\"" + payload + "\"}", false, "0badf00d");
