@@ -318,6 +318,7 @@ const Rule<size_t> kCountOrZero =
     integerIn<size_t>(0, std::numeric_limits<size_t>::max(), "a non-negative integer (0: no limit)");
 // CivetWeb starts every worker up front: more than a few thousand threads is a mistake.
 const Rule<size_t> kHttpThreads = integerIn<size_t>(4, 10000, "an integer from 4 to 10000");
+const Rule<size_t> kRoomsPerConnection = integerIn<size_t>(1, 10000, "an integer from 1 to 10000");
 bool isLogLevel(std::string_view text) {
     return text == "debug" || text == "info" || text == "warn" || text == "error";
 }
@@ -750,6 +751,7 @@ const Schema<Limits> kLimitsSchema = {
     value("max_rooms", &Limits::max_rooms, kCount),
     value("max_new_rooms_per_ip_per_second", &Limits::max_new_rooms_per_ip_per_second, kCountOrZero),
     value("new_room_burst", &Limits::new_room_burst, kCount),
+    value("max_rooms_per_connection", &Limits::max_rooms_per_connection, kRoomsPerConnection),
 };
 
 const Schema<LogConfig> kLogSchema = {
@@ -1465,6 +1467,7 @@ class Describer {
         put("max_rooms", std::to_string(limits.max_rooms));
         put("max_new_rooms_per_ip_per_second", std::to_string(limits.max_new_rooms_per_ip_per_second));
         put("new_room_burst", std::to_string(limits.new_room_burst));
+        put("max_rooms_per_connection", std::to_string(limits.max_rooms_per_connection));
         close();
     }
 

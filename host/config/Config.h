@@ -116,6 +116,10 @@ struct Limits {
     size_t max_new_rooms_per_ip_per_second = 20;
     // New rooms an address may open at once above that rate (a token bucket of this size).
     size_t new_room_burst = 100;
+    // Rooms one partyline.mux.v1 socket may be in at once (its joins under way included); a join
+    // past it gets an error frame, 429. A page shows a few dozen rooms; each costs a shard
+    // connection, so one socket must not hold thousands.
+    size_t max_rooms_per_connection = 100;
 };
 
 struct LogConfig {

@@ -85,6 +85,7 @@ TEST_CASE("an empty file, or one with only comments, gives every default") {
         CHECK(config.limits.max_rooms == 10000);
         CHECK(config.limits.max_new_rooms_per_ip_per_second == 20);
         CHECK(config.limits.new_room_burst == 100);
+        CHECK(config.limits.max_rooms_per_connection == 100);
     }
 }
 
@@ -1279,6 +1280,18 @@ TEST_CASE("parties.X.webhook errors name the key and the line; the secret is nev
     CHECK(empty.find("t.yaml:6: parties.game.webhook.secret: expected a non-empty secret") == 0);
     CHECK(errorOf(head + "      url: http://h/x\n      secret: abc\n      retries: 3\n")
               .find("t.yaml:7: unknown key 'parties.game.webhook.retries'") == 0);
+}
+
+TEST_CASE("limits.max_rooms_per_connection: rooms of one multiplexed socket, 1 to 10000") {
+    CHECK(parsed("limits:\n  max_rooms_per_connection: 3\n").limits.max_rooms_per_connection == 3);
+    CHECK(parsed("limits:\n  max_rooms_per_connection: 10000\n").limits.max_rooms_per_connection == 10000);
+    for (const char* bad : {"0", "10001", "-1", "many"}) {
+        CAPTURE(bad);
+        CHECK(errorOf(std::string("limits:\n  max_rooms_per_connection: ") + bad + "\n") ==
+              std::string(
+                  "t.yaml:2: limits.max_rooms_per_connection: expected an integer from 1 to 10000, got '") +
+                  bad + "'");
+    }
 }
 
 TEST_CASE("hostile-client keys: pending input budget, message deadline, rooms and their rate") {
