@@ -21,6 +21,14 @@ class Client {
     virtual const std::string& id() const = 0;
     // The client offered the `partyline.v1` subprotocol: writes reach it as {"seq":N,"data":...}.
     virtual bool versioned() const = 0;
+    // One room of a `partyline.mux.v1` socket: writes reach it as {"room":"party/room","seq":N,
+    // "data":...}, each frame naming the room, and conn:send through sendMessage.
+    virtual bool multiplexed() const { return false; }
+    // Strand: the shard has taken the connection (it replays or joins next); every frame it
+    // sends the client from now on follows what this sends.
+    virtual void admitted() {}
+    // Strand: conn:send of a multiplexed connection, which wraps the data in its own frame.
+    virtual void sendMessage(std::string_view /*data*/, bool /*binary*/) {}
     virtual void send(const FramePtr& frame) = 0;
     // The same, but when nothing is queued for the client the frame may be written to its socket
     // on the calling thread, without blocking (what does not fit is queued as by send).

@@ -266,6 +266,8 @@ int RoomApi::connSend(lua_State* L) {
         std::string data;
         if (!dataArgument(L, 2, view.limits().max_message_bytes, data)) {
             failed = true;
+        } else if (client && client->multiplexed()) {
+            client->sendMessage(data, boolField(L, 3, "binary"));
         } else if (client) {  // sending to a closed connection is a no-op, as in the browser
             auto opcode = boolField(L, 3, "binary") ? net::Opcode::Binary : net::Opcode::Text;
             client->send(std::make_shared<const std::string>(net::encodeFrame(opcode, data)));

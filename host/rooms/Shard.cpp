@@ -39,6 +39,37 @@ FramePtr makeVersionedFrame(const LogEntry& entry) {
     return makeFrame(net::Opcode::Text, json);
 }
 
+// {"room":"party/room","seq":N,"data":"..."} for a room of a partyline.mux.v1 socket: the
+// versioned frame with the room's name first, so one socket tells its rooms apart.
+FramePtr makeMuxFrame(const LogEntry& entry, const std::string& party, const std::string& room) {
+    std::string json = "{\"room\":" + jsonQuote(party + "/" + room) + ",\"seq\":" + std::to_string(entry.seq);
+    if (entry.binary)
+        json += ",\"binary\":true,\"data\":\"" + base64Encode(entry.data) + "\"}";
+    else
+        json += ",\"data\":" + jsonQuote(entry.data) + "}";
+    return makeFrame(net::Opcode::Text, json);
+}
+
+// The frames of one write, each shape encoded on first use only: once per write, whoever gets it.
+struct WriteFrames {
+    const LogEntry& entry;
+    const std::string& party;
+    const std::string& room;
+    FramePtr raw, versioned, mux;
+    const FramePtr& frameFor(const Client& client) {
+        if (client.multiplexed()) {
+            if (!mux) mux = makeMuxFrame(entry, party, room);
+            return mux;
+        }
+        if (client.versioned()) {
+            if (!versioned) versioned = makeVersionedFrame(entry);
+            return versioned;
+        }
+        if (!raw) raw = makeFrame(entry.binary ? net::Opcode::Binary : net::Opcode::Text, entry.data);
+        return raw;
+    }
+};
+
 bool excluded(const LogEntry& entry, const std::string& id) {
     for (const auto& e : entry.exclude)
         if (e == id) return true;
@@ -254,7 +285,7 @@ void Shard::deliver(const LogEntry& entry) {
     if (int64_t published = entry.publishedNs ? entry.publishedNs : entry.timeNs; published > 0)
         context_.deliverySeconds.observe(std::chrono::system_clock::now().time_since_epoch() -
                                          std::chrono::nanoseconds(published));
-    FramePtr raw, versioned;
+    WriteFrames frames{entry, partyName_, roomId_, {}, {}, {}};
     uint64_t sent = 0;
     // A write to a few connections is written to their sockets on this thread, saving the
     // Sender's wake-up; a big room's fan-out goes to the Sender, which batches frames per socket.
@@ -262,11 +293,7 @@ void Shard::deliver(const LogEntry& entry) {
     for (auto& [id, conn] : connections_) {
         if (entry.seq <= conn.after) continue;  // it reached this client by replay, or the client had it
         if (!entry.exclude.empty() && excluded(entry, id)) continue;
-        FramePtr& frame = conn.client->versioned() ? versioned : raw;
-        if (!frame)
-            frame = conn.client->versioned()
-                        ? makeVersionedFrame(entry)
-                        : makeFrame(entry.binary ? net::Opcode::Binary : net::Opcode::Text, entry.data);
+        const FramePtr& frame = frames.frameFor(*conn.client);
         if (writeNow)
             conn.client->sendNow(frame);
         else
@@ -289,6 +316,7 @@ void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::op
             self->connectionCount_--;
             return;
         }
+        client->admitted();
         if (since && *since < self->lastDelivered_)
             return self->startReplay(client, std::move(request), *since);
         // Nothing to replay; a client ahead of this shard skips what it saw.
@@ -322,11 +350,13 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
 void Shard::startReplay(const std::shared_ptr<Client>& client, HttpRequest request, uint64_t since) {
     auto holds = logHolds(context_.bus, subjects_.log, since);
     if (!holds) return failReplay(client, holds.status());
-    if (!holds.value() && client->versioned()) {
+    if (!holds.value() && (client->versioned() || client->multiplexed())) {
         auto first = context_.bus.read(subjects_.log, since, 1);
         uint64_t firstSeq = first && !first->empty() ? first->front().seq : 0;
-        client->send(makeFrame(net::Opcode::Text, "{\"truncated\":true,\"since\":" + std::to_string(since) +
-                                                      ",\"first\":" + std::to_string(firstSeq) + "}"));
+        std::string room = client->multiplexed() ? "\"room\":" + jsonQuote(logName()) + "," : "";
+        client->send(makeFrame(net::Opcode::Text,
+                               "{" + room + "\"truncated\":true,\"since\":" + std::to_string(since) +
+                                   ",\"first\":" + std::to_string(firstSeq) + "}"));
     }
     auto job = std::make_shared<Replay>(Replay{client, std::move(request), since});
     if (auto old = replays_.find(client->id()); old != replays_.end()) {
@@ -372,10 +402,7 @@ void Shard::continueReplay(const std::shared_ptr<Replay>& job) {
                 return;
             }
             if (e.exclude.empty() || !excluded(e, id))
-                job->client->send(
-                    job->client->versioned()
-                        ? makeVersionedFrame(e)
-                        : makeFrame(e.binary ? net::Opcode::Binary : net::Opcode::Text, e.data));
+                job->client->send(WriteFrames{e, partyName_, roomId_, {}, {}, {}}.frameFor(*job->client));
             job->next = e.seq;
         }
         if (entries->back().seq >= lastDelivered_) break;

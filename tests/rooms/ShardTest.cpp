@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "net/WebSocketProtocol.h"
 #include "rooms/RoomsTestSupport.h"
 
 using namespace partyline;
@@ -30,7 +31,80 @@ end
 return Room
 )lua";
 
+// A room of a partyline.mux.v1 socket: records "admitted" where the shard admitted it, the
+// frames it got (pointers too, to see that one write is encoded once) and conn:send's data.
+class MuxFakeClient : public FakeClient {
+   public:
+    using FakeClient::FakeClient;
+    bool multiplexed() const override { return true; }
+    void admitted() override {
+        FakeClient::send(
+            std::make_shared<const std::string>(net::encodeFrame(net::Opcode::Text, "admitted")));
+    }
+    void send(const FramePtr& frame) override {
+        {
+            std::lock_guard lock(framesMutex_);
+            frames_.push_back(frame);
+        }
+        FakeClient::send(frame);
+    }
+    void sendMessage(std::string_view data, bool binary) override {
+        FakeClient::send(std::make_shared<const std::string>(net::encodeFrame(
+            net::Opcode::Text, std::string(binary ? "binary:" : "text:") + std::string(data))));
+    }
+    std::vector<FramePtr> frames() {
+        std::lock_guard lock(framesMutex_);
+        return frames_;
+    }
+
+   private:
+    std::mutex framesMutex_;
+    std::vector<FramePtr> frames_;
+};
+
 }  // namespace
+
+TEST_CASE("rooms of multiplexed sockets get each write naming the room, encoded once for all of them") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "mux");
+    auto plain = std::make_shared<FakeClient>("p");
+    auto a = std::make_shared<MuxFakeClient>("a"), b = std::make_shared<MuxFakeClient>("b");
+    shard->connect(plain, {});
+    shard->connect(a, {});
+    shard->connect(b, {});
+    REQUIRE(texts(b->waitFor(1)) == std::vector<std::string>{"admitted"});
+    shard->receive(plain, "hi \"there\"", false);
+    const std::vector<std::string> expected{"admitted",
+                                            R"({"room":"echo/mux","seq":1,"data":"hi \"there\""})"};
+    CHECK(texts(a->waitFor(2)) == expected);
+    CHECK(texts(b->waitFor(2)) == expected);
+    REQUIRE(a->frames().size() == 1);
+    REQUIRE(b->frames().size() == 1);
+    CHECK(a->frames()[0] == b->frames()[0]);  // the same encoded frame
+    CHECK(texts(plain->waitFor(1)) == std::vector<std::string>{"hi \"there\""});
+
+    shard->receive(a, "bin", true);  // conn.binary: the write is binary, base64 in the frame
+    CHECK(texts(b->waitFor(3))[2] == R"({"room":"echo/mux","seq":2,"binary":true,"data":"Ymlu"})");
+    shard->receive(a, "only-me", false);  // conn:send goes through the client's own wrapping
+    CHECK(texts(a->waitFor(4))[3] == "text:just for a");
+}
+
+TEST_CASE("a multiplexed room replays with since, its truncation marker naming the room") {
+    Rooms rooms(Scripts{{"echo", kEcho}}, {}, 3);  // the log keeps the last 3 writes per room
+    auto shard = rooms.shard("echo", "muxed");
+    auto writer = std::make_shared<FakeClient>("w");
+    shard->connect(writer, {});
+    for (int i = 1; i <= 6; ++i) shard->receive(writer, "m" + std::to_string(i), false);
+    REQUIRE(writer->waitFor(6).size() == 6);
+    auto late = std::make_shared<MuxFakeClient>("late");
+    shard->connect(late, {}, 1);
+    auto got = texts(late->waitFor(5));
+    REQUIRE(got.size() == 5);
+    CHECK(got[0] == "admitted");  // before the replay
+    CHECK(got[1] == R"({"room":"echo/muxed","truncated":true,"since":1,"first":4})");
+    CHECK(got[2] == R"({"room":"echo/muxed","seq":4,"data":"m4"})");
+    CHECK(got[4] == R"({"room":"echo/muxed","seq":6,"data":"m6"})");
+}
 
 TEST_CASE("a broadcast goes through the log to every connection, in order") {
     Rooms rooms(Scripts{{"echo", kEcho}});
