@@ -35,6 +35,10 @@ thread_local std::string* tStartError = nullptr;
 
 // CivetWeb waits this long for the next request on a kept-alive connection.
 constexpr auto kKeepAliveTimeout = std::chrono::milliseconds(5000);
+// Threads on which joins of multiplexed sockets wait for their rooms: a new room waits for the
+// log's position (one NATS round trip), onBeforeConnect for its strand; four keep a burst of
+// joins from queueing behind one slow room.
+constexpr size_t kJoinThreads = 4;
 
 // On each worker, since when it waits for a request's head, and whether the connection served
 // one already: CivetWeb answers a head that missed its deadline "Malformed message", as it does
@@ -221,9 +225,10 @@ void HttpServer::makeHandlers() {
         if (party->isRouter())
             routers_.emplace(name, std::make_unique<ShardRouter>(party->router(), deps_.rooms));
     proxies_ = TrustedProxies(deps_.trustedProxies);
-    upgrade_ = std::make_unique<WebSocketUpgrade>(WebSocketUpgradeDeps{deps_.rooms, deps_.parties, routers_,
-                                                                       deps_.sender, *reactor_, deps_.limits,
-                                                                       counters_, deps_.auths, &proxies_});
+    joins_ = std::make_unique<Executor>(kJoinThreads, "pl-join");
+    upgrade_ = std::make_unique<WebSocketUpgrade>(
+        WebSocketUpgradeDeps{deps_.rooms, deps_.parties, routers_, deps_.sender, *reactor_, deps_.limits,
+                             counters_, deps_.auths, &proxies_, joins_.get(), deps_.timer});
     bodies_ = std::make_unique<BodyReader>(deps_.limits.body_timeout_ms);
     logEndpoints_ = std::make_unique<LogEndpoints>(
         LogEndpointsDeps{deps_.rooms, deps_.parties, routers_, deps_.bus, deps_.limits, deps_.reload,
@@ -238,8 +243,9 @@ void HttpServer::makeHandlers() {
 HttpServer::~HttpServer() {
     ops_.reset();
     drain();
-    if (ctx_) mg_stop(ctx_);  // joins the workers: no upgrade is half done
-    reactor_.reset();         // closes what is still open, 1001
+    if (ctx_) mg_stop(ctx_);     // joins the workers: no upgrade is half done
+    reactor_.reset();            // closes what is still open, 1001
+    if (joins_) joins_->stop();  // a join under way finishes with what it uses still here
 }
 
 void HttpServer::drain() {
@@ -341,7 +347,9 @@ int HttpServer::handle(mg_connection* conn) {
     if (r.kind == Route::Kind::Health || r.kind == Route::Kind::Ready) return handleOperations(conn, r);
     // The control surface: every /v1/ path (one the Router refuses too, so a caller without a key
     // learns nothing of it) and /metrics.
-    if (r.kind == Route::Kind::Metrics || raw.rfind("/v1/", 0) == 0 || raw == "/v1") {
+    // GET /v1/connect is a room's WebSocket, many times over: the rules of a room, not the key.
+    const bool control = r.kind != Route::Kind::Connect && (raw.rfind("/v1/", 0) == 0 || raw == "/v1");
+    if (r.kind == Route::Kind::Metrics || control) {
         if (auto refused = gate_->refuseControl(conn, ri)) return *refused;
         if (r.kind == Route::Kind::Metrics) return handleOperations(conn, r);
     }
@@ -363,6 +371,8 @@ int HttpServer::handle(mg_connection* conn) {
             return logEndpoints_->handle(conn, r);
         case Route::Kind::Room:
             return handleRoom(conn, r);
+        case Route::Kind::Connect:
+            return handleConnect(conn);
         case Route::Kind::Other:
             break;
     }
@@ -391,6 +401,21 @@ int HttpServer::handleRoom(mg_connection* conn, const Route& r) {
     if (admission.answered) return *admission.answered;
     if (UpgradeRequest::isUpgrade(headersOf(ri))) return upgrade_->handle(conn, r);
     return handleRoomRequest(conn, r, admission.corsOrigin);
+}
+
+// GET /v1/connect: who may open a room's WebSocket may open this one (origins here, the per-address
+// limits before the request, the party's auth at each join).
+int HttpServer::handleConnect(mg_connection* conn) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    auto admission = gate_->admitRoom(conn, ri);
+    if (admission.answered) return *admission.answered;
+    if (!UpgradeRequest::isUpgrade(headersOf(ri))) {
+        HttpResponse answer =
+            HttpResponse::text(426, "GET /v1/connect is a WebSocket: upgrade with partyline.mux.v1\n");
+        answer.headers.emplace_back("Upgrade", "websocket");
+        return send(conn, answer);
+    }
+    return upgrade_->handleMux(conn);
 }
 
 // The node's own page at / when no folder is mounted there: its parties and its pages.

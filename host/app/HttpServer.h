@@ -27,9 +27,11 @@
 #include "app/WebSocketUpgrade.h"
 #include "bus/Bus.h"
 #include "config/Config.h"
+#include "core/Executor.h"
 #include "core/Histogram.h"
 #include "core/Metrics.h"
 #include "core/Status.h"
+#include "core/Timer.h"
 #include "net/Reactor.h"
 #include "net/Sender.h"
 #include "rooms/Party.h"
@@ -64,6 +66,8 @@ struct HttpServerDeps {
     // Peers whose X-Forwarded-For names the client (trusted_proxies).
     std::vector<std::string> trustedProxies{};
     std::string opsListen{};  // "host:port" of the probes' own listener (OpsListener); empty: none
+    Timer* timer =
+        nullptr;  // ends a multiplexed socket's room at its token's expiry; null: no GET /v1/connect
 };
 
 class HttpServer {
@@ -104,6 +108,7 @@ class HttpServer {
     // 503 with Retry-After, counted in partyline_refused_total, and the connection closed afterwards.
     int refuse(mg_connection* conn, const std::string& why, int retryAfterSeconds);
     int handleRoom(mg_connection* conn, const Route& route);
+    int handleConnect(mg_connection* conn);
     int handleRoomRequest(mg_connection* conn, const Route& route, const std::string& corsOrigin);
     int handleRouterRequest(mg_connection* conn, const Route& route, const std::string& corsOrigin);
     // GET and HEAD of a page: a file of staticFiles, or the node's index at /.
@@ -119,6 +124,9 @@ class HttpServer {
     ServerCounters counters_;  // before the Reactor: its sessions count down at their close
     ShardRouters routers_;
     std::unique_ptr<net::Reactor> reactor_;  // reads the upgraded WebSockets
+    // Where the joins of multiplexed sockets wait for their rooms (pl-join-N); stopped after the
+    // Reactor, before what the joins use.
+    std::unique_ptr<Executor> joins_;
     std::unique_ptr<WebSocketUpgrade> upgrade_;
     std::unique_ptr<LogEndpoints> logEndpoints_;      // the /v1/ control API
     std::unique_ptr<AccessGate> gate_;                // asked before the control API and every room

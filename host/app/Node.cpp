@@ -148,6 +148,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     deps.origins = config.origins;
     deps.trustedProxies = config.trusted_proxies;
     deps.opsListen = config.ops_listen;
+    deps.timer = node->timer_.get();
     auto auths = PartyAuths::make(config.parties);
     if (!auths) return auths.status();
     deps.auths = std::move(auths.value());

@@ -81,6 +81,7 @@ Route route(std::string_view rawPath) {
     if (rawPath == "/healthz") return kindOnly(Route::Kind::Health);
     if (rawPath == "/readyz") return kindOnly(Route::Kind::Ready);
     if (rawPath == "/metrics") return kindOnly(Route::Kind::Metrics);
+    if (rawPath == "/v1/connect") return kindOnly(Route::Kind::Connect);
     auto parts = split(rawPath);
     auto decodeInto = [&](std::string_view raw, std::string& out, const char* what) {
         if (!percentDecode(raw, out, false)) {

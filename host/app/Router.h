@@ -13,7 +13,8 @@
 namespace partyline {
 
 struct Route {
-    enum class Kind { Room, Broadcast, History, Reload, Health, Ready, Metrics, Other, BadRequest };
+    // Connect: GET /v1/connect, the multiplexed WebSocket (partyline.mux.v1).
+    enum class Kind { Room, Broadcast, History, Reload, Connect, Health, Ready, Metrics, Other, BadRequest };
     Kind kind = Kind::Other;
     std::string party;
     std::string room;

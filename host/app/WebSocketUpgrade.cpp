@@ -14,6 +14,8 @@
 #include <optional>
 
 #include "app/HttpIo.h"
+#include "app/MuxProtocol.h"
+#include "app/MuxSession.h"
 #include "app/RoomRefusal.h"
 #include "app/Router.h"
 #include "app/UpgradeRequest.h"
@@ -236,28 +238,37 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     return status;
 }
 
-int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
-                               const UpgradeRequest& upgrade, const ConnectionIds::Claim& claim,
-                               std::optional<std::chrono::system_clock::time_point> expiresAt) {
+int WebSocketUpgrade::adoptSocket(mg_connection* conn, int& status) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto socket =
         net::AdoptedSocket::find(uint16_t(ri->server_port), ri->remote_addr, uint16_t(ri->remote_port));
     if (!socket.valid()) {
         log::error("http", "cannot find the socket of " + std::string(ri->remote_addr));
-        return sendText(conn, 500, "cannot upgrade this connection");
+        status = sendText(conn, 500, "cannot upgrade this connection");
+        return -1;
     }
-
     mg_disable_connection_keep_alive(conn);
     int fd = takeSocket(socket.fd());
     socket.reset();
     if (fd < 0) {
         log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
-        return sendText(conn, 500, "cannot upgrade this connection");  // still CivetWeb's socket
+        status = sendText(conn, 500, "cannot upgrade this connection");  // still CivetWeb's socket
+        return -1;
     }
     if (!net::adoptSocket(fd)) {
         log::error("http", std::string("cannot take over the socket: ") + strerror(errno));
-        return failOnSocket(fd);
+        status = failOnSocket(fd);
+        return -1;
     }
+    return fd;
+}
+
+int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
+                               const UpgradeRequest& upgrade, const ConnectionIds::Claim& claim,
+                               std::optional<std::chrono::system_clock::time_point> expiresAt) {
+    int status = 101;
+    int fd = adoptSocket(conn, status);
+    if (fd < 0) return status;
     // The 101 goes out through the connection's outbox, held until the shard has the connection
     // in its queue: a client that saw its socket open is in the room before anything another
     // client sends after that, and every frame the room sends it follows the 101.
@@ -277,6 +288,48 @@ int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>
                                       deps_.counters.countedPeer ? deps_.counters.countedPeer() : ""),
         limits);
     outbox->release();
+    return 101;
+}
+
+int WebSocketUpgrade::handleMux(mg_connection* conn) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    HttpHeaders headers = headersOf(ri);
+    auto upgrade = UpgradeRequest::parse(ri->request_method, headers, queryOf(ri));
+    if (!upgrade) {
+        HttpResponse response = HttpResponse::text(400, upgrade.status().message() + "\n");
+        response.headers.emplace_back("Sec-WebSocket-Version", "13");
+        return send(conn, response);
+    }
+    if (!headers.hasToken("sec-websocket-protocol", kMuxProtocol))
+        return sendText(conn, 400,
+                        "GET /v1/connect speaks partyline.mux.v1 only: offer it in Sec-WebSocket-Protocol");
+    if (!deps_.joins || !deps_.timer) return sendText(conn, 503, "this node takes no multiplexed sockets");
+    HttpRequest request = makeRequest(conn, Route{});
+    if (deps_.proxies)
+        request.remoteAddr = deps_.proxies->clientOf(ri->remote_addr, headers.find("x-forwarded-for"));
+    request.query.clear();  // each join brings its own
+    if (!deps_.counters.admitWebSocket(deps_.limits.max_connections)) {
+        deps_.counters.refused++;
+        return refuse(conn,
+                      "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
+                      kRetryAfterAtLimit);
+    }
+    Slot slot{&deps_.counters.webSockets};
+    int status = 101;
+    int fd = adoptSocket(conn, status);
+    if (fd < 0) return status;
+    auto answer =
+        std::make_shared<const std::string>(net::upgradeResponse(upgrade->key, std::string(kMuxProtocol)));
+    auto outbox = deps_.sender.attachHeld(fd, deps_.limits.send_buffer_bytes, std::move(answer));
+    MuxDeps mux{deps_.rooms,    deps_.parties, deps_.routers, deps_.limits,
+                deps_.counters, deps_.auths,   *deps_.joins,  *deps_.timer};
+    auto session = makeMuxSession(mux, outbox, std::move(request),
+                                  deps_.counters.countedPeer ? deps_.counters.countedPeer() : "");
+    markUpgraded(conn);  // CivetWeb closes only the placeholder
+    deps_.counters.http--;
+    deps_.reactor.adopt(fd, outbox, std::move(session), net::SessionLimits::from(deps_.limits));
+    outbox->release();
+    slot.count = nullptr;  // MuxSession's onClosed gives it back
     return 101;
 }
 

@@ -3,7 +3,9 @@
 // limits on new rooms), claims the connection's id (ConnectionIds: 409 for an id another identity
 // holds), asks the room (onBeforeConnect), takes the socket away from CivetWeb, answers 101 (and a
 // partyline.v1 client's welcome frame) through the connection's outbox, joins the shard and hands
-// the socket to the Reactor, whose frames then go to the shard.
+// the socket to the Reactor, whose frames then go to the shard. A multiplexed socket
+// (GET /v1/connect, partyline.mux.v1) is taken over the same way, with no room yet: its frames
+// go to its MuxSession, which joins rooms.
 //
 // Must not: read or write WebSocket frames (the Reactor and the Sender do), or run Lua: the room
 // decides on its shard's strand while the worker waits.
@@ -19,6 +21,8 @@
 #include "app/ServerCounters.h"
 #include "app/UpgradeRequest.h"
 #include "config/Config.h"
+#include "core/Executor.h"
+#include "core/Timer.h"
 #include "net/Reactor.h"
 #include "net/Sender.h"
 #include "rooms/Party.h"
@@ -41,6 +45,8 @@ struct WebSocketUpgradeDeps {
     ServerCounters& counters;                 // an upgrade moves its connection from `http` to `webSockets`
     const PartyAuths& auths;                  // checked before the room is created or runs anything
     const TrustedProxies* proxies = nullptr;  // whose X-Forwarded-For gives req.remoteAddr
+    Executor* joins = nullptr;                // where a multiplexed socket's joins wait; null: none
+    Timer* timer = nullptr;                   // ends a multiplexed socket's room at its token's expiry
 };
 
 class WebSocketUpgrade {
@@ -50,6 +56,9 @@ class WebSocketUpgrade {
     // CivetWeb worker. Answers the upgrade request of `route` (a Room route): 101 and the socket
     // is the Reactor's, or the refusal, written to the connection. Returns the status.
     int handle(mg_connection* conn, const Route& route);
+    // CivetWeb worker. Answers GET /v1/connect: 101 with partyline.mux.v1 and the socket is the
+    // Reactor's, its rooms joined by its frames (MuxSession); or the refusal. Returns the status.
+    int handleMux(mg_connection* conn);
 
    private:
     // After the room accepted: takes the socket from CivetWeb, joins the shard, hands the socket
@@ -58,6 +67,9 @@ class WebSocketUpgrade {
     int takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
                  const UpgradeRequest& upgrade, const ConnectionIds::Claim& claim,
                  std::optional<std::chrono::system_clock::time_point> expiresAt);
+
+    // The socket of an accepted upgrade, taken from CivetWeb; -1 once `status` was answered.
+    int adoptSocket(mg_connection* conn, int& status);
 
     WebSocketUpgradeDeps deps_;
 };
