@@ -112,4 +112,119 @@ export declare function classifyFrame(
   | { kind: "direct"; data: string; binary: boolean }
   | null;
 
+/** The subprotocol of a PartylineMux socket: `"partyline.mux.v1"`. */
+export declare const MUX_PROTOCOL: "partyline.mux.v1";
+
+type Provided<T> = T | (() => T | Promise<T>);
+
+export type PartylineMuxOptions = {
+  /** The node's host and port; `http://`, `https://`, `ws://` or `wss://` in front chooses the scheme. */
+  host: string;
+  /** `"ws"` or `"wss"` when `host` has no scheme; default `wss` on an https page, else `ws`. */
+  protocol?: "ws" | "wss";
+  /** Fields every join carries in its `query`, under each room's own. */
+  query?: Provided<Params>;
+  /** Any option of partysocket's ReconnectingWebSocket (WebSocket, maxRetries, minReconnectionDelay, ...). */
+  [option: string]: unknown;
+};
+
+export type MuxRoomOptions = {
+  /** The join's query fields (req.query in onBeforeConnect and onConnect). */
+  query?: Provided<Params>;
+  /** The token the party's auth checks, asked for on every join. */
+  token?: Provided<string | undefined>;
+  /** Resume the first join after this log sequence. */
+  since?: number;
+};
+
+/** A room's `open` event: the node has its connection. */
+export interface MuxOpenEvent extends Event {
+  readonly type: "open";
+  readonly id: string;
+}
+
+/** A refused join or send: an HTTP-like status and the node's reason. */
+export interface MuxErrorEvent extends Event {
+  readonly type: "error";
+  readonly status: number;
+  readonly error: string;
+}
+
+/** The room's connection ended: close(), or the node ended it with this code. */
+export interface MuxCloseEvent extends Event {
+  readonly type: "close";
+  readonly code: number;
+  readonly reason: string;
+}
+
+export interface MuxRoomEventMap {
+  open: MuxOpenEvent;
+  message: PartylineMessageEvent;
+  truncated: TruncatedEvent;
+  error: MuxErrorEvent;
+  close: MuxCloseEvent;
+}
+
+/** One room of a PartylineMux; made by `mux.room()`. */
+export declare class MuxRoom extends EventTarget {
+  readonly party: string;
+  readonly room: string;
+  /** `party/room` as the node names it: the shard room a router party gave, once joined. */
+  get name(): string;
+  /** The sequence of the last log write delivered (or `since`); undefined before any. */
+  readonly lastSeq: number | undefined;
+  /** The node has this room's connection now. */
+  readonly joined: boolean;
+  /** close() was called, or the node ended the room for good. */
+  readonly closed: boolean;
+  /** The connection id of the current join. */
+  readonly id: string | undefined;
+
+  onopen: ((event: MuxOpenEvent) => void) | null;
+  onmessage: ((event: PartylineMessageEvent) => void) | null;
+  ontruncated: ((event: TruncatedEvent) => void) | null;
+  onerror: ((event: MuxErrorEvent) => void) | null;
+  onclose: ((event: MuxCloseEvent) => void) | null;
+
+  /** Text, or binary data (sent base64), to the room's onMessage; kept until the room is joined. */
+  send(data: string | ArrayBuffer | ArrayBufferView): void;
+  /** Leaves the room; the socket stays open for the others. */
+  close(): void;
+
+  addEventListener<K extends keyof MuxRoomEventMap>(
+    type: K,
+    listener: (event: MuxRoomEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof MuxRoomEventMap>(
+    type: K,
+    listener: (event: MuxRoomEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+/**
+ * Many rooms over one WebSocket (`GET /v1/connect`, `partyline.mux.v1`), on
+ * partysocket's ReconnectingWebSocket: each room joins again with `since`
+ * after every reconnect, so it sees its log once and in order.
+ */
+export declare class PartylineMux extends EventTarget {
+  constructor(options: PartylineMuxOptions);
+  /** The ws:// or wss:// URL of `/v1/connect` for a host. */
+  static urlOf(host: string, protocol?: "ws" | "wss"): string;
+  readonly url: string;
+  /** The ReconnectingWebSocket underneath. */
+  readonly socket: import("partysocket/ws").default;
+  /** A room of `party`, joined now (or once the socket is open) and again after each reconnect. */
+  room(party: string, room: string, options?: MuxRoomOptions): MuxRoom;
+  /** A new token for every joined room whose party has auth; resolves with how many took it. */
+  refresh(token: string): Promise<number>;
+  /** Reconnects the socket; every room joins again with `since`. */
+  reconnect(): void;
+  /** Closes the socket and every room for good. */
+  close(code?: number, reason?: string): void;
+}
+
 export default PartylineSocket;

@@ -23,6 +23,9 @@
 
 import { PartySocket } from "partysocket";
 
+// Many rooms over one WebSocket (partyline.mux.v1): its own module.
+export { MUX_PROTOCOL, MuxRoom, PartylineMux } from "./mux.js";
+
 export const PROTOCOL = "partyline.v1";
 
 const isSeq = (value) => Number.isSafeInteger(value) && value >= 0;
