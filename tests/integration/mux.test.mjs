@@ -1,0 +1,346 @@
+// Many rooms over one WebSocket (GET /v1/connect, partyline.mux.v1) against a
+// real node on a real nats-server: each join is a connection of its room in
+// every sense (onBeforeConnect with the socket's headers and the join's query,
+// the party's auth, onConnect, conn.state, conn:send, onClose on leave and at
+// the socket's close, replay with since), each bad frame gets an error frame
+// and the socket stays open, and PartylineMux (clients/js) carries 50 rooms on
+// one socket through a reconnect with every write once and in order.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
+
+import { SOURCE_DIR, TESTS_DIR, WebSocket, connect, httpFetch, scriptPath, startNats, startNode, until } from "./harness.mjs";
+import { metricsOf, post, readLog } from "./fault-tools.mjs";
+
+// The installed copy of partyline-client (tests/node_modules, by `npm ci`) must be clients/js as it is now.
+for (const file of ["package.json", "index.js", "mux.js", "index.d.ts", "README.md"]) {
+  const installed = path.join(TESTS_DIR, "node_modules", "partyline-client", file);
+  const copy = fs.existsSync(installed) ? fs.readFileSync(installed, "utf8") : undefined;
+  if (copy !== fs.readFileSync(path.join(SOURCE_DIR, "clients", "js", file), "utf8"))
+    throw new Error(`${installed} is missing or differs from clients/js/${file}: run "npm ci" in tests/`);
+}
+const require = createRequire(path.join(TESTS_DIR, "package.json"));
+const { SignJWT } = require("jose");
+const entry = require.resolve("partyline-client");
+const { PartylineMux, MUX_PROTOCOL } = await import(pathToFileURL(entry).href);
+
+const T = { timeout: 120000 };
+const SECRET = "a-connection-secret-of-at-least-32-bytes!";
+const MAX_ROOMS = 60;
+
+let nats;
+let node;
+const opened = [];
+
+async function token(claims = {}, expires = "1h") {
+  return new SignJWT({ sub: "alice", ...claims })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuedAt()
+    .setExpirationTime(expires)
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+// A hand-driven mux socket: `frames` holds every frame the node sent, parsed.
+class Mux {
+  static async open({ headers } = {}) {
+    const client = await connect(`ws://${node.host}/v1/connect`, { protocols: [MUX_PROTOCOL], headers });
+    opened.push(client);
+    assert.equal(client.protocol, MUX_PROTOCOL);
+    return new Mux(client);
+  }
+
+  constructor(client) {
+    this.client = client;
+    this.nextRef = 1;
+  }
+
+  get frames() {
+    return this.client.messages.map((m) => JSON.parse(m.text));
+  }
+
+  send(frame) {
+    return this.client.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  // Sends `frame` with a fresh ref and resolves with the node's answer to it.
+  async ask(frame, timeoutMs = 10000) {
+    const ref = this.nextRef++;
+    await this.send({ ...frame, ref });
+    const answer = await this.client.waitFor((m) => JSON.parse(m.text).ref === ref, timeoutMs);
+    return answer.json();
+  }
+
+  async join(party, room, fields = {}) {
+    const answer = await this.ask({ op: "join", party, room, ...fields });
+    assert.equal(answer.op, "joined", `join ${party}/${room}: ${JSON.stringify(answer)}`);
+    return answer;
+  }
+
+  // The first frame for `room` that `match` accepts.
+  async frameOf(room, match, timeoutMs = 10000) {
+    const found = await this.client.waitFor((m) => {
+      const frame = JSON.parse(m.text);
+      return frame.room === room && match(frame);
+    }, timeoutMs);
+    return found.json();
+  }
+
+  hello(room) {
+    return this.frameOf(room, (f) => f.seq === undefined && typeof f.data === "string" && f.data.includes('"hello"')).then((f) => JSON.parse(f.data));
+  }
+
+  writes(room) {
+    return this.frames.filter((f) => f.room === room && f.seq !== undefined);
+  }
+}
+
+// A plain WebSocket on a room's own URL, watching its writes.
+async function watch(party, room) {
+  const client = await connect(node.wsUrl(party, room));
+  opened.push(client);
+  await client.waitFor((m) => m.text.includes('"hello"'));
+  return client;
+}
+
+describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
+  before(async () => {
+    nats = await startNats();
+    const script = scriptPath("mux-room.lua");
+    node = await startNode({
+      natsUrl: nats.url,
+      nodeId: "mux",
+      limits: { max_rooms_per_connection: MAX_ROOMS },
+      config: {
+        parties: {
+          mux: { script },
+          other: { script },
+          secure: { script, auth: { jwt: { secret: SECRET, algorithms: ["HS256"], leeway_seconds: 0 } } },
+          routed: { router: { target: "mux", shards: 3, strategy: "round-robin" } },
+        },
+      },
+    });
+  });
+
+  after(async () => {
+    for (const client of opened) client.terminate();
+    await node?.stop();
+    await nats?.stop();
+  });
+
+  test("a join is a connection of its room: onBeforeConnect's request, onConnect, conn:send, conn.state, writes, leave and onClose", T, async () => {
+    const watcher = await watch("mux", "lobby");
+    const mux = await Mux.open({ headers: { "X-Probe": "from the upgrade" } });
+    const joined = await mux.join("mux", "lobby", { query: { name: "ann" } });
+    assert.equal(joined.room, "mux/lobby");
+    assert.ok(joined.id);
+    const hello = await mux.hello("mux/lobby");
+    assert.deepEqual(hello, { type: "hello", id: joined.id, room: "mux/lobby", count: 2, probe: "from the upgrade", name: "ann", sub: null });
+
+    await mux.send({ op: "send", room: "mux/lobby", data: "hi all" });
+    const write = await mux.frameOf("mux/lobby", (f) => f.seq !== undefined && f.data === "hi all");
+    assert.deepEqual(Object.keys(write), ["room", "seq", "data"]);
+    await watcher.waitFor((m) => m.text === "hi all");
+    await mux.send({ op: "send", room: "mux/lobby", data: "state" });
+    assert.deepEqual(await mux.frameOf("mux/lobby", (f) => f.data === "state 2"), { room: "mux/lobby", data: "state 2" });
+    await mux.send({ op: "send", room: "mux/lobby", binary: true, data: Buffer.from([0, 1, 255]).toString("base64") });
+    const binary = await mux.frameOf("mux/lobby", (f) => f.binary === true);
+    assert.deepEqual(Buffer.from(binary.data, "base64"), Buffer.from([0, 1, 255]));
+
+    assert.deepEqual(await mux.ask({ op: "leave", room: "mux/lobby" }), { op: "left", ref: 2, room: "mux/lobby" });
+    await watcher.waitFor((m) => m.text === `closed ${joined.id} 1000`);
+    // Nothing of the room reaches the socket after `left`.
+    const count = mux.client.messages.length;
+    await post(node, "mux", "lobby", "after the leave");
+    await watcher.waitFor((m) => m.text === "after the leave");
+    assert.deepEqual(await mux.ask({ op: "join", party: "mux", room: "probe" }).then((a) => a.op), "joined");
+    assert.equal(mux.frames.slice(count).filter((f) => f.room === "mux/lobby").length, 0);
+  });
+
+  test("a room's own close ends that room only; the socket's close runs onClose in every room", T, async () => {
+    const a = await watch("mux", "close-a");
+    const b = await watch("mux", "close-b");
+    const mux = await Mux.open();
+    const ja = await mux.join("mux", "close-a");
+    const jb = await mux.join("mux", "close-b");
+    await mux.send({ op: "send", room: "mux/close-a", data: "close-me" });
+    assert.deepEqual(await mux.frameOf("mux/close-a", (f) => f.op === "closed"), { op: "closed", room: "mux/close-a", code: 4000, reason: "asked to" });
+    await a.waitFor((m) => m.text === `closed ${ja.id} 4000`);
+    await mux.send({ op: "send", room: "mux/close-b", data: "still here" });
+    await b.waitFor((m) => m.text === "still here");
+    const again = await mux.join("mux", "close-a"); // a room it was closed out of can be joined again
+    await mux.client.close(1000, "bye");
+    await a.waitFor((m) => m.text === `closed ${again.id} 1000`);
+    await b.waitFor((m) => m.text === `closed ${jb.id} 1000`);
+  });
+
+  test("each bad frame gets an error frame naming the problem, with its ref, and the socket stays open", T, async () => {
+    const mux = await Mux.open();
+    const bad = async (frame, status, pattern) => {
+      const before = mux.client.messages.length;
+      await mux.send(frame);
+      const answer = (await mux.client.waitFor(before + 1)).at(before).json();
+      assert.equal(answer.op, "error", JSON.stringify(answer));
+      assert.equal(answer.status, status, JSON.stringify(answer));
+      assert.match(answer.error, pattern);
+      return answer;
+    };
+    await bad("{not json", 400, /^malformed JSON: /);
+    await bad("[1]", 400, /a frame must be a JSON object/);
+    assert.equal((await bad({ op: "dance", ref: 7 }, 400, /unknown op "dance"/)).ref, 7);
+    assert.equal((await bad({ ref: 8 }, 400, /missing "op"/)).ref, 8);
+    await bad({ op: "join", ref: 9, room: "r" }, 400, /missing "party"/);
+    await bad({ op: "join", ref: 10, party: "mux" }, 400, /missing "room"/);
+    await bad({ op: "join", ref: 11, party: "mux", room: "r", since: -3 }, 400, /"since" must be a sequence number/);
+    await bad({ op: "send", ref: 12, room: "mux/r" }, 400, /missing "data"/);
+    await bad({ op: "refresh", ref: 13 }, 400, /missing "token"/);
+    await bad({ op: "leave", ref: 14, room: "mux/nowhere" }, 404, /not in room mux\/nowhere/);
+    await bad({ op: "send", ref: 15, room: "mux/nowhere", data: "x" }, 404, /not in room mux\/nowhere/);
+    await bad({ op: "join", ref: 16, party: "nobody", room: "r" }, 404, /no party named 'nobody'/);
+    const before = mux.client.messages.length;
+    await mux.client.send(Buffer.from("{}"), { binary: true });
+    assert.match((await mux.client.waitFor(before + 1)).at(before).json().error, /binary frames are not part of partyline.mux.v1/);
+
+    mux.nextRef = 100; // past the refs given by hand above
+    await mux.join("mux", "twice");
+    const twice = await mux.ask({ op: "join", party: "mux", room: "twice" });
+    assert.equal(twice.status, 409);
+    assert.match(twice.error, /already joined mux\/twice/);
+
+    for (let i = 1; i < MAX_ROOMS; i++) await mux.join("mux", `limit-${i}`);
+    const over = await mux.ask({ op: "join", party: "mux", room: "one-too-many" });
+    assert.equal(over.status, 429);
+    assert.match(over.error, /limits\.max_rooms_per_connection \(60\)/);
+    // Still open and serving: a leave makes room for the join.
+    assert.equal((await mux.ask({ op: "leave", room: "mux/limit-1" })).op, "left");
+    await mux.join("mux", "one-too-many");
+    assert.equal(mux.client.closeInfo, null);
+  });
+
+  test("the party's auth checks each join's token; onBeforeConnect refuses with its status; refresh renews before expiry", T, async () => {
+    const mux = await Mux.open();
+    const none = await mux.ask({ op: "join", party: "secure", room: "vault" });
+    assert.equal(none.status, 401);
+    assert.match(none.error, /token/);
+    const forged = await mux.ask({ op: "join", party: "secure", room: "vault", token: "a.b.c" });
+    assert.equal(forged.status, 401);
+    const elsewhere = await mux.ask({ op: "join", party: "secure", room: "vault", token: await token({ rooms: ["secure/other"] }) });
+    assert.equal(elsewhere.status, 403);
+    const denied = await mux.ask({ op: "join", party: "mux", room: "door", query: { deny: "1" } });
+    assert.deepEqual([denied.status, denied.error], [403, "denied by the room"]);
+
+    // Two rooms whose tokens expire in a few seconds; the first is refreshed and stays.
+    const kept = await mux.join("secure", "kept", { token: await token({}, "3s") });
+    assert.equal((await mux.hello("secure/kept")).sub, "alice");
+    const refusedRefresh = await mux.ask({ op: "refresh", token: await token({ sub: "mallory" }) });
+    assert.equal(refusedRefresh.status, 403);
+    assert.match(refusedRefresh.error, /another subject/);
+    assert.equal((await mux.ask({ op: "refresh", token: "not.a.token" })).status, 401);
+    assert.deepEqual(await mux.ask({ op: "refresh", token: await token() }), { op: "refreshed", ref: mux.nextRef - 1, rooms: 1 });
+    await mux.join("secure", "lapses", { token: await token({}, "3s") });
+    assert.deepEqual(await mux.frameOf("secure/lapses", (f) => f.op === "closed", 15000), {
+      op: "closed",
+      room: "secure/lapses",
+      code: 4001,
+      reason: "token expired",
+    });
+    // Joined before the room that lapsed, with the same lifetime: the refresh kept it.
+    await mux.send({ op: "send", room: "secure/kept", data: "state" });
+    assert.equal((await mux.frameOf("secure/kept", (f) => f.data === "state 1")).data, "state 1");
+    assert.ok(kept.id);
+  });
+
+  test("one socket's rooms in two parties and behind a router, each frame naming its room", T, async () => {
+    const mux = await Mux.open();
+    await mux.join("mux", "pair");
+    await mux.join("other", "pair");
+    const routed = await mux.join("routed", "hall");
+    assert.match(routed.room, /^mux\/hall-[123]$/);
+    assert.equal((await mux.hello(routed.room)).room, routed.room);
+    await post(node, "mux", "pair", "to mux");
+    await post(node, "other", "pair", "to other");
+    const [, routedRoom] = routed.room.split("/");
+    await post(node, "mux", routedRoom, "to the shard room");
+    assert.equal((await mux.frameOf("other/pair", (f) => f.seq !== undefined)).data, "to other");
+    assert.equal((await mux.frameOf("mux/pair", (f) => f.seq !== undefined)).data, "to mux");
+    assert.equal((await mux.frameOf(routed.room, (f) => f.seq !== undefined)).data, "to the shard room");
+    // A router party's join is left by the room it was given.
+    assert.equal((await mux.ask({ op: "leave", room: routed.room })).op, "left");
+  });
+
+  test("a join with since replays the room's log, then the live stream", T, async () => {
+    for (let i = 1; i <= 5; i++) assert.equal((await post(node, "mux", "replayed", `r${i}`)).status, 200);
+    const log = await readLog(node, "mux", "replayed");
+    const mux = await Mux.open();
+    await mux.join("mux", "replayed", { since: log[1].seq });
+    await post(node, "mux", "replayed", "r6");
+    await mux.frameOf("mux/replayed", (f) => f.data === "r6");
+    assert.deepEqual(
+      mux.writes("mux/replayed").map((f) => f.data),
+      ["r3", "r4", "r5", "r6"],
+    );
+  });
+
+  test("PartylineMux: 50 rooms on one socket, every write once and in order through a reconnect", T, async () => {
+    const ROOMS = 50;
+    const names = Array.from({ length: ROOMS }, (_, i) => `many-${i}`);
+    // The other tests' sockets close first: the gauge then counts this one alone.
+    await Promise.all(opened.map((c) => c.close()));
+    await until(async () => (await metricsOf(node)).partyline_connections === 0, { what: "no WebSocket left open" });
+    const mux = new PartylineMux({ host: node.host, WebSocket, minReconnectionDelay: 20, maxReconnectionDelay: 200, maxRetries: 50 });
+    const got = new Map(names.map((n) => [n, []]));
+    const rooms = names.map((name) => {
+      const room = mux.room("mux", name, { query: { name } });
+      room.addEventListener("message", (e) => {
+        if (e.seq !== undefined) got.get(name).push({ seq: e.seq, data: e.data });
+      });
+      return room;
+    });
+    try {
+      await until(() => rooms.every((r) => r.joined), { timeoutMs: 30000, what: "every room joined" });
+      const metrics = await metricsOf(node);
+      assert.equal(metrics.partyline_connections, 1, "50 rooms, one WebSocket");
+
+      const postAll = async (label) => {
+        for (const name of names) assert.equal((await post(node, "mux", name, `${label} ${name}`)).status, 200);
+      };
+      await postAll("first");
+      await until(() => names.every((n) => got.get(n).length >= 1), { timeoutMs: 30000, what: "the first writes" });
+
+      // The socket goes away; writes go on meanwhile; the rooms rejoin with since.
+      mux.socket.close();
+      await until(() => rooms.every((r) => !r.joined), { what: "every room left by the close" });
+      await postAll("meanwhile");
+      mux.reconnect();
+      await until(() => rooms.every((r) => r.joined), { timeoutMs: 30000, what: "every room joined again" });
+      await postAll("after");
+
+      for (const name of names) {
+        const log = await readLog(node, "mux", name);
+        const wanted = log.map((e) => ({ seq: e.seq, data: e.data }));
+        await until(() => got.get(name).length >= wanted.length, { timeoutMs: 30000, what: `every write of ${name}` });
+        assert.deepEqual(got.get(name), wanted, `${name}: the writes seen are the log, once and in order`);
+        assert.ok(wanted.some((e) => e.data === `meanwhile ${name}`));
+      }
+    } finally {
+      mux.close();
+    }
+  });
+
+  test("GET /v1/connect takes no control key and needs partyline.mux.v1", T, async () => {
+    const plain = await httpFetch(`${node.url}/v1/connect`);
+    assert.equal(plain.status, 426);
+    const err = await connect(`ws://${node.host}/v1/connect`, { protocols: ["partyline.v1"] }).then(
+      (c) => {
+        c.close();
+        throw new Error("accepted without partyline.mux.v1");
+      },
+      (e) => e,
+    );
+    assert.equal(err.statusCode, 400);
+    assert.match(err.body, /partyline\.mux\.v1/);
+  });
+});
