@@ -152,15 +152,17 @@ class MuxSocket : public std::enable_shared_from_this<MuxSocket> {
     const MuxDeps deps_;
     const std::shared_ptr<net::Outbox> outbox_;
     const HttpRequest upgrade_;
-    std::mutex mutex_;  // guards the members below, never held across a call into a shard
+    // Guards the members below. Held across no call that waits on a shard or runs its tasks:
+    // only Shard::connect, which posts, is called under it.
+    std::mutex mutex_;
     bool closed_ = false;
     std::set<std::string> pending_;      // "party/room" asked by joins under way
     std::map<std::string, Room> rooms_;  // by the room's name
 };
 
 void MuxClient::close(uint16_t code, std::string_view reason) {
-    // On the shard's strand, or a script's conn:close: the socket's mutex is never held across a
-    // call into a shard, so taking it here cannot deadlock.
+    // On the shard's strand, or a script's conn:close: the socket's mutex is never held while
+    // waiting on a shard, so taking it here cannot deadlock.
     if (auto socket = socket_.lock()) socket->endRoom(shared_from_this(), code, reason);
 }
 
@@ -390,21 +392,23 @@ void MuxSocket::runJoin(const Join& job) {
     const std::string name = targetParty + "/" + targetRoom;
     auto client =
         std::make_shared<MuxClient>(claim.id, name, request.auth, job.ref, outbox_, weak_from_this());
+    bool wanted = false;
     {
         std::lock_guard lock(mutex_);
-        bool wanted = !closed_ && pending_.erase(job.asked) > 0;
+        wanted = !closed_ && pending_.erase(job.asked) > 0;
         if (wanted && rooms_.count(name) == 0) {
             Room room{shard.value(), client, claim.ticket, job.asked, command.party, subject, 0};
             room.expiry = scheduleExpiry(client, expires);
             rooms_.emplace(name, std::move(room));
-        } else {
-            shard.value()->ids().release(claim.id, claim.ticket);
-            if (wanted) send(muxError(job.ref, 409, "already joined " + name + ": leave it first", name));
+            // Under the mutex (connect only posts): a leave or the socket's close that finds the
+            // room now posts its disconnect after this connect, never before it. `joined` goes
+            // out from the strand (MuxClient::admitted), before anything the shard sends it.
+            shard.value()->connect(client, std::move(request), command.since);
             return;
         }
     }
-    // `joined` goes out from the strand (MuxClient::admitted), before anything the shard sends it.
-    shard.value()->connect(client, std::move(request), command.since);
+    shard.value()->ids().release(claim.id, claim.ticket);
+    if (wanted) send(muxError(job.ref, 409, "already joined " + name + ": leave it first", name));
 }
 
 uint64_t MuxSocket::scheduleExpiry(const std::shared_ptr<MuxClient>& client, std::optional<double> expires) {

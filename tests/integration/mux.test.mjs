@@ -128,7 +128,6 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
   after(async () => {
     for (const client of opened) client.terminate();
     await node?.stop();
-    await nats?.stop();
   });
 
   test("a join is a connection of its room: onBeforeConnect's request, onConnect, conn:send, conn.state, writes, leave and onClose", T, async () => {
@@ -233,14 +232,14 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
     assert.deepEqual([denied.status, denied.error], [403, "denied by the room"]);
 
     // Two rooms whose tokens expire in a few seconds; the first is refreshed and stays.
-    const kept = await mux.join("secure", "kept", { token: await token({}, "3s") });
+    const kept = await mux.join("secure", "kept", { token: await token({}, "5s") });
     assert.equal((await mux.hello("secure/kept")).sub, "alice");
     const refusedRefresh = await mux.ask({ op: "refresh", token: await token({ sub: "mallory" }) });
     assert.equal(refusedRefresh.status, 403);
     assert.match(refusedRefresh.error, /another subject/);
     assert.equal((await mux.ask({ op: "refresh", token: "not.a.token" })).status, 401);
     assert.deepEqual(await mux.ask({ op: "refresh", token: await token() }), { op: "refreshed", ref: mux.nextRef - 1, rooms: 1 });
-    await mux.join("secure", "lapses", { token: await token({}, "3s") });
+    await mux.join("secure", "lapses", { token: await token({}, "5s") });
     assert.deepEqual(await mux.frameOf("secure/lapses", (f) => f.op === "closed", 15000), {
       op: "closed",
       room: "secure/lapses",
@@ -284,7 +283,7 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
     );
   });
 
-  test("PartylineMux: 50 rooms on one socket, every write once and in order through a reconnect", T, async () => {
+  test("PartylineMux: 50 rooms on one socket, every write once and in order through a reconnect and a cut connection", T, async () => {
     const ROOMS = 50;
     const names = Array.from({ length: ROOMS }, (_, i) => `many-${i}`);
     // The other tests' sockets close first: the gauge then counts this one alone.
@@ -294,6 +293,8 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
     const got = new Map(names.map((n) => [n, []]));
     const rooms = names.map((name) => {
       const room = mux.room("mux", name, { query: { name } });
+      room.opens = 0;
+      room.addEventListener("open", () => room.opens++);
       room.addEventListener("message", (e) => {
         if (e.seq !== undefined) got.get(name).push({ seq: e.seq, data: e.data });
       });
@@ -317,13 +318,20 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
       mux.reconnect();
       await until(() => rooms.every((r) => r.joined), { timeoutMs: 30000, what: "every room joined again" });
       await postAll("after");
+      // The connection cut under it (no Close): the socket reconnects by itself, each room
+      // rejoins with since, and what was written meanwhile comes once.
+      await until(() => names.every((n) => got.get(n).some((e) => e.data === `after ${n}`)), { timeoutMs: 30000, what: "the writes after the reconnect" });
+      mux.socket._ws.terminate();
+      await postAll("cut");
+      await until(() => rooms.every((r) => r.opens === 3 && r.joined), { timeoutMs: 30000, what: "every room joined a third time" });
+      await postAll("last");
 
       for (const name of names) {
         const log = await readLog(node, "mux", name);
         const wanted = log.map((e) => ({ seq: e.seq, data: e.data }));
         await until(() => got.get(name).length >= wanted.length, { timeoutMs: 30000, what: `every write of ${name}` });
         assert.deepEqual(got.get(name), wanted, `${name}: the writes seen are the log, once and in order`);
-        assert.ok(wanted.some((e) => e.data === `meanwhile ${name}`));
+        for (const label of ["first", "meanwhile", "after", "cut", "last"]) assert.ok(wanted.some((e) => e.data === `${label} ${name}`));
       }
     } finally {
       mux.close();
@@ -342,5 +350,105 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
     );
     assert.equal(err.statusCode, 400);
     assert.match(err.body, /partyline\.mux\.v1/);
+  });
+});
+
+// The socket's own limits hold for the socket as a whole (one message rate, one send buffer);
+// the write limits hold for each room's connection, as on its own URL.
+describe("a multiplexed socket's limits", () => {
+  const KiB = 1024;
+  let limitsNode;
+  let writesNode;
+
+  before(async () => {
+    nats ??= await startNats();
+    const parties = { mux: { script: scriptPath("mux-room.lua") } };
+    limitsNode = await startNode({
+      natsUrl: nats.url,
+      nodeId: "mux-limits",
+      limits: { max_messages_per_second: 5, message_burst: 10, send_buffer_bytes: 64 * KiB },
+      config: { parties },
+    });
+    writesNode = await startNode({
+      natsUrl: nats.url,
+      nodeId: "mux-writes",
+      limits: { max_write_bytes_per_second_per_ip: 16 * KiB },
+      config: { parties },
+    });
+  });
+
+  after(async () => {
+    for (const client of opened) client.terminate();
+    await limitsNode?.stop();
+    await writesNode?.stop();
+    await nats?.stop();
+  });
+
+  async function openOn(target) {
+    const client = await connect(`ws://${target.host}/v1/connect`, { protocols: [MUX_PROTOCOL] });
+    opened.push(client);
+    return new Mux(client);
+  }
+
+  async function watchOn(target, room) {
+    const client = await connect(target.wsUrl("mux", room));
+    opened.push(client);
+    await client.waitFor((m) => m.text.includes('"hello"'));
+    return client;
+  }
+
+  test("one message rate for all of the socket's rooms: past it the socket is closed 1008 and every room runs onClose", T, async () => {
+    const a = await watchOn(limitsNode, "rate-a");
+    const b = await watchOn(limitsNode, "rate-b");
+    const mux = await openOn(limitsNode);
+    const ja = await mux.join("mux", "rate-a");
+    const jb = await mux.join("mux", "rate-b");
+    // 40 messages at once, half to each room: the burst of 10 is the socket's, not each room's.
+    for (let i = 0; i < 40; i++) mux.send({ op: "send", room: i % 2 ? "mux/rate-b" : "mux/rate-a", data: `flood ${i}` }).catch(() => {});
+    const closed = await mux.client.waitClose(10000);
+    assert.equal(closed.code, 1008);
+    assert.equal(closed.reason, "message rate over limits.max_messages_per_second (5/s)");
+    await a.waitFor((m) => m.text === `closed ${ja.id} 1008`, 10000);
+    await b.waitFor((m) => m.text === `closed ${jb.id} 1008`, 10000);
+  });
+
+  test("one send buffer: a socket that stops reading is closed 1013 and every room runs onClose", T, async () => {
+    const a = await watchOn(limitsNode, "slow-a");
+    const b = await watchOn(limitsNode, "slow-b");
+    const mux = await openOn(limitsNode);
+    const ja = await mux.join("mux", "slow-a");
+    const jb = await mux.join("mux", "slow-b");
+    mux.client.ws._socket.pause();
+    const padding = "x".repeat(32 * KiB);
+    // The kernel's socket buffers take a few MB before the node's own queue grows: 600 writes of
+    // 32 KiB are well past both.
+    let writes = 0;
+    while (writes < 600 && mux.client.closeInfo === null) {
+      const res = await post(limitsNode, "mux", writes % 2 ? "slow-b" : "slow-a", `${writes}:${padding}`);
+      assert.equal(res.status, 200, res.body);
+      writes++;
+      if (writes % 10 === 0 && (await metricsOf(limitsNode)).partyline_slow_consumer_closes_total >= 1) break;
+    }
+    assert.ok(writes < 600, "the stalled socket was not closed");
+    await a.waitFor((m) => m.text === `closed ${ja.id} 1013`, 20000);
+    await b.waitFor((m) => m.text === `closed ${jb.id} 1013`, 20000);
+    mux.client.terminate();
+  });
+
+  test("a room's write past max_write_bytes_per_second_per_ip closes that room 1008, not the socket", T, async () => {
+    const mux = await openOn(writesNode);
+    await mux.join("mux", "bytes");
+    await mux.join("mux", "bytes-other");
+    await mux.send({ op: "send", room: "mux/bytes", data: "y".repeat(17 * KiB) });
+    await mux.frameOf("mux/bytes", (f) => f.seq !== undefined, 20000);
+    await mux.send({ op: "send", room: "mux/bytes", data: "one more" });
+    assert.deepEqual(await mux.frameOf("mux/bytes", (f) => f.op === "closed", 20000), {
+      op: "closed",
+      room: "mux/bytes",
+      code: 1008,
+      reason: "write rate over limits.max_write_bytes_per_second_per_ip (16384 bytes/s)",
+    });
+    assert.equal((await mux.ask({ op: "leave", room: "mux/bytes-other" })).op, "left");
+    assert.equal(mux.client.closeInfo, null);
   });
 });
