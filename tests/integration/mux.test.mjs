@@ -350,6 +350,20 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
     );
     assert.equal(err.statusCode, 400);
     assert.match(err.body, /partyline\.mux\.v1/);
+ 
+    // A web page of another origin is refused as on a room's URL (the node lists no origins);
+    // its own origin is a page of the node.
+    const foreign = await connect(`ws://${node.host}/v1/connect`, { protocols: [MUX_PROTOCOL], headers: { Origin: "https://evil.example" } }).then(
+      (c) => {
+        c.close();
+        throw new Error("accepted from another origin");
+      },
+      (e) => e,
+    );
+    assert.equal(foreign.statusCode, 403);
+    assert.match(foreign.body, /origins/);
+    const own = await Mux.open({ headers: { Origin: `http://${node.host}` } });
+    await own.join("mux", "from-a-page");
   });
 });
 
@@ -372,7 +386,7 @@ describe("a multiplexed socket's limits", () => {
     writesNode = await startNode({
       natsUrl: nats.url,
       nodeId: "mux-writes",
-      limits: { max_write_bytes_per_second_per_ip: 16 * KiB },
+      limits: { max_write_bytes_per_second_per_ip: 16 * KiB, max_connections_per_ip: 2 },
       config: { parties },
     });
   });
@@ -433,6 +447,26 @@ describe("a multiplexed socket's limits", () => {
     await a.waitFor((m) => m.text === `closed ${ja.id} 1013`, 20000);
     await b.waitFor((m) => m.text === `closed ${jb.id} 1013`, 20000);
     mux.client.terminate();
+  });
+
+  test("a socket counts once against max_connections_per_ip, however many rooms it is in", T, async () => {
+    const first = await openOn(writesNode);
+    for (let i = 0; i < 10; i++) await first.join("mux", `per-ip-${i}`);
+    const second = await openOn(writesNode);
+    await second.join("mux", "per-ip-0");
+    const refused = await connect(`ws://${writesNode.host}/v1/connect`, { protocols: [MUX_PROTOCOL] }).then(
+      (c) => {
+        c.close();
+        throw new Error("a third connection from the address was accepted");
+      },
+      (e) => e,
+    );
+    assert.equal(refused.statusCode, 503);
+    await first.client.close();
+    await second.client.close();
+    // The slots come back once the node has seen both closes.
+    const again = await until(() => connect(`ws://${writesNode.host}/v1/connect`, { protocols: [MUX_PROTOCOL] }).catch(() => null), { what: "a connection after the closes" });
+    await again.close();
   });
 
   test("a room's write past max_write_bytes_per_second_per_ip closes that room 1008, not the socket", T, async () => {
