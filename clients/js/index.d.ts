@@ -219,7 +219,12 @@ export declare class PartylineMux extends EventTarget {
   readonly socket: import("partysocket/ws").default;
   /** A room of `party`, joined now (or once the socket is open) and again after each reconnect. */
   room(party: string, room: string, options?: MuxRoomOptions): MuxRoom;
-  /** A new token for every joined room whose party has auth; resolves with how many took it. */
+  /**
+   * A new token for every joined room whose party has auth; resolves with how
+   * many took it. Rejects with an Error whose `status` is the refusal's (401,
+   * 403) when a room refused it (then no room took it), or when the socket is
+   * not open.
+   */
   refresh(token: string): Promise<number>;
   /** Reconnects the socket; every room joins again with `since`. */
   reconnect(): void;

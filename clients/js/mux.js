@@ -83,6 +83,8 @@ export class MuxRoom extends EventTarget {
     this.joined = false; // the node has this room's connection now
     this.closed = false; // close() was called, or the node ended it for good
     this.id = undefined; // the connection id the node gave the current join
+    this._preparing = false; // its join frame is being made (query and token may be async)
+    this._joining = false; // its join was sent and not answered yet
   }
 
   // "party/room" as the node names it: the joined room (for a router party,
@@ -221,6 +223,7 @@ export class PartylineMux extends EventTarget {
   // old one expires: no reconnect. Resolves with how many rooms took it.
   refresh(token) {
     return new Promise((resolve, reject) => {
+      if (this.#socket.readyState !== ReconnectingWebSocket.OPEN) return reject(new Error("the socket is not open"));
       const ref = this.#nextRef++;
       this.#pending.set(ref, { resolve, reject });
       this._sendFrame({ op: "refresh", ref, token });
@@ -248,13 +251,13 @@ export class PartylineMux extends EventTarget {
 
   _leave(room) {
     this.#rooms.delete(room);
-    for (const [ref, pending] of this.#pending) if (pending.room === room) this.#pending.delete(ref);
     if (this.#byName.get(room.name) === room) {
       this.#byName.delete(room.name);
       this._sendFrame({ op: "leave", ref: this.#nextRef++, room: room.name });
-    } else if (room.joining) {
-      this._sendFrame({ op: "leave", ref: this.#nextRef++, room: `${room.party}/${room.room}` });
+      return;
     }
+    // A join on its way is left once answered, by the name the node gives the room.
+    for (const pending of this.#pending.values()) if (pending.room === room) pending.left = true;
   }
 
   // ---- the socket ----
@@ -270,28 +273,28 @@ export class PartylineMux extends EventTarget {
       this.#pending.delete(ref);
     }
     for (const room of this.#rooms) {
-      room.joining = false;
+      room._joining = false;
       room._disconnected();
     }
   }
 
+  // Joins `room` on the socket open now: its frame is made first (its query and token may be
+  // async), and sent only if that socket is still the one open and the room still wanted.
   async #join(room) {
-    if (room.joining || room.joined) return;
-    room.joining = true;
+    if (room._preparing || room._joining || room.joined) return;
+    room._preparing = true;
     const socket = this.#socket._ws;
     let frame;
     try {
       frame = await room._joinFrame();
     } catch (err) {
-      room.joining = false;
       return room._error(0, `cannot make the join: ${err?.message ?? err}`);
+    } finally {
+      room._preparing = false;
     }
-    // The socket it was made for closed meanwhile, or the room was closed.
-    if (socket !== this.#socket._ws || room.closed || !this.#rooms.has(room)) {
-      room.joining = false;
-      return;
-    }
+    if (socket !== this.#socket._ws || room.closed || !this.#rooms.has(room)) return;
     const ref = this.#nextRef++;
+    room._joining = true;
     this.#pending.set(ref, { room });
     this._sendFrame({ ...frame, ref });
   }
@@ -316,7 +319,8 @@ export class PartylineMux extends EventTarget {
     switch (frame.op) {
       case "joined":
         if (!pending?.room) return;
-        pending.room.joining = false;
+        pending.room._joining = false;
+        if (pending.left) return this._sendFrame({ op: "leave", ref: this.#nextRef++, room: frame.room });
         this.#byName.set(frame.room, pending.room);
         return pending.room._joined(frame.room, frame.id);
       case "refreshed":
@@ -334,8 +338,9 @@ export class PartylineMux extends EventTarget {
       case "error": {
         const status = frame.status;
         if (pending?.reject) return pending.reject(Object.assign(new Error(frame.error), { status }));
+        if (pending?.left) return;
         const room = pending?.room ?? this.#byName.get(frame.room);
-        if (pending?.room) pending.room.joining = false;
+        if (pending?.room) pending.room._joining = false;
         if (room) room._error(status, frame.error);
         else this.dispatchEvent(eventWith("error", { status, error: frame.error }));
         return;

@@ -11,7 +11,6 @@
 #include "app/HttpIo.h"
 #include "app/MuxProtocol.h"
 #include "app/RoomRefusal.h"
-#include "core/Log.h"
 #include "net/WebSocketProtocol.h"
 
 namespace partyline {

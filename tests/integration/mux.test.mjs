@@ -338,6 +338,40 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
     }
   });
 
+  test("PartylineMux: tokens from a function, a refused join's error event, a router room's name, close() and refresh()", T, async () => {
+    const watcher = await watch("mux", "lib-left");
+    const mux = new PartylineMux({ host: `http://${node.host}`, WebSocket, maxRetries: 5 });
+    try {
+      let tokens = 0;
+      const secure = mux.room("secure", "lib", { token: async () => (tokens++, token({}, "1h")) });
+      const refused = mux.room("secure", "lib-refused");
+      const routed = mux.room("routed", "lib-hall");
+      const left = mux.room("mux", "lib-left");
+      const errors = [];
+      refused.addEventListener("error", (e) => errors.push([e.status, e.error]));
+      const hellos = [];
+      secure.addEventListener("message", (e) => hellos.push(JSON.parse(e.data)));
+      await until(() => secure.joined && routed.joined && left.joined && errors.length === 1, { timeoutMs: 15000, what: "the joins answered" });
+      assert.equal(tokens, 1);
+      assert.deepEqual(errors, [[401, "token refused: token required"]]);
+      assert.equal(refused.joined, false);
+      assert.match(routed.name, /^mux\/lib-hall-[123]$/);
+      await until(() => hellos.length === 1, { what: "the secure room's hello" });
+      assert.equal(hellos[0].sub, "alice");
+      assert.equal(await mux.refresh(await token()), 1);
+      await assert.rejects(mux.refresh("not.a.token"), (err) => err.status === 401);
+
+      const closes = [];
+      left.addEventListener("close", (e) => closes.push(e.code));
+      left.close();
+      assert.deepEqual(closes, [1000]);
+      await watcher.waitFor((m) => m.text === `closed ${left.id} 1000`);
+      assert.throws(() => left.send("after close"), /send after close/);
+    } finally {
+      mux.close();
+    }
+  });
+
   test("GET /v1/connect takes no control key and needs partyline.mux.v1", T, async () => {
     const plain = await httpFetch(`${node.url}/v1/connect`);
     assert.equal(plain.status, 426);
