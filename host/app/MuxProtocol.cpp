@@ -11,7 +11,7 @@ namespace {
 // The frame's ref as JSON text to echo back; nullopt when it is there but not usable.
 std::optional<std::string> refOf(const JsonValue& frame) {
     const JsonValue* ref = frame.find("ref");
-    if (!ref) return std::string();
+    if (!ref || ref->isNull()) return std::string();
     if (auto n = ref->asInteger()) return std::to_string(*n);
     if (const std::string* s = ref->asString(); s && s->size() <= kMaxMuxRefBytes) return jsonQuote(*s);
     return std::nullopt;

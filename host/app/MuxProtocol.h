@@ -35,7 +35,8 @@ struct MuxCommand {
 };
 
 // What one frame of the client says: the command, or why it is refused. `ref` is the JSON text
-// of the frame's ref (an integer or a string), empty when it has none or none could be read.
+// of the frame's ref (an integer or a string), empty when it has none (or null) or none could be
+// read.
 struct MuxParse {
     std::optional<MuxCommand> command;
     std::string ref;
