@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "net/WebSocketProtocol.h"
+
 namespace partyline {
 
 using FramePtr = std::shared_ptr<const std::string>;  // an encoded WebSocket frame
@@ -27,8 +29,12 @@ class Client {
     // Strand: the shard has taken the connection (it replays or joins next); every frame it
     // sends the client from now on follows what this sends.
     virtual void admitted() {}
-    // Strand: conn:send of a multiplexed connection, which wraps the data in its own frame.
-    virtual void sendMessage(std::string_view /*data*/, bool /*binary*/) {}
+    // Strand: conn:send of a multiplexed connection, which wraps the data in its own frame; any
+    // other connection gets it as sent.
+    virtual void sendMessage(std::string_view data, bool binary) {
+        send(std::make_shared<const std::string>(
+            net::encodeFrame(binary ? net::Opcode::Binary : net::Opcode::Text, data)));
+    }
     virtual void send(const FramePtr& frame) = 0;
     // The same, but when nothing is queued for the client the frame may be written to its socket
     // on the calling thread, without blocking (what does not fit is queued as by send).
