@@ -44,6 +44,9 @@ async function token(claims = {}, expires = "1h") {
     .sign(new TextEncoder().encode(SECRET));
 }
 
+// One nats-server for every node of the file, stopped once all are.
+after(() => nats?.stop());
+
 // A hand-driven mux socket: `frames` holds every frame the node sent, parsed.
 class Mux {
   static async open({ headers } = {}) {
@@ -429,7 +432,6 @@ describe("a multiplexed socket's limits", () => {
     for (const client of opened) client.terminate();
     await limitsNode?.stop();
     await writesNode?.stop();
-    await nats?.stop();
   });
 
   async function openOn(target) {
@@ -518,5 +520,52 @@ describe("a multiplexed socket's limits", () => {
     });
     assert.equal((await mux.ask({ op: "leave", room: "mux/bytes-other" })).op, "left");
     assert.equal(mux.client.closeInfo, null);
+  });
+});
+
+// A room whose log dropped writes a join resumes after: the truncation frame names the room,
+// and PartylineMux turns it into the room's `truncated` event.
+describe("a bounded log over a multiplexed socket (nats.max_msgs_per_room: 3)", () => {
+  let retained;
+
+  before(async () => {
+    nats ??= await startNats();
+    retained = await startNode({
+      natsUrl: nats.url,
+      nodeId: "mux-retain",
+      config: {
+        nats: { url: nats.url, stream: "MUXRETAIN3", subject_prefix: "muxretain", max_msgs_per_room: 3 },
+        parties: { mux: { script: scriptPath("mux-room.lua") } },
+      },
+    });
+  });
+
+  after(async () => {
+    for (const client of opened) client.terminate();
+    await retained?.stop();
+  });
+
+  test("a join with a since the log no longer holds gets the room's truncation frame, then what it keeps", T, async () => {
+    for (let i = 1; i <= 6; i++) assert.equal((await post(retained, "mux", "short", `s${i}`)).status, 200);
+    const client = await connect(`ws://${retained.host}/v1/connect`, { protocols: [MUX_PROTOCOL] });
+    opened.push(client);
+    const mux = new Mux(client);
+    await mux.join("mux", "short", { since: 1 });
+    assert.deepEqual(await mux.frameOf("mux/short", (f) => f.truncated === true), { room: "mux/short", truncated: true, since: 1, first: 4 });
+    await mux.frameOf("mux/short", (f) => f.data === "s6");
+    assert.deepEqual(mux.writes("mux/short").map((f) => [f.seq, f.data]), [[4, "s4"], [5, "s5"], [6, "s6"]]);
+
+    const lib = new PartylineMux({ host: retained.host, WebSocket, maxRetries: 5 });
+    try {
+      const room = lib.room("mux", "short", { since: 2 });
+      const events = [];
+      room.addEventListener("truncated", (e) => events.push({ since: e.since, first: e.first }));
+      room.addEventListener("message", (e) => e.seq !== undefined && events.push({ seq: e.seq, data: e.data }));
+      await until(() => events.length === 4, { timeoutMs: 15000, what: "the marker and three writes" });
+      assert.deepEqual(events, [{ since: 2, first: 4 }, { seq: 4, data: "s4" }, { seq: 5, data: "s5" }, { seq: 6, data: "s6" }]);
+      assert.equal(room.lastSeq, 6);
+    } finally {
+      lib.close();
+    }
   });
 });
