@@ -4,9 +4,10 @@
 // message rate) are the Reactor's and the Sender's for the socket as a whole.
 //
 // What a client sends is read by MuxProtocol and acted on here: a join is checked on the Reactor
-// thread (twice, over limits.max_rooms_per_connection) and then made on the join executor, which
-// may wait (room open, the log's position, onBeforeConnect); `joined` goes out from the shard's
-// strand once the shard has the connection, so every write after it reaches it, in log order.
+// thread (a room joined twice, one past limits.max_rooms_per_connection) and then made on the
+// join executor, which may wait (room open, the log's position, onBeforeConnect); `joined` goes
+// out from the shard's strand once the shard has the connection, so every write after it
+// reaches it, in log order.
 // Leave, send and refresh are answered on the Reactor thread.
 //
 // Must not: block the Reactor thread, write to the socket other than through its outbox, run
