@@ -595,6 +595,8 @@ int HttpServer::handleRouterRequest(mg_connection* conn, const Route& route, con
 
 void HttpServer::writeMetrics(Metrics& out) const {
     out.gauge("partyline_connections", "Open WebSocket connections.", counters_.webSockets.load());
+    out.gauge("partyline_mux_rooms", "Rooms joined over partyline.mux.v1 sockets (GET /v1/connect).",
+              counters_.muxRooms.load());
     out.counter("partyline_http_requests_total", "HTTP requests received.", counters_.requests.load());
     out.counter("partyline_messages_in_total", "WebSocket messages received.", counters_.messagesIn.load());
     out.gauge("partyline_http_connections", "HTTP connections held by a worker thread.",

@@ -209,6 +209,7 @@ void MuxSocket::leave(const MuxCommand& command, const std::string& ref) {
         if (auto it = rooms_.find(command.room); it != rooms_.end()) {
             room = std::move(it->second);
             rooms_.erase(it);
+            deps_.counters.muxRooms--;
         } else if (pending_.erase(command.room) == 0) {
             return send(muxError(ref, 404, "not in room " + command.room, command.room));
         }
@@ -284,6 +285,7 @@ void MuxSocket::closeAll(uint16_t code, std::string_view reason) {
         closed_ = true;
         pending_.clear();
         rooms.swap(rooms_);
+        deps_.counters.muxRooms -= rooms.size();
     }
     for (auto& [name, room] : rooms) {
         deps_.timer.cancel(room.expiry);
@@ -299,6 +301,7 @@ void MuxSocket::endRoom(const std::shared_ptr<MuxClient>& client, uint16_t code,
         if (it == rooms_.end() || it->second.client != client) return;
         room = std::move(it->second);
         rooms_.erase(it);
+        deps_.counters.muxRooms--;
     }
     // Before `joined`, the room could not take it (its script broken, the room stopping): the
     // join is refused instead, as an upgrade would be.
@@ -399,6 +402,7 @@ void MuxSocket::runJoin(const Join& job) {
             Room room{shard.value(), client, claim.ticket, job.asked, command.party, subject, 0};
             room.expiry = scheduleExpiry(client, expires);
             rooms_.emplace(name, std::move(room));
+            deps_.counters.muxRooms++;
             // Under the mutex (connect only posts): a leave or the socket's close that finds the
             // room now posts its disconnect after this connect, never before it. `joined` goes
             // out from the strand (MuxClient::admitted), before anything the shard sends it.

@@ -22,6 +22,7 @@ struct ServerCounters {
     std::atomic<uint64_t> requests{0};
     std::atomic<uint64_t> messagesIn{0};  // WebSocket messages read
     std::atomic<uint64_t> refused{0};     // answered 503 at the connection limit or while draining
+    std::atomic<size_t> muxRooms{0};      // rooms joined over partyline.mux.v1 sockets, all of them
     // The per-address limits (set by HttpServer before it starts). countedPeer: on a worker, the
     // address its connection is counted against (empty: not counted), which an upgrade hands to
     // its WebSocket; releasePeer gives it back at the WebSocket's close (an HTTP connection's is

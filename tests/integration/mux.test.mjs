@@ -307,6 +307,7 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
       await until(() => rooms.every((r) => r.joined), { timeoutMs: 30000, what: "every room joined" });
       const metrics = await metricsOf(node);
       assert.equal(metrics.partyline_connections, 1, "50 rooms, one WebSocket");
+      assert.equal(metrics.partyline_mux_rooms, ROOMS);
 
       const postAll = async (label) => {
         for (const name of names) assert.equal((await post(node, "mux", name, `${label} ${name}`)).status, 200);
@@ -339,6 +340,7 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
     } finally {
       mux.close();
     }
+    await until(async () => (await metricsOf(node)).partyline_mux_rooms === 0, { what: "every room of the closed socket given up" });
   });
 
   test("PartylineMux: tokens from a function, a refused join's error event, a router room's name, close() and refresh()", T, async () => {
