@@ -994,14 +994,31 @@ export function welcomeOf(text) {
   try {
     const value = JSON.parse(text);
     const keys = value && typeof value === "object" ? Object.keys(value).sort().join() : "";
-    return keys === "id,resume,welcome" && value.welcome === true ? value : null;
+    return (keys === "epoch,id,resume,welcome" || keys === "id,resume,welcome") && value.welcome === true ? value : null;
   } catch {
     return null;
   }
 }
 
+// What a partyline.v1 text frame carries when it is a conn:send wrapped by the node
+// ({"data":"..."} or {"binary":true,"data":"<base64>"}): {data, binary}, else null.
+export function directOf(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!value || typeof value !== "object" || typeof value.data !== "string") return null;
+  const keys = Object.keys(value).sort().join();
+  if (keys === "data") return { data: value.data, binary: false };
+  if (keys === "binary,data" && value.binary === true) return { data: value.data, binary: true };
+  return null;
+}
+
 // A connected client that records every frame it receives (a partyline.v1 client's welcome
-// frame apart, as `welcome`).
+// frame apart, as `welcome`). For a partyline.v1 client, a conn:send frame, which the node wraps
+// as {"data":...}, is recorded as what the script sent (its wire text in `wire`).
 export class Client {
   constructor(ws, url) {
     this.ws = ws;
@@ -1023,6 +1040,15 @@ export class Client {
       if (this.welcome === undefined && ws.protocol === "partyline.v1" && !isBinary) {
         this.welcome = welcomeOf(received.text);
         if (this.welcome) return this.notify();
+      }
+      if (ws.protocol === "partyline.v1" && !isBinary) {
+        const direct = directOf(received.text);
+        if (direct) {
+          const unwrapped = new Received(direct.binary ? Buffer.from(direct.data, "base64") : Buffer.from(direct.data, "utf8"), direct.binary);
+          unwrapped.wire = received.text;
+          this.messages.push(unwrapped);
+          return this.notify();
+        }
       }
       this.messages.push(received);
       this.notify();
