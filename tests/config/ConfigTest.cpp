@@ -1,6 +1,7 @@
 // Config loader: defaults, a commented example, one test per kind of error (each asserting the
 // whole message, so the key and the line are pinned), durations and sizes, and the shipped files.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -48,6 +49,19 @@ class ScopedEnvironment {
 
    private:
     std::vector<const char*> names_;
+};
+
+// Runs one test from another working directory, and goes back after it.
+class ScopedWorkingDirectory {
+   public:
+    explicit ScopedWorkingDirectory(const std::filesystem::path& path)
+        : previous_(std::filesystem::current_path()) {
+        std::filesystem::current_path(path);
+    }
+    ~ScopedWorkingDirectory() { std::filesystem::current_path(previous_); }
+
+   private:
+    std::filesystem::path previous_;
 };
 
 std::string shipped(const std::string& name) {
@@ -427,6 +441,87 @@ TEST_CASE("load reads a file and names it in errors") {
     std::filesystem::remove_all(dir);
 }
 
+// A folder of this test process's own, removed at the end of the test case.
+class ScratchFolder {
+   public:
+    explicit ScratchFolder(const std::string& name)
+        : path_(std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()))) {
+        std::filesystem::remove_all(path_);
+        std::filesystem::create_directories(path_);
+    }
+    ~ScratchFolder() { std::filesystem::remove_all(path_); }
+    std::string write(const std::string& name, const std::string& text) const {
+        auto file = path_ / name;
+        std::filesystem::create_directories(file.parent_path());
+        std::ofstream(file) << text;
+        return file.string();
+    }
+    const std::filesystem::path& path() const { return path_; }
+
+   private:
+    std::filesystem::path path_;
+};
+
+TEST_CASE("every error of a file is reported at once, each with the file and its line, in line order") {
+    ScratchFolder folder("partyline-config-errors");
+    const std::string chat = folder.write("chat.lua", "return {}\n");
+    const std::string lost = (folder.path() / "lost.lua").string();
+    auto path = folder.write("node.yaml",
+                             "listen: nowhere\n"
+                             "parties:\n"
+                             "  chat: {script: " +
+                                 chat +
+                                 "}\n"
+                                 "  lost: {script: " +
+                                 lost +
+                                 "}\n"
+                                 "limits:\n"
+                                 "  max_conections: 5\n"
+                                 "  http_threads: 64\n");
+    auto config = Config::load(path);
+    REQUIRE_FALSE(config.isOk());
+    CHECK(config.status().code() == Code::InvalidArgument);
+    CHECK(
+        config.status().message() ==
+        path +
+            ":1: listen: expected HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for all "
+            "interfaces, IPv4, [IPv6] or a name), got 'nowhere'\n" +
+            path + ":4: parties.lost.script: no such file '" + lost + "'\n" + path +
+            ":6: unknown key 'limits.max_conections'; did you mean 'max_connections'?");
+}
+
+TEST_CASE(
+    "errors in lists, sections and rules between keys are each reported, and their order follows the file") {
+    CHECK(
+        errorOf("trusted_proxies: [10.0.0.0/8, nope, also-nope]\n"
+                "limits: {ping_interval_seconds: 30, ping_timeout_seconds: 10}\n"
+                "nats: {storage_bucket: SAME, alarm_bucket: SAME}\n"
+                "parties:\n"
+                "  a: {script: a.lua, storage: maybe}\n"
+                "  b: {}\n") ==
+        "t.yaml:1: trusted_proxies[1]: expected a numeric IP address or CIDR block such as 10.0.0.0/8 or "
+        "fd00::/8, got 'nope'\n"
+        "t.yaml:1: trusted_proxies[2]: expected a numeric IP address or CIDR block such as 10.0.0.0/8 or "
+        "fd00::/8, got 'also-nope'\n"
+        "t.yaml:2: limits.ping_timeout_seconds (10) must be greater than limits.ping_interval_seconds (30)\n"
+        "t.yaml:3: nats.alarm_bucket and nats.storage_bucket must differ, both are 'SAME'\n"
+        "t.yaml:5: parties.a.storage: expected true or false, got 'maybe'\n"
+        "t.yaml:6: parties.b: missing required key 'script'");
+}
+
+TEST_CASE("an error is not followed by the errors it would cause") {
+    // A refused ping interval leaves no value to compare the timeout with.
+    CHECK(errorOf("limits:\n  ping_interval_seconds: soon\n  ping_timeout_seconds: 5\n") ==
+          "t.yaml:2: limits.ping_interval_seconds: expected a positive integer, got 'soon'");
+    // A router whose target party had an error names no second error.
+    CHECK(errorOf("parties:\n  r: {router: {target: m, shards: 2}}\n  m: {script: a.lua, storag: true}\n") ==
+          "t.yaml:3: unknown key 'parties.m.storag'; did you mean 'storage'?");
+    // A jwt section with a bad key is not checked for its required keys.
+    CHECK(errorOf(
+              "parties:\n  m:\n    script: a.lua\n    auth:\n      jwt: {secret: x, algoritms: [HS256]}\n") ==
+          "t.yaml:5: unknown key 'parties.m.auth.jwt.algoritms'; did you mean 'algorithms'?");
+}
+
 TEST_CASE("a file that cannot be read says why") {
     auto missing = Config::load("/nonexistent/partyline.yaml");
     REQUIRE_FALSE(missing.isOk());
@@ -440,6 +535,8 @@ TEST_CASE("a file that cannot be read says why") {
 }
 
 TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key at its default") {
+    // Its script paths name files from the repository root.
+    ScopedWorkingDirectory root(std::string(PARTYLINE_TEST_DIR) + "/..");
     auto config = Config::load(shipped("partyline.yaml"));
     REQUIRE_MESSAGE(config.isOk(), config.status().toString());
     const Config defaults;
@@ -527,6 +624,8 @@ TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format"
 }
 
 TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
+    // Its script paths name files from the repository root.
+    ScopedWorkingDirectory root(std::string(PARTYLINE_TEST_DIR) + "/..");
     ScopedEnvironment env{{"PARTYLINE_API_KEY", "cluster-key"}};
     auto config = Config::load(shipped("cluster.yaml"));
     REQUIRE_MESSAGE(config.isOk(), config.status().toString());
