@@ -1021,8 +1021,9 @@ const Schema<PartyConfig> kPartySchema = {
     {"webhook", readWebhook},
 };
 
-// A relative script path is relative to the working directory. The file must exist: serve and
-// check-config refuse a configuration naming one that does not.
+// A relative script path is relative to the configuration file's folder, so a file names its
+// scripts the same way from any working directory; `script` becomes the path the node reads. The
+// file must exist: serve and check-config refuse a configuration naming one that does not.
 Status resolveScript(Reader& reader, const Entry& party, std::string& script) {
     if (!reader.scriptFolder() || script.empty()) return {};
     const std::filesystem::path written(script);
@@ -1034,6 +1035,8 @@ Status resolveScript(Reader& reader, const Entry& party, std::string& script) {
     }
     const std::string key = party.path + ".script";
     std::string message = key + ": no such file '" + reader.shown(key, script) + "'";
+    if (!written.is_absolute())
+        message += " (relative to " + reader.scriptFolder()->string() + ", the configuration file's folder)";
     return reader.fail(reader.lineOf({key, party.path}), message);
 }
 
@@ -1378,7 +1381,12 @@ Result<Config> parseConfig(const std::string& yaml, const std::string& sourceNam
 Result<Config> Config::load(const std::string& path) {
     auto text = readFile(path);
     if (!text) return text.status();
-    return parseConfig(*text, path, std::filesystem::path());
+    // The folder as the path names it, without resolving links: a script beside a linked
+    // configuration is found where the configuration's own path says it is.
+    std::error_code error;
+    auto folder = std::filesystem::absolute(path, error).parent_path();
+    if (error) return cannotRead(path, error);
+    return parseConfig(*text, path, std::move(folder));
 }
 
 Result<Config> Config::parse(const std::string& yaml, const std::string& sourceName) {

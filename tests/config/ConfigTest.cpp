@@ -68,6 +68,11 @@ std::string shipped(const std::string& name) {
     return std::string(PARTYLINE_TEST_DIR) + "/../config/" + name;
 }
 
+// A script path of a shipped configuration as Config::load resolves it: in the file's folder.
+std::string shippedScript(const std::string& relative) {
+    return (std::filesystem::absolute(shipped("partyline.yaml")).parent_path() / relative).string();
+}
+
 }  // namespace
 
 TEST_CASE("an empty file, or one with only comments, gives every default") {
@@ -522,6 +527,56 @@ TEST_CASE("an error is not followed by the errors it would cause") {
           "t.yaml:5: unknown key 'parties.m.auth.jwt.algoritms'; did you mean 'algorithms'?");
 }
 
+TEST_CASE("load: a relative script path is relative to the configuration file's folder") {
+    ScratchFolder folder("partyline-config-scripts");
+    folder.write("rooms/chat.lua", "return {}\n");
+    const std::string absolute = folder.write("elsewhere/lobby.lua", "return {}\n");
+    auto path = folder.write("conf/node.yaml",
+                             "parties:\n"
+                             "  chat: {script: ../rooms/chat.lua}\n"
+                             "  lobby: {script: " +
+                                 absolute +
+                                 "}\n"
+                                 "  fan: {router: {target: chat, shards: 2}}\n");
+    const std::string chat = (folder.path() / "conf" / "../rooms/chat.lua").string();
+    auto config = Config::load(path);
+    REQUIRE_MESSAGE(config.isOk(), config.status().toString());
+    CHECK(config->parties.at("chat").script == chat);
+    CHECK(config->parties.at("lobby").script == absolute);
+    CHECK(config->parties.at("fan").script.empty());
+    CHECK(config->describe().find("script: " + chat + "\n") != std::string::npos);
+
+    // The same file named from another working directory: the same scripts.
+    {
+        ScopedWorkingDirectory elsewhere(folder.path() / "elsewhere");
+        auto relative = Config::load("../conf/node.yaml");
+        REQUIRE_MESSAGE(relative.isOk(), relative.status().toString());
+        CHECK(relative->parties.at("chat").script ==
+              (folder.path() / "elsewhere/../conf/../rooms/chat.lua").string());
+        CHECK(std::filesystem::equivalent(relative->parties.at("chat").script,
+                                          folder.path() / "rooms/chat.lua"));
+        CHECK(relative->parties.at("lobby").script == absolute);
+    }
+
+    // A path that names the script from the working directory, not from the file's folder, is
+    // not found, and the message says where it was looked for; an absolute one is named as it is.
+    folder.write("conf/old.yaml",
+                 "parties:\n  chat:\n    script: rooms/chat.lua\n  lost: {script: /no/such.lua}\n");
+    ScopedWorkingDirectory top(folder.path());
+    auto missing = Config::load("conf/old.yaml");
+    REQUIRE_FALSE(missing.isOk());
+    CHECK(missing.status().message() ==
+          "conf/old.yaml:3: parties.chat.script: no such file 'rooms/chat.lua' (relative to " +
+              (folder.path() / "conf").string() +
+              ", the configuration file's folder)\n"
+              "conf/old.yaml:4: parties.lost.script: no such file '/no/such.lua'");
+}
+
+TEST_CASE("parse keeps script paths as written and does not look for them") {
+    Config config = parsed("parties:\n  main: {script: nowhere/room.lua}\n");
+    CHECK(config.parties.at("main").script == "nowhere/room.lua");
+}
+
 TEST_CASE("a file that cannot be read says why") {
     auto missing = Config::load("/nonexistent/partyline.yaml");
     REQUIRE_FALSE(missing.isOk());
@@ -535,8 +590,6 @@ TEST_CASE("a file that cannot be read says why") {
 }
 
 TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key at its default") {
-    // Its script paths name files from the repository root.
-    ScopedWorkingDirectory root(std::string(PARTYLINE_TEST_DIR) + "/..");
     auto config = Config::load(shipped("partyline.yaml"));
     REQUIRE_MESSAGE(config.isOk(), config.status().toString());
     const Config defaults;
@@ -562,7 +615,10 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->origins.empty());
     CHECK(config->from_environment.empty());
     REQUIRE(config->parties.size() == 1);
-    CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+    // Through config/examples, the link to the repository's examples beside the file.
+    CHECK(config->parties.at("main").script == shippedScript("examples/chat/room.lua"));
+    CHECK(std::filesystem::equivalent(config->parties.at("main").script,
+                                      std::string(PARTYLINE_TEST_DIR) + "/../examples/chat/room.lua"));
     CHECK_FALSE(config->parties.at("main").storage);
     CHECK(config->parties.at("main").env.empty());
     CHECK_FALSE(config->parties.at("main").auth.has_value());
@@ -624,8 +680,6 @@ TEST_CASE("operations keys: rate limit, HTTP threads, drain time and log format"
 }
 
 TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
-    // Its script paths name files from the repository root.
-    ScopedWorkingDirectory root(std::string(PARTYLINE_TEST_DIR) + "/..");
     ScopedEnvironment env{{"PARTYLINE_API_KEY", "cluster-key"}};
     auto config = Config::load(shipped("cluster.yaml"));
     REQUIRE_MESSAGE(config.isOk(), config.status().toString());
@@ -640,7 +694,10 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->api.keys[0].reveal() == "cluster-key");
     CHECK(config->from_environment == std::set<std::string>{"api.keys[0]"});
     REQUIRE(config->parties.count("main") == 1);
-    CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+    // Through config/examples, the link to the repository's examples beside the file.
+    CHECK(config->parties.at("main").script == shippedScript("examples/chat/room.lua"));
+    CHECK(std::filesystem::equivalent(config->parties.at("main").script,
+                                      std::string(PARTYLINE_TEST_DIR) + "/../examples/chat/room.lua"));
     CHECK(config->fetch.allow.empty());
     CHECK(config->fetch.timeout_ms == 10000);
 
