@@ -187,6 +187,14 @@ bool isNonEmpty(std::string_view text) {
     return !text.empty();
 }
 
+// One error a line: a line break in a quoted value, a key or a YAML parser's message is written as
+// \n or \r, so a list of errors splits on line ends.
+std::string oneLine(std::string_view text) {
+    std::string out;
+    for (char c : text) out += c == '\n' ? "\\n" : c == '\r' ? "\\r" : std::string(1, c);
+    return out;
+}
+
 std::string_view trimmed(std::string_view text) {
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
@@ -579,7 +587,7 @@ class Reader {
     // Records the error at `line` and returns it, so the caller stops using the value it was
     // reading; the error is reported once, with all the others, by errors().
     Status fail(int line, const std::string& message) {
-        Status status(Code::InvalidArgument, source_ + ":" + std::to_string(line) + ": " + message);
+        Status status(Code::InvalidArgument, source_ + ":" + std::to_string(line) + ": " + oneLine(message));
         errors_.push_back({line, status.message()});
         return status;
     }
@@ -1312,7 +1320,7 @@ Status checkOneDocument(const std::string& yaml, const std::string& source) {
         const YAML::Mark& stuck = documents.back().start;
         if (stuck.pos <= documents[documents.size() - 2].start.pos) {
             std::string what =
-                size_t(stuck.pos) < yaml.size() ? "'" + yaml.substr(stuck.pos, 1) + "'" : "end";
+                size_t(stuck.pos) < yaml.size() ? "'" + oneLine(yaml.substr(stuck.pos, 1)) + "'" : "end";
             return {Code::InvalidArgument, source + ":" + std::to_string(stuck.line + 1) +
                                                ": YAML syntax error: unexpected " + what};
         }
@@ -1332,7 +1340,7 @@ Result<YAML::Node> loadDocument(const std::string& yaml, const std::string& sour
         return YAML::Load(yaml);
     } catch (const YAML::Exception& e) {
         std::string line = e.mark.is_null() ? "" : std::to_string(e.mark.line + 1) + ":";
-        return Status(Code::InvalidArgument, source + ":" + line + " YAML syntax error: " + e.msg);
+        return Status(Code::InvalidArgument, source + ":" + line + " YAML syntax error: " + oneLine(e.msg));
     }
 }
 

@@ -514,6 +514,16 @@ TEST_CASE(
         "t.yaml:6: parties.b: missing required key 'script'");
 }
 
+TEST_CASE("each error is one line: a line break in a quoted value or key is written as \\n") {
+    CHECK(errorOf("node_id: \"two\\nlines\"\n\"bad\\rkey\": 1\n") ==
+          "t.yaml:1: node_id: expected 'auto' or 1 to 64 characters of A-Z a-z 0-9 _ - ., got 'two\\nlines'\n"
+          "t.yaml:2: unknown key 'bad\\rkey'");
+    // yaml-cpp's own message may quote a line break (tests/fuzz: crash-line-break-in-yaml-error).
+    std::string message = errorOf(std::string("- !+\0\n,.)\n", 10));
+    CHECK(message.find("t.yaml:2: YAML syntax error: ") == 0);
+    CHECK(message.find('\n') == std::string::npos);
+}
+
 TEST_CASE("an error is not followed by the errors it would cause") {
     // A refused ping interval leaves no value to compare the timeout with.
     CHECK(errorOf("limits:\n  ping_interval_seconds: soon\n  ping_timeout_seconds: 5\n") ==
