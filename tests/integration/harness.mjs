@@ -862,30 +862,32 @@ export async function startNode({
 // Starts `partyline serve --config FILE` with the file as it is (an example's
 // configuration, say), as a user runs it, pointed at the test's nats-server:
 // --listen (a free loopback port), --nats-url, --data and --node-id override
-// the file. Resolves like startNode.
-export async function startNodeWithConfig(configFile, { natsUrl, nodeId, readyTimeoutMs = 15000 } = {}) {
-  const file = path.isAbsolute(configFile) ? configFile : path.join(SOURCE_DIR, configFile);
+// the file. The node runs in `cwd` (default: the repository root); a relative
+// FILE is relative to it and passed as written. Resolves like startNode.
+export async function startNodeWithConfig(configFile, { natsUrl, nodeId, cwd, readyTimeoutMs = 15000 } = {}) {
+  const file = path.resolve(cwd || SOURCE_DIR, configFile);
   const yaml = fs.readFileSync(file, "utf8");
   const dir = makeTempDir("node");
+  const named = cwd ? configFile : file;
   return launchOnFreePort(nodeId, readyTimeoutMs, (port) => {
-    const args = ["serve", "--config", file, "--listen", `${HOST}:${port}`, "--data", path.join(dir, "data")];
+    const args = ["serve", "--config", named, "--listen", `${HOST}:${port}`, "--data", path.join(dir, "data")];
     if (natsUrl) args.push("--nats-url", natsUrl);
     if (nodeId) args.push("--node-id", nodeId);
-    return { args, configFile: file, yaml, describe: `partyline ${args.join(" ")}` };
-  });
+    return { args, configFile: file, yaml, describe: `partyline ${args.join(" ")} (in ${cwd || SOURCE_DIR})` };
+  }, cwd);
 }
 
 // Starts a node on a free port; `prepare(port)` gives {args, configFile, yaml,
 // describe}. A port can be taken between freePort() and the node's bind: then
 // it tries again.
-async function launchOnFreePort(label, readyTimeoutMs, prepare) {
+async function launchOnFreePort(label, readyTimeoutMs, prepare, cwd = SOURCE_DIR) {
   if (!fs.existsSync(PARTYLINE_BIN)) {
     throw new Error(`partyline binary not found at ${PARTYLINE_BIN}: build it (scripts/build.sh) or set PARTYLINE_BIN`);
   }
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const { args, configFile, yaml, describe } = prepare(port);
-    const child = new Child(`node:${label || port}`, PARTYLINE_BIN, args, { cwd: SOURCE_DIR, env: process.env });
+    const child = new Child(`node:${label || port}`, PARTYLINE_BIN, args, { cwd, env: process.env });
     nodesStarted.push(child);
     try {
       await waitReady(child, port, readyTimeoutMs);
