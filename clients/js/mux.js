@@ -4,11 +4,11 @@
 // What the client sends and the node answers (README, "Many rooms over one
 // WebSocket"):
 //
-//   → {"op":"join","ref":1,"party":"main","room":"lobby","since":42,"token":"...","query":{...}}
-//   ← {"op":"joined","ref":1,"room":"main/lobby","id":"..."}   or {"op":"error","ref":1,"status":403,"error":"..."}
+//   → {"op":"join","ref":1,"party":"main","room":"lobby","since":42,"epoch":"E","token":"...","query":{...}}
+//   ← {"op":"joined","ref":1,"room":"main/lobby","id":"...","epoch":"E"}   or {"op":"error","ref":1,"status":403,"error":"..."}
 //   ← {"room":"main/lobby","seq":43,"data":"..."}               a log write ("binary":true: base64)
 //   ← {"room":"main/lobby","data":"..."}                        conn:send (no seq)
-//   ← {"room":"main/lobby","truncated":true,"since":S,"first":F}
+//   ← {"room":"main/lobby","truncated":true,"since":S,"first":F[,"epoch":E]}
 //   ← {"op":"closed","room":"main/lobby","code":C,"reason":"..."} the node ended this room's connection
 //   → {"op":"send","room":"main/lobby","data":"..."}
 //   → {"op":"leave","ref":2,"room":"main/lobby"}                ← {"op":"left","ref":2,"room":"main/lobby"}
@@ -24,9 +24,9 @@ import ReconnectingWebSocket from "partysocket/ws";
 export const MUX_PROTOCOL = "partyline.mux.v1";
 
 // Codes with which the node ends one room's connection and a new join is worth
-// trying: going away (1001), try again later (1013), the token expired (4001,
-// a `token` function gives a new one).
-const REJOIN_CODES = new Set([1001, 1013, 4001]);
+// trying: going away (1001), the room's log began again (1012), try again
+// later (1013), the token expired (4001, a `token` function gives a new one).
+const REJOIN_CODES = new Set([1001, 1012, 1013, 4001]);
 
 const isSeq = (value) => Number.isSafeInteger(value) && value >= 0;
 
@@ -80,6 +80,9 @@ export class MuxRoom extends EventTarget {
     this.room = room;
     this.#options = options;
     this.lastSeq = isSeq(options.since) ? options.since : undefined;
+    // The generation of the room's log lastSeq is of: sent with since, so a log that began
+    // again is told apart from the one the sequence came from.
+    this.epoch = typeof options.epoch === "string" && options.epoch !== "" ? options.epoch : undefined;
     this.joined = false; // the node has this room's connection now
     this.closed = false; // close() was called, or the node ended it for good
     this.id = undefined; // the connection id the node gave the current join
@@ -120,13 +123,19 @@ export class MuxRoom extends EventTarget {
     const token = await resolve(this.#options.token);
     const frame = { op: "join", party: this.party, room: this.room, query: { ...shared, ...own } };
     if (typeof token === "string" && token !== "") frame.token = token;
-    if (this.lastSeq !== undefined) frame.since = this.lastSeq;
+    if (this.lastSeq !== undefined) {
+      frame.since = this.lastSeq;
+      if (this.epoch !== undefined) frame.epoch = this.epoch;
+    }
     return frame;
   }
 
-  _joined(name, id) {
+  _joined(name, id, epoch) {
     this.#name = name;
     this.id = id;
+    // Taken only with nothing to resume from another generation: a different one is followed by
+    // a truncation frame, which adopts it.
+    if (typeof epoch === "string" && (this.epoch === undefined || this.lastSeq === undefined)) this.epoch = epoch;
     this.joined = true;
     this.#emit("open", { id });
     const queued = this.#queue;
@@ -150,7 +159,14 @@ export class MuxRoom extends EventTarget {
   }
 
   _frame(frame) {
-    if (frame.truncated === true) return this.#emit("truncated", { since: frame.since, first: frame.first });
+    if (frame.truncated === true) {
+      if (typeof frame.epoch === "string" && frame.epoch !== this.epoch) {
+        // The log began again: its sequences start over.
+        this.epoch = frame.epoch;
+        this.lastSeq = undefined;
+      }
+      return this.#emit("truncated", { since: frame.since, first: frame.first, epoch: frame.epoch });
+    }
     if (typeof frame.data !== "string") return;
     const data = frame.binary === true ? base64Bytes(frame.data) : frame.data;
     if (!isSeq(frame.seq)) return this.#emit("message", { data, seq: undefined });
@@ -211,7 +227,7 @@ export class PartylineMux extends EventTarget {
   // A room of `party` over this socket, joined now (or once the socket opens)
   // and again with `since` after each reconnect. Options: `query` and `token`
   // (each a value or a function, sync or async, called on every join), and
-  // `since` (resume after this sequence on the first join).
+  // `since` (resume after this sequence on the first join, with the `epoch` it is of).
   room(party, room, options = {}) {
     const handle = new MuxRoom(this, party, room, options);
     this.#rooms.add(handle);
@@ -322,7 +338,7 @@ export class PartylineMux extends EventTarget {
         pending.room._joining = false;
         if (pending.left) return this._sendFrame({ op: "leave", ref: this.#nextRef++, room: frame.room });
         this.#byName.set(frame.room, pending.room);
-        return pending.room._joined(frame.room, frame.id);
+        return pending.room._joined(frame.room, frame.id, frame.epoch);
       case "refreshed":
         return pending?.resolve?.(frame.rooms);
       case "left":

@@ -37,7 +37,8 @@ bool readString(const JsonValue& frame, const char* key, bool required, std::str
 bool readJoin(const JsonValue& frame, MuxCommand& command, std::string& error) {
     if (!readString(frame, "party", true, command.party, error) ||
         !readString(frame, "room", true, command.room, error) ||
-        !readString(frame, "token", false, command.token, error))
+        !readString(frame, "token", false, command.token, error) ||
+        !readString(frame, "epoch", false, command.epoch, error))
         return false;
     if (const JsonValue* since = frame.find("since"); since && !since->isNull()) {
         auto n = since->asInteger();
@@ -158,9 +159,12 @@ bool splitRoomName(std::string_view name, std::string& party, std::string& room)
     return true;
 }
 
-std::string muxJoined(std::string_view ref, std::string_view room, std::string_view connectionId) {
-    return "{\"op\":\"joined\"" + withRef(ref) + ",\"room\":" + jsonQuote(room) +
-           ",\"id\":" + jsonQuote(connectionId) + "}";
+std::string muxJoined(std::string_view ref, std::string_view room, std::string_view connectionId,
+                      std::string_view epoch) {
+    std::string json = "{\"op\":\"joined\"" + withRef(ref) + ",\"room\":" + jsonQuote(room) +
+                       ",\"id\":" + jsonQuote(connectionId);
+    if (!epoch.empty()) json += ",\"epoch\":" + jsonQuote(epoch);
+    return json + "}";
 }
 
 std::string muxLeft(std::string_view ref, std::string_view room) {

@@ -30,6 +30,7 @@ struct MuxCommand {
     std::string token;                         // join, refresh: the token; empty: none
     std::map<std::string, std::string> query;  // join: what a room's URL would carry as ?k=v
     std::optional<uint64_t> since;             // join: replay the log after this sequence
+    std::string epoch;                         // join: the log generation `since` is of; empty: none
     std::string data;                          // send: the message (decoded when binary)
     bool binary = false;                       // send: `data` came base64-encoded
 };
@@ -51,7 +52,9 @@ MuxParse parseMuxCommand(std::string_view text, bool binary = false);
 bool splitRoomName(std::string_view name, std::string& party, std::string& room);
 
 // The node's frames. `ref` is MuxParse::ref (may be empty), `room` a "party/room".
-std::string muxJoined(std::string_view ref, std::string_view room, std::string_view connectionId);
+// `epoch`: the generation of the room's log now (what a later join's `epoch` names); empty: none.
+std::string muxJoined(std::string_view ref, std::string_view room, std::string_view connectionId,
+                      std::string_view epoch = {});
 std::string muxLeft(std::string_view ref, std::string_view room);
 std::string muxRefreshed(std::string_view ref, size_t rooms);
 // `room`: empty when the error concerns no one room.

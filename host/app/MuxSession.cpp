@@ -36,12 +36,13 @@ std::string reasonOf(const HttpResponse& response) {
 // first, nothing after `left` or `closed`).
 class MuxClient final : public Client, public std::enable_shared_from_this<MuxClient> {
    public:
-    MuxClient(std::string id, std::string room, std::string auth, std::string ref,
+    MuxClient(std::string id, std::string room, std::string auth, std::string ref, std::string epoch,
               std::shared_ptr<net::Outbox> outbox, std::weak_ptr<MuxSocket> socket)
         : id_(std::move(id)),
           room_(std::move(room)),
           auth_(std::move(auth)),
           ref_(std::move(ref)),
+          epoch_(std::move(epoch)),
           outbox_(std::move(outbox)),
           socket_(std::move(socket)) {}
 
@@ -66,7 +67,7 @@ class MuxClient final : public Client, public std::enable_shared_from_this<MuxCl
         std::lock_guard lock(mutex_);
         if (ended_) return;
         admitted_ = true;
-        outbox_->send(textFrame(muxJoined(ref_, room_, id_)));
+        outbox_->send(textFrame(muxJoined(ref_, room_, id_, epoch_)));
     }
     // The shard (or the script's conn:close) ends this room's connection: the socket stays.
     void close(uint16_t code, std::string_view reason) override;
@@ -92,7 +93,8 @@ class MuxClient final : public Client, public std::enable_shared_from_this<MuxCl
     const std::string id_;
     const std::string room_;  // "party/room"
     const std::string auth_;
-    const std::string ref_;  // the join's, for its answer
+    const std::string ref_;    // the join's, for its answer
+    const std::string epoch_;  // the room's log generation when it joined, for `joined`
     const std::shared_ptr<net::Outbox> outbox_;
     const std::weak_ptr<MuxSocket> socket_;
     mutable std::mutex mutex_;
@@ -392,8 +394,8 @@ void MuxSocket::runJoin(const Join& job) {
         return refuseJoin(job, refusal->status, reasonOf(*refusal));
     }
     const std::string name = targetParty + "/" + targetRoom;
-    auto client =
-        std::make_shared<MuxClient>(claim.id, name, request.auth, job.ref, outbox_, weak_from_this());
+    auto client = std::make_shared<MuxClient>(claim.id, name, request.auth, job.ref,
+                                              shard.value()->logEpoch(), outbox_, weak_from_this());
     bool wanted = false;
     {
         std::lock_guard lock(mutex_);
@@ -406,7 +408,7 @@ void MuxSocket::runJoin(const Join& job) {
             // Under the mutex (connect only posts): a leave or the socket's close that finds the
             // room now posts its disconnect after this connect, never before it. `joined` goes
             // out from the strand (MuxClient::admitted), before anything the shard sends it.
-            shard.value()->connect(client, std::move(request), command.since);
+            shard.value()->connect(client, std::move(request), command.since, command.epoch);
             return;
         }
     }

@@ -18,7 +18,7 @@ std::string refusal(std::string_view text, bool binary = false) {
 
 TEST_CASE("a join with every field") {
     MuxParse parsed = parseMuxCommand(
-        R"({"op":"join","ref":1,"party":"main","room":"lobby","since":42,"token":"t.k.n","query":{"name":"ann"}})");
+        R"({"op":"join","ref":1,"party":"main","room":"lobby","since":42,"epoch":"E1","token":"t.k.n","query":{"name":"ann"}})");
     REQUIRE(parsed.command);
     CHECK(parsed.ref == "1");
     const MuxCommand& c = *parsed.command;
@@ -26,6 +26,7 @@ TEST_CASE("a join with every field") {
     CHECK(c.party == "main");
     CHECK(c.room == "lobby");
     CHECK(c.since == 42u);
+    CHECK(c.epoch == "E1");
     CHECK(c.token == "t.k.n");
     CHECK(c.query == std::map<std::string, std::string>{{"name", "ann"}});
 }
@@ -97,6 +98,8 @@ TEST_CASE("missing and mistyped fields, each named") {
     CHECK(refusal(R"({"op":"join","party":"p","room":3})") == "\"room\" must be a non-empty string");
     CHECK(refusal(R"({"op":"join","party":"p","room":"r","token":5})") ==
           "\"token\" must be a non-empty string");
+    CHECK(refusal(R"({"op":"join","party":"p","room":"r","epoch":""})") ==
+          "\"epoch\" must be a non-empty string");
     CHECK(refusal(R"({"op":"join","party":"p","room":"r","since":-1})") ==
           "\"since\" must be a sequence number (an integer, 0 or more)");
     CHECK(refusal(R"({"op":"join","party":"p","room":"r","since":"4"})") ==
@@ -131,6 +134,8 @@ TEST_CASE("room names split at the first slash") {
 TEST_CASE("the node's frames are JSON, with the ref only when there is one") {
     CHECK(muxJoined("1", "main/lobby", "c1") == R"({"op":"joined","ref":1,"room":"main/lobby","id":"c1"})");
     CHECK(muxJoined("", "main/lobby", "c1") == R"({"op":"joined","room":"main/lobby","id":"c1"})");
+    CHECK(muxJoined("2", "a/b", "c", "E1") ==
+          R"({"op":"joined","ref":2,"room":"a/b","id":"c","epoch":"E1"})");
     CHECK(muxLeft("\"x\"", "a/b") == R"({"op":"left","ref":"x","room":"a/b"})");
     CHECK(muxRefreshed("3", 2) == R"({"op":"refreshed","ref":3,"rooms":2})");
     CHECK(muxError("1", 403, "no \"way\"", "a/b") ==

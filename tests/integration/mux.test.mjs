@@ -273,16 +273,35 @@ describe("many rooms over one WebSocket (partyline.mux.v1)", () => {
     assert.equal((await mux.ask({ op: "leave", room: routed.room })).op, "left");
   });
 
-  test("a join with since replays the room's log, then the live stream", T, async () => {
+  test("a join with since replays the room's log, then the live stream; a since of another epoch is told so", T, async () => {
     for (let i = 1; i <= 5; i++) assert.equal((await post(node, "mux", "replayed", `r${i}`)).status, 200);
     const log = await readLog(node, "mux", "replayed");
     const mux = await Mux.open();
-    await mux.join("mux", "replayed", { since: log[1].seq });
+    const joined = await mux.join("mux", "replayed", { since: log[1].seq });
+    assert.equal(typeof joined.epoch, "string");
     await post(node, "mux", "replayed", "r6");
     await mux.frameOf("mux/replayed", (f) => f.data === "r6");
     assert.deepEqual(
       mux.writes("mux/replayed").map((f) => f.data),
       ["r3", "r4", "r5", "r6"],
+    );
+
+    // A since of another generation of the log: the truncation frame names the room and the
+    // epoch now, and everything the log holds follows.
+    const other = await Mux.open();
+    const again = await other.join("mux", "replayed", { since: 4, epoch: "an-older-log" });
+    assert.equal(again.epoch, joined.epoch);
+    assert.deepEqual(await other.frameOf("mux/replayed", (f) => f.truncated === true), {
+      room: "mux/replayed",
+      truncated: true,
+      since: 4,
+      first: log[0].seq,
+      epoch: joined.epoch,
+    });
+    await other.frameOf("mux/replayed", (f) => f.data === "r6");
+    assert.deepEqual(
+      other.writes("mux/replayed").map((f) => f.data),
+      ["r1", "r2", "r3", "r4", "r5", "r6"],
     );
   });
 

@@ -29,6 +29,7 @@ std::string encode(const MuxCommand& c, const std::string& ref) {
             json += ",\"op\":\"join\",\"party\":" + jsonQuote(c.party) + ",\"room\":" + jsonQuote(c.room);
             if (!c.token.empty()) json += ",\"token\":" + jsonQuote(c.token);
             if (c.since) json += ",\"since\":" + std::to_string(*c.since);
+            if (!c.epoch.empty()) json += ",\"epoch\":" + jsonQuote(c.epoch);
             json += ",\"query\":{";
             bool first = true;
             for (const auto& [k, v] : c.query) {
@@ -73,7 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const MuxCommand& d = *again.command;
     FUZZ_CHECK(again.ref == parsed.ref, "the same ref");
     FUZZ_CHECK(d.op == c.op && d.party == c.party && d.room == c.room && d.token == c.token &&
-                   d.since == c.since && d.query == c.query && d.data == c.data && d.binary == c.binary,
+                   d.since == c.since && d.epoch == c.epoch && d.query == c.query && d.data == c.data &&
+                   d.binary == c.binary,
                "the same command");
     return 0;
 }
