@@ -92,6 +92,9 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     size_t totalCount() const override { return presence_.totalCount(); }
     // Any thread: the part of totalCount() on other nodes.
     size_t remoteCount() const { return presence_.remoteCount(); }
+    // Any thread: `answer` gets every connection of the room on every node (Presence::snapshot),
+    // on the shard's strand.
+    void presenceSnapshot(std::function<void(std::vector<PresenceEntry>)> answer);
     // Timer thread, about once a second: re-announce and forget silent nodes.
     void heartbeat();
     // Any thread: true when the shard has had no connection and no work for `idle`.
@@ -124,6 +127,10 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const override { return fetchAllow_; }
     RoomLinks* links() const override { return context_.links; }
     Client* client(const std::string& id) const override;
+    std::vector<PresenceEntry> presence() const override { return presence_.entries(); }
+    void setPresence(const std::string& id, std::string info) override {
+        presence_.localInfo(id, std::move(info));
+    }
     void publish(std::string data, PublishOptions options) override;
     void readHistory(uint64_t since, size_t limit) override;
     HandlerQueue& handlers() override { return handlers_; }
