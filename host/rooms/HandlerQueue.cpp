@@ -66,7 +66,9 @@ Status HandlerQueue::loadState(const std::shared_ptr<const Script>& script) {
     hasOnWrite_ = lua_isfunction(L, -1);
     RoomApi::rawField(L, -2, "onBeforeConnect");
     admitsAll_ = !lua_isfunction(L, -1);
-    lua_pop(L, 3);
+    RoomApi::rawField(L, -3, "onPresence");
+    hasOnPresence_ = lua_isfunction(L, -1);
+    lua_pop(L, 4);
     RoomApi::pushRoom(L, view_);
     roomRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
     for (auto& [id, ref] : connections_) {

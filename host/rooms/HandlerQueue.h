@@ -66,6 +66,8 @@ class HandlerQueue {
     bool canRun() const { return lua_ && scriptError_.isOk(); }
     // The strand, or a bus thread holding it (Strand::tryRun).
     bool hasOnWrite() const { return hasOnWrite_; }
+    // The running script has onPresence.
+    bool hasOnPresence() const { return hasOnPresence_; }
     // Any thread: the running script has no onBeforeConnect, so every WebSocket is admitted.
     bool admitsAll() const { return admitsAll_.load(); }
 
@@ -166,6 +168,7 @@ class HandlerQueue {
     int roomRef_ = 0;          // the `room` table
     uint64_t generation_ = 0;  // bumped when a reload replaces the Lua state
     bool hasOnWrite_ = false;
+    bool hasOnPresence_ = false;
     // The running script loaded and has no onBeforeConnect. Any thread reads it; the strand writes it.
     std::atomic<bool> admitsAll_{false};
     std::map<std::string, int> connections_;  // connection id -> its conn table in the registry

@@ -178,7 +178,7 @@ void Presence::snapshot(std::function<void(std::vector<PresenceEntry>)> answer) 
 }
 
 void Presence::viewChanged() {
-    if (!listener_ || notifyScheduled_ || stopped_) return;
+    if (!listener_ || notifyScheduled_ || stopped_ || (wanted_ && !wanted_())) return;
     notifyScheduled_ = true;
     after(kNotifyDelay, [this] { notify(); });
 }

@@ -51,8 +51,12 @@ class Presence {
 
     // Before start(): the object whose life holds this one (the shard).
     void setOwner(std::weak_ptr<const void> owner) { owner_ = std::move(owner); }
-    // Before start(): who hears the view's changes; none: nobody.
-    void setListener(Listener listener) { listener_ = std::move(listener); }
+    // Before start(): who hears the view's changes, while `wanted` says so (the script has
+    // onPresence); none: nobody, and no change is worked out.
+    void setListener(Listener listener, std::function<bool()> wanted = {}) {
+        listener_ = std::move(listener);
+        wanted_ = std::move(wanted);
+    }
 
     // Strand only, below.
     // Subscribes and asks every node to announce; does nothing once subscribed or stopped.
@@ -95,6 +99,7 @@ class Presence {
     const std::string epoch_;  // this instance: versions count within it
     std::weak_ptr<const void> owner_;
     Listener listener_;
+    std::function<bool()> wanted_;
     std::unique_ptr<Subscription> subscription_;
     PresenceRoster roster_;
     std::map<std::string, std::string> local_;      // id -> info, now

@@ -54,9 +54,11 @@ std::shared_ptr<Shard> Shard::create(ShardContext& context, const Party& party, 
     shard->handlers_.setOwner(shard);
     shard->presence_.setOwner(shard);
     // Strand: the view's changes, coalesced, for the script's onPresence.
-    shard->presence_.setListener([raw = shard.get()](PresenceChange change) {
-        if (!raw->stopped_) raw->handlers_.callOnPresence(std::move(change));
-    });
+    shard->presence_.setListener(
+        [raw = shard.get()](PresenceChange change) {
+            if (!raw->stopped_) raw->handlers_.callOnPresence(std::move(change));
+        },
+        [raw = shard.get()] { return raw->handlers_.hasOnPresence(); });
     shard->strand_->post([shard] { shard->start(); });
     return shard;
 }

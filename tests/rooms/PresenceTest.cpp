@@ -2,6 +2,7 @@
 // listener's coalesced changes, and a lost diff mended by a full list.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -194,6 +195,54 @@ TEST_CASE("a node that left is gone from the others' view, and a lost diff is me
         CHECK(eventually([&] { return sizeAt(*b) == 1; }, 2s));
         a->onStrand([&] { a->presence.stop(); });
         CHECK(eventually([&] { return sizeAt(*b) == 0 && b->presence.totalCount() == 0; }, 2s));
+        b->onStrand([&] { b->presence.stop(); });
+    }
+    executor.stop();
+}
+
+TEST_CASE("a room of thousands of connections is announced in parts under the message budget") {
+    Limits limits;
+    MemoryBus bus;
+    Timer timer;
+    Executor executor{2};
+    {
+        auto a = std::make_shared<Node>(bus, executor, timer, limits, "node-a");
+        auto b = std::make_shared<Node>(bus, executor, timer, limits, "node-b");
+        a->presence.setOwner(a);
+        b->presence.setOwner(b);
+        std::mutex mutex;
+        size_t largest = 0, messages = 0;
+        auto watch = bus.subscribeEphemeral("partyline.presence.chat.lobby", [&](std::string m) {
+            std::lock_guard lock(mutex);
+            largest = std::max(largest, m.size());
+            ++messages;
+        });
+        REQUIRE(watch);
+        a->onStrand([&] { a->presence.start(); });
+        b->onStrand([&] { b->presence.start(); });
+        // 3,000 joins with 200-byte infos in one window: about 700 KB, far over one message.
+        const std::string info = R"({"name":")" + std::string(188, 'n') + R"("})";
+        a->onStrand([&] {
+            for (int i = 0; i < 3000; ++i) {
+                const std::string id = "conn-" + std::to_string(i);
+                a->presence.localJoined(id);
+                a->presence.localInfo(id, info);
+            }
+        });
+        auto sizeAt = [](Node& n) {
+            size_t size = 0;
+            n.onStrand([&] { size = n.presence.entries().size(); });
+            return size;
+        };
+        CHECK(eventually([&] { return sizeAt(*b) == 3000; }, 3s));
+        CHECK(b->presence.totalCount() == 3000);
+        {
+            std::lock_guard lock(mutex);
+            CHECK(largest <= kMaxPresenceMessageBytes);
+            CHECK(messages > 10);
+        }
+        a->onStrand([&] { a->presence.stop(); });
+        CHECK(eventually([&] { return sizeAt(*b) == 0; }, 2s));
         b->onStrand([&] { b->presence.stop(); });
     }
     executor.stop();
