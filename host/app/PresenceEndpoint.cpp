@@ -26,7 +26,7 @@ std::string presenceJson(const std::string& room, const std::vector<PresenceEntr
 
 int PresenceEndpoint::handle(mg_connection* conn, const Route& route, const std::string& clientAddress) {
     const char* method = mg_get_request_info(conn)->request_method;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    if (strcmp(method, "GET") != 0) {
         HttpResponse response = HttpResponse::text(405, "use GET\n");
         response.headers.emplace_back("Allow", "GET");
         return send(conn, response);

@@ -72,7 +72,14 @@ void Presence::receive(const std::string& text) {
     }
     auto heard = roster_.receive(message.value(), Clock::now());
     recount();
-    if (heard == PresenceRoster::Heard::OutOfStep) ask(message->node);
+    if (heard == PresenceRoster::Heard::OutOfStep) {
+        auto now = Clock::now();
+        auto [last, first] = asked_.try_emplace(message->node, now);
+        if (first || now - last->second >= kAskEvery) {
+            last->second = now;
+            ask(message->node);
+        }
+    }
     if (heard == PresenceRoster::Heard::Changed) viewChanged();
 }
 
@@ -146,6 +153,8 @@ void Presence::heartbeat() {
     if (stopped_) return;
     auto now = Clock::now();
     if (roster_.forgetSilent(now, kRemoteExpiry)) viewChanged();
+    for (auto it = asked_.begin(); it != asked_.end();)
+        it = now - it->second > kRemoteExpiry ? asked_.erase(it) : std::next(it);
     recount();
     if (now - lastAnnounce_ >= kAnnounceEvery) announceFull();
 }

@@ -39,6 +39,9 @@ class Presence {
     static constexpr std::chrono::milliseconds kAnnounceDelay{10};
     // Changes of the view within this window reach the listener as one call.
     static constexpr std::chrono::milliseconds kNotifyDelay{50};
+    // A node out of step is asked for its whole list at most this often, so a burst of diffs it
+    // cannot place brings one list, not one per diff.
+    static constexpr std::chrono::milliseconds kAskEvery{1000};
     // A shard that just started has asked every node for its list: answers about the whole room
     // (snapshot) wait this long after start for theirs to arrive.
     static constexpr std::chrono::milliseconds kGatherWindow{250};
@@ -111,7 +114,8 @@ class Presence {
     bool stopped_ = false;
     Clock::time_point started_;
     Clock::time_point lastAnnounce_;
-    PresenceView notified_;  // the view as the listener last heard it
+    PresenceView notified_;                           // the view as the listener last heard it
+    std::map<std::string, Clock::time_point> asked_;  // node -> when it was last asked for its list
     std::atomic<size_t> totalCount_{0};
     std::atomic<size_t> remoteCount_{0};
 };
