@@ -3,7 +3,9 @@
 // order they were queued.
 //
 // It builds every Lua value a handler is given (room, conn, req, the write of
-// onWrite), and resumes a handler that waits for the log or a blocking call.
+// onWrite, the change of onPresence), resumes a handler that waits for the log
+// or a blocking call, and, when a handler returns, reads the conn.presence of
+// the connections it had and hands a change to the shard (ShardView::setPresence).
 // It neither reads nor writes the log and sends nothing to connections: the
 // shard does, and the bindings reach it through ShardView.
 //

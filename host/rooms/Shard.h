@@ -6,8 +6,9 @@
 // it tracks the last sequence it delivered and fills any gap from the log
 // before delivering a newer write. A client that reconnects with the last
 // sequence it saw is replayed from the log before it joins the live fan-out.
-// The room's script runs in its HandlerQueue and counts of other nodes come
-// from its Presence; the shard itself runs no Lua.
+// The room's script runs in its HandlerQueue, and who is in the room on every
+// node (ids, conn.presence, counts) comes from its Presence; the shard itself
+// runs no Lua.
 //
 // Threads: the public methods may be called from any thread; each posts a
 // task to the shard's strand. Everything else, the Lua state above all, is

@@ -1,5 +1,7 @@
 // The room API a script sees, over the in-memory bus: conn.state, conn.tags
-// and room:connections(tag), room:connection(id), room:history.
+// and room:connections(tag), room:connection(id), room:history, and presence:
+// conn.presence (its 1 KiB limit, values JSON cannot hold, a reload),
+// room:presence() and onPresence on two nodes.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -463,4 +465,18 @@ TEST_CASE("room:presence() and onPresence see the connections of every node") {
     CHECK(eventually([&] { return ask(*here, a, "list") == R"(node-a/a={"name":"Ann"})"; }));
     CHECK(eventually([&] { return ask(*here, a, "seen") == R"(node-a/a={"name":"Ann"})"; }));
     CHECK(here->totalCount() == 1);
+}
+
+TEST_CASE("conn.presence outlives a reload: the new state's conn tables hold what was announced") {
+    Rooms rooms(Scripts{{"p", kPresence}});
+    auto shard = rooms.shard("p", "r");
+    auto a = std::make_shared<FakeClient>("a");
+    shard->connect(a, withQuery({{"name", "Ann"}}));
+    CHECK(ask(*shard, a, "mine") == R"({"name":"Ann"})");
+    Party* party = rooms.parties->find("p");
+    std::ofstream(party->script()->path) << kPresence << "\n-- edited\n";
+    REQUIRE(party->reloadIfChanged(true));
+    CHECK(rooms.registry->reload("p", party->script()) == 1);
+    CHECK(ask(*shard, a, "mine") == R"({"name":"Ann"})");
+    CHECK(ask(*shard, a, "list") == R"(node-a/a={"name":"Ann"})");
 }
