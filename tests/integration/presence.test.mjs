@@ -104,7 +104,9 @@ describe("presence on three nodes", () => {
       await Promise.all(joining);
     }
     assert.equal(truth.size, 300);
+    const joined = Date.now();
     await converge("300 joined", () => mismatch(truth, nodes));
+    console.log(`every view of the 300 joins right ${Date.now() - joined} ms after the last join`);
     for (const node of nodes) {
       const { calls } = await scriptView(node);
       assert.ok(calls > 0 && calls < 300, `${node.id}: ${calls} onPresence calls for 300 joins (coalesced)`);
@@ -121,7 +123,9 @@ describe("presence on three nodes", () => {
     }
     await Promise.all(leaving);
     assert.equal(truth.size, 150);
+    const left = Date.now();
     await converge("150 left", () => mismatch(truth, nodes));
+    console.log(`every view of the 150 leaves right ${Date.now() - left} ms after the last close`);
   });
 
   test("conn.presence set on one node is seen on the others; bad values are refused", T, async () => {
