@@ -91,21 +91,22 @@ void Presence::recount() {
 
 void Presence::localJoined(const std::string& id) {
     local_[id] = std::string();
-    localChanged();
+    localChanged(id);
 }
 
 void Presence::localLeft(const std::string& id) {
-    if (local_.erase(id)) localChanged();
+    if (local_.erase(id)) localChanged(id);
 }
 
 void Presence::localInfo(const std::string& id, std::string info) {
     auto it = local_.find(id);
     if (it == local_.end() || it->second == info) return;
     it->second = std::move(info);
-    localChanged();
+    localChanged(id);
 }
 
-void Presence::localChanged() {
+void Presence::localChanged(const std::string& id) {
+    dirty_.insert(id);
     recount();
     viewChanged();
     if (announceScheduled_ || stopped_) return;
@@ -126,25 +127,32 @@ void Presence::announce() {
     m.base = version_;
     m.version = version_ + 1;
     m.count = local_.size();
-    for (const auto& [id, info] : announced_)
-        if (!local_.count(id)) m.gone.push_back(id);
-    for (const auto& [id, info] : local_)
-        if (auto old = announced_.find(id); old == announced_.end() || old->second != info)
-            m.set.push_back({id, info});
-    if (m.set.empty() && m.gone.empty()) return;
+    // Only the connections that changed since: a diff costs what changed, not the room's size.
+    for (const auto& id : dirty_) {
+        auto now = local_.find(id);
+        auto before = announced_.find(id);
+        if (now == local_.end()) {
+            if (before != announced_.end()) m.gone.push_back(id);
+        } else if (before == announced_.end() || before->second != now->second) {
+            m.set.push_back({id, now->second});
+        }
+    }
+    if (m.set.empty() && m.gone.empty()) return dirty_.clear();
     std::string text = encodePresence(m);
     if (text.size() > kMaxPresenceMessageBytes) return announceFull();
     version_ = m.version;
-    announced_ = local_;
-    lastAnnounce_ = Clock::now();
+    for (const auto& id : m.gone) announced_.erase(id);
+    for (const auto& item : m.set) announced_[item.id] = item.info;
+    dirty_.clear();
     context_.bus.publishEphemeral(subject_, std::move(text));
 }
 
 void Presence::announceFull() {
     ++version_;
     announced_ = stopped_ ? std::map<std::string, std::string>() : local_;
+    dirty_.clear();
     announcedOnce_ = true;
-    lastAnnounce_ = Clock::now();
+    lastFull_ = Clock::now();
     for (auto& part : encodeFullList(context_.nodeId, epoch_, version_, announced_))
         context_.bus.publishEphemeral(subject_, std::move(part));
 }
@@ -156,7 +164,7 @@ void Presence::heartbeat() {
     for (auto it = asked_.begin(); it != asked_.end();)
         it = now - it->second > kRemoteExpiry ? asked_.erase(it) : std::next(it);
     recount();
-    if (now - lastAnnounce_ >= kAnnounceEvery) announceFull();
+    if (now - lastFull_ >= kAnnounceEvery) announceFull();
 }
 
 void Presence::stop() {

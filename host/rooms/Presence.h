@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -85,7 +86,7 @@ class Presence {
 
    private:
     void receive(const std::string& text);
-    void localChanged();
+    void localChanged(const std::string& id);
     void announce();
     void announceFull();
     void ask(const std::string& of);
@@ -107,13 +108,14 @@ class Presence {
     PresenceRoster roster_;
     std::map<std::string, std::string> local_;      // id -> info, now
     std::map<std::string, std::string> announced_;  // id -> info, as last announced
+    std::set<std::string> dirty_;                   // ids changed since the last announcement
     uint64_t version_ = 0;                          // of the last announcement
     bool announcedOnce_ = false;
     bool announceScheduled_ = false;
     bool notifyScheduled_ = false;
     bool stopped_ = false;
     Clock::time_point started_;
-    Clock::time_point lastAnnounce_;
+    Clock::time_point lastFull_;                      // the last whole list sent
     PresenceView notified_;                           // the view as the listener last heard it
     std::map<std::string, Clock::time_point> asked_;  // node -> when it was last asked for its list
     std::atomic<size_t> totalCount_{0};
