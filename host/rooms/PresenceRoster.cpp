@@ -25,8 +25,11 @@ PresenceRoster::Heard PresenceRoster::receive(const PresenceMessage& message, Cl
     node.count = message.count;
     Heard heard =
         message.kind == PresenceMessage::Kind::Full ? receiveFull(node, message) : receiveDiff(node, message);
-    // An empty full list is a node with no connection left (or stopping): forgotten now.
-    if (node.listed && node.count == 0 && node.entries.empty() && !node.staged) nodes_.erase(message.node);
+    // An empty full list is a node with no connection left (or stopping): forgotten now. (After
+    // a diff that empties it, it is kept, so its next diff still follows.)
+    if (message.kind == PresenceMessage::Kind::Full && node.listed && node.count == 0 &&
+        node.entries.empty() && !node.staged)
+        nodes_.erase(message.node);
     return heard;
 }
 

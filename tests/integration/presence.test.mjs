@@ -191,8 +191,9 @@ describe("presence on three nodes", () => {
     }
     await converge("n3's connections gone", () => mismatch(truth, [n1, n2]), { tries: 60, pauseMs: 500 });
     const took = Date.now() - killedAt;
-    // The expiry, one heartbeat to notice it, and the poll's own pause.
-    assert.ok(took <= EXPIRY_MS + 2500, `n3 dropped out after ${took} ms`);
+    // The expiry, one heartbeat (1 s) to notice it, the poll's own pause, and room for a busy
+    // machine's late timers.
+    assert.ok(took <= EXPIRY_MS + 5000, `n3 dropped out after ${took} ms`);
     console.log(`n3 dropped out of the views ${took} ms after SIGKILL (expiry ${EXPIRY_MS} ms)`);
   });
 });

@@ -103,6 +103,10 @@ TEST_CASE("a node that announces an empty list, or goes silent past the expiry, 
     roster.receive(full("b", 1, {{"y", ""}}), start + 10s);
     CHECK(roster.receive(full("a", 2, {}), start + 1s) == PresenceRoster::Heard::Changed);
     CHECK(roster.nodes() == 1);
+    // A diff that empties b's list keeps b, so its next diff still follows.
+    CHECK(roster.receive(diff("b", 1, 0, {}, {"y"}), start + 10s) == PresenceRoster::Heard::Changed);
+    CHECK(roster.nodes() == 1);
+    CHECK(roster.receive(diff("b", 2, 1, {{"y", ""}}, {}), start + 10s) == PresenceRoster::Heard::Changed);
     CHECK(roster.count() == 1);
     CHECK_FALSE(roster.forgetSilent(start + 20s, 15s));  // b was heard 10 s ago
     CHECK(roster.forgetSilent(start + 26s, 15s));
