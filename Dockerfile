@@ -34,15 +34,16 @@ COPY --from=build /src/build/partyline /usr/bin/partyline
 # the page at /chat/.
 COPY --from=build /src/examples /usr/share/partyline/examples
 COPY config/partyline.yaml config/cluster.yaml /etc/partyline/
+# Relative script paths are relative to the configuration file: the shipped
+# configurations' examples/chat/room.lua resolves through this link, as
+# config/examples does in the repository.
+RUN ln -s /usr/share/partyline/examples /etc/partyline/examples
 
 # The working directory is the node's own: data_dir (.partyline, the embedded
 # nats-server's store; created here so a volume mounted on it is writable)
-# lives here, and relative script paths in the shipped configurations
-# (examples/chat/room.lua) resolve through the link.
+# lives here.
 RUN useradd --system --user-group --uid 10001 --home-dir /var/lib/partyline \
       --create-home --shell /usr/sbin/nologin partyline \
- && ln -s /usr/share/partyline/examples /var/lib/partyline/examples \
- && chown -h partyline:partyline /var/lib/partyline/examples \
  && install -d -o partyline -g partyline /var/lib/partyline/.partyline
 USER partyline
 WORKDIR /var/lib/partyline

@@ -5,7 +5,8 @@
 # cluster test, which puts it in front of three nodes; chromium and its fonts for the example
 # pages' browser tests; clang and its runtime libraries for the libFuzzer targets, which gcc
 # cannot build; clang-format for the format check; openssl for the TLS test's certificate;
-# prometheus for promtool, which checks deploy/prometheus.yml and a node's /metrics.
+# prometheus for promtool, which checks deploy/prometheus.yml and a node's /metrics; debootstrap
+# for the container test, which builds the image's Debian root without a Docker engine.
 # Runs apt-get update once, and only when a package is missing. Needs root or sudo.
 set -euo pipefail
 
@@ -13,7 +14,7 @@ packages=(build-essential cmake pkg-config nats-server libnats-dev libcivetweb-d
           liblua5.4-dev libyaml-cpp-dev doctest-dev libssl-dev libcurl4-openssl-dev curl
           ca-certificates)
 test_packages=(nodejs npm haproxy chromium fonts-liberation fonts-dejavu-core clang
-               libclang-rt-14-dev clang-format openssl prometheus)
+               libclang-rt-14-dev clang-format openssl prometheus debootstrap)
 case "${1:-}" in
   --test) packages+=("${test_packages[@]}") ;;
   "") ;;

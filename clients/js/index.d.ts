@@ -15,6 +15,12 @@ export type PartylineSocketOptions = PartySocketOptions & {
    */
   since?: number;
   /**
+   * The generation of the room's log that `since` is of (`epoch` as read
+   * when it was saved). With it, a node whose log began again since then
+   * answers with a `truncated` event instead of resuming in the wrong log.
+   */
+  epoch?: string;
+  /**
    * The socket's own query: an object, or a function (sync or async) called on
    * every connection attempt. `since` is added to it once a write was seen.
    */
@@ -34,11 +40,16 @@ export interface PartylineMessageEvent<T = any> extends MessageEvent<T> {
  * The node's log no longer holds the write `since`: retention dropped it, and
  * maybe writes after it. `first` is the first write the log still holds after
  * `since` (0 when it holds none); the writes from there on follow as usual.
+ *
+ * With `epoch`, the log itself began again (its stream was created anew):
+ * every write before is gone, sequences start over, and the writes of the new
+ * log follow from its start. Reload the state either way.
  */
 export interface TruncatedEvent extends Event {
   readonly type: "truncated";
   readonly since: number;
   readonly first: number;
+  readonly epoch?: string;
 }
 
 export interface PartylineSocketEventMap extends Omit<WebSocketEventMap, "message"> {
@@ -59,6 +70,8 @@ export declare class PartylineSocket extends PartySocket {
   get lastSeq(): number | undefined;
   /** The same as `lastSeq`. */
   get seq(): number | undefined;
+  /** The generation of the room's log that `lastSeq` is of; keep it with `lastSeq`. */
+  get epoch(): string | undefined;
   /**
    * The id the node gave the current connection (from its welcome frame):
    * `id`, or one the node chose while another connection holds `id` and this
@@ -107,8 +120,8 @@ export declare function classifyFrame(
   text: string,
 ):
   | { kind: "write"; seq: number; data: string; binary: boolean }
-  | { kind: "truncated"; since: number; first: number }
-  | { kind: "welcome"; id: string; resume: string }
+  | { kind: "truncated"; since: number; first: number; epoch?: string }
+  | { kind: "welcome"; id: string; resume: string; epoch?: string }
   | { kind: "direct"; data: string; binary: boolean }
   | null;
 

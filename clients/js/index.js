@@ -6,16 +6,18 @@
 //
 //   {"seq":N,"data":"text"}                   a log write (text)
 //   {"seq":N,"binary":true,"data":"<base64>"} a log write (binary)
+//   {"data":...} / {"binary":true,"data":...} conn:send (no seq: not in the log)
 //   {"truncated":true,"since":S,"first":F}    retention dropped writes after S
-//   {"welcome":true,"id":ID,"resume":SECRET}  first frame: the connection's id and
-//                                             the secret that takes it back
-//   anything else                             conn:send, as the script sent it
-//   {"data":...} / {"binary":true,"data":...} conn:send, wrapped (the shape the
-//                                             node is to use for v1 clients)
+//   {"truncated":...,"epoch":E}               the log began again (a new epoch):
+//                                             every sequence before means nothing
+//   {"welcome":true,"id":ID,"resume":SECRET,  first frame: the connection's id, the
+//    "epoch":E}                               secret that takes it back, and the
+//                                             generation of the room's log
+//   anything else                             conn:send from an older node, as sent
 //
 // PartylineSocket unwraps log writes (event.data is the write's data, event.seq
 // its sequence), drops any write at or before the last sequence it delivered,
-// and reconnects with ?since=<that sequence>, by making PartySocket's `query`
+// and reconnects with ?since=<that sequence>&epoch=<its log's epoch>, by making PartySocket's `query`
 // a function evaluated on every connection attempt. It also keeps the resume
 // secret of the welcome frame and presents it (?_resume=) when it reconnects,
 // so its id (_pk) comes back to it even while its old connection lingers
@@ -33,7 +35,8 @@ function hasExactly(object, keys) {
 }
 
 // What a text frame from the node is: {kind: "write", seq, data, binary},
-// {kind: "truncated", since, first}, {kind: "welcome", id, resume},
+// {kind: "truncated", since, first[, epoch]}, {kind: "welcome", id, resume[, epoch]}
+// (no epoch from a node that sends none),
 // {kind: "direct", data, binary}, or null
 // (a conn:send frame as the script sent it). Only the exact shapes count, so
 // that a script's own JSON is not mistaken for a wrapper.
@@ -52,10 +55,12 @@ export function classifyFrame(text) {
       return { kind: "write", seq: value.seq, data: value.data, binary: true };
     return null;
   }
-  if (value.welcome === true && typeof value.id === "string" && typeof value.resume === "string" && hasExactly(value, ["welcome", "id", "resume"]))
-    return { kind: "welcome", id: value.id, resume: value.resume };
-  if (value.truncated === true && isSeq(value.since) && isSeq(value.first) && hasExactly(value, ["truncated", "since", "first"]))
-    return { kind: "truncated", since: value.since, first: value.first };
+  const epoch = typeof value.epoch === "string" ? value.epoch : undefined;
+  const keys = (list) => (epoch === undefined ? list : [...list, "epoch"]);
+  if (value.welcome === true && typeof value.id === "string" && typeof value.resume === "string" && hasExactly(value, keys(["welcome", "id", "resume"])))
+    return epoch === undefined ? { kind: "welcome", id: value.id, resume: value.resume } : { kind: "welcome", id: value.id, resume: value.resume, epoch };
+  if (value.truncated === true && isSeq(value.since) && isSeq(value.first) && hasExactly(value, keys(["truncated", "since", "first"])))
+    return epoch === undefined ? { kind: "truncated", since: value.since, first: value.first } : { kind: "truncated", since: value.since, first: value.first, epoch };
   if (typeof value.data === "string") {
     if (hasExactly(value, ["data"])) return { kind: "direct", data: value.data, binary: false };
     if (value.binary === true && hasExactly(value, ["binary", "data"])) return { kind: "direct", data: value.data, binary: true };
@@ -84,10 +89,11 @@ function messageEvent(data, seq) {
   return event;
 }
 
-function truncatedEvent(since, first) {
+function truncatedEvent(since, first, epoch) {
   const event = new Event("truncated");
   Object.defineProperty(event, "since", { value: since, enumerable: true });
   Object.defineProperty(event, "first", { value: first, enumerable: true });
+  Object.defineProperty(event, "epoch", { value: epoch, enumerable: true });
   return event;
 }
 
@@ -105,6 +111,13 @@ function withProtocol(protocols) {
   };
 }
 
+function checkEpoch(epoch) {
+  if (epoch === undefined || epoch === null) return undefined;
+  if (typeof epoch !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(epoch))
+    throw new TypeError(`PartylineSocket: epoch must be the string a welcome frame gave, not ${String(epoch)}`);
+  return epoch;
+}
+
 function checkSince(since) {
   if (since === undefined || since === null) return undefined;
   if (!isSeq(since)) throw new TypeError(`PartylineSocket: since must be a non-negative integer, not ${String(since)}`);
@@ -118,16 +131,18 @@ export class PartylineSocket extends PartySocket {
   ontruncated = null;
 
   constructor(options = {}) {
-    const { since, query, protocols, ...rest } = options;
+    const { since, epoch, query, protocols, ...rest } = options;
     // The query function runs on every connection attempt, after this
     // constructor returned (PartySocket connects asynchronously).
     // resume: the secret the node gave the last connection that had this
     // socket's id; connectionId: the id the node gave the current connection.
-    const state = { lastSeq: checkSince(since), query, protocols, resume: undefined, connectionId: undefined };
+    // epoch: the generation of the room's log that lastSeq is of.
+    const state = { lastSeq: checkSince(since), epoch: checkEpoch(epoch), query, protocols, resume: undefined, connectionId: undefined };
     state.queryProvider = async () => {
       const own = typeof state.query === "function" ? await state.query() : state.query;
       const merged = { ...(own || {}) };
       if (state.lastSeq !== undefined) merged.since = String(state.lastSeq);
+      if (state.lastSeq !== undefined && state.epoch !== undefined) merged.epoch = state.epoch;
       if (state.resume !== undefined) merged._resume = state.resume;
       return merged;
     };
@@ -145,6 +160,13 @@ export class PartylineSocket extends PartySocket {
     return this.#state.lastSeq;
   }
 
+  // The generation of the room's log that lastSeq is of (the node's welcome
+  // says it); keep it beside lastSeq to resume after a page reload. Undefined
+  // before the first welcome, or from a node that sends none.
+  get epoch() {
+    return this.#state.epoch;
+  }
+
   // The id the node gave the current connection (its welcome frame): the
   // socket's `id` (_pk), or, while another connection holds that id and this
   // one could not prove it is the same client, one the node chose. Undefined
@@ -159,7 +181,7 @@ export class PartylineSocket extends PartySocket {
   // unless `since` is given too.
   updateProperties(options = {}) {
     const state = this.#state;
-    const { since, query, protocols, ...rest } = options;
+    const { since, epoch: _epoch, query, protocols, ...rest } = options;
     const changed = (key, current) => rest[key] !== undefined && rest[key] !== current;
     if (
       changed("room", this.room) ||
@@ -168,10 +190,12 @@ export class PartylineSocket extends PartySocket {
       changed("prefix", this.partySocketOptions.prefix)
     ) {
       state.lastSeq = undefined;
+      state.epoch = undefined;
       state.resume = undefined; // a secret belongs to one room too
     }
     if (rest.id !== undefined && rest.id !== this.id) state.resume = undefined;
     if ("since" in options) state.lastSeq = checkSince(since);
+    if ("epoch" in options) state.epoch = checkEpoch(options.epoch);
     if ("query" in options) state.query = query;
     if ("protocols" in options) state.protocols = protocols;
     super.updateProperties({ ...rest, query: state.queryProvider, protocols: withProtocol(state.protocols) });
@@ -204,9 +228,19 @@ export class PartylineSocket extends PartySocket {
         // present next time. A node-chosen id's secret would prove nothing
         // about ours.
         if (frame.id === this.id) state.resume = frame.resume;
+        // The log's generation, taken only when nothing is to be resumed
+        // from another one: a different epoch with a sequence to resume is
+        // followed by a truncation, which adopts it (taking it here would let
+        // a reconnect before that frame resume old sequences in the new log).
+        if (state.epoch === undefined || state.lastSeq === undefined) state.epoch = frame.epoch;
         return;
       case "truncated": {
-        const event = truncatedEvent(frame.since, frame.first);
+        if (frame.epoch !== undefined && frame.epoch !== state.epoch) {
+          // The log began again: its sequences start over.
+          state.epoch = frame.epoch;
+          state.lastSeq = undefined;
+        }
+        const event = truncatedEvent(frame.since, frame.first, frame.epoch);
         if (this.ontruncated) this.ontruncated(event);
         this.dispatchEvent(event);
         return;

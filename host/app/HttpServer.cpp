@@ -14,6 +14,7 @@
 #include <future>
 #include <vector>
 
+#include "app/ClientBundle.h"
 #include "app/HttpIo.h"
 #include "app/RequestFraming.h"
 #include "app/RoomRefusal.h"
@@ -438,6 +439,8 @@ HttpResponse HttpServer::indexPage() const {
 
 int HttpServer::handleStatic(mg_connection* conn) {
     const mg_request_info* ri = mg_get_request_info(conn);
+    if (ri->local_uri && kClientBundlePath == ri->local_uri)
+        return send(conn, clientBundleResponse(ri->request_method, headersOf(ri).find("if-none-match")));
     if (strcmp(ri->request_method, "GET") && strcmp(ri->request_method, "HEAD"))
         return sendText(conn, 404, "not found");
     std::string path = ri->local_uri ? ri->local_uri : "/";

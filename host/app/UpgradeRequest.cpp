@@ -1,9 +1,18 @@
 #include "app/UpgradeRequest.h"
 
+#include <cctype>
+
 #include "app/Router.h"
 
 namespace partyline {
 namespace {
+
+bool isEpoch(std::string_view text) {
+    if (text.empty() || text.size() > 64) return false;
+    for (char c : text)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+    return true;
+}
 
 bool isBase64Char(char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
@@ -53,6 +62,13 @@ Result<UpgradeRequest> UpgradeRequest::parse(std::string_view method, const Http
     if (auto since = query.find("since"); since != query.end()) {
         request.since = parseDecimal(since->second);
         if (!request.since) return refuse("since must be a log sequence (a non-negative integer)");
+    }
+    if (auto epoch = query.find("epoch"); epoch != query.end()) {
+        if (!isEpoch(epoch->second))
+            return refuse(
+                "epoch must be the log generation a welcome frame gave (1 to 64 letters, digits, '-', '_' or "
+                "'.')");
+        request.epoch = epoch->second;
     }
     return request;
 }

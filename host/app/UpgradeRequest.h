@@ -25,6 +25,8 @@ struct UpgradeRequest {
     std::string resume;
     bool versioned = false;         // the client asked for the partyline.v1 subprotocol
     std::optional<uint64_t> since;  // `?since=`: replay the log after this sequence
+    // `?epoch=`: the log generation `since` is of, as a welcome frame gave it; empty: not given.
+    std::string epoch;
 
     // True when the request asks for an upgrade at all (an Upgrade header, or Upgrade in
     // Connection): such a request is answered as an upgrade, never as plain HTTP.

@@ -106,12 +106,13 @@ class RoomSession : public net::SessionHandler {
     bool left_ = false;
 };
 
-// What a partyline.v1 client learns first: its id, and the secret that takes the id back from a
-// connection of its own that lingers (rooms/ConnectionIds.h).
-FramePtr welcomeFrame(const ConnectionIds::Claim& claim) {
+// What a partyline.v1 client learns first: its id, the secret that takes the id back from a
+// connection of its own that lingers (rooms/ConnectionIds.h), and the generation of the room's log
+// (bus/EpochWatch.h) that the sequences it is sent are of.
+FramePtr welcomeFrame(const ConnectionIds::Claim& claim, const std::string& epoch) {
     return std::make_shared<const std::string>(net::encodeFrame(
-        net::Opcode::Text,
-        "{\"welcome\":true,\"id\":" + jsonQuote(claim.id) + ",\"resume\":" + jsonQuote(claim.resume) + "}"));
+        net::Opcode::Text, "{\"welcome\":true,\"id\":" + jsonQuote(claim.id) + ",\"resume\":" +
+                               jsonQuote(claim.resume) + ",\"epoch\":" + jsonQuote(epoch) + "}"));
 }
 
 HttpResponse idRefusal(const std::string& id) {
@@ -264,11 +265,11 @@ int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>
     auto answer = std::make_shared<const std::string>(
         net::upgradeResponse(upgrade.key, upgrade.versioned ? "partyline.v1" : ""));
     auto outbox = deps_.sender.attachHeld(fd, deps_.limits.send_buffer_bytes, std::move(answer));
-    if (upgrade.versioned) outbox->send(welcomeFrame(claim));  // right after the 101
+    if (upgrade.versioned) outbox->send(welcomeFrame(claim, shard->logEpoch()));  // right after the 101
     auto client = std::make_shared<OutboxClient>(claim.id, upgrade.versioned, outbox, request.auth);
     net::SessionLimits limits = net::SessionLimits::from(deps_.limits);
     limits.expiresAt = expiresAt;
-    shard->connect(client, std::move(request), upgrade.since);
+    shard->connect(client, std::move(request), upgrade.since, upgrade.epoch);
     markUpgraded(conn);  // CivetWeb closes only the placeholder
     deps_.counters.http--;
     deps_.reactor.adopt(

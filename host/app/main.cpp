@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -50,7 +51,8 @@ check      loads room scripts in the sandbox and reports syntax errors, unknown
 new        writes NAME.lua, a starter room script (never overwrites).
 check-config
            validates FILE and prints the configuration in effect, with secrets
-           and values taken from the environment shown as <set>.
+           and values taken from the environment shown as <set>; else lists
+           every error, each with the file and line (exit 1).
 )";
 
 // The example party: from the working directory when it has one, else from
@@ -98,19 +100,12 @@ bool parseArgs(int argc, char** argv, Args& args, std::string& error) {
     return true;
 }
 
-// Every party's script file exists (serve and check-config refuse a configuration naming one
-// that does not), named with the file and line of its key.
-Status checkScriptFiles(const Config& config) {
-    for (const auto& [name, party] : config.parties) {
-        if (party.router.shards != 0 || std::filesystem::exists(party.script)) continue;
-        std::string key = "parties." + name + ".script";
-        auto line = config.lines.find(key);
-        std::string where =
-            config.source + (line != config.lines.end() ? ":" + std::to_string(line->second) : "");
-        return Status(Code::NotFound,
-                      where + ": " + key + ": no such file '" + config.shown(key, party.script) + "'");
-    }
-    return Status::ok();
+// The embedded example party's script exists: a configuration file's scripts are resolved and
+// looked for by Config::load, with every other error of the file.
+Status checkExampleScript(const Config& config, const PartyConfig& example) {
+    if (std::filesystem::exists(example.script)) return Status::ok();
+    return Status(Code::NotFound, config.source + ": parties." + example.name + ".script: no such file '" +
+                                      example.script + "'");
 }
 
 Result<Config> loadConfig(const Args& args) {
@@ -124,14 +119,24 @@ Result<Config> loadConfig(const Args& args) {
         PartyConfig example;
         example.name = "main";
         example.script = findExample("examples/chat/room.lua");
+        if (Status missing = checkExampleScript(config, example); !missing) return missing;
         config.parties["main"] = std::move(example);
     }
     if (auto it = args.flags.find("--listen"); it != args.flags.end()) config.listen = it->second;
     if (auto it = args.flags.find("--data"); it != args.flags.end()) config.data_dir = it->second;
     if (auto it = args.flags.find("--node-id"); it != args.flags.end()) config.node_id = it->second;
     if (auto it = args.flags.find("--nats-url"); it != args.flags.end()) config.nats.url = it->second;
-    if (Status scripts = checkScriptFiles(config); !scripts) return scripts;
     return config;
+}
+
+// Each line of a message that may hold several errors (a configuration's), with the prefix.
+void printErrors(const char* prefix, const std::string& message) {
+    size_t start = 0;
+    while (start <= message.size()) {
+        size_t end = std::min(message.find('\n', start), message.size());
+        std::fprintf(stderr, "%s%.*s\n", prefix, int(end - start), message.data() + start);
+        start = end + 1;
+    }
 }
 
 // The configuration's log level and format, unless a flag says otherwise.
@@ -154,7 +159,7 @@ int runNode(NodeOptions options, std::function<void(uint16_t port)> started = {}
 int serve(const Args& args) {
     auto config = loadConfig(args);
     if (!config) {
-        std::fprintf(stderr, "partyline: %s\n", config.status().message().c_str());
+        printErrors("partyline: ", config.status().message());
         return 2;
     }
     if (!setUpLog(args, config->log)) return 2;
@@ -318,13 +323,10 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "usage: partyline check-config FILE\n");
             return 2;
         }
+        // Every error of the file, one a line with its file and line, script files included.
         auto config = Config::load(args.positional[0]);
         if (!config) {
-            std::fprintf(stderr, "%s\n", config.status().message().c_str());
-            return 1;
-        }
-        if (Status scripts = checkScriptFiles(*config); !scripts) {
-            std::fprintf(stderr, "%s\n", scripts.message().c_str());
+            printErrors("", config.status().message());
             return 1;
         }
         // The configuration in effect, defaults included; secrets and values from the

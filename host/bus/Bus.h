@@ -129,6 +129,16 @@ class Bus {
     // stored while it was down are never delivered live: a change tells
     // every shard to compare its position with the log's.
     virtual uint64_t reconnects() const { return 0; }
+
+    // Any thread: the generation of the log that holds `subject`, which changes when its stream
+    // was created again and its sequences started over (bus/EpochWatch.h). Empty: no generations.
+    virtual std::string epoch(const std::string& subject) const {
+        (void)subject;
+        return {};
+    }
+    // Any thread, without waiting: find out soon whether the log began again (a shard was sent a
+    // write at or before the last one it delivered, as a new generation's would be).
+    virtual void checkEpoch() {}
 };
 
 // True when the log still holds write `since` of `subject`, so nothing after

@@ -224,6 +224,20 @@ uint64_t MemoryBus::reconnects() const {
     return reconnects_.load();
 }
 
+std::string MemoryBus::epoch(const std::string& subject) const {
+    (void)subject;
+    std::lock_guard lock(mutex_);
+    return std::to_string(epoch_);
+}
+
+void MemoryBus::beginAgain() {
+    std::lock_guard lock(mutex_);
+    logs_.clear();
+    seenMsgIds_.clear();
+    lastSeq_ = 0;
+    ++epoch_;
+}
+
 bool MemoryBus::drain(std::chrono::milliseconds timeout) {
     std::unique_lock lock(queueMutex_);
     const uint64_t target = posted_;

@@ -73,6 +73,14 @@ class MemoryBus final : public Bus {
     // live writes are not lost by it here, so use dropNextDeliveries as well.
     void simulateReconnect();
     uint64_t reconnects() const override;
+    // "1" at first; the next number after each beginAgain().
+    std::string epoch(const std::string& subject) const override;
+    // The log begins again, as a stream deleted and created again: every write is gone, the
+    // sequences start over at 1 and the epoch changes.
+    void beginAgain();
+    // Times checkEpoch() was called.
+    uint64_t epochChecks() const { return epochChecks_.load(); }
+    void checkEpoch() override { ++epochChecks_; }
     // While held, read() waits (as a read of a slow NATS server) until released.
     void holdReads(bool held) { readGate_.hold(held); }
     // Reads waiting in holdReads() now.
@@ -92,13 +100,15 @@ class MemoryBus final : public Bus {
 
     const size_t maxPerSubject_;
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::map<std::string, std::deque<LogEntry>> logs_;
     std::unordered_map<std::string, uint64_t> seenMsgIds_;
     uint64_t lastSeq_ = 0;
     bool available_ = true;
     size_t dropDeliveries_ = 0;
     std::atomic<uint64_t> reconnects_{0};
+    uint64_t epoch_ = 1;  // under mutex_
+    std::atomic<uint64_t> epochChecks_{0};
     std::multimap<std::string, std::shared_ptr<Subscriber>> subscribers_;
     std::map<std::string, std::shared_ptr<MemoryKeyValue>> buckets_;
 

@@ -164,6 +164,10 @@ Result<std::unique_ptr<NatsBus>> NatsBus::connect(const NatsConfig& cfg, const s
         std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     if (Status s = bus->startPublisher(); !s) return s.context("start publisher");
+    NatsBus* self = bus.get();
+    bus->epochWatch_ = std::make_unique<EpochWatch>(
+        std::to_string(bus->streamCreated_.load()), cfg.stream, [self] { return self->readEpoch(); },
+        kEpochCheck);
     return bus;
 }
 
@@ -329,6 +333,7 @@ Status NatsBus::ensureStream() {
             s = js_AddStream(&added, js_.get(), &want, nullptr, &jerr);
             StreamInfoPtr addedInfo(added);
             if (s == NATS_OK) {
+                streamCreated_ = addedInfo->Created;
                 log::info("nats", "created stream " + config_.stream + " on " + subjects +
                                       ", republished to " + live + ", max_bytes " +
                                       std::to_string(config_.max_bytes) + ", max_msg_size " +
@@ -339,6 +344,7 @@ Status NatsBus::ensureStream() {
             return streamFailure(s, "create", jerr, config_);
         }
         if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);
+        streamCreated_ = info->Created;
         auto diffs = streamDifferences(*info->Config, want);
         if (diffs.empty()) return Status::ok();
         jsStreamInfo* updated = nullptr;
@@ -349,6 +355,39 @@ Status NatsBus::ensureStream() {
         return Status::ok();
     }
     return Status(Code::Unavailable, "the stream was created and deleted concurrently; try again");
+}
+
+natsStatus NatsBus::streamInfo(StreamInfoPtr& info, jsErrCode& jerr) {
+    jsOptions options;
+    jsOptions_Init(&options);
+    options.Wait = kReadyWaitMs;
+    jsStreamInfo* raw = nullptr;
+    natsStatus s = js_GetStreamInfo(&raw, js_.get(), config_.stream.c_str(), &options, &jerr);
+    info.reset(raw);
+    return s;
+}
+
+Result<std::string> NatsBus::readEpoch() {
+    jsErrCode jerr = jsErrCode(0);
+    StreamInfoPtr info;
+    natsStatus s = streamInfo(info, jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+        // Deleted, or lost with NATS's data: the log begins again, here or on another node.
+        log::warn("nats", "stream " + config_.stream + " is gone; creating it again");
+        if (Status created = ensureStream(); !created) return created;
+        return std::to_string(streamCreated_.load());
+    }
+    if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);
+    return std::to_string(info->Created);
+}
+
+std::string NatsBus::epoch(const std::string& subject) const {
+    (void)subject;  // one stream holds every room
+    return epochWatch_ ? epochWatch_->current() : std::to_string(streamCreated_.load());
+}
+
+void NatsBus::checkEpoch() {
+    if (epochWatch_) epochWatch_->checkSoon();
 }
 
 Status NatsBus::startPublisher() {
@@ -379,7 +418,8 @@ NatsBus::~NatsBus() {
     }
     timerCv_.notify_all();
     if (timer_.joinable()) timer_.join();
-    acks_.reset();  // no acknowledgement handler runs after this
+    epochWatch_.reset();  // its thread asks JetStream: stopped before the connection closes
+    acks_.reset();        // no acknowledgement handler runs after this
     reads_.reset();
     std::unordered_map<uint64_t, PendingRead> reads;
     {
@@ -683,6 +723,8 @@ void NatsBus::timerTick() {
             const uint64_t reconnects = events_->reconnects.load();
             const bool reconnected = reconnects != seenReconnects_;
             seenReconnects_ = reconnects;
+            // NATS may have come back without its data: the stream, created again, starts over.
+            if (reconnected) checkEpoch();
             if (reconnected || now >= nextDue_) {
                 nextDue_ = Clock::time_point::max();
                 for (auto it = pending_.begin(); it != pending_.end();) {
@@ -924,13 +966,9 @@ Status NatsBus::ready() {
     std::lock_guard lock(readyMutex_);
     const auto now = Clock::now();
     if (readyCheckedAt_ != Clock::time_point{} && now - readyCheckedAt_ < kReadyCacheFor) return readyStatus_;
-    jsOptions options;
-    jsOptions_Init(&options);
-    options.Wait = kReadyWaitMs;
-    jsStreamInfo* raw = nullptr;
     jsErrCode jerr = jsErrCode(0);
-    natsStatus s = js_GetStreamInfo(&raw, js_.get(), config_.stream.c_str(), &options, &jerr);
-    StreamInfoPtr info(raw);
+    StreamInfoPtr info;
+    natsStatus s = streamInfo(info, jerr);
     readyStatus_ = s == NATS_OK ? Status::ok() : natsFailure(s, "JetStream stream " + config_.stream, jerr);
     if (s != NATS_OK && readyStatus_.code() != Code::Unavailable && readyStatus_.code() != Code::Timeout) {
         readyStatus_ = Status(Code::Unavailable, readyStatus_.message());

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bus/Bus.h"
+#include "bus/EpochWatch.h"
 #include "bus/NatsHandles.h"
 #include "config/Config.h"
 
@@ -102,6 +103,11 @@ class NatsBus final : public Bus {
 
     // Times the connection was re-established since connect().
     uint64_t reconnects() const override;
+    // The stream's creation time (nanoseconds since 1970, in decimal), followed every
+    // kEpochCheck and after each reconnect; a missing stream is created again.
+    std::string epoch(const std::string& subject) const override;
+    void checkEpoch() override;
+    static constexpr std::chrono::milliseconds kEpochCheck{2000};
     // The server this connection reached last (nats://host:port).
     std::string connectedUrl() const;
     // Publishes waiting for an acknowledgement (for metrics and tests).
@@ -145,6 +151,10 @@ class NatsBus final : public Bus {
 
     Status connectWithRetry(const std::string& url);
     Status ensureStream();
+    // The stream's info, waiting at most kReadyWaitMs.
+    natsStatus streamInfo(StreamInfoPtr& info, jsErrCode& jerr);
+    // The stream's epoch now (EpochWatch::Read): its creation time, after creating it if missing.
+    Result<std::string> readEpoch();
     Status startPublisher();
 
     // Lock order: sendMutex_, then pendingMutex_. Callbacks run under neither.
@@ -207,6 +217,9 @@ class NatsBus final : public Bus {
     };
     std::mutex readsMutex_;  // taken alone, never with sendMutex_ or pendingMutex_
     std::unordered_map<uint64_t, PendingRead> pendingReads_;
+
+    std::atomic<int64_t> streamCreated_{0};   // the Created of the stream ensureStream last saw
+    std::unique_ptr<EpochWatch> epochWatch_;  // from connect() on
 
     std::mutex readyMutex_;
     Clock::time_point readyCheckedAt_{};

@@ -3,8 +3,11 @@
 // The schema is data: one table per section, each row a key name and the rule that turns its
 // text into a struct member, so a reader audits every accepted key and its bounds in one
 // screen, and adding a key is one row. Errors name the file, the line of the key and its
-// dotted path. Only the first error is reported: a later one is often a consequence of it (a
-// mis-indented section makes every key below it unknown). yaml-cpp exceptions end here.
+// dotted path. Every error of the file is reported, in line order, so one run of check-config
+// lists them all: a key whose value is wrong is reported and left out, and the reading goes on
+// with the next key. What depends on a key that failed is not checked (a rule joining two keys,
+// a section's required keys), so no error is a mere consequence of another. A YAML syntax error
+// stops the reading: nothing after it has a meaning. yaml-cpp exceptions end here.
 #include "config/Config.h"
 
 #include <arpa/inet.h>
@@ -182,6 +185,14 @@ bool isSubjectPrefix(std::string_view text) {
 
 bool isNonEmpty(std::string_view text) {
     return !text.empty();
+}
+
+// One error a line: a line break in a quoted value, a key or a YAML parser's message is written as
+// \n or \r, so a list of errors splits on line ends.
+std::string oneLine(std::string_view text) {
+    std::string out;
+    for (char c : text) out += c == '\n' ? "\\n" : c == '\r' ? "\\r" : std::string(1, c);
+    return out;
 }
 
 std::string_view trimmed(std::string_view text) {
@@ -568,11 +579,39 @@ std::string unknownKeyMessage(const std::string& path, const std::string& name,
 
 class Reader {
    public:
-    explicit Reader(const std::string& source) : source_(source) {}
+    // `scriptFolder`: what a relative script path is joined to; none for text that is not a file,
+    // whose script paths stay as written and are not looked for.
+    Reader(const std::string& source, std::optional<std::filesystem::path> scriptFolder)
+        : source_(source), scriptFolder_(std::move(scriptFolder)) {}
 
-    Status fail(int line, const std::string& message) const {
-        return {Code::InvalidArgument, source_ + ":" + std::to_string(line) + ": " + message};
+    // Records the error at `line` and returns it, so the caller stops using the value it was
+    // reading; the error is reported once, with all the others, by errors().
+    Status fail(int line, const std::string& message) {
+        Status status(Code::InvalidArgument, source_ + ":" + std::to_string(line) + ": " + oneLine(message));
+        errors_.push_back({line, status.message()});
+        return status;
     }
+
+    // Every error recorded, one a line, ordered by line (errors of one line in the order found);
+    // an empty status when there were none.
+    Status errors() const {
+        if (errors_.empty()) return {};
+        auto sorted = errors_;
+        std::stable_sort(sorted.begin(), sorted.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::string message;
+        for (const auto& [line, text] : sorted) message += (message.empty() ? "" : "\n") + text;
+        return {Code::InvalidArgument, std::move(message)};
+    }
+
+    // True when none of `paths` had an error, so a rule that joins them compares values the file
+    // really set (or defaults it left alone), not what a refused value left behind.
+    bool readWell(std::initializer_list<std::string_view> paths) const {
+        return std::none_of(paths.begin(), paths.end(),
+                            [&](std::string_view path) { return failed_.count(std::string(path)) > 0; });
+    }
+
+    const std::optional<std::filesystem::path>& scriptFolder() const { return scriptFolder_; }
 
     // The line of the first of `paths` the file set, for rules that join two keys.
     int lineOf(std::initializer_list<std::string_view> paths) const {
@@ -615,13 +654,19 @@ class Reader {
             return expected(entry, "a list of " + rule.expected,
                             hidden ? Secret::kShown : describe(entry.value));
         }
+        // Each bad item is reported, so the list is read to its end.
+        Status firstError;
+        size_t index = 0;
         for (const auto& node : entry.value) {
-            Entry item{entry.path + "[" + std::to_string(items.size()) + "]", node.Mark().line + 1, node};
+            Entry item{entry.path + "[" + std::to_string(index++) + "]", node.Mark().line + 1, node};
             lines_[item.path] = item.line;
             auto value = read(item, rule);
-            if (!value) return value.status();
-            items.push_back(std::move(*value));
+            if (value)
+                items.push_back(std::move(*value));
+            else if (firstError.isOk())
+                firstError = value.status();
         }
+        if (!firstError.isOk()) return firstError;
         return items;
     }
 
@@ -635,23 +680,36 @@ class Reader {
 
     // Calls `visit(entry, name)` for each pair of a map; a null value reads as an empty map so
     // a section whose keys are all commented out is still valid.
+    // Every pair is visited whatever the others hold; the result is the first error among them,
+    // already recorded, and an entry whose visit failed counts as not read well.
     template <class Visit>
     Status forEachEntry(const Entry& map, Visit&& visit) {
         if (map.value.IsNull()) return {};
         if (!map.value.IsMap())
             return fail(map.line, prefix(map.path) + "expected a map, got " + describe(map.value));
         std::set<std::string> names;
+        Status firstError;
+        auto note = [&](Status status) {
+            if (firstError.isOk()) firstError = std::move(status);
+        };
         for (const auto& pair : map.value) {
             int line = pair.first.Mark().line + 1;
-            if (!pair.first.IsScalar())
-                return fail(line, prefix(map.path) + "expected a key, got " + describe(pair.first));
+            if (!pair.first.IsScalar()) {
+                note(fail(line, prefix(map.path) + "expected a key, got " + describe(pair.first)));
+                continue;
+            }
             Entry entry{joinPath(map.path, pair.first.Scalar()), line, pair.second};
-            if (!names.insert(pair.first.Scalar()).second)
-                return fail(line, "duplicate key '" + entry.path + "'");
+            if (!names.insert(pair.first.Scalar()).second) {
+                note(fail(line, "duplicate key '" + entry.path + "'"));
+                continue;
+            }
             lines_[entry.path] = line;
-            if (Status status = visit(entry, pair.first.Scalar()); !status) return status;
+            if (Status status = visit(entry, pair.first.Scalar()); !status) {
+                failed_.insert(entry.path);
+                note(std::move(status));
+            }
         }
-        return {};
+        return firstError;
     }
 
     // Reads a map whose keys must all be in `keys`, a schema table below.
@@ -669,13 +727,16 @@ class Reader {
    private:
     static std::string prefix(const std::string& path) { return path.empty() ? "" : path + ": "; }
 
-    Status expected(const Entry& entry, const std::string& what, const std::string& got) const {
+    Status expected(const Entry& entry, const std::string& what, const std::string& got) {
         return fail(entry.line, entry.path + ": expected " + what + ", got " + got);
     }
 
     std::string source_;
+    std::optional<std::filesystem::path> scriptFolder_;
     std::map<std::string, int> lines_;
     std::set<std::string> fromEnvironment_;
+    std::vector<std::pair<int, std::string>> errors_;  // line, message
+    std::set<std::string> failed_;                     // dotted paths whose reading failed
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -915,10 +976,12 @@ const Schema<WebhookConfig> kWebhookSchema = {
 Status readWebhook(Reader& reader, const Entry& entry, PartyConfig& party) {
     WebhookConfig webhook;
     if (Status status = reader.readSection(entry, kWebhookSchema, webhook); !status) return status;
+    Status missing;
     for (const char* key : {"url", "secret"}) {
         if (!reader.has(entry.path + "." + key))
-            return reader.fail(entry.line, entry.path + ": missing required key '" + key + "'");
+            missing = reader.fail(entry.line, entry.path + ": missing required key '" + key + "'");
     }
+    if (!missing.isOk()) return missing;
     if (!reader.has(entry.path + ".events"))
         webhook.events.assign(std::begin(kWebhookEvents), std::end(kWebhookEvents));
     party.webhook = std::move(webhook);
@@ -966,6 +1029,38 @@ const Schema<PartyConfig> kPartySchema = {
     {"webhook", readWebhook},
 };
 
+// A relative script path is relative to the configuration file's folder, so a file names its
+// scripts the same way from any working directory; `script` becomes the path the node reads. The
+// file must exist: serve and check-config refuse a configuration naming one that does not.
+Status resolveScript(Reader& reader, const Entry& party, std::string& script) {
+    if (!reader.scriptFolder() || script.empty()) return {};
+    const std::filesystem::path written(script);
+    const std::filesystem::path path = written.is_absolute() ? written : *reader.scriptFolder() / written;
+    std::error_code error;
+    if (std::filesystem::exists(path, error)) {
+        script = path.string();
+        return {};
+    }
+    const std::string key = party.path + ".script";
+    std::string message = key + ": no such file '" + reader.shown(key, script) + "'";
+    if (!written.is_absolute())
+        message += " (relative to " + reader.scriptFolder()->string() + ", the configuration file's folder)";
+    return reader.fail(reader.lineOf({key, party.path}), message);
+}
+
+Status readParty(Reader& reader, const Entry& entry, const std::string& name, PartyConfig& party) {
+    party.name = name;
+    if (Status status = reader.readSection(entry, kPartySchema, party); !status) return status;
+    bool router = party.router.shards > 0 || !party.router.target.empty();
+    if (router && !party.script.empty())
+        return reader.fail(entry.line, entry.path + ": a party has either a script or a router, not both");
+    if (router && (party.router.target.empty() || party.router.shards == 0))
+        return reader.fail(entry.line, entry.path + ".router: needs both 'target' and 'shards'");
+    if (!router && party.script.empty())
+        return reader.fail(entry.line, entry.path + ": missing required key 'script'");
+    return resolveScript(reader, entry, party.script);
+}
+
 // Party names are map keys, not schema keys, and each party needs its script.
 Status readParties(Reader& reader, const Entry& parties, Config& config) {
     std::map<std::string, int> routerLines;
@@ -976,32 +1071,25 @@ Status readParties(Reader& reader, const Entry& parties, Config& config) {
                                                "A-Z a-z 0-9 _ -, got '" + name + "'");
         }
         PartyConfig party;
-        party.name = name;
-        if (Status status = reader.readSection(entry, kPartySchema, party); !status) return status;
-        bool router = party.router.shards > 0 || !party.router.target.empty();
-        if (router && !party.script.empty())
-            return reader.fail(entry.line,
-                               entry.path + ": a party has either a script or a router, not both");
-        if (router && (party.router.target.empty() || party.router.shards == 0))
-            return reader.fail(entry.line, entry.path + ".router: needs both 'target' and 'shards'");
-        if (!router && party.script.empty())
-            return reader.fail(entry.line, entry.path + ": missing required key 'script'");
+        if (Status status = readParty(reader, entry, name, party); !status) return status;
         routerLines[name] = entry.line;
         config.parties[name] = std::move(party);
         return {};
     });
-    if (!status) return status;
-    // Targets are checked once every party is known, so order does not matter.
+    // Targets are checked once every party is known, so order does not matter. A target the file
+    // names as a party that had errors is already reported.
     for (const auto& [name, party] : config.parties) {
         if (party.router.shards == 0) continue;
         auto target = config.parties.find(party.router.target);
-        if (target == config.parties.end() || target->second.router.shards > 0)
-            return reader.fail(routerLines[name],
-                               parties.path + "." + name +
-                                   ".router.target: expected a party with a script, got '" +
-                                   party.router.target + "'");
+        bool readBadly = !reader.readWell({parties.path + "." + party.router.target});
+        if (target == config.parties.end() ? readBadly : target->second.router.shards == 0) continue;
+        Status bad =
+            reader.fail(routerLines[name], parties.path + "." + name +
+                                               ".router.target: expected a party with a script, got '" +
+                                               party.router.target + "'");
+        if (status.isOk()) status = bad;
     }
-    return {};
+    return status;
 }
 
 const Schema<Config> kConfigSchema = {
@@ -1030,79 +1118,49 @@ std::string formatDuration(seconds duration) {
 }
 
 // insecure with keys would leave the reader to guess which one wins.
-Status checkApi(const Reader& reader, const ApiConfig& api) {
+void checkApi(Reader& reader, const ApiConfig& api) {
+    if (!reader.readWell({"api.insecure", "api.keys"})) return;
     if (api.insecure && !api.keys.empty())
-        return reader.fail(reader.lineOf({"api.insecure"}),
-                           "api.insecure: true opens the control API to every peer, yet api.keys are set; "
-                           "remove one of them");
+        reader.fail(reader.lineOf({"api.insecure"}),
+                    "api.insecure: true opens the control API to every peer, yet api.keys are set; "
+                    "remove one of them");
     for (size_t i = 0; i < api.keys.size(); ++i) {
         for (size_t j = 0; j < i; ++j) {
             if (api.keys[i] != api.keys[j]) continue;
             std::string path = "api.keys[" + std::to_string(i) + "]";
-            return reader.fail(reader.lineOf({path, "api.keys"}),
-                               path + ": the same key as api.keys[" + std::to_string(j) + "]");
+            reader.fail(reader.lineOf({path, "api.keys"}),
+                        path + ": the same key as api.keys[" + std::to_string(j) + "]");
+            break;
         }
     }
-    return {};
 }
 
 // A fetch answer lives in the shard's Lua heap; a party's list can only narrow the node's.
-Status checkFetch(const Reader& reader, const Config& config) {
-    if (config.fetch.max_response_bytes > config.limits.lua_memory_bytes) {
+void checkFetch(Reader& reader, const Config& config) {
+    if (reader.readWell({"fetch.max_response_bytes", "limits.lua_memory_bytes"}) &&
+        config.fetch.max_response_bytes > config.limits.lua_memory_bytes) {
         int line = reader.lineOf({"fetch.max_response_bytes", "limits.lua_memory_bytes"});
-        return reader.fail(line, "fetch.max_response_bytes (" +
-                                     std::to_string(config.fetch.max_response_bytes) +
-                                     ") must not exceed limits.lua_memory_bytes (" +
-                                     std::to_string(config.limits.lua_memory_bytes) +
-                                     "): an answer is held in the room's Lua heap");
+        reader.fail(line, "fetch.max_response_bytes (" + std::to_string(config.fetch.max_response_bytes) +
+                              ") must not exceed limits.lua_memory_bytes (" +
+                              std::to_string(config.limits.lua_memory_bytes) +
+                              "): an answer is held in the room's Lua heap");
     }
-    if (!config.fetch.allow.empty()) return {};
+    if (!config.fetch.allow.empty() || !reader.readWell({"fetch.allow"})) return;
     for (const auto& [name, party] : config.parties) {
         if (!party.fetch || party.fetch->allow.empty()) continue;
         std::string path = "parties." + name + ".fetch.allow";
-        return reader.fail(reader.lineOf({path, "parties." + name + ".fetch"}),
-                           path +
-                               ": fetch.allow is empty, so no host may be called; a party's list only "
-                               "narrows fetch.allow, so list the hosts there too");
+        reader.fail(reader.lineOf({path, "parties." + name + ".fetch"}),
+                    path +
+                        ": fetch.allow is empty, so no host may be called; a party's list only "
+                        "narrows fetch.allow, so list the hosts there too");
     }
-    return {};
-}
-
-// Rules that join two keys, checked after every key is read so their order in the file
-// does not matter.
-Status checkLogBounds(const Reader& reader, const Config& config);
-Status checkTogether(const Reader& reader, const Config& config) {
-    const Limits& limits = config.limits;
-    if (limits.ping_timeout_seconds <= limits.ping_interval_seconds) {
-        int line = reader.lineOf({"limits.ping_timeout_seconds", "limits.ping_interval_seconds"});
-        return reader.fail(line, "limits.ping_timeout_seconds (" +
-                                     std::to_string(limits.ping_timeout_seconds.count()) +
-                                     ") must be greater than limits.ping_interval_seconds (" +
-                                     std::to_string(limits.ping_interval_seconds.count()) + ")");
-    }
-    if (config.nats.storage_bucket == config.nats.alarm_bucket) {
-        int line = reader.lineOf({"nats.alarm_bucket", "nats.storage_bucket"});
-        return reader.fail(line, "nats.alarm_bucket and nats.storage_bucket must differ, both are '" +
-                                     reader.shown("nats.alarm_bucket", config.nats.alarm_bucket) + "'");
-    }
-    // nats-server refuses a stream whose duplicate window is longer than its retention.
-    if (config.nats.duplicate_window > config.nats.max_age) {
-        int line = reader.lineOf({"nats.duplicate_window", "nats.max_age"});
-        return reader.fail(
-            line, "nats.duplicate_window (" +
-                      reader.shown("nats.duplicate_window", formatDuration(config.nats.duplicate_window)) +
-                      ") must not be longer than nats.max_age (" +
-                      reader.shown("nats.max_age", formatDuration(config.nats.max_age)) + ")");
-    }
-    if (Status log = checkLogBounds(reader, config); !log) return log;
-    if (Status status = checkFetch(reader, config); !status) return status;
-    return checkApi(reader, config.api);
 }
 
 // The stream must store every write the node accepts, and JetStream takes a message size cap of
-// at most 2^31 - 1 that is no larger than the stream.
-Status checkLogBounds(const Reader& reader, const Config& config) {
+// at most 2^31 - 1 that is no larger than the stream. One error at most: the rules share keys.
+Status checkLogBounds(Reader& reader, const Config& config) {
     const NatsConfig& nats = config.nats;
+    if (!reader.readWell({"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes"})) return {};
     const int line = reader.lineOf({"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes"});
     if (nats.max_msg_size < config.limits.max_message_bytes)
         return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
@@ -1118,7 +1176,41 @@ Status checkLogBounds(const Reader& reader, const Config& config) {
         return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
                                      ") must not be larger than nats.max_bytes (" +
                                      std::to_string(nats.max_bytes) + ")");
-    return Status::ok();
+    return {};
+}
+
+// Rules that join two keys, checked after every key is read so their order in the file does not
+// matter. Each is independent of the others, so each reports its own error; a rule over a key
+// that had an error is skipped.
+void checkTogether(Reader& reader, const Config& config) {
+    const Limits& limits = config.limits;
+    if (reader.readWell({"limits.ping_timeout_seconds", "limits.ping_interval_seconds"}) &&
+        limits.ping_timeout_seconds <= limits.ping_interval_seconds) {
+        int line = reader.lineOf({"limits.ping_timeout_seconds", "limits.ping_interval_seconds"});
+        reader.fail(line, "limits.ping_timeout_seconds (" +
+                              std::to_string(limits.ping_timeout_seconds.count()) +
+                              ") must be greater than limits.ping_interval_seconds (" +
+                              std::to_string(limits.ping_interval_seconds.count()) + ")");
+    }
+    if (reader.readWell({"nats.alarm_bucket", "nats.storage_bucket"}) &&
+        config.nats.storage_bucket == config.nats.alarm_bucket) {
+        int line = reader.lineOf({"nats.alarm_bucket", "nats.storage_bucket"});
+        reader.fail(line, "nats.alarm_bucket and nats.storage_bucket must differ, both are '" +
+                              reader.shown("nats.alarm_bucket", config.nats.alarm_bucket) + "'");
+    }
+    // nats-server refuses a stream whose duplicate window is longer than its retention.
+    if (reader.readWell({"nats.duplicate_window", "nats.max_age"}) &&
+        config.nats.duplicate_window > config.nats.max_age) {
+        int line = reader.lineOf({"nats.duplicate_window", "nats.max_age"});
+        reader.fail(line,
+                    "nats.duplicate_window (" +
+                        reader.shown("nats.duplicate_window", formatDuration(config.nats.duplicate_window)) +
+                        ") must not be longer than nats.max_age (" +
+                        reader.shown("nats.max_age", formatDuration(config.nats.max_age)) + ")");
+    }
+    checkLogBounds(reader, config);
+    checkFetch(reader, config);
+    checkApi(reader, config.api);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1228,7 +1320,7 @@ Status checkOneDocument(const std::string& yaml, const std::string& source) {
         const YAML::Mark& stuck = documents.back().start;
         if (stuck.pos <= documents[documents.size() - 2].start.pos) {
             std::string what =
-                size_t(stuck.pos) < yaml.size() ? "'" + yaml.substr(stuck.pos, 1) + "'" : "end";
+                size_t(stuck.pos) < yaml.size() ? "'" + oneLine(yaml.substr(stuck.pos, 1)) + "'" : "end";
             return {Code::InvalidArgument, source + ":" + std::to_string(stuck.line + 1) +
                                                ": YAML syntax error: unexpected " + what};
         }
@@ -1248,7 +1340,7 @@ Result<YAML::Node> loadDocument(const std::string& yaml, const std::string& sour
         return YAML::Load(yaml);
     } catch (const YAML::Exception& e) {
         std::string line = e.mark.is_null() ? "" : std::to_string(e.mark.line + 1) + ":";
-        return Status(Code::InvalidArgument, source + ":" + line + " YAML syntax error: " + e.msg);
+        return Status(Code::InvalidArgument, source + ":" + line + " YAML syntax error: " + oneLine(e.msg));
     }
 }
 
@@ -1269,32 +1361,44 @@ Result<std::string> readFile(const std::string& path) {
     return text;
 }
 
-}  // namespace
-
-Result<Config> Config::load(const std::string& path) {
-    auto text = readFile(path);
-    if (!text) return text.status();
-    return parse(*text, path);
-}
-
-Result<Config> Config::parse(const std::string& yaml, const std::string& sourceName) {
+// Reads every key of `yaml` and checks the rules between them, reporting every error at once.
+Result<Config> parseConfig(const std::string& yaml, const std::string& sourceName,
+                           std::optional<std::filesystem::path> scriptFolder) {
     auto document = loadDocument(yaml, sourceName);
     if (!document) return document.status();
     Config config;
     config.source = sourceName;
-    Reader reader(sourceName);
+    Reader reader(sourceName, std::move(scriptFolder));
     Entry root{"", std::max(1, document->Mark().line + 1), *document};
-    if (Status status = reader.readSection(root, kConfigSchema, config); !status) return status;
+    reader.readSection(root, kConfigSchema, config);
     // JetStream's own default: a window no longer than the stream's retention.
     if (!reader.has("nats.duplicate_window"))
         config.nats.duplicate_window = std::min(config.nats.duplicate_window, config.nats.max_age);
     // The stream stores the largest write the node accepts, with its headers.
     if (!reader.has("nats.max_msg_size"))
         config.nats.max_msg_size = config.limits.max_message_bytes + NatsConfig::kMaxMsgSizeHeadroom;
-    if (Status status = checkTogether(reader, config); !status) return status;
+    checkTogether(reader, config);
+    if (Status errors = reader.errors(); !errors) return errors;
     config.from_environment = reader.takeFromEnvironment();
     config.lines = reader.takeLines();
     return config;
+}
+
+}  // namespace
+
+Result<Config> Config::load(const std::string& path) {
+    auto text = readFile(path);
+    if (!text) return text.status();
+    // The folder as the path names it, without resolving links: a script beside a linked
+    // configuration is found where the configuration's own path says it is.
+    std::error_code error;
+    auto folder = std::filesystem::absolute(path, error).parent_path();
+    if (error) return cannotRead(path, error);
+    return parseConfig(*text, path, std::move(folder));
+}
+
+Result<Config> Config::parse(const std::string& yaml, const std::string& sourceName) {
+    return parseConfig(yaml, sourceName, std::nullopt);
 }
 
 std::string Config::shown(const std::string& path, const std::string& value) const {

@@ -2,7 +2,8 @@
 //
 // Every key is optional; the defaults below run one node on one machine. The
 // loader validates every key: an unknown key or a bad value is an error that
-// names the key, the file and the line. Limits live here and nowhere else.
+// names the key, the file and the line, and every error of the file is
+// reported at once. Limits live here and nowhere else.
 //
 // Any string value may hold ${NAME} or ${NAME:-default}, replaced from the
 // environment while the file is read. Keys whose values must never be printed
@@ -236,7 +237,9 @@ struct WebhookConfig {
 struct PartyConfig {
     std::string name;
     RouterConfig router;
-    std::string script;    // path as written in the file, resolved against the working directory
+    // The path the node reads. Config::load joins a relative path to the configuration file's
+    // folder, so a file names its scripts the same way from any working directory.
+    std::string script;
     bool storage = false;  // create the room storage bucket for this party
     // room.env of the party's scripts: names [A-Za-z_][A-Za-z0-9_]*, values never printed.
     std::map<std::string, Secret> env;
@@ -270,12 +273,15 @@ struct Config {
     // Dotted paths ("nats.url", "api.keys[0]") of the values taken from the environment.
     std::set<std::string> from_environment;
     // The line of each key the file set, by dotted path ("parties.main.script"), for messages
-    // about a configuration that loaded but cannot run (a script file that is missing).
+    // about a configuration that loaded but cannot run.
     std::map<std::string, int> lines;
 
-    // Reads and validates a YAML file.
+    // Reads and validates a YAML file. Relative script paths are joined to the file's folder and
+    // each script must exist. On failure the message holds every error of the file, one a line
+    // ("FILE:LINE: key: what is wrong"), ordered by line.
     static Result<Config> load(const std::string& path);
-    // Validates YAML text; `sourceName` is used in error messages.
+    // Validates YAML text as load does; `sourceName` is used in error messages. Script paths
+    // stay as written and are not looked for, since the text has no folder.
     static Result<Config> parse(const std::string& yaml, const std::string& sourceName);
 
     // The configuration in effect as YAML, for check-config: secrets and values taken from the

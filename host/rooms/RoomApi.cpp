@@ -11,8 +11,8 @@ extern "C" {
 #include "lua/Json.h"
 #include "lua/ReadOnly.h"
 #include "lua/State.h"
-#include "net/WebSocketProtocol.h"
 #include "rooms/AlarmApi.h"
+#include "rooms/ClientFrames.h"
 #include "rooms/HandlerQueue.h"
 #include "rooms/PartiesApi.h"
 #include "rooms/ShardView.h"
@@ -307,8 +307,7 @@ int RoomApi::connSend(lua_State* L) {
         if (!dataArgument(L, 2, view.limits().max_message_bytes, data)) {
             failed = true;
         } else if (client) {  // sending to a closed connection is a no-op, as in the browser
-            auto opcode = boolField(L, 3, "binary") ? net::Opcode::Binary : net::Opcode::Text;
-            client->send(std::make_shared<const std::string>(net::encodeFrame(opcode, data)));
+            client->send(directFrameFor(*client, data, boolField(L, 3, "binary")));
         }
     }
     if (failed) return lua_error(L);

@@ -2,10 +2,8 @@
 
 #include <algorithm>
 
-#include "core/Base64.h"
-#include "core/Json.h"
 #include "core/Log.h"
-#include "net/WebSocketProtocol.h"
+#include "rooms/ClientFrames.h"
 #include "rooms/RoomEvents.h"
 
 namespace partyline {
@@ -23,21 +21,6 @@ constexpr size_t kGapReadBatch = 256;
 // non-blocking writes cost less than waking the Sender; more would hold the strand and lose the
 // Sender's batching of several frames per write.
 constexpr size_t kWriteNowConnections = 16;
-
-FramePtr makeFrame(net::Opcode opcode, std::string_view payload) {
-    return std::make_shared<const std::string>(net::encodeFrame(opcode, payload));
-}
-
-// {"seq":N,"data":"..."} for clients of the partyline.v1 subprotocol; binary
-// data travels base64-encoded with "binary":true.
-FramePtr makeVersionedFrame(const LogEntry& entry) {
-    std::string json = "{\"seq\":" + std::to_string(entry.seq);
-    if (entry.binary)
-        json += ",\"binary\":true,\"data\":\"" + base64Encode(entry.data) + "\"}";
-    else
-        json += ",\"data\":" + jsonQuote(entry.data) + "}";
-    return makeFrame(net::Opcode::Text, json);
-}
 
 bool excluded(const LogEntry& entry, const std::string& id) {
     for (const auto& e : entry.exclude)
@@ -125,21 +108,26 @@ void Shard::readLogPosition() {
     if (stopped_ || logReady_ || positionAsked_) return;
     if (!subscription_) return scheduleRetry(&Shard::start);
     positionAsked_ = true;
+    // The generation first: a position read after it belongs to it or to a later one, which the
+    // next check then finds (a position of an older one would pass for the newer's).
+    std::string epoch = context_.bus.epoch(subjects_.log);
     std::weak_ptr<Shard> weak = weak_from_this();
-    context_.bus.lastSequenceAsync(subjects_.log, [weak](Result<uint64_t> last) {
+    context_.bus.lastSequenceAsync(subjects_.log, [weak, epoch](Result<uint64_t> last) {
         if (auto self = weak.lock())
-            self->strand_->post(
-                [self, last = std::move(last)]() mutable { self->handleLogPosition(std::move(last)); });
+            self->strand_->post([self, epoch, last = std::move(last)]() mutable {
+                self->handleLogPosition(std::move(last), epoch);
+            });
     });
 }
 
-void Shard::handleLogPosition(Result<uint64_t> last) {
+void Shard::handleLogPosition(Result<uint64_t> last, const std::string& epoch) {
     positionAsked_ = false;
     if (stopped_ || logReady_) return;
     if (!last) {
         log::warn("shard", "cannot read the log: " + last.status().message(), {{"room", logName()}});
         return scheduleRetry(&Shard::start);
     }
+    epoch_ = epoch;
     lastDelivered_ = last.value();
     logReady_ = true;
     readyPromise_.set_value();
@@ -160,7 +148,45 @@ void Shard::scheduleRetry(void (Shard::*what)()) {
 }
 
 void Shard::heartbeat() {
-    strand_->post([self = shared_from_this()] { self->presence_.heartbeat(); });
+    strand_->post([self = shared_from_this()] {
+        self->presence_.heartbeat();
+        self->followEpoch();
+    });
+}
+
+void Shard::followEpoch() {
+    if (stopped_ || !logReady_) return;
+    std::string now = context_.bus.epoch(subjects_.log);
+    if (now != epoch_) beginAgain(std::move(now));
+}
+
+// The stream was created again: the sequences this shard and its clients know name writes that
+// are gone. Every partyline.v1 client is told so (a truncation with the new epoch), then the new
+// log's writes are delivered from its start.
+void Shard::beginAgain(std::string epoch) {
+    log::warn("shard",
+              "the room's log began again (epoch " + epoch_ + " -> " + epoch + "); writes up to " +
+                  std::to_string(lastDelivered_) + " are gone",
+              {{"room", logName()}});
+    const uint64_t before = lastDelivered_;
+    epoch_ = std::move(epoch);
+    lastDelivered_ = 0;
+    context_.waitingWrites -= int64_t(pending_.size());  // the catch-up below reads them again
+    pending_.clear();
+    // A replay was reading the old log: its client reconnects and is told then.
+    for (auto& [id, job] : replays_) {
+        job->client->close(1012, "the room's log began again; reconnect");
+        connectionCount_--;
+    }
+    replays_.clear();
+    auto first = context_.bus.read(subjects_.log, 0, 1);
+    const uint64_t firstSeq = first && !first->empty() ? first->front().seq : 0;
+    FramePtr notice = truncatedFrame(before, firstSeq, epoch_);
+    for (auto& [id, conn] : connections_) {
+        conn.after = 0;
+        if (conn.client->versioned()) conn.client->send(notice);
+    }
+    catchUpNow();
 }
 
 void Shard::presenceSnapshot(std::function<void(std::vector<PresenceEntry>)> answer) {
@@ -223,6 +249,9 @@ void Shard::deliverPending() {
                 return scheduleRetry(&Shard::deliverPending);
             }
             deliver(entry);
+        } else {
+            // A duplicate, or the first writes of a log that began again: the bus finds out which.
+            context_.bus.checkEpoch();
         }
         pending_.pop_front();
         context_.waitingWrites--;
@@ -275,10 +304,7 @@ void Shard::deliver(const LogEntry& entry) {
         if (entry.seq <= conn.after) continue;  // it reached this client by replay, or the client had it
         if (!entry.exclude.empty() && excluded(entry, id)) continue;
         FramePtr& frame = conn.client->versioned() ? versioned : raw;
-        if (!frame)
-            frame = conn.client->versioned()
-                        ? makeVersionedFrame(entry)
-                        : makeFrame(entry.binary ? net::Opcode::Binary : net::Opcode::Text, entry.data);
+        if (!frame) frame = writeFrameFor(*conn.client, entry);
         if (writeNow)
             conn.client->sendNow(frame);
         else
@@ -291,15 +317,25 @@ void Shard::deliver(const LogEntry& entry) {
 
 // ---- events from the network -----------------------------------------------
 
-void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::optional<uint64_t> since) {
+void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::optional<uint64_t> since,
+                    std::string epoch) {
     connectionCount_++;
     touch();
-    strand_->post([self = shared_from_this(), client = std::move(client), request = std::move(request),
-                   since]() mutable {
+    strand_->post([self = shared_from_this(), client = std::move(client), request = std::move(request), since,
+                   epoch = std::move(epoch)]() mutable {
         if (self->stopped_ || !self->handlers_.canRun()) {
             client->close(1011, self->stopped_ ? "room is stopping" : "room script failed to load");
             self->connectionCount_--;
             return;
+        }
+        self->followEpoch();
+        if (since && !epoch.empty() && epoch != self->epoch_) {
+            // Its sequences are of an older log: everything it had is gone, and it gets all there is.
+            auto first = self->context_.bus.read(self->subjects_.log, 0, 1);
+            if (!first) return self->failReplay(client, first.status());
+            if (client->versioned())
+                client->send(truncatedFrame(*since, first->empty() ? 0 : first->front().seq, self->epoch_));
+            since = 0;
         }
         if (since && *since < self->lastDelivered_)
             return self->startReplay(client, std::move(request), *since);
@@ -337,8 +373,7 @@ void Shard::startReplay(const std::shared_ptr<Client>& client, HttpRequest reque
     if (!holds.value() && client->versioned()) {
         auto first = context_.bus.read(subjects_.log, since, 1);
         uint64_t firstSeq = first && !first->empty() ? first->front().seq : 0;
-        client->send(makeFrame(net::Opcode::Text, "{\"truncated\":true,\"since\":" + std::to_string(since) +
-                                                      ",\"first\":" + std::to_string(firstSeq) + "}"));
+        client->send(truncatedFrame(since, firstSeq));
     }
     auto job = std::make_shared<Replay>(Replay{client, std::move(request), since});
     if (auto old = replays_.find(client->id()); old != replays_.end()) {
@@ -383,11 +418,7 @@ void Shard::continueReplay(const std::shared_ptr<Replay>& job) {
                 });
                 return;
             }
-            if (e.exclude.empty() || !excluded(e, id))
-                job->client->send(
-                    job->client->versioned()
-                        ? makeVersionedFrame(e)
-                        : makeFrame(e.binary ? net::Opcode::Binary : net::Opcode::Text, e.data));
+            if (e.exclude.empty() || !excluded(e, id)) job->client->send(writeFrameFor(*job->client, e));
             job->next = e.seq;
         }
         if (entries->back().seq >= lastDelivered_) break;

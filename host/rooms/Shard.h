@@ -56,7 +56,12 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
 
     // Any thread, below.
     // `since`: the client's last seen sequence; it first gets every later write from the log.
-    void connect(std::shared_ptr<Client> client, HttpRequest request, std::optional<uint64_t> since = {});
+    // `epoch`: the log generation that sequence is of (empty: not given); from another
+    // generation, the client is told its writes are gone and gets the whole log.
+    void connect(std::shared_ptr<Client> client, HttpRequest request, std::optional<uint64_t> since = {},
+                 std::string epoch = {});
+    // Any thread: the generation of the room's log (what a partyline.v1 client is welcomed with).
+    std::string logEpoch() const { return context_.bus.epoch(subjects_.log); }
     // A frame the client sent: onMessage.
     void receive(std::shared_ptr<Client> client, std::string payload, bool binary);
     void disconnect(std::shared_ptr<Client> client, uint16_t code, std::string reason);
@@ -96,7 +101,7 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     // Any thread: `answer` gets every connection of the room on every node (Presence::snapshot),
     // on the shard's strand.
     void presenceSnapshot(std::function<void(std::vector<PresenceEntry>)> answer);
-    // Timer thread, about once a second: re-announce and forget silent nodes.
+    // Timer thread, about once a second: re-announce, forget silent nodes, follow the log's epoch.
     void heartbeat();
     // Any thread: true when the shard has had no connection and no work for `idle`.
     bool idleFor(std::chrono::seconds idle) const;
@@ -143,7 +148,10 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     void start();
     void subscribe();
     void readLogPosition();
-    void handleLogPosition(Result<uint64_t> last);
+    void handleLogPosition(Result<uint64_t> last, const std::string& epoch);
+    // Compares the log's generation with the one this shard follows; beginAgain when it changed.
+    void followEpoch();
+    void beginAgain(std::string epoch);
     void scheduleRetry(void (Shard::*what)());
     void catchUpNow();
     // A live write from the log, in three steps: handleLiveNow on a bus thread holding the
@@ -182,6 +190,7 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     std::promise<void> readyPromise_;
     std::shared_future<void> ready_ = readyPromise_.get_future().share();
     uint64_t lastDelivered_ = 0;    // the last sequence delivered to connections
+    std::string epoch_;             // the log generation lastDelivered_ is of
     std::deque<LogEntry> pending_;  // live writes not delivered yet (log not ready, or a gap not filled)
     bool retryScheduled_ = false;
     uint64_t publishCounter_ = 0;

@@ -95,6 +95,19 @@ TEST_CASE("since must be a plain decimal log sequence") {
                       since);
 }
 
+TEST_CASE("epoch is the log generation a welcome frame gave: 1 to 64 letters, digits, '-', '_' or '.'") {
+    auto given =
+        UpgradeRequest::parse("GET", goodHeaders(), {{"since", "4"}, {"epoch", "1796589662123456789"}});
+    REQUIRE(given.isOk());
+    CHECK(given->epoch == "1796589662123456789");
+    CHECK(UpgradeRequest::parse("GET", goodHeaders(), {})->epoch.empty());
+    CHECK(UpgradeRequest::parse("GET", goodHeaders(), {{"epoch", std::string(64, 'a')}}).isOk());
+    for (std::string epoch : {std::string(), std::string(65, 'a'), std::string("has space"),
+                              std::string("a/b"), std::string("\"quoted\"")})
+        CHECK_MESSAGE(refusal("GET", goodHeaders(), {{"epoch", epoch}}).rfind("epoch must be", 0) == 0,
+                      epoch);
+}
+
 TEST_CASE("an unusable _pk is ignored, and the node makes an id") {
     for (const char* pk : {"", "has space", "tab\there", "\x7f"}) {
         auto upgrade = UpgradeRequest::parse("GET", goodHeaders(), {{"_pk", pk}});

@@ -1,6 +1,7 @@
 // Config loader: defaults, a commented example, one test per kind of error (each asserting the
 // whole message, so the key and the line are pinned), durations and sizes, and the shipped files.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -50,8 +51,26 @@ class ScopedEnvironment {
     std::vector<const char*> names_;
 };
 
+// Runs one test from another working directory, and goes back after it.
+class ScopedWorkingDirectory {
+   public:
+    explicit ScopedWorkingDirectory(const std::filesystem::path& path)
+        : previous_(std::filesystem::current_path()) {
+        std::filesystem::current_path(path);
+    }
+    ~ScopedWorkingDirectory() { std::filesystem::current_path(previous_); }
+
+   private:
+    std::filesystem::path previous_;
+};
+
 std::string shipped(const std::string& name) {
     return std::string(PARTYLINE_TEST_DIR) + "/../config/" + name;
+}
+
+// A script path of a shipped configuration as Config::load resolves it: in the file's folder.
+std::string shippedScript(const std::string& relative) {
+    return (std::filesystem::absolute(shipped("partyline.yaml")).parent_path() / relative).string();
 }
 
 }  // namespace
@@ -427,6 +446,147 @@ TEST_CASE("load reads a file and names it in errors") {
     std::filesystem::remove_all(dir);
 }
 
+// A folder of this test process's own, removed at the end of the test case.
+class ScratchFolder {
+   public:
+    explicit ScratchFolder(const std::string& name)
+        : path_(std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()))) {
+        std::filesystem::remove_all(path_);
+        std::filesystem::create_directories(path_);
+    }
+    ~ScratchFolder() { std::filesystem::remove_all(path_); }
+    std::string write(const std::string& name, const std::string& text) const {
+        auto file = path_ / name;
+        std::filesystem::create_directories(file.parent_path());
+        std::ofstream(file) << text;
+        return file.string();
+    }
+    const std::filesystem::path& path() const { return path_; }
+
+   private:
+    std::filesystem::path path_;
+};
+
+TEST_CASE("every error of a file is reported at once, each with the file and its line, in line order") {
+    ScratchFolder folder("partyline-config-errors");
+    const std::string chat = folder.write("chat.lua", "return {}\n");
+    const std::string lost = (folder.path() / "lost.lua").string();
+    auto path = folder.write("node.yaml",
+                             "listen: nowhere\n"
+                             "parties:\n"
+                             "  chat: {script: " +
+                                 chat +
+                                 "}\n"
+                                 "  lost: {script: " +
+                                 lost +
+                                 "}\n"
+                                 "limits:\n"
+                                 "  max_conections: 5\n"
+                                 "  http_threads: 64\n");
+    auto config = Config::load(path);
+    REQUIRE_FALSE(config.isOk());
+    CHECK(config.status().code() == Code::InvalidArgument);
+    CHECK(
+        config.status().message() ==
+        path +
+            ":1: listen: expected HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for all "
+            "interfaces, IPv4, [IPv6] or a name), got 'nowhere'\n" +
+            path + ":4: parties.lost.script: no such file '" + lost + "'\n" + path +
+            ":6: unknown key 'limits.max_conections'; did you mean 'max_connections'?");
+}
+
+TEST_CASE(
+    "errors in lists, sections and rules between keys are each reported, and their order follows the file") {
+    CHECK(
+        errorOf("trusted_proxies: [10.0.0.0/8, nope, also-nope]\n"
+                "limits: {ping_interval_seconds: 30, ping_timeout_seconds: 10}\n"
+                "nats: {storage_bucket: SAME, alarm_bucket: SAME}\n"
+                "parties:\n"
+                "  a: {script: a.lua, storage: maybe}\n"
+                "  b: {}\n") ==
+        "t.yaml:1: trusted_proxies[1]: expected a numeric IP address or CIDR block such as 10.0.0.0/8 or "
+        "fd00::/8, got 'nope'\n"
+        "t.yaml:1: trusted_proxies[2]: expected a numeric IP address or CIDR block such as 10.0.0.0/8 or "
+        "fd00::/8, got 'also-nope'\n"
+        "t.yaml:2: limits.ping_timeout_seconds (10) must be greater than limits.ping_interval_seconds (30)\n"
+        "t.yaml:3: nats.alarm_bucket and nats.storage_bucket must differ, both are 'SAME'\n"
+        "t.yaml:5: parties.a.storage: expected true or false, got 'maybe'\n"
+        "t.yaml:6: parties.b: missing required key 'script'");
+}
+
+TEST_CASE("each error is one line: a line break in a quoted value or key is written as \\n") {
+    CHECK(errorOf("node_id: \"two\\nlines\"\n\"bad\\rkey\": 1\n") ==
+          "t.yaml:1: node_id: expected 'auto' or 1 to 64 characters of A-Z a-z 0-9 _ - ., got 'two\\nlines'\n"
+          "t.yaml:2: unknown key 'bad\\rkey'");
+    // yaml-cpp's own message may quote a line break (tests/fuzz: crash-line-break-in-yaml-error).
+    std::string message = errorOf(std::string("- !+\0\n,.)\n", 10));
+    CHECK(message.find("t.yaml:2: YAML syntax error: ") == 0);
+    CHECK(message.find('\n') == std::string::npos);
+}
+
+TEST_CASE("an error is not followed by the errors it would cause") {
+    // A refused ping interval leaves no value to compare the timeout with.
+    CHECK(errorOf("limits:\n  ping_interval_seconds: soon\n  ping_timeout_seconds: 5\n") ==
+          "t.yaml:2: limits.ping_interval_seconds: expected a positive integer, got 'soon'");
+    // A router whose target party had an error names no second error.
+    CHECK(errorOf("parties:\n  r: {router: {target: m, shards: 2}}\n  m: {script: a.lua, storag: true}\n") ==
+          "t.yaml:3: unknown key 'parties.m.storag'; did you mean 'storage'?");
+    // A jwt section with a bad key is not checked for its required keys.
+    CHECK(errorOf(
+              "parties:\n  m:\n    script: a.lua\n    auth:\n      jwt: {secret: x, algoritms: [HS256]}\n") ==
+          "t.yaml:5: unknown key 'parties.m.auth.jwt.algoritms'; did you mean 'algorithms'?");
+}
+
+TEST_CASE("load: a relative script path is relative to the configuration file's folder") {
+    ScratchFolder folder("partyline-config-scripts");
+    folder.write("rooms/chat.lua", "return {}\n");
+    const std::string absolute = folder.write("elsewhere/lobby.lua", "return {}\n");
+    auto path = folder.write("conf/node.yaml",
+                             "parties:\n"
+                             "  chat: {script: ../rooms/chat.lua}\n"
+                             "  lobby: {script: " +
+                                 absolute +
+                                 "}\n"
+                                 "  fan: {router: {target: chat, shards: 2}}\n");
+    const std::string chat = (folder.path() / "conf" / "../rooms/chat.lua").string();
+    auto config = Config::load(path);
+    REQUIRE_MESSAGE(config.isOk(), config.status().toString());
+    CHECK(config->parties.at("chat").script == chat);
+    CHECK(config->parties.at("lobby").script == absolute);
+    CHECK(config->parties.at("fan").script.empty());
+    CHECK(config->describe().find("script: " + chat + "\n") != std::string::npos);
+
+    // The same file named from another working directory: the same scripts.
+    {
+        ScopedWorkingDirectory elsewhere(folder.path() / "elsewhere");
+        auto relative = Config::load("../conf/node.yaml");
+        REQUIRE_MESSAGE(relative.isOk(), relative.status().toString());
+        CHECK(relative->parties.at("chat").script ==
+              (folder.path() / "elsewhere/../conf/../rooms/chat.lua").string());
+        CHECK(std::filesystem::equivalent(relative->parties.at("chat").script,
+                                          folder.path() / "rooms/chat.lua"));
+        CHECK(relative->parties.at("lobby").script == absolute);
+    }
+
+    // A path that names the script from the working directory, not from the file's folder, is
+    // not found, and the message says where it was looked for; an absolute one is named as it is.
+    folder.write("conf/old.yaml",
+                 "parties:\n  chat:\n    script: rooms/chat.lua\n  lost: {script: /no/such.lua}\n");
+    ScopedWorkingDirectory top(folder.path());
+    auto missing = Config::load("conf/old.yaml");
+    REQUIRE_FALSE(missing.isOk());
+    CHECK(missing.status().message() ==
+          "conf/old.yaml:3: parties.chat.script: no such file 'rooms/chat.lua' (relative to " +
+              (folder.path() / "conf").string() +
+              ", the configuration file's folder)\n"
+              "conf/old.yaml:4: parties.lost.script: no such file '/no/such.lua'");
+}
+
+TEST_CASE("parse keeps script paths as written and does not look for them") {
+    Config config = parsed("parties:\n  main: {script: nowhere/room.lua}\n");
+    CHECK(config.parties.at("main").script == "nowhere/room.lua");
+}
+
 TEST_CASE("a file that cannot be read says why") {
     auto missing = Config::load("/nonexistent/partyline.yaml");
     REQUIRE_FALSE(missing.isOk());
@@ -465,7 +625,10 @@ TEST_CASE("config/partyline.yaml: one node with embedded NATS, every other key a
     CHECK(config->origins.empty());
     CHECK(config->from_environment.empty());
     REQUIRE(config->parties.size() == 1);
-    CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+    // Through config/examples, the link to the repository's examples beside the file.
+    CHECK(config->parties.at("main").script == shippedScript("examples/chat/room.lua"));
+    CHECK(std::filesystem::equivalent(config->parties.at("main").script,
+                                      std::string(PARTYLINE_TEST_DIR) + "/../examples/chat/room.lua"));
     CHECK_FALSE(config->parties.at("main").storage);
     CHECK(config->parties.at("main").env.empty());
     CHECK_FALSE(config->parties.at("main").auth.has_value());
@@ -541,7 +704,10 @@ TEST_CASE("config/cluster.yaml: a node of a three-server NATS cluster") {
     CHECK(config->api.keys[0].reveal() == "cluster-key");
     CHECK(config->from_environment == std::set<std::string>{"api.keys[0]"});
     REQUIRE(config->parties.count("main") == 1);
-    CHECK(config->parties.at("main").script == "examples/chat/room.lua");
+    // Through config/examples, the link to the repository's examples beside the file.
+    CHECK(config->parties.at("main").script == shippedScript("examples/chat/room.lua"));
+    CHECK(std::filesystem::equivalent(config->parties.at("main").script,
+                                      std::string(PARTYLINE_TEST_DIR) + "/../examples/chat/room.lua"));
     CHECK(config->fetch.allow.empty());
     CHECK(config->fetch.timeout_ms == 10000);
 

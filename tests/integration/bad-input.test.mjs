@@ -131,6 +131,14 @@ describe("bad input", () => {
       assert.equal(res.status, 400, res.raw.slice(0, 300));
     });
 
+    test("an upgrade whose since or epoch is not one answers 400 naming it", T, async () => {
+      for (const [query, named] of [["since=-1", /since must be/], ["since=3&epoch=not%20one", /epoch must be/]]) {
+        const res = await rawHttp(node.port, upgradeRequest(`/parties/echo/r?${query}`, goodUpgrade));
+        assert.equal(res.status, 400, res.raw.slice(0, 300));
+        assert.match(res.body, named);
+      }
+    });
+
     test("an upgrade with an unsupported Sec-WebSocket-Version is refused (400, or 426 naming version 13)", T, async () => {
       const res = await rawHttp(node.port, upgradeRequest("/parties/echo/r", { ...goodUpgrade, "Sec-WebSocket-Version": "99" }));
       // RFC 6455 4.4 answers an unknown version with 426 and the versions spoken.

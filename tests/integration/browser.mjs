@@ -144,7 +144,7 @@ function record(page, line) {
   if (VERBOSE) process.stderr.write(`[${page.label}] ${line}\n`);
 }
 
-// Closes the page's WebSocket (the page script's global `socket`) and resolves
+// Drops the page's WebSocket (the page script's global `socket`) and resolves
 // once the page took #status out of its "online" state. The page itself
 // watches for that, so it is seen even when the page is back online (the
 // examples retry after 500 ms) before this process would have looked.
@@ -160,7 +160,10 @@ export function dropSocket(page) {
           resolve();
         });
         observer.observe(status, { attributes: true, attributeFilter: ["class"] });
-        socket.close();
+        // A PartySocket's reconnect() drops the connection and opens another, as a network
+        // blip would (its close() would end it for good); a plain WebSocket page retries itself.
+        if (typeof socket.reconnect === "function") socket.reconnect();
+        else socket.close();
       }),
   );
   return withTimeout(dropped, ACTION_TIMEOUT_MS, `${page.label} to go offline once its socket closed`);

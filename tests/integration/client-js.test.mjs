@@ -148,6 +148,11 @@ describe("the package", () => {
     assert.deepEqual(classifyFrame('{"truncated":true,"since":3,"first":9}'), { kind: "truncated", since: 3, first: 9 });
     assert.deepEqual(classifyFrame('{"data":"x"}'), { kind: "direct", data: "x", binary: false });
     assert.deepEqual(classifyFrame('{"welcome":true,"id":"p","resume":"0a1b"}'), { kind: "welcome", id: "p", resume: "0a1b" });
+    assert.deepEqual(classifyFrame('{"welcome":true,"id":"p","resume":"0a1b","epoch":"17"}'), { kind: "welcome", id: "p", resume: "0a1b", epoch: "17" });
+    assert.deepEqual(classifyFrame('{"truncated":true,"since":3,"first":1,"epoch":"18"}'), { kind: "truncated", since: 3, first: 1, epoch: "18" });
+    assert.deepEqual(classifyFrame('{"binary":true,"data":"AAE="}'), { kind: "direct", data: "AAE=", binary: true });
+    for (const other of ['{"welcome":true,"id":"p","resume":"0a1b","epoch":17}', '{"truncated":true,"since":3,"first":1,"epoch":null}'])
+      assert.equal(classifyFrame(other), null, other);
     for (const other of ['{"welcome":true,"id":"p"}', '{"welcome":true,"id":"p","resume":"0a1b","x":1}', '{"welcome":"yes","id":"p","resume":"s"}'])
       assert.equal(classifyFrame(other), null, other);
     for (const other of ['{"seq":7,"data":"x","from":"a"}', '{"seq":"7","data":"x"}', '{"seq":-1,"data":"x"}', '{"type":"hello"}', "[1]", "plain", "", '{"data":1}'])
@@ -203,12 +208,13 @@ describe("PartylineSocket on one node", () => {
     assert.equal(socket.lastSeq, log.at(-1).seq);
     assert.equal(socket.seq, socket.lastSeq);
 
-    // Frames the script sends the connection alone: as sent, no seq, lastSeq untouched.
+    // Frames the script sends the connection alone (wrapped by the node as {"data":...}): their
+    // data as sent, no seq, lastSeq untouched.
     const before = messagesOf(socket).length;
     socket.send("direct:just for you");
     socket.send('direct:{"type":"note","n":1}');
     socket.send("direct-binary:raw bytes");
-    socket.send('direct:{"data":"wrapped for a v1 client"}'); // the shape the node is to use for conn:send
+    socket.send('direct:{"data":"looks like a wrapper"}'); // wrapped again by the node: delivered as sent
     await waitFor(socket, () => messagesOf(socket).length >= before + 4, "4 direct frames");
     const direct = messagesOf(socket).slice(before);
     assert.deepEqual(direct.map((m) => m.seq), [undefined, undefined, undefined, undefined]);
@@ -216,7 +222,7 @@ describe("PartylineSocket on one node", () => {
     assert.equal(direct[1].data, '{"type":"note","n":1}');
     assert.ok(direct[2].data instanceof ArrayBuffer, "a binary conn:send frame did not stay binary");
     assert.equal(Buffer.from(direct[2].data).toString("utf8"), "raw bytes");
-    assert.equal(direct[3].data, "wrapped for a v1 client");
+    assert.equal(direct[3].data, '{"data":"looks like a wrapper"}');
     assert.equal(socket.lastSeq, log.at(-1).seq, "a conn:send frame moved lastSeq");
 
     // onmessage sees what the listeners see.
@@ -345,7 +351,9 @@ describe("PartylineSocket on one node", () => {
       socket.problems = [];
       socket.addEventListener("message", (event) => {
         const frame = classifyFrame(event.data);
-        socket.events.push(frame?.kind === "write" ? { seq: frame.seq, data: frame.data } : { data: event.data });
+        if (frame?.kind === "write") socket.events.push({ seq: frame.seq, data: frame.data });
+        else if (frame?.kind === "direct") socket.events.push({ data: frame.data }); // a conn:send: {"data":...}
+        else socket.events.push({ data: event.data });
       });
       return socket;
     };
@@ -467,5 +475,87 @@ describe("PartylineSocket and retention (nats.max_msgs_per_room: 5)", () => {
     const writes = writesOf(socket);
     assert.deepEqual(orderProblems("kept-5", writes), []);
     assert.deepEqual(writes.map((w) => w.data), ["r-1", "r-7", "r-8", "r-9", "r-10", "r-11", "r-12", "r-13"]);
+  });
+});
+
+// The stream deleted and created again (here: nats-server's data lost, as a
+// restart on an empty store loses it) starts its sequences over. A client that
+// resumed "after 5" in the new log would get the wrong writes, or none: the
+// node tells it instead, with the new epoch, and sends the new log from its
+// start.
+describe("PartylineSocket when the room's log begins again (nats-server restarted without its data)", () => {
+  let nats;
+  let node;
+
+  before(async () => {
+    nats = await startNats();
+    node = await startNode({ natsUrl: nats.url, nodeId: "client-js-epoch", parties: PARTIES });
+  });
+
+  after(async () => {
+    for (const socket of sockets) socket.close();
+    await node?.stop();
+    await nats?.stop();
+  });
+
+  // Posts until the node's log takes writes again (JetStream back, the stream created anew).
+  async function postWhenBack(room, body) {
+    let last;
+    for (let attempt = 0; attempt < 150; attempt++) {
+      last = await post(node, PARTY, room, body, 10000);
+      if (last.status === 200) return last.json.seq;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the log did not take writes again: ${last.status} ${last.body}`);
+  }
+
+  test("a connected client and one resuming later are told (truncated, new epoch), then get the new log once, in order", T, async () => {
+    const room = "epoch";
+    const socket = open(node, { room });
+    const epochs = [];
+    socket.addEventListener("truncated", (event) => epochs.push(event.epoch));
+    await admitted(socket, 1);
+    const oldEpoch = socket.epoch;
+    assert.match(oldEpoch, /^[0-9]+$/, "the welcome gives the log's epoch");
+    const old = await postAll(node, room, ["old-1", "old-2", "old-3", "old-4", "old-5"]);
+    await delivered(socket, old.at(-1));
+
+    // NATS loses everything; the node finds the stream gone and creates it again.
+    await nats.stop();
+    fs.rmSync(nats.dir, { recursive: true, force: true });
+    fs.mkdirSync(nats.dir, { recursive: true });
+    await nats.restart();
+    const first = await postWhenBack(room, "new-1");
+    const rest = await postAll(node, room, ["new-2", "new-3"]);
+    assert.ok(first <= old.at(-1), `the new log starts over (its first write is ${first})`);
+    await waitFor(socket, () => writesOf(socket).some((w) => w.data === "new-3"), "new-3");
+
+    assert.equal(epochs.length, 1, `one truncated event: ${JSON.stringify(socket.events.slice(-6))}`);
+    assert.notEqual(epochs[0], oldEpoch);
+    assert.equal(socket.epoch, epochs[0]);
+    const writes = writesOf(socket).map((w) => [w.seq, w.data]);
+    assert.deepEqual(writes, [...old.map((seq, i) => [seq, `old-${i + 1}`]), [first, "new-1"], [rest[0], "new-2"], [rest[1], "new-3"]]);
+    const at = socket.events.findIndex((e) => e.truncated);
+    assert.equal(socket.events[at].since, old.at(-1));
+    assert.equal(socket.events[at + 1]?.data, "new-1", "the new log follows the marker");
+
+    // A page reload that kept (lastSeq, epoch) of the old log.
+    const reloaded = open(node, { room, since: old.at(-1), epoch: oldEpoch });
+    const told = [];
+    reloaded.addEventListener("truncated", (event) => told.push({ since: event.since, first: event.first, epoch: event.epoch }));
+    await admitted(reloaded, 1);
+    await waitFor(reloaded, () => writesOf(reloaded).length === 3, "the new log's three writes");
+    assert.deepEqual(told, [{ since: old.at(-1), first, epoch: epochs[0] }]);
+    assert.deepEqual(writesOf(reloaded).map((w) => w.data), ["new-1", "new-2", "new-3"]);
+
+    // After that, a reconnect resumes inside the new log: no marker, nothing twice.
+    socket.reconnect();
+    await admitted(socket, 2);
+    await postAll(node, room, ["new-4"]);
+    // By data: the old log's writes had these sequences too.
+    await waitFor(socket, () => writesOf(socket).some((w) => w.data === "new-4"), "new-4");
+    assert.equal(epochs.length, 1);
+    assert.deepEqual(orderProblems("epoch", writesOf(socket).slice(5)), []);
+    assert.deepEqual(writesOf(socket).slice(5).map((w) => w.data), ["new-1", "new-2", "new-3", "new-4"]);
   });
 });

@@ -153,9 +153,10 @@ describe("cluster: 3 NATS servers (JetStream R3), 3 nodes, HAProxy", () => {
     const nats = run(cluster.servers[0].bin, ["-t", "-c", natsConf], { NATS_SERVER_NAME: "nats-1" });
     assert.equal(nats.status, 0, `nats-server -t -c ${natsConf}:\n${nats.stdout}${nats.stderr}`);
     const clusterYaml = path.join(SOURCE_DIR, "config", "cluster.yaml");
-    // From the repository's root, where examples/ is, as the image's working directory has it.
+    // Its script path is relative to config/, where examples links to the examples, as
+    // /etc/partyline/examples does in the image; the working directory does not matter.
     const check = spawnSync(PARTYLINE_BIN, ["check-config", clusterYaml], {
-      encoding: "utf8", cwd: SOURCE_DIR, env: { ...process.env, PARTYLINE_API_KEY: "test-key" }, timeout: 15000,
+      encoding: "utf8", cwd: dir, env: { ...process.env, PARTYLINE_API_KEY: "test-key" }, timeout: 15000,
     });
     assert.equal(check.status, 0, `partyline check-config ${clusterYaml}:\n${check.stdout}${check.stderr}`);
   });

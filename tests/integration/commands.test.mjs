@@ -2,7 +2,9 @@
 // writes a starter room, and `partyline check SCRIPT...` loads each script in
 // the sandbox and reports syntax errors, errors while it runs, unknown handler
 // names and handlers that are not functions, each with file and line, exiting
-// 0 when every script is fine and 1 otherwise. The real binary, no NATS.
+// 0 when every script is fine and 1 otherwise. `partyline check-config FILE`
+// reports every error of a configuration at once, each with file and line, and
+// `serve` refuses the same file printing the same errors. The real binary, no NATS.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -130,5 +132,61 @@ describe("partyline new and check", () => {
     const made = partyline(["new"], dir);
     assert.equal(made.status, 2);
     assert.equal(made.stderr, "usage: partyline new NAME\n");
+  });
+});
+
+describe("partyline check-config", () => {
+  const dir = tempDir("check-config");
+  const write = (name, text) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+  const room = write("room.lua", "return {onMessage = function(room, conn, m) room:broadcast(m) end}\n");
+
+  test("every error of the file is reported at once, each with file and line, exit 1; serve refuses it with the same lines", T, () => {
+    const file = write(
+      "bad.yaml",
+      [
+        "# three mistakes that do not depend on each other",
+        "listen: 127.0.0.1:99999",
+        "parties:",
+        `  chat: {script: ${JSON.stringify(room)}}`,
+        `  lost: {script: ${JSON.stringify(path.join(dir, "lost.lua"))}}`,
+        "limits:",
+        "  max_conections: 5",
+        "",
+      ].join("\n"),
+    );
+    const errors = [
+      `${file}:2: listen: expected HOST:PORT with a port from 0 (any free port) to 65535 (HOST: empty for all interfaces, IPv4, [IPv6] or a name), got '127.0.0.1:99999'`,
+      `${file}:5: parties.lost.script: no such file '${path.join(dir, "lost.lua")}'`,
+      `${file}:7: unknown key 'limits.max_conections'; did you mean 'max_connections'?`,
+    ];
+    const check = partyline(["check-config", file], dir);
+    assert.equal(check.status, 1);
+    assert.equal(check.stdout, "");
+    assert.equal(check.stderr, errors.map((line) => line + "\n").join(""));
+
+    const serve = partyline(["serve", "--config", file], dir);
+    assert.equal(serve.status, 2);
+    assert.equal(serve.stderr, errors.map((line) => `partyline: ${line}\n`).join(""));
+  });
+
+  test("a file without errors prints ok and the configuration in effect, exit 0", T, () => {
+    const file = write("good.yaml", `parties:\n  chat: {script: ${JSON.stringify(room)}}\nlimits: {max_connections: 5}\n`);
+    const check = partyline(["check-config", file], dir);
+    assert.equal(check.status, 0, check.stderr);
+    assert.equal(check.stderr, "");
+    assert.ok(check.stdout.startsWith(`${file}: ok\n`), check.stdout);
+    assert.match(check.stdout, /max_connections: 5\n/);
+  });
+
+  test("without a file, or with two, it prints its usage and exits 2", T, () => {
+    for (const args of [["check-config"], ["check-config", "a.yaml", "b.yaml"]]) {
+      const result = partyline(args, dir);
+      assert.equal(result.status, 2);
+      assert.equal(result.stderr, "usage: partyline check-config FILE\n");
+    }
   });
 });

@@ -121,12 +121,13 @@ describe("configuration from the environment", () => {
   test("a script file that is missing fails check-config as it fails serve, with the file and line", T, () => {
     const missing = path.join(dir, "missing.yaml");
     fs.writeFileSync(missing, "# a party whose script is not there\nparties:\n  lost:\n    script: nowhere/lost.lua\n");
+    const error = `${missing}:4: parties.lost.script: no such file 'nowhere/lost.lua' (relative to ${dir}, the configuration file's folder)`;
     const check = checkConfig(missing, env);
     assert.equal(check.status, 1);
-    assert.equal(check.stderr, `${missing}:4: parties.lost.script: no such file 'nowhere/lost.lua'\n`);
+    assert.equal(check.stderr, `${error}\n`);
     const serve = partyline(["serve", "--config", missing], env);
     assert.equal(serve.status, 2);
-    assert.equal(serve.stderr, `partyline: ${missing}:4: parties.lost.script: no such file 'nowhere/lost.lua'\n`);
+    assert.equal(serve.stderr, `partyline: ${error}\n`);
   });
 
   test("an unset variable stops the node with the file, line, key and variable name", T, () => {

@@ -387,7 +387,9 @@ process.once("exit", resumeAll);
 // A NATS link that can be cut: a TCP relay on 127.0.0.1 between a node and
 // nats-server. cut() drops every relayed connection and refuses new ones
 // (as a network partition would) until restore(); cutAfter(bytes) and
-// cutAfterText(text) do so in the middle of a transfer.
+// cutAfterText(text) do so in the middle of a transfer. Any TCP service can be
+// behind it (a node, for a client's network cut), and retarget(port) sends
+// new connections to another one (a node started in place of the first).
 
 const links = new Set();
 
@@ -396,9 +398,10 @@ export async function startNatsLink(natsPort) {
   let down = false;
   let cuts = 0;
   let trip = null; // {remaining, restoreAfterMs}: cut once that many more bytes went to the node
+  let upstreamPort = natsPort;
   const server = net.createServer((client) => {
     if (down) return client.destroy();
-    const upstream = net.connect({ host: "127.0.0.1", port: natsPort });
+    const upstream = net.connect({ host: "127.0.0.1", port: upstreamPort });
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
@@ -449,6 +452,10 @@ export async function startNatsLink(natsPort) {
     },
     restore() {
       down = false;
+    },
+    // New connections go to `port` from now on; those relayed already stay.
+    retarget(port) {
+      upstreamPort = port;
     },
     // Cuts the link once `bytes` more bytes went from nats-server to the
     // node (in the middle of whatever it is reading), and restores it

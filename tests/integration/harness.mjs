@@ -862,30 +862,32 @@ export async function startNode({
 // Starts `partyline serve --config FILE` with the file as it is (an example's
 // configuration, say), as a user runs it, pointed at the test's nats-server:
 // --listen (a free loopback port), --nats-url, --data and --node-id override
-// the file. Resolves like startNode.
-export async function startNodeWithConfig(configFile, { natsUrl, nodeId, readyTimeoutMs = 15000 } = {}) {
-  const file = path.isAbsolute(configFile) ? configFile : path.join(SOURCE_DIR, configFile);
+// the file. The node runs in `cwd` (default: the repository root); a relative
+// FILE is relative to it and passed as written. Resolves like startNode.
+export async function startNodeWithConfig(configFile, { natsUrl, nodeId, cwd, readyTimeoutMs = 15000 } = {}) {
+  const file = path.resolve(cwd || SOURCE_DIR, configFile);
   const yaml = fs.readFileSync(file, "utf8");
   const dir = makeTempDir("node");
+  const named = cwd ? configFile : file;
   return launchOnFreePort(nodeId, readyTimeoutMs, (port) => {
-    const args = ["serve", "--config", file, "--listen", `${HOST}:${port}`, "--data", path.join(dir, "data")];
+    const args = ["serve", "--config", named, "--listen", `${HOST}:${port}`, "--data", path.join(dir, "data")];
     if (natsUrl) args.push("--nats-url", natsUrl);
     if (nodeId) args.push("--node-id", nodeId);
-    return { args, configFile: file, yaml, describe: `partyline ${args.join(" ")}` };
-  });
+    return { args, configFile: file, yaml, describe: `partyline ${args.join(" ")} (in ${cwd || SOURCE_DIR})` };
+  }, cwd);
 }
 
 // Starts a node on a free port; `prepare(port)` gives {args, configFile, yaml,
 // describe}. A port can be taken between freePort() and the node's bind: then
 // it tries again.
-async function launchOnFreePort(label, readyTimeoutMs, prepare) {
+async function launchOnFreePort(label, readyTimeoutMs, prepare, cwd = SOURCE_DIR) {
   if (!fs.existsSync(PARTYLINE_BIN)) {
     throw new Error(`partyline binary not found at ${PARTYLINE_BIN}: build it (scripts/build.sh) or set PARTYLINE_BIN`);
   }
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const { args, configFile, yaml, describe } = prepare(port);
-    const child = new Child(`node:${label || port}`, PARTYLINE_BIN, args, { cwd: SOURCE_DIR, env: process.env });
+    const child = new Child(`node:${label || port}`, PARTYLINE_BIN, args, { cwd, env: process.env });
     nodesStarted.push(child);
     try {
       await waitReady(child, port, readyTimeoutMs);
@@ -994,14 +996,31 @@ export function welcomeOf(text) {
   try {
     const value = JSON.parse(text);
     const keys = value && typeof value === "object" ? Object.keys(value).sort().join() : "";
-    return keys === "id,resume,welcome" && value.welcome === true ? value : null;
+    return (keys === "epoch,id,resume,welcome" || keys === "id,resume,welcome") && value.welcome === true ? value : null;
   } catch {
     return null;
   }
 }
 
+// What a partyline.v1 text frame carries when it is a conn:send wrapped by the node
+// ({"data":"..."} or {"binary":true,"data":"<base64>"}): {data, binary}, else null.
+export function directOf(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!value || typeof value !== "object" || typeof value.data !== "string") return null;
+  const keys = Object.keys(value).sort().join();
+  if (keys === "data") return { data: value.data, binary: false };
+  if (keys === "binary,data" && value.binary === true) return { data: value.data, binary: true };
+  return null;
+}
+
 // A connected client that records every frame it receives (a partyline.v1 client's welcome
-// frame apart, as `welcome`).
+// frame apart, as `welcome`). For a partyline.v1 client, a conn:send frame, which the node wraps
+// as {"data":...}, is recorded as what the script sent (its wire text in `wire`).
 export class Client {
   constructor(ws, url) {
     this.ws = ws;
@@ -1023,6 +1042,15 @@ export class Client {
       if (this.welcome === undefined && ws.protocol === "partyline.v1" && !isBinary) {
         this.welcome = welcomeOf(received.text);
         if (this.welcome) return this.notify();
+      }
+      if (ws.protocol === "partyline.v1" && !isBinary) {
+        const direct = directOf(received.text);
+        if (direct) {
+          const unwrapped = new Received(direct.binary ? Buffer.from(direct.data, "base64") : Buffer.from(direct.data, "utf8"), direct.binary);
+          unwrapped.wire = received.text;
+          this.messages.push(unwrapped);
+          return this.notify();
+        }
       }
       this.messages.push(received);
       this.notify();

@@ -208,6 +208,14 @@ describe("replay on two nodes sharing one log", () => {
       ],
     );
 
+    // The hello the script sent with conn:send reached the partyline.v1 client wrapped, without a seq.
+    const hello = v1.client.messages.find((m) => m.wire !== undefined);
+    assert.ok(hello, "the v1 client's hello was not wrapped");
+    assert.deepEqual(JSON.parse(hello.wire), { data: hello.text });
+    assert.equal(JSON.parse(hello.text).type, "hello");
+    assert.equal(raw.messages[0].wire, undefined, "a raw client's conn:send frame is as sent");
+    assert.equal(JSON.parse(raw.messages[0].text).type, "hello");
+
     // A raw client that asks for a replay gets it raw as well.
     const rawReplay = await connect(nodeB.wsUrl(PARTY, room, { since: "0" }));
     await helloOf(rawReplay);

@@ -1,12 +1,13 @@
 // examples/sharded-broadcast/public/index.html clicked through in headless Chromium,
 // against two nodes run with the example's configuration: a page on each node
 // joins a shard room, one click posts to every shard, and both pages show the
-// post; a refused post is reported in the page that sent it.
+// post; a refused post is reported in the page that sent it; a dropped socket comes back to its
+// shard room and shows the posts made meanwhile, each once.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { assertNoPageErrors, launchBrowser } from "./browser.mjs";
+import { assertNoPageErrors, dropSocket, launchBrowser } from "./browser.mjs";
 import { startNats, startNodeWithConfig, until } from "./harness.mjs";
 
 const T = { timeout: 120000 };
@@ -74,6 +75,31 @@ describe("examples/sharded-broadcast page in Chromium", () => {
     );
     assert.equal(await bob.locator("#shards tr.mine td").first().textContent(), await bob.locator("#shard").textContent());
     assertNoPageErrors(ann, bob);
+  });
+
+  test("a dropped socket resumes in its shard room: posts made meanwhile shown once, none twice", T, async () => {
+    const room = "page-feed-resume";
+    const ann = await openFeed(nodes[0], room, "ann-resume");
+    const shard = await ann.locator("#shard").textContent();
+    const post = async (text) => {
+      const answer = await fetch(`${nodes[1].url}/parties/feed/${room}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }) });
+      assert.equal(answer.status, 200, await answer.text());
+    };
+    await post("before");
+    await ann.locator("#log li.post", { hasText: "before" }).waitFor();
+    await dropSocket(ann);
+    await post("while away 1");
+    await post("while away 2");
+    await ann.locator("#status.online").waitFor();
+    await ann.locator("#log li.post", { hasText: "while away 2" }).waitFor();
+    await post("after");
+    await ann.locator("#log li.post", { hasText: "after" }).waitFor();
+    assert.deepEqual(
+      await postsShown(ann),
+      ["before", "while away 1", "while away 2", "after"].map((text) => `[${shard}]anonymous${text}`),
+    );
+    assert.equal(await ann.locator("#shard").textContent(), shard, "the same shard room after the reconnect");
+    assertNoPageErrors(ann);
   });
 
   test("a refused post is reported in the page, and nobody receives it", T, async () => {

@@ -108,6 +108,85 @@ TEST_CASE("partyline.v1 clients get each write with its sequence") {
     CHECK(texts(plain->waitFor(1)) == std::vector<std::string>{"say \"hi\""});
 }
 
+TEST_CASE("conn:send reaches a partyline.v1 client as {\"data\":...} and a raw client as sent") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "direct");
+    auto plain = std::make_shared<FakeClient>("p"), versioned = std::make_shared<FakeClient>("v", true);
+    shard->connect(plain, {});
+    shard->connect(versioned, {});
+    shard->receive(versioned, "only-me", false);
+    shard->receive(plain, "only-me", false);
+    CHECK(texts(versioned->waitFor(1)) == std::vector<std::string>{R"({"data":"just for v"})"});
+    CHECK(texts(plain->waitFor(1)) == std::vector<std::string>{"just for p"});
+}
+
+namespace {
+
+// The writes `client` gets after `skip` frames, once it has `count` frames in all.
+std::vector<std::string> framesAfter(FakeClient& client, size_t skip, size_t count) {
+    auto all = texts(client.waitFor(count));
+    REQUIRE(all.size() >= count);
+    return {all.begin() + long(skip), all.begin() + long(count)};
+}
+
+}  // namespace
+
+TEST_CASE(
+    "when the log begins again, partyline.v1 clients are told with the new epoch, then get the new log") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "again");
+    REQUIRE(shard->waitUntilReady(3s));
+    CHECK(shard->logEpoch() == "1");
+    auto writer = std::make_shared<FakeClient>("w"), versioned = std::make_shared<FakeClient>("v", true);
+    shard->connect(writer, {});
+    shard->connect(versioned, {});
+    for (int i = 1; i <= 3; ++i) shard->receive(writer, "old" + std::to_string(i), false);
+    REQUIRE(versioned->waitFor(3).size() == 3);
+
+    rooms.bus.beginAgain();  // the stream deleted and created again: sequences start over
+    CHECK(shard->logEpoch() == "2");
+    auto subject = shard->subjects().log;
+    for (const char* m : {"new1", "new2"}) rooms.bus.publish(subject, m, {}, [](Result<uint64_t>) {});
+    REQUIRE(rooms.bus.drain());
+
+    // Within about a second (the heartbeat), whether the new writes came live first or not.
+    auto got = framesAfter(*versioned, 3, 6);
+    CHECK(got[0].rfind(R"({"truncated":true,"since":3,"first":)", 0) == 0);
+    CHECK(got[0].find(R"("epoch":"2"})") != std::string::npos);
+    CHECK(got[1] == R"({"seq":1,"data":"new1"})");
+    CHECK(got[2] == R"({"seq":2,"data":"new2"})");
+    CHECK(framesAfter(*writer, 3, 5) == std::vector<std::string>{"new1", "new2"});
+    CHECK(versioned->waitFor(7, 300ms).size() == 6);  // nothing twice
+
+    shard->receive(writer, "new3", false);  // the shard follows the new log on
+    CHECK(framesAfter(*versioned, 6, 7) == std::vector<std::string>{R"({"seq":3,"data":"new3"})"});
+}
+
+TEST_CASE("a client resuming with an epoch of an older log is told so and gets the new log from its start") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "resume-epoch");
+    auto writer = std::make_shared<FakeClient>("w");
+    shard->connect(writer, {});
+    for (int i = 1; i <= 4; ++i) shard->receive(writer, "old" + std::to_string(i), false);
+    REQUIRE(writer->waitFor(4).size() == 4);
+    rooms.bus.beginAgain();
+    for (const char* m : {"new1", "new2"})
+        rooms.bus.publish(shard->subjects().log, m, {}, [](Result<uint64_t>) {});
+    REQUIRE(rooms.bus.drain());
+
+    auto stale = std::make_shared<FakeClient>("stale", true);
+    shard->connect(stale, {}, 4, "1");  // saw write 4 of the old log
+    CHECK(texts(stale->waitFor(3)) ==
+          std::vector<std::string>{R"({"truncated":true,"since":4,"first":1,"epoch":"2"})",
+                                   R"({"seq":1,"data":"new1"})", R"({"seq":2,"data":"new2"})"});
+    auto current = std::make_shared<FakeClient>("current", true);
+    shard->connect(current, {}, 1, "2");  // the same log: a plain resume
+    CHECK(texts(current->waitFor(1)) == std::vector<std::string>{R"({"seq":2,"data":"new2"})"});
+    auto unknown = std::make_shared<FakeClient>("unknown", true);
+    shard->connect(unknown, {}, 1);  // no epoch given: resumed as before epochs existed
+    CHECK(texts(unknown->waitFor(1)) == std::vector<std::string>{R"({"seq":2,"data":"new2"})"});
+}
+
 TEST_CASE("onRequest answers with status, body and headers") {
     Rooms rooms(Scripts{{"echo", kEcho}});
     auto shard = rooms.shard("echo", "req");

@@ -1,7 +1,8 @@
 // Config::parse on arbitrary text, as if it were the file fuzz.yaml.
-// Checks: no crash, hang or escaping exception; bad text gives InvalidArgument with a message
-// "fuzz.yaml:LINE: ..." (the line where the problem is); good text gives a Config that keeps
-// the rules the loader promises (bounds, parties with a script or a valid router, timeouts).
+// Checks: no crash, hang or escaping exception; bad text gives InvalidArgument with a message of
+// one or more lines, each "fuzz.yaml:LINE: ..." (the line where that problem is); good text gives a Config
+// that keeps the rules the loader promises (bounds, parties with a script or a valid router, timeouts).
+#include <algorithm>
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
@@ -85,9 +86,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     FUZZ_CHECK(config.status().code() == Code::InvalidArgument, "an error that is not InvalidArgument");
-    if (!namesFileAndLine(config.status().message())) {
-        std::fprintf(stderr, "message: %s\n", config.status().message().c_str());
-        FUZZ_CHECK(false, "error message does not start with fuzz.yaml:LINE:");
+    const std::string& message = config.status().message();
+    for (size_t start = 0; start <= message.size();) {
+        size_t end = std::min(message.find('\n', start), message.size());
+        if (!namesFileAndLine(message.substr(start, end - start))) {
+            std::fprintf(stderr, "message: %s\n", message.c_str());
+            FUZZ_CHECK(false, "an error line does not start with fuzz.yaml:LINE:");
+        }
+        start = end + 1;
     }
     return 0;
 }
