@@ -13,7 +13,7 @@
 namespace partyline {
 
 struct Route {
-    enum class Kind { Room, Broadcast, History, Reload, Health, Ready, Metrics, Other, BadRequest };
+    enum class Kind { Room, Broadcast, History, Presence, Reload, Health, Ready, Metrics, Other, BadRequest };
     Kind kind = Kind::Other;
     std::string party;
     std::string room;
