@@ -133,7 +133,8 @@ void ClientLoop::openDueClients(uint64_t now) {
 }
 
 void ClientLoop::startClient(Client& client) {
-    client.fd = startConnect(run_.endpoints[client.node]);
+    const uint32_t sources = run_.options.sourceAddresses;
+    client.fd = startConnect(run_.endpoints[client.node], sources ? 1 + client.index % sources : 0);
     if (client.fd < 0) return fail(client, std::string("connect: ") + strerror(errno));
     client.state = Client::State::Connecting;
     epoll_event event{};

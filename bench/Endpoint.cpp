@@ -62,11 +62,23 @@ std::optional<Endpoint> resolveEndpoint(std::string_view url, std::string& error
     return endpoint;
 }
 
-int startConnect(const Endpoint& endpoint) {
+int startConnect(const Endpoint& endpoint, uint32_t source) {
     int fd = socket(endpoint.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (source > 0 && endpoint.address.ss_family == AF_INET) {
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        from.sin_addr.s_addr = htonl((127u << 24) + (1u << 8) + source);  // 127.0.1.0 + source
+        if (bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) < 0) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+    }
     if (connect(fd, reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.addressLength) < 0 &&
         errno != EINPROGRESS) {
         int saved = errno;

@@ -27,7 +27,10 @@ std::optional<Endpoint> resolveEndpoint(std::string_view url, std::string& error
 
 // A non-blocking TCP socket whose connect has started (or finished); -1 with errno set on failure.
 // TCP_NODELAY is on: every benchmark message is small and latency is what is measured.
-int startConnect(const Endpoint& endpoint);
+// `source` > 0: bind first to loopback address 127.0.1.1 + (source - 1) (127.0.1.1, 127.0.1.2,
+// ... 127.0.2.0, ...), the port chosen at connect time (IP_BIND_ADDRESS_NO_PORT), so each source
+// address has its own ephemeral ports towards the node.
+int startConnect(const Endpoint& endpoint, uint32_t source = 0);
 
 // CLOCK_MONOTONIC in nanoseconds: the one clock every timestamp of a run uses.
 uint64_t monotonicNanos();

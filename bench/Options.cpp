@@ -60,6 +60,9 @@ Paths ({party}, {room}, {id} are replaced; {id} is a unique client id):
 Measuring the server:
   --pid PID             read VmRSS of PID from /proc before connecting, after --settle and
                         at the end; reports RSS per open connection
+  --source-addresses N  bind the WebSocket clients to N loopback source addresses, 127.0.1.1
+                        upwards (client i to the (i mod N)-th), to open more connections to
+                        one node than one address has ephemeral ports (0: the kernel picks)
 
 Output:
   --json                print one JSON object on stdout (the summary goes to stderr)
@@ -191,6 +194,7 @@ ParseResult parseOptions(int argc, char** argv, Options& o, std::string& error) 
         {"--post-path", text(o.postPath)},
         {"--health-path", text(o.healthPath)},
         {"--pid", count(o.pid, 1, INT32_MAX)},
+        {"--source-addresses", count(o.sourceAddresses, 0, 65000)},
     };
     std::map<std::string_view, bool*> flags = {{"--json", &o.json}, {"--quiet", &o.quiet}};
     o.urls = {"http://127.0.0.1:1999"};

@@ -38,6 +38,10 @@ struct Options {
     uint32_t writers = 0;  // ws mode: clients that send; 0 means one per room
     uint32_t threads = 1;  // threads for the WebSocket clients
     int pid = 0;           // server process whose RSS is read; 0: none
+    // WebSocket clients bind their sockets to this many loopback source addresses, 127.0.1.1
+    // upwards, client i to the (i mod N)-th: past one address's ~28,000 ephemeral ports to one
+    // node. 0: the kernel picks the source address.
+    uint32_t sourceAddresses = 0;
     std::string wsPath = "/parties/{party}/{room}?_pk={id}";
     std::string postPath = "/v1/parties/{party}/{room}/broadcast";
     bool subprotocol = true;  // offer partyline.v1

@@ -4,7 +4,7 @@
 #
 #   bash bench/targets.sh [FIGURE ...]      from the repository root, after scripts/build.sh
 #
-# FIGURE is one of: latency fanout ceiling rss acked floor rooms (default: all of them).
+# FIGURE is one of: latency fanout ceiling rss acked floor rooms many (default: all but many).
 # Reports go to $PARTYLINE_BENCH_OUT (default bench-results/<date>), one file per run, the
 # tool's summary and its --json object; summary.txt lists the headline of each run.
 # PARTYLINE_BENCH_RUNS repeats each run (default 3). Needs `ulimit -n` of 20000 for rss.
@@ -39,7 +39,7 @@ trap stop_node EXIT
 # Starts a fresh node and waits for /readyz; sets node_pid and nats_url.
 start_node() {
     data=$(mktemp -d /tmp/bench-data-XXXX)
-    "$BIN" serve --config bench/bench-node.yaml --listen "127.0.0.1:$PORT" --data "$data" \
+    "$BIN" serve --config "${BENCH_CONFIG:-bench/bench-node.yaml}" --listen "127.0.0.1:$PORT" --data "$data" \
         >"$data/node.log" 2>&1 &
     node_pid=$!
     for _ in $(seq 300); do
@@ -136,6 +136,48 @@ figure_rooms() {
     for i in $(seq "$RUNS"); do
         run "rooms-storm-$i" --clients 8000 --rooms 8000 --connect-rate 8000 --rate 0 --duration 1 --settle 1
     done
+}
+
+# 100,000 WebSockets on one node: 99,000 idle clients in 99 rooms held open by one tool (their
+# source addresses spread over 127.0.1.1-8, past one address's ephemeral ports), then a second
+# tool's 1,000-client room broadcast to at 200 writes/s while the rest idle, its /healthz timed
+# with every connection open. RSS per connection is the idle tool's (node RSS after it opened).
+# The node holds one descriptor per connection: where the hard limit on open files is lower
+# (and cannot be raised without CAP_SYS_RESOURCE), the idle clients are what fits under it.
+figure_many() {
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    local fit=$(($(ulimit -n) - 3000)) idle_clients=99000
+    if ((fit < idle_clients)); then
+        idle_clients=$((fit / 99 * 99))
+        echo "targets.sh: open files are limited to $(ulimit -n) per process: $idle_clients idle clients, not 99,000" |
+            tee -a "$OUT/summary.txt" >&2
+    fi
+    BENCH_CONFIG=bench/bench-node-100k.yaml start_node
+    local before
+    before=$(cpu_busy)
+    "$BENCH" --url "http://127.0.0.1:$PORT" --pid "$node_pid" --json --quiet --clients "$idle_clients" --rooms 99 \
+        --room-prefix idle- --source-addresses 8 --threads 2 --connect-rate 4000 --connect-timeout 120 \
+        --settle 5 --rate 0 --duration 60 >"$OUT/many-idle.json" 2>"$OUT/many-idle.txt" &
+    local idle=$!
+    # The idle clients are open once the node counts them (at most 3 minutes).
+    for _ in $(seq 1800); do
+        local open
+        open=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '/^partyline_connections /{print $2}')
+        [[ ${open%.*} -ge $idle_clients ]] 2>/dev/null && break
+        sleep 0.1
+    done
+    local status=0
+    "$BENCH" --url "http://127.0.0.1:$PORT" --json --quiet --clients 1000 --room-prefix hot- \
+        --rate 200 --duration 20 >"$OUT/many-hot.json" 2>"$OUT/many-hot.txt" || status=$?
+    wait "$idle" || true
+    local ticks=$(($(cpu_busy) - before))
+    stop_node
+    {
+        printf 'many (exit %d, machine busy %s CPU-s): %d idle + a 1,000-client room at 200 writes/s\n' \
+            "$status" "$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/hz}')" "$idle_clients"
+        grep -E '^(clients|server) ' "$OUT/many-idle.txt" | sed 's/^/    idle: /'
+        grep -E '^(clients|health|writes|delivered|rate|latency|result) ' "$OUT/many-hot.txt" | sed 's/^/    hot:  /'
+    } | tee -a "$OUT/summary.txt"
 }
 
 figures=("$@")

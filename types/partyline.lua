@@ -23,10 +23,20 @@
 ---@field headers table<string, string>?
 ---@field body string|table? a table is sent as JSON
 
+---@class PresenceEntry
+---@field id string the connection's id
+---@field node string the node that holds it
+---@field info any its conn.presence, decoded; nil when none
+
+---@class PresenceChange
+---@field joined PresenceEntry[] connections that joined, or whose info changed (the new entry)
+---@field left PresenceEntry[] connections that left, or whose info changed (the old entry)
+
 ---@class Connection
 ---@field id string
 ---@field state table kept for the connection's life
 ---@field tags string[]
+---@field presence any what room:presence() shows of it on every node: JSON-able, at most 1 KiB encoded; read when the handler returns
 ---@field binary boolean whether the frame being handled was binary
 ---@field auth table? the verified token's claims (read-only), nil without auth
 local Connection = {}
@@ -128,6 +138,10 @@ function Room:append(data, opts) end
 ---@return integer connections of the room on every node
 function Room:count() end
 
+--- Every connection of the room on every node, by node then id, as last announced.
+---@return PresenceEntry[]
+function Room:presence() end
+
 ---@param id string
 ---@return Connection?
 function Room:connection(id) end
@@ -162,6 +176,7 @@ function Room:getAlarm() end
 ---@field onRequest fun(room: Room, req: Request): (Response|string|nil)?
 ---@field onWrite fun(room: Room, write: Write)?
 ---@field onAlarm fun(room: Room)?
+---@field onPresence fun(room: Room, change: PresenceChange)? connections joined, left or changed conn.presence, on any node
 
 --- An HTTP call to an allowed host (the fetch configuration); the handler waits.
 ---@param url string

@@ -234,6 +234,7 @@ void HttpServer::makeHandlers() {
     logEndpoints_ = std::make_unique<LogEndpoints>(
         LogEndpointsDeps{deps_.rooms, deps_.parties, routers_, deps_.bus, deps_.limits, deps_.reload,
                          deps_.publishSeconds, bodies_.get(), deps_.writeRate, &proxies_});
+    presence_ = std::make_unique<PresenceEndpoint>(deps_.rooms, deps_.parties);
     gate_ = std::make_unique<AccessGate>(deps_.apiKeys, deps_.apiInsecure, deps_.origins, proxies_);
     admission_ = std::make_unique<ConnectionAdmission>(deps_.limits, proxies_);
     counters_.countedPeer = [] { return tCountedPeer; };
@@ -370,6 +371,8 @@ int HttpServer::handle(mg_connection* conn) {
         case Route::Kind::History:
         case Route::Kind::Reload:
             return logEndpoints_->handle(conn, r);
+        case Route::Kind::Presence:
+            return presence_->handle(conn, r, clientOf(conn));
         case Route::Kind::Room:
             return handleRoom(conn, r);
         case Route::Kind::Connect:

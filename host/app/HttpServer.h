@@ -1,11 +1,12 @@
 // HttpServer: the node's front door, on CivetWeb: its lifecycle (start, drain, stop), the
 // connection limits, and the routing of every request. It answers /healthz, /readyz and /metrics
 // (on ops_listen too, through OpsListener), hands room requests to the room's shard, upgrades to
-// WebSocketUpgrade and the /v1/ control API to LogEndpoints. Against clients that would hold its
-// workers: ConnectionAdmission's per-address limits when a worker takes a connection, the head's
-// deadline (CivetWeb's request_timeout_ms), RequestFraming before routing, BodyReader's deadline. CivetWeb's
-// own WebSocket code is not used: it allocates a frame's declared length before reading it and its writes
-// block on a client that does not read. Must not: encode an answer itself (HttpIo does) or run Lua.
+// WebSocketUpgrade and the /v1/ control API to LogEndpoints (a room's presence to PresenceEndpoint). Against
+// clients that would hold its workers: ConnectionAdmission's per-address limits when a worker takes a
+// connection, the head's deadline (CivetWeb's request_timeout_ms), RequestFraming before routing,
+// BodyReader's deadline. CivetWeb's own WebSocket code is not used: it allocates a frame's declared length
+// before reading it and its writes block on a client that does not read. Must not: encode an answer itself
+// (HttpIo does) or run Lua.
 //
 // Threads: handlers run on CivetWeb worker threads. They never run Lua: they post to shards and,
 // for HTTP, wait for the shard's answer.
@@ -22,6 +23,7 @@
 #include "app/ConnectionAdmission.h"
 #include "app/LogEndpoints.h"
 #include "app/OpsListener.h"
+#include "app/PresenceEndpoint.h"
 #include "app/ServerCounters.h"
 #include "app/StaticFiles.h"
 #include "app/WebSocketUpgrade.h"
@@ -129,6 +131,7 @@ class HttpServer {
     std::unique_ptr<Executor> joins_;
     std::unique_ptr<WebSocketUpgrade> upgrade_;
     std::unique_ptr<LogEndpoints> logEndpoints_;      // the /v1/ control API
+    std::unique_ptr<PresenceEndpoint> presence_;      // GET /v1/parties/:party/:room/presence
     std::unique_ptr<AccessGate> gate_;                // asked before the control API and every room
     std::unique_ptr<ConnectionAdmission> admission_;  // per-address limits, before a request is read
     ConnectionPeer peers_;                            // a new connection's peer, for admission_

@@ -105,13 +105,15 @@ Route route(std::string_view rawPath) {
         r.party = "main";
         roomIndex = 1;
     } else if (parts.size() >= 5 && parts[0] == "v1" && parts[1] == "parties") {
-        // /v1/parties/:party/:room/broadcast|history, /v1/parties/:party/reload
+        // /v1/parties/:party/:room/broadcast|history|presence, /v1/parties/:party/reload
         if (!decodeInto(parts[2], r.party, "party name") || !decodeInto(parts[3], r.room, "room id"))
             return r;
         if (parts.size() == 5 && parts[4] == "broadcast")
             r.kind = Route::Kind::Broadcast;
         else if (parts.size() == 5 && parts[4] == "history")
             r.kind = Route::Kind::History;
+        else if (parts.size() == 5 && parts[4] == "presence")
+            r.kind = Route::Kind::Presence;
         else
             r = kindOnly(Route::Kind::Other);
         return r;

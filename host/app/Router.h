@@ -14,7 +14,19 @@ namespace partyline {
 
 struct Route {
     // Connect: GET /v1/connect, the multiplexed WebSocket (partyline.mux.v1).
-    enum class Kind { Room, Broadcast, History, Reload, Connect, Health, Ready, Metrics, Other, BadRequest };
+    enum class Kind {
+        Room,
+        Broadcast,
+        History,
+        Presence,
+        Reload,
+        Connect,
+        Health,
+        Ready,
+        Metrics,
+        Other,
+        BadRequest
+    };
     Kind kind = Kind::Other;
     std::string party;
     std::string room;

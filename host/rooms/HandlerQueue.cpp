@@ -6,6 +6,7 @@ extern "C" {
 }
 
 #include "core/Log.h"
+#include "lua/Json.h"
 #include "lua/State.h"
 #include "rooms/FetchApi.h"
 #include "rooms/RoomApi.h"
@@ -65,11 +66,16 @@ Status HandlerQueue::loadState(const std::shared_ptr<const Script>& script) {
     hasOnWrite_ = lua_isfunction(L, -1);
     RoomApi::rawField(L, -2, "onBeforeConnect");
     admitsAll_ = !lua_isfunction(L, -1);
-    lua_pop(L, 3);
+    RoomApi::rawField(L, -3, "onPresence");
+    hasOnPresence_ = lua_isfunction(L, -1);
+    lua_pop(L, 4);
     RoomApi::pushRoom(L, view_);
     roomRef_ = luaL_ref(L, LUA_REGISTRYINDEX);
     for (auto& [id, ref] : connections_) {
         RoomApi::pushConn(L, view_, id);
+        // The new state's conn tables start as the old ones were announced.
+        if (auto info = presence_.find(id); info != presence_.end() && lua::pushJson(L, info->second))
+            lua_setfield(L, -2, "presence");
         ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
     enqueue({"onStart",
@@ -108,6 +114,7 @@ void HandlerQueue::callOnConnect(const std::string& id, HttpRequest request) {
         luaL_unref(L, LUA_REGISTRYINDEX, old->second);
         connections_.erase(old);
     }
+    presence_.erase(id);
     RoomApi::pushConn(L, view_, id);
     connections_.emplace(id, luaL_ref(L, LUA_REGISTRYINDEX));
     enqueue({"onConnect",
@@ -139,6 +146,7 @@ void HandlerQueue::callOnClose(const std::string& id, uint16_t code, std::string
     if (it == connections_.end()) return;
     int ref = it->second;
     connections_.erase(it);
+    presence_.erase(id);
     if (!lua_) return;
     enqueue({"onClose",
              [this, ref, code, reason = std::move(reason), id, generation = generation_](lua_State* co) {
@@ -231,6 +239,22 @@ void HandlerQueue::callOnWrite(const LogEntry& entry) {
              {}});
 }
 
+void HandlerQueue::callOnPresence(PresenceChange change) {
+    if (!lua_) return;
+    auto shared = std::make_shared<PresenceChange>(std::move(change));
+    enqueue({"onPresence",
+             [this, shared](lua_State* co) {
+                 lua_rawgeti(co, LUA_REGISTRYINDEX, roomRef_);
+                 lua_createtable(co, 0, 2);
+                 RoomApi::pushPresenceList(co, shared->joined);
+                 lua_setfield(co, -2, "joined");
+                 RoomApi::pushPresenceList(co, shared->left);
+                 lua_setfield(co, -2, "left");
+                 return 2;
+             },
+             {}});
+}
+
 void HandlerQueue::respondBroken(const Respond& respond) const {
     respond(HttpResponse::text(
         500, "party '" + view_.partyName() + "' cannot run its script: " + scriptError_.message() + "\n"));
@@ -242,11 +266,46 @@ void HandlerQueue::pushRoomAndRequest(lua_State* co, const HttpRequest& request)
     RoomApi::pushRequest(co, request);
 }
 
-int HandlerQueue::pushConnection(lua_State* L, const std::string& id) const {
+int HandlerQueue::pushConnection(lua_State* L, const std::string& id) {
     auto it = connections_.find(id);
     if (it == connections_.end()) return 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
+    touched_.insert(id);
     return 1;
+}
+
+void HandlerQueue::readPresence(const char* handler) {
+    if (!lua_) return;
+    lua_State* L = lua_->L();
+    if (touchedAll_) {
+        for (const auto& [id, ref] : connections_) readPresenceOf(L, id, ref, handler);
+    } else {
+        for (const auto& id : touched_)
+            if (auto it = connections_.find(id); it != connections_.end())
+                readPresenceOf(L, id, it->second, handler);
+    }
+    touched_.clear();
+    touchedAll_ = false;
+}
+
+void HandlerQueue::readPresenceOf(lua_State* L, const std::string& id, int ref, const char* handler) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    int conn = lua_gettop(L);
+    auto info = RoomApi::readPresence(L, conn);
+    std::string& announced = presence_[id];
+    if (info && info.value() != announced) {
+        announced = info.value();
+        view_.setPresence(id, announced);
+    } else if (!info) {
+        context_.luaErrors++;
+        log::error("lua", "conn.presence refused, the value before stays: " + info.status().message(),
+                   {{"room", room()}, {"handler", handler}, {"conn", id}});
+        lua_pushliteral(L, "presence");
+        if (announced.empty() || !lua::pushJson(L, announced)) lua_pushnil(L);
+        lua_rawset(L, conn);
+    }
+    if (announced.empty()) presence_.erase(id);
+    lua_settop(L, conn - 1);
 }
 
 // ---- Lua calls, one at a time ------------------------------------------------
@@ -282,6 +341,8 @@ void HandlerQueue::startCall(LuaCall call) {
     lua_xmove(L, co, 1);  // the handler
     lua_pop(L, 1);        // the module table
     callers_.clear();     // onRequest's pushArgs sets them
+    touched_.clear();
+    touchedAll_ = false;
     int nargs = call.pushArgs(co);
     if (nargs < 0) {
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
@@ -309,6 +370,7 @@ void HandlerQueue::finishCall(int nresults, const Status& error) {
         log::error("lua", error.message(), {{"room", room()}, {"handler", done.call.handler}});
     }
     if (done.call.done) done.call.done(done.co, error.isOk() ? nresults : 0, error);
+    readPresence(done.call.handler);
     if (lua_) {
         lua_settop(done.co, 0);
         luaL_unref(lua_->L(), LUA_REGISTRYINDEX, done.ref);

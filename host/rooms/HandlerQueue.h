@@ -3,7 +3,9 @@
 // order they were queued.
 //
 // It builds every Lua value a handler is given (room, conn, req, the write of
-// onWrite), and resumes a handler that waits for the log or a blocking call.
+// onWrite, the change of onPresence), resumes a handler that waits for the log
+// or a blocking call, and, when a handler returns, reads the conn.presence of
+// the connections it had and hands a change to the shard (ShardView::setPresence).
 // It neither reads nor writes the log and sends nothing to connections: the
 // shard does, and the bindings reach it through ShardView.
 //
@@ -19,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,7 @@
 #include "rooms/HistoryPage.h"
 #include "rooms/Http.h"
 #include "rooms/Party.h"
+#include "rooms/PresenceRoster.h"
 #include "rooms/ShardContext.h"
 #include "rooms/ShardView.h"
 
@@ -64,6 +68,8 @@ class HandlerQueue {
     bool canRun() const { return lua_ && scriptError_.isOk(); }
     // The strand, or a bus thread holding it (Strand::tryRun).
     bool hasOnWrite() const { return hasOnWrite_; }
+    // The running script has onPresence.
+    bool hasOnPresence() const { return hasOnPresence_; }
     // Any thread: the running script has no onBeforeConnect, so every WebSocket is admitted.
     bool admitsAll() const { return admitsAll_.load(); }
 
@@ -82,6 +88,8 @@ class HandlerQueue {
     void callOnAlarm(std::function<void(bool taken)> done);
     // onWrite(room, {seq=, data=, binary=}), when the script has onWrite.
     void callOnWrite(const LogEntry& entry);
+    // onPresence(room, {joined = {...}, left = {...}}), each entry {id=, node=, info=}.
+    void callOnPresence(PresenceChange change);
 
     // Resume the running handler with what it waited for.
     void resumeAfterPublish(Result<uint64_t> result);
@@ -100,8 +108,12 @@ class HandlerQueue {
     const std::vector<std::string>& callers() const { return callers_; }
     // The page a resumed room:history reads; null when none came.
     const Result<HistoryPage>* history() const { return history_ ? &*history_ : nullptr; }
-    // Pushes the conn table of `id` and returns 1, or pushes nothing and returns 0.
-    int pushConnection(lua_State* L, const std::string& id) const;
+    // Pushes the conn table of `id` and returns 1, or pushes nothing and returns 0. The running
+    // handler had it: its conn.presence is read when the handler returns.
+    int pushConnection(lua_State* L, const std::string& id);
+    // The running handler had every conn table (room:connections): each conn.presence is read
+    // when it returns.
+    void touchedAll() { touchedAll_ = true; }
     // Every conn table in the Lua registry, by connection id.
     const std::map<std::string, int>& connectionRefs() const { return connections_; }
     // This node makes blocking calls (room.storage, alarms): callBlocking may be used.
@@ -140,6 +152,10 @@ class HandlerQueue {
     void resumeWith(const Resumer& push);
     void respondBroken(const Respond& respond) const;
     void pushRoomAndRequest(lua_State* co, const HttpRequest& request) const;
+    // After a handler: the conn.presence of each connection it had, announced when it changed,
+    // refused (logged, and set back) when it is not JSON or over kMaxPresenceInfoBytes.
+    void readPresence(const char* handler);
+    void readPresenceOf(lua_State* L, const std::string& id, int ref, const char* handler);
     std::string room() const;
 
     ShardContext& context_;
@@ -154,6 +170,7 @@ class HandlerQueue {
     int roomRef_ = 0;          // the `room` table
     uint64_t generation_ = 0;  // bumped when a reload replaces the Lua state
     bool hasOnWrite_ = false;
+    bool hasOnPresence_ = false;
     // The running script loaded and has no onBeforeConnect. Any thread reads it; the strand writes it.
     std::atomic<bool> admitsAll_{false};
     std::map<std::string, int> connections_;  // connection id -> its conn table in the registry
@@ -161,6 +178,10 @@ class HandlerQueue {
     std::optional<Running> running_;
     std::optional<Result<HistoryPage>> history_;  // for the handler waiting in room:history
     std::vector<std::string> callers_;            // of the running handler, see callers()
+    // Connections whose conn table the running handler had, for readPresence.
+    std::set<std::string> touched_;
+    bool touchedAll_ = false;
+    std::map<std::string, std::string> presence_;  // connection id -> its conn.presence as announced (JSON)
 };
 
 }  // namespace partyline

@@ -1,25 +1,42 @@
 #include "rooms/Presence.h"
 
-#include <cstdlib>
+#include "core/Crypto.h"
+#include "core/Log.h"
 
 namespace partyline {
 namespace {
 
-// A node re-announces its connection count this often, and is forgotten
-// after three missed announcements.
-constexpr auto kAnnounceEvery = std::chrono::seconds(5);
-constexpr auto kRemoteExpiry = std::chrono::seconds(15);
-// Connection changes within this window go out as one announcement.
-constexpr std::chrono::milliseconds kAnnounceDelay{10};
+// 16 random bytes in hex: a restarted shard on the same node is a new instance to the others.
+std::string newEpoch() {
+    unsigned char bytes[16] = {};
+    if (!crypto::randomBytes(bytes, sizeof bytes)) {  // a clock value still differs between instances
+        auto now = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+        for (size_t i = 0; i < 8; ++i) bytes[i] = uint8_t(now >> (8 * i));
+    }
+    char hex[32];
+    crypto::hexTo(bytes, sizeof bytes, hex);
+    return std::string(hex, sizeof hex);
+}
 
 }  // namespace
 
 Presence::Presence(ShardContext& context, Strand& strand, std::string subject)
-    : context_(context), strand_(strand), subject_(std::move(subject)) {}
+    : context_(context),
+      strand_(strand),
+      subject_(std::move(subject)),
+      epoch_(newEpoch()),
+      roster_(context.nodeId),
+      started_(Clock::now()) {}
 
 Presence::~Presence() = default;
 
-// Messages: "<node> <count>" announces a count; "? <node>" asks every node to announce.
+void Presence::after(std::chrono::milliseconds delay, std::function<void()> task) {
+    // Timer thread: post to the strand, keeping the owner alive until the task ran.
+    context_.timer.after(delay, [this, owner = owner_, task = std::move(task)] {
+        if (auto keep = owner.lock()) strand_.post([keep, task] { task(); });
+    });
+}
+
 void Presence::start() {
     if (subscription_ || stopped_) return;
     // Bus thread: post to the strand, keeping the owner alive until the task ran.
@@ -29,67 +46,167 @@ void Presence::start() {
     });
     if (!sub) return;
     subscription_ = std::move(sub.value());
-    context_.bus.publishEphemeral(subject_, "? " + context_.nodeId);
+    started_ = Clock::now();
+    ask("");
 }
 
-void Presence::receive(const std::string& message) {
-    size_t space = message.find(' ');
-    if (space == std::string::npos || stopped_) return;
-    std::string first = message.substr(0, space), rest = message.substr(space + 1);
-    if (first == "?") {
-        if (rest != context_.nodeId) announce();
+void Presence::ask(const std::string& of) {
+    PresenceMessage m;
+    m.kind = PresenceMessage::Kind::Ask;
+    m.node = context_.nodeId;
+    m.of = of;
+    context_.bus.publishEphemeral(subject_, encodePresence(m));
+}
+
+void Presence::receive(const std::string& text) {
+    if (stopped_) return;
+    auto message = decodePresence(text);
+    if (!message) {
+        log::debug("presence", message.status().message(), {{"subject", subject_}});
         return;
     }
-    if (first == context_.nodeId) return;
-    char* end = nullptr;
-    unsigned long long count = std::strtoull(rest.c_str(), &end, 10);
-    if (end == rest.c_str()) return;
-    if (count == 0)
-        remotes_.erase(first);
-    else
-        remotes_[first] = {size_t(count), Clock::now()};
+    if (message->kind == PresenceMessage::Kind::Ask) {
+        if (message->node != context_.nodeId && (message->of.empty() || message->of == context_.nodeId))
+            announceFull();
+        return;
+    }
+    auto heard = roster_.receive(message.value(), Clock::now());
     recount();
+    if (heard == PresenceRoster::Heard::OutOfStep) {
+        auto now = Clock::now();
+        auto [last, first] = asked_.try_emplace(message->node, now);
+        if (first || now - last->second >= kAskEvery) {
+            last->second = now;
+            ask(message->node);
+        }
+    }
+    if (heard == PresenceRoster::Heard::Changed) viewChanged();
 }
 
 void Presence::recount() {
-    size_t remote = 0;
-    for (const auto& [node, r] : remotes_) remote += r.count;
+    size_t remote = roster_.count();
     remoteCount_ = remote;
-    totalCount_ = local_ + remote;
+    totalCount_ = local_.size() + remote;
 }
 
+void Presence::localJoined(const std::string& id) {
+    local_[id] = std::string();
+    localChanged(id);
+}
+
+void Presence::localLeft(const std::string& id) {
+    if (local_.erase(id)) localChanged(id);
+}
+
+void Presence::localInfo(const std::string& id, std::string info) {
+    auto it = local_.find(id);
+    if (it == local_.end() || it->second == info) return;
+    it->second = std::move(info);
+    localChanged(id);
+}
+
+void Presence::localChanged(const std::string& id) {
+    dirty_.insert(id);
+    recount();
+    viewChanged();
+    if (announceScheduled_ || stopped_) return;
+    announceScheduled_ = true;
+    after(kAnnounceDelay, [this] { announce(); });
+}
+
+// What changed since the last announcement, as a diff; the whole list when the diff would not
+// fit one message, or the others have not heard this instance yet.
 void Presence::announce() {
     announceScheduled_ = false;
-    lastAnnounce_ = Clock::now();
-    size_t local = stopped_ ? 0 : local_;
-    context_.bus.publishEphemeral(subject_, context_.nodeId + " " + std::to_string(local));
+    if (stopped_) return;
+    if (!announcedOnce_) return announceFull();
+    PresenceMessage m;
+    m.kind = PresenceMessage::Kind::Diff;
+    m.node = context_.nodeId;
+    m.epoch = epoch_;
+    m.base = version_;
+    m.version = version_ + 1;
+    m.count = local_.size();
+    // Only the connections that changed since: a diff costs what changed, not the room's size.
+    for (const auto& id : dirty_) {
+        auto now = local_.find(id);
+        auto before = announced_.find(id);
+        if (now == local_.end()) {
+            if (before != announced_.end()) m.gone.push_back(id);
+        } else if (before == announced_.end() || before->second != now->second) {
+            m.set.push_back({id, now->second});
+        }
+    }
+    if (m.set.empty() && m.gone.empty()) return dirty_.clear();
+    std::string text = encodePresence(m);
+    if (text.size() > kMaxPresenceMessageBytes) return announceFull();
+    version_ = m.version;
+    for (const auto& id : m.gone) announced_.erase(id);
+    for (const auto& item : m.set) announced_[item.id] = item.info;
+    dirty_.clear();
+    context_.bus.publishEphemeral(subject_, std::move(text));
 }
 
-void Presence::localChanged(size_t count) {
-    local_ = count;
-    recount();
-    if (announceScheduled_) return;
-    announceScheduled_ = true;
-    // Timer thread: post to the strand, keeping the owner alive until the task ran.
-    context_.timer.after(kAnnounceDelay, [this, owner = owner_] {
-        if (auto keep = owner.lock()) strand_.post([this, keep] { announce(); });
-    });
+void Presence::announceFull() {
+    ++version_;
+    announced_ = stopped_ ? std::map<std::string, std::string>() : local_;
+    dirty_.clear();
+    announcedOnce_ = true;
+    lastFull_ = Clock::now();
+    for (auto& part : encodeFullList(context_.nodeId, epoch_, version_, announced_))
+        context_.bus.publishEphemeral(subject_, std::move(part));
 }
 
 void Presence::heartbeat() {
     if (stopped_) return;
     auto now = Clock::now();
-    for (auto it = remotes_.begin(); it != remotes_.end();)
-        it = now - it->second.seen > kRemoteExpiry ? remotes_.erase(it) : std::next(it);
+    if (roster_.forgetSilent(now, kRemoteExpiry)) viewChanged();
+    for (auto it = asked_.begin(); it != asked_.end();)
+        it = now - it->second > kRemoteExpiry ? asked_.erase(it) : std::next(it);
     recount();
-    if (now - lastAnnounce_ >= kAnnounceEvery) announce();
+    if (now - lastFull_ >= kAnnounceEvery) announceFull();
 }
 
 void Presence::stop() {
     if (stopped_) return;
     stopped_ = true;
-    announce();  // count 0: other nodes forget this one now
+    announceFull();  // an empty list: other nodes forget this one now
     subscription_.reset();
+}
+
+PresenceView Presence::view() const {
+    PresenceView view;
+    for (const auto& [id, info] : local_) view.emplace(std::make_pair(context_.nodeId, id), info);
+    roster_.addTo(view);
+    return view;
+}
+
+std::vector<PresenceEntry> Presence::entries() const {
+    std::vector<PresenceEntry> out;
+    for (const auto& [key, info] : view()) out.push_back({key.second, key.first, info});
+    return out;
+}
+
+void Presence::snapshot(std::function<void(std::vector<PresenceEntry>)> answer) {
+    auto waited = Clock::now() - started_;
+    if (waited >= kGatherWindow || stopped_) return answer(entries());
+    auto rest = std::chrono::ceil<std::chrono::milliseconds>(kGatherWindow - waited);
+    after(rest, [this, answer = std::move(answer)] { answer(entries()); });
+}
+
+void Presence::viewChanged() {
+    if (!listener_ || notifyScheduled_ || stopped_ || (wanted_ && !wanted_())) return;
+    notifyScheduled_ = true;
+    after(kNotifyDelay, [this] { notify(); });
+}
+
+void Presence::notify() {
+    notifyScheduled_ = false;
+    if (stopped_ || !listener_) return;
+    PresenceView now = view();
+    PresenceChange change = diffViews(notified_, now);
+    notified_ = std::move(now);
+    if (!change.empty()) listener_(std::move(change));
 }
 
 }  // namespace partyline

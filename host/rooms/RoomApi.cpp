@@ -183,6 +183,7 @@ int RoomApi::roomConnections(lua_State* L) {
     size_t tagLen = 0;
     const char* tag = luaL_optlstring(L, 2, nullptr, &tagLen);
     const std::map<std::string, int>& refs = view.handlers().connectionRefs();
+    view.handlers().touchedAll();
     lua_createtable(L, tag ? 0 : int(refs.size()), 0);
     int list = lua_gettop(L);
     lua_Integer i = 0;
@@ -194,6 +195,45 @@ int RoomApi::roomConnections(lua_State* L) {
             lua_rawseti(L, list, ++i);
     }
     return 1;
+}
+
+// room:presence(): every connection of the room on every node, as last announced.
+int RoomApi::roomPresence(lua_State* L) {
+    pushPresenceList(L, viewOf(L).presence());
+    return 1;
+}
+
+void RoomApi::pushPresenceList(lua_State* L, const std::vector<PresenceEntry>& entries) {
+    lua::pushArray(L, int(entries.size()));
+    lua_Integer i = 0;
+    for (const auto& e : entries) {
+        lua_createtable(L, 0, 3);
+        setString(L, "id", e.id);
+        setString(L, "node", e.node);
+        if (!e.info.empty() && lua::pushJson(L, e.info)) lua_setfield(L, -2, "info");
+        lua_rawseti(L, -2, ++i);
+    }
+}
+
+Result<std::string> RoomApi::readPresence(lua_State* L, int conn) {
+    conn = lua_absindex(L, conn);
+    int type = rawField(L, conn, "presence");
+    if (type == LUA_TNIL || (type == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == lua::jsonNull())) {
+        lua_pop(L, 1);
+        return std::string();
+    }
+    auto json = lua::toJson(L, -1);
+    lua_pop(L, 1);
+    if (!json)
+        return Status(Code::InvalidArgument,
+                      "conn.presence must be a value JSON can hold (a table of strings, "
+                      "numbers, booleans and tables): " +
+                          json.status().message());
+    if (json->size() > kMaxPresenceInfoBytes)
+        return Status(Code::TooLarge, "conn.presence is " + std::to_string(json->size()) +
+                                          " bytes as JSON, over the limit of " +
+                                          std::to_string(kMaxPresenceInfoBytes));
+    return json;
 }
 
 // room:history{since = seq, limit = n} -> a list of {seq=, data=, binary=},
@@ -294,9 +334,10 @@ void RoomApi::pushRoom(lua_State* L, ShardView& view) {
                                        {"count", roomCount},
                                        {"connection", roomConnection},
                                        {"connections", roomConnections},
+                                       {"presence", roomPresence},
                                        {"history", roomHistory},
                                        {nullptr, nullptr}};
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     setString(L, "id", view.roomId());
     setString(L, "party", view.partyName());
     setString(L, "node", view.nodeId());

@@ -10,9 +10,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "core/Status.h"
 #include "rooms/Client.h"
 #include "rooms/Http.h"
+#include "rooms/PresenceRoster.h"
 
 struct lua_State;
 
@@ -34,6 +37,11 @@ struct RoomApi {
     // script returns (its handler table, a handler's answer) outside the protected call: there a
     // metamethod's error could not be caught and would abort the process.
     static int rawField(lua_State* L, int table, const char* name);
+    // The conn table at `conn`'s conn.presence (a raw read) as JSON text; empty for nil or
+    // json.null. InvalidArgument when JSON cannot hold it, TooLarge over kMaxPresenceInfoBytes.
+    static Result<std::string> readPresence(lua_State* L, int conn);
+    // Pushes a list of {id=, node=, info=} (info decoded; nil when there is none).
+    static void pushPresenceList(lua_State* L, const std::vector<PresenceEntry>& entries);
 
    private:
     static int publishWrite(lua_State* L, bool append);
@@ -42,6 +50,7 @@ struct RoomApi {
     static int roomCount(lua_State* L);
     static int roomConnection(lua_State* L);
     static int roomConnections(lua_State* L);
+    static int roomPresence(lua_State* L);
     static int roomHistory(lua_State* L);
     static int historyRead(lua_State* L, int status, intptr_t context);
     static bool inHandler(lua_State* L, ShardView& view);

@@ -21,8 +21,9 @@ extern "C" {
 
 namespace partyline {
 
-const std::vector<std::string> kHandlerNames = {"onStart", "onBeforeConnect", "onConnect", "onMessage",
-                                                "onClose", "onRequest",       "onWrite",   "onAlarm"};
+const std::vector<std::string> kHandlerNames = {"onStart",   "onBeforeConnect", "onConnect",
+                                                "onMessage", "onClose",         "onRequest",
+                                                "onWrite",   "onAlarm",         "onPresence"};
 
 namespace {
 
@@ -95,6 +96,8 @@ class NoShard final : public ShardView {
     RoomLinks* links() const override { return nullptr; }
     size_t totalCount() const override { return 0; }
     Client* client(const std::string&) const override { return nullptr; }
+    std::vector<PresenceEntry> presence() const override { return {}; }
+    void setPresence(const std::string&, std::string) override {}
     void publish(std::string, PublishOptions) override { unused(); }
     void readHistory(uint64_t, size_t) override { unused(); }
     HandlerQueue& handlers() override { unused(); }

@@ -36,6 +36,12 @@ std::shared_ptr<Shard> Shard::create(ShardContext& context, const Party& party, 
     // Their bus and timer callbacks keep the shard alive until the task they post has run.
     shard->handlers_.setOwner(shard);
     shard->presence_.setOwner(shard);
+    // Strand: the view's changes, coalesced, for the script's onPresence.
+    shard->presence_.setListener(
+        [raw = shard.get()](PresenceChange change) {
+            if (!raw->stopped_) raw->handlers_.callOnPresence(std::move(change));
+        },
+        [raw = shard.get()] { return raw->handlers_.hasOnPresence(); });
     shard->strand_->post([shard] { shard->start(); });
     return shard;
 }
@@ -185,6 +191,12 @@ void Shard::beginAgain(std::string epoch) {
             conn.client->send(notice);
     }
     catchUpNow();
+}
+
+void Shard::presenceSnapshot(std::function<void(std::vector<PresenceEntry>)> answer) {
+    strand_->post([self = shared_from_this(), answer = std::move(answer)]() mutable {
+        self->presence_.snapshot(std::move(answer));
+    });
 }
 
 void Shard::catchUp() {
@@ -359,7 +371,7 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
         connectionCount_--;
     }
     connections_.emplace(id, Connection{client, after, request.remoteAddr});
-    presence_.localChanged(connections_.size());
+    presence_.localJoined(id);
     postConnectionEvent(context_, net::WebhookEventKind::Connect, partyName_, roomId_, *client);
     handlers_.callOnConnect(id, std::move(request));
 }
@@ -453,7 +465,7 @@ void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::strin
             self->connections_.erase(it);
             self->connectionCount_--;
             self->touch();
-            self->presence_.localChanged(self->connections_.size());
+            self->presence_.localLeft(client->id());
             postConnectionEvent(self->context_, net::WebhookEventKind::Close, self->partyName_, self->roomId_,
                                 *client, code, reason);
             self->handlers_.callOnClose(client->id(), code, std::move(reason));

@@ -6,8 +6,9 @@
 // it tracks the last sequence it delivered and fills any gap from the log
 // before delivering a newer write. A client that reconnects with the last
 // sequence it saw is replayed from the log before it joins the live fan-out.
-// The room's script runs in its HandlerQueue and counts of other nodes come
-// from its Presence; the shard itself runs no Lua.
+// The room's script runs in its HandlerQueue, and who is in the room on every
+// node (ids, conn.presence, counts) comes from its Presence; the shard itself
+// runs no Lua.
 //
 // Threads: the public methods may be called from any thread; each posts a
 // task to the shard's strand. Everything else, the Lua state above all, is
@@ -97,6 +98,9 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     size_t totalCount() const override { return presence_.totalCount(); }
     // Any thread: the part of totalCount() on other nodes.
     size_t remoteCount() const { return presence_.remoteCount(); }
+    // Any thread: `answer` gets every connection of the room on every node (Presence::snapshot),
+    // on the shard's strand.
+    void presenceSnapshot(std::function<void(std::vector<PresenceEntry>)> answer);
     // Timer thread, about once a second: re-announce, forget silent nodes, follow the log's epoch.
     void heartbeat();
     // Any thread: true when the shard has had no connection and no work for `idle`.
@@ -129,6 +133,10 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     const std::shared_ptr<const net::FetchPolicy>& fetchAllow() const override { return fetchAllow_; }
     RoomLinks* links() const override { return context_.links; }
     Client* client(const std::string& id) const override;
+    std::vector<PresenceEntry> presence() const override { return presence_.entries(); }
+    void setPresence(const std::string& id, std::string info) override {
+        presence_.localInfo(id, std::move(info));
+    }
     void publish(std::string data, PublishOptions options) override;
     void readHistory(uint64_t since, size_t limit) override;
     HandlerQueue& handlers() override { return handlers_; }

@@ -15,11 +15,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bus/Bus.h"
 #include "bus/KeyValue.h"
 #include "config/Config.h"
 #include "rooms/Client.h"
+#include "rooms/PresenceRoster.h"
 
 namespace partyline {
 
@@ -52,6 +54,10 @@ class ShardView {
     virtual RoomLinks* links() const = 0;
     // Connections of this room on every node, as last announced.
     virtual size_t totalCount() const = 0;
+    // Every connection of the room on every node, as last announced (Presence::entries).
+    virtual std::vector<PresenceEntry> presence() const = 0;
+    // The running handler changed connection `id`'s conn.presence to `info` (JSON; empty: nil).
+    virtual void setPresence(const std::string& id, std::string info) = 0;
     // This shard's connection `id`, or null when there is none (it closed).
     virtual Client* client(const std::string& id) const = 0;
     // Publishes `data` to the room's log; the running handler, which yields,

@@ -46,6 +46,10 @@ TEST_CASE("built-in endpoints") {
     CHECK(b.party == "chat");
     CHECK(b.room == "lobby");
     CHECK(route("/v1/parties/chat/lobby/history").kind == Route::Kind::History);
+    Route p = route("/v1/parties/chat/a%2Fb/presence");
+    CHECK(p.kind == Route::Kind::Presence);
+    CHECK(p.room == "a/b");
+    CHECK(route("/v1/parties/chat/lobby/presence/x").kind == Route::Kind::Other);
     CHECK(route("/v1/parties/chat/reload").kind == Route::Kind::Reload);
     CHECK(route("/v1/parties/chat/lobby/other").kind == Route::Kind::Other);
     CHECK(route("/index.html").kind == Route::Kind::Other);

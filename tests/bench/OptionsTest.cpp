@@ -65,3 +65,15 @@ TEST_CASE("--batch sets writes per POST and is refused in ws mode or out of rang
     CHECK(parse({"--mode", "ws", "--batch", "10"}, o, error) == ParseResult::Error);
     CHECK(error.find("--batch") != std::string::npos);
 }
+
+TEST_CASE("--source-addresses spreads clients over loopback source addresses, within range") {
+    Options o;
+    std::string error;
+    CHECK(o.sourceAddresses == 0);
+    REQUIRE(parse({"--source-addresses", "8"}, o, error) == ParseResult::Run);
+    CHECK(o.sourceAddresses == 8);
+    Options bad;
+    CHECK(parse({"--source-addresses", "70000"}, bad, error) == ParseResult::Error);
+    CHECK(error.find("--source-addresses") != std::string::npos);
+    CHECK(parse({"--source-addresses", "many"}, bad, error) == ParseResult::Error);
+}

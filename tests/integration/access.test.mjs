@@ -78,6 +78,7 @@ describe("control API with api.keys", () => {
     ["broadcast", "POST", `/v1/parties/echo/${room}/broadcast`, [], `refused-${n}`],
     ["batch broadcast", "POST", `/v1/parties/echo/${room}/broadcast`, [["Content-Type", "application/x-ndjson"]], `refused-batch-${n}-a\nrefused-batch-${n}-b\n`],
     ["history", "GET", `/v1/parties/echo/${room}/history?since=0`, [], undefined],
+    ["presence", "GET", `/v1/parties/echo/${room}/presence`, [], undefined],
     ["reload", "POST", "/v1/parties/echo/reload", [], undefined],
     ["metrics", "GET", "/metrics", [], undefined],
     ["an unknown /v1 path", "GET", "/v1/nothing", [], undefined],

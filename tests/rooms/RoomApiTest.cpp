@@ -1,5 +1,7 @@
 // The room API a script sees, over the in-memory bus: conn.state, conn.tags
-// and room:connections(tag), room:connection(id), room:history.
+// and room:connections(tag), room:connection(id), room:history, and presence:
+// conn.presence (its 1 KiB limit, values JSON cannot hold, a reload),
+// room:presence() and onPresence on two nodes.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -357,4 +359,124 @@ return Room
     auto b = std::make_shared<FakeClient>("b");
     other->connect(b, {});
     CHECK(ask(*other, b, "list") == "");
+}
+
+namespace {
+
+// conn.presence set from messages ("name X", "big N": a string of N bytes, "fn": a function,
+// "clear"); "mine" answers the connection's conn.presence as JSON, "list" room:presence(),
+// "seen" the view onPresence built, "calls" how many onPresence calls came.
+constexpr const char* kPresence = R"lua(
+local Room = {}
+local seen, calls = {}, 0
+local function line(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for _, k in ipairs(keys) do out[#out + 1] = k .. "=" .. t[k] end
+  return table.concat(out, " ")
+end
+local function info(e) return e.info ~= nil and json.encode(e.info) or "nil" end
+function Room.onConnect(room, conn, req)
+  if req.query.name then conn.presence = {name = req.query.name} end
+end
+function Room.onMessage(room, conn, message)
+  local verb, arg = message:match("^(%a+) ?(.*)$")
+  if verb == "name" then conn.presence = {name = arg}
+  elseif verb == "big" then conn.presence = {blob = string.rep("x", tonumber(arg))}
+  elseif verb == "fn" then conn.presence = {f = print}
+  elseif verb == "clear" then conn.presence = nil
+  elseif verb == "other" then room:connection(arg).presence = "set by " .. conn.id
+  elseif verb == "mine" then return conn:send(conn.presence ~= nil and json.encode(conn.presence) or "nil")
+  elseif verb == "list" then
+    local t = {}
+    for _, e in ipairs(room:presence()) do t[e.node .. "/" .. e.id] = info(e) end
+    return conn:send(line(t))
+  elseif verb == "seen" then return conn:send(line(seen))
+  elseif verb == "calls" then return conn:send(tostring(calls))
+  end
+  conn:send("ok")
+end
+function Room.onPresence(room, change)
+  calls = calls + 1
+  for _, e in ipairs(change.left) do seen[e.node .. "/" .. e.id] = nil end
+  for _, e in ipairs(change.joined) do seen[e.node .. "/" .. e.id] = info(e) end
+end
+return Room
+)lua";
+
+}  // namespace
+
+TEST_CASE("conn.presence set in a handler is in room:presence() once the handler returned") {
+    Rooms rooms(Scripts{{"p", kPresence}});
+    auto shard = rooms.shard("p", "r");
+    auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
+    shard->connect(a, withQuery({{"name", "Ann"}}));
+    shard->connect(b, {});
+    CHECK(ask(*shard, b, "list") == R"(node-a/a={"name":"Ann"} node-a/b=nil)");
+    CHECK(ask(*shard, a, "name Bo") == "ok");
+    CHECK(ask(*shard, b, "list") == R"(node-a/a={"name":"Bo"} node-a/b=nil)");
+    // Another connection's table, reached through room:connection, is read too.
+    CHECK(ask(*shard, a, "other b") == "ok");
+    CHECK(ask(*shard, b, "list") == R"(node-a/a={"name":"Bo"} node-a/b="set by a")");
+    CHECK(ask(*shard, a, "clear") == "ok");
+    CHECK(ask(*shard, b, "list") == R"(node-a/a=nil node-a/b="set by a")");
+    shard->disconnect(a, 1000, "");
+    CHECK(ask(*shard, b, "list") == R"(node-a/b="set by a")");
+    CHECK(eventually([&] { return ask(*shard, b, "seen") == R"(node-a/b="set by a")"; }));
+    CHECK(ask(*shard, b, "calls") != "0");
+}
+
+TEST_CASE("conn.presence over 1 KiB as JSON, or that JSON cannot hold, is refused and set back") {
+    Rooms rooms(Scripts{{"p", kPresence}});
+    auto shard = rooms.shard("p", "r");
+    auto a = std::make_shared<FakeClient>("a");
+    shard->connect(a, withQuery({{"name", "Ann"}}));
+    // {"blob":"..."} is 11 bytes and the string: 1013 bytes of it is exactly the 1024-byte limit.
+    CHECK(ask(*shard, a, "big 1013") == "ok");
+    CHECK(ask(*shard, a, "mine").size() == 1024);
+    CHECK(ask(*shard, a, "name Ann") == "ok");
+    uint64_t errors = rooms.context->luaErrors.load();
+    CHECK(ask(*shard, a, "big 1014") == "ok");
+    CHECK(ask(*shard, a, "mine") == R"({"name":"Ann"})");  // the value before
+    CHECK(rooms.context->luaErrors.load() == errors + 1);
+    CHECK(ask(*shard, a, "fn") == "ok");
+    CHECK(ask(*shard, a, "mine") == R"({"name":"Ann"})");
+    CHECK(rooms.context->luaErrors.load() == errors + 2);
+    CHECK(ask(*shard, a, "list") == R"(node-a/a={"name":"Ann"})");
+}
+
+TEST_CASE("room:presence() and onPresence see the connections of every node") {
+    Rooms rooms(Scripts{{"p", kPresence}});
+    OtherNode other(rooms, "node-b");
+    auto here = rooms.shard("p", "r");
+    auto there = other.shard("p", "r");
+    auto a = std::make_shared<FakeClient>("a"), b = std::make_shared<FakeClient>("b");
+    here->connect(a, withQuery({{"name", "Ann"}}));
+    there->connect(b, withQuery({{"name", "Bo"}}));
+    const std::string both = R"(node-a/a={"name":"Ann"} node-b/b={"name":"Bo"})";
+    CHECK(eventually([&] { return ask(*here, a, "list") == both && ask(*there, b, "list") == both; }));
+    CHECK(eventually([&] { return ask(*here, a, "seen") == both && ask(*there, b, "seen") == both; }));
+    CHECK(ask(*there, b, "name Cy") == "ok");
+    CHECK(eventually(
+        [&] { return ask(*here, a, "seen") == R"(node-a/a={"name":"Ann"} node-b/b={"name":"Cy"})"; }));
+    there->disconnect(b, 1000, "");
+    CHECK(eventually([&] { return ask(*here, a, "list") == R"(node-a/a={"name":"Ann"})"; }));
+    CHECK(eventually([&] { return ask(*here, a, "seen") == R"(node-a/a={"name":"Ann"})"; }));
+    CHECK(here->totalCount() == 1);
+}
+
+TEST_CASE("conn.presence outlives a reload: the new state's conn tables hold what was announced") {
+    Rooms rooms(Scripts{{"p", kPresence}});
+    auto shard = rooms.shard("p", "r");
+    auto a = std::make_shared<FakeClient>("a");
+    shard->connect(a, withQuery({{"name", "Ann"}}));
+    CHECK(ask(*shard, a, "mine") == R"({"name":"Ann"})");
+    Party* party = rooms.parties->find("p");
+    std::ofstream(party->script()->path) << kPresence << "\n-- edited\n";
+    REQUIRE(party->reloadIfChanged(true));
+    CHECK(rooms.registry->reload("p", party->script()) == 1);
+    CHECK(ask(*shard, a, "mine") == R"({"name":"Ann"})");
+    CHECK(ask(*shard, a, "list") == R"(node-a/a={"name":"Ann"})");
 }
