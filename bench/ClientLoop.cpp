@@ -75,7 +75,7 @@ ClientLoop::ClientLoop(RunState& run, LiveCounters& live, uint32_t thread)
         Client& client = clients_.emplace_back(o.maxMessageBytes);
         client.index = i;
         client.room = i % o.rooms;
-        client.node = i % uint32_t(run.endpoints.size());
+        client.node = (o.spreadRooms ? i / o.rooms : i) % uint32_t(run.endpoints.size());
         if (o.mode == Mode::Ws && i < o.writers) {
             client.writer = int32_t(i);
             writers_.push_back(uint32_t(clients_.size() - 1));

@@ -25,6 +25,8 @@ Where the clients go:
   --clients N           WebSocket clients (default 100)
   --party NAME          party of every room (default main)
   --rooms K             rooms; client i joins room i mod K (default 1)
+  --spread client|room  client: client i uses node i mod U (default); room: node (i div K) mod U,
+                        so each room's clients alternate between the nodes
   --room-prefix P       room names are P0 .. P(K-1) (default bench-)
   --connect-rate R      new connections per second (default 2000)
   --connect-timeout S   give up on clients not open after S seconds (default 60)
@@ -60,6 +62,9 @@ Paths ({party}, {room}, {id} are replaced; {id} is a unique client id):
 Measuring the server:
   --pid PID             read VmRSS of PID from /proc before connecting, after --settle and
                         at the end; reports RSS per open connection
+  --cpu NAME=PID        read the CPU time and context switches (all threads) of PID when
+                        writing begins and after the drain; reports them under NAME, per
+                        million deliveries and per write (repeat; one NAME may sum several)
   --source-addresses N  bind the WebSocket clients to N loopback source addresses, 127.0.1.1
                         upwards (client i to the (i mod N)-th), to open more connections to
                         one node than one address has ephemeral ports (0: the kernel picks)
@@ -195,6 +200,20 @@ ParseResult parseOptions(int argc, char** argv, Options& o, std::string& error) 
         {"--health-path", text(o.healthPath)},
         {"--pid", count(o.pid, 1, INT32_MAX)},
         {"--source-addresses", count(o.sourceAddresses, 0, 65000)},
+        {"--spread",
+         [&](std::string_view v) {
+             o.spreadRooms = v == "room";
+             return v == "room" || v == "client";
+         }},
+        {"--cpu",
+         [&](std::string_view v) {
+             auto eq = v.rfind('=');
+             if (eq == std::string_view::npos || eq == 0) return false;
+             uint64_t pid = 0;
+             if (!parseCount(v.substr(eq + 1), pid) || pid < 1 || pid > INT32_MAX) return false;
+             o.cpuPids.emplace_back(std::string(v.substr(0, eq)), int(pid));
+             return true;
+         }},
     };
     std::map<std::string_view, bool*> flags = {{"--json", &o.json}, {"--quiet", &o.quiet}};
     o.urls = {"http://127.0.0.1:1999"};

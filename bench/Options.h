@@ -42,6 +42,12 @@ struct Options {
     // upwards, client i to the (i mod N)-th: past one address's ~28,000 ephemeral ports to one
     // node. 0: the kernel picks the source address.
     uint32_t sourceAddresses = 0;
+    // Client i uses node i mod U (false), or node (i div rooms) mod U (true: "--spread room"), so
+    // that the clients of each room alternate between the nodes.
+    bool spreadRooms = false;
+    // Processes whose CPU time and context switches (all threads) are read when writing begins
+    // and after the drain, by name: "--cpu node-1=PID". Several may share a name (summed).
+    std::vector<std::pair<std::string, int>> cpuPids;
     std::string wsPath = "/parties/{party}/{room}?_pk={id}";
     std::string postPath = "/v1/parties/{party}/{room}/broadcast";
     bool subprotocol = true;  // offer partyline.v1

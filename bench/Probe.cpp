@@ -7,9 +7,44 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace partyline::bench {
+
+std::optional<ProcessUsage> readProcessUsage(int pid) {
+    const std::string base = "/proc/" + std::to_string(pid);
+    std::ifstream stat(base + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return std::nullopt;
+    // Fields after the command, which is in parentheses and may hold spaces: state is field 3,
+    // utime 14 and stime 15 (proc(5)).
+    auto close = line.rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    uint64_t utime = 0, stime = 0;
+    for (int n = 3; n <= 15 && rest >> field; ++n) {
+        if (n == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+        if (n == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+    }
+    ProcessUsage usage;
+    usage.cpuSeconds = double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(base + "/task", ec)) {
+        std::ifstream status(task.path() / "status");
+        while (std::getline(status, line)) {
+            if (line.rfind("voluntary_ctxt_switches:", 0) != 0 &&
+                line.rfind("nonvoluntary_ctxt_switches:", 0) != 0)
+                continue;
+            size_t digits = line.find_first_of("0123456789");
+            if (digits != std::string::npos)
+                usage.contextSwitches += std::strtoull(line.c_str() + digits, nullptr, 10);
+        }
+    }
+    return usage;
+}
 
 std::optional<uint64_t> readRssKib(int pid) {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");

@@ -173,6 +173,25 @@ void printSummary(std::FILE* out, const Options& o, const Report& r) {
             out, "latency    p50 %.3f ms  p99 %.3f ms  max %.3f ms (send -> receive, %" PRIu64 " samples)\n",
             ms(r.latency.percentile(0.5)), ms(r.latency.percentile(0.99)), ms(r.latency.max()),
             r.latency.count());
+        // Per delivery: every write each client received; per write: every frame or POST sent.
+        const double deliveries = double(r.delivered + r.unexpected), writes = double(r.sent);
+        double total = 0;
+        for (const auto& use : r.cpu) {
+            if (!use.read) {
+                std::fprintf(out, "cpu        %s: could not be read\n", use.name.c_str());
+                continue;
+            }
+            total += use.cpuSeconds;
+            std::fprintf(
+                out,
+                "cpu        %s: %.2f CPU-s, %.1f CPU-s per million deliveries, %.1f context switches "
+                "per write\n",
+                use.name.c_str(), use.cpuSeconds, deliveries > 0 ? use.cpuSeconds * 1e6 / deliveries : 0,
+                writes > 0 ? double(use.contextSwitches) / writes : 0);
+        }
+        if (r.cpu.size() > 1)
+            std::fprintf(out, "cpu        all: %.2f CPU-s, %.1f CPU-s per million deliveries\n", total,
+                         deliveries > 0 ? total * 1e6 / deliveries : 0);
     }
     std::fprintf(out, "result     %s\n", r.clean() ? "OK" : "NOT CLEAN (see above)");
 }
@@ -271,6 +290,14 @@ std::string toJson(const Options& o, const Report& r) {
          ",\"misrouted\":" + std::to_string(r.misrouted) +
          ",\"per_second\":" + number(r.deliveriesPerSecond()) + ",\"seconds\":" + number(r.deliverySeconds) +
          ",\"latency_ms\":" + latencyJson(r.latency) + "}";
+    std::string cpu = "[";
+    for (const auto& use : r.cpu) {
+        if (cpu.size() > 1) cpu += ",";
+        cpu += "{\"name\":" + quote(use.name) + ",\"read\":" + (use.read ? "true" : "false") +
+               ",\"cpu_s\":" + number(use.cpuSeconds) +
+               ",\"context_switches\":" + std::to_string(use.contextSwitches) + "}";
+    }
+    j += ",\"cpu\":" + cpu + "]";
     j += ",\"clean\":" + std::string(r.clean() ? "true" : "false") + "}";
     return j;
 }

@@ -43,6 +43,14 @@ struct Report {
     uint64_t foreign = 0, misrouted = 0;
     double deliverySeconds = 0;  // first write to last delivery
     Percentiles latency;
+    // --cpu: what each named process kind used from the start of writing to the end of the drain.
+    struct CpuUse {
+        std::string name;
+        double cpuSeconds = 0;
+        uint64_t contextSwitches = 0;
+        bool read = true;  // false: a process of this name could not be read
+    };
+    std::vector<CpuUse> cpu;
 
     double rssPerConnectionKib() const;
     double acknowledgedPerSecond() const {

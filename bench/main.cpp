@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -92,7 +93,24 @@ class Bench {
     }
 
    private:
+    // CPU and context switches of the --cpu processes, summed by name, in the order first given.
+    std::vector<Report::CpuUse> readUsage() const {
+        std::vector<Report::CpuUse> out;
+        for (const auto& [name, pid] : o_.cpuPids) {
+            auto it = std::find_if(out.begin(), out.end(), [&](const auto& u) { return u.name == name; });
+            if (it == out.end()) it = out.insert(out.end(), Report::CpuUse{name});
+            if (auto usage = readProcessUsage(pid)) {
+                it->cpuSeconds += usage->cpuSeconds;
+                it->contextSwitches += usage->contextSwitches;
+            } else {
+                it->read = false;
+            }
+        }
+        return out;
+    }
+
     void write() {
+        auto usageBefore = readUsage();
         run_.writeStartNanos.store(monotonicNanos(), std::memory_order_release);
         run_.setPhase(Phase::Write);
         waitUntil(seconds(o_.durationSeconds), [] { return false; });
@@ -103,6 +121,12 @@ class Bench {
         waitUntil(seconds(o_.requestTimeoutSeconds), [&] { return sum(&LiveCounters::inFlight) == 0; });
         waitUntil(seconds(o_.drainSeconds),
                   [&] { return sum(&LiveCounters::delivered) >= expectedDeliveries(); });
+        report_.cpu = readUsage();
+        for (size_t i = 0; i < report_.cpu.size(); ++i) {
+            report_.cpu[i].cpuSeconds -= usageBefore[i].cpuSeconds;
+            report_.cpu[i].contextSwitches -= usageBefore[i].contextSwitches;
+            report_.cpu[i].read = report_.cpu[i].read && usageBefore[i].read;
+        }
     }
 
     uint64_t expectedDeliveries() const {

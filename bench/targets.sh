@@ -4,7 +4,8 @@
 #
 #   bash bench/targets.sh [FIGURE ...]      from the repository root, after scripts/build.sh
 #
-# FIGURE is one of: latency fanout ceiling rss acked floor rooms many (default: all but many).
+# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms (default: all
+# but many and small-rooms).
 # Reports go to $PARTYLINE_BENCH_OUT (default bench-results/<date>), one file per run, the
 # tool's summary and its --json object; summary.txt lists the headline of each run.
 # PARTYLINE_BENCH_RUNS repeats each run (default 3). Needs `ulimit -n` of 20000 for rss.
@@ -180,13 +181,53 @@ figure_many() {
     } | tee -a "$OUT/summary.txt"
 }
 
+# Many small rooms: 500 rooms x 4 clients over two nodes on one nats-server (each room's clients
+# alternate between the nodes: 2 on each), every client writing 2 messages/s over its socket,
+# the room's script relaying each with room:broadcast. CPU-seconds per million deliveries and
+# context switches per write, per process kind (each node, nats-server), from /proc.
+figure_small_rooms() {
+    local server=${NATS_SERVER_BIN:-}
+    [[ -z $server && -x build/tools/bin/nats-server ]] && server=build/tools/bin/nats-server
+    [[ -z $server ]] && server=/usr/sbin/nats-server
+    for i in $(seq "$RUNS"); do
+        local dir
+        dir=$(mktemp -d /tmp/bench-small-XXXX)
+        "$server" -js -a 127.0.0.1 -p $((PORT + 100)) -sd "$dir/nats" >"$dir/nats.log" 2>&1 &
+        local nats_pid=$! pids=()
+        for _ in $(seq 100); do curl -fs "http://127.0.0.1:$((PORT + 100))" >/dev/null 2>&1 && break
+            grep -q "Server is ready" "$dir/nats.log" && break; sleep 0.1; done
+        for n in 1 2; do
+            "$BIN" serve --config bench/bench-node.yaml --listen "127.0.0.1:$((PORT + n))" --data "$dir/node-$n" \
+                --nats-url "nats://127.0.0.1:$((PORT + 100))" --node-id "small-$n" >"$dir/node-$n.log" 2>&1 &
+            pids+=($!)
+        done
+        for n in 1 2; do
+            for _ in $(seq 300); do curl -fs "http://127.0.0.1:$((PORT + n))/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+        done
+        local status=0
+        "$BENCH" --url "http://127.0.0.1:$((PORT + 1))" --url "http://127.0.0.1:$((PORT + 2))" --mode ws \
+            --rooms 500 --clients 2000 --writers 2000 --spread room --rate 4000 --duration 30 \
+            --cpu "node-1=${pids[0]}" --cpu "node-2=${pids[1]}" --cpu "nats-server=$nats_pid" \
+            --json --quiet >"$OUT/small-rooms-$i.json" 2>"$OUT/small-rooms-$i.txt" || status=$?
+        kill "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+        kill "$nats_pid" 2>/dev/null || true
+        wait "$nats_pid" 2>/dev/null || true
+        rm -rf "$dir"
+        {
+            printf 'small-rooms-%d (exit %d): 500 rooms x 4 clients over 2 nodes, 2 writes/s per client\n' "$i" "$status"
+            grep -E '^(clients|writes|delivered|latency|cpu|result) ' "$OUT/small-rooms-$i.txt" | sed 's/^/    /'
+        } | tee -a "$OUT/summary.txt"
+    done
+}
+
 figures=("$@")
 [[ ${#figures[@]} -gt 0 ]] || figures=(latency fanout ceiling rss acked floor rooms)
 {
     echo "partyline $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $(nproc) CPUs, $(date -u +%FT%TZ)"
 } | tee -a "$OUT/summary.txt"
 for f in "${figures[@]}"; do
-    declare -F "figure_$f" >/dev/null || { echo "targets.sh: no figure '$f'" >&2; exit 2; }
-    "figure_$f"
+    declare -F "figure_${f//-/_}" >/dev/null || { echo "targets.sh: no figure '$f'" >&2; exit 2; }
+    "figure_${f//-/_}"
 done
 echo "reports in $OUT"

@@ -77,3 +77,20 @@ TEST_CASE("--source-addresses spreads clients over loopback source addresses, wi
     CHECK(error.find("--source-addresses") != std::string::npos);
     CHECK(parse({"--source-addresses", "many"}, bad, error) == ParseResult::Error);
 }
+
+TEST_CASE("--spread room and --cpu NAME=PID, repeated; bad values refused") {
+    Options o;
+    std::string error;
+    REQUIRE(parse({"--spread", "room", "--cpu", "node-1=12", "--cpu=nats-server=34", "--cpu", "node-1=56"}, o,
+                  error) == ParseResult::Run);
+    CHECK(o.spreadRooms);
+    REQUIRE(o.cpuPids.size() == 3);
+    CHECK(o.cpuPids[0] == std::pair<std::string, int>{"node-1", 12});
+    CHECK(o.cpuPids[1] == std::pair<std::string, int>{"nats-server", 34});
+    for (const char* bad : {"12", "=12", "node=", "node=x", "node=0"}) {
+        Options b;
+        CHECK_MESSAGE(parse({"--cpu", bad}, b, error) == ParseResult::Error, bad);
+    }
+    Options s;
+    CHECK(parse({"--spread", "everywhere"}, s, error) == ParseResult::Error);
+}

@@ -1,5 +1,6 @@
 // examples/chat: the room script as party main on a node with a real
-// nats-server, driven the way its page drives it, and the page served at /chat/.
+// nats-server, driven the way its page drives it, and the page served at /chat/;
+// joins and leaves are presence, told across nodes and never in the log.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -7,6 +8,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import { SOURCE_DIR, connect, httpFetch, startNats, startNode } from "./harness.mjs";
+import { readLog } from "./fault-tools.mjs";
 
 const T = { timeout: 30000 };
 
@@ -34,10 +36,12 @@ describe("examples/chat on one node", () => {
   };
 
   // A connection and its handle, the opaque name the room gives it (never its id).
-  async function join(room, id) {
-    const client = await connect(`ws://${node.host}/parties/main/${encodeURIComponent(room)}?_pk=${id}`);
+  async function join(room, id, on = node) {
+    const client = await connect(`ws://${on.host}/parties/main/${encodeURIComponent(room)}?_pk=${id}`);
     const welcome = (await client.waitFor(ofType("welcome"))).json();
-    assert.deepEqual(Object.keys(welcome).sort(), ["handle", "room", "type"]);
+    assert.deepEqual(Object.keys(welcome).sort(), ["handle", "online", "room", "type"]);
+    assert.ok(Array.isArray(welcome.online));
+    client.online = welcome.online;
     assert.equal(welcome.room, room);
     assert.match(welcome.handle, /^[0-9a-f]{12}$/);
     assert.notEqual(welcome.handle, id);
@@ -92,16 +96,50 @@ describe("examples/chat on one node", () => {
       await Promise.all([ann.close(), bob.close()]);
     });
 
-    test("closing broadcasts a leave notice", T, async () => {
+    test("closing tells the others a leave notice, with the name", T, async () => {
       const ann = await join("leaving", "ann3");
       const bob = await join("leaving", "bob3");
+      // Presence coalesces changes within 50 ms: a connection whose whole life fits in that
+      // window is never announced, so bob waits until the others know him.
+      await ann.waitFor(ofType("join", (m) => m.handle === bob.handle));
       await bob.send(JSON.stringify({ type: "chat", text: "bye", name: "Bob" }));
       await ann.waitFor(ofType("chat", (m) => m.text === "bye"));
+      // The new name is presence too: the others are told it.
+      const named = (await ann.waitFor(ofType("name", (m) => m.handle === bob.handle))).json();
+      assert.equal(named.name, "Bob");
       await bob.close();
       const leave = (await ann.waitFor(ofType("leave"))).json();
       assert.equal(leave.handle, bob.handle);
       assert.equal(leave.name, "Bob");
       await ann.close();
+    });
+
+    test("joins and leaves are told across nodes and kept out of the log; the welcome lists who is here", T, async () => {
+      const other = await startNode({ natsUrl: nats.url, nodeId: "chat-2", parties: { main: "examples/chat/room.lua" } });
+      try {
+        const room = "presence";
+        const ann = await join(room, "ann4");
+        await ann.send(JSON.stringify({ type: "chat", text: "hi", name: "Ann" }));
+        await ann.waitFor(ofType("chat", (m) => m.text === "hi"));
+        const bob = await join(room, "bob4", other); // on the other node
+        const joined = (await ann.waitFor(ofType("join", (m) => m.handle === bob.handle), 10000)).json();
+        assert.equal(joined.name, undefined, "bob has no name yet");
+        // bob's welcome lists ann, once the other node heard of her.
+        const carol = await join(room, "carol4", other);
+        assert.deepEqual(carol.online.filter((p) => p.handle === ann.handle), [{ handle: ann.handle, name: "Ann" }]);
+        await bob.close();
+        for (const client of [ann, carol]) await client.waitFor(ofType("leave", (m) => m.handle === bob.handle), 10000);
+
+        // The log holds the chat line only: a replaying client never sees an old join or leave.
+        const log = await readLog(node, "main", room);
+        assert.deepEqual(log.map((e) => JSON.parse(e.data).type), ["chat"]);
+        const late = await connect(`ws://${node.host}/parties/main/${room}?_pk=late4&since=0`);
+        await late.waitFor(ofType("welcome"));
+        assert.deepEqual(late.messages.map((m) => JSON.parse(m.text).type).filter((t) => t === "join" || t === "leave"), []);
+        await Promise.all([ann.close(), carol.close(), late.close()]);
+      } finally {
+        await other.stop();
+      }
     });
 
     test("GET on the room answers its id", T, async () => {

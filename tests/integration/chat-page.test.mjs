@@ -1,6 +1,8 @@
 // examples/chat/public/index.html clicked through in headless Chromium, against a
 // real node and nats-server: two pages chat by name, a third page opened later
-// shows the history, and a reconnect redraws it without duplicates.
+// shows the history, and a dropped socket resumes: the lines said meanwhile
+// appear once, nothing is drawn twice, and joins and leaves are notices, not
+// history.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -83,11 +85,17 @@ describe("examples/chat page in Chromium", () => {
     await say(carol, "Carol", "a line from the late page");
     for (const page of [ann, bob, carol]) await shows(page, "a line from the late page");
 
-    // A dropped socket reconnects with the same id and redraws the history once.
+    // A dropped socket resumes after the last line it showed: what was said meanwhile, once.
     await dropSocket(carol);
+    await say(ann, "Ann", "said while carol was away");
     await carol.locator("#status.online").waitFor({ timeout: 15000 });
-    await carol.locator("#log li.notice", { hasText: `joined room ${room} as` }).waitFor();
-    assert.deepEqual(await chatLines(carol, "history"), [...expected, "Carol: a line from the late page"]);
+    await shows(carol, "said while carol was away");
+    assert.deepEqual(await chatLines(carol), [...expected, "Carol: a line from the late page", "Ann: said while carol was away"]);
+    assert.deepEqual(await chatLines(carol, "history"), expected, "the history is drawn once, not again after the reconnect");
+
+    // Joins and leaves are told as they happen, never replayed: bob leaves, the others hear it.
+    await bob.close();
+    for (const page of [ann, carol]) await page.locator("#log li.notice", { hasText: "Bob left" }).waitFor();
 
     assertNoPageErrors(ann, bob, carol);
   });
