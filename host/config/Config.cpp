@@ -312,6 +312,7 @@ const Rule<std::string> kBucketName = textWhere("a bucket name of A-Z a-z 0-9 _ 
 const Rule<std::string> kSubjectPrefix =
     textWhere("subject tokens of A-Z a-z 0-9 _ - separated by dots", isSubjectPrefix);
 const Rule<int> kReplicas = integerIn(1, 5, "an integer from 1 to 5");
+const Rule<int> kPartitions = integerIn(1, NatsConfig::kMaxPartitions, "an integer from 1 to 64");
 const Rule<seconds> kPositiveDuration{
     "a duration of at least 1s, such as 24h, 30m, 90s, 7d or a number of seconds", parsePositiveDuration};
 const Rule<int64_t> kMessageCap{"a positive integer, or -1 for unlimited", parseMessageCap};
@@ -822,6 +823,7 @@ const Schema<NatsConfig> kNatsSchema = {
     value("url", &NatsConfig::url, kNatsUrl),
     value("stream", &NatsConfig::stream, kStreamName),
     value("replicas", &NatsConfig::replicas, kReplicas),
+    value("partitions", &NatsConfig::partitions, kPartitions),
     value("max_age", &NatsConfig::max_age, kPositiveDuration),
     value("max_msgs_per_room", &NatsConfig::max_msgs_per_room, kMessageCap),
     value("subject_prefix", &NatsConfig::subject_prefix, kSubjectPrefix),
@@ -1423,6 +1425,7 @@ class Describer {
         put("url", c.nats.url);
         put("stream", c.nats.stream);
         put("replicas", std::to_string(c.nats.replicas));
+        put("partitions", std::to_string(c.nats.partitions));
         put("max_age", formatDuration(c.nats.max_age));
         put("max_msgs_per_room", std::to_string(c.nats.max_msgs_per_room));
         put("subject_prefix", c.nats.subject_prefix);

@@ -86,6 +86,7 @@ TEST_CASE("an empty file, or one with only comments, gives every default") {
         CHECK(config.nats.url == "embedded");
         CHECK(config.nats.stream == "PARTYLINE");
         CHECK(config.nats.replicas == 1);
+        CHECK(config.nats.partitions == 1);
         CHECK(config.nats.max_age == 24h);
         CHECK(config.nats.max_msgs_per_room == 10000);
         CHECK(config.nats.subject_prefix == "partyline");
@@ -349,6 +350,17 @@ TEST_CASE("nats.replicas is 1 to 5 and max_msgs_per_room is positive or -1") {
     CHECK(errorOf("nats:\n  max_msgs_per_room: 0\n") ==
           "t.yaml:2: nats.max_msgs_per_room: expected a positive integer, or -1 for unlimited, got '0'");
     CHECK(errorOf("nats:\n  max_msgs_per_room: -2\n").find("t.yaml:2: nats.max_msgs_per_room:") == 0);
+}
+
+TEST_CASE("nats.partitions is an integer from 1 to 64") {
+    CHECK(parsed("nats:\n  partitions: 3\n").nats.partitions == 3);
+    CHECK(parsed("nats:\n  partitions: 64\n").nats.partitions == 64);
+    CHECK(errorOf("nats:\n  partitions: 0\n") ==
+          "t.yaml:2: nats.partitions: expected an integer from 1 to 64, got '0'");
+    CHECK(errorOf("nats:\n  partitions: 65\n") ==
+          "t.yaml:2: nats.partitions: expected an integer from 1 to 64, got '65'");
+    CHECK(errorOf("nats:\n  partitions: three\n") ==
+          "t.yaml:2: nats.partitions: expected an integer from 1 to 64, got 'three'");
 }
 
 TEST_CASE("nats.max_age is a duration of at least a second") {
