@@ -70,9 +70,15 @@ std::optional<int> partitionCountOf(const std::string& description) {
 }
 
 Status judgeStreamLayout(const NatsConfig& cfg, const std::vector<FoundStream>& found) {
+    // JetStream lists streams in no particular order: the message names them in partition order.
+    std::vector<FoundStream> sorted = found;
+    auto rank = [&](const FoundStream& s) {
+        return std::make_pair(partitionIndexOf(cfg.stream, s.name).value_or(-1), s.name);
+    };
+    std::sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
     std::vector<std::string> foreign;
     std::map<int, int> counts;  // partition count -> streams found of it
-    for (const FoundStream& stream : found) {
+    for (const FoundStream& stream : sorted) {
         auto count = countOf(cfg, stream);
         if (!count || *count == cfg.partitions) continue;
         // A stream of this layout's own name but no description: ours only when it is in range.
