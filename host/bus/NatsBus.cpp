@@ -302,8 +302,12 @@ Status streamFailure(natsStatus s, const std::string& what, jsErrCode jerr, cons
     if (jerr == JSStorageResourcesExceededErr || jerr == JSInsufficientResourcesErr)
         return Status(Code::InvalidArgument,
                       "stream " + name + ": " + what + ": nats.max_bytes (" +
-                          std::to_string(config.max_bytes) +
-                          " bytes) is more than the NATS server can reserve for it (JetStream error " +
+                          std::to_string(config.max_bytes) + " bytes" +
+                          (config.partitions > 1
+                               ? ", " + std::to_string(config.max_bytes / size_t(config.partitions)) +
+                                     " for each of " + std::to_string(config.partitions) + " partitions"
+                               : std::string()) +
+                          ") is more than the NATS server can reserve for it (JetStream error " +
                           std::to_string(int(jerr)) +
                           ", insufficient storage resources); lower nats.max_bytes or raise the "
                           "server's jetstream max_file_store");
@@ -348,7 +352,8 @@ Status NatsBus::ensureStream(LogStream& stream) {
     want.AllowDirect = true;
     want.RePublish = &republish;
     // A bounded log: the oldest writes go first once the stream holds max_bytes.
-    want.MaxBytes = int64_t(config_.max_bytes);
+    // With partitions, the log's cap is shared evenly: each stream holds its part.
+    want.MaxBytes = int64_t(config_.max_bytes / streams_.size());
     want.MaxMsgSize = int32_t(config_.max_msg_size);
     want.Discard = js_DiscardOld;
 
@@ -365,7 +370,7 @@ Status NatsBus::ensureStream(LogStream& stream) {
             if (s == NATS_OK) {
                 stream.created = addedInfo->Created;
                 log::info("nats", "created stream " + stream.name + " on " + subjects + ", republished to " +
-                                      live + ", max_bytes " + std::to_string(config_.max_bytes) +
+                                      live + ", max_bytes " + std::to_string(want.MaxBytes) +
                                       ", max_msg_size " + std::to_string(config_.max_msg_size));
                 return Status::ok();
             }

@@ -1162,7 +1162,9 @@ void checkFetch(Reader& reader, const Config& config) {
 // at most 2^31 - 1 that is no larger than the stream. One error at most: the rules share keys.
 Status checkLogBounds(Reader& reader, const Config& config) {
     const NatsConfig& nats = config.nats;
-    if (!reader.readWell({"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes"})) return {};
+    if (!reader.readWell(
+            {"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes", "nats.partitions"}))
+        return {};
     const int line = reader.lineOf({"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes"});
     if (nats.max_msg_size < config.limits.max_message_bytes)
         return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
@@ -1174,10 +1176,18 @@ Status checkLogBounds(Reader& reader, const Config& config) {
                                      ") must be under 2 GiB, JetStream's limit");
     if (nats.max_bytes > size_t(std::numeric_limits<int64_t>::max()))
         return reader.fail(line, "nats.max_bytes (" + std::to_string(nats.max_bytes) + ") is too large");
-    if (nats.max_msg_size > nats.max_bytes)
+    if (nats.partitions == 1 && nats.max_msg_size > nats.max_bytes)
         return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
                                      ") must not be larger than nats.max_bytes (" +
                                      std::to_string(nats.max_bytes) + ")");
+    // Each partition's stream is capped at its share of max_bytes.
+    if (nats.partitions > 1 && nats.max_msg_size > nats.max_bytes / size_t(nats.partitions))
+        return reader.fail(reader.lineOf({"nats.max_msg_size", "nats.max_bytes", "nats.partitions"}),
+                           "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
+                               ") must not be larger than each partition's share of nats.max_bytes (" +
+                               std::to_string(nats.max_bytes) + " / " + std::to_string(nats.partitions) +
+                               " partitions = " + std::to_string(nats.max_bytes / size_t(nats.partitions)) +
+                               ")");
     return {};
 }
 

@@ -154,6 +154,7 @@ struct NatsConfig {
     // larger than the storage it can still reserve (its max_file_store, 75% of the free disk by
     // default), and the node then stops and says so: 1 GiB starts on any machine with 1.4 GiB
     // free, the embedded default included; a cluster sets more (config/cluster.yaml: 10 GiB).
+    // With several partitions, each partition's stream is capped at max_bytes / partitions.
     size_t max_bytes = size_t(1) * 1024 * 1024 * 1024;
     // The largest message the stream stores (JetStream MaxMsgSize). Left out: max_message_bytes
     // plus kMaxMsgSizeHeadroom for the headers a write carries (message id, exclusions). Set: at

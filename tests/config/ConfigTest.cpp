@@ -363,6 +363,14 @@ TEST_CASE("nats.partitions is an integer from 1 to 64") {
           "t.yaml:2: nats.partitions: expected an integer from 1 to 64, got 'three'");
 }
 
+TEST_CASE("with partitions, nats.max_msg_size fits each partition's share of nats.max_bytes") {
+    CHECK(parsed("nats:\n  partitions: 4\n  max_bytes: 8MiB\n  max_msg_size: 2MiB\n").nats.max_msg_size ==
+          2 * 1024 * 1024);
+    CHECK(errorOf("nats:\n  partitions: 4\n  max_bytes: 8MiB\n  max_msg_size: 3MiB\n") ==
+          "t.yaml:4: nats.max_msg_size (3145728) must not be larger than each partition's share of "
+          "nats.max_bytes (8388608 / 4 partitions = 2097152)");
+}
+
 TEST_CASE("nats.max_age is a duration of at least a second") {
     CHECK(parsed("nats:\n  max_age: 30m\n").nats.max_age == 30min);
     CHECK(parsed("nats:\n  max_age: 90\n").nats.max_age == 90s);

@@ -78,6 +78,8 @@ describe("nats.partitions on one nats-server", () => {
       assert.deepEqual(info.config.subjects, [`partyline.room.${i}.>`]);
       assert.equal(info.config.republish?.dest, `partyline.live.${i}.>`);
       assert.equal(info.state.messages, perPartition[i], `${STREAM}-${i} holds the writes of its rooms`);
+      assert.equal(info.config.max_bytes, Math.floor(1024 ** 3 / 3), "each stream holds its share of nats.max_bytes");
+      assert.equal(info.config.description, `partyline log: partition ${i} of 3`);
       assert.ok(perPartition[i] > 0, `partition ${i} has rooms`);
     }
     const single = await jetStreamApi(nats.port, `STREAM.INFO.${STREAM}`);
