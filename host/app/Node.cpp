@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "bus/NatsServerVersion.h"
+#include "bus/Partition.h"
+#include "bus/PartitionedKeyValue.h"
 #include "core/Log.h"
 
 namespace partyline {
@@ -103,6 +105,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     }
     node->context_.reset(new ShardContext{*node->bus_, *node->executor_, *node->timer_, config.limits,
                                           node->nodeId_, config.nats.subject_prefix});
+    node->context_->partitions = config.nats.partitions;
     node->context_->blocking = node->blocking_.get();
     node->context_->storage = node->storage_.get();
     node->context_->alarms = node->alarmStore_.get();
@@ -209,15 +212,28 @@ void Node::logServerVersion() {
     log::info("node", "nats-server " + version->text, {{"url", url}});
 }
 
+// One bucket per partition (PartitionedKeyValue): a room's keys sit in its partition's bucket.
+Result<std::shared_ptr<KeyValue>> Node::openPartitionedBucket(const std::string& name) {
+    const NatsConfig& nats = options_.config.nats;
+    if (nats.partitions == 1) return bus_->openKeyValue({name, nats.replicas});
+    std::vector<std::shared_ptr<KeyValue>> buckets;
+    for (int i = 0; i < nats.partitions; ++i) {
+        auto bucket = bus_->openKeyValue({partitionName(name, i, nats.partitions), nats.replicas});
+        if (!bucket) return bucket.status();
+        buckets.push_back(std::move(bucket.value()));
+    }
+    return std::shared_ptr<KeyValue>(std::make_shared<PartitionedKeyValue>(std::move(buckets)));
+}
+
 Status Node::openBuckets() {
     const NatsConfig& nats = options_.config.nats;
-    auto alarms = bus_->openKeyValue({nats.alarm_bucket, nats.replicas});
+    auto alarms = openPartitionedBucket(nats.alarm_bucket);
     if (!alarms) return alarms.status().withContext("alarm bucket");
     alarmStore_ = std::move(alarms.value());
     bool storage = false;
     for (const auto& [name, party] : options_.config.parties) storage |= party.storage;
     if (!storage) return Status::ok();
-    auto bucket = bus_->openKeyValue({nats.storage_bucket, nats.replicas});
+    auto bucket = openPartitionedBucket(nats.storage_bucket);
     if (!bucket) return bucket.status().withContext("storage bucket");
     storage_ = std::move(bucket.value());
     return Status::ok();

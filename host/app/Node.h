@@ -54,6 +54,8 @@ class Node {
    private:
     explicit Node(NodeOptions options) : options_(std::move(options)) {}
     Status openBuckets();
+    // The bucket `name`, or with several partitions its buckets <name>-0 .. <name>-<N-1> as one.
+    Result<std::shared_ptr<KeyValue>> openPartitionedBucket(const std::string& name);
     // Logs the version of the nats-server the bus reached (read from its INFO). The node uses
     // no feature newer than 2.9 yet; one that needs a newer server checks this version first.
     void logServerVersion();

@@ -5,8 +5,10 @@
 
 namespace partyline {
 
-EpochWatch::EpochWatch(std::string first, std::string name, Read read, std::chrono::milliseconds period)
-    : name_(std::move(name)), read_(std::move(read)), period_(period), epoch_(std::move(first)) {
+EpochWatch::EpochWatch(std::vector<std::string> first, std::vector<std::string> names, Read read,
+                       std::chrono::milliseconds period)
+    : names_(std::move(names)), read_(std::move(read)), period_(period), epochs_(std::move(first)) {
+    epochs_.resize(names_.size());
     thread_ = std::thread([this] {
         nameThisThread("pl-nats-epoch");
         run();
@@ -22,9 +24,9 @@ EpochWatch::~EpochWatch() {
     thread_.join();
 }
 
-std::string EpochWatch::current() const {
+std::string EpochWatch::current(size_t stream) const {
     std::lock_guard lock(mutex_);
-    return epoch_;
+    return stream < epochs_.size() ? epochs_[stream] : std::string();
 }
 
 uint64_t EpochWatch::changes() const {
@@ -44,18 +46,22 @@ void EpochWatch::run() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
         wake_.wait_for(lock, period_, [this] { return stopping_ || soon_; });
-        if (stopping_) break;
         soon_ = false;
-        lock.unlock();
-        auto now = read_();  // a failure (NATS away) is asked again next time
-        lock.lock();
-        if (!now || now->empty() || *now == epoch_) continue;
-        log::warn("nats", "stream " + name_ + " began again (epoch " + epoch_ + " -> " + *now +
-                              "): its sequences start over, and clients resuming after an older sequence are "
-                              "told their writes are gone");
-        epoch_ = std::move(now.value());
-        ++changes_;
+        for (size_t stream = 0; stream < names_.size() && !stopping_; ++stream) check(stream, lock);
     }
+}
+
+void EpochWatch::check(size_t stream, std::unique_lock<std::mutex>& lock) {
+    lock.unlock();
+    auto now = read_(stream);  // a failure (NATS away) is asked again next time
+    lock.lock();
+    std::string& epoch = epochs_[stream];
+    if (!now || now->empty() || *now == epoch) return;
+    log::warn("nats", "stream " + names_[stream] + " began again (epoch " + epoch + " -> " + *now +
+                          "): its sequences start over, and clients resuming after an older sequence are "
+                          "told their writes are gone");
+    epoch = std::move(now.value());
+    ++changes_;
 }
 
 }  // namespace partyline

@@ -6,8 +6,9 @@
 // generation (the stream's creation time); clients get it when they join and give it back when
 // they resume, and a shard that sees it change treats everything it delivered as gone.
 //
-// EpochWatch asks for the epoch on its own thread (`pl-nats-epoch`): every `period`, and soon
-// after checkSoon(). The question may block (a JetStream API request); nothing else waits on it.
+// EpochWatch asks for the epoch of each stream it follows (one per partition, bus/Partition.h),
+// in turn, on its own thread (`pl-nats-epoch`): every `period`, and soon after checkSoon(). The
+// question may block (a JetStream API request); nothing else waits on it.
 //
 // Threads: any thread, for every method.
 #pragma once
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/Status.h"
 
@@ -25,30 +27,35 @@ namespace partyline {
 
 class EpochWatch {
    public:
-    // `read`: the epoch of the stream now (creating the stream when it is missing), or why not.
-    using Read = std::function<Result<std::string>()>;
+    // `read(i)`: the epoch of stream i now (creating the stream when it is missing), or why not.
+    using Read = std::function<Result<std::string>(size_t stream)>;
 
-    // `first`: the epoch when the node started. `name`: the stream, for the log line of a change.
-    EpochWatch(std::string first, std::string name, Read read, std::chrono::milliseconds period);
+    // `first[i]`: stream i's epoch when the node started. `names[i]`: its name, for the log line
+    // of a change. Both have one entry per stream.
+    EpochWatch(std::vector<std::string> first, std::vector<std::string> names, Read read,
+               std::chrono::milliseconds period);
     ~EpochWatch();  // stops the thread
     EpochWatch(const EpochWatch&) = delete;
     EpochWatch& operator=(const EpochWatch&) = delete;
 
-    std::string current() const;
+    // Stream i's epoch (i below the number of streams).
+    std::string current(size_t stream) const;
     // Ask again now (after a reconnect, or a write whose sequence looks like a new log's).
     void checkSoon();
-    // How many times the epoch changed since the start.
+    // How many times an epoch changed since the start.
     uint64_t changes() const;
 
    private:
     void run();
+    // Asks for stream i's epoch; `lock` holds mutex_ and is released while asking.
+    void check(size_t stream, std::unique_lock<std::mutex>& lock);
 
-    const std::string name_;
+    const std::vector<std::string> names_;
     const Read read_;
     const std::chrono::milliseconds period_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;
-    std::string epoch_;
+    std::vector<std::string> epochs_;
     uint64_t changes_ = 0;
     bool soon_ = false;
     bool stopping_ = false;

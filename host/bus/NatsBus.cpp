@@ -9,6 +9,8 @@
 #include "bus/NatsHandles.h"
 #include "bus/NatsKeyValue.h"
 #include "bus/NatsSubscription.h"
+#include "bus/Partition.h"
+#include "bus/StreamLayout.h"
 #include "bus/Subject.h"
 #include "core/Log.h"
 #include "core/Metrics.h"
@@ -141,7 +143,17 @@ struct NatsBus::Outgoing {
 // Connecting and the stream.
 
 NatsBus::NatsBus(const NatsConfig& cfg, std::string nodeId)
-    : config_(cfg), nodeId_(headerSafe(nodeId)), events_(std::make_shared<Events>()) {}
+    : config_(cfg), nodeId_(headerSafe(nodeId)), events_(std::make_shared<Events>()) {
+    const int count = std::max(1, cfg.partitions);
+    for (int i = 0; i < count; ++i) {
+        auto stream = std::make_unique<LogStream>();
+        stream->name = partitionName(cfg.stream, i, count);
+        stream->subjects = logSubjects(cfg.subject_prefix, i, count);
+        stream->live = liveSubjects(cfg.subject_prefix, i, count);
+        stream->description = streamDescription(i, count);
+        streams_.push_back(std::move(stream));
+    }
+}
 
 Result<std::unique_ptr<NatsBus>> NatsBus::connect(const NatsConfig& cfg, const std::string& url,
                                                   const std::string& nodeId) {
@@ -155,18 +167,24 @@ Result<std::unique_ptr<NatsBus>> NatsBus::connect(const NatsConfig& cfg, const s
     // leader, answers nothing for a while: keep asking until the deadline.
     auto deadline = std::chrono::steady_clock::now() + kStreamReadyTimeout;
     for (;;) {
-        Status s = bus->ensureStream();
+        Status s = bus->ensureStreams();
         if (s) break;
         bool transient = s.code() == Code::Timeout || s.code() == Code::Unavailable;
         if (!transient || std::chrono::steady_clock::now() >= deadline)
-            return s.context("JetStream stream " + cfg.stream);
+            return s.context(cfg.partitions > 1 ? "JetStream streams of " + cfg.stream
+                                                : "JetStream stream " + cfg.stream);
         log::warn("nats", "JetStream not ready yet (" + s.message() + "); retrying");
         std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     if (Status s = bus->startPublisher(); !s) return s.context("start publisher");
     NatsBus* self = bus.get();
+    std::vector<std::string> epochs, names;
+    for (const auto& stream : bus->streams_) {
+        epochs.push_back(std::to_string(stream->created.load()));
+        names.push_back(stream->name);
+    }
     bus->epochWatch_ = std::make_unique<EpochWatch>(
-        std::to_string(bus->streamCreated_.load()), cfg.stream, [self] { return self->readEpoch(); },
+        std::move(epochs), std::move(names), [self](size_t stream) { return self->readEpoch(stream); },
         kEpochCheck);
     return bus;
 }
@@ -267,6 +285,8 @@ std::vector<std::string> streamDifferences(const jsStreamConfig& have, const jsS
                         std::to_string(want.MaxMsgSize));
     }
     if (have.Discard != want.Discard) diffs.push_back("discard old");
+    if (want.Description != nullptr && str(have.Description) != want.Description)
+        diffs.push_back("description");
     if (have.AllowDirect != want.AllowDirect) diffs.push_back("allow_direct");
     if (have.RePublish == nullptr || str(have.RePublish->Source) != want.RePublish->Source ||
         str(have.RePublish->Destination) != want.RePublish->Destination || have.RePublish->HeadersOnly) {
@@ -277,12 +297,17 @@ std::vector<std::string> streamDifferences(const jsStreamConfig& have, const jsS
 
 // nats-server reserves a stream's MaxBytes from its store (max_file_store, or the account's
 // limit) and refuses a stream that does not fit: say which key to change.
-Status streamFailure(natsStatus s, const std::string& what, jsErrCode jerr, const NatsConfig& config) {
+Status streamFailure(natsStatus s, const std::string& what, jsErrCode jerr, const NatsConfig& config,
+                     const std::string& name) {
     if (jerr == JSStorageResourcesExceededErr || jerr == JSInsufficientResourcesErr)
         return Status(Code::InvalidArgument,
-                      "stream " + config.stream + ": " + what + ": nats.max_bytes (" +
-                          std::to_string(config.max_bytes) +
-                          " bytes) is more than the NATS server can reserve for it (JetStream error " +
+                      "stream " + name + ": " + what + ": nats.max_bytes (" +
+                          std::to_string(config.max_bytes) + " bytes" +
+                          (config.partitions > 1
+                               ? ", " + std::to_string(config.max_bytes / size_t(config.partitions)) +
+                                     " for each of " + std::to_string(config.partitions) + " partitions"
+                               : std::string()) +
+                          ") is more than the NATS server can reserve for it (JetStream error " +
                           std::to_string(int(jerr)) +
                           ", insufficient storage resources); lower nats.max_bytes or raise the "
                           "server's jetstream max_file_store");
@@ -297,9 +322,17 @@ std::string joined(const std::vector<std::string>& parts) {
 
 }  // namespace
 
-Status NatsBus::ensureStream() {
-    const std::string subjects = logSubjects(config_.subject_prefix);
-    const std::string live = liveSubjects(config_.subject_prefix);
+Status NatsBus::ensureStreams() {
+    if (Status layout = checkStreamLayout(js_.get(), config_); !layout) return layout;
+    for (auto& stream : streams_) {
+        if (Status s = ensureStream(*stream); !s) return s;
+    }
+    return Status::ok();
+}
+
+Status NatsBus::ensureStream(LogStream& stream) {
+    const std::string& subjects = stream.subjects;
+    const std::string& live = stream.live;
     const char* subjectList[] = {subjects.c_str()};
     jsRePublish republish;
     jsRePublish_Init(&republish);
@@ -307,7 +340,8 @@ Status NatsBus::ensureStream() {
     republish.Destination = live.c_str();
     jsStreamConfig want;
     jsStreamConfig_Init(&want);
-    want.Name = config_.stream.c_str();
+    want.Name = stream.name.c_str();
+    if (!stream.description.empty()) want.Description = stream.description.c_str();
     want.Subjects = subjectList;
     want.SubjectsLen = 1;
     want.Storage = js_FileStorage;
@@ -318,7 +352,8 @@ Status NatsBus::ensureStream() {
     want.AllowDirect = true;
     want.RePublish = &republish;
     // A bounded log: the oldest writes go first once the stream holds max_bytes.
-    want.MaxBytes = int64_t(config_.max_bytes);
+    // With partitions, the log's cap is shared evenly: each stream holds its part.
+    want.MaxBytes = int64_t(config_.max_bytes / streams_.size());
     want.MaxMsgSize = int32_t(config_.max_msg_size);
     want.Discard = js_DiscardOld;
 
@@ -326,64 +361,66 @@ Status NatsBus::ensureStream() {
     for (int attempt = 0; attempt < 2; ++attempt) {
         jsStreamInfo* raw = nullptr;
         jsErrCode jerr = jsErrCode(0);
-        natsStatus s = js_GetStreamInfo(&raw, js_.get(), config_.stream.c_str(), nullptr, &jerr);
+        natsStatus s = js_GetStreamInfo(&raw, js_.get(), stream.name.c_str(), nullptr, &jerr);
         StreamInfoPtr info(raw);
         if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
             jsStreamInfo* added = nullptr;
             s = js_AddStream(&added, js_.get(), &want, nullptr, &jerr);
             StreamInfoPtr addedInfo(added);
             if (s == NATS_OK) {
-                streamCreated_ = addedInfo->Created;
-                log::info("nats", "created stream " + config_.stream + " on " + subjects +
-                                      ", republished to " + live + ", max_bytes " +
-                                      std::to_string(config_.max_bytes) + ", max_msg_size " +
-                                      std::to_string(config_.max_msg_size));
+                stream.created = addedInfo->Created;
+                log::info("nats", "created stream " + stream.name + " on " + subjects + ", republished to " +
+                                      live + ", max_bytes " + std::to_string(want.MaxBytes) +
+                                      ", max_msg_size " + std::to_string(config_.max_msg_size));
                 return Status::ok();
             }
             if (jerr == JSStreamNameExistErr) continue;
-            return streamFailure(s, "create", jerr, config_);
+            return streamFailure(s, "create", jerr, config_, stream.name);
         }
         if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);
-        streamCreated_ = info->Created;
+        stream.created = info->Created;
         auto diffs = streamDifferences(*info->Config, want);
         if (diffs.empty()) return Status::ok();
         jsStreamInfo* updated = nullptr;
         s = js_UpdateStream(&updated, js_.get(), &want, nullptr, &jerr);
         StreamInfoPtr updatedInfo(updated);
-        if (s != NATS_OK) return streamFailure(s, "update (" + joined(diffs) + ")", jerr, config_);
-        log::info("nats", "updated stream " + config_.stream + ": " + joined(diffs));
+        if (s != NATS_OK)
+            return streamFailure(s, "update (" + joined(diffs) + ")", jerr, config_, stream.name);
+        log::info("nats", "updated stream " + stream.name + ": " + joined(diffs));
         return Status::ok();
     }
     return Status(Code::Unavailable, "the stream was created and deleted concurrently; try again");
 }
 
-natsStatus NatsBus::streamInfo(StreamInfoPtr& info, jsErrCode& jerr) {
+natsStatus NatsBus::streamInfo(const LogStream& stream, StreamInfoPtr& info, jsErrCode& jerr) {
     jsOptions options;
     jsOptions_Init(&options);
     options.Wait = kReadyWaitMs;
     jsStreamInfo* raw = nullptr;
-    natsStatus s = js_GetStreamInfo(&raw, js_.get(), config_.stream.c_str(), &options, &jerr);
+    natsStatus s = js_GetStreamInfo(&raw, js_.get(), stream.name.c_str(), &options, &jerr);
     info.reset(raw);
     return s;
 }
 
-Result<std::string> NatsBus::readEpoch() {
+Result<std::string> NatsBus::readEpoch(size_t index) {
+    LogStream& stream = *streams_.at(index);
     jsErrCode jerr = jsErrCode(0);
     StreamInfoPtr info;
-    natsStatus s = streamInfo(info, jerr);
+    natsStatus s = streamInfo(stream, info, jerr);
     if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
         // Deleted, or lost with NATS's data: the log begins again, here or on another node.
-        log::warn("nats", "stream " + config_.stream + " is gone; creating it again");
-        if (Status created = ensureStream(); !created) return created;
-        return std::to_string(streamCreated_.load());
+        log::warn("nats", "stream " + stream.name + " is gone; creating it again");
+        if (Status created = ensureStream(stream); !created) return created;
+        return std::to_string(stream.created.load());
     }
     if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);
     return std::to_string(info->Created);
 }
 
 std::string NatsBus::epoch(const std::string& subject) const {
-    (void)subject;  // one stream holds every room
-    return epochWatch_ ? epochWatch_->current() : std::to_string(streamCreated_.load());
+    auto index = streamOf(subject);
+    if (!index) return {};
+    return epochWatch_ ? epochWatch_->current(*index) : std::to_string(streams_[*index]->created.load());
 }
 
 void NatsBus::checkEpoch() {
@@ -500,8 +537,8 @@ NatsBus::Prepared NatsBus::prepare(const std::string& subject, std::string data,
                                    PublishCallback done) {
     Prepared prepared;
     // A publish that cannot succeed fails without being sent.
-    if (!isLogSubject(config_.subject_prefix, subject) || !validSubject(subject)) {
-        prepared.refusal = Status(Code::InvalidArgument, "publish: not a log subject: " + subject);
+    if (auto stream = streamOf(subject); !stream) {
+        prepared.refusal = stream.status().withContext("publish");
     } else if (data.size() > size_t(INT_MAX)) {
         prepared.refusal =
             Status(Code::TooLarge, "publish: message of " + std::to_string(data.size()) + " bytes");
@@ -774,9 +811,16 @@ Status NatsBus::deadlineFailure(const Pending& p) {
 // ---------------------------------------------------------------------------
 // Live delivery and reads.
 
-Result<std::string> NatsBus::liveSubjectFor(const std::string& logSubject) const {
+Result<size_t> NatsBus::streamOf(const std::string& logSubject) const {
     if (!isLogSubject(config_.subject_prefix, logSubject) || !validSubject(logSubject))
         return Status(Code::InvalidArgument, "not a log subject: " + logSubject);
+    auto partition = partitionOfLogSubject(config_.subject_prefix, logSubject, int(streams_.size()));
+    if (!partition) return partition.status();
+    return size_t(partition.value());
+}
+
+Result<std::string> NatsBus::liveSubjectFor(const std::string& logSubject) const {
+    if (auto stream = streamOf(logSubject); !stream) return stream.status();
     return liveSubjectOf(config_.subject_prefix, logSubject);
 }
 
@@ -819,7 +863,8 @@ Result<std::unique_ptr<Subscription>> NatsBus::subscribeEphemeral(const std::str
     return std::unique_ptr<Subscription>(std::move(sub.value()));
 }
 
-Result<LogEntry> NatsBus::directGet(const std::string& subject, uint64_t sequence, bool last) {
+Result<LogEntry> NatsBus::directGet(const LogStream& stream, const std::string& subject, uint64_t sequence,
+                                    bool last) {
     jsDirectGetMsgOptions options;
     jsDirectGetMsgOptions_Init(&options);
     if (last) {
@@ -829,18 +874,19 @@ Result<LogEntry> NatsBus::directGet(const std::string& subject, uint64_t sequenc
         options.NextBySubject = subject.c_str();
     }
     natsMsg* raw = nullptr;
-    natsStatus s = js_DirectGetMsg(&raw, js_.get(), config_.stream.c_str(), nullptr, &options);
+    natsStatus s = js_DirectGetMsg(&raw, js_.get(), stream.name.c_str(), nullptr, &options);
     MsgPtr msg(raw);
     if (s == NATS_NOT_FOUND) return Status(Code::NotFound, "no message");
-    if (s != NATS_OK) return natsFailure(s, "direct get from " + config_.stream);
+    if (s != NATS_OK) return natsFailure(s, "direct get from " + stream.name);
     auto entry = entryFrom(raw);
     if (entry && entry->timeNs == 0) entry->timeNs = natsMsg_GetTime(raw);
     return entry;
 }
 
 Result<uint64_t> NatsBus::lastSequence(const std::string& subject) {
-    if (auto live = liveSubjectFor(subject); !live) return live.status().withContext("lastSequence");
-    auto entry = directGet(subject, 0, true);
+    auto stream = streamOf(subject);
+    if (!stream) return stream.status().withContext("lastSequence");
+    auto entry = directGet(*streams_[*stream], subject, 0, true);
     if (entry) return entry->seq;
     if (entry.status().code() == Code::NotFound) return uint64_t(0);
     return entry.status().withContext("lastSequence of " + subject);
@@ -849,22 +895,22 @@ Result<uint64_t> NatsBus::lastSequence(const std::string& subject) {
 void NatsBus::lastSequenceAsync(const std::string& subject, SequenceCallback done) {
     Status failure;
     const uint64_t token = nextToken_.fetch_add(1);
-    if (auto live = liveSubjectFor(subject); !live) {
-        failure = live.status().withContext("lastSequence");
+    if (auto stream = streamOf(subject); !stream) {
+        failure = stream.status().withContext("lastSequence");
     } else {
+        const std::string& name = streams_[*stream]->name;
         {
             std::lock_guard lock(readsMutex_);
             pendingReads_[token] = {std::move(done), Clock::now() + std::chrono::milliseconds(kApiWaitMs)};
         }
         // The subject is valid (no quote, backslash or control byte), so it needs no escaping.
-        const std::string api = "$JS.API.DIRECT.GET." + config_.stream;
+        const std::string api = "$JS.API.DIRECT.GET." + name;
         const std::string request = "{\"last_by_subj\":\"" + subject + "\"}";
         const std::string reply = inboxPrefix_ + "R." + std::to_string(token);
         natsStatus s = natsConnection_PublishRequest(connection_.get(), api.c_str(), reply.c_str(),
                                                      request.data(), int(request.size()));
         if (s == NATS_OK) return;
-        failure =
-            natsFailure(s, "direct get from " + config_.stream).withContext("lastSequence of " + subject);
+        failure = natsFailure(s, "direct get from " + name).withContext("lastSequence of " + subject);
         std::lock_guard lock(readsMutex_);
         auto it = pendingReads_.find(token);
         if (it == pendingReads_.end()) return;  // the timer failed it already
@@ -892,8 +938,8 @@ void NatsBus::onLastSequence(natsMsg* msg) {
     const char* status = header(msg, kHeaderStatus);
     if (status != nullptr && natsMsg_GetDataLength(msg) == 0) {
         if (std::string_view(status) == "404") return done(uint64_t(0));  // nothing stored for the subject
-        return done(Status(Code::Unavailable, std::string("direct get from ") + config_.stream +
-                                                  ": JetStream answered status " + status));
+        return done(Status(Code::Unavailable,
+                           std::string("direct get from the log: JetStream answered status ") + status));
     }
     auto entry = entryFrom(msg);
     if (!entry) return done(entry.status().withContext("lastSequence"));
@@ -915,13 +961,14 @@ void NatsBus::expireReads() {
         }
     }
     for (auto& done : expired)
-        done(Status(Code::Timeout, "direct get from " + config_.stream + ": no answer within " +
-                                       std::to_string(kApiWaitMs / 1000) + " s"));
+        done(Status(Code::Timeout,
+                    "direct get from the log: no answer within " + std::to_string(kApiWaitMs / 1000) + " s"));
 }
 
 Result<uint64_t> NatsBus::firstSequence(const std::string& subject) {
-    if (auto live = liveSubjectFor(subject); !live) return live.status().withContext("firstSequence");
-    auto entry = directGet(subject, 1, false);
+    auto stream = streamOf(subject);
+    if (!stream) return stream.status().withContext("firstSequence");
+    auto entry = directGet(*streams_[*stream], subject, 1, false);
     if (entry) return entry->seq;
     if (entry.status().code() == Code::NotFound) return uint64_t(0);
     return entry.status().withContext("firstSequence of " + subject);
@@ -933,12 +980,14 @@ Result<uint64_t> NatsBus::firstSequence(const std::string& subject) {
 // history pushed through one overran the server's pending limit for the
 // node, which cut the connection, mid-read, every time.
 Result<std::vector<LogEntry>> NatsBus::read(const std::string& subject, uint64_t after, size_t limit) {
-    if (auto live = liveSubjectFor(subject); !live) return live.status().withContext("read");
+    auto stream = streamOf(subject);
+    if (!stream) return stream.status().withContext("read");
+    const LogStream& log = *streams_[*stream];
     std::vector<LogEntry> entries;
     uint64_t next = after + 1;
     auto deadline = std::chrono::steady_clock::now() + kReadDeadline;
     while (entries.size() < limit) {
-        auto entry = directGet(subject, next, false);
+        auto entry = directGet(log, subject, next, false);
         if (!entry) {
             if (entry.status().code() == Code::NotFound) return entries;  // nothing after `next`
             bool transient =
@@ -966,12 +1015,16 @@ Status NatsBus::ready() {
     std::lock_guard lock(readyMutex_);
     const auto now = Clock::now();
     if (readyCheckedAt_ != Clock::time_point{} && now - readyCheckedAt_ < kReadyCacheFor) return readyStatus_;
-    jsErrCode jerr = jsErrCode(0);
-    StreamInfoPtr info;
-    natsStatus s = streamInfo(info, jerr);
-    readyStatus_ = s == NATS_OK ? Status::ok() : natsFailure(s, "JetStream stream " + config_.stream, jerr);
-    if (s != NATS_OK && readyStatus_.code() != Code::Unavailable && readyStatus_.code() != Code::Timeout) {
-        readyStatus_ = Status(Code::Unavailable, readyStatus_.message());
+    readyStatus_ = Status::ok();
+    for (const auto& stream : streams_) {
+        jsErrCode jerr = jsErrCode(0);
+        StreamInfoPtr info;
+        natsStatus s = streamInfo(*stream, info, jerr);
+        if (s == NATS_OK) continue;
+        readyStatus_ = natsFailure(s, "JetStream stream " + stream->name, jerr);
+        if (readyStatus_.code() != Code::Unavailable && readyStatus_.code() != Code::Timeout)
+            readyStatus_ = Status(Code::Unavailable, readyStatus_.message());
+        break;
     }
     readyCheckedAt_ = now;
     return readyStatus_;

@@ -1,7 +1,10 @@
 // NatsBus: the Bus on NATS JetStream.
 //
-// It provides one stream for every room's log (subjects <prefix>.room.>)
-// that republishes each stored message to <prefix>.live.> (Subject.h); publishes
+// It provides the streams of the rooms' logs, one per partition (nats.partitions,
+// bus/Partition.h): with one, stream <stream> on <prefix>.room.>, republishing each
+// stored message to <prefix>.live.>; with N, stream <stream>-<i> on <prefix>.room.<i>.>,
+// republishing to <prefix>.live.<i>.> (Subject.h). Each call on a room's log subject goes to
+// its partition's stream, and each stream has its own epoch. It publishes
 // asynchronously with a message id and re-sends on a missing acknowledgement;
 // delivers each room from one core subscription on its live subject; reads
 // the log with direct gets. It is the only unit that sees natsStatus, and it
@@ -51,9 +54,10 @@ class NatsBus final : public Bus {
     static constexpr size_t kMaxInFlight = 4096;
     static constexpr size_t kMaxInFlightBytes = 32 << 20;
 
-    // Connects (retrying for a few seconds while the server starts), then
-    // creates the stream `cfg.stream`, or updates it when its configuration
-    // differs. `url` may list several servers, comma-separated.
+    // Connects (retrying for a few seconds while the server starts), refuses a deployment whose
+    // streams are of another partition count (bus/StreamLayout.h), then creates each
+    // partition's stream, or updates it when its configuration differs. `url` may list several
+    // servers, comma-separated.
     static Result<std::unique_ptr<NatsBus>> connect(const NatsConfig& cfg, const std::string& url,
                                                     const std::string& nodeId);
 
@@ -95,7 +99,7 @@ class NatsBus final : public Bus {
     Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) override;
     Result<uint64_t> firstSequence(const std::string& subject) override;
 
-    // Connected, and JetStream answered for the stream within the last second.
+    // Connected, and JetStream answered for every partition's stream within the last second.
     Status ready() override;
 
     // A NatsKeyValue on this bus's connection; it must be destroyed before the bus.
@@ -103,8 +107,9 @@ class NatsBus final : public Bus {
 
     // Times the connection was re-established since connect().
     uint64_t reconnects() const override;
-    // The stream's creation time (nanoseconds since 1970, in decimal), followed every
-    // kEpochCheck and after each reconnect; a missing stream is created again.
+    // The creation time of the stream that holds `subject` (nanoseconds since 1970, in decimal),
+    // followed every kEpochCheck and after each reconnect; a missing stream is created again.
+    // Empty for a subject that is no log subject.
     std::string epoch(const std::string& subject) const override;
     void checkEpoch() override;
     static constexpr std::chrono::milliseconds kEpochCheck{2000};
@@ -149,12 +154,26 @@ class NatsBus final : public Bus {
     // Enqueues and sends prepared publishes in order, the send and pending locks taken once.
     void submit(std::span<Prepared> prepared);
 
+    // One partition's log stream.
+    struct LogStream {
+        std::string name;                 // <stream>, or <stream>-<i> with several partitions
+        std::string subjects;             // what it stores: <prefix>.room.[<i>.]>
+        std::string live;                 // where it republishes: <prefix>.live.[<i>.]>
+        std::string description;          // StreamLayout's streamDescription
+        std::atomic<int64_t> created{0};  // the Created of the stream ensureStream last saw
+    };
+
     Status connectWithRetry(const std::string& url);
-    Status ensureStream();
-    // The stream's info, waiting at most kReadyWaitMs.
-    natsStatus streamInfo(StreamInfoPtr& info, jsErrCode& jerr);
-    // The stream's epoch now (EpochWatch::Read): its creation time, after creating it if missing.
-    Result<std::string> readEpoch();
+    // The layout check, then every partition's stream.
+    Status ensureStreams();
+    Status ensureStream(LogStream& stream);
+    // A stream's info, waiting at most kReadyWaitMs.
+    natsStatus streamInfo(const LogStream& stream, StreamInfoPtr& info, jsErrCode& jerr);
+    // Stream i's epoch now (EpochWatch::Read): its creation time, after creating it if missing.
+    Result<std::string> readEpoch(size_t stream);
+    // The partition (an index of streams_) whose stream holds a log subject; InvalidArgument for
+    // any other subject.
+    Result<size_t> streamOf(const std::string& logSubject) const;
     Status startPublisher();
 
     // Lock order: sendMutex_, then pendingMutex_. Callbacks run under neither.
@@ -180,7 +199,8 @@ class NatsBus final : public Bus {
     void timerTick();
     static Status deadlineFailure(const Pending& p);
 
-    Result<LogEntry> directGet(const std::string& subject, uint64_t sequence, bool last);
+    Result<LogEntry> directGet(const LogStream& stream, const std::string& subject, uint64_t sequence,
+                               bool last);
     Result<std::string> liveSubjectFor(const std::string& logSubject) const;
 
     const NatsConfig config_;
@@ -218,7 +238,8 @@ class NatsBus final : public Bus {
     std::mutex readsMutex_;  // taken alone, never with sendMutex_ or pendingMutex_
     std::unordered_map<uint64_t, PendingRead> pendingReads_;
 
-    std::atomic<int64_t> streamCreated_{0};   // the Created of the stream ensureStream last saw
+    // One per partition, index = partition; built in the constructor, never resized.
+    std::vector<std::unique_ptr<LogStream>> streams_;
     std::unique_ptr<EpochWatch> epochWatch_;  // from connect() on
 
     std::mutex readyMutex_;

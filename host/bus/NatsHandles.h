@@ -39,6 +39,10 @@ struct StreamInfoDeleter {
     void operator()(jsStreamInfo* si) const { jsStreamInfo_Destroy(si); }
 };
 using StreamInfoPtr = std::unique_ptr<jsStreamInfo, StreamInfoDeleter>;
+struct StreamInfoListDeleter {
+    void operator()(jsStreamInfoList* list) const { jsStreamInfoList_Destroy(list); }
+};
+using StreamInfoListPtr = std::unique_ptr<jsStreamInfoList, StreamInfoListDeleter>;
 struct JetStreamDeleter {
     void operator()(jsCtx* js) const { jsCtx_Destroy(js); }
 };

@@ -1,5 +1,6 @@
 #include "bus/Subject.h"
 
+#include <charconv>
 #include <optional>
 
 namespace partyline {
@@ -30,6 +31,12 @@ std::string join(std::string_view prefix, std::string_view kind, std::string_vie
     subject.reserve(prefix.size() + kind.size() + rest.size() + 2);
     subject.append(prefix).append(".").append(kind).append(".").append(rest);
     return subject;
+}
+
+// `rest` behind the partition's token when there are several partitions.
+std::string partitioned(int partition, int count, std::string_view rest) {
+    if (count <= 1) return std::string(rest);
+    return std::to_string(partition) + "." + std::string(rest);
 }
 
 // The part of `subject` after <prefix>.<kind>., or nullopt when it has another beginning.
@@ -104,24 +111,40 @@ Result<std::string> decodeSubjectToken(std::string_view token) {
     return id;
 }
 
-RoomSubjects roomSubjects(std::string_view prefix, std::string_view partyToken, std::string_view roomToken) {
+RoomSubjects roomSubjects(std::string_view prefix, std::string_view partyToken, std::string_view roomToken,
+                          int partition, int count) {
     std::string keyPrefix;
     keyPrefix.reserve(partyToken.size() + roomToken.size() + 1);
     keyPrefix.append(partyToken).append(".").append(roomToken);
-    RoomSubjects subjects{join(prefix, kLog, keyPrefix),
-                          join(prefix, kLive, keyPrefix),
-                          join(prefix, kPresence, keyPrefix),
-                          {}};
+    const std::string stored = partitioned(partition, count, keyPrefix);
+    RoomSubjects subjects{
+        join(prefix, kLog, stored), join(prefix, kLive, stored), join(prefix, kPresence, keyPrefix), {}};
     subjects.keyPrefix = std::move(keyPrefix);
     return subjects;
 }
 
-std::string logSubjects(std::string_view prefix) {
-    return join(prefix, kLog, ">");
+std::string logSubjects(std::string_view prefix, int partition, int count) {
+    return join(prefix, kLog, partitioned(partition, count, ">"));
 }
 
-std::string liveSubjects(std::string_view prefix) {
-    return join(prefix, kLive, ">");
+std::string liveSubjects(std::string_view prefix, int partition, int count) {
+    return join(prefix, kLive, partitioned(partition, count, ">"));
+}
+
+Result<int> partitionOfLogSubject(std::string_view prefix, std::string_view logSubject, int count) {
+    if (count <= 1) return 0;
+    std::string_view rest = after(prefix, kLog, logSubject).value_or("");
+    size_t dot = rest.find('.');
+    std::string_view token = rest.substr(0, dot);
+    int partition = -1;
+    auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), partition);
+    bool canonical = !token.empty() && (token.size() == 1 || token[0] != '0');
+    if (dot == std::string_view::npos || dot + 1 == rest.size() || error != std::errc() ||
+        end != token.data() + token.size() || !canonical || partition < 0 || partition >= count) {
+        return Status(Code::InvalidArgument, "log subject " + std::string(logSubject) +
+                                                 " names no partition of " + std::to_string(count));
+    }
+    return partition;
 }
 
 bool isLogSubject(std::string_view prefix, std::string_view subject) {

@@ -7,8 +7,11 @@
 // so the encoding is reversible and distinct ids never share a subject.
 //
 // Every subject of a room is built here and nowhere else: the rest of the
-// host takes them from RoomSubjects, so partitioning rooms over several
-// streams changes this file.
+// host takes them from RoomSubjects. With nats.partitions N > 1 the log and
+// live subjects carry the room's partition (bus/Partition.h) as their first
+// token after the kind, so that partition i's stream stores exactly
+// <prefix>.room.<i>.> and republishes to <prefix>.live.<i>.>; with N = 1 they
+// have no partition token, as before partitions existed.
 #pragma once
 
 #include <string>
@@ -28,17 +31,22 @@ Result<std::string> decodeSubjectToken(std::string_view token);
 // What one room is called on the bus and in the buckets, built once per room
 // (RoomRegistry) from the subject prefix and its party and room tokens.
 struct RoomSubjects {
-    std::string log;        // <prefix>.room.<party>.<room>: the room's writes, stored in the stream
-    std::string live;       // <prefix>.live.<party>.<room>: where the stream republishes each stored write
+    std::string log;   // <prefix>.room.[<partition>.]<party>.<room>: the room's writes, stored in the stream
+    std::string live;  // <prefix>.live.[<partition>.]<party>.<room>: where the stream republishes each write
     std::string presence;   // <prefix>.presence.<party>.<room>: the nodes' connection counts, not stored
     std::string keyPrefix;  // <party>.<room>: the room's keys in room.storage and in the alarm bucket
 };
 
-RoomSubjects roomSubjects(std::string_view prefix, std::string_view partyToken, std::string_view roomToken);
+// `partition` of `count` (1: no partition token).
+RoomSubjects roomSubjects(std::string_view prefix, std::string_view partyToken, std::string_view roomToken,
+                          int partition = 0, int count = 1);
 
-// The subjects of every room under a prefix: what the stream stores, and where it republishes.
-std::string logSubjects(std::string_view prefix);   // <prefix>.room.>
-std::string liveSubjects(std::string_view prefix);  // <prefix>.live.>
+// The subjects of every room of one partition: what its stream stores, and where it republishes.
+std::string logSubjects(std::string_view prefix, int partition = 0, int count = 1);   // <prefix>.room.[<i>.]>
+std::string liveSubjects(std::string_view prefix, int partition = 0, int count = 1);  // <prefix>.live.[<i>.]>
+// The partition of a log subject among `count`: 0 when count is 1; else its partition token,
+// InvalidArgument when it has none or one outside 0..count-1 (isLogSubject holds).
+Result<int> partitionOfLogSubject(std::string_view prefix, std::string_view logSubject, int count);
 
 // True when `subject` is <prefix>.room.<something>; whether its tokens are valid is the bus's check.
 bool isLogSubject(std::string_view prefix, std::string_view subject);

@@ -312,6 +312,7 @@ const Rule<std::string> kBucketName = textWhere("a bucket name of A-Z a-z 0-9 _ 
 const Rule<std::string> kSubjectPrefix =
     textWhere("subject tokens of A-Z a-z 0-9 _ - separated by dots", isSubjectPrefix);
 const Rule<int> kReplicas = integerIn(1, 5, "an integer from 1 to 5");
+const Rule<int> kPartitions = integerIn(1, NatsConfig::kMaxPartitions, "an integer from 1 to 64");
 const Rule<seconds> kPositiveDuration{
     "a duration of at least 1s, such as 24h, 30m, 90s, 7d or a number of seconds", parsePositiveDuration};
 const Rule<int64_t> kMessageCap{"a positive integer, or -1 for unlimited", parseMessageCap};
@@ -824,6 +825,7 @@ const Schema<NatsConfig> kNatsSchema = {
     value("url", &NatsConfig::url, kNatsUrl),
     value("stream", &NatsConfig::stream, kStreamName),
     value("replicas", &NatsConfig::replicas, kReplicas),
+    value("partitions", &NatsConfig::partitions, kPartitions),
     value("max_age", &NatsConfig::max_age, kPositiveDuration),
     value("max_msgs_per_room", &NatsConfig::max_msgs_per_room, kMessageCap),
     value("subject_prefix", &NatsConfig::subject_prefix, kSubjectPrefix),
@@ -1162,7 +1164,9 @@ void checkFetch(Reader& reader, const Config& config) {
 // at most 2^31 - 1 that is no larger than the stream. One error at most: the rules share keys.
 Status checkLogBounds(Reader& reader, const Config& config) {
     const NatsConfig& nats = config.nats;
-    if (!reader.readWell({"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes"})) return {};
+    if (!reader.readWell(
+            {"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes", "nats.partitions"}))
+        return {};
     const int line = reader.lineOf({"nats.max_msg_size", "nats.max_bytes", "limits.max_message_bytes"});
     if (nats.max_msg_size < config.limits.max_message_bytes)
         return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
@@ -1174,10 +1178,18 @@ Status checkLogBounds(Reader& reader, const Config& config) {
                                      ") must be under 2 GiB, JetStream's limit");
     if (nats.max_bytes > size_t(std::numeric_limits<int64_t>::max()))
         return reader.fail(line, "nats.max_bytes (" + std::to_string(nats.max_bytes) + ") is too large");
-    if (nats.max_msg_size > nats.max_bytes)
+    if (nats.partitions == 1 && nats.max_msg_size > nats.max_bytes)
         return reader.fail(line, "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
                                      ") must not be larger than nats.max_bytes (" +
                                      std::to_string(nats.max_bytes) + ")");
+    // Each partition's stream is capped at its share of max_bytes.
+    if (nats.partitions > 1 && nats.max_msg_size > nats.max_bytes / size_t(nats.partitions))
+        return reader.fail(reader.lineOf({"nats.max_msg_size", "nats.max_bytes", "nats.partitions"}),
+                           "nats.max_msg_size (" + std::to_string(nats.max_msg_size) +
+                               ") must not be larger than each partition's share of nats.max_bytes (" +
+                               std::to_string(nats.max_bytes) + " / " + std::to_string(nats.partitions) +
+                               " partitions = " + std::to_string(nats.max_bytes / size_t(nats.partitions)) +
+                               ")");
     return {};
 }
 
@@ -1425,6 +1437,7 @@ class Describer {
         put("url", c.nats.url);
         put("stream", c.nats.stream);
         put("replicas", std::to_string(c.nats.replicas));
+        put("partitions", std::to_string(c.nats.partitions));
         put("max_age", formatDuration(c.nats.max_age));
         put("max_msgs_per_room", std::to_string(c.nats.max_msgs_per_room));
         put("subject_prefix", c.nats.subject_prefix);

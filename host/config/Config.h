@@ -135,6 +135,13 @@ struct NatsConfig {
     std::chrono::seconds max_age{24 * 3600};
     int64_t max_msgs_per_room = 10000;
     std::string subject_prefix = "partyline";  // subjects: <prefix>.room.<party>.<room>
+    // Rooms are spread over this many log streams (<stream>-0 .. <stream>-<N-1>, each with its
+    // own storage and alarm bucket), so that a NATS cluster's writes are not all on one stream
+    // leader; 1 keeps one stream named `stream`. Fixed for a deployment: a node refuses to start
+    // when it finds the streams of another count. At most 64: each one is a stream and two
+    // buckets on every server that holds a copy.
+    static constexpr int kMaxPartitions = 64;
+    int partitions = 1;
     // Key-value buckets, created with `replicas` copies: room.storage of every
     // party with storage: true (keys <party>.<room>.<key>), and every room's
     // pending alarm (keys <party>.<room>).
@@ -151,6 +158,7 @@ struct NatsConfig {
     // larger than the storage it can still reserve (its max_file_store, 75% of the free disk by
     // default), and the node then stops and says so: 1 GiB starts on any machine with 1.4 GiB
     // free, the embedded default included; a cluster sets more (config/cluster.yaml: 10 GiB).
+    // With several partitions, each partition's stream is capped at max_bytes / partitions.
     size_t max_bytes = size_t(1) * 1024 * 1024 * 1024;
     // The largest message the stream stores (JetStream MaxMsgSize). Left out: max_message_bytes
     // plus kMaxMsgSizeHeadroom for the headers a write carries (message id, exclusions). Set: at

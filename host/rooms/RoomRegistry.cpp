@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "bus/Partition.h"
 #include "core/Log.h"
 #include "rooms/RoomEvents.h"
 
@@ -31,7 +32,9 @@ Result<RoomSubjects> RoomRegistry::subjects(const std::string& party, const std:
     if (!partyToken) return partyToken.status();
     auto roomToken = encodeSubjectToken(roomId);
     if (!roomToken) return roomToken.status().withContext("room id");
-    return roomSubjects(context_.subjectPrefix, partyToken.value(), roomToken.value());
+    const int partitions = context_.partitions;
+    return roomSubjects(context_.subjectPrefix, partyToken.value(), roomToken.value(),
+                        partitionOf(party, roomId, partitions), partitions);
 }
 
 Result<std::shared_ptr<Shard>> RoomRegistry::shard(const std::string& party, const std::string& roomId) {

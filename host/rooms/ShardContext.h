@@ -33,6 +33,7 @@ struct ShardContext {
     const Limits& limits;
     std::string nodeId;
     std::string subjectPrefix;  // RoomRegistry builds each room's RoomSubjects under it
+    int partitions = 1;         // nats.partitions: each room's log subject names its partition
     // Blocking NATS calls (room.storage, alarms, room:history) run on this executor, never on
     // a shard's strand, so a slow or absent NATS server holds back only the
     // handler that waits for it. Null: scripts get an error for storage and

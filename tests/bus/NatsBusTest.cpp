@@ -12,6 +12,9 @@
 #include "BusTestSupport.h"
 #include "bus/EmbeddedNats.h"
 #include "bus/NatsBus.h"
+#include "bus/NatsHandles.h"
+#include "bus/Partition.h"
+#include "bus/Subject.h"
 
 using namespace partyline;
 using namespace std::chrono_literals;
@@ -497,5 +500,130 @@ TEST_SUITE("nats") {
                                          << f.bus->publishResends() << " re-sent");
         CHECK(acked + failed == kCount);
         CHECK(f.bus->reconnects() >= 1);
+    }
+}
+
+namespace {
+
+NatsConfig partitioned(int count) {
+    NatsConfig cfg;
+    cfg.partitions = count;
+    return cfg;
+}
+
+// The log subject of room `room` of party "chat" among `count` partitions.
+std::string roomLog(const std::string& room, int count) {
+    return roomSubjects("partyline", "chat", room, partitionOf("chat", room, count), count).log;
+}
+
+// The first room "r<n>" of partition `partition` among `count`.
+std::string roomIn(int partition, int count) {
+    for (int n = 0; n < 1000; ++n) {
+        const std::string room = "r" + std::to_string(n);
+        if (partitionOf("chat", room, count) == partition) return room;
+    }
+    FAIL("no room of partition " << partition);
+    return {};
+}
+
+// Deletes a stream over a connection of its own, as an operator would.
+void deleteStream(const std::string& url, const std::string& name) {
+    natsConnection* nc = nullptr;
+    REQUIRE(natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK);
+    ConnectionPtr connection(nc);
+    jsCtx* raw = nullptr;
+    REQUIRE(natsConnection_JetStream(&raw, nc, nullptr) == NATS_OK);
+    JetStreamPtr js(raw);
+    REQUIRE(js_DeleteStream(js.get(), name.c_str(), nullptr, nullptr) == NATS_OK);
+}
+
+}  // namespace
+
+TEST_SUITE("nats") {
+    TEST_CASE("with three partitions each room's writes, reads and live copies use its partition's stream") {
+        NatsFixture f(partitioned(3));
+        std::vector<std::string> logs;
+        for (int p = 0; p < 3; ++p) logs.push_back(roomLog(roomIn(p, 3), 3));
+        Collector<LogEntry> live;
+        auto sub = f.bus->subscribe(logs[1], [&](LogEntry e) { live.add(std::move(e)); });
+        REQUIRE(sub.isOk());
+        CHECK(f.bus->lastSequence(logs[1]).value() == 0);
+        for (const auto& log : logs) {
+            // Each stream numbers its own writes: the first write of every partition is 1.
+            CHECK(publishAndWait(*f.bus, log, "first of " + log).value() == 1);
+            CHECK(publishAndWait(*f.bus, log, "second").value() == 2);
+        }
+        REQUIRE(live.waitFor(2));
+        CHECK(live.items()[0].data == "first of " + logs[1]);
+        CHECK(live.items()[1].prevSeq == 1);
+        for (const auto& log : logs) {
+            auto entries = f.bus->read(log, 0, 10);
+            REQUIRE(entries.isOk());
+            REQUIRE(entries->size() == 2);
+            CHECK(entries->at(0).data == "first of " + log);
+            CHECK(f.bus->lastSequence(log).value() == 2);
+            CHECK(f.bus->firstSequence(log).value() == 1);
+            CHECK_FALSE(f.bus->epoch(log).empty());
+        }
+        CHECK(f.bus->ready().isOk());
+    }
+
+    TEST_CASE("with three partitions a subject without its partition, or another, is refused") {
+        NatsFixture f(partitioned(3));
+        const std::string room = roomIn(0, 3);
+        const std::string wrong = roomSubjects("partyline", "chat", room, 1, 3).log;
+        for (const std::string& bad :
+             {"partyline.room.chat." + room, std::string("partyline.room.3.chat.x")}) {
+            CAPTURE(bad);
+            auto refused = publishAndWait(*f.bus, bad, "x");
+            CHECK(refused.status().code() == Code::InvalidArgument);
+            CHECK(f.bus->read(bad, 0, 1).status().code() == Code::InvalidArgument);
+            CHECK(f.bus->epoch(bad).empty());
+        }
+        // A valid partition token that is not the room's own still names a stream: the bus keeps
+        // no map of rooms, RoomRegistry builds every room's subject from its partition.
+        CHECK(publishAndWait(*f.bus, wrong, "x").isOk());
+    }
+
+    TEST_CASE("each partition's stream has its own epoch: one created again changes only its own") {
+        NatsFixture f(partitioned(3));
+        std::vector<std::string> logs;
+        for (int p = 0; p < 3; ++p) logs.push_back(roomLog(roomIn(p, 3), 3));
+        std::vector<std::string> before;
+        for (const auto& log : logs) before.push_back(f.bus->epoch(log));
+        deleteStream(f.server->url(), "PARTYLINE-1");
+        f.bus->checkEpoch();
+        REQUIRE(eventually([&] { return f.bus->epoch(logs[1]) != before[1]; }, 20s));
+        CHECK(f.bus->epoch(logs[0]) == before[0]);
+        CHECK(f.bus->epoch(logs[2]) == before[2]);
+        CHECK(publishAndWait(*f.bus, logs[1], "after").value() == 1);  // the new stream starts over
+    }
+
+    TEST_CASE("a node refuses streams of another partition count, saying what it found and what to do") {
+        NatsFixture f;  // one partition: stream PARTYLINE
+        publishAndWait(*f.bus, kRoomA, "kept");
+        auto three = NatsBus::connect(partitioned(3), f.server->url(), "second-node");
+        REQUIRE_FALSE(three.isOk());
+        CHECK(three.status().code() == Code::InvalidArgument);
+        MESSAGE(three.status().toString());
+        CHECK(three.status().message().find("nats.partitions is 3") != std::string::npos);
+        CHECK(three.status().message().find("PARTYLINE (a single partition, 1 write)") != std::string::npos);
+        CHECK(three.status().message().find("nats.partitions: 1 as before") != std::string::npos);
+
+        NatsConfig other = partitioned(3);
+        other.stream = "ROOMS";
+        other.subject_prefix = "rooms";
+        auto made = NatsBus::connect(other, f.server->url(), "third-node");
+        REQUIRE_MESSAGE(made.isOk(), made.status().toString());
+        made.value().reset();
+        for (int count : {1, 5}) {
+            NatsConfig changed = other;
+            changed.partitions = count;
+            auto refused = NatsBus::connect(changed, f.server->url(), "fourth-node");
+            REQUIRE_FALSE(refused.isOk());
+            CAPTURE(refused.status().toString());
+            CHECK(refused.status().message().find("ROOMS-2 (partition 2 of 3, empty)") != std::string::npos);
+            CHECK(refused.status().message().find("nats.partitions: 3 as before") != std::string::npos);
+        }
     }
 }

@@ -133,6 +133,46 @@ TEST_CASE("a log subject's live subject is the room's") {
     CHECK(liveSubjectOf("acme.eu", "acme.eu.room.a.b") == "acme.eu.live.a.b");
 }
 
+TEST_CASE("with several partitions the log and live subjects carry the partition; presence and keys do not") {
+    RoomSubjects subjects = roomSubjects("partyline", "chat", "lobby", 2, 3);
+    CHECK(subjects.log == "partyline.room.2.chat.lobby");
+    CHECK(subjects.live == "partyline.live.2.chat.lobby");
+    CHECK(subjects.presence == "partyline.presence.chat.lobby");
+    CHECK(subjects.keyPrefix == "chat.lobby");
+    CHECK(liveSubjectOf("partyline", subjects.log) == subjects.live);
+    CHECK(isLogSubject("partyline", subjects.log));
+}
+
+TEST_CASE("one partition keeps the subjects of a deployment without partitions") {
+    RoomSubjects subjects = roomSubjects("partyline", "chat", "lobby", 0, 1);
+    CHECK(subjects.log == "partyline.room.chat.lobby");
+    CHECK(subjects.live == "partyline.live.chat.lobby");
+    CHECK(logSubjects("partyline", 0, 1) == "partyline.room.>");
+    CHECK(liveSubjects("partyline", 0, 1) == "partyline.live.>");
+}
+
+TEST_CASE("each partition's stream stores and republishes disjoint subjects") {
+    CHECK(logSubjects("partyline", 0, 3) == "partyline.room.0.>");
+    CHECK(liveSubjects("partyline", 0, 3) == "partyline.live.0.>");
+    CHECK(logSubjects("acme.eu", 12, 64) == "acme.eu.room.12.>");
+    CHECK(liveSubjects("acme.eu", 12, 64) == "acme.eu.live.12.>");
+}
+
+TEST_CASE("a log subject gives back its partition") {
+    CHECK(partitionOfLogSubject("partyline", "partyline.room.chat.lobby", 1).value() == 0);
+    CHECK(partitionOfLogSubject("partyline", "partyline.room.0.chat.lobby", 3).value() == 0);
+    CHECK(partitionOfLogSubject("partyline", "partyline.room.2.chat.lobby", 3).value() == 2);
+    CHECK(partitionOfLogSubject("acme.eu", "acme.eu.room.63.a.b", 64).value() == 63);
+    for (const char* bad : {"partyline.room.3.chat.lobby", "partyline.room.chat.lobby",
+                            "partyline.room.02.a.b", "partyline.room.-1.a.b", "partyline.room.1",
+                            "partyline.room.1.", "partyline.room.", "partyline.live.1.a.b"}) {
+        CAPTURE(bad);
+        auto refused = partitionOfLogSubject("partyline", bad, 3);
+        REQUIRE_FALSE(refused.isOk());
+        CHECK(refused.status().code() == Code::InvalidArgument);
+    }
+}
+
 TEST_CASE("a key prefix gives back the party and the room id") {
     auto party = encodeSubjectToken("the party");
     auto room = encodeSubjectToken("room/1.2");

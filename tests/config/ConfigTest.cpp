@@ -86,6 +86,7 @@ TEST_CASE("an empty file, or one with only comments, gives every default") {
         CHECK(config.nats.url == "embedded");
         CHECK(config.nats.stream == "PARTYLINE");
         CHECK(config.nats.replicas == 1);
+        CHECK(config.nats.partitions == 1);
         CHECK(config.nats.max_age == 24h);
         CHECK(config.nats.max_msgs_per_room == 10000);
         CHECK(config.nats.subject_prefix == "partyline");
@@ -350,6 +351,25 @@ TEST_CASE("nats.replicas is 1 to 5 and max_msgs_per_room is positive or -1") {
     CHECK(errorOf("nats:\n  max_msgs_per_room: 0\n") ==
           "t.yaml:2: nats.max_msgs_per_room: expected a positive integer, or -1 for unlimited, got '0'");
     CHECK(errorOf("nats:\n  max_msgs_per_room: -2\n").find("t.yaml:2: nats.max_msgs_per_room:") == 0);
+}
+
+TEST_CASE("nats.partitions is an integer from 1 to 64") {
+    CHECK(parsed("nats:\n  partitions: 3\n").nats.partitions == 3);
+    CHECK(parsed("nats:\n  partitions: 64\n").nats.partitions == 64);
+    CHECK(errorOf("nats:\n  partitions: 0\n") ==
+          "t.yaml:2: nats.partitions: expected an integer from 1 to 64, got '0'");
+    CHECK(errorOf("nats:\n  partitions: 65\n") ==
+          "t.yaml:2: nats.partitions: expected an integer from 1 to 64, got '65'");
+    CHECK(errorOf("nats:\n  partitions: three\n") ==
+          "t.yaml:2: nats.partitions: expected an integer from 1 to 64, got 'three'");
+}
+
+TEST_CASE("with partitions, nats.max_msg_size fits each partition's share of nats.max_bytes") {
+    CHECK(parsed("nats:\n  partitions: 4\n  max_bytes: 8MiB\n  max_msg_size: 2MiB\n").nats.max_msg_size ==
+          2 * 1024 * 1024);
+    CHECK(errorOf("nats:\n  partitions: 4\n  max_bytes: 8MiB\n  max_msg_size: 3MiB\n") ==
+          "t.yaml:4: nats.max_msg_size (3145728) must not be larger than each partition's share of "
+          "nats.max_bytes (8388608 / 4 partitions = 2097152)");
 }
 
 TEST_CASE("nats.max_age is a duration of at least a second") {

@@ -570,3 +570,54 @@ process.once("exit", () => {
     } catch {}
   }
 });
+
+// ---------------------------------------------------------------------------
+// JetStream API and partitions
+
+// A JetStream API request ($JS.API.<api>, e.g. "STREAM.INFO.PARTYLINE-0") in the NATS text
+// protocol, on a connection of its own to the server on `natsPort`; resolves with the answer's
+// JSON (which carries `error` when JetStream refused).
+export function jetStreamApi(natsPort, api, body = "", timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port: natsPort });
+    let buffer = "";
+    let asked = false;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer to $JS.API.${api} within ${timeoutMs} ms: ${buffer.slice(0, 300)}`));
+    }, timeoutMs);
+    socket.on("data", (chunk) => {
+      buffer += chunk.toString("utf8");
+      if (!asked && buffer.startsWith("INFO ")) {
+        asked = true;
+        const payload = Buffer.from(body);
+        socket.write(`CONNECT {"verbose":false}\r\nSUB _INBOX.api 1\r\nPUB $JS.API.${api} _INBOX.api ${payload.length}\r\n`);
+        socket.write(Buffer.concat([payload, Buffer.from("\r\n")]));
+      }
+      const start = buffer.indexOf("MSG _INBOX.api ");
+      if (start < 0) return;
+      const lineEnd = buffer.indexOf("\r\n", start);
+      if (lineEnd < 0) return;
+      const length = Number(buffer.slice(start, lineEnd).split(" ").at(-1));
+      const answer = Buffer.from(buffer.slice(lineEnd + 2));
+      if (answer.length < length) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(JSON.parse(answer.subarray(0, length).toString("utf8")));
+    });
+    socket.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+// The partition of a room among `count`, as a node computes it (host/bus/Partition.h):
+// FNV-1a 64 over the party's bytes, a zero byte and the room id's bytes, modulo count.
+export function partitionOf(party, room, count) {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of Buffer.concat([Buffer.from(party), Buffer.from([0]), Buffer.from(room)])) {
+    hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return Number(hash % BigInt(count));
+}
