@@ -197,7 +197,7 @@ figure_small_rooms() {
         for _ in $(seq 100); do curl -fs "http://127.0.0.1:$((PORT + 100))" >/dev/null 2>&1 && break
             grep -q "Server is ready" "$dir/nats.log" && break; sleep 0.1; done
         for n in 1 2; do
-            "$BIN" serve --config bench/bench-node.yaml --listen "127.0.0.1:$((PORT + n))" --data "$dir/node-$n" \
+            "$BIN" serve --config "${BENCH_CONFIG:-bench/bench-node.yaml}" --listen "127.0.0.1:$((PORT + n))" --data "$dir/node-$n" \
                 --nats-url "nats://127.0.0.1:$((PORT + 100))" --node-id "small-$n" >"$dir/node-$n.log" 2>&1 &
             pids+=($!)
         done

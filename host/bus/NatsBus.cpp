@@ -344,7 +344,7 @@ Status NatsBus::ensureStream(LogStream& stream) {
     if (!stream.description.empty()) want.Description = stream.description.c_str();
     want.Subjects = subjectList;
     want.SubjectsLen = 1;
-    want.Storage = js_FileStorage;
+    want.Storage = config_.storage == "memory" ? js_MemoryStorage : js_FileStorage;
     want.Replicas = config_.replicas;
     want.MaxAge = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.max_age).count();
     want.MaxMsgsPerSubject = config_.max_msgs_per_room;
@@ -381,6 +381,14 @@ Status NatsBus::ensureStream(LogStream& stream) {
         stream.created = info->Created;
         auto diffs = streamDifferences(*info->Config, want);
         if (diffs.empty()) return Status::ok();
+        if (info->Config->Storage != want.Storage) {
+            const char* have = info->Config->Storage == js_MemoryStorage ? "memory" : "file";
+            return Status(Code::Conflict,
+                          "stream " + stream.name + " is stored in " + have + " but nats.storage is " +
+                              config_.storage +
+                              ": JetStream cannot change a stream's storage. Keep nats.storage: " + have +
+                              ", or delete the stream (its writes are lost) to start it again");
+        }
         jsStreamInfo* updated = nullptr;
         s = js_UpdateStream(&updated, js_.get(), &want, nullptr, &jerr);
         StreamInfoPtr updatedInfo(updated);

@@ -339,6 +339,10 @@ bool isLogFormat(std::string_view text) {
 }
 const Rule<std::string> kLogLevel = textWhere("one of debug, info, warn, error", isLogLevel);
 const Rule<std::string> kLogFormat = textWhere("logfmt or json", isLogFormat);
+bool isLogStorage(std::string_view text) {
+    return text == "file" || text == "memory";
+}
+const Rule<std::string> kLogStorage = textWhere("file or memory", isLogStorage);
 const Rule<bool> kBoolean{"true or false", parseBoolean};
 
 // A deadline in milliseconds: under 100 ms a client across the world cannot make it, over
@@ -826,6 +830,7 @@ const Schema<NatsConfig> kNatsSchema = {
     value("stream", &NatsConfig::stream, kStreamName),
     value("replicas", &NatsConfig::replicas, kReplicas),
     value("partitions", &NatsConfig::partitions, kPartitions),
+    value("storage", &NatsConfig::storage, kLogStorage),
     value("max_age", &NatsConfig::max_age, kPositiveDuration),
     value("max_msgs_per_room", &NatsConfig::max_msgs_per_room, kMessageCap),
     value("subject_prefix", &NatsConfig::subject_prefix, kSubjectPrefix),
@@ -1438,6 +1443,7 @@ class Describer {
         put("stream", c.nats.stream);
         put("replicas", std::to_string(c.nats.replicas));
         put("partitions", std::to_string(c.nats.partitions));
+        put("storage", c.nats.storage);
         put("max_age", formatDuration(c.nats.max_age));
         put("max_msgs_per_room", std::to_string(c.nats.max_msgs_per_room));
         put("subject_prefix", c.nats.subject_prefix);

@@ -142,6 +142,12 @@ struct NatsConfig {
     // buckets on every server that holds a copy.
     static constexpr int kMaxPartitions = 64;
     int partitions = 1;
+    // Where JetStream keeps the log's streams: "file" (the default: writes survive a restart of
+    // every NATS server) or "memory" (cheaper per write for nats-server, but a restart of every
+    // server holding a copy loses the log, and with it replay). Fixed per stream: JetStream
+    // cannot change it, so a node refuses to start over a stream stored the other way. The
+    // storage and alarm buckets stay on file either way.
+    std::string storage = "file";
     // Key-value buckets, created with `replicas` copies: room.storage of every
     // party with storage: true (keys <party>.<room>.<key>), and every room's
     // pending alarm (keys <party>.<room>).

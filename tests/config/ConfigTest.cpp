@@ -364,6 +364,14 @@ TEST_CASE("nats.partitions is an integer from 1 to 64") {
           "t.yaml:2: nats.partitions: expected an integer from 1 to 64, got 'three'");
 }
 
+TEST_CASE("nats.storage is file (the default) or memory") {
+    CHECK(parsed("nats:\n  url: nats://127.0.0.1:4222\n").nats.storage == "file");
+    CHECK(parsed("nats:\n  storage: memory\n").nats.storage == "memory");
+    CHECK(parsed("nats:\n  storage: file\n").nats.storage == "file");
+    CHECK(errorOf("nats:\n  storage: disk\n") ==
+          "t.yaml:2: nats.storage: expected file or memory, got 'disk'");
+}
+
 TEST_CASE("with partitions, nats.max_msg_size fits each partition's share of nats.max_bytes") {
     CHECK(parsed("nats:\n  partitions: 4\n  max_bytes: 8MiB\n  max_msg_size: 2MiB\n").nats.max_msg_size ==
           2 * 1024 * 1024);
