@@ -160,6 +160,13 @@ int failOnSocket(int fd) {
 
 }  // namespace
 
+std::optional<int> WebSocketUpgrade::refuseAtConnectionLimit(mg_connection* conn) {
+    if (deps_.counters.admitWebSocket(deps_.limits.max_connections)) return std::nullopt;
+    deps_.counters.refused++;
+    return refuse(conn, "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
+                  kRetryAfterAtLimit);
+}
+
 int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     const mg_request_info* ri = mg_get_request_info(conn);
     auto upgrade = UpgradeRequest::parse(ri->request_method, headersOf(ri), queryOf(ri));
@@ -204,12 +211,7 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
             idRequest.identity = outcome.identity->subject.value_or("");
         }
     }
-    if (!deps_.counters.admitWebSocket(deps_.limits.max_connections)) {
-        deps_.counters.refused++;
-        return refuse(conn,
-                      "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
-                      kRetryAfterAtLimit);
-    }
+    if (auto refused = refuseAtConnectionLimit(conn)) return *refused;
     Slot slot{&deps_.counters.webSockets};
 
     auto shard = deps_.rooms.open(target.party, target.room, request.remoteAddr);
@@ -309,12 +311,7 @@ int WebSocketUpgrade::handleMux(mg_connection* conn) {
     if (deps_.proxies)
         request.remoteAddr = deps_.proxies->clientOf(ri->remote_addr, headers.find("x-forwarded-for"));
     request.query.clear();  // each join brings its own
-    if (!deps_.counters.admitWebSocket(deps_.limits.max_connections)) {
-        deps_.counters.refused++;
-        return refuse(conn,
-                      "connection limit of " + std::to_string(deps_.limits.max_connections) + " reached",
-                      kRetryAfterAtLimit);
-    }
+    if (auto refused = refuseAtConnectionLimit(conn)) return *refused;
     Slot slot{&deps_.counters.webSockets};
     int status = 101;
     int fd = adoptSocket(conn, status);

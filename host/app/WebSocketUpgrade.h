@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "app/ClientAddress.h"
@@ -61,6 +62,9 @@ class WebSocketUpgrade {
     int handleMux(mg_connection* conn);
 
    private:
+    // Takes a slot of limits.max_connections (the caller gives it back, or the session does), or
+    // answers 503 with Retry-After and returns the status when none is left.
+    std::optional<int> refuseAtConnectionLimit(mg_connection* conn);
     // After the room accepted: takes the socket from CivetWeb, joins the shard, hands the socket
     // to the Reactor and lets the 101 out. 101, or the 500 written when the socket cannot be taken.
     // `expiresAt`: when its token expires, the Reactor closes it 4001.

@@ -13,11 +13,10 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { after, before, describe, test } from "node:test";
 
 import { Client, WebSocket, httpFetch, rawHttp, startNats, startNode, until } from "./harness.mjs";
-import { Subscriber, helloOf, history, pidOfNode, post, roomPath } from "./fault-tools.mjs";
+import { Subscriber, helloOf, history, jetStreamApi, pidOfNode, post, roomPath } from "./fault-tools.mjs";
 
 const T = { timeout: 120000 };
 const PARTY = "log";
@@ -52,41 +51,11 @@ function requestFrom(localAddress, url, { method = "GET", body } = {}, timeoutMs
   });
 }
 
-// The stream's configuration as nats-server holds it: a JetStream API request ($JS.API.STREAM.INFO)
-// in the NATS text protocol, on a connection of its own.
-function streamConfig(natsPort, stream, timeoutMs = 10000) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: "127.0.0.1", port: natsPort });
-    let buffer = "";
-    let asked = false;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no stream info for ${stream} within ${timeoutMs} ms: ${buffer.slice(0, 300)}`));
-    }, timeoutMs);
-    socket.on("data", (chunk) => {
-      buffer += chunk.toString("utf8");
-      if (!asked && buffer.startsWith("INFO ")) {
-        asked = true;
-        socket.write(`CONNECT {"verbose":false}\r\nSUB _INBOX.info 1\r\nPUB $JS.API.STREAM.INFO.${stream} _INBOX.info 0\r\n\r\n`);
-      }
-      const start = buffer.indexOf("MSG _INBOX.info ");
-      if (start < 0) return;
-      const lineEnd = buffer.indexOf("\r\n", start);
-      if (lineEnd < 0) return;
-      const length = Number(buffer.slice(start, lineEnd).split(" ").at(-1));
-      const payload = buffer.slice(lineEnd + 2, lineEnd + 2 + length);
-      if (Buffer.byteLength(payload) < length) return;
-      clearTimeout(timer);
-      socket.destroy();
-      const info = JSON.parse(payload);
-      if (info.error) reject(new Error(`stream info for ${stream}: ${JSON.stringify(info.error)}`));
-      else resolve(info.config);
-    });
-    socket.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+// The stream's configuration as nats-server holds it ($JS.API.STREAM.INFO).
+async function streamConfig(natsPort, stream) {
+  const info = await jetStreamApi(natsPort, `STREAM.INFO.${stream}`);
+  if (info.error) throw new Error(`stream info for ${stream}: ${JSON.stringify(info.error)}`);
+  return info.config;
 }
 
 // A WebSocket from a chosen loopback address, resolved once open; a harness Client.
