@@ -267,9 +267,11 @@ void Reactor::readFrom(Connection& c) {
             c.pingSent = false;
             if (!c.closing) {
                 c.reader.feed(std::string_view(buffer, size_t(n)), events);
+                // The budget first: a connection over it is closed before anything else in
+                // this read is answered (a ping behind the part it could not hold gets no pong).
+                account(c);
                 handle(c, events);
                 events.clear();
-                account(c);
             }
             continue;
         }
