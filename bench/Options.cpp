@@ -1,5 +1,7 @@
 #include "Options.h"
 
+#include <unistd.h>
+
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -64,7 +66,8 @@ Measuring the server:
                         at the end; reports RSS per open connection
   --cpu NAME=PID        read the CPU time and context switches (all threads) of PID when
                         writing begins and after the drain; reports them under NAME, per
-                        million deliveries and per write (repeat; one NAME may sum several)
+                        million deliveries and per write (repeat; one NAME may sum several;
+                        PID "self" is this tool)
   --source-addresses N  bind the WebSocket clients to N loopback source addresses, 127.0.1.1
                         upwards (client i to the (i mod N)-th), to open more connections to
                         one node than one address has ephemeral ports (0: the kernel picks)
@@ -210,7 +213,10 @@ ParseResult parseOptions(int argc, char** argv, Options& o, std::string& error) 
              auto eq = v.rfind('=');
              if (eq == std::string_view::npos || eq == 0) return false;
              uint64_t pid = 0;
-             if (!parseCount(v.substr(eq + 1), pid) || pid < 1 || pid > INT32_MAX) return false;
+             if (v.substr(eq + 1) == "self")
+                 pid = uint64_t(getpid());  // the tool's own share of the machine
+             else if (!parseCount(v.substr(eq + 1), pid) || pid < 1 || pid > INT32_MAX)
+                 return false;
              o.cpuPids.emplace_back(std::string(v.substr(0, eq)), int(pid));
              return true;
          }},

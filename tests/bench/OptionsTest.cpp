@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <vector>
 
@@ -91,6 +92,9 @@ TEST_CASE("--spread room and --cpu NAME=PID, repeated; bad values refused") {
         Options b;
         CHECK_MESSAGE(parse({"--cpu", bad}, b, error) == ParseResult::Error, bad);
     }
+    Options self;
+    REQUIRE(parse({"--cpu", "tool=self"}, self, error) == ParseResult::Run);
+    CHECK(self.cpuPids.at(0) == std::pair<std::string, int>{"tool", int(getpid())});
     Options s;
     CHECK(parse({"--spread", "everywhere"}, s, error) == ParseResult::Error);
 }
