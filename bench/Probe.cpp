@@ -1,6 +1,7 @@
 #include "Probe.h"
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +15,15 @@
 namespace partyline::bench {
 
 std::optional<ProcessUsage> readProcessUsage(int pid) {
+    if (pid == getpid()) {
+        // This tool: getrusage also counts its threads that have ended since the last read,
+        // which /proc/self/task no longer lists.
+        rusage self{};
+        if (getrusage(RUSAGE_SELF, &self) != 0) return std::nullopt;
+        auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+        return ProcessUsage{seconds(self.ru_utime) + seconds(self.ru_stime),
+                            uint64_t(self.ru_nvcsw) + uint64_t(self.ru_nivcsw)};
+    }
     const std::string base = "/proc/" + std::to_string(pid);
     std::ifstream stat(base + "/stat");
     std::string line;

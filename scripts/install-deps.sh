@@ -6,7 +6,8 @@
 # pages' browser tests; clang and its runtime libraries for the libFuzzer targets, which gcc
 # cannot build; clang-format for the format check; openssl for the TLS test's certificate;
 # prometheus for promtool, which checks deploy/prometheus.yml and a node's /metrics; debootstrap
-# for the container test, which builds the image's Debian root without a Docker engine.
+# for the container test, which builds the image's Debian root without a Docker engine; jq for
+# the benchmark scripts (bench/scale.sh reads JetStream's stream info with it).
 # Runs apt-get update once, and only when a package is missing. Needs root or sudo.
 set -euo pipefail
 
@@ -14,7 +15,7 @@ packages=(build-essential cmake pkg-config nats-server libnats-dev libcivetweb-d
           liblua5.4-dev libyaml-cpp-dev doctest-dev libssl-dev libcurl4-openssl-dev curl
           ca-certificates)
 test_packages=(nodejs npm haproxy chromium fonts-liberation fonts-dejavu-core clang
-               libclang-rt-14-dev clang-format openssl prometheus debootstrap)
+               libclang-rt-14-dev clang-format openssl prometheus debootstrap jq)
 case "${1:-}" in
   --test) packages+=("${test_packages[@]}") ;;
   "") ;;
