@@ -8,12 +8,18 @@
 #
 #   bash bench/scale.sh [RUN ...]           from the repository root, after scripts/build.sh
 #
-# RUN is one of: proxied-post proxied-ws direct-post direct-ws (default: all four).
-#   proxied-*  every client and every POST goes through HAProxy (round robin over the nodes).
-#              HAProxy holds two descriptors per connection, so under a hard limit of N open
-#              files it proxies about N/2 connections: the run takes what fits.
-#   direct-*   the clients go straight to the nodes, each room's clients alternating between
-#              them (--spread room): as many connections as the tool itself can hold.
+# RUN is one of (default: all, in this order):
+#   proxied-post proxied-ws            every client and POST through HAProxy, round robin, so a
+#                                      room's clients land on all three nodes
+#   proxied-post-room proxied-ws-room  through HAProxy balancing by room: each room on one node
+#     HAProxy holds two descriptors per connection, so under a hard limit of N open files it
+#     proxies about N/2 connections: these runs take what fits.
+#   direct-post direct-ws              straight to the nodes, each room's clients alternating
+#                                      between them (--spread room): every room on every node
+#   direct-ws-room                     straight to the nodes, each room on one of them
+#     as many connections as the tool itself can hold.
+#   write-ceiling                      batched POSTs to 30 rooms at a rate above what the
+#                                      cluster takes: its acknowledged writes per second
 #
 # Environment: SCALE_CLIENTS (direct clients, default: what fits under the open-file limit, at
 # most 30,000), SCALE_CLIENTS_PER_ROOM (10), SCALE_RATE (writes per second over all rooms,
@@ -65,12 +71,14 @@ fail() {
     exit 1
 }
 
-# Ports: nats-i client PORT+i, route PORT+3+i, monitor PORT+6+i; node-i PORT+10+i; HAProxy PORT+15.
+# Ports: nats-i client PORT+i, route PORT+3+i, monitor PORT+6+i; node-i PORT+10+i; HAProxy PORT+15
+# (round robin) and PORT+16 (by room).
 nats_port() { echo $((PORT + $1)); }
 route_port() { echo $((PORT + 3 + $1)); }
 monitor_port() { echo $((PORT + 6 + $1)); }
 node_port() { echo $((PORT + 10 + $1)); }
 PROXY_PORT=$((PORT + 15))
+ROOM_PROXY_PORT=$((PORT + 16))
 
 start_nats_cluster() {
     local routes=() i
@@ -128,8 +136,10 @@ start_nodes() {
     say "leaders: $spread"
 }
 
-# HAProxy in front of the three nodes: round robin, WebSockets tunnelled, keep-alive kept for the
-# POSTs, and its connection limit what its descriptors allow (two per proxied connection).
+# HAProxy in front of the three nodes, twice: round robin (as deploy/haproxy.cfg), and by room
+# (a hash of party and room from the path, so all of a room's clients and POSTs reach one node).
+# WebSockets are tunnelled, keep-alive kept for the POSTs, and the connection limit is what its
+# descriptors allow (two per proxied connection).
 start_haproxy() {
     proxy_conns=$(((files - 200) / 2))
     cat >"$work/haproxy.cfg" <<EOF
@@ -142,13 +152,22 @@ defaults
     timeout server 120s
     timeout tunnel 1h
     timeout http-keep-alive 60s
-frontend partyline
+frontend round-robin
     bind 127.0.0.1:$PROXY_PORT
-    maxconn $proxy_conns
     default_backend nodes
+frontend by-room
+    bind 127.0.0.1:$ROOM_PROXY_PORT
+    # party/room from /parties/P/R... and /v1/parties/P/R/...: every request of a room to one node.
+    http-request set-var(txn.party) path,regsub(^/v1/,/),field(3,/)
+    http-request set-var(txn.room) path,regsub(^/v1/,/),field(4,/),concat(@,txn.party)
+    default_backend nodes-by-room
 backend nodes
     balance roundrobin
-$(for i in 1 2 3; do echo "    server node-$i 127.0.0.1:$(node_port "$i") maxconn $proxy_conns"; done)
+$(for i in 1 2 3; do echo "    server node-$i 127.0.0.1:$(node_port "$i")"; done)
+backend nodes-by-room
+    balance hash var(txn.room)
+    hash-type consistent
+$(for i in 1 2 3; do echo "    server node-$i 127.0.0.1:$(node_port "$i")"; done)
 EOF
     "$HAPROXY" -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
     pids+=($!)
@@ -203,20 +222,34 @@ start_haproxy
 direct_urls=()
 for i in 1 2 3; do direct_urls+=(--url "http://127.0.0.1:$(node_port "$i")"); done
 # The tool holds one descriptor per client plus its HTTP connections; HAProxy two per client.
-direct_clients=${SCALE_CLIENTS:-$(((files - 1000) / 1000 * 1000))}
+# Client counts are multiples of 3 rooms' worth, so that direct-ws-room puts each room on one node.
+step=$((3 * PER_ROOM * 100))
+direct_clients=${SCALE_CLIENTS:-$(((files - 1000) / step * step))}
 ((direct_clients > 30000)) && direct_clients=30000
-proxied_clients=$(((proxy_conns - 200) / 1000 * 1000))
+proxied_clients=$(((proxy_conns - 200) / step * step))
 ((proxied_clients > direct_clients)) && proxied_clients=$direct_clients
 
 runs=("$@")
-((${#runs[@]})) || runs=(proxied-post proxied-ws direct-post direct-ws)
+((${#runs[@]})) || runs=(proxied-post proxied-ws proxied-post-room proxied-ws-room direct-post direct-ws
+    direct-ws-room write-ceiling)
+rr=(--url "http://127.0.0.1:$PROXY_PORT")
+by_room=(--url "http://127.0.0.1:$ROOM_PROXY_PORT")
 for name in "${runs[@]}"; do
     case $name in
-        proxied-post) run "$name" "$proxied_clients" --url "http://127.0.0.1:$PROXY_PORT" --mode post --http-conns 16 ;;
-        proxied-ws) run "$name" "$proxied_clients" --url "http://127.0.0.1:$PROXY_PORT" --mode ws ;;
+        proxied-post) run "$name" "$proxied_clients" "${rr[@]}" --mode post --http-conns 16 ;;
+        proxied-ws) run "$name" "$proxied_clients" "${rr[@]}" --mode ws ;;
+        proxied-post-room) run "$name" "$proxied_clients" "${by_room[@]}" --mode post --http-conns 16 ;;
+        proxied-ws-room) run "$name" "$proxied_clients" "${by_room[@]}" --mode ws ;;
+        # Each room's clients alternate between the three nodes: every write goes to all three.
         direct-post) run "$name" "$direct_clients" "${direct_urls[@]}" --spread room --mode post --http-conns 16 ;;
         direct-ws) run "$name" "$direct_clients" "${direct_urls[@]}" --spread room --mode ws ;;
-        *) echo "scale.sh: unknown run $name (proxied-post proxied-ws direct-post direct-ws)" >&2; exit 2 ;;
+        # Client i on node i mod 3 and in room i mod ROOMS (a multiple of 3): each room on one node.
+        direct-ws-room) run "$name" "$direct_clients" "${direct_urls[@]}" --spread client --mode ws ;;
+        # As many acknowledged writes as the cluster takes: batches of 100 to 30 rooms (10 of each
+        # partition, about), one client each, over the three nodes.
+        write-ceiling) RATE=100000 PER_ROOM=1 run "$name" 30 "${direct_urls[@]}" --mode post --http-conns 24 \
+            --batch 100 ;;
+        *) echo "scale.sh: unknown run $name (see the top of this file)" >&2; exit 2 ;;
     esac
 done
 say "load at the end $(cut -d' ' -f1-3 /proc/loadavg); reports in $OUT"
