@@ -156,11 +156,9 @@ void RawSender::readHttp(Connection& c) {
     // Every complete request in order (a keep-alive connection sends the next after the answer).
     while (!c.closed && !c.webSocket) {
         size_t end = c.in.find("\r\n\r\n");
-        if (end == std::string::npos) {
-            if (c.in.size() > limits_.maxRequestHeadBytes)
-                refuse(c, 431, "Request Header Fields Too Large", "request head over the limit");
-            return;
-        }
+        if ((end == std::string::npos ? c.in.size() : end) > limits_.maxRequestHeadBytes)
+            return refuse(c, 431, "Request Header Fields Too Large", "request head over the limit");
+        if (end == std::string::npos) return;
         std::string head = c.in.substr(0, end + 4);
         handleRequest(c, head);
     }
