@@ -22,6 +22,9 @@ namespace {
 constexpr int kMaxEvents = 256;
 constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kMaxClientMessageBytes = 64 << 10;  // clients only send the bench's close frame
+// After a refusal, what the client still sends is read and dropped, up to this much, before the
+// socket is closed: closing with unread bytes would reset the connection and lose the answer.
+constexpr size_t kMaxLingerBytes = 1 << 20;
 }  // namespace
 
 struct RawSender::Connection {
@@ -31,9 +34,12 @@ struct RawSender::Connection {
     bool closed = false;
     bool wantsWritable = false;
     bool closeAfterFlush = false;
-    std::string in;      // HTTP bytes not yet handled
-    std::string out;     // bytes not yet written
-    size_t outSent = 0;  // of `out`
+    bool dirty = false;      // frames appended this round, written after it
+    bool lingering = false;  // answered and shut down for writing; reading until the client closes
+    size_t lingered = 0;     // bytes dropped while lingering
+    std::string in;          // HTTP bytes not yet handled
+    std::string out;         // bytes not yet written
+    size_t outSent = 0;      // of `out`
     net::FrameReader frames;
 };
 
@@ -99,6 +105,12 @@ void RawSender::run() {
                 onEvent(*it->second, events[i].events);
             }
         }
+        // One send per client for all the frames this round's broadcasts gave it.
+        for (Connection* c : dirty_) {
+            c->dirty = false;
+            if (!c->closed) flush(*c);
+        }
+        dirty_.clear();
         // Freed only here, so neither this round's events nor a fan-out meet a freed connection.
         if (!closing_.empty()) {
             std::erase_if(clients_, [](const Connection* c) { return c->closed; });
@@ -139,11 +151,31 @@ void RawSender::onEvent(Connection& c, uint32_t events) {
     if (events & EPOLLOUT) flush(c);
     if (c.closed) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        if (c.webSocket)
+        if (c.lingering)
+            drain(c);
+        else if (c.webSocket)
             readFrames(c);
         else
             readHttp(c);
     }
+}
+
+void RawSender::drain(Connection& c) {
+    for (;;) {
+        ssize_t got = ::recv(c.fd, readBuffer_.data(), readBuffer_.size(), 0);
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        c.lingered += got > 0 ? size_t(got) : 0;
+        if (got <= 0 || c.lingered > kMaxLingerBytes) return closeConnection(c);
+    }
+}
+
+// The last bytes are out: a WebSocket (its close frame sent) ends now, an HTTP connection lingers.
+void RawSender::finish(Connection& c) {
+    if (c.webSocket) return closeConnection(c);
+    ::shutdown(c.fd, SHUT_WR);
+    c.lingering = true;
+    c.in.clear();
+    drain(c);
 }
 
 void RawSender::readHttp(Connection& c) {
@@ -154,7 +186,7 @@ void RawSender::readHttp(Connection& c) {
         c.in.append(readBuffer_.data(), size_t(got));
     }
     // Every complete request in order (a keep-alive connection sends the next after the answer).
-    while (!c.closed && !c.webSocket) {
+    while (!c.closed && !c.webSocket && !c.lingering && !c.closeAfterFlush) {
         size_t end = c.in.find("\r\n\r\n");
         if ((end == std::string::npos ? c.in.size() : end) > limits_.maxRequestHeadBytes)
             return refuse(c, 431, "Request Header Fields Too Large", "request head over the limit");
@@ -235,7 +267,11 @@ void RawSender::broadcast(std::string_view body) {
             closeConnection(*client);
             continue;
         }
-        queue(*client, frame);
+        client->out.append(frame);
+        if (!client->dirty) {
+            client->dirty = true;
+            dirty_.push_back(client);
+        }
         ++counts_.frames;
     }
 }
@@ -288,7 +324,7 @@ void RawSender::queue(Connection& c, std::string_view bytes) {
         if (sent < 0 && errno != EAGAIN && errno != EINTR) return closeConnection(c);
         size_t done = sent > 0 ? size_t(sent) : 0;
         if (done == bytes.size()) {
-            if (c.closeAfterFlush) closeConnection(c);
+            if (c.closeAfterFlush) finish(c);
             return;
         }
         bytes.remove_prefix(done);
@@ -301,14 +337,14 @@ void RawSender::flush(Connection& c) {
     while (c.outSent < c.out.size()) {
         ssize_t sent =
             ::send(c.fd, c.out.data() + c.outSent, c.out.size() - c.outSent, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (sent < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (sent < 0 && (errno == EAGAIN || errno == EINTR)) return watchWritable(c, true);
         if (sent <= 0) return closeConnection(c);
         c.outSent += size_t(sent);
     }
     c.out.clear();
     c.outSent = 0;
     watchWritable(c, false);
-    if (c.closeAfterFlush) closeConnection(c);
+    if (c.closeAfterFlush) finish(c);
 }
 
 void RawSender::watchWritable(Connection& c, bool on) {

@@ -4,7 +4,9 @@
 // One epoll thread accepts every connection. A WebSocket upgrade gets its 101 answer (the accept
 // key from net/WebSocketProtocol, no subprotocol) and the client joins the one room there is. A
 // `POST .../broadcast` is answered 200 `{"seq":N}` and its body goes, encoded once as a text
-// frame, to every open client: the same bytes written to each socket. `GET /healthz` answers 200.
+// frame, to every open client: the same bytes written to each socket, once per round of epoll
+// events (the frames of several broadcasts in one round go out in one send, as the node's Sender
+// batches what queued up meanwhile). `GET /healthz` answers 200.
 // Anything else is refused with a status that says why (400, 404, 405, 413, 415, 431), and a bad
 // frame from a client with the close code net::FrameReader gives.
 // Threads: run() on one thread; stop() from any thread. Must not: block (every socket is
@@ -60,6 +62,8 @@ class RawSender {
     void accept();
     void onEvent(Connection& c, uint32_t events);
     void readHttp(Connection& c);
+    void drain(Connection& c);
+    void finish(Connection& c);
     void handleRequest(Connection& c, std::string_view head);
     void readFrames(Connection& c);
     void broadcast(std::string_view body);
@@ -76,6 +80,7 @@ class RawSender {
     int wake_ = -1;  // eventfd: stop()
     std::unordered_map<int, std::unique_ptr<Connection>> connections_;
     std::vector<Connection*> clients_;  // open WebSockets, in fan-out order
+    std::vector<Connection*> dirty_;    // clients with frames appended during this round of events
     std::vector<int> closing_;          // closed during this round of events, freed after it
     std::string readBuffer_;
     uint64_t seq_ = 0;
