@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -138,12 +139,11 @@ void RawSender::accept() {
         }
         int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        auto& c = connections_[fd] = std::make_unique<Connection>(fd);
+        connections_[fd] = std::make_unique<Connection>(fd);
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLRDHUP;
         ev.data.fd = fd;
         ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
-        (void)c;
     }
 }
 

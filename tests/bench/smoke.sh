@@ -117,6 +117,31 @@ expect_status 405 'POST /parties/main/r HTTP/1.1\r\nUpgrade: websocket\r\nSec-We
 expect_status 400 'GET\r\n\r\n' "a malformed request line"
 expect_status 431 "GET / HTTP/1.1\r\nX: $(head -c 9000 /dev/zero | tr '\0' a)\r\n\r\n" "a head over the limit"
 
+# Past --max-clients a connection is answered 503; flags it cannot use exit 2.
+"$raw_sender" --listen 127.0.0.1:0 --max-clients 1 2> "$work/raw-full.log" &
+full_pid=$!
+full_port=""
+for _ in $(seq 150); do
+    full_port=$(sed -n 's/.*(port \([0-9][0-9]*\)).*/\1/p' "$work/raw-full.log" | head -n 1)
+    [[ -n $full_port ]] && break
+    sleep 0.1
+done
+exec 4<>"/dev/tcp/127.0.0.1/$full_port"
+saved_port=$port
+port=$full_port
+expect_status 503 'GET /healthz HTTP/1.1\r\n\r\n' "a connection past --max-clients"
+port=$saved_port
+exec 4<&-
+kill "$full_pid"
+wait "$full_pid" || true
+for flags in "--listen nowhere" "--listen 127.0.0.1:99999" "--max-clients 0" "--colour blue" "--listen"; do
+    status=0
+    # shellcheck disable=SC2086
+    "$raw_sender" $flags 2> "$work/raw-flags.log" || status=$?
+    [[ $status == 2 ]] || { echo "raw sender: $flags exited $status, not 2" >&2; exit 1; }
+    echo "raw sender refuses $flags: $(head -n 1 "$work/raw-flags.log")"
+done
+
 echo "+ partyline-bench (raw sender) --clients 25 --rate 40 --duration 1"
 "$bench" --url "http://127.0.0.1:$port" --cpu "raw=$raw_pid" --quiet --settle 0.2 --drain 5 \
     --clients 25 --rate 40 --duration 1 --http-conns 2 > "$work/raw-bench.txt" ||
