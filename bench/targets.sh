@@ -8,7 +8,7 @@
 # all but many, small-rooms and ratios).
 # Reports go to $PARTYLINE_BENCH_OUT (default bench-results/<date>), one file per run, the
 # tool's summary and its --json object; summary.txt lists the headline of each run.
-# PARTYLINE_BENCH_RUNS repeats each run (default 3). Needs `ulimit -n` of 20000 for rss.
+# PARTYLINE_BENCH_RUNS repeats each run (default 3; ratios: 5 rounds). Needs `ulimit -n` of 20000 for rss.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
