@@ -4,22 +4,23 @@
 #
 #   bash bench/targets.sh [FIGURE ...]      from the repository root, after scripts/build.sh
 #
-# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms (default: all
-# but many and small-rooms).
+# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms ratios (default:
+# all but many, small-rooms and ratios).
 # Reports go to $PARTYLINE_BENCH_OUT (default bench-results/<date>), one file per run, the
 # tool's summary and its --json object; summary.txt lists the headline of each run.
-# PARTYLINE_BENCH_RUNS repeats each run (default 3). Needs `ulimit -n` of 20000 for rss.
+# PARTYLINE_BENCH_RUNS repeats each run (default 3; ratios: 5 rounds). Needs `ulimit -n` of 20000 for rss.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${PARTYLINE_BIN:-build/partyline}
 BENCH=${PARTYLINE_BENCH:-build/partyline-bench}
 FLOOR=${PARTYLINE_FLOOR:-build/partyline-jetstream-floor}
+RAW=${PARTYLINE_RAW_SENDER:-build/partyline-raw-sender}
 RUNS=${PARTYLINE_BENCH_RUNS:-3}
 OUT=${PARTYLINE_BENCH_OUT:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 PORT=${PARTYLINE_BENCH_PORT:-21999}
 mkdir -p "$OUT"
-for tool in "$BIN" "$BENCH" "$FLOOR"; do
+for tool in "$BIN" "$BENCH" "$FLOOR" "$RAW"; do
     [[ -x $tool ]] || { echo "targets.sh: $tool is missing: run scripts/build.sh first" >&2; exit 2; }
 done
 ulimit -n 20000 2>/dev/null || echo "targets.sh: cannot raise ulimit -n to 20000; the rss figure needs it" >&2
@@ -67,14 +68,14 @@ run() {
     local before
     before=$(cpu_busy)
     local status=0
-    "$BENCH" --url "http://127.0.0.1:$PORT" --pid "$node_pid" --json --quiet "$@" \
+    "$BENCH" --url "http://127.0.0.1:$PORT" --pid "$node_pid" --cpu "node=$node_pid" --json --quiet "$@" \
         >"$OUT/$name.json" 2>"$OUT/$name.txt" || status=$?
     local ticks=$(($(cpu_busy) - before))
     stop_node
     {
         printf '%s (exit %d, machine busy %s CPU-s): %s\n' "$name" "$status" \
             "$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/hz}')" "$*"
-        grep -E '^(clients|server|health|writes|ack|delivered|rate|latency|result) ' "$OUT/$name.txt" | sed 's/^/    /'
+        grep -E '^(clients|server|health|writes|ack|delivered|rate|latency|cpu|result) ' "$OUT/$name.txt" | sed 's/^/    /'
     } | tee -a "$OUT/summary.txt"
 }
 
@@ -219,6 +220,148 @@ figure_small_rooms() {
             grep -E '^(clients|writes|delivered|latency|cpu|result) ' "$OUT/small-rooms-$i.txt" | sed 's/^/    /'
         } | tee -a "$OUT/summary.txt"
     done
+}
+
+# The figure of a --json report named by $1: acked (acknowledged writes/s), p99 (delivery p99, ms),
+# rooms (clients opened per second), cpu (CPU-s of the --cpu process per million deliveries).
+json_figure() {
+    local json=$OUT/$1.json
+    case $2 in
+    acked) grep -o '"acknowledged_per_second":[0-9.e+-]*' "$json" | head -1 | cut -d: -f2 ;;
+    p99) grep -o '"latency_ms":{[^}]*}' "$json" | grep -o '"p99":[0-9.e+-]*' | cut -d: -f2 ;;
+    rooms) awk -v open="$(grep -o '"open":[0-9]*' "$json" | head -1 | cut -d: -f2)" \
+        -v s="$(grep -o '"connect_s":[0-9.e+-]*' "$json" | cut -d: -f2)" 'BEGIN{printf "%.0f", (s > 0 ? open / s : 0)}' ;;
+    cpu) awk -v cpu="$(grep -o '"cpu_s":[0-9.e+-]*' "$json" | head -1 | cut -d: -f2)" \
+        -v n="$(grep -o '"delivered":[0-9]*' "$json" | head -1 | cut -d: -f2)" 'BEGIN{printf "%.2f", (n > 0 ? cpu * 1e6 / n : 0)}' ;;
+    esac
+}
+
+# One run of the tool against partyline-raw-sender (the fan-out floor: one epoll thread, no NATS,
+# Lua or rooms), which binds port 0 and says which port it got.
+run_raw() {
+    local name=$1
+    shift
+    "$RAW" --listen 127.0.0.1:0 2>"$OUT/$name.sender.txt" &
+    local raw_pid=$! raw_port=""
+    for _ in $(seq 100); do
+        raw_port=$(sed -n 's/.*(port \([0-9][0-9]*\)).*/\1/p' "$OUT/$name.sender.txt")
+        [[ -n $raw_port ]] && break
+        sleep 0.05
+    done
+    local status=0
+    "$BENCH" --url "http://127.0.0.1:$raw_port" --pid "$raw_pid" --cpu "raw=$raw_pid" --json --quiet "$@" \
+        >"$OUT/$name.json" 2>"$OUT/$name.txt" || status=$?
+    kill "$raw_pid" 2>/dev/null || true
+    wait "$raw_pid" 2>/dev/null || true
+    {
+        printf '%s (exit %d, raw sender): %s\n' "$name" "$status" "$*"
+        grep -E '^(clients|delivered|rate|latency|cpu|result) ' "$OUT/$name.txt" | sed 's/^/    /'
+    } | tee -a "$OUT/summary.txt"
+}
+
+# Ratios to the floors, PARTYLINE_BENCH_RUNS (default 5) rounds of every measure, each round's
+# floor and node on the same nats-server (the newest the scripts find): acknowledged writes/s one
+# write per request and in batches of 100 (partyline-jetstream-floor with as many writes in
+# flight), idle delivery p99 (the floor's publish -> republished copy), new rooms/s (against the
+# figure of section (5)), and the node's CPU per delivery against partyline-raw-sender's at 100k
+# and 400k deliveries/s (1,000 clients, one room). Prints the table of docs/PERFORMANCE.md (12).
+# PARTYLINE_BENCH_PERF=1 adds one node run at 100k/s under `perf record -g` ($OUT/fanout-node.perf).
+figure_ratios() {
+    local server=${NATS_SERVER_BIN:-}
+    [[ -z $server && -x build/tools/bin/nats-server ]] && server=build/tools/bin/nats-server
+    [[ -z $server ]] && server=/usr/sbin/nats-server
+    server=$(realpath "$server")
+    local rounds=${PARTYLINE_BENCH_RUNS:-5} values=$OUT/ratios-values.txt
+    : >"$values"
+    echo "ratios: nats-server $("$server" --version 2>&1 | head -1), $rounds rounds" | tee -a "$OUT/summary.txt"
+    for i in $(seq "$rounds"); do
+        # Floors on the embedded nats-server of a node that is idle meanwhile, then the node.
+        local label floor_args
+        for label_args in "single:--window 64 --count 200000" "batched:--window 1024 --count 200000" \
+            "idle-p99:--latency 500"; do
+            label=${label_args%%:*} floor_args=${label_args#*:}
+            NATS_SERVER_BIN=$server start_node
+            # shellcheck disable=SC2086
+            "$FLOOR" "$nats_url" $floor_args >"$OUT/ratios-floor-$label-$i.txt" 2>&1 || true
+            stop_node
+            sed "s/^/floor $label $i: /" "$OUT/ratios-floor-$label-$i.txt" | tee -a "$OUT/summary.txt"
+        done
+        grep -o '[0-9]*/s (msg-id' "$OUT/ratios-floor-single-$i.txt" | cut -d/ -f1 | sed "s/^/single floor $i /" >>"$values"
+        grep -o '[0-9]*/s (msg-id' "$OUT/ratios-floor-batched-$i.txt" | cut -d/ -f1 | sed "s/^/batched floor $i /" >>"$values"
+        grep -o 'p99 [0-9.]* ms' "$OUT/ratios-floor-idle-p99-$i.txt" | cut -d' ' -f2 | sed "s/^/idle-p99 floor $i /" >>"$values"
+        NATS_SERVER_BIN=$server run "ratios-single-$i" --clients 10 --rooms 10 --rate 100000 --duration 10 --http-conns 64
+        echo "single node $i $(json_figure "ratios-single-$i" acked)" >>"$values"
+        NATS_SERVER_BIN=$server run "ratios-batched-$i" --clients 10 --rooms 10 --rate 100000 --duration 10 \
+            --http-conns 16 --batch 100
+        echo "batched node $i $(json_figure "ratios-batched-$i" acked)" >>"$values"
+        NATS_SERVER_BIN=$server run "ratios-idle-$i" --clients 1 --rate 50 --duration 10
+        echo "idle-p99 node $i $(json_figure "ratios-idle-$i" p99)" >>"$values"
+        NATS_SERVER_BIN=$server run "ratios-rooms-$i" --clients 4000 --rooms 4000 --connect-rate 8000 --rate 0 \
+            --duration 1 --settle 1
+        echo "new-rooms floor $i $ROOMS_BEFORE" >>"$values"
+        echo "new-rooms node $i $(json_figure "ratios-rooms-$i" rooms)" >>"$values"
+        for rate_conns in 100/8 400/32; do
+            local rate=${rate_conns%/*} conns=${rate_conns#*/}
+            local args=(--clients 1000 --rate "$rate" --duration 10 --http-conns "$conns")
+            run_raw "ratios-fanout-raw-${rate}k-$i" "${args[@]}"
+            echo "fanout-${rate}k floor $i $(json_figure "ratios-fanout-raw-${rate}k-$i" cpu)" >>"$values"
+            NATS_SERVER_BIN=$server run "ratios-fanout-node-${rate}k-$i" "${args[@]}"
+            echo "fanout-${rate}k node $i $(json_figure "ratios-fanout-node-${rate}k-$i" cpu)" >>"$values"
+        done
+    done
+    if [[ -n ${PARTYLINE_BENCH_PERF:-} ]]; then
+        NATS_SERVER_BIN=$server start_node
+        perf record -g -o "$OUT/fanout-node.perf" -p "$node_pid" -- sleep 8 2>"$OUT/fanout-node.perf.txt" &
+        local perf_pid=$!
+        "$BENCH" --url "http://127.0.0.1:$PORT" --cpu "node=$node_pid" --quiet --clients 1000 --rate 100 \
+            --duration 10 --http-conns 8 >>"$OUT/fanout-node.perf.txt" 2>&1 || true
+        wait "$perf_pid" || true
+        stop_node
+        echo "perf profile of the node at 100k deliveries/s: $OUT/fanout-node.perf" | tee -a "$OUT/summary.txt"
+    fi
+    ratios_table "$values" | tee -a "$OUT/summary.txt" | tee "$OUT/ratios.txt"
+}
+
+# New rooms per second before this table: section (5) of docs/PERFORMANCE.md (rooms top out at
+# about 2,000/s). The target is twice that.
+ROOMS_BEFORE=2000
+
+# The table: per measure, the floor's and the node's median and range over the rounds, and the
+# median of the rounds' ratios (each node / floor of the same round, on the same server).
+ratios_table() {
+    awk '
+    function median(list, n,   sorted, i, j, t) {
+        for (i = 1; i <= n; i++) sorted[i] = list[i]
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && sorted[j] < sorted[j-1]; j--) { t = sorted[j]; sorted[j] = sorted[j-1]; sorted[j-1] = t }
+        return n % 2 ? sorted[(n + 1) / 2] : (sorted[n / 2] + sorted[n / 2 + 1]) / 2
+    }
+    function range(list, n,   lo, hi, i) {
+        lo = hi = list[1]
+        for (i = 2; i <= n; i++) { if (list[i] < lo) lo = list[i]; if (list[i] > hi) hi = list[i] }
+        return sprintf("%g-%g", lo, hi)
+    }
+    { v[$1, $2, $3] = $4; if ($3 > rounds) rounds = $3 }
+    END {
+        split("single batched idle-p99 new-rooms fanout-100k fanout-400k", order, " ")
+        what["single"] = "acknowledged writes/s, one per request"; target["single"] = ">= 0.5"
+        what["batched"] = "acknowledged writes/s, batches of 100"; target["batched"] = ">= 0.8"
+        what["idle-p99"] = "idle delivery p99, ms"; target["idle-p99"] = "<= 1.5"
+        what["new-rooms"] = "new rooms/s (floor: section 5)"; target["new-rooms"] = ">= 2"
+        what["fanout-100k"] = "CPU-s per M deliveries, 100k/s"; target["fanout-100k"] = "<= 1.2"
+        what["fanout-400k"] = "CPU-s per M deliveries, 400k/s"; target["fanout-400k"] = "<= 1.2"
+        printf "| measure | floor: median (range) | node: median (range) | node / floor | target |\n"
+        printf "| --- | --- | --- | --- | --- |\n"
+        for (m = 1; m <= 6; m++) {
+            k = order[m]; n = 0
+            for (r = 1; r <= rounds; r++) {
+                if (!((k, "floor", r) in v) || !((k, "node", r) in v) || v[k, "floor", r] == 0) continue
+                n++; f[n] = v[k, "floor", r]; o[n] = v[k, "node", r]; q[n] = o[n] / f[n]
+            }
+            if (n == 0) { printf "| %s | - | - | - | %s |\n", what[k], target[k]; continue }
+            printf "| %s | %g (%s) | %g (%s) | %.2f | %s |\n", what[k], median(f, n), range(f, n),
+                median(o, n), range(o, n), median(q, n), target[k]
+        }
+    }' "$1"
 }
 
 figures=("$@")
