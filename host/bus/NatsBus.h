@@ -24,6 +24,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -37,6 +38,7 @@
 
 namespace partyline {
 
+class DirectBatchRead;
 class Metrics;
 class NatsSubscription;
 
@@ -201,6 +203,17 @@ class NatsBus final : public Bus {
 
     Result<LogEntry> directGet(const LogStream& stream, const std::string& subject, uint64_t sequence,
                                bool last);
+    // Whether reads ask for batches (DirectBatch.h): nats.batch_reads and a server of 2.11 or
+    // newer, read from its INFO on the first read and again after each reconnect (the servers of
+    // a cluster may run different versions). Any thread.
+    bool batchReads();
+    // read() with one Direct Get per entry (any server), or with batches (2.11 and newer).
+    Result<std::vector<LogEntry>> readEach(const LogStream& stream, const std::string& subject,
+                                           uint64_t after, size_t limit);
+    Result<std::vector<LogEntry>> readBatched(const LogStream& stream, const std::string& subject,
+                                              uint64_t after, size_t limit);
+    // One batch into `read`: true when more may follow, false when the subject has nothing more.
+    Result<bool> askBatch(const LogStream& stream, const std::string& subject, DirectBatchRead& read);
     Result<std::string> liveSubjectFor(const std::string& logSubject) const;
 
     const NatsConfig config_;
@@ -245,6 +258,10 @@ class NatsBus final : public Bus {
     std::mutex readyMutex_;
     Clock::time_point readyCheckedAt_{};
     Status readyStatus_;
+
+    std::mutex versionMutex_;
+    bool batchReads_ = false;
+    std::optional<uint64_t> versionCheckedAt_;  // the reconnect count when the INFO was read
 };
 
 }  // namespace partyline

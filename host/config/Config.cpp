@@ -840,6 +840,7 @@ const Schema<NatsConfig> kNatsSchema = {
     // A bounded log.
     value("max_bytes", &NatsConfig::max_bytes, kByteSize),
     value("max_msg_size", &NatsConfig::max_msg_size, kByteSize),
+    value("batch_reads", &NatsConfig::batch_reads, kBoolean),
 };
 
 bool isRouterStrategy(std::string_view text) {
@@ -1452,6 +1453,7 @@ class Describer {
         put("duplicate_window", formatDuration(c.nats.duplicate_window));
         put("max_bytes", std::to_string(c.nats.max_bytes));
         put("max_msg_size", std::to_string(c.nats.max_msg_size));
+        put("batch_reads", flag(c.nats.batch_reads));
         close();
         open("api");
         list("keys", c.api.keys);

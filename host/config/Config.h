@@ -171,6 +171,10 @@ struct NatsConfig {
     // least limits.max_message_bytes, at most max_bytes and 2 GiB - 1.
     static constexpr size_t kMaxMsgSizeHeadroom = 64 * 1024;
     size_t max_msg_size = Limits{}.max_message_bytes + kMaxMsgSizeHeadroom;
+    // How a node reads a room's log (gap fill, `since` replay): true asks for batches of entries
+    // (batched Direct Get) when the nats-server is 2.11 or newer, and one entry per request on
+    // older servers; false asks one entry per request on every server.
+    bool batch_reads = true;
 };
 
 // The control surface (/v1/..., /metrics).
