@@ -250,6 +250,49 @@ describe("replay on two nodes sharing one log", () => {
     assert.deepEqual(got, seqs);
     await client.close();
   });
+
+  test("a room of 2,400 writes among 4,800 of other rooms on its stream replays each write once, in order", T, async (t) => {
+    // The room's writes are a third of the stream's, interleaved: a read of the room skips the
+    // other rooms' entries between its own (next-by-subject), one entry or a batch at a time.
+    const room = "crowded";
+    const others = ["crowded-x", "crowded-y"];
+    const perChain = 300;
+    const chains = 8;
+    const answered = new Map(); // seq -> body, from the POST answers
+    const post1 = async (target, body) => {
+      const answer = await post(nodeA, PARTY, target, body, 20000);
+      assert.equal(answer.status, 200, `POST ${body}: ${answer.status} ${answer.body}`);
+      if (target === room) answered.set(answer.json.seq, body);
+    };
+    await Promise.all(
+      Array.from({ length: chains }, async (_, c) => {
+        for (let i = 0; i < perChain; i++) {
+          await post1(room, `crowded-${c}-${i}`);
+          await post1(others[i % 2], `other-${c}-${i}`);
+          await post1(others[(i + 1) % 2], `other-${c}-${i}b`);
+        }
+      }),
+    );
+    const seqs = [...answered.keys()].sort((a, b) => a - b);
+    assert.equal(seqs.length, chains * perChain);
+    const expected = seqs.map((seq) => [seq, answered.get(seq)]);
+
+    const log = await readLog(nodeB, PARTY, room);
+    assert.deepEqual(log.map((e) => [e.seq, e.data]), expected, "history differs from the POST answers");
+    // The whole room, and from the middle of it, on the node that wrote it and the other one.
+    const middle = seqs[1234];
+    for (const [node, since] of [[nodeA, 0], [nodeB, 0], [nodeB, middle]]) {
+      const client = new Subscriber(`crowded-since-${since}`, { party: PARTY, room });
+      await client.open(node, { since });
+      const [markerSeq] = await postAll(nodeA, room, [`crowded marker since=${since}`]);
+      await client.caughtUp(markerSeq, 30000);
+      const want = [...expected.filter(([seq]) => seq > since), [markerSeq, `crowded marker since=${since}`]];
+      assert.deepEqual(client.writes.map((w) => [w.seq, w.data]), want, `since=${since} on :${node.port}`);
+      expected.push([markerSeq, `crowded marker since=${since}`]);
+      await client.close();
+    }
+    t.diagnostic(`crowded: ${seqs.length} writes of the room among ${2 * seqs.length} of other rooms, replayed 3 times`);
+  });
 });
 
 describe("retention: nats.max_msgs_per_room", () => {
