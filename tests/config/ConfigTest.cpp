@@ -372,6 +372,14 @@ TEST_CASE("nats.storage is file (the default) or memory") {
           "t.yaml:2: nats.storage: expected file or memory, got 'disk'");
 }
 
+TEST_CASE("nats.batch_reads: true by default, false asks one entry per request") {
+    CHECK(Config{}.nats.batch_reads);
+    CHECK_FALSE(parsed("nats:\n  batch_reads: false\n").nats.batch_reads);
+    CHECK(parsed("nats:\n  batch_reads: true\n").nats.batch_reads);
+    CHECK(errorOf("nats:\n  batch_reads: sometimes\n") ==
+          "t.yaml:2: nats.batch_reads: expected true or false, got 'sometimes'");
+}
+
 TEST_CASE("with partitions, nats.max_msg_size fits each partition's share of nats.max_bytes") {
     CHECK(parsed("nats:\n  partitions: 4\n  max_bytes: 8MiB\n  max_msg_size: 2MiB\n").nats.max_msg_size ==
           2 * 1024 * 1024);
