@@ -312,6 +312,64 @@ TEST_SUITE("nats") {
         for (int i = 0; i < kCount; ++i) REQUIRE((*entries)[i].data == std::to_string(i));
     }
 
+    TEST_CASE(
+        "batched reads give what one read per entry gives: other subjects between, batches cut by bytes") {
+        // On a 2.11+ server the fixture's bus reads in batches; `each` asks one entry per request.
+        NatsFixture f;
+        NatsConfig eachConfig;
+        eachConfig.batch_reads = false;
+        auto connected = NatsBus::connect(eachConfig, f.server->url(), "test-node-each");
+        REQUIRE_MESSAGE(connected.isOk(), connected.status().toString());
+        auto each = std::move(connected.value());
+        constexpr int kCount = 600;
+        Collector<int> acked;
+        auto publish = [&](const std::string& subject, std::string data) {
+            f.bus->publish(subject, std::move(data), {},
+                           [&](Result<uint64_t> r) { acked.add(r.isOk() ? 1 : 0); });
+        };
+        for (int i = 0; i < kCount; ++i) {
+            // Entries 300-305 are 400 KiB each: a batch stops at 1 MiB and the next one goes on.
+            std::string data = "a-" + std::to_string(i);
+            if (i >= 300 && i < 306) data += std::string(400 * 1024, 'x');
+            publish(kRoomA, std::move(data));
+            publish(kRoomB, "b-" + std::to_string(i));
+            publish(kRoomB, "b-" + std::to_string(i) + "'");
+        }
+        REQUIRE(acked.waitFor(3 * kCount, 60s));
+        auto all = each->read(kRoomA, 0, kCount + 10);
+        REQUIRE(all.isOk());
+        REQUIRE(all->size() == size_t(kCount));
+        const auto& log = all.value();
+        struct Case {
+            uint64_t after;
+            size_t limit;
+        };
+        for (Case c : {Case{0, kCount}, Case{0, 257}, Case{log[99].seq, 1000}, Case{log[299].seq, 3},
+                       Case{log[298].seq + 1, 64}, Case{log.back().seq, 10}}) {
+            CAPTURE(c.after);
+            CAPTURE(c.limit);
+            auto batched = f.bus->read(kRoomA, c.after, c.limit);
+            auto single = each->read(kRoomA, c.after, c.limit);
+            REQUIRE(batched.isOk());
+            REQUIRE(single.isOk());
+            REQUIRE(batched->size() == single->size());
+            CHECK(batched->size() <= c.limit);
+            for (size_t i = 0; i < single->size(); ++i) {
+                const LogEntry& got = (*batched)[i];
+                const LogEntry& want = (*single)[i];
+                REQUIRE(got.seq == want.seq);
+                CHECK(got.seq > c.after);
+                CHECK(got.data == want.data);
+                CHECK(got.prevSeq == want.prevSeq);
+                CHECK(got.prevKnown == want.prevKnown);
+                CHECK(got.msgId == want.msgId);
+                CHECK(got.timeNs == want.timeNs);
+            }
+        }
+        CHECK(f.bus->read(kRoomA, log.back().seq, 10).value().empty());
+        CHECK(f.bus->read("partyline.room.chat.nobody", 0, 300).value().empty());
+    }
+
     TEST_CASE("no delivery after the subscription is destroyed") {
         NatsFixture f;
         Collector<LogEntry> live;
