@@ -520,6 +520,9 @@ size_t NatsBus::pendingPublishes() const {
 
 void NatsBus::writeMetrics(Metrics& out) const {
     out.counter("partyline_nats_reconnects_total", "Reconnections to NATS.", reconnects());
+    out.counter("partyline_log_read_requests_total",
+                "Direct Get requests to read the log: one per entry, or one per batch on nats-server 2.11+.",
+                logReadRequests());
     out.counter("partyline_publish_resends_total",
                 "Publishes sent again with the same id after no acknowledgement came.", publishResends());
     out.gauge("partyline_publishes_pending", "Publishes waiting for the log's acknowledgement.",
@@ -884,6 +887,7 @@ Result<LogEntry> NatsBus::directGet(const LogStream& stream, const std::string& 
         options.NextBySubject = subject.c_str();
     }
     natsMsg* raw = nullptr;
+    logReadRequests_++;
     natsStatus s = js_DirectGetMsg(&raw, js_.get(), stream.name.c_str(), nullptr, &options);
     MsgPtr msg(raw);
     if (s == NATS_NOT_FOUND) return Status(Code::NotFound, "no message");
@@ -1076,6 +1080,7 @@ Result<bool> NatsBus::askBatch(const LogStream& log, const std::string& subject,
         s = natsSubscription_SetPendingLimits(sub.get(), batch + 1, kDirectBatchBytes + (64 << 20));
     const std::string api = "$JS.API.DIRECT.GET." + log.name;
     const std::string request = directBatchRequest(reading.nextSeq(), subject, batch, kDirectBatchBytes);
+    if (s == NATS_OK) logReadRequests_++;
     if (s == NATS_OK)
         s = natsConnection_PublishRequest(connection_.get(), api.c_str(), inbox.get(), request.data(),
                                           int(request.size()));

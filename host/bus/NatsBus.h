@@ -117,6 +117,9 @@ class NatsBus final : public Bus {
     static constexpr std::chrono::milliseconds kEpochCheck{2000};
     // The server this connection reached last (nats://host:port).
     std::string connectedUrl() const;
+    // Direct Get requests that read() and firstSequence/lastSequence sent: one per entry, or one
+    // per batch on 2.11+ (for metrics and tests).
+    uint64_t logReadRequests() const { return logReadRequests_.load(); }
     // Publishes waiting for an acknowledgement (for metrics and tests).
     size_t pendingPublishes() const;
     // Publishes sent again after a missing acknowledgement or a reconnect.
@@ -230,6 +233,7 @@ class NatsBus final : public Bus {
 
     std::atomic<uint64_t> nextToken_{1};
     std::atomic<uint64_t> resends_{0};
+    std::atomic<uint64_t> logReadRequests_{0};
     std::mutex sendMutex_;  // orders writes to the connection: the log's order is the publish order
     mutable std::mutex pendingMutex_;
     std::condition_variable timerCv_;

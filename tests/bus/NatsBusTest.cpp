@@ -368,6 +368,18 @@ TEST_SUITE("nats") {
         }
         CHECK(f.bus->read(kRoomA, log.back().seq, 10).value().empty());
         CHECK(f.bus->read("partyline.room.chat.nobody", 0, 300).value().empty());
+
+        // The requests: one per entry on a server before 2.11, at most a few per batch of 256 on
+        // a newer one (a batch cut at 1 MiB takes one more).
+        const uint64_t before = f.bus->logReadRequests();
+        REQUIRE(f.bus->read(kRoomA, 0, kCount).value().size() == size_t(kCount));
+        const uint64_t requests = f.bus->logReadRequests() - before;
+        MESSAGE("nats-server " << f.server->version().text << ": " << requests << " requests for " << kCount
+                               << " entries");
+        if (f.server->version().atLeast(2, 11))
+            CHECK(requests <= 8);
+        else
+            CHECK(requests == uint64_t(kCount));
     }
 
     TEST_CASE("no delivery after the subscription is destroyed") {
