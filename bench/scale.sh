@@ -60,6 +60,7 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    mkdir -p "$OUT/logs" && cp "$work"/*.log "$work"/*.cfg "$OUT/logs/" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -97,7 +98,7 @@ start_nats_cluster() {
         local leaders=""
         for i in 1 2 3; do
             leaders+=$(curl -fs "http://127.0.0.1:$(monitor_port "$i")/jsz" 2>/dev/null |
-                jq -r '.meta_cluster.leader // empty' 2>/dev/null)" "
+                jq -r '.meta_cluster.leader // empty' 2>/dev/null || true)" "
         done
         local distinct
         distinct=$(tr ' ' '\n' <<<"$leaders" | grep -c . || true)
