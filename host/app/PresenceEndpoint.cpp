@@ -24,6 +24,18 @@ std::string presenceJson(const std::string& room, const std::vector<PresenceEntr
     return json + "]}";
 }
 
+std::string presenceCountsJson(const std::string& room, const std::map<std::string, size_t>& counts) {
+    size_t total = 0;
+    std::string nodes;
+    for (const auto& [node, count] : counts) {
+        total += count;
+        nodes += (nodes.empty() ? "{" : ",{") + std::string("\"node\":") + jsonQuote(node) +
+                 ",\"count\":" + std::to_string(count) + "}";
+    }
+    return "{\"room\":" + jsonQuote(room) + ",\"count\":" + std::to_string(total) + ",\"nodes\":[" + nodes +
+           "]}";
+}
+
 int PresenceEndpoint::handle(mg_connection* conn, const Route& route, const std::string& clientAddress) {
     const char* method = mg_get_request_info(conn)->request_method;
     if (strcmp(method, "GET") != 0) {
@@ -38,6 +50,14 @@ int PresenceEndpoint::handle(mg_connection* conn, const Route& route, const std:
                         "party '" + route.party + "' is a router: ask for the presence of its shard rooms");
     auto shard = rooms_.open(route.party, route.room, clientAddress);
     if (!shard) return send(conn, roomRefusal(shard.status()));
+    if (party->presenceCounts()) {
+        Waiter<std::map<std::string, size_t>> counts;
+        shard.value()->presenceCounts(counts.callback());
+        if (counts.future.wait_for(kRequestTimeout) != std::future_status::ready)
+            return sendText(conn, 504, "the room did not answer in time");
+        return send(conn, HttpResponse::json(
+                              200, presenceCountsJson(route.party + "/" + route.room, counts.future.get())));
+    }
     Waiter<std::vector<PresenceEntry>> waiter;
     shard.value()->presenceSnapshot(waiter.callback());
     if (waiter.future.wait_for(kRequestTimeout) != std::future_status::ready)

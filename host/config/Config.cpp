@@ -848,6 +848,10 @@ bool isRouterStrategy(std::string_view text) {
 }
 const Rule<std::string> kRouterStrategy =
     textWhere("one of random, round-robin, least-connections, hash", isRouterStrategy);
+bool isPresenceMode(std::string_view text) {
+    return text == "list" || text == "count";
+}
+const Rule<std::string> kPresenceMode = textWhere("list or count", isPresenceMode);
 const Rule<size_t> kShardCount = integerIn<size_t>(1, 1000, "an integer from 1 to 1000");
 
 const Schema<RouterConfig> kRouterSchema = {
@@ -1032,6 +1036,7 @@ const Schema<FetchConfig> kFetchSchema = {
 const Schema<PartyConfig> kPartySchema = {
     value("script", &PartyConfig::script, kNonEmptyText),
     value("storage", &PartyConfig::storage, kBoolean),
+    value("presence", &PartyConfig::presence, kPresenceMode),
     section("router", &PartyConfig::router, kRouterSchema),
     {"env", readEnv},
     {"auth", readAuth},
@@ -1527,6 +1532,7 @@ class Describer {
         } else {
             put("script", party.script);
             put("storage", flag(party.storage));
+            put("presence", party.presence);
         }
         if (!party.env.empty()) {
             open("env");

@@ -263,6 +263,9 @@ struct PartyConfig {
     // folder, so a file names its scripts the same way from any working directory.
     std::string script;
     bool storage = false;  // create the room storage bucket for this party
+    // What each node announces of its connections of a room: "list" (each connection and its
+    // conn.presence) or "count" (its number only, for rooms of very many connections).
+    std::string presence = "list";
     // room.env of the party's scripts: names [A-Za-z_][A-Za-z0-9_]*, values never printed.
     std::map<std::string, Secret> env;
     std::optional<AuthConfig> auth;         // none: connections are not asked for a token

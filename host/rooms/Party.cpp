@@ -3,6 +3,11 @@
 #include <fstream>
 #include <sstream>
 
+extern "C" {
+#include <lua.h>
+}
+
+#include "core/Log.h"
 #include "lua/State.h"
 #include "rooms/ScriptCheck.h"
 
@@ -13,6 +18,7 @@ Party::Party(const PartyConfig& config, const Limits& limits)
       scriptPath_(config.script),
       limits_(limits),
       storage_(config.storage),
+      presenceCounts_(config.presence == "count"),
       router_(config.router),
       env_([&config] {
           std::map<std::string, std::string> env;
@@ -21,6 +27,20 @@ Party::Party(const PartyConfig& config, const Limits& limits)
       }()),
       fetchAllow_(config.fetch ? std::make_shared<const net::FetchPolicy>(config.fetch->allow) : nullptr) {
     load();
+}
+
+// A script with onPresence in a party announcing counts: the handler never runs, so say so once
+// a load. `state` has the script's table of handlers on top.
+void Party::warnOnPresence(lua::State& state) const {
+    lua_State* L = state.L();
+    if (!lua_istable(L, -1)) return;
+    lua_getfield(L, -1, "onPresence");
+    bool has = lua_isfunction(L, -1);
+    lua_pop(L, 1);
+    if (has)
+        log::warn("party",
+                  "onPresence is never called: the party announces presence counts only (presence: count)",
+                  {{"party", name_}, {"script", scriptPath_}});
 }
 
 void Party::load() {
@@ -48,7 +68,9 @@ void Party::load() {
         } else {
             script->chunk = std::move(compiled.value());
             // One run as a shard's: an error while it runs refuses it as a syntax error does.
-            script->error = loadRoomScript(script->source, scriptPath_, limits_).status();
+            auto loaded = loadRoomScript(script->source, scriptPath_, limits_);
+            script->error = loaded.status();
+            if (loaded && presenceCounts_) warnOnPresence(*loaded.value());
         }
     }
     std::lock_guard lock(mutex_);

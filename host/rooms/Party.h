@@ -18,6 +18,10 @@
 
 namespace partyline {
 
+namespace lua {
+class State;
+}
+
 struct Script {
     std::string path;    // as named in the configuration; used in every error message
     std::string source;  // empty when it could not be read
@@ -35,6 +39,8 @@ class Party {
 
     const std::string& name() const { return name_; }
     bool storage() const { return storage_; }
+    // parties.X.presence is count: nodes announce their connection counts only, not lists.
+    bool presenceCounts() const { return presenceCounts_; }
     // A router party has no script: see RouterConfig.
     bool isRouter() const { return router_.shards > 0; }
     const RouterConfig& router() const { return router_; }
@@ -61,10 +67,12 @@ class Party {
     bool reloadIfChanged(bool force = false);
 
    private:
+    void warnOnPresence(lua::State& state) const;
     std::string name_;
     std::string scriptPath_;
     Limits limits_;  // a shard's, to load the script as a shard does
     bool storage_;
+    bool presenceCounts_;
     RouterConfig router_;
     std::shared_ptr<const std::map<std::string, std::string>> env_;
     std::shared_ptr<const net::FetchPolicy> fetchAllow_;

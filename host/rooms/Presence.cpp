@@ -20,11 +20,12 @@ std::string newEpoch() {
 
 }  // namespace
 
-Presence::Presence(ShardContext& context, Strand& strand, std::string subject)
+Presence::Presence(ShardContext& context, Strand& strand, std::string subject, bool countsOnly)
     : context_(context),
       strand_(strand),
       subject_(std::move(subject)),
       epoch_(newEpoch()),
+      countsOnly_(countsOnly),
       roster_(context.nodeId),
       started_(Clock::now()) {}
 
@@ -106,9 +107,13 @@ void Presence::localInfo(const std::string& id, std::string info) {
 }
 
 void Presence::localChanged(const std::string& id) {
-    dirty_.insert(id);
     recount();
-    viewChanged();
+    // Counts only: a changed info changes nothing announced, and the others hold no list.
+    if (countsOnly_ && announcedOnce_ && local_.size() == announcedCount_) return;
+    if (!countsOnly_) {
+        dirty_.insert(id);
+        viewChanged();
+    }
     if (announceScheduled_ || stopped_) return;
     announceScheduled_ = true;
     after(kAnnounceDelay, [this] { announce(); });
@@ -119,6 +124,10 @@ void Presence::localChanged(const std::string& id) {
 void Presence::announce() {
     announceScheduled_ = false;
     if (stopped_) return;
+    if (countsOnly_) {
+        if (!announcedOnce_ || local_.size() != announcedCount_) announceCount();
+        return;
+    }
     if (!announcedOnce_) return announceFull();
     PresenceMessage m;
     m.kind = PresenceMessage::Kind::Diff;
@@ -148,6 +157,7 @@ void Presence::announce() {
 }
 
 void Presence::announceFull() {
+    if (countsOnly_) return announceCount();
     ++version_;
     announced_ = stopped_ ? std::map<std::string, std::string>() : local_;
     dirty_.clear();
@@ -155,6 +165,20 @@ void Presence::announceFull() {
     lastFull_ = Clock::now();
     for (auto& part : encodeFullList(context_.nodeId, epoch_, version_, announced_))
         context_.bus.publishEphemeral(subject_, std::move(part));
+}
+
+// The count alone, whatever the number of connections: a stopping node announces 0.
+void Presence::announceCount() {
+    PresenceMessage m;
+    m.kind = PresenceMessage::Kind::Count;
+    m.node = context_.nodeId;
+    m.epoch = epoch_;
+    m.version = ++version_;
+    m.count = stopped_ ? 0 : local_.size();
+    announcedCount_ = m.count;
+    announcedOnce_ = true;
+    lastFull_ = Clock::now();
+    context_.bus.publishEphemeral(subject_, encodePresence(m));
 }
 
 void Presence::heartbeat() {
@@ -176,6 +200,7 @@ void Presence::stop() {
 
 PresenceView Presence::view() const {
     PresenceView view;
+    if (countsOnly_) return view;
     for (const auto& [id, info] : local_) view.emplace(std::make_pair(context_.nodeId, id), info);
     roster_.addTo(view);
     return view;
@@ -194,8 +219,21 @@ void Presence::snapshot(std::function<void(std::vector<PresenceEntry>)> answer) 
     after(rest, [this, answer = std::move(answer)] { answer(entries()); });
 }
 
+std::map<std::string, size_t> Presence::counts() const {
+    auto out = roster_.counts();
+    if (!local_.empty()) out[context_.nodeId] = local_.size();
+    return out;
+}
+
+void Presence::countSnapshot(std::function<void(std::map<std::string, size_t>)> answer) {
+    auto waited = Clock::now() - started_;
+    if (waited >= kGatherWindow || stopped_) return answer(counts());
+    auto rest = std::chrono::ceil<std::chrono::milliseconds>(kGatherWindow - waited);
+    after(rest, [this, answer = std::move(answer)] { answer(counts()); });
+}
+
 void Presence::viewChanged() {
-    if (!listener_ || notifyScheduled_ || stopped_ || (wanted_ && !wanted_())) return;
+    if (countsOnly_ || !listener_ || notifyScheduled_ || stopped_ || (wanted_ && !wanted_())) return;
     notifyScheduled_ = true;
     after(kNotifyDelay, [this] { notify(); });
 }

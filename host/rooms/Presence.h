@@ -8,6 +8,11 @@
 // stays silent. Changes of the whole view, anywhere, go to the listener coalesced, for the
 // script's onPresence. Presence sends nothing to clients and never touches the Lua state.
 //
+// Counts only (a party's presence: count, for rooms of very many connections): a node announces
+// its number of connections (a Count message of a few dozen bytes) on change and as its
+// heartbeat, never its list; it keeps the others' counts only, entries() holds no connection,
+// and the listener is never called.
+//
 // Threads: strand only (the owning shard's), except where a method says "any thread". Bus and
 // timer callbacks post to the strand; each keeps the owning shard alive until its task has run.
 #pragma once
@@ -47,8 +52,9 @@ class Presence {
     // (snapshot) wait this long after start for theirs to arrive.
     static constexpr std::chrono::milliseconds kGatherWindow{250};
 
-    // `subject`: the room's presence subject. `strand`: the owning shard's.
-    Presence(ShardContext& context, Strand& strand, std::string subject);
+    // `subject`: the room's presence subject. `strand`: the owning shard's. `countsOnly`: the
+    // party's presence: count.
+    Presence(ShardContext& context, Strand& strand, std::string subject, bool countsOnly = false);
     ~Presence();
     Presence(const Presence&) = delete;
     Presence& operator=(const Presence&) = delete;
@@ -79,6 +85,12 @@ class Presence {
     // `answer` gets entries() once this shard had kGatherWindow since start to hear the others.
     void snapshot(std::function<void(std::vector<PresenceEntry>)> answer);
 
+    // Connections of the room on each node, this one included, by node.
+    std::map<std::string, size_t> counts() const;
+    // `answer` gets counts() once this shard had kGatherWindow since start to hear the others.
+    void countSnapshot(std::function<void(std::map<std::string, size_t>)> answer);
+    bool countsOnly() const { return countsOnly_; }
+
     // Any thread: connections of this room on every node, as last announced.
     size_t totalCount() const { return totalCount_.load(); }
     // Any thread: the part of totalCount() on other nodes.
@@ -89,6 +101,7 @@ class Presence {
     void localChanged(const std::string& id);
     void announce();
     void announceFull();
+    void announceCount();
     void ask(const std::string& of);
     void recount();
     void viewChanged();
@@ -101,6 +114,7 @@ class Presence {
     Strand& strand_;
     const std::string subject_;
     const std::string epoch_;  // this instance: versions count within it
+    const bool countsOnly_;
     std::weak_ptr<const void> owner_;
     Listener listener_;
     std::function<bool()> wanted_;
@@ -110,6 +124,7 @@ class Presence {
     std::map<std::string, std::string> announced_;  // id -> info, as last announced
     std::set<std::string> dirty_;                   // ids changed since the last announcement
     uint64_t version_ = 0;                          // of the last announcement
+    size_t announcedCount_ = 0;                     // counts only: the count last announced
     bool announcedOnce_ = false;
     bool announceScheduled_ = false;
     bool notifyScheduled_ = false;

@@ -58,10 +58,11 @@ Status readItems(const JsonValue& object, std::vector<PresenceItem>& out) {
 }  // namespace
 
 // {"ask":"<node>"[,"of":"<node>"]}, {"full":true,...,"part":i,"parts":n,"set":[...]} or
-// {"diff":true,...,"base":B,"set":[...],"gone":[...]}
+// {"diff":true,...,"base":B,"set":[...],"gone":[...]} or {"tally":true,...}
 std::string encodePresence(const PresenceMessage& m) {
     if (m.kind == PresenceMessage::Kind::Ask)
         return "{\"ask\":" + jsonQuote(m.node) + (m.of.empty() ? "" : ",\"of\":" + jsonQuote(m.of)) + "}";
+    if (m.kind == PresenceMessage::Kind::Count) return "{\"tally\":true," + header(m) + "}";
     std::string items;
     for (const auto& item : m.set) items += (items.empty() ? "" : ",") + itemJson(item);
     if (m.kind == PresenceMessage::Kind::Full) return fullJson(m, items);
@@ -84,13 +85,16 @@ Result<PresenceMessage> decodePresence(std::string_view text) {
         return m;
     }
     const JsonValue* full = v.find("full");
-    m.kind =
-        full && full->asBool().value_or(false) ? PresenceMessage::Kind::Full : PresenceMessage::Kind::Diff;
+    const JsonValue* tally = v.find("tally");
+    m.kind = full && full->asBool().value_or(false)     ? PresenceMessage::Kind::Full
+             : tally && tally->asBool().value_or(false) ? PresenceMessage::Kind::Count
+                                                        : PresenceMessage::Kind::Diff;
     uint64_t count = 0, part = 0, parts = 1;
     if (!readString(v, "node", m.node) || !readString(v, "epoch", m.epoch) ||
         !readCount(v, "version", m.version) || !readCount(v, "count", count))
         return bad("node, epoch, version and count are needed");
     m.count = size_t(count);
+    if (m.kind == PresenceMessage::Kind::Count) return m;
     if (m.kind == PresenceMessage::Kind::Full) {
         if (!readCount(v, "part", part) || !readCount(v, "parts", parts) || parts == 0 || part >= parts)
             return bad("a full list needs part < parts");

@@ -5,7 +5,9 @@
 // most a byte budget each), or what changed since its last announcement (Diff, against the
 // version `base`); any node may ask the others to announce their whole list (Ask). Every
 // announcement carries the node's connection count, so counts stay exact whatever happens to
-// the lists. A connection's info travels as its JSON text, inside a JSON string.
+// the lists. A party that announces counts only (presence: count) sends Count: the header and
+// nothing else, whatever the number of connections. A connection's info travels as its JSON text, inside a
+// JSON string.
 //
 // Pure: no I/O, no threads, no Lua.
 #pragma once
@@ -37,7 +39,7 @@ struct PresenceItem {
 };
 
 struct PresenceMessage {
-    enum class Kind { Ask, Full, Diff };
+    enum class Kind { Ask, Full, Diff, Count };
     Kind kind = Kind::Full;
     std::string node;   // the sender (for Ask: the node asking)
     std::string of;     // Ask: the one node asked to announce; empty: every node

@@ -23,6 +23,14 @@ PresenceRoster::Heard PresenceRoster::receive(const PresenceMessage& message, Cl
     Node& node = nodes_[message.node];
     node.seen = now;
     node.count = message.count;
+    if (message.kind == PresenceMessage::Kind::Count) {
+        bool listed = !node.entries.empty();
+        node.entries.clear();
+        node.staged.reset();
+        node.listed = false;
+        if (node.count == 0) nodes_.erase(message.node);
+        return listed ? Heard::Changed : Heard::Nothing;
+    }
     Heard heard =
         message.kind == PresenceMessage::Kind::Full ? receiveFull(node, message) : receiveDiff(node, message);
     // An empty full list is a node with no connection left (or stopping): forgotten now. (After
@@ -85,6 +93,12 @@ size_t PresenceRoster::count() const {
     size_t total = 0;
     for (const auto& [id, node] : nodes_) total += node.count;
     return total;
+}
+
+std::map<std::string, size_t> PresenceRoster::counts() const {
+    std::map<std::string, size_t> out;
+    for (const auto& [name, node] : nodes_) out.emplace(name, node.count);
+    return out;
 }
 
 void PresenceRoster::addTo(PresenceView& view) const {

@@ -5,7 +5,8 @@
 // against the version it holds; a diff against another version leaves the list as it was and
 // says so (the caller asks that node for its full list). A node's count follows every
 // announcement, so it is exact even while its list waits for a full one. A node that announces
-// an empty full list, or is silent past the expiry, is forgotten.
+// an empty full list, or is silent past the expiry, is forgotten. A count-only announcement
+// (Count) keeps the node's count and no list; a count of 0 forgets the node.
 //
 // Pure: no I/O, no threads, no Lua; its owner (Presence) calls it on one thread.
 #pragma once
@@ -62,6 +63,8 @@ class PresenceRoster {
 
     // Connections on other nodes, as last announced.
     size_t count() const;
+    // Each other node's count, by node.
+    std::map<std::string, size_t> counts() const;
     // Adds every other node's entries to `view`.
     void addTo(PresenceView& view) const;
     // The nodes heard from.

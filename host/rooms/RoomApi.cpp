@@ -197,9 +197,16 @@ int RoomApi::roomConnections(lua_State* L) {
     return 1;
 }
 
-// room:presence(): every connection of the room on every node, as last announced.
+// room:presence(): every connection of the room on every node, as last announced. A party that
+// announces counts only has no list: an error, so a script does not take an empty room for real.
 int RoomApi::roomPresence(lua_State* L) {
-    pushPresenceList(L, viewOf(L).presence());
+    ShardView& view = viewOf(L);
+    if (view.presenceCountsOnly())
+        return luaL_error(L,
+                          "room:presence: party '%s' announces presence counts only (presence: count); "
+                          "use room:count()",
+                          view.partyName().c_str());
+    pushPresenceList(L, view.presence());
     return 1;
 }
 

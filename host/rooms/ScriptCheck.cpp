@@ -97,6 +97,7 @@ class NoShard final : public ShardView {
     size_t totalCount() const override { return 0; }
     Client* client(const std::string&) const override { return nullptr; }
     std::vector<PresenceEntry> presence() const override { return {}; }
+    bool presenceCountsOnly() const override { return false; }
     void setPresence(const std::string&, std::string) override {}
     void publish(std::string, PublishOptions) override { unused(); }
     void readHistory(uint64_t, size_t) override { unused(); }

@@ -56,7 +56,7 @@ Shard::Shard(ShardContext& context, const Party& party, std::string roomId, Room
       fetchAllow_(party.fetchAllow()),
       strand_(context.executor.makeStrand()),
       handlers_(context, *this, *strand_, party.script()),
-      presence_(context, *strand_, subjects_.presence) {
+      presence_(context, *strand_, subjects_.presence, party.presenceCounts()) {
     touch();
 }
 
@@ -191,6 +191,12 @@ void Shard::beginAgain(std::string epoch) {
             conn.client->send(notice);
     }
     catchUpNow();
+}
+
+void Shard::presenceCounts(std::function<void(std::map<std::string, size_t>)> answer) {
+    strand_->post([self = shared_from_this(), answer = std::move(answer)]() mutable {
+        self->presence_.countSnapshot(std::move(answer));
+    });
 }
 
 void Shard::presenceSnapshot(std::function<void(std::vector<PresenceEntry>)> answer) {

@@ -101,6 +101,8 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     // Any thread: `answer` gets every connection of the room on every node (Presence::snapshot),
     // on the shard's strand.
     void presenceSnapshot(std::function<void(std::vector<PresenceEntry>)> answer);
+    // Any thread: `answer` gets the room's connection count on each node (Presence::countSnapshot).
+    void presenceCounts(std::function<void(std::map<std::string, size_t>)> answer);
     // Timer thread, about once a second: re-announce, forget silent nodes, follow the log's epoch.
     void heartbeat();
     // Any thread: true when the shard has had no connection and no work for `idle`.
@@ -134,6 +136,7 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     RoomLinks* links() const override { return context_.links; }
     Client* client(const std::string& id) const override;
     std::vector<PresenceEntry> presence() const override { return presence_.entries(); }
+    bool presenceCountsOnly() const override { return presence_.countsOnly(); }
     void setPresence(const std::string& id, std::string info) override {
         presence_.localInfo(id, std::move(info));
     }

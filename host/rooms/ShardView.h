@@ -56,6 +56,8 @@ class ShardView {
     virtual size_t totalCount() const = 0;
     // Every connection of the room on every node, as last announced (Presence::entries).
     virtual std::vector<PresenceEntry> presence() const = 0;
+    // The party announces presence counts only (presence: count): presence() holds nothing.
+    virtual bool presenceCountsOnly() const = 0;
     // The running handler changed connection `id`'s conn.presence to `info` (JSON; empty: nil).
     virtual void setPresence(const std::string& id, std::string info) = 0;
     // This shard's connection `id`, or null when there is none (it closed).

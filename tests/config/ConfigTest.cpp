@@ -767,6 +767,15 @@ TEST_CASE("a router party names its target party, a shard count and a strategy")
     CHECK(config.parties.at("main").router.shards == 0);
 }
 
+TEST_CASE("a party announces presence as lists unless it says count") {
+    Config config = parsed("parties:\n  a: {script: a.lua}\n  b: {script: b.lua, presence: count}\n");
+    CHECK(config.parties.at("a").presence == "list");
+    CHECK(config.parties.at("b").presence == "count");
+    CHECK(config.describe().find("presence: count") != std::string::npos);
+    CHECK(errorOf("parties:\n  a: {script: a.lua, presence: counts}\n") ==
+          "t.yaml:2: parties.a.presence: expected list or count, got 'counts'");
+}
+
 TEST_CASE("router mistakes name the key and the line") {
     CHECK(errorOf("parties:\n  r: {router: {target: nope, shards: 2}}\n") ==
           "t.yaml:2: parties.r.router.target: expected a party with a script, got 'nope'");

@@ -37,6 +37,24 @@ TEST_CASE("presence messages decode to what was encoded") {
     CHECK(d->gone == diff.gone);
 }
 
+TEST_CASE("a count announcement is its header only and decodes to its count") {
+    PresenceMessage count;
+    count.kind = PresenceMessage::Kind::Count;
+    count.node = "node-a";
+    count.epoch = "0123456789abcdef0123456789abcdef";
+    count.version = 12345;
+    count.count = 1000000;
+    std::string text = encodePresence(count);
+    CHECK(text.size() < 200);
+    auto c = decodePresence(text);
+    REQUIRE(c);
+    CHECK(c->kind == PresenceMessage::Kind::Count);
+    CHECK(c->node == "node-a");
+    CHECK(c->version == 12345);
+    CHECK(c->count == 1000000);
+    CHECK(c->set.empty());
+}
+
 TEST_CASE("a full list goes out in parts of at most the byte budget, each with the count") {
     std::map<std::string, std::string> entries;
     for (int i = 0; i < 500; ++i)

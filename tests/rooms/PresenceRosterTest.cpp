@@ -115,6 +115,28 @@ TEST_CASE("a node that announces an empty list, or goes silent past the expiry, 
     CHECK(viewOf(roster).empty());
 }
 
+TEST_CASE("count announcements keep each node's count and no list; a count of 0 forgets the node") {
+    PresenceRoster roster("self");
+    auto now = Clock::now();
+    PresenceMessage count;
+    count.kind = PresenceMessage::Kind::Count;
+    count.node = "a";
+    count.epoch = "e-a";
+    count.version = 1;
+    count.count = 40000;
+    CHECK(roster.receive(count, now) == PresenceRoster::Heard::Nothing);
+    count.node = "b";
+    count.count = 2;
+    roster.receive(count, now);
+    CHECK(roster.count() == 40002);
+    CHECK(roster.counts() == std::map<std::string, size_t>{{"a", 40000}, {"b", 2}});
+    CHECK(viewOf(roster).empty());
+    count.count = 0;
+    roster.receive(count, now);
+    CHECK(roster.nodes() == 1);
+    CHECK(roster.count() == 40000);
+}
+
 TEST_CASE("diffViews gives a changed info as a leave of the old entry and a join of the new") {
     PresenceView before{{{"a", "x"}, ""}, {{"a", "y"}, "1"}, {{"b", "z"}, ""}};
     PresenceView after{{{"a", "y"}, "2"}, {{"b", "z"}, ""}, {{"c", "w"}, ""}};

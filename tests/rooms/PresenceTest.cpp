@@ -1,5 +1,5 @@
 // Presence on its own: two nodes' counts, lists and infos of one room over a MemoryBus, the
-// listener's coalesced changes, and a lost diff mended by a full list.
+// listener's coalesced changes, a lost diff mended by a full list, and counts only.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -22,10 +22,11 @@ using testing::eventually;
 // One node's presence in the room, on a strand of its own. Held by a shared_ptr, as a shard
 // is: the tasks Presence posts keep their Node alive.
 struct Node {
-    Node(MemoryBus& bus, Executor& executor, Timer& timer, const Limits& limits, std::string id)
+    Node(MemoryBus& bus, Executor& executor, Timer& timer, const Limits& limits, std::string id,
+         bool countsOnly = false)
         : context{bus, executor, timer, limits, std::move(id), "partyline"},
           strand(executor.makeStrand()),
-          presence(context, *strand, "partyline.presence.chat.lobby") {}
+          presence(context, *strand, "partyline.presence.chat.lobby", countsOnly) {}
     // Runs `task` on the strand and waits for it.
     template <class F>
     void onStrand(F task) {
@@ -243,6 +244,54 @@ TEST_CASE("a room of thousands of connections is announced in parts under the me
         }
         a->onStrand([&] { a->presence.stop(); });
         CHECK(eventually([&] { return sizeAt(*b) == 0; }, 2s));
+        b->onStrand([&] { b->presence.stop(); });
+    }
+    executor.stop();
+}
+
+TEST_CASE("counts only: 10,000 connections announce one message of under 200 bytes, and counts add up") {
+    Limits limits;
+    MemoryBus bus;
+    Timer timer;
+    Executor executor{2};
+    {
+        auto a = std::make_shared<Node>(bus, executor, timer, limits, "node-a", true);
+        auto b = std::make_shared<Node>(bus, executor, timer, limits, "node-b", true);
+        a->presence.setOwner(a);
+        b->presence.setOwner(b);
+        std::mutex mutex;
+        size_t largest = 0, total = 0;
+        auto watch = bus.subscribeEphemeral("partyline.presence.chat.lobby", [&](std::string m) {
+            std::lock_guard lock(mutex);
+            largest = std::max(largest, m.size());
+            total += m.size();
+        });
+        REQUIRE(watch);
+        a->onStrand([&] { a->presence.start(); });
+        b->onStrand([&] { b->presence.start(); });
+        a->onStrand([&] {
+            for (int i = 0; i < 10000; ++i) {
+                const std::string id = "conn-" + std::to_string(i);
+                a->presence.localJoined(id);
+                a->presence.localInfo(id, R"({"name":"someone"})");  // kept here, never announced
+            }
+        });
+        b->onStrand([&] { b->presence.localJoined("b1"); });
+        CHECK(eventually(
+            [&] { return a->presence.totalCount() == 10001 && b->presence.totalCount() == 10001; }, 20s));
+        std::map<std::string, size_t> counts;
+        b->onStrand([&] {
+            counts = b->presence.counts();
+            CHECK(b->presence.entries().empty());  // no list is kept, not even this node's
+        });
+        CHECK(counts == std::map<std::string, size_t>{{"node-a", 10000}, {"node-b", 1}});
+        {
+            std::lock_guard lock(mutex);
+            CHECK(largest < 200);
+            CHECK(total < 10 * 200);  // the joins went out coalesced, a count each time
+        }
+        a->onStrand([&] { a->presence.stop(); });  // a count of 0: b forgets a at once
+        CHECK(eventually([&] { return b->presence.totalCount() == 1; }, 20s));
         b->onStrand([&] { b->presence.stop(); });
     }
     executor.stop();

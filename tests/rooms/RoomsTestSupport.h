@@ -126,7 +126,7 @@ struct Rooms {
         for (const auto& [name, source] : scripts) {
             auto path = (dir / (name + ".lua")).string();
             std::ofstream(path) << source;
-            config.parties[name] = {name, {}, path, withStorage.count(name) > 0, {}, {}, {}, {}};
+            config.parties[name] = {name, {}, path, withStorage.count(name) > 0, "list", {}, {}, {}, {}};
             for (const auto& [key, value] : env[name]) config.parties[name].env.emplace(key, Secret(value));
         }
         parties = std::make_unique<Parties>(config);
