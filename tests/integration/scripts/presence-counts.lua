@@ -1,0 +1,21 @@
+-- A room of a party with presence: count, over onRequest: {count = room:count(), presence = the
+-- error room:presence() raises}. conn.presence is set (kept on this node, not announced), and
+-- onPresence is defined so the node warns at load that it is never called.
+local Room = {}
+
+local calls = 0
+
+function Room.onConnect(room, conn, req)
+  if req.query.name then conn.presence = {name = req.query.name} end
+end
+
+function Room.onPresence(room, change)
+  calls = calls + 1
+end
+
+function Room.onRequest(room, req)
+  local ok, err = pcall(function() return room:presence() end)
+  return {body = {count = room:count(), presenceOk = ok, presence = tostring(err), calls = calls}}
+end
+
+return Room
