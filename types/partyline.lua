@@ -139,6 +139,7 @@ function Room:append(data, opts) end
 function Room:count() end
 
 --- Every connection of the room on every node, by node then id, as last announced.
+--- In a party with `presence: count` it raises an error naming that setting: use room:count().
 ---@return PresenceEntry[]
 function Room:presence() end
 

@@ -2,7 +2,7 @@
 // nats-server: 300 connections join and leave over the nodes, and room:count() (over the room's
 // onRequest) and GET /v1/parties/:party/:room/presence agree on the total on every node;
 // room:presence() raises an error naming the setting; onPresence is never called, and the node
-// warns at load that the script defines it. A raw NATS client on the presence subjects weighs
+// warns at load that the script defines it; conn.presence is kept on the connection's node. A raw NATS client on the presence subjects weighs
 // what the nodes announce for the same connections with presence: count and with lists.
 
 import assert from "node:assert/strict";
@@ -125,6 +125,8 @@ describe("presence counts only on three nodes", () => {
     }
     clients.push(...mine);
     await converge("300 joined", () => mismatch(300, { n1: 100, n2: 100, n3: 100 }));
+    // conn.presence is kept on each connection's own node.
+    for (const node of nodes) assert.equal((await scriptView(node)).named, 100, `${node.id}: conn.presence kept`);
     // Every other connection leaves: 50 of each node's 100.
     await Promise.all(mine.filter((_, n) => n % 2 === 0).map((client) => client.close()));
     await converge("150 left", () => mismatch(150, { n1: 50, n2: 50, n3: 50 }));
@@ -135,7 +137,7 @@ describe("presence counts only on three nodes", () => {
     for (const node of nodes) {
       const view = await scriptView(node);
       assert.equal(view.presenceOk, false);
-      assert.match(view.presence, /party 'tally' announces presence counts only \(presence: count\)/);
+      assert.match(view.presence, /presence-counts\.lua:\d+: room:presence: party 'tally' announces presence counts only \(presence: count\)/);
       assert.match(node.logs(), /onPresence is never called/);
       assert.match(node.logs(), /presence-counts\.lua/);
     }

@@ -1,5 +1,6 @@
 -- A room of a party with presence: count, over onRequest: {count = room:count(), presence = the
--- error room:presence() raises}. conn.presence is set (kept on this node, not announced), and
+-- error room:presence() raises, named = this node's connections whose conn.presence has a name}.
+-- conn.presence is set (kept on this node, not announced), and
 -- onPresence is defined so the node warns at load that it is never called.
 local Room = {}
 
@@ -15,7 +16,11 @@ end
 
 function Room.onRequest(room, req)
   local ok, err = pcall(function() return room:presence() end)
-  return {body = {count = room:count(), presenceOk = ok, presence = tostring(err), calls = calls}}
+  local named = 0
+  for _, conn in ipairs(room:connections()) do
+    if conn.presence and conn.presence.name then named = named + 1 end
+  end
+  return {body = {count = room:count(), presenceOk = ok, presence = tostring(err), calls = calls, named = named}}
 end
 
 return Room
