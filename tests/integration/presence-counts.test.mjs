@@ -3,13 +3,14 @@
 // onRequest) and GET /v1/parties/:party/:room/presence agree on the total on every node;
 // room:presence() raises an error naming the setting; onPresence is never called, and the node
 // warns at load that the script defines it; conn.presence is kept on the connection's node. A raw NATS client on the presence subjects weighs
-// what the nodes announce for the same connections with presence: count and with lists.
+// what the nodes announce for the same connections with presence: count and with lists. A
+// least-connections router whose target party announces counts still spreads connections evenly.
 
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import { connect, fetchJson, startNats, startNode } from "./harness.mjs";
+import { connect, fetchJson, scriptPath, startNats, startNode } from "./harness.mjs";
 
 const T = { timeout: 180000 };
 const COUNTS = "tally";
@@ -101,8 +102,13 @@ function natsWatch(port, subject) {
 describe("presence counts only on three nodes", () => {
   before(async () => {
     nats = await startNats();
-    const parties = { [COUNTS]: { script: "presence-counts.lua", presence: "count" }, [LISTS]: "presence.lua" };
-    const options = { natsUrl: nats.url, parties, config: { api: { keys: [KEY] } } };
+    const parties = {
+      [COUNTS]: { script: scriptPath("presence-counts.lua"), presence: "count" },
+      [LISTS]: { script: scriptPath("presence.lua") },
+      // A router party has no script, so the parties go in as configuration as they are.
+      spread: { router: { target: COUNTS, shards: 3, strategy: "least-connections" } },
+    };
+    const options = { natsUrl: nats.url, config: { parties, api: { keys: [KEY] } } };
     nodes = await Promise.all(["n1", "n2", "n3"].map((nodeId) => startNode({ ...options, nodeId })));
     nodes.forEach((node, i) => (node.id = `n${i + 1}`));
   });
@@ -187,5 +193,35 @@ describe("presence counts only on three nodes", () => {
     console.log(`one announcement of every node: ${total(COUNTS)} bytes with counts, ${total(LISTS)} with lists`);
     assert.ok(total(COUNTS) * 10 <= total(LISTS), `counts ${total(COUNTS)} bytes, lists ${total(LISTS)}`);
     for (const size of sizes[COUNTS].values()) assert.ok(size < 200, `a count announcement of ${size} bytes`);
+  });
+
+  test("a least-connections router over a count party spreads 60 connections over its 3 shard rooms", T, async () => {
+    const counts = new Map(); // shard room -> connections the test put there
+    for (let i = 0; i < 60; i += 6) {
+      const batch = [];
+      for (let k = i; k < i + 6; k++) {
+        batch.push(
+          connect(nodes[k % 3].wsUrl("spread", "arena", { _pk: `s${k}` })).then(async (client) => {
+            clients.push(client);
+            const joined = await client.waitFor((m) => m.text.includes('"joined"'), 5000);
+            return JSON.parse(joined.text).room;
+          }),
+        );
+      }
+      for (const room of await Promise.all(batch)) counts.set(room, (counts.get(room) ?? 0) + 1);
+      // Every node counts each shard room as the test does before the next batch chooses.
+      await converge("the shard rooms' counts", async () => {
+        for (const node of nodes)
+          for (const [room, want] of counts) {
+            const res = await fetchJson(`${node.url}/v1/parties/${COUNTS}/${room}/presence`, { headers: AUTH }, 10000);
+            if (res.json?.count !== want) return `${node.id} counts ${res.json?.count} in ${room}, want ${want}`;
+          }
+        return null;
+      });
+    }
+    const values = [...counts.values()];
+    console.log(`least-connections over a count party: ${JSON.stringify(Object.fromEntries([...counts].sort()))}`);
+    assert.equal(counts.size, 3, "every shard room is used");
+    assert.ok(Math.max(...values) - Math.min(...values) <= 6, `spread ${values.join(", ")}`);
   });
 });
