@@ -1073,6 +1073,10 @@ Status readParty(Reader& reader, const Entry& entry, const std::string& name, Pa
         return reader.fail(entry.line, entry.path + ".router: needs both 'target' and 'shards'");
     if (!router && party.script.empty())
         return reader.fail(entry.line, entry.path + ": missing required key 'script'");
+    if (router && party.presence != "list")
+        return reader.fail(
+            reader.lineOf({entry.path + ".presence", entry.path}),
+            entry.path + ".presence: a router party announces no presence: set it on its target party");
     return resolveScript(reader, entry, party.script);
 }
 

@@ -16,4 +16,11 @@ TEST_CASE("the presence answer lists each connection with its node and info") {
     CHECK(presenceJson("chat/x", {}) == R"({"room":"chat/x","connections":[]})");
 }
 
+TEST_CASE("a count party's presence answer is each node's count and their sum") {
+    CHECK(
+        presenceCountsJson("big/game", {{"node-1", 40000}, {"node-\"2", 2}}) ==
+        R"({"room":"big/game","count":40002,"nodes":[{"node":"node-\"2","count":2},{"node":"node-1","count":40000}]})");
+    CHECK(presenceCountsJson("big/x", {}) == R"({"room":"big/x","count":0,"nodes":[]})");
+}
+
 }  // namespace partyline

@@ -774,6 +774,9 @@ TEST_CASE("a party announces presence as lists unless it says count") {
     CHECK(config.describe().find("presence: count") != std::string::npos);
     CHECK(errorOf("parties:\n  a: {script: a.lua, presence: counts}\n") ==
           "t.yaml:2: parties.a.presence: expected list or count, got 'counts'");
+    CHECK(errorOf("parties:\n  m: {script: a.lua}\n  r:\n    router: {target: m, shards: 2}\n    presence: "
+                  "count\n") ==
+          "t.yaml:5: parties.r.presence: a router party announces no presence: set it on its target party");
 }
 
 TEST_CASE("router mistakes name the key and the line") {
