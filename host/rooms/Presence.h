@@ -89,6 +89,7 @@ class Presence {
     std::map<std::string, size_t> counts() const;
     // `answer` gets counts() once this shard had kGatherWindow since start to hear the others.
     void countSnapshot(std::function<void(std::map<std::string, size_t>)> answer);
+    // Any thread: constructed with countsOnly.
     bool countsOnly() const { return countsOnly_; }
 
     // Any thread: connections of this room on every node, as last announced.
