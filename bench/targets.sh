@@ -57,6 +57,13 @@ start_node() {
     exit 1
 }
 
+# The nats-server a figure runs on: NATS_SERVER_BIN, else the newest the scripts install.
+newest_nats_server() {
+    if [[ -n ${NATS_SERVER_BIN:-} ]]; then echo "$NATS_SERVER_BIN"
+    elif [[ -x build/tools/bin/nats-server ]]; then echo build/tools/bin/nats-server
+    else echo /usr/sbin/nats-server; fi
+}
+
 # other_cpu: CPU-seconds the rest of the machine used, from /proc/stat, to tell quiet runs apart.
 cpu_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
@@ -187,9 +194,8 @@ figure_many() {
 # the room's script relaying each with room:broadcast. CPU-seconds per million deliveries and
 # context switches per write, per process kind (each node, nats-server), from /proc.
 figure_small_rooms() {
-    local server=${NATS_SERVER_BIN:-}
-    [[ -z $server && -x build/tools/bin/nats-server ]] && server=build/tools/bin/nats-server
-    [[ -z $server ]] && server=/usr/sbin/nats-server
+    local server
+    server=$(newest_nats_server)
     for i in $(seq "$RUNS"); do
         local dir
         dir=$(mktemp -d /tmp/bench-small-XXXX)
@@ -267,9 +273,8 @@ run_raw() {
 # and 400k deliveries/s (1,000 clients, one room). Prints the table of docs/PERFORMANCE.md (12).
 # PARTYLINE_BENCH_PERF=1 adds one node run at 100k/s under `perf record -g` ($OUT/fanout-node.perf).
 figure_ratios() {
-    local server=${NATS_SERVER_BIN:-}
-    [[ -z $server && -x build/tools/bin/nats-server ]] && server=build/tools/bin/nats-server
-    [[ -z $server ]] && server=/usr/sbin/nats-server
+    local server
+    server=$(newest_nats_server)
     server=$(realpath "$server")
     local rounds=${PARTYLINE_BENCH_RUNS:-5} values=$OUT/ratios-values.txt
     : >"$values"
