@@ -212,11 +212,15 @@ std::vector<PresenceEntry> Presence::entries() const {
     return out;
 }
 
-void Presence::snapshot(std::function<void(std::vector<PresenceEntry>)> answer) {
+// Runs `then` once the other nodes had kGatherWindow since this shard started to be heard.
+void Presence::afterGathered(std::function<void()> then) {
     auto waited = Clock::now() - started_;
-    if (waited >= kGatherWindow || stopped_) return answer(entries());
-    auto rest = std::chrono::ceil<std::chrono::milliseconds>(kGatherWindow - waited);
-    after(rest, [this, answer = std::move(answer)] { answer(entries()); });
+    if (waited >= kGatherWindow || stopped_) return then();
+    after(std::chrono::ceil<std::chrono::milliseconds>(kGatherWindow - waited), std::move(then));
+}
+
+void Presence::snapshot(std::function<void(std::vector<PresenceEntry>)> answer) {
+    afterGathered([this, answer = std::move(answer)] { answer(entries()); });
 }
 
 std::map<std::string, size_t> Presence::counts() const {
@@ -226,10 +230,7 @@ std::map<std::string, size_t> Presence::counts() const {
 }
 
 void Presence::countSnapshot(std::function<void(std::map<std::string, size_t>)> answer) {
-    auto waited = Clock::now() - started_;
-    if (waited >= kGatherWindow || stopped_) return answer(counts());
-    auto rest = std::chrono::ceil<std::chrono::milliseconds>(kGatherWindow - waited);
-    after(rest, [this, answer = std::move(answer)] { answer(counts()); });
+    afterGathered([this, answer = std::move(answer)] { answer(counts()); });
 }
 
 void Presence::viewChanged() {

@@ -110,6 +110,7 @@ class Presence {
     PresenceView view() const;
     // Runs `task` on the strand after `delay`, keeping the owner alive until it ran.
     void after(std::chrono::milliseconds delay, std::function<void()> task);
+    void afterGathered(std::function<void()> then);
 
     ShardContext& context_;
     Strand& strand_;
