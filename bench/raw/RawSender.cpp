@@ -26,6 +26,8 @@ constexpr size_t kMaxClientMessageBytes = 64 << 10;  // clients only send the be
 // After a refusal, what the client still sends is read and dropped, up to this much, before the
 // socket is closed: closing with unread bytes would reset the connection and lose the answer.
 constexpr size_t kMaxLingerBytes = 1 << 20;
+// Connections past --max-clients that may linger on their 503 at once.
+constexpr size_t kMaxRefusing = 256;
 }  // namespace
 
 struct RawSender::Connection {
@@ -128,11 +130,10 @@ void RawSender::accept() {
     for (;;) {
         int fd = ::accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;  // EAGAIN, or out of descriptors: the rest wait in the backlog
-        if (connections_.size() >= limits_.maxClients) {
-            static constexpr std::string_view full =
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 21\r\nConnection: close\r\n\r\n"
-                "too many connections\n";
-            [[maybe_unused]] auto sent = ::send(fd, full.data(), full.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        // Past the limit the connection is still answered 503 and lingers like any refusal, so
+        // the client reads the answer rather than a reset; past a further margin it is just closed.
+        bool full = connections_.size() >= limits_.maxClients;
+        if (full && connections_.size() >= size_t(limits_.maxClients) + kMaxRefusing) {
             ::close(fd);
             ++counts_.refused;
             continue;
@@ -144,6 +145,7 @@ void RawSender::accept() {
         ev.events = EPOLLIN | EPOLLRDHUP;
         ev.data.fd = fd;
         ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+        if (full) refuse(*connections_[fd], 503, "Service Unavailable", "too many connections");
     }
 }
 

@@ -34,7 +34,7 @@ struct RawSenderCounts {
     std::atomic<uint64_t> upgrades{0};    // 101 answers
     std::atomic<uint64_t> broadcasts{0};  // POSTs answered 200
     std::atomic<uint64_t> frames{0};      // frames handed to sockets (deliveries)
-    std::atomic<uint64_t> refused{0};     // requests answered 4xx
+    std::atomic<uint64_t> refused{0};     // requests answered 4xx, connections 503
     std::atomic<uint64_t> dropped{0};     // clients closed for falling behind
 };
 

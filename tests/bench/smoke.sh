@@ -15,8 +15,10 @@ raw_sender=$4
 work=$(mktemp -d /tmp/partyline-bench-smoke.XXXXXX)
 node_pid=""
 raw_pid=""
+full_pid=""
 cleanup() {
     [[ -n $raw_pid ]] && kill "$raw_pid" 2>/dev/null || true
+    [[ -n $full_pid ]] && kill "$full_pid" 2>/dev/null || true
     if [[ -n $node_pid ]]; then
         kill "$node_pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$node_pid" 2>/dev/null || break; sleep 0.1; done
@@ -103,7 +105,7 @@ status_of() {
 }
 expect_status() {
     local got
-    got=$(status_of "$2")
+    got=$(status_of "$2") || got="no answer (exit $?)"
     [[ $got == "HTTP/1.1 $1 "* ]] || { echo "raw sender: expected $1 for $3, got '$got'" >&2; exit 1; }
     echo "raw sender refuses $3 with $1"
 }
@@ -134,6 +136,7 @@ port=$saved_port
 exec 4<&-
 kill "$full_pid"
 wait "$full_pid" || true
+full_pid=""
 for flags in "--listen nowhere" "--listen 127.0.0.1:99999" "--max-clients 0" "--colour blue" "--listen"; do
     status=0
     # shellcheck disable=SC2086
