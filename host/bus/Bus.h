@@ -102,8 +102,13 @@ class Bus {
     using SequenceCallback = std::function<void(Result<uint64_t>)>;
     virtual void lastSequenceAsync(const std::string& subject, SequenceCallback done) = 0;
     // Up to `limit` entries of the subject with seq > after, in order. Entries
-    // carry prevSeq when it is known.
+    // carry prevSeq when it is known. In a cluster the answer may come from a
+    // replica that lags behind the log's leader: it can end short of the newest
+    // writes (readThrough below does not).
     virtual Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) = 0;
+    // The sequence of the subject's first write after `after`, 0 when the log holds none, asked
+    // of the log's leader: never behind, unlike read(), and one request whatever the answer.
+    virtual Result<uint64_t> nextSequence(const std::string& subject, uint64_t after) = 0;
     // The first sequence the log still holds for the subject (retention may
     // have dropped earlier ones); 0 when it holds none.
     virtual Result<uint64_t> firstSequence(const std::string& subject) = 0;
@@ -146,5 +151,15 @@ class Bus {
 // subject's oldest writes first, and sequences are the stream's, not the
 // subject's, so the write itself is the only exact witness. since 0: true.
 Result<bool> logHolds(Bus& bus, const std::string& subject, uint64_t since);
+
+// read(), for a caller that knows the log stored every write of `subject` up to `upTo` (it was
+// delivered them live): when the answer ends short of `upTo` and of `limit`, the log's leader is
+// asked whether anything up to `upTo` is still held (nextSequence). If it is, a replica that lags
+// answered the read, and it is asked again, a few times over about a second; if nothing is, the
+// writes are gone (retention) and the short answer is the whole answer. Unavailable when the
+// replica stays behind, so the caller tries again later rather than skip writes the log holds.
+// Blocking, as read().
+Result<std::vector<LogEntry>> readThrough(Bus& bus, const std::string& subject, uint64_t after, uint64_t upTo,
+                                          size_t limit);
 
 }  // namespace partyline

@@ -181,6 +181,16 @@ Result<uint64_t> MemoryBus::firstSequence(const std::string& subject) {
     return it == logs_.end() || it->second.empty() ? uint64_t(0) : it->second.front().seq;
 }
 
+Result<uint64_t> MemoryBus::nextSequence(const std::string& subject, uint64_t after) {
+    std::lock_guard lock(mutex_);
+    if (!available_) return Status(Code::Unavailable, "memory bus is unavailable");
+    auto it = logs_.find(subject);
+    if (it == logs_.end()) return uint64_t(0);
+    auto next = std::upper_bound(it->second.begin(), it->second.end(), after,
+                                 [](uint64_t seq, const LogEntry& entry) { return seq < entry.seq; });
+    return next == it->second.end() ? uint64_t(0) : next->seq;
+}
+
 Result<std::vector<LogEntry>> MemoryBus::read(const std::string& subject, uint64_t after, size_t limit) {
     readGate_.pass();
     std::lock_guard lock(mutex_);
@@ -191,7 +201,12 @@ Result<std::vector<LogEntry>> MemoryBus::read(const std::string& subject, uint64
     const auto& log = it->second;
     auto from = std::upper_bound(log.begin(), log.end(), after,
                                  [](uint64_t seq, const LogEntry& entry) { return seq < entry.seq; });
-    for (; from != log.end() && entries.size() < limit; ++from) {
+    uint64_t newest = lastSeq_;
+    if (laggingReads_ > 0) {  // what a lagging replica has
+        --laggingReads_;
+        newest = lastSeq_ > readLag_ ? lastSeq_ - readLag_ : 0;
+    }
+    for (; from != log.end() && entries.size() < limit && from->seq <= newest; ++from) {
         LogEntry entry = *from;
         // As NatsBus: a read knows the predecessor only of its second entry on.
         entry.prevKnown = !entries.empty();
@@ -209,6 +224,12 @@ Status MemoryBus::ready() {
 void MemoryBus::dropNextDeliveries(size_t count) {
     std::lock_guard lock(mutex_);
     dropDeliveries_ += count;
+}
+
+void MemoryBus::lagNextReads(size_t reads, uint64_t writes) {
+    std::lock_guard lock(mutex_);
+    laggingReads_ = reads;
+    readLag_ = writes;
 }
 
 void MemoryBus::setAvailable(bool available) {

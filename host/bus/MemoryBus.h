@@ -57,6 +57,7 @@ class MemoryBus final : public Bus {
     // `done` runs on the bus thread.
     void lastSequenceAsync(const std::string& subject, SequenceCallback done) override;
     Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) override;
+    Result<uint64_t> nextSequence(const std::string& subject, uint64_t after) override;
     Result<uint64_t> firstSequence(const std::string& subject) override;
     Status ready() override;
     // A MemoryKeyValue per bucket name, shared by every open of that name.
@@ -81,6 +82,9 @@ class MemoryBus final : public Bus {
     // Times checkEpoch() was called.
     uint64_t epochChecks() const { return epochChecks_.load(); }
     void checkEpoch() override { ++epochChecks_; }
+    // The next `reads` calls of read() answer as a replica `writes` behind the leader would:
+    // without the log's newest `writes` writes (of any subject). nextSequence() still sees them.
+    void lagNextReads(size_t reads, uint64_t writes);
     // While held, read() waits (as a read of a slow NATS server) until released.
     void holdReads(bool held) { readGate_.hold(held); }
     // Reads waiting in holdReads() now.
@@ -106,6 +110,8 @@ class MemoryBus final : public Bus {
     uint64_t lastSeq_ = 0;
     bool available_ = true;
     size_t dropDeliveries_ = 0;
+    size_t laggingReads_ = 0;
+    uint64_t readLag_ = 0;
     std::atomic<uint64_t> reconnects_{0};
     uint64_t epoch_ = 1;  // under mutex_
     std::atomic<uint64_t> epochChecks_{0};

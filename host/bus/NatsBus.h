@@ -99,6 +99,9 @@ class NatsBus final : public Bus {
     // the answer, or on the bus timer thread for an error or after kApiWait without an answer.
     void lastSequenceAsync(const std::string& subject, SequenceCallback done) override;
     Result<std::vector<LogEntry>> read(const std::string& subject, uint64_t after, size_t limit) override;
+    // $JS.API.STREAM.MSG.GET, which only the stream's leader answers (a Direct Get, which read()
+    // sends, may be answered by any replica).
+    Result<uint64_t> nextSequence(const std::string& subject, uint64_t after) override;
     Result<uint64_t> firstSequence(const std::string& subject) override;
 
     // Connected, and JetStream answered for every partition's stream within the last second.

@@ -145,6 +145,26 @@ std::optional<PubAck> parsePubAck(std::string_view json) {
     return ack;
 }
 
+Result<uint64_t> readMessageGetSequence(std::string_view json) {
+    // The answer carries the message itself (base64): room for the largest payload a server takes.
+    auto parsed = parseJson(json, size_t(96) << 20);
+    if (!parsed) return Status(Code::Internal, "unreadable message get answer: " + parsed.status().message());
+    const JsonValue& answer = parsed.value();
+    if (const JsonValue* error = answer.find("error")) {
+        const JsonValue* errCode = error->find("err_code");
+        if (errCode != nullptr && errCode->asInteger() == kJsErrNoMessageFound) return uint64_t(0);
+        const JsonValue* description = error->find("description");
+        const std::string* text = description != nullptr ? description->asString() : nullptr;
+        return Status(Code::Unavailable,
+                      "JetStream refused the message get: " + (text ? *text : "no reason"));
+    }
+    const JsonValue* message = answer.find("message");
+    const JsonValue* seq = message != nullptr ? message->find("seq") : nullptr;
+    auto value = seq != nullptr ? seq->asInteger() : std::nullopt;
+    if (!value || *value <= 0) return Status(Code::Internal, "message get answer without a sequence");
+    return uint64_t(*value);
+}
+
 AckReading readAck(std::string_view body, std::optional<std::string_view> status) {
     if (body.empty()) {
         std::string why = "JetStream did not answer (status " + describeStatus(status) +

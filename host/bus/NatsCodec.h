@@ -37,6 +37,8 @@ inline constexpr const char* kHeaderPublished = "Pl-Published";
 inline constexpr int kJsErrWrongLastSequence = 10071;
 // JetStream's error code for a message over the stream's or server's size limit.
 inline constexpr int kJsErrMessageTooLarge = 10054;
+// JetStream's error code when a message get finds no message.
+inline constexpr int kJsErrNoMessageFound = 10037;
 
 // Decimal digits only, the whole text.
 std::optional<uint64_t> parseUint(std::string_view text);
@@ -81,6 +83,10 @@ struct PubAck {
 
 // The PubAck in `json`; nullopt when it is not JSON, or neither an error nor a positive seq.
 std::optional<PubAck> parsePubAck(std::string_view json);
+
+// The stored message's sequence in the answer to $JS.API.STREAM.MSG.GET ({"message":{"seq":N}});
+// 0 when the answer is "no message found"; an error for any other answer.
+Result<uint64_t> readMessageGetSequence(std::string_view json);
 
 // What JetStream's answer means for the publish it answers.
 enum class AckOutcome {

@@ -179,8 +179,8 @@ void Shard::beginAgain(std::string epoch) {
         connectionCount_--;
     }
     replays_.clear();
-    auto first = context_.bus.read(subjects_.log, 0, 1);
-    const uint64_t firstSeq = first && !first->empty() ? first->front().seq : 0;
+    auto first = context_.bus.nextSequence(subjects_.log, 0);
+    const uint64_t firstSeq = first ? first.value() : 0;
     FramePtr notice = truncatedFrame(before, firstSeq, epoch_);
     FramePtr muxNotice = truncatedFrame(before, firstSeq, epoch_, logName());
     for (auto& [id, conn] : connections_) {
@@ -271,7 +271,8 @@ void Shard::deliverPending() {
 // Reads every write after lastDelivered_ up to and including `upTo` from the log.
 bool Shard::fillGap(uint64_t upTo) {
     while (lastDelivered_ < upTo) {
-        auto entries = context_.bus.read(subjects_.log, lastDelivered_, kGapReadBatch);
+        // Through upTo: a replica that lags must not pass for retention.
+        auto entries = readThrough(context_.bus, subjects_.log, lastDelivered_, upTo, kGapReadBatch);
         if (!entries) {
             log::warn(
                 "shard",
@@ -347,10 +348,10 @@ void Shard::connect(std::shared_ptr<Client> client, HttpRequest request, std::op
         self->followEpoch();
         if (since && !epoch.empty() && epoch != self->epoch_) {
             // Its sequences are of an older log: everything it had is gone, and it gets all there is.
-            auto first = self->context_.bus.read(self->subjects_.log, 0, 1);
+            auto first = self->context_.bus.nextSequence(self->subjects_.log, 0);
             if (!first) return self->failReplay(client, first.status());
             if (client->versioned() || client->multiplexed())
-                client->send(truncatedFrame(*since, first->empty() ? 0 : first->front().seq, self->epoch_,
+                client->send(truncatedFrame(*since, first.value(), self->epoch_,
                                             client->multiplexed() ? self->logName() : ""));
             since = 0;
         }
@@ -388,8 +389,8 @@ void Shard::startReplay(const std::shared_ptr<Client>& client, HttpRequest reque
     auto holds = logHolds(context_.bus, subjects_.log, since);
     if (!holds) return failReplay(client, holds.status());
     if (!holds.value() && (client->versioned() || client->multiplexed())) {
-        auto first = context_.bus.read(subjects_.log, since, 1);
-        uint64_t firstSeq = first && !first->empty() ? first->front().seq : 0;
+        auto first = context_.bus.nextSequence(subjects_.log, since);
+        const uint64_t firstSeq = first ? first.value() : 0;
         client->send(truncatedFrame(since, firstSeq, {}, client->multiplexed() ? logName() : ""));
     }
     auto job = std::make_shared<Replay>(Replay{client, std::move(request), since});
@@ -419,7 +420,8 @@ void Shard::continueReplay(const std::shared_ptr<Replay>& job) {
         return;
     }
     while (job->next < lastDelivered_) {
-        auto entries = context_.bus.read(subjects_.log, job->next, kReplayBatch);
+        // Through lastDelivered_: a replica that lags must not end the replay short of it.
+        auto entries = readThrough(context_.bus, subjects_.log, job->next, lastDelivered_, kReplayBatch);
         if (!entries) {
             replays_.erase(id);
             return failReplay(job->client, entries.status());

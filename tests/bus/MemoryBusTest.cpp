@@ -114,6 +114,24 @@ TEST_CASE("MemoryBus reads after a sequence, with headers, and knows first and l
     CHECK(bus.read(kRoomA, 5, 10).value().empty());
 }
 
+TEST_CASE("MemoryBus reads as a lagging replica on request; nextSequence is never behind") {
+    MemoryBus bus(3);
+    for (int i = 1; i <= 5; ++i) publishAndWait(bus, kRoomA, "m" + std::to_string(i));
+    publishAndWait(bus, kRoomB, "other");             // 6
+    CHECK(bus.nextSequence(kRoomA, 0).value() == 3);  // retention kept 3..5
+    CHECK(bus.nextSequence(kRoomA, 3).value() == 4);
+    CHECK(bus.nextSequence(kRoomA, 5).value() == 0);
+    CHECK(bus.nextSequence("partyline.room.chat.nobody", 0).value() == 0);
+
+    bus.lagNextReads(2, 2);  // two reads without writes 5 and 6
+    auto behind = bus.read(kRoomA, 0, 10).value();
+    REQUIRE(behind.size() == 2);
+    CHECK(behind.back().seq == 4);
+    CHECK(bus.read(kRoomA, 4, 10).value().empty());
+    CHECK(bus.nextSequence(kRoomA, 4).value() == 5);
+    CHECK(bus.read(kRoomA, 4, 10).value().size() == 1);  // caught up
+}
+
 TEST_CASE("MemoryBus loses live deliveries on request, but not the log") {
     MemoryBus bus;
     Collector<LogEntry> live;

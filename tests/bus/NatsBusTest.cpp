@@ -181,6 +181,24 @@ TEST_SUITE("nats") {
         CHECK(f.bus->firstSequence(kRoomA).value() == seqs[2]);  // max_msgs_per_room kept three
     }
 
+    TEST_CASE("nextSequence names the subject's first write after a sequence, 0 past its last") {
+        NatsConfig cfg;
+        cfg.max_msgs_per_room = 3;
+        NatsFixture f(cfg);
+        CHECK(f.bus->nextSequence(kRoomA, 0).value() == 0);
+        std::vector<uint64_t> seqs;
+        for (int i = 0; i < 5; ++i) {
+            seqs.push_back(publishAndWait(*f.bus, kRoomA, "m").value());
+            publishAndWait(*f.bus, kRoomB, "other");
+        }
+        CHECK(f.bus->nextSequence(kRoomA, 0).value() == seqs[2]);  // retention kept the last three
+        CHECK(f.bus->nextSequence(kRoomA, seqs[2]).value() == seqs[3]);
+        CHECK(f.bus->nextSequence(kRoomA, seqs[3] + 1).value() == seqs[4]);  // after kRoomB's write
+        CHECK(f.bus->nextSequence(kRoomA, seqs[4]).value() == 0);
+        CHECK(f.bus->nextSequence("partyline.room.chat.nobody", 0).value() == 0);
+        CHECK(f.bus->nextSequence("not.a.log.subject", 0).status().code() == Code::InvalidArgument);
+    }
+
     TEST_CASE("lastSequenceAsync answers on a bus thread: 0, then the last write; a bad subject fails") {
         NatsFixture f;
         auto ask = [&](const std::string& subject) {

@@ -141,6 +141,30 @@ TEST_CASE("parsePubAck refuses what is no PubAck") {
     CHECK(!parsePubAck("[5]"));
 }
 
+TEST_CASE("readMessageGetSequence reads the stored message's sequence; no message found is 0") {
+    CHECK(
+        readMessageGetSequence(
+            R"({"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"a.b","seq":42,"data":"eA==","time":"2026-12-07T05:00:00Z"}})")
+            .value() == 42);
+    CHECK(
+        readMessageGetSequence(R"({"error":{"code":404,"err_code":10037,"description":"no message found"}})")
+            .value() == 0);
+}
+
+TEST_CASE("readMessageGetSequence: any other error, or an answer without a sequence, is an error") {
+    auto refused = readMessageGetSequence(
+        R"({"error":{"code":503,"err_code":10008,"description":"jetstream temporarily unavailable"}})");
+    REQUIRE_FALSE(refused.isOk());
+    CHECK(refused.status().code() == Code::Unavailable);
+    CHECK(refused.status().message().find("jetstream temporarily unavailable") != std::string::npos);
+    CHECK(readMessageGetSequence(R"({"error":{"code":500}})").status().code() == Code::Unavailable);
+    CHECK(readMessageGetSequence(R"({"message":{"subject":"a.b"}})").status().code() == Code::Internal);
+    CHECK(readMessageGetSequence(R"({"message":{"seq":0}})").status().code() == Code::Internal);
+    CHECK(readMessageGetSequence(R"({"message":{"seq":"7"}})").status().code() == Code::Internal);
+    CHECK(readMessageGetSequence("not json").status().code() == Code::Internal);
+    CHECK(readMessageGetSequence("").status().code() == Code::Internal);
+}
+
 TEST_CASE("readAck: a stored publish completes with its sequence") {
     AckReading r = readAck(R"({"stream":"S","seq":42})", std::nullopt);
     CHECK(r.outcome == AckOutcome::Stored);

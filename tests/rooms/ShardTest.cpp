@@ -156,6 +156,22 @@ TEST_CASE("a lost live delivery is filled from the log before newer writes") {
     CHECK(rooms.context->gapsFilled.load() == 2);
 }
 
+TEST_CASE("a gap is filled through a read replica that lags: it is asked again, never skipped") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "lagging");
+    auto a = std::make_shared<FakeClient>("a");
+    shard->connect(a, {});
+    shard->receive(a, "first", false);
+    REQUIRE(a->waitFor(1).size() == 1);
+    rooms.bus.dropNextDeliveries(2);
+    rooms.bus.lagNextReads(2, 3);  // the gap's first two reads miss every write after "first"
+    shard->receive(a, "lost-1", false);
+    shard->receive(a, "lost-2", false);
+    shard->receive(a, "after", false);
+    CHECK(texts(a->waitFor(4)) == std::vector<std::string>{"first", "lost-1", "lost-2", "after"});
+    CHECK(rooms.context->gapsFilled.load() == 2);
+}
+
 TEST_CASE("a shard delivers writes from other publishers, not ones stored before it started") {
     Rooms rooms(Scripts{{"echo", kEcho}});
     auto subject = rooms.registry->subjects("echo", "x").value().log;
@@ -387,6 +403,25 @@ TEST_CASE("a client connecting with since gets every later write first, then the
     auto got = texts(late->waitFor(4));
     CHECK(got == std::vector<std::string>{R"({"seq":3,"data":"m3"})", R"({"seq":4,"data":"m4"})",
                                           R"({"seq":5,"data":"m5"})", R"({"seq":6,"data":"m6"})"});
+}
+
+TEST_CASE("a replay through a read replica that lags goes on to the last delivered write") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "replay-lag");
+    auto writer = std::make_shared<FakeClient>("w");
+    shard->connect(writer, {});
+    for (int i = 1; i <= 5; ++i) shard->receive(writer, "m" + std::to_string(i), false);
+    REQUIRE(writer->waitFor(5).size() == 5);
+
+    // The check that the log still holds since and the replay's first two reads, without 4 and 5:
+    // the second finds nothing after 3.
+    rooms.bus.lagNextReads(3, 2);
+    auto late = std::make_shared<FakeClient>("late", true);
+    shard->connect(late, {}, 2);
+    shard->receive(writer, "m6", false);
+    CHECK(texts(late->waitFor(4)) ==
+          std::vector<std::string>{R"({"seq":3,"data":"m3"})", R"({"seq":4,"data":"m4"})",
+                                   R"({"seq":5,"data":"m5"})", R"({"seq":6,"data":"m6"})"});
 }
 
 TEST_CASE("a replay past the log's retention starts with an explicit marker") {
