@@ -24,7 +24,9 @@
 
 namespace partyline::bench {
 
-enum class FastBatchOp { Start = 0, Append = 1, Commit = 2 };
+// Ping (4) stores nothing: it carries the highest sequence sent, and the server answers with its
+// last flow acknowledgement again (or a gap), for a client that lost one.
+enum class FastBatchOp { Start = 0, Append = 1, Commit = 2, Ping = 4 };
 
 // What message `seq` (from 1) of a batch of `size` messages is: the last one commits (a batch of
 // one commits on its first message), the first starts, the others append.
