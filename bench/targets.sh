@@ -4,8 +4,8 @@
 #
 #   bash bench/targets.sh [FIGURE ...]      from the repository root, after scripts/build.sh
 #
-# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms ratios (default:
-# all but many, small-rooms and ratios).
+# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms ratios fastbatch
+# (default: all but many, small-rooms, ratios and fastbatch).
 # Reports go to $PARTYLINE_BENCH_OUT (default bench-results/<date>), one file per run, the
 # tool's summary and its --json object; summary.txt lists the headline of each run.
 # PARTYLINE_BENCH_RUNS repeats each run (default 3; ratios: 5 rounds). Needs `ulimit -n` of 20000 for rss.
@@ -325,6 +325,68 @@ figure_ratios() {
         echo "perf profile of the node at 100k deliveries/s: $OUT/fanout-node.perf" | tee -a "$OUT/summary.txt"
     fi
     ratios_table "$values" | tee -a "$OUT/summary.txt" | tee "$OUT/ratios.txt"
+}
+
+# JetStream fast-ingest batches (nats-server 2.14+) against one acknowledged publish per write:
+# PARTYLINE_BENCH_RUNS (default 3) rounds on the newest nats-server, the two floor modes in
+# alternating order, each on a fresh node's embedded server (the node idle meanwhile): 200,000
+# writes with 1,600 in flight, one publish each, or as fast batches of 100 (16 in flight, as the
+# node's 16 connections of 100-write POSTs); then the node itself, POST batches of 100 on 16
+# connections. Each floor run reports writes/s and nats-server's CPU per write. Then once on
+# Debian's 2.9.10, which has only the first mode (the second is refused). Prints the table of
+# docs/PERFORMANCE.md (13).
+figure_fastbatch() {
+    local server rounds=${PARTYLINE_BENCH_RUNS:-3} values=$OUT/fastbatch-values.txt
+    server=$(realpath "$(newest_nats_server)")
+    : >"$values"
+    echo "fastbatch: nats-server $("$server" --version 2>&1 | head -1), $rounds rounds" | tee -a "$OUT/summary.txt"
+    # floor_once SERVER NAME ARGS...: one floor run on a fresh node's embedded nats-server.
+    floor_once() {
+        local bin=$1 name=$2
+        shift 2
+        NATS_SERVER_BIN=$bin start_node
+        local nats_pid
+        nats_pid=$(grep -o 'embedded nats-server [0-9.]* pid=[0-9]*' "$data/node.log" | head -1 | cut -d= -f2)
+        "$FLOOR" "$nats_url" --count 200000 --server-pid "$nats_pid" "$@" >"$OUT/$name.txt" 2>&1 || true
+        stop_node
+        sed "s/^/$name: /" "$OUT/$name.txt" | tee -a "$OUT/summary.txt"
+    }
+    for i in $(seq "$rounds"); do
+        local modes=(single fast)
+        ((i % 2 == 0)) && modes=(fast single)
+        for mode in "${modes[@]}"; do
+            local args=(--window 1600)
+            [[ $mode == fast ]] && args+=(--fast-batch 100)
+            floor_once "$server" "fastbatch-floor-$mode-$i" "${args[@]}"
+            echo "$mode $i $(grep -o '[0-9]*/s (msg-id' "$OUT/fastbatch-floor-$mode-$i.txt" | cut -d/ -f1)" \
+                "$(grep -o 'nats-server [0-9.]* s ([0-9.]* us' "$OUT/fastbatch-floor-$mode-$i.txt" | cut -d'(' -f2 | cut -d' ' -f1)" \
+                >>"$values"
+        done
+        NATS_SERVER_BIN=$server run "fastbatch-node-$i" --clients 10 --rooms 10 --rate 100000 --duration 10 \
+            --http-conns 16 --batch 100
+        echo "node $i $(json_figure "fastbatch-node-$i" acked)" >>"$values"
+    done
+    if [[ -x /usr/sbin/nats-server ]]; then
+        floor_once /usr/sbin/nats-server fastbatch-floor-single-debian --window 1600
+        floor_once /usr/sbin/nats-server fastbatch-floor-fast-debian --window 1600 --fast-batch 100
+    fi
+    # Per round: writes/s of each mode, nats-server's microseconds of CPU per write, the ratios.
+    awk 'function median(a, n,   i, j, t) {
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { v[$1, $2] = $3; c[$1, $2] = $4; if ($2 > rounds) rounds = $2 }
+        END {
+            printf "| round | floor, one publish per write: writes/s (server us/write) | floor, fast batches of 100 | fast / single | node, POST batches of 100 | node / single floor | node / fast floor |\n"
+            printf "| --- | --- | --- | --- | --- | --- | --- |\n"
+            for (r = 1; r <= rounds; r++) {
+                if (v["single", r] == 0 || v["fast", r] == 0) continue
+                n++; a[n] = v["fast", r] / v["single", r]; b[n] = v["node", r] / v["single", r]; d[n] = v["node", r] / v["fast", r]
+                printf "| %d | %d (%s) | %d (%s) | %.2f | %d | %.2f | %.2f |\n", r, v["single", r], c["single", r],
+                    v["fast", r], c["fast", r], a[n], v["node", r], b[n], d[n]
+            }
+            if (n > 0) printf "| median | | | %.2f | | %.2f | %.2f |\n", median(a, n), median(b, n), median(d, n)
+        }' "$values" | tee -a "$OUT/summary.txt" | tee "$OUT/fastbatch.txt"
 }
 
 # New rooms per second before this table: section (5) of docs/PERFORMANCE.md (rooms top out at

@@ -107,6 +107,7 @@ void FastBatchFlow::take(const FastBatchAnswer& answer) {
             break;
         case Kind::Refused:
             over_ = true;
+            errCode_ = answer.errCode;
             error_ = answer.description + " (err_code " + std::to_string(answer.errCode) + ")";
             break;
         case Kind::Unreadable:

@@ -85,12 +85,18 @@ class FastBatchFlow {
     uint64_t acknowledged() const { return acked_; }
     uint64_t ackEvery() const { return every_; }
     const std::string& error() const { return error_; }
+    // The batch ended because the server no longer knows its id (10208: its PubAck was lost and a
+    // ping came after the commit, or the server gave the batch up). Only the acknowledged writes
+    // are known stored; the others' outcome is unknown.
+    bool forgotten() const { return over_ && errCode_ == kUnknownBatch; }
+    static constexpr int kUnknownBatch = 10208;
 
    private:
     uint64_t size_, outstanding_;
     uint64_t sent_ = 0, acked_ = 0, every_ = 0;
     bool answered_ = false, stopped_ = false, over_ = false;
     uint64_t stored_ = 0, streamSeq_ = 0;
+    int errCode_ = 0;
     std::string error_;
 };
 

@@ -169,7 +169,8 @@ struct BatchWriter {
     std::string id;                       // the batch in flight; answers of others are ignored
     std::unique_ptr<FastBatchFlow> flow;  // its window
     long flowAcks = 0;                    // flow acknowledgements received, for the report
-    long pings = 0;                       // pings sent after a quiet second, for the report
+    long pings = 0;                       // pings sent after a quiet spell, for the report
+    long forgotten = 0, resent = 0;       // batches the server forgot, their writes sent again alone
 };
 
 void onAnswer(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -309,6 +310,19 @@ int main(int argc, char** argv) {
         natsMsg_Destroy(msg);
     };
     auto publish = [&](long n) { send(n, inbox + "." + std::to_string(n)); };
+    // Write number n alone, waiting for its PubAck (a stored message id answers as a duplicate).
+    auto resendAlone = [&](long n) {
+        natsMsg *msg = nullptr, *reply = nullptr;
+        natsMsg_Create(&msg, subjectOf(n).c_str(), nullptr, data.data(), int(data.size()));
+        natsMsgHeader_Set(msg, "Nats-Msg-Id", msgIdOf(n).c_str());
+        const bool answered = natsConnection_RequestMsg(&reply, nc, msg, 5000) == NATS_OK;
+        natsMsg_Destroy(msg);
+        if (!answered) return false;
+        auto answer = partyline::bench::parseFastBatchAnswer(
+            std::string_view(natsMsg_GetData(reply), size_t(natsMsg_GetDataLength(reply))));
+        natsMsg_Destroy(reply);
+        return answer.kind == FastBatchAnswer::Kind::Committed;
+    };
     if (o.latency > 0) {
         std::vector<double> ms;
         for (long i = 0; i < o.latency; ++i) {
@@ -336,7 +350,7 @@ int main(int argc, char** argv) {
     const double selfBefore = cpuSecondsOfSelf(), serverBefore = cpuSecondsOf(o.serverPid);
     const auto start = std::chrono::steady_clock::now();
     BatchStats stats;
-    long writers = 0, flowAcks = 0, pings = 0;
+    long writers = 0, flowAcks = 0, pings = 0, forgotten = 0, resent = 0;
     if (o.fastBatch > 0) {
         // Batch k holds writes k*N .. k*N+N-1 (the last batch fewer); each writer takes the next.
         const long size = o.fastBatch, batches = (o.count + size - 1) / size;
@@ -361,11 +375,11 @@ int main(int argc, char** argv) {
                 writer.flow = std::make_unique<FastBatchFlow>(uint64_t(n), uint64_t(o.outstanding));
                 FastBatchFlow& state = *writer.flow;
                 for (int quiet = 0;;) {
-                    // An acknowledgement may be lost: after a quiet second, a ping (which does not
+                    // An acknowledgement may be lost: after 200 quiet ms, a ping (which does not
                     // advance the batch) has the server send its last one again.
-                    if (!writer.cv.wait_for(lock, std::chrono::seconds(1),
+                    if (!writer.cv.wait_for(lock, std::chrono::milliseconds(200),
                                             [&] { return state.over() || state.maySend(); })) {
-                        if (++quiet == 10) {
+                        if (++quiet == 50) {
                             std::lock_guard failed(stats.mu);
                             stats.failure = "batch " + writer.id + ": no answer in 10 s (" +
                                             std::to_string(state.next() - 1) + " sent, " +
@@ -390,6 +404,26 @@ int main(int argc, char** argv) {
                     send(first + long(seq) - 1, reply);
                     lock.lock();
                 }
+                if (state.forgotten() && o.msgId) {
+                    // The server no longer knows the batch (its PubAck was lost, or it gave the
+                    // batch up): what came after the acknowledged writes may or may not be stored,
+                    // so each goes again alone with its message id, a stored one answered as a
+                    // duplicate.
+                    const uint64_t from = state.acknowledged() + 1;
+                    lock.unlock();
+                    for (uint64_t seq = from; seq <= uint64_t(n); ++seq) {
+                        if (!resendAlone(first + long(seq) - 1)) {
+                            std::lock_guard failed(stats.mu);
+                            stats.failure = "batch " + writer.id + ": write " + std::to_string(seq) +
+                                            " sent again alone was not acknowledged";
+                            return;
+                        }
+                    }
+                    acked += n;
+                    writer.forgotten++;
+                    writer.resent += long(uint64_t(n) + 1 - from);
+                    continue;
+                }
                 if (!state.error().empty() || state.stored() != uint64_t(n)) {
                     std::lock_guard failed(stats.mu);
                     stats.failure = "batch " + writer.id + ": " + std::to_string(state.stored()) + " of " +
@@ -408,6 +442,8 @@ int main(int argc, char** argv) {
         for (auto& writer : pool) {
             flowAcks += writer->flowAcks;
             pings += writer->pings;
+            forgotten += writer->forgotten;
+            resent += writer->resent;
             natsSubscription_Destroy(writer->sub);
         }
         if (!stats.failure.empty()) {
@@ -432,7 +468,9 @@ int main(int argc, char** argv) {
     std::string mode = o.fastBatch > 0
                            ? ", fast batches of " + std::to_string(o.fastBatch) + " (" +
                                  std::to_string(writers) + " in flight, " + std::to_string(flowAcks) +
-                                 " flow acks, " + std::to_string(pings) + " pings)"
+                                 " flow acks, " + std::to_string(pings) + " pings, " +
+                                 std::to_string(forgotten) + " batches forgotten, " + std::to_string(resent) +
+                                 " writes sent again alone)"
                            : "";
     std::printf(
         "%ld acknowledged writes in %.2f s: %.0f/s (msg-id %s, republish %s, send-asap %s, window %ld%s); "

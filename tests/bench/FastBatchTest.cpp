@@ -147,3 +147,23 @@ TEST_CASE("a gap or an error stops sending, and the PubAck still ends the batch"
     CHECK_FALSE(refused.maySend());
     CHECK(refused.error() == "batch publish not enabled on stream (err_code 10205)");
 }
+
+TEST_CASE("a batch the server no longer knows is forgotten: only its acknowledged writes are known stored") {
+    FastBatchFlow flow(3, 2);
+    flow.sent();
+    flow.take(parseFastBatchAnswer(R"({"type":"ack","seq":0,"msgs":1})"));
+    flow.sent();
+    flow.sent();
+    flow.take(parseFastBatchAnswer(R"({"type":"ack","seq":1,"msgs":1})"));
+    flow.take(parseFastBatchAnswer(
+        R"({"error":{"code":400,"err_code":10208,"description":"batch publish ID unknown"}})"));
+    CHECK(flow.over());
+    CHECK(flow.forgotten());
+    CHECK(flow.acknowledged() == 1);
+
+    FastBatchFlow refused(3, 2);
+    refused.sent();
+    refused.take(
+        parseFastBatchAnswer(R"({"error":{"code":400,"err_code":10205,"description":"not enabled"}})"));
+    CHECK_FALSE(refused.forgotten());
+}
