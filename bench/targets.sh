@@ -328,13 +328,14 @@ figure_ratios() {
 }
 
 # JetStream fast-ingest batches (nats-server 2.14+) against one acknowledged publish per write:
-# PARTYLINE_BENCH_RUNS (default 3) rounds on the newest nats-server, the two floor modes in
-# alternating order, each on a fresh node's embedded server (the node idle meanwhile): 200,000
-# writes with 1,600 in flight, one publish each, or as fast batches of 100 (16 in flight, as the
-# node's 16 connections of 100-write POSTs); then the node itself, POST batches of 100 on 16
-# connections. Each floor run reports writes/s and nats-server's CPU per write. Then once on
-# Debian's 2.9.10, which has only the first mode (the second is refused). Prints the table of
-# docs/PERFORMANCE.md (13).
+# PARTYLINE_BENCH_RUNS (default 3) rounds on the newest nats-server, the floor's modes in an order
+# that rotates each round, each on a fresh node's embedded server (the node idle meanwhile):
+# 200,000 writes with 1,600 in flight, one publish each (single), as fast batches of 100 (fast: 16
+# batches in flight, as the node's 16 connections of 100-write POSTs), or as fast batches of 1,600
+# (fast-one: one batch in flight, the server's best case); then the node itself, POST batches of
+# 100 on 16 connections. Each floor run reports writes/s and nats-server's CPU per write. Then
+# once on Debian's 2.9.10, which has only the first mode (the others are refused). Prints the
+# table of docs/PERFORMANCE.md (13).
 figure_fastbatch() {
     local server rounds=${PARTYLINE_BENCH_RUNS:-3} values=$OUT/fastbatch-values.txt
     server=$(realpath "$(newest_nats_server)")
@@ -351,12 +352,13 @@ figure_fastbatch() {
         stop_node
         sed "s/^/$name: /" "$OUT/$name.txt" | tee -a "$OUT/summary.txt"
     }
+    local all=(single fast fast-one)
     for i in $(seq "$rounds"); do
-        local modes=(single fast)
-        ((i % 2 == 0)) && modes=(fast single)
-        for mode in "${modes[@]}"; do
+        local shift_by=$(((i - 1) % 3)) mode
+        for mode in "${all[@]:shift_by}" "${all[@]:0:shift_by}"; do
             local args=(--window 1600)
             [[ $mode == fast ]] && args+=(--fast-batch 100)
+            [[ $mode == fast-one ]] && args+=(--fast-batch 1600)
             floor_once "$server" "fastbatch-floor-$mode-$i" "${args[@]}"
             echo "$mode $i $(grep -o '[0-9]*/s (msg-id' "$OUT/fastbatch-floor-$mode-$i.txt" | cut -d/ -f1)" \
                 "$(grep -o 'nats-server [0-9.]* s ([0-9.]* us' "$OUT/fastbatch-floor-$mode-$i.txt" | cut -d'(' -f2 | cut -d' ' -f1)" \
@@ -370,22 +372,25 @@ figure_fastbatch() {
         floor_once /usr/sbin/nats-server fastbatch-floor-single-debian --window 1600
         floor_once /usr/sbin/nats-server fastbatch-floor-fast-debian --window 1600 --fast-batch 100
     fi
-    # Per round: writes/s of each mode, nats-server's microseconds of CPU per write, the ratios.
+    # Per round: writes/s of each mode with nats-server's microseconds of CPU per write, and the
+    # ratios to one publish per write; then the medians of the ratios.
     awk 'function median(a, n,   i, j, t) {
             for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
             return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
         { v[$1, $2] = $3; c[$1, $2] = $4; if ($2 > rounds) rounds = $2 }
         END {
-            printf "| round | floor, one publish per write: writes/s (server us/write) | floor, fast batches of 100 | fast / single | node, POST batches of 100 | node / single floor | node / fast floor |\n"
-            printf "| --- | --- | --- | --- | --- | --- | --- |\n"
+            printf "| round | floor single: writes/s (server us/write) | floor fast, 16 x 100 | floor fast-one, 1 x 1,600 | node, POSTs of 100 | fast / single | fast-one / single | node / single |\n"
+            printf "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
             for (r = 1; r <= rounds; r++) {
-                if (v["single", r] == 0 || v["fast", r] == 0) continue
-                n++; a[n] = v["fast", r] / v["single", r]; b[n] = v["node", r] / v["single", r]; d[n] = v["node", r] / v["fast", r]
-                printf "| %d | %d (%s) | %d (%s) | %.2f | %d | %.2f | %.2f |\n", r, v["single", r], c["single", r],
-                    v["fast", r], c["fast", r], a[n], v["node", r], b[n], d[n]
+                if (v["single", r] == 0 || v["fast", r] == 0 || v["fast-one", r] == 0) continue
+                n++; a[n] = v["fast", r] / v["single", r]; b[n] = v["fast-one", r] / v["single", r]
+                d[n] = v["node", r] / v["single", r]
+                printf "| %d | %d (%s) | %d (%s) | %d (%s) | %d | %.2f | %.2f | %.2f |\n", r, v["single", r],
+                    c["single", r], v["fast", r], c["fast", r], v["fast-one", r], c["fast-one", r], v["node", r],
+                    a[n], b[n], d[n]
             }
-            if (n > 0) printf "| median | | | %.2f | | %.2f | %.2f |\n", median(a, n), median(b, n), median(d, n)
+            if (n > 0) printf "| median | | | | | %.2f | %.2f | %.2f |\n", median(a, n), median(b, n), median(d, n)
         }' "$values" | tee -a "$OUT/summary.txt" | tee "$OUT/fastbatch.txt"
 }
 
