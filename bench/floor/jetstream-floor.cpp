@@ -20,11 +20,14 @@
 // in flight at once (one thread each, at least one). On an older server it refuses before
 // creating anything. --check-seqs 1 records each republished copy's stream sequence and reports
 // how many batches were not contiguous in the stream (another batch's writes between theirs), so
-// that a write's sequence could not be told from its batch's PubAck.
+// that a write's sequence could not be told from its batch's PubAck. --probe 1 (2.14+) sends four
+// small batches that show what a batch's answers say about message ids and expected-sequence
+// headers, and prints every answer: docs/PERFORMANCE.md, section 13.
 //
 //   partyline-jetstream-floor nats://127.0.0.1:4222 [--count N] [--window W] [--msg-id 0|1]
 //                             [--republish 0|1] [--asap 0|1] [--latency N] [--server-pid PID]
 //                             [--fast-batch N [--outstanding A] [--flow F] [--check-seqs 0|1]]
+//                             [--probe 1]
 //
 // --asap 1 (the default, as NatsBus) writes each publish to the socket at once (SendAsap); 0 leaves
 // them to nats.c's flusher thread, which gathers what accumulates while it waits. Every throughput
@@ -93,7 +96,7 @@ int usage() {
     std::fprintf(stderr,
                  "usage: partyline-jetstream-floor NATS_URL [--count N] [--window W] [--msg-id 0|1] "
                  "[--republish 0|1] [--asap 0|1] [--latency N] [--server-pid PID] "
-                 "[--fast-batch N [--outstanding A] [--flow F] [--check-seqs 0|1]]\n");
+                 "[--fast-batch N [--outstanding A] [--flow F] [--check-seqs 0|1]] [--probe 1]\n");
     return 2;
 }
 
@@ -123,7 +126,7 @@ double cpuSecondsOf(long pid) {
 struct Options {
     long count = 200000, window = 4096, latency = 0, serverPid = 0;
     long fastBatch = 0, outstanding = 2, flow = 0;
-    bool msgId = true, republish = true, asap = true;
+    bool msgId = true, republish = true, asap = true, probe = false;
 };
 
 // The stream as partyline's, created by a JetStream API request because nats.c's stream
@@ -195,6 +198,120 @@ struct BatchStats {
     std::string failure;
 };
 
+// --probe: four batches of a few messages each on subjects <name>.room.probe.*, sent one message
+// at a time (after the first, once the server answered it), every answer printed as it came.
+struct Probe {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::string batch;  // the batch whose answers are collected
+    std::vector<std::string> answers;
+};
+
+void onProbeAnswer(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* probe = static_cast<Probe*>(closure);
+    // The subject is the reply subject of the message answered: <prefix>.<id>.10.fail.<seq>.<op>.$FI.
+    std::string subject = natsMsg_GetSubject(msg);
+    std::string line = std::string(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
+    natsMsg_Destroy(msg);
+    std::vector<std::string> tokens;
+    for (size_t at = 0, dot; at <= subject.size(); at = dot + 1) {
+        dot = std::min(subject.find('.', at), subject.size());
+        tokens.push_back(subject.substr(at, dot - at));
+    }
+    if (tokens.size() < 7) return;
+    std::lock_guard lock(probe->mu);
+    if (tokens[tokens.size() - 6] != probe->batch) return;
+    probe->answers.push_back("to message " + tokens[tokens.size() - 3] + ": " + line);
+    probe->cv.notify_one();
+}
+
+struct ProbeWrite {
+    const char* msgId;
+    const char* expectLastSubjectSeq;  // nullptr: none
+};
+
+int probeBatches(natsConnection* nc, const std::string& name, const std::string& inbox) {
+    Probe probe;
+    natsSubscription* sub = nullptr;
+    const std::string prefix = inbox + ".p";
+    natsConnection_Subscribe(&sub, nc, (prefix + ".>").c_str(), onProbeAnswer, &probe);
+    natsConnection_Flush(nc);
+    struct Case {
+        const char* id;
+        const char* what;
+        const char* room;
+        std::vector<ProbeWrite> writes;
+        size_t answers;  // how many answers the batch gets
+    };
+    const std::vector<Case> cases = {
+        {"a",
+         "5 new message ids",
+         "a",
+         {{"m1", nullptr}, {"m2", nullptr}, {"m3", nullptr}, {"m4", nullptr}, {"m5", nullptr}},
+         2},
+        {"b",
+         "ids m3 and m4 again, between 3 new ones",
+         "a",
+         {{"m3", nullptr}, {"n2", nullptr}, {"m4", nullptr}, {"n4", nullptr}, {"n5", nullptr}},
+         2},
+        {"c",
+         "4 writes to another subject, the 2nd expecting its subject's last sequence 999",
+         "c",
+         {{"c1", nullptr}, {"c2", "999"}, {"c3", nullptr}, {"c4", nullptr}},
+         4},
+        {"d", "id m1 again first, then a new one", "a", {{"m1", nullptr}, {"d2", nullptr}}, 2},
+    };
+    int status = 0;
+    for (const Case& c : cases) {
+        std::printf("probe batch %s: %s\n", c.id, c.what);
+        std::unique_lock lock(probe.mu);
+        probe.answers.clear();
+        probe.batch = c.id;
+        const std::string subject = name + ".room.probe." + c.room;
+        for (size_t i = 0; i < c.writes.size(); ++i) {
+            const uint64_t seq = i + 1;
+            const std::string reply = partyline::bench::fastBatchReply(
+                prefix, c.id, 10, seq, partyline::bench::fastBatchOp(seq, c.writes.size()));
+            lock.unlock();
+            natsMsg* msg = nullptr;
+            natsMsg_Create(&msg, subject.c_str(), reply.c_str(), "x", 1);
+            natsMsgHeader_Set(msg, "Nats-Msg-Id", c.writes[i].msgId);
+            if (c.writes[i].expectLastSubjectSeq)
+                natsMsgHeader_Set(msg, "Nats-Expected-Last-Subject-Sequence",
+                                  c.writes[i].expectLastSubjectSeq);
+            natsConnection_PublishMsg(nc, msg);
+            natsMsg_Destroy(msg);
+            natsConnection_Flush(nc);
+            lock.lock();
+            // The first message's answer (the flow settings) comes before the second goes.
+            if (i == 0)
+                probe.cv.wait_for(lock, std::chrono::seconds(5), [&] { return !probe.answers.empty(); });
+        }
+        if (!probe.cv.wait_for(lock, std::chrono::seconds(5),
+                               [&] { return probe.answers.size() >= c.answers; })) {
+            std::fprintf(stderr, "probe batch %s: %zu of %zu answers in 5 s\n", c.id, probe.answers.size(),
+                         c.answers);
+            status = 1;
+        }
+        for (const std::string& answer : probe.answers) std::printf("  answer %s\n", answer.c_str());
+    }
+    natsMsg* info = nullptr;
+    const std::string api = "$JS.API.STREAM.INFO." + name;
+    if (natsConnection_Request(&info, nc, api.c_str(), nullptr, 0, 5000) == NATS_OK) {
+        auto answer = partyline::parseJson(
+            std::string_view(natsMsg_GetData(info), size_t(natsMsg_GetDataLength(info))));
+        const partyline::JsonValue* state = answer ? answer->find("state") : nullptr;
+        const partyline::JsonValue* messages = state ? state->find("messages") : nullptr;
+        const partyline::JsonValue* last = state ? state->find("last_seq") : nullptr;
+        std::printf("probe stream: %lld messages, last sequence %lld\n",
+                    (long long)(messages ? messages->asInteger().value_or(-1) : -1),
+                    (long long)(last ? last->asInteger().value_or(-1) : -1));
+        natsMsg_Destroy(info);
+    }
+    natsSubscription_Destroy(sub);
+    return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -226,14 +343,18 @@ int main(int argc, char** argv) {
             o.flow = value;
         else if (flag == "--check-seqs")
             checkSeqs = value != 0;
+        else if (flag == "--probe")
+            o.probe = value != 0;
         else
             return usage();
     }
     if (o.count <= 0 || o.window <= 0 || o.latency < 0 || (o.latency > 0 && !o.republish)) return usage();
     if (o.fastBatch < 0 || o.outstanding <= 0 || o.flow < 0 || o.flow > 65535 ||
-        (o.fastBatch > 0 && o.latency > 0) || (checkSeqs && (o.fastBatch == 0 || !o.republish || !o.msgId)))
+        (o.fastBatch > 0 && o.latency > 0) || (checkSeqs && (o.fastBatch == 0 || !o.republish || !o.msgId)) ||
+        (o.probe && (o.fastBatch > 0 || o.latency > 0)))
         return usage();
-    if (o.fastBatch > 0) {
+    const bool batched = o.fastBatch > 0 || o.probe;
+    if (batched) {
         auto version = partyline::probeServerVersion(url);
         if (!version) {
             std::fprintf(stderr, "cannot read the server version of %s: %s\n", url,
@@ -242,7 +363,8 @@ int main(int argc, char** argv) {
         }
         if (!version->atLeast(2, 14)) {
             std::fprintf(stderr,
-                         "--fast-batch needs nats-server 2.14 or newer (fast-ingest batches, stream setting "
+                         "--fast-batch and --probe need nats-server 2.14 or newer (fast-ingest batches, "
+                         "stream setting "
                          "allow_batched); %s runs %s\n",
                          url, version->text.c_str());
             return 2;
@@ -263,7 +385,7 @@ int main(int argc, char** argv) {
     }
     const std::string name = "FLOOR" + std::to_string(getpid());
     const std::string stored = name + ".room.>", published = name + ".live.>";
-    if (o.fastBatch > 0) {
+    if (batched) {
         if (!createBatchedStream(nc, name, stored, published, o.republish)) return 1;
     } else {
         const char* subjects[] = {stored.c_str()};
@@ -323,6 +445,11 @@ int main(int argc, char** argv) {
         natsMsg_Destroy(reply);
         return answer.kind == FastBatchAnswer::Kind::Committed;
     };
+    if (o.probe) {
+        const int status = probeBatches(nc, name, inbox);
+        js_DeleteStream(js, name.c_str(), nullptr, nullptr);
+        return status;
+    }
     if (o.latency > 0) {
         std::vector<double> ms;
         for (long i = 0; i < o.latency; ++i) {

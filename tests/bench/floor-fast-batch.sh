@@ -3,8 +3,9 @@
 # a port of its own choosing (-p -1, read back from its log) with JetStream in a temporary folder.
 # On nats-server 2.14 or newer, fast batches of 100 (and a last, shorter one) store every write
 # once, each batch acknowledged by its PubAck, and the single-publish mode still works on the same
-# server; on an older one (Debian's 2.9.10) --fast-batch is refused with exit 2 and a message that
-# names the version, and the single-publish mode works. Bad flags are refused with the usage line.
+# server, and --probe shows the answers docs/PERFORMANCE.md (13) relies on; on an older one
+# (Debian's 2.9.10) --fast-batch and --probe are refused with exit 2 and a message that names the
+# version, and the single-publish mode works. Bad flags are refused with the usage line.
 # Usage: floor-fast-batch.sh FLOOR_BIN BUILD_DIR   (NATS_SERVER_BIN chooses the server under test)
 set -euo pipefail
 floor=$1
@@ -80,11 +81,29 @@ for server in "${servers[@]}"; do
         grep -q ', 0 without every republished copy' "$work/batched" || fail "$version: a batch's write missing"
         grep -q 'nats-server [0-9.]* s' "$work/batched" || fail "$version: no nats-server CPU figure"
         echo "ok: nats-server $version: $(head -1 "$work/batched")"
+        # What docs/PERFORMANCE.md (13) builds on: a batch's PubAck counts its messages, duplicates
+        # included, with the last stored one's sequence only; a failed expected-sequence check
+        # ends the batch, and what follows is refused as an unknown batch.
+        "$floor" "$url" --probe 1 >"$work/probe" 2>&1 || { cat "$work/probe" >&2; fail "$version: --probe failed"; }
+        grep -q 'to message 5: {"stream":"[A-Z0-9]*","seq":8,"batch":"b","count":5}' "$work/probe" ||
+            fail "$version: duplicates in a batch: $(cat "$work/probe")"
+        grep -q 'to message 2: {"type":"err","seq":2,.*"err_code":10071' "$work/probe" ||
+            fail "$version: no error for a wrong expected sequence: $(cat "$work/probe")"
+        grep -q 'to message 2: {"stream":"[A-Z0-9]*","seq":9,"batch":"c","count":1}' "$work/probe" ||
+            fail "$version: a wrong expected sequence did not end the batch: $(cat "$work/probe")"
+        grep -q 'to message 3: .*"err_code":10208' "$work/probe" || fail "$version: batch c went on: $(cat "$work/probe")"
+        grep -q '^probe stream: 10 messages, last sequence 10$' "$work/probe" ||
+            fail "$version: the stream after the probe: $(cat "$work/probe")"
     else
         [[ $rc -eq 2 ]] || { cat "$work/batched" >&2; fail "$version: --fast-batch not refused (exit $rc)"; }
-        grep -q "needs nats-server 2.14 or newer.* runs $version" "$work/batched" ||
+        grep -q "need nats-server 2.14 or newer.* runs $version" "$work/batched" ||
             fail "$version: refusal without the version: $(cat "$work/batched")"
         echo "ok: nats-server $version refuses --fast-batch: $(cat "$work/batched")"
+        set +e
+        "$floor" "$url" --probe 1 >"$work/probe" 2>&1
+        rc=$?
+        set -e
+        [[ $rc -eq 2 ]] || fail "$version: --probe not refused (exit $rc)"
     fi
     stop_server
 done
