@@ -27,7 +27,10 @@
 //   partyline-jetstream-floor nats://127.0.0.1:4222 [--count N] [--window W] [--msg-id 0|1]
 //                             [--republish 0|1] [--asap 0|1] [--latency N] [--server-pid PID]
 //                             [--fast-batch N [--outstanding A] [--flow F] [--check-seqs 0|1]]
-//                             [--probe 1]
+//                             [--probe 1] [--progress N]
+//
+// --progress N prints "acknowledged N" once N writes are acknowledged (for a test that breaks the
+// server mid-run).
 //
 // --asap 1 (the default, as NatsBus) writes each publish to the socket at once (SendAsap); 0 leaves
 // them to nats.c's flusher thread, which gathers what accumulates while it waits. Every throughput
@@ -93,10 +96,11 @@ void onLive(natsConnection*, natsSubscription*, natsMsg* msg, void*) {
 }
 
 int usage() {
-    std::fprintf(stderr,
-                 "usage: partyline-jetstream-floor NATS_URL [--count N] [--window W] [--msg-id 0|1] "
-                 "[--republish 0|1] [--asap 0|1] [--latency N] [--server-pid PID] "
-                 "[--fast-batch N [--outstanding A] [--flow F] [--check-seqs 0|1]] [--probe 1]\n");
+    std::fprintf(
+        stderr,
+        "usage: partyline-jetstream-floor NATS_URL [--count N] [--window W] [--msg-id 0|1] "
+        "[--republish 0|1] [--asap 0|1] [--latency N] [--server-pid PID] "
+        "[--fast-batch N [--outstanding A] [--flow F] [--check-seqs 0|1]] [--probe 1] [--progress N]\n");
     return 2;
 }
 
@@ -125,7 +129,7 @@ double cpuSecondsOf(long pid) {
 
 struct Options {
     long count = 200000, window = 4096, latency = 0, serverPid = 0;
-    long fastBatch = 0, outstanding = 2, flow = 0;
+    long fastBatch = 0, outstanding = 2, flow = 0, progress = 0;
     bool msgId = true, republish = true, asap = true, probe = false;
 };
 
@@ -197,6 +201,20 @@ struct BatchStats {
     std::vector<std::pair<long, uint64_t>> lastSeqs;  // first write of each batch, its PubAck's seq
     std::string failure;
 };
+
+// The stream's message count and last sequence (-1 each when it does not answer).
+std::pair<long long, long long> streamState(natsConnection* nc, const std::string& name) {
+    natsMsg* info = nullptr;
+    const std::string api = "$JS.API.STREAM.INFO." + name;
+    if (natsConnection_Request(&info, nc, api.c_str(), nullptr, 0, 5000) != NATS_OK) return {-1, -1};
+    auto answer =
+        partyline::parseJson(std::string_view(natsMsg_GetData(info), size_t(natsMsg_GetDataLength(info))));
+    natsMsg_Destroy(info);
+    const partyline::JsonValue* state = answer ? answer->find("state") : nullptr;
+    const partyline::JsonValue* messages = state ? state->find("messages") : nullptr;
+    const partyline::JsonValue* last = state ? state->find("last_seq") : nullptr;
+    return {messages ? messages->asInteger().value_or(-1) : -1, last ? last->asInteger().value_or(-1) : -1};
+}
 
 // --probe: four batches of a few messages each on subjects <name>.room.probe.*, sent one message
 // at a time (after the first, once the server answered it), every answer printed as it came.
@@ -295,19 +313,8 @@ int probeBatches(natsConnection* nc, const std::string& name, const std::string&
         }
         for (const std::string& answer : probe.answers) std::printf("  answer %s\n", answer.c_str());
     }
-    natsMsg* info = nullptr;
-    const std::string api = "$JS.API.STREAM.INFO." + name;
-    if (natsConnection_Request(&info, nc, api.c_str(), nullptr, 0, 5000) == NATS_OK) {
-        auto answer = partyline::parseJson(
-            std::string_view(natsMsg_GetData(info), size_t(natsMsg_GetDataLength(info))));
-        const partyline::JsonValue* state = answer ? answer->find("state") : nullptr;
-        const partyline::JsonValue* messages = state ? state->find("messages") : nullptr;
-        const partyline::JsonValue* last = state ? state->find("last_seq") : nullptr;
-        std::printf("probe stream: %lld messages, last sequence %lld\n",
-                    (long long)(messages ? messages->asInteger().value_or(-1) : -1),
-                    (long long)(last ? last->asInteger().value_or(-1) : -1));
-        natsMsg_Destroy(info);
-    }
+    auto [messages, last] = streamState(nc, name);
+    std::printf("probe stream: %lld messages, last sequence %lld\n", messages, last);
     natsSubscription_Destroy(sub);
     return status;
 }
@@ -345,6 +352,8 @@ int main(int argc, char** argv) {
             checkSeqs = value != 0;
         else if (flag == "--probe")
             o.probe = value != 0;
+        else if (flag == "--progress")
+            o.progress = value;
         else
             return usage();
     }
@@ -378,6 +387,9 @@ int main(int argc, char** argv) {
     natsOptions_SetURL(opts, url);
     natsOptions_UseGlobalMessageDelivery(opts, true);
     natsOptions_SetSendAsap(opts, o.asap);
+    // Back soon after a server restart, however long it takes.
+    natsOptions_SetReconnectWait(opts, 100);
+    natsOptions_SetMaxReconnect(opts, -1);
     if (natsConnection_Connect(&nc, opts) != NATS_OK ||
         natsConnection_JetStream(&js, nc, nullptr) != NATS_OK) {
         std::fprintf(stderr, "cannot connect to %s\n", url);
@@ -477,6 +489,13 @@ int main(int argc, char** argv) {
     const double selfBefore = cpuSecondsOfSelf(), serverBefore = cpuSecondsOf(o.serverPid);
     const auto start = std::chrono::steady_clock::now();
     BatchStats stats;
+    std::atomic<bool> progressed{o.progress <= 0};
+    auto reportProgress = [&] {
+        if (acked.load() >= o.progress && !progressed.exchange(true)) {
+            std::printf("acknowledged %ld\n", o.progress);
+            std::fflush(stdout);
+        }
+    };
     long writers = 0, flowAcks = 0, pings = 0, forgotten = 0, resent = 0;
     if (o.fastBatch > 0) {
         // Batch k holds writes k*N .. k*N+N-1 (the last batch fewer); each writer takes the next.
@@ -506,9 +525,9 @@ int main(int argc, char** argv) {
                     // advance the batch) has the server send its last one again.
                     if (!writer.cv.wait_for(lock, std::chrono::milliseconds(200),
                                             [&] { return state.over() || state.maySend(); })) {
-                        if (++quiet == 50) {
+                        if (++quiet == 150) {
                             std::lock_guard failed(stats.mu);
-                            stats.failure = "batch " + writer.id + ": no answer in 10 s (" +
+                            stats.failure = "batch " + writer.id + ": no answer in 30 s (" +
                                             std::to_string(state.next() - 1) + " sent, " +
                                             std::to_string(state.acknowledged()) + " acknowledged)";
                             return;
@@ -547,6 +566,7 @@ int main(int argc, char** argv) {
                         }
                     }
                     acked += n;
+                    reportProgress();
                     writer.forgotten++;
                     writer.resent += long(uint64_t(n) + 1 - from);
                     continue;
@@ -559,6 +579,7 @@ int main(int argc, char** argv) {
                     return;
                 }
                 acked += n;
+                reportProgress();
                 std::lock_guard record(stats.mu);
                 stats.lastSeqs.emplace_back(first, state.lastStreamSeq());
             }
@@ -585,6 +606,7 @@ int main(int argc, char** argv) {
                 ackCv.wait(lock, [&] { return sent - acked.load() < o.window; });
             }
             publish(sent);
+            reportProgress();
         }
         std::unique_lock lock(mutex);
         ackCv.wait(lock, [&] { return acked.load() >= o.count; });
@@ -610,6 +632,9 @@ int main(int argc, char** argv) {
         std::printf(", nats-server %.2f s (%.2f us per write)", serverAfter - serverBefore,
                     (serverAfter - serverBefore) * 1e6 / double(o.count));
     std::printf("\n");
+    // Every write stored once, none twice: each stored message took one sequence (retention may
+    // have dropped the oldest since).
+    std::printf("stream: last sequence %lld for %ld writes\n", streamState(nc, name).second, o.count);
     if (checkSeqs) {
         // A batch is contiguous when its writes hold the stream sequences last - n + 1 .. last.
         long apart = 0, unseen = 0;
