@@ -49,6 +49,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -133,6 +134,19 @@ struct Options {
     bool msgId = true, republish = true, asap = true, probe = false;
 };
 
+// A JetStream API request `api` with `body`, 5 s for the answer: the answer parsed, or nothing when
+// none came.
+std::optional<partyline::Result<partyline::JsonValue>> apiRequest(natsConnection* nc, const std::string& api,
+                                                                  const std::string& body) {
+    natsMsg* reply = nullptr;
+    if (natsConnection_Request(&reply, nc, api.c_str(), body.data(), int(body.size()), 5000) != NATS_OK)
+        return std::nullopt;
+    auto answer =
+        partyline::parseJson(std::string_view(natsMsg_GetData(reply), size_t(natsMsg_GetDataLength(reply))));
+    natsMsg_Destroy(reply);
+    return answer;
+}
+
 // The stream as partyline's, created by a JetStream API request because nats.c's stream
 // configuration has no allow_batched: file storage, 2-minute duplicate window, 10,000 messages per
 // subject, direct get, each message republished to its live subject, fast-ingest batches allowed.
@@ -144,15 +158,13 @@ bool createBatchedStream(natsConnection* nc, const std::string& name, const std:
                          R"("allow_direct":true,"allow_batched":true)";
     if (republish) config += R"(,"republish":{"src":")" + stored + R"(","dest":")" + published + R"("})";
     config += "}";
-    natsMsg* reply = nullptr;
     const std::string api = "$JS.API.STREAM.CREATE." + name;
-    if (natsConnection_Request(&reply, nc, api.c_str(), config.data(), int(config.size()), 5000) != NATS_OK) {
+    auto reply = apiRequest(nc, api, config);
+    if (!reply) {
         std::fprintf(stderr, "cannot create stream %s: no answer to %s\n", name.c_str(), api.c_str());
         return false;
     }
-    auto answer =
-        partyline::parseJson(std::string_view(natsMsg_GetData(reply), size_t(natsMsg_GetDataLength(reply))));
-    natsMsg_Destroy(reply);
+    const auto& answer = *reply;
     const partyline::JsonValue* error = answer ? answer->find("error") : nullptr;
     const partyline::JsonValue* cfg = answer ? answer->find("config") : nullptr;
     const partyline::JsonValue* batched = cfg ? cfg->find("allow_batched") : nullptr;
@@ -204,12 +216,9 @@ struct BatchStats {
 
 // The stream's message count and last sequence (-1 each when it does not answer).
 std::pair<long long, long long> streamState(natsConnection* nc, const std::string& name) {
-    natsMsg* info = nullptr;
-    const std::string api = "$JS.API.STREAM.INFO." + name;
-    if (natsConnection_Request(&info, nc, api.c_str(), nullptr, 0, 5000) != NATS_OK) return {-1, -1};
-    auto answer =
-        partyline::parseJson(std::string_view(natsMsg_GetData(info), size_t(natsMsg_GetDataLength(info))));
-    natsMsg_Destroy(info);
+    auto reply = apiRequest(nc, "$JS.API.STREAM.INFO." + name, "");
+    if (!reply) return {-1, -1};
+    const auto& answer = *reply;
     const partyline::JsonValue* state = answer ? answer->find("state") : nullptr;
     const partyline::JsonValue* messages = state ? state->find("messages") : nullptr;
     const partyline::JsonValue* last = state ? state->find("last_seq") : nullptr;
