@@ -4,8 +4,8 @@
 #
 #   bash bench/targets.sh [FIGURE ...]      from the repository root, after scripts/build.sh
 #
-# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms ratios (default:
-# all but many, small-rooms and ratios).
+# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms ratios fastbatch
+# (default: all but many, small-rooms, ratios and fastbatch).
 # Reports go to $PARTYLINE_BENCH_OUT (default bench-results/<date>), one file per run, the
 # tool's summary and its --json object; summary.txt lists the headline of each run.
 # PARTYLINE_BENCH_RUNS repeats each run (default 3; ratios: 5 rounds). Needs `ulimit -n` of 20000 for rss.
@@ -325,6 +325,73 @@ figure_ratios() {
         echo "perf profile of the node at 100k deliveries/s: $OUT/fanout-node.perf" | tee -a "$OUT/summary.txt"
     fi
     ratios_table "$values" | tee -a "$OUT/summary.txt" | tee "$OUT/ratios.txt"
+}
+
+# JetStream fast-ingest batches (nats-server 2.14+) against one acknowledged publish per write:
+# PARTYLINE_BENCH_RUNS (default 3) rounds on the newest nats-server, the floor's modes in an order
+# that rotates each round, each on a fresh node's embedded server (the node idle meanwhile):
+# 200,000 writes with 1,600 in flight, one publish each (single), as fast batches of 100 (fast: 16
+# batches in flight, as the node's 16 connections of 100-write POSTs), or as fast batches of 1,600
+# (fast-one: one batch in flight, the server's best case); then the node itself, POST batches of
+# 100 on 16 connections. Each floor run reports writes/s and nats-server's CPU per write. Then
+# once on Debian's 2.9.10, which has only the first mode (the others are refused). Prints the
+# table of docs/PERFORMANCE.md (13).
+figure_fastbatch() {
+    local server rounds=${PARTYLINE_BENCH_RUNS:-3} values=$OUT/fastbatch-values.txt
+    server=$(realpath "$(newest_nats_server)")
+    : >"$values"
+    echo "fastbatch: nats-server $("$server" --version 2>&1 | head -1), $rounds rounds" | tee -a "$OUT/summary.txt"
+    # floor_once SERVER NAME ARGS...: one floor run on a fresh node's embedded nats-server.
+    floor_once() {
+        local bin=$1 name=$2
+        shift 2
+        NATS_SERVER_BIN=$bin start_node
+        local nats_pid
+        nats_pid=$(grep -o 'embedded nats-server [0-9.]* pid=[0-9]*' "$data/node.log" | head -1 | cut -d= -f2)
+        "$FLOOR" "$nats_url" --count 200000 --server-pid "$nats_pid" "$@" >"$OUT/$name.txt" 2>&1 || true
+        stop_node
+        sed "s/^/$name: /" "$OUT/$name.txt" | tee -a "$OUT/summary.txt"
+    }
+    local all=(single fast fast-one)
+    for i in $(seq "$rounds"); do
+        local shift_by=$(((i - 1) % 3)) mode
+        for mode in "${all[@]:shift_by}" "${all[@]:0:shift_by}"; do
+            local args=(--window 1600)
+            [[ $mode == fast ]] && args+=(--fast-batch 100)
+            [[ $mode == fast-one ]] && args+=(--fast-batch 1600)
+            floor_once "$server" "fastbatch-floor-$mode-$i" "${args[@]}"
+            echo "$mode $i $(grep -o '[0-9]*/s (msg-id' "$OUT/fastbatch-floor-$mode-$i.txt" | cut -d/ -f1)" \
+                "$(grep -o 'nats-server [0-9.]* s ([0-9.]* us' "$OUT/fastbatch-floor-$mode-$i.txt" | cut -d'(' -f2 | cut -d' ' -f1)" \
+                >>"$values"
+        done
+        NATS_SERVER_BIN=$server run "fastbatch-node-$i" --clients 10 --rooms 10 --rate 100000 --duration 10 \
+            --http-conns 16 --batch 100
+        echo "node $i $(json_figure "fastbatch-node-$i" acked)" >>"$values"
+    done
+    if [[ -x /usr/sbin/nats-server ]]; then
+        floor_once /usr/sbin/nats-server fastbatch-floor-single-debian --window 1600
+        floor_once /usr/sbin/nats-server fastbatch-floor-fast-debian --window 1600 --fast-batch 100
+    fi
+    # Per round: writes/s of each mode with nats-server's microseconds of CPU per write, and the
+    # ratios to one publish per write; then the medians of the ratios.
+    awk 'function median(a, n,   i, j, t) {
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { v[$1, $2] = $3; c[$1, $2] = $4; if ($2 > rounds) rounds = $2 }
+        END {
+            printf "| round | floor single: writes/s (server us/write) | floor fast, 16 x 100 | floor fast-one, 1 x 1,600 | node, POSTs of 100 | fast / single | fast-one / single | node / single |\n"
+            printf "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+            for (r = 1; r <= rounds; r++) {
+                if (v["single", r] == 0 || v["fast", r] == 0 || v["fast-one", r] == 0) continue
+                n++; a[n] = v["fast", r] / v["single", r]; b[n] = v["fast-one", r] / v["single", r]
+                d[n] = v["node", r] / v["single", r]
+                printf "| %d | %d (%s) | %d (%s) | %d (%s) | %d | %.2f | %.2f | %.2f |\n", r, v["single", r],
+                    c["single", r], v["fast", r], c["fast", r], v["fast-one", r], c["fast-one", r], v["node", r],
+                    a[n], b[n], d[n]
+            }
+            if (n > 0) printf "| median | | | | | %.2f | %.2f | %.2f |\n", median(a, n), median(b, n), median(d, n)
+        }' "$values" | tee -a "$OUT/summary.txt" | tee "$OUT/fastbatch.txt"
 }
 
 # New rooms per second before this table: section (5) of docs/PERFORMANCE.md (rooms top out at
