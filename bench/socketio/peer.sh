@@ -23,10 +23,12 @@ command -v node >/dev/null || { echo "peer.sh: node is missing: run scripts/inst
 
 work=$(mktemp -d /tmp/socketio-peer.XXXXXX)
 pids=()
+# Stops what was started, the last first: the load generator, the servers, then redis-server.
 cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
+    local pid reversed=()
+    for pid in "${pids[@]}"; do reversed=("$pid" "${reversed[@]}"); done
+    for pid in "${reversed[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${reversed[@]}"; do
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -35,6 +37,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # redis-server takes no port 0 (that turns TCP off), so it is started on a port of the ephemeral
 # range and binds it itself: a port already taken makes it exit, and the next candidate is tried.
@@ -87,8 +91,13 @@ for n in 1 2; do
     args+=(--url "http://127.0.0.1:$server_port" --cpu "socketio-$n=$server_pid")
 done
 args+=(--cpu "redis-server=$redis_pid")
+# In the background, so that a TERM or INT to this script stops it too (bash runs a trap only
+# once the command it waits for returns, and `wait` returns at once on a signal).
 status=0
-node "${SOCKETIO_PEER_CLIENT:-$here/load.mjs}" "${args[@]}" "$@" || status=$?
+node "${SOCKETIO_PEER_CLIENT:-$here/load.mjs}" "${args[@]}" "$@" &
+load_pid=$!
+pids+=("$load_pid")
+wait "$load_pid" || status=$?
 if ((status != 0)); then
     for log in "$work"/*.log; do
         echo "peer.sh: the last lines of $(basename "$log"):" >&2
