@@ -27,13 +27,28 @@ const NS_PER_S = 1e9;
 
 // ---- flags (main thread) ----
 
+const USAGE = `usage: node bench/socketio/load.mjs --url URL [--url URL ...] [FLAGS]
+  --url URL             a Socket.IO server, http://HOST:PORT; client i uses server (i div K) mod U
+  --rooms K             rooms "<prefix>0" .. ; client i joins room i mod K (1)
+  --room-prefix P       (bench-)
+  --clients N           clients (100)
+  --writers W           clients 0..W-1 write; 0 = one per room (0)
+  --rate R              writes per second over all writers (100)
+  --duration S          seconds of writing: round(R * S) writes in all (10)
+  --drain S             after the last write, wait up to S seconds for deliveries (5)
+  --size B              pad every payload to B bytes (64)
+  --settle S            pause after the last client opened, before writing (1)
+  --connect-rate R      new connections per second (1000)
+  --connect-timeout S   a client not connected after S seconds fails (60)
+  --threads T           worker threads running the clients, every T-th each (1)
+  --cpu NAME=PID        report PID's CPU-seconds and context switches over the run (repeatable)
+  --json                one JSON object on stdout; the summary goes to stderr
+  --quiet               no progress lines
+Exit 0: every client opened, every expected delivery arrived once and in order; 1: not clean; 2: bad flags.`;
+
 function usage(message) {
     console.error(`load.mjs: ${message}`);
-    console.error(
-        "usage: node bench/socketio/load.mjs --url URL [--url URL ...] [--rooms K] [--clients N] [--writers W]\n" +
-            "       [--rate R] [--duration S] [--drain S] [--size B] [--settle S] [--connect-rate R]\n" +
-            "       [--connect-timeout S] [--threads T] [--cpu NAME=PID ...] [--json] [--quiet]",
-    );
+    console.error(USAGE);
     process.exit(2);
 }
 
@@ -67,10 +82,15 @@ function options(argv) {
                 cpu: { type: "string", multiple: true, default: [] },
                 json: { type: "boolean", default: false },
                 quiet: { type: "boolean", default: false },
+                help: { type: "boolean", default: false },
             },
         }));
     } catch (error) {
         usage(error.message);
+    }
+    if (values.help) {
+        console.log(USAGE);
+        process.exit(0);
     }
     if (values.url.length === 0) usage("at least one --url is required");
     for (const url of values.url) if (!/^https?:\/\/[^/]+\/?$/.test(url)) usage(`--url ${url}: must be http://HOST:PORT`);
