@@ -248,14 +248,17 @@ peer_run() {
 }
 
 # One table row of a --json report of either tool: delivered of expected, lost, duplicates, p50,
-# p99, each --cpu process's CPU-s per million deliveries, and the sum of them (server side).
+# p99, each --cpu process's CPU-s per million deliveries and context switches per write, and the
+# sum of their CPU (the server side; the load generator's own is not in it).
 peer_row() {
     jq -r --arg round "$1" --arg side "$2" '
         (.deliveries.delivered + .deliveries.unexpected) as $n
+        | .writes.sent as $w
         | [.cpu[] | "\(.name) \(if $n > 0 then .cpu_s * 1e6 / $n else 0 end | . * 10 | round / 10)"] as $each
+        | [.cpu[] | "\(if $w > 0 then .context_switches / $w else 0 end | . * 10 | round / 10)"] as $switches
         | "| \($round) | \($side) | \(.deliveries.delivered) of \(.deliveries.expected), \(.deliveries.lost) lost, " +
           "\(.deliveries.duplicates) duplicates | \(.deliveries.latency_ms.p50 * 100 | round / 100) ms | " +
-          "\(.deliveries.latency_ms.p99 * 10 | round / 10) ms | \($each | join(", ")) | " +
+          "\(.deliveries.latency_ms.p99 * 10 | round / 10) ms | \($each | join(", ")) | \($switches | join(", ")) | " +
           "\(if $n > 0 then ([.cpu[].cpu_s] | add) * 1e6 / $n else 0 end | . * 10 | round / 10) |"' "$OUT/$3.json"
 }
 
@@ -272,8 +275,8 @@ figure_peer() {
     [[ -d bench/socketio/node_modules/socket.io ]] || (cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error)
     local table=$OUT/peer.txt
     {
-        echo "| round | server | delivered | p50 | p99 | CPU-s per M deliveries, each process | server side, all | partyline / Socket.IO |"
-        echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+        echo "| round | server | delivered | p50 | p99 | CPU-s per M deliveries, each process | context switches per write, each | server side, all | partyline / Socket.IO |"
+        echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     } >"$table"
     for i in $(seq "$RUNS"); do
         small_rooms_run "peer-partyline-$i"
