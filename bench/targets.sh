@@ -243,12 +243,13 @@ peer_run() {
         --json --quiet >"$OUT/$name.json" 2>"$OUT/$name.txt" || status=$?
     {
         printf '%s (exit %d): Socket.IO + Redis adapter, 2 servers on 1 redis-server: %s\n' "$name" "$status" "${SMALL_ROOMS[*]}"
-        grep -E '^(clients|writes|delivered|latency|cpu|result) ' "$OUT/$name.txt" | sed 's/^/    /'
+        grep -E '^(clients|writes|delivered|latency|warm|cpu|result) ' "$OUT/$name.txt" | sed 's/^/    /'
     } | tee -a "$OUT/summary.txt"
 }
 
 # One table row of a --json report of either tool: delivered of expected, lost, duplicates, p50,
-# p99, each --cpu process's CPU-s per million deliveries and context switches per write, and the
+# p99, the p99 of the writes sent after the first 5 s (load.mjs --warm; Node's JIT warms up in
+# them), each --cpu process's CPU-s per million deliveries and context switches per write, and the
 # sum of their CPU (the server side; the load generator's own is not in it).
 peer_row() {
     jq -r --arg round "$1" --arg side "$2" '
@@ -258,7 +259,8 @@ peer_row() {
         | [.cpu[] | "\(if $w > 0 then .context_switches / $w else 0 end | . * 10 | round / 10)"] as $switches
         | "| \($round) | \($side) | \(.deliveries.delivered) of \(.deliveries.expected), \(.deliveries.lost) lost, " +
           "\(.deliveries.duplicates) duplicates | \(.deliveries.latency_ms.p50 * 100 | round / 100) ms | " +
-          "\(.deliveries.latency_ms.p99 * 10 | round / 10) ms | \($each | join(", ")) | \($switches | join(", ")) | " +
+          "\(.deliveries.latency_ms.p99 * 10 | round / 10) ms | " +
+          "\(if .deliveries.warm then "\(.deliveries.warm.latency_ms.p99 * 10 | round / 10) ms" else "-" end) | \($each | join(", ")) | \($switches | join(", ")) | " +
           "\(if $n > 0 then ([.cpu[].cpu_s] | add) * 1e6 / $n else 0 end | . * 10 | round / 10) |"' "$OUT/$3.json"
 }
 
@@ -275,8 +277,8 @@ figure_peer() {
     [[ -d bench/socketio/node_modules/socket.io ]] || (cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error)
     local table=$OUT/peer.txt
     {
-        echo "| round | server | delivered | p50 | p99 | CPU-s per M deliveries, each process | context switches per write, each | server side, all | partyline / Socket.IO |"
-        echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        echo "| round | server | delivered | p50 | p99 | p99 after the first 5 s | CPU-s per M deliveries, each process | context switches per write, each | server side, all | partyline / Socket.IO |"
+        echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     } >"$table"
     for i in $(seq "$RUNS"); do
         small_rooms_run "peer-partyline-$i"

@@ -38,6 +38,7 @@ const USAGE = `usage: node bench/socketio/load.mjs --url URL [--url URL ...] [FL
   --drain S             after the last write, wait up to S seconds for deliveries (5)
   --size B              pad every payload to B bytes (64)
   --settle S            pause after the last client opened, before writing (1)
+  --warm S              also report the latency of the writes sent after the first S seconds (5)
   --connect-rate R      new connections per second (1000)
   --connect-timeout S   a client not connected after S seconds fails (60)
   --threads T           worker threads running the clients, every T-th each (1)
@@ -75,6 +76,7 @@ function options(argv) {
                 drain: { type: "string", default: "5" },
                 size: { type: "string", default: "64" },
                 settle: { type: "string", default: "1" },
+                warm: { type: "string", default: "5" },
                 "connect-rate": { type: "string", default: "1000" },
                 "connect-timeout": { type: "string", default: "60" },
                 threads: { type: "string", default: "1" },
@@ -104,6 +106,7 @@ function options(argv) {
         drain: number(values, "drain", 0, 3600, false),
         size: number(values, "size", 1, 1 << 20, true),
         settle: number(values, "settle", 0, 3600, false),
+        warm: number(values, "warm", 0, 86400, false),
         connectRate: number(values, "connect-rate", 1, 1e6, false),
         connectTimeout: number(values, "connect-timeout", 0.001, 3600, false),
         threads: number(values, "threads", 1, 64, true),
@@ -250,22 +253,18 @@ async function run(o) {
     Object.assign(r, { expected: 0, delivered: 0, duplicates: 0, order: 0, unexpected: 0, foreign: 0, misrouted: 0 });
     r.lastDelivery = 0n;
     const latencies = [];
+    const warmLatencies = [];
     for (const m of drained) {
         for (const key of ["expected", "delivered", "duplicates", "order", "unexpected", "foreign", "misrouted"]) r[key] += m[key];
         addCounts(r.closes, m.closes);
         if (m.lastDelivery > r.lastDelivery) r.lastDelivery = m.lastDelivery;
         latencies.push(m.latencies);
+        warmLatencies.push(m.warmLatencies);
     }
     await Promise.all(workers.map((worker) => worker.terminate()));
-    const all = new Float64Array(latencies.reduce((n, l) => n + l.length, 0));
-    let at = 0;
-    for (const l of latencies) {
-        all.set(l, at);
-        at += l.length;
-    }
-    all.sort();
     r.lost = r.expected - r.delivered;
-    r.latency = { samples: all.length, p50: percentile(all, 0.5), p99: percentile(all, 0.99), max: all.length ? all[all.length - 1] : 0 };
+    r.latency = latencySummary(latencies);
+    r.warmLatency = latencySummary(warmLatencies);
     r.connectSeconds = r.firstOpen ? Number(r.lastOpen - r.firstOpen) / NS_PER_S : 0;
     r.deliverySeconds = r.lastDelivery > startNs ? Number(r.lastDelivery - startNs) / NS_PER_S : 0;
     r.behind = o.planned - Math.min(o.planned, r.sent);
@@ -274,6 +273,18 @@ async function run(o) {
     r.clean = r.failed === 0 && r.lost === 0 && r.duplicates === 0 && r.order === 0 && r.misrouted === 0 && r.behind === 0 &&
         Object.keys(r.closes).length === 0;
     return r;
+}
+
+// p50, p99 and max of the latency samples of every thread, in ms.
+function latencySummary(lists) {
+    const all = new Float64Array(lists.reduce((n, l) => n + l.length, 0));
+    let at = 0;
+    for (const l of lists) {
+        all.set(l, at);
+        at += l.length;
+    }
+    all.sort();
+    return { samples: all.length, p50: percentile(all, 0.5), p99: percentile(all, 0.99), max: all.length ? all[all.length - 1] : 0 };
 }
 
 function cpuUse(name, pid, before, after) {
@@ -316,6 +327,11 @@ function summary(o, r) {
         `latency    p50 ${r.latency.p50.toFixed(3)} ms  p99 ${r.latency.p99.toFixed(3)} ms  max ${r.latency.max.toFixed(3)} ms ` +
             `(send -> receive, ${r.latency.samples} samples)`,
     );
+    if (o.warm > 0 && r.warmLatency.samples > 0)
+        lines.push(
+            `warm       p50 ${r.warmLatency.p50.toFixed(3)} ms  p99 ${r.warmLatency.p99.toFixed(3)} ms  max ` +
+                `${r.warmLatency.max.toFixed(3)} ms (writes sent after the first ${o.warm} s, ${r.warmLatency.samples} samples)`,
+        );
     const deliveries = r.delivered + r.unexpected;
     for (const use of r.cpu) lines.push(cpuLine(use, deliveries, r.sent));
     const server = r.cpu.reduce((sum, use) => sum + use.seconds, 0);
@@ -344,6 +360,7 @@ function toJson(o, r) {
             order_violations: r.order, unexpected: r.unexpected, foreign: r.foreign, misrouted: r.misrouted,
             per_second: r.deliverySeconds > 0 ? r.delivered / r.deliverySeconds : 0, seconds: r.deliverySeconds,
             latency_ms: r.latency,
+            warm: { after_s: o.warm, latency_ms: r.warmLatency },
         },
         cpu: r.cpu.map(cpu),
         server_cpu_s_per_million: deliveries > 0 ? (server * 1e6) / deliveries : 0,
@@ -361,6 +378,8 @@ async function workerMain({ o, runId, thread }) {
     const perWriter = Math.ceil(o.planned / o.writers);
     const state = { delivered: 0, duplicates: 0, order: 0, unexpected: 0, foreign: 0, misrouted: 0, lastDelivery: 0n };
     const latencies = [];
+    const warmLatencies = [];
+    let warmNs = Infinity;
     const closes = {};
     let draining = null; // { expected, sent } once the main thread asks for the drain
     const prefix = `plb1.${runId}.`;
@@ -392,7 +411,9 @@ async function workerMain({ o, runId, thread }) {
         if (counter < per.last) ++state.order;
         per.last = Math.max(per.last, counter);
         ++state.delivered;
-        latencies.push(Number(now - BigInt(sentNs)) / 1e6);
+        const latency = Number(now - BigInt(sentNs)) / 1e6;
+        latencies.push(latency);
+        if (sentNs >= warmNs) warmLatencies.push(latency);
         state.lastDelivery = now;
         if (draining && state.delivered >= draining.expected) finishDrain();
     }
@@ -445,6 +466,7 @@ async function workerMain({ o, runId, thread }) {
     parentPort.postMessage({ type: "opened", open: [...sockets.keys()], failed, errors, firstOpen, lastOpen });
 
     const { startNs } = await new Promise((resolve) => parentPort.once("message", resolve));
+    warmNs = Number(startNs) + o.warm * NS_PER_S;
     const sent = new Map();
     for (let w = thread; w < o.writers; w += o.threads) sent.set(w, 0);
     let maxLagNs = 0n;
@@ -498,7 +520,8 @@ async function workerMain({ o, runId, thread }) {
         draining = null;
         for (const socket of sockets.values()) socket.close();
         const l = Float64Array.from(latencies);
-        parentPort.postMessage({ type: "drained", expected, ...state, closes, latencies: l }, [l.buffer]);
+        const w = Float64Array.from(warmLatencies);
+        parentPort.postMessage({ type: "drained", expected, ...state, closes, latencies: l, warmLatencies: w }, [l.buffer, w.buffer]);
     }
     const message = await new Promise((resolve) => parentPort.once("message", resolve));
     draining = { expected: message.expected };
