@@ -4,8 +4,9 @@
 #
 #   bash bench/targets.sh [FIGURE ...]      from the repository root, after scripts/build.sh
 #
-# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms ratios fastbatch
-# (default: all but many, small-rooms, ratios and fastbatch).
+# FIGURE is one of: latency fanout ceiling rss acked floor rooms many small-rooms peer ratios
+# fastbatch (default: all but many, small-rooms, peer, ratios and fastbatch). peer needs node,
+# redis-server and jq (scripts/install-deps.sh --test).
 # Reports go to $PARTYLINE_BENCH_OUT (default bench-results/<date>), one file per run, the
 # tool's summary and its --json object; summary.txt lists the headline of each run.
 # PARTYLINE_BENCH_RUNS repeats each run (default 3; ratios: 5 rounds). Needs `ulimit -n` of 20000 for rss.
@@ -193,39 +194,102 @@ figure_many() {
 # alternate between the nodes: 2 on each), every client writing 2 messages/s over its socket,
 # the room's script relaying each with room:broadcast. CPU-seconds per million deliveries and
 # context switches per write, per process kind (each node, nats-server), from /proc.
-figure_small_rooms() {
-    local server
+# PARTYLINE_SMALL_ROOMS replaces the shape (flags both tools take), e.g. for a short try.
+read -ra SMALL_ROOMS <<<"${PARTYLINE_SMALL_ROOMS:---rooms 500 --clients 2000 --writers 2000 --rate 4000 --duration 30}"
+
+# small_rooms_run NAME: one run of that workload against two fresh nodes and a fresh nats-server.
+small_rooms_run() {
+    local name=$1 server dir
     server=$(newest_nats_server)
-    for i in $(seq "$RUNS"); do
-        local dir
-        dir=$(mktemp -d /tmp/bench-small-XXXX)
-        "$server" -js -a 127.0.0.1 -p $((PORT + 100)) -sd "$dir/nats" >"$dir/nats.log" 2>&1 &
-        local nats_pid=$! pids=()
-        for _ in $(seq 100); do curl -fs "http://127.0.0.1:$((PORT + 100))" >/dev/null 2>&1 && break
-            grep -q "Server is ready" "$dir/nats.log" && break; sleep 0.1; done
-        for n in 1 2; do
-            "$BIN" serve --config "${BENCH_CONFIG:-bench/bench-node.yaml}" --listen "127.0.0.1:$((PORT + n))" --data "$dir/node-$n" \
-                --nats-url "nats://127.0.0.1:$((PORT + 100))" --node-id "small-$n" >"$dir/node-$n.log" 2>&1 &
-            pids+=($!)
-        done
-        for n in 1 2; do
-            for _ in $(seq 300); do curl -fs "http://127.0.0.1:$((PORT + n))/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-        done
-        local status=0
-        "$BENCH" --url "http://127.0.0.1:$((PORT + 1))" --url "http://127.0.0.1:$((PORT + 2))" --mode ws \
-            --rooms 500 --clients 2000 --writers 2000 --spread room --rate 4000 --duration 30 \
-            --cpu "node-1=${pids[0]}" --cpu "node-2=${pids[1]}" --cpu "nats-server=$nats_pid" \
-            --json --quiet >"$OUT/small-rooms-$i.json" 2>"$OUT/small-rooms-$i.txt" || status=$?
-        kill "${pids[@]}" 2>/dev/null || true
-        wait "${pids[@]}" 2>/dev/null || true
-        kill "$nats_pid" 2>/dev/null || true
-        wait "$nats_pid" 2>/dev/null || true
-        rm -rf "$dir"
-        {
-            printf 'small-rooms-%d (exit %d): 500 rooms x 4 clients over 2 nodes, 2 writes/s per client\n' "$i" "$status"
-            grep -E '^(clients|writes|delivered|latency|cpu|result) ' "$OUT/small-rooms-$i.txt" | sed 's/^/    /'
-        } | tee -a "$OUT/summary.txt"
+    dir=$(mktemp -d /tmp/bench-small-XXXX)
+    "$server" -js -a 127.0.0.1 -p $((PORT + 100)) -sd "$dir/nats" >"$dir/nats.log" 2>&1 &
+    local nats_pid=$! pids=()
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$((PORT + 100))" >/dev/null 2>&1 && break
+        grep -q "Server is ready" "$dir/nats.log" && break; sleep 0.1; done
+    for n in 1 2; do
+        "$BIN" serve --config "${BENCH_CONFIG:-bench/bench-node.yaml}" --listen "127.0.0.1:$((PORT + n))" --data "$dir/node-$n" \
+            --nats-url "nats://127.0.0.1:$((PORT + 100))" --node-id "small-$n" >"$dir/node-$n.log" 2>&1 &
+        pids+=($!)
     done
+    for n in 1 2; do
+        for _ in $(seq 300); do curl -fs "http://127.0.0.1:$((PORT + n))/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+    done
+    local status=0
+    "$BENCH" --url "http://127.0.0.1:$((PORT + 1))" --url "http://127.0.0.1:$((PORT + 2))" --mode ws \
+        "${SMALL_ROOMS[@]}" --spread room \
+        --cpu "node-1=${pids[0]}" --cpu "node-2=${pids[1]}" --cpu "nats-server=$nats_pid" \
+        --json --quiet >"$OUT/$name.json" 2>"$OUT/$name.txt" || status=$?
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+    kill "$nats_pid" 2>/dev/null || true
+    wait "$nats_pid" 2>/dev/null || true
+    rm -rf "$dir"
+    {
+        printf '%s (exit %d): partyline, 2 nodes on 1 nats-server, ws writes: %s\n' "$name" "$status" "${SMALL_ROOMS[*]}"
+        grep -E '^(clients|writes|delivered|latency|cpu|result) ' "$OUT/$name.txt" | sed 's/^/    /'
+    } | tee -a "$OUT/summary.txt"
+}
+
+figure_small_rooms() {
+    for i in $(seq "$RUNS"); do small_rooms_run "small-rooms-$i"; done
+}
+
+# The same workload on partyline's peer: two Socket.IO servers sharing rooms through the Redis
+# adapter and one redis-server (bench/socketio/peer.sh), driven by bench/socketio/load.mjs on
+# PEER_THREADS worker threads (default 2: one Node thread does not keep the schedule).
+peer_run() {
+    local name=$1 status=0
+    SOCKETIO_PEER_LOGS=$OUT/$name.logs bash bench/socketio/peer.sh "${SMALL_ROOMS[@]}" --threads "${PEER_THREADS:-2}" \
+        --json --quiet >"$OUT/$name.json" 2>"$OUT/$name.txt" || status=$?
+    {
+        printf '%s (exit %d): Socket.IO + Redis adapter, 2 servers on 1 redis-server: %s\n' "$name" "$status" "${SMALL_ROOMS[*]}"
+        grep -E '^(clients|writes|delivered|latency|warm|cpu|result) ' "$OUT/$name.txt" | sed 's/^/    /'
+    } | tee -a "$OUT/summary.txt"
+}
+
+# One table row of a --json report of either tool: delivered of expected, lost, duplicates, p50,
+# p99, the p99 of the writes sent after the first 5 s (load.mjs --warm; Node's JIT warms up in
+# them), each --cpu process's CPU-s per million deliveries and context switches per write, and the
+# sum of their CPU (the server side; the load generator's own is not in it).
+peer_row() {
+    jq -r --arg round "$1" --arg side "$2" '
+        (.deliveries.delivered + .deliveries.unexpected) as $n
+        | .writes.sent as $w
+        | [.cpu[] | "\(.name) \(if $n > 0 then .cpu_s * 1e6 / $n else 0 end | . * 10 | round / 10)"] as $each
+        | [.cpu[] | "\(if $w > 0 then .context_switches / $w else 0 end | . * 10 | round / 10)"] as $switches
+        | "| \($round) | \($side) | \(.deliveries.delivered) of \(.deliveries.expected), \(.deliveries.lost) lost, " +
+          "\(.deliveries.duplicates) duplicates | \(.deliveries.latency_ms.p50 * 100 | round / 100) ms | " +
+          "\(.deliveries.latency_ms.p99 * 10 | round / 10) ms | " +
+          "\(if .deliveries.warm then "\(.deliveries.warm.latency_ms.p99 * 10 | round / 10) ms" else "-" end) | \($each | join(", ")) | \($switches | join(", ")) | " +
+          "\(if $n > 0 then ([.cpu[].cpu_s] | add) * 1e6 / $n else 0 end | . * 10 | round / 10) |"' "$OUT/$3.json"
+}
+
+server_cpu_per_million() {
+    jq -r '(.deliveries.delivered + .deliveries.unexpected) as $n
+        | if $n > 0 then ([.cpu[].cpu_s] | add) * 1e6 / $n else 0 end' "$OUT/$1.json"
+}
+
+# partyline against Socket.IO + Redis on the many-small-rooms workload: each round runs partyline
+# (figure small-rooms) then the peer, one after the other, and the table of docs/PERFORMANCE.md
+# (9) gives both and the ratio of their server-side CPU per delivery (target: at most 0.5).
+figure_peer() {
+    command -v jq >/dev/null || { echo "targets.sh: jq is missing: run scripts/install-deps.sh --test" >&2; exit 2; }
+    [[ -d bench/socketio/node_modules/socket.io ]] || (cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error)
+    local table=$OUT/peer.txt
+    {
+        echo "| round | server | delivered | p50 | p99 | p99 after the first 5 s | CPU-s per M deliveries, each process | context switches per write, each | server side, all | partyline / Socket.IO |"
+        echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    } >"$table"
+    for i in $(seq "$RUNS"); do
+        small_rooms_run "peer-partyline-$i"
+        peer_run "peer-socketio-$i"
+        local ratio
+        ratio=$(awk -v a="$(server_cpu_per_million "peer-partyline-$i")" -v b="$(server_cpu_per_million "peer-socketio-$i")" \
+            'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')
+        echo "$(peer_row "$i" partyline "peer-partyline-$i") $ratio |" >>"$table"
+        echo "$(peer_row "$i" "Socket.IO + Redis" "peer-socketio-$i") |" >>"$table"
+    done
+    tee -a "$OUT/summary.txt" <"$table"
 }
 
 # The figure of a --json report named by $1: acked (acknowledged writes/s), p99 (delivery p99, ms),

@@ -7,7 +7,9 @@
 # cannot build; clang-format for the format check; openssl for the TLS test's certificate;
 # prometheus for promtool, which checks deploy/prometheus.yml and a node's /metrics; debootstrap
 # for the container test, which builds the image's Debian root without a Docker engine; jq for
-# the benchmark scripts (bench/scale.sh reads JetStream's stream info with it).
+# the benchmark scripts (bench/scale.sh reads JetStream's stream info with it); redis-server and
+# the npm packages of bench/socketio (`npm ci` there) for the Socket.IO peer of bench/targets.sh's
+# peer figure and its smoke test.
 # Runs apt-get update once, and only when a package is missing. Needs root or sudo.
 set -euo pipefail
 
@@ -15,7 +17,7 @@ packages=(build-essential cmake pkg-config nats-server libnats-dev libcivetweb-d
           liblua5.4-dev libyaml-cpp-dev doctest-dev libssl-dev libcurl4-openssl-dev curl
           ca-certificates)
 test_packages=(nodejs npm haproxy chromium fonts-liberation fonts-dejavu-core clang
-               libclang-rt-14-dev clang-format openssl prometheus debootstrap jq)
+               libclang-rt-14-dev clang-format openssl prometheus debootstrap jq redis-server)
 case "${1:-}" in
   --test) packages+=("${test_packages[@]}") ;;
   "") ;;
@@ -60,4 +62,10 @@ elif command -v go >/dev/null; then
   fi
 else
   echo "install-deps: Go is not installed; Debian's nats-server $(/usr/sbin/nats-server --version 2>/dev/null) is used" >&2
+fi
+
+# The Socket.IO peer's packages (socket.io, its Redis adapter, the redis client, socket.io-client),
+# at the versions of bench/socketio/package-lock.json.
+if [[ "${1:-}" == --test ]]; then
+  (cd "$(dirname "$0")/../bench/socketio" && npm ci --no-audit --no-fund --loglevel=error)
 fi
