@@ -116,7 +116,8 @@ describe("limits", () => {
       await clients[1].waitFor((msg) => msg.text === "still served");
       await clients.pop().close();
       await until(async () => (await httpFetch(node.httpUrl("req", "r"))).status === 200, { what: "a request to be served again" });
-      clients.push(await connect(node.wsUrl("echo", "full")));
+      // That request's own connection holds the slot until the node has closed it, after its answer.
+      clients.push(await until(() => connect(node.wsUrl("echo", "full")), { what: "an upgrade to be accepted again" }));
       assert.equal((await httpFetch(`${node.url}/readyz`)).status, 503);
       for (const client of clients) await client.close();
       await until(async () => (await httpFetch(`${node.url}/readyz`)).status === 200, { what: "readiness after the clients left" });
