@@ -215,10 +215,10 @@ void Node::logServerVersion() {
 // One bucket per partition (PartitionedKeyValue): a room's keys sit in its partition's bucket.
 Result<std::shared_ptr<KeyValue>> Node::openPartitionedBucket(const std::string& name) {
     const NatsConfig& nats = options_.config.nats;
-    if (nats.partitions == 1) return bus_->openKeyValue({name, nats.replicas});
+    if (nats.partitions == 1) return bus_->openKeyValue({name, nats.replicas, {}});
     std::vector<std::shared_ptr<KeyValue>> buckets;
     for (int i = 0; i < nats.partitions; ++i) {
-        auto bucket = bus_->openKeyValue({partitionName(name, i, nats.partitions), nats.replicas});
+        auto bucket = bus_->openKeyValue({partitionName(name, i, nats.partitions), nats.replicas, {}});
         if (!bucket) return bucket.status();
         buckets.push_back(std::move(bucket.value()));
     }

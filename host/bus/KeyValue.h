@@ -47,6 +47,9 @@ struct KvChange {
 struct KeyValueConfig {
     std::string bucket;  // A-Z a-z 0-9 _ -
     int replicas = 1;
+    // Where the bucket republishes each change once stored, for watches (NatsKeyValue):
+    // <republish>.<key>. Empty: the bus picks one (<subject prefix>.kv.<bucket>).
+    std::string republish;
 };
 
 class KeyValue {

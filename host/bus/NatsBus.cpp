@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "bus/DirectBatch.h"
+#include "bus/DirectGet.h"
 #include "bus/NatsCodec.h"
 #include "bus/NatsError.h"
 #include "bus/NatsHandles.h"
@@ -1084,60 +1085,14 @@ Result<std::vector<LogEntry>> NatsBus::readBatched(const LogStream& log, const s
 }
 
 Result<bool> NatsBus::askBatch(const LogStream& log, const std::string& subject, DirectBatchRead& reading) {
-    const std::string what = "direct get from " + log.name;
-    // A reply subject of its own per request: an answer to an earlier request that timed out
-    // cannot be taken for one of this one.
-    natsInbox* rawInbox = nullptr;
-    natsStatus s = natsInbox_Create(&rawInbox);
-    InboxPtr inbox(rawInbox);
-    if (s != NATS_OK) return natsFailure(s, what);
-    natsSubscription* rawSub = nullptr;
-    s = natsConnection_SubscribeSync(&rawSub, connection_.get(), inbox.get());
-    SubscriptionPtr sub(rawSub);
-    const int batch = reading.nextBatch();
-    // One batch fits: `batch` entries and the end, and kDirectBatchBytes plus one message, which
-    // is at most the server's max_payload (64 MiB at most).
-    if (s == NATS_OK)
-        s = natsSubscription_SetPendingLimits(sub.get(), batch + 1, kDirectBatchBytes + (64 << 20));
-    const std::string api = "$JS.API.DIRECT.GET." + log.name;
-    const std::string request = directBatchRequest(reading.nextSeq(), subject, batch, kDirectBatchBytes);
-    if (s == NATS_OK) logReadRequests_++;
-    if (s == NATS_OK)
-        s = natsConnection_PublishRequest(connection_.get(), api.c_str(), inbox.get(), request.data(),
-                                          int(request.size()));
-    if (s != NATS_OK) return natsFailure(s, what);
-    // At most `batch` entries and the end: bounded by count, whatever the server sends.
-    for (int answers = 0; answers <= batch; ++answers) {
-        natsMsg* raw = nullptr;
-        s = natsSubscription_NextMsg(&raw, sub.get(), kApiWaitMs);
-        MsgPtr msg(raw);
-        if (s != NATS_OK) return natsFailure(s, what);
-        const char* status = header(raw, kHeaderStatus);  // stored messages have none
-        switch (
-            classifyBatchAnswer(status != nullptr ? std::optional<std::string_view>(status) : std::nullopt)) {
-            case BatchAnswer::Entry: {
-                auto entry = entryFrom(raw);
-                if (!entry) return entry.status().withContext(what);
-                reading.add(std::move(entry.value()));
-                break;
-            }
-            case BatchAnswer::End: {
-                // Cut short by max_bytes or `batch`, or the last of the subject: the count left says.
-                auto pending = headerValue(raw, "Nats-Num-Pending");
-                auto left = pending ? parseUint(*pending) : std::nullopt;
-                return !left || *left > 0;
-            }
-            case BatchAnswer::NotFound:
-                return false;
-            case BatchAnswer::Timeout:
-                return Status(Code::Timeout, what + ": JetStream answered status 408");
-            case BatchAnswer::Unavailable:
-                return Status(Code::Unavailable, what + ": no responders (the stream is gone or not ready)");
-            case BatchAnswer::Failed:
-                return Status(Code::Internal, what + ": JetStream answered status " + std::string(status));
-        }
-    }
-    return Status(Code::Internal, what + ": more answers than the batch asked for");
+    logReadRequests_++;
+    return askDirectBatch(connection_.get(), log.name, reading.nextSeq(), subject, reading.nextBatch(), kApiWaitMs,
+                          [&](natsMsg* msg) {
+                              auto entry = entryFrom(msg);
+                              if (!entry) return entry.status();
+                              reading.add(std::move(entry.value()));
+                              return Status::ok();
+                          });
 }
 
 Status NatsBus::ready() {
@@ -1163,7 +1118,10 @@ Status NatsBus::ready() {
 }
 
 Result<std::shared_ptr<KeyValue>> NatsBus::openKeyValue(const KeyValueConfig& config) {
-    auto kv = NatsKeyValue::open(connection_.get(), config, [this] { return reconnects(); });
+    KeyValueConfig bucket = config;
+    if (bucket.republish.empty()) bucket.republish = bucketChangesSubject(config_.subject_prefix, config.bucket);
+    auto kv = NatsKeyValue::open(connection_.get(), bucket, {[this] { return reconnects(); },
+                                                            [this] { return batchReads(); }});
     if (!kv) return kv.status();
     return std::shared_ptr<KeyValue>(std::move(kv.value()));
 }

@@ -145,6 +145,22 @@ std::optional<PubAck> parsePubAck(std::string_view json) {
     return ack;
 }
 
+Result<KvChangeAt> decodeKvChange(std::string_view subjectPrefix, const KvHeaders& headers,
+                                  std::string_view data) {
+    auto seq = headers.sequence ? parseUint(*headers.sequence) : std::nullopt;
+    if (!seq || *seq == 0) return Status(Code::Internal, "bucket message without a readable Nats-Sequence");
+    if (!headers.subject || headers.subject->size() <= subjectPrefix.size() ||
+        headers.subject->substr(0, subjectPrefix.size()) != subjectPrefix)
+        return Status(Code::Internal, "bucket message without a subject of the bucket");
+    KvChangeAt at;
+    at.seq = *seq;
+    at.change.kind = headers.operation ? KvChange::Kind::Delete : KvChange::Kind::Put;
+    at.change.entry.key = std::string(headers.subject->substr(subjectPrefix.size()));
+    at.change.entry.revision = *seq;
+    if (!headers.operation) at.change.entry.value = std::string(data);
+    return at;
+}
+
 Result<uint64_t> readMessageGetSequence(std::string_view json) {
     // The answer carries the message itself (base64): room for the largest payload a server takes.
     auto parsed = parseJson(json, size_t(96) << 20);

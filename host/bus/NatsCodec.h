@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bus/Bus.h"
+#include "bus/KeyValue.h"
 #include "core/Status.h"
 
 namespace partyline {
@@ -69,6 +70,28 @@ struct EntryHeaders {
 // The entry, or Code::Internal when the message has no readable stream sequence. Other headers
 // that do not read are left at the entry's defaults.
 Result<LogEntry> decodeEntry(const EntryHeaders& headers, std::string_view data);
+
+// The headers of a key-value bucket's stored message: a Direct Get answer, or a change the
+// bucket republished once stored (both carry them).
+struct KvHeaders {
+    std::optional<std::string_view> sequence;   // Nats-Sequence: the change's revision
+    std::optional<std::string_view> subject;    // Nats-Subject: $KV.<bucket>.<key>
+    std::optional<std::string_view> operation;  // KV-Operation: DEL or PURGE on a delete marker
+};
+inline constexpr const char* kHeaderSubject = "Nats-Subject";
+inline constexpr const char* kHeaderKvOperation = "KV-Operation";
+
+// One stored change of a bucket and where it sits in the bucket's stream.
+struct KvChangeAt {
+    uint64_t seq = 0;
+    KvChange change;  // Put or Delete, with the key (the subject after `subjectPrefix`) and revision
+};
+
+// The change a stored message of the bucket whose subjects are `subjectPrefix` + key
+// ("$KV.<bucket>.") makes. Code::Internal when the message has no readable sequence, or no
+// subject of the bucket with a key after the prefix.
+Result<KvChangeAt> decodeKvChange(std::string_view subjectPrefix, const KvHeaders& headers,
+                                  std::string_view data);
 
 // The few fields of a JetStream PubAck: {"stream":"S","seq":5,"duplicate":true} or
 // {"error":{"code":400,"err_code":10071,"description":"..."},...}.

@@ -51,14 +51,6 @@ struct KvStoreDeleter {
     void operator()(kvStore* kv) const { kvStore_Destroy(kv); }
 };
 using KvStorePtr = std::unique_ptr<kvStore, KvStoreDeleter>;
-struct KvWatcherDeleter {
-    void operator()(kvWatcher* w) const { kvWatcher_Destroy(w); }
-};
-using KvWatcherPtr = std::unique_ptr<kvWatcher, KvWatcherDeleter>;
-struct KvEntryDeleter {
-    void operator()(kvEntry* e) const { kvEntry_Destroy(e); }
-};
-using KvEntryPtr = std::unique_ptr<kvEntry, KvEntryDeleter>;
 struct PubAckDeleter {
     void operator()(jsPubAck* pa) const { jsPubAck_Destroy(pa); }
 };

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
 
+#include "bus/DirectBatch.h"
+#include "bus/DirectGet.h"
 #include "bus/NatsCodec.h"
+#include "bus/NatsSubscription.h"
 #include "bus/NatsError.h"
 #include "core/Log.h"
 #include "core/ThreadName.h"
@@ -22,15 +26,18 @@ using Clock = KeyValue::Clock;
 constexpr auto kRetryPause = 200ms;
 // How long a starting node waits for JetStream to answer for the bucket.
 constexpr auto kOpenTimeout = 30s;
-// The watch thread looks at its stop flag and at reconnections this often.
-constexpr auto kWatchPoll = 250ms;
-// A watch that could not start is tried again after this pause.
+// A watch that could not read the bucket tries again after this pause.
 constexpr auto kWatchRestart = 1s;
-// A watch is started over this long after a reconnection or a failure, once
-// nats.c has finished restarting its consumer (one JetStream request).
-constexpr auto kWatchSettle = 5s;
-
-constexpr const char* kHeaderOperation = "KV-Operation";  // DEL or PURGE on a delete marker
+// A watch asks the bucket's stream for its last sequence and creation time this often.
+constexpr auto kWatchCheck = 5s;
+// A read answered by a replica behind the leader is asked again after 20 ms, doubling, 6 times
+// (about 1.3 s) before the watch gives up for now.
+constexpr int kLagReads = 6;
+constexpr auto kLagPause = 20ms;
+// After a write seen by the watch of a bucket that cannot republish, the stream is asked for its
+// last sequence at once, and until it has more, 5 more times 10 ms later doubling (310 ms in all).
+constexpr int kPokeChecks = 5;
+constexpr auto kPokePause = 10ms;
 
 bool transient(const Status& s) {
     return s.code() == Code::Timeout || s.code() == Code::Unavailable;
@@ -55,26 +62,82 @@ auto untilDeadline(Clock::time_point deadline, Attempt attempt) -> decltype(atte
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// Watch: one thread that follows every change of the bucket.
+// Watch: follows every change of the bucket.
+//
+// The bucket republishes each change once stored, with its stream sequence. Every message of the
+// bucket's stream is a change, and a stream numbers its messages one after another, so the
+// change after sequence N is N + 1: a republished change further on means some were missed (a
+// lost connection, a full queue), and the watch reads them from the stream before it goes on
+// (a read skips messages a later value of their key has removed). After each reconnection and
+// every kWatchCheck it also asks the stream for its last sequence, to catch up on a change
+// whose copy never came, and for its creation time: a stream made again (nats-server restarted
+// on an empty store) starts the watch over with a Reset. No JetStream consumer is involved, so
+// a lost connection leaves nothing to restart or clean up.
+//
+// A bucket that cannot republish (made by an older node on a server before 2.10) sends no
+// copies: the watch then listens to the writes themselves, which come before JetStream has
+// stored them (or refused them), and after each it asks the stream for its last sequence until
+// the stream has something new (kPokeChecks).
 
 class NatsKeyValue::Watch final : public Subscription {
    public:
-    Watch(std::shared_ptr<NatsKeyValue> owner, WatchCallback onChange)
-        : owner_(std::move(owner)), onChange_(std::move(onChange)), thread_([this] {
-              nameThisThread("pl-kv-watch");
-              run();
-          }) {}
+    static Result<std::unique_ptr<Subscription>> start(std::shared_ptr<NatsKeyValue> owner,
+                                                       WatchCallback onChange) {
+        std::unique_ptr<Watch> watch(new Watch(std::move(owner), std::move(onChange)));
+        Watch* raw = watch.get();
+        const NatsKeyValue& kv = *raw->owner_;
+        const std::string subject = kv.republishes_ ? kv.config_.republish + ".>" : kv.subjectPrefix_ + ">";
+        auto sub = NatsSubscription::create(raw->owner_->connection_, subject, kLivePendingMsgs,
+                                            kLivePendingBytes, [raw](natsMsg* msg) { raw->receive(msg); });
+        if (!sub) return sub.status().withContext("watch bucket " + raw->owner_->config_.bucket);
+        raw->sub_ = std::move(sub.value());
+        raw->thread_ = std::thread([raw] {
+            nameThisThread("pl-kv-watch");
+            raw->run();
+        });
+        return std::unique_ptr<Subscription>(std::move(watch));
+    }
 
     ~Watch() override {
+        sub_.reset();  // no receive() after this
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
         }
         wake_.notify_all();
-        thread_.join();
+        if (thread_.joinable()) thread_.join();
     }
 
    private:
+    // Beyond these nats.c drops copies (and the watch reads them from the stream).
+    static constexpr int kLivePendingMsgs = 65536;
+    static constexpr int kLivePendingBytes = 64 << 20;
+    // Copies waiting for the watch thread; beyond this they are dropped the same way.
+    static constexpr size_t kLiveQueue = 65536;
+
+    Watch(std::shared_ptr<NatsKeyValue> owner, WatchCallback onChange)
+        : owner_(std::move(owner)), onChange_(std::move(onChange)) {}
+
+    // A NATS delivery thread: one republished change, or a write to a bucket that cannot republish.
+    void receive(natsMsg* msg) {
+        if (!owner_->republishes_) {
+            {
+                std::lock_guard lock(mutex_);
+                poked_ = true;
+            }
+            wake_.notify_all();
+            return;
+        }
+        auto change = owner_->changeOf(msg);
+        if (!change) return;  // not the bucket's: the gap it leaves, if any, is read from the stream
+        {
+            std::lock_guard lock(mutex_);
+            if (live_.size() >= kLiveQueue) return;  // the same
+            live_.push_back(std::move(change.value()));
+        }
+        wake_.notify_all();
+    }
+
     // Watch thread. False when the watch is stopping.
     bool pause(std::chrono::milliseconds length) {
         std::unique_lock lock(mutex_);
@@ -84,94 +147,139 @@ class NatsKeyValue::Watch final : public Subscription {
         std::lock_guard lock(mutex_);
         return stopping_;
     }
-
-    Result<KvWatcherPtr> start() {
-        kvWatchOptions options;
-        kvWatchOptions_Init(&options);
-        kvWatcher* raw = nullptr;
-        natsStatus s = kvStore_WatchAll(&raw, owner_->kv_.get(), &options);
-        KvWatcherPtr watcher(raw);
-        if (s != NATS_OK) return natsFailure(s, "watch bucket " + owner_->config_.bucket);
-        return watcher;
+    void warnOnce(const Status& failure) {
+        if (!warned_) log::warn("nats", failure.message() + "; trying again");
+        warned_ = true;
     }
 
-    // Watch thread: follows the bucket; starts over (with a Reset) some time
-    // after a reconnection, in case nats.c's own restart of the watcher's
-    // consumer did not take. Never right at a reconnection: nats.c 3.4.1
-    // restarts every ordered consumer on a thread of its own then, and a
-    // watcher destroyed meanwhile reads the consumer name that thread frees
-    // (AddressSanitizer saw it).
-    void run() {
-        KvWatcherPtr watcher;
-        uint64_t seen = 0;
-        bool warned = false;
-        std::chrono::steady_clock::time_point reconnectedAt{};
-        bool settling = false;  // a reconnection was seen at reconnectedAt
-        while (!stopping()) {
-            const uint64_t reconnects = owner_->reconnects_();
-            if (watcher && reconnects != seen) {
-                const auto now = std::chrono::steady_clock::now();
-                if (!settling) reconnectedAt = now, settling = true;
-                if (now - reconnectedAt >= kWatchSettle) watcher.reset();
+    void deliver(KvChangeAt&& at) {
+        next_ = at.seq + 1;
+        onChange_(std::move(at.change));
+    }
+
+    // Watch thread: the changes from next_ on until at least `mustReach`, from the stream.
+    Status catchUp(uint64_t mustReach) {
+        const std::string all = owner_->subjectPrefix_ + ">";
+        for (int attempt = 0;; ++attempt) {
+            Status read = owner_->scan(next_, all, Clock::now() + kAttemptWait, [&](KvChangeAt at) {
+                if (at.seq >= next_) deliver(std::move(at));
+                return Status::ok();
+            });
+            if (!read) return read;
+            if (next_ > mustReach) return Status::ok();
+            // Short: the replica that answered may be behind the leader, or what is missing was
+            // removed (a later value of its key, or a purge).
+            auto leader = owner_->leaderNext(next_);
+            if (!leader) return leader.status();
+            if (leader.value() == 0 || leader.value() > mustReach) {
+                next_ = mustReach + 1;  // everything from next_ to mustReach was removed
+                return Status::ok();
             }
-            if (!watcher) {
-                seen = reconnects;
-                settling = false;
-                auto started = start();
-                if (!started) {
-                    if (!warned) log::warn("nats", started.status().message() + "; trying again");
-                    warned = true;
-                    pause(kWatchRestart);
-                    continue;
-                }
-                warned = false;
-                watcher = std::move(started.value());
-                onChange_({KvChange::Kind::Reset, {}});
-            }
-            kvEntry* raw = nullptr;
-            natsStatus s = kvWatcher_Next(&raw, watcher.get(), kWatchPoll.count());
-            KvEntryPtr entry(raw);
-            if (s == NATS_TIMEOUT) continue;
-            if (s != NATS_OK) {
-                log::warn("nats", natsFailure(s, "watch of bucket " + owner_->config_.bucket).message() +
-                                      "; starting it again");
-                pause(kWatchSettle);  // a reconnection may be what failed it: see run()
-                watcher.reset();
-                continue;
-            }
-            if (!entry) continue;  // every entry there was at the start has been seen
-            KvChange change;
-            change.kind = kvEntry_Operation(raw) == kvOp_Put ? KvChange::Kind::Put : KvChange::Kind::Delete;
-            change.entry.key = kvEntry_Key(raw);
-            change.entry.revision = kvEntry_Revision(raw);
-            if (change.kind == KvChange::Kind::Put)
-                change.entry.value.assign(static_cast<const char*>(kvEntry_Value(raw)),
-                                          size_t(kvEntry_ValueLen(raw)));
-            onChange_(std::move(change));
+            if (attempt == kLagReads || !pause(kLagPause * (1 << attempt)))
+                return Status(Code::Unavailable, "the bucket " + owner_->config_.bucket +
+                                                     " answered reads from a replica that stays behind");
         }
     }
 
-    std::shared_ptr<NatsKeyValue> owner_;
-    WatchCallback onChange_;
+    void run() {
+        bool fresh = true;  // next: a Reset and the bucket from its start
+        int64_t created = 0;
+        uint64_t mustReach = 0;
+        uint64_t seen = owner_->bus_.reconnects();
+        int pokes = 0;  // stream checks left after a write seen (a bucket that cannot republish)
+        auto checkAt = Clock::now() + kWatchCheck;
+        while (!stopping()) {
+            if (fresh) {
+                {
+                    std::lock_guard lock(mutex_);
+                    live_.clear();  // copies of the stream as it was
+                }
+                auto state = owner_->streamState();
+                if (!state) {
+                    warnOnce(state.status());
+                    pause(kWatchRestart);
+                    continue;
+                }
+                created = state->created;
+                mustReach = state->lastSeq;
+                next_ = 1;
+                fresh = false;
+                onChange_({KvChange::Kind::Reset, {}});
+            }
+            if (mustReach >= next_) {
+                if (Status caught = catchUp(mustReach); !caught) {
+                    warnOnce(caught);
+                    pause(kWatchRestart);
+                    continue;
+                }
+                warned_ = false;
+            }
+            std::deque<KvChangeAt> copies;
+            {
+                std::unique_lock lock(mutex_);
+                wake_.wait_until(lock, checkAt, [&] { return stopping_ || poked_ || !live_.empty(); });
+                copies.swap(live_);
+                if (poked_) pokes = kPokeChecks, checkAt = Clock::now();
+                poked_ = false;
+            }
+            for (auto& at : copies) {
+                if (at.seq == next_) {
+                    deliver(std::move(at));
+                } else if (at.seq > next_) {
+                    mustReach = std::max(mustReach, at.seq);  // missed some: read them, and this one
+                }
+            }
+            const uint64_t reconnects = owner_->bus_.reconnects();
+            if (reconnects == seen && Clock::now() < checkAt) continue;
+            auto state = owner_->streamState();
+            if (!state) {
+                checkAt = Clock::now() + kWatchRestart;  // `seen` stays: ask again soon
+                continue;
+            }
+            seen = reconnects;
+            checkAt = Clock::now() + kWatchCheck;
+            if (pokes > 0 && state->lastSeq < next_) {
+                checkAt = Clock::now() + kPokePause * (1 << (kPokeChecks - pokes));  // not stored yet
+                --pokes;
+            } else {
+                pokes = 0;
+            }
+            if (state->created != created) {
+                log::info("nats", "bucket " + owner_->config_.bucket +
+                                      " was created again; its watch starts over from the new one");
+                fresh = true;
+                continue;
+            }
+            mustReach = std::max(mustReach, state->lastSeq);
+        }
+    }
+
+    const std::shared_ptr<NatsKeyValue> owner_;
+    const WatchCallback onChange_;
+    uint64_t next_ = 1;   // watch thread: the sequence of the next change to deliver
+    bool warned_ = false;  // watch thread
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
-    std::thread thread_;  // last: started once everything it touches exists
+    std::deque<KvChangeAt> live_;  // republished changes not yet taken by the watch thread
+    bool poked_ = false;           // a write was seen (a bucket that cannot republish)
+    std::unique_ptr<NatsSubscription> sub_;
+    std::thread thread_;
 };
 
 // ---------------------------------------------------------------------------
 // Opening the bucket.
 
-NatsKeyValue::NatsKeyValue(const KeyValueConfig& config, std::function<uint64_t()> reconnects)
-    : config_(config),
+NatsKeyValue::NatsKeyValue(natsConnection* connection, const KeyValueConfig& config, BusView bus)
+    : connection_(connection),
+      config_(config),
       stream_("KV_" + config.bucket),
       subjectPrefix_("$KV." + config.bucket + "."),
-      reconnects_(std::move(reconnects)) {}
+      bus_(std::move(bus)) {}
 
 Result<std::shared_ptr<NatsKeyValue>> NatsKeyValue::open(natsConnection* connection,
-                                                         const KeyValueConfig& config,
-                                                         std::function<uint64_t()> reconnects) {
-    std::shared_ptr<NatsKeyValue> kv(new NatsKeyValue(config, std::move(reconnects)));
+                                                         const KeyValueConfig& config, BusView bus) {
+    std::shared_ptr<NatsKeyValue> kv(new NatsKeyValue(connection, config, std::move(bus)));
     if (Status s = kv->bind(connection); !s) return s.context("bucket " + config.bucket);
     const auto deadline = Clock::now() + kOpenTimeout;
     for (;;) {
@@ -218,6 +326,13 @@ Status NatsKeyValue::createOrBind() {
     cfg.History = 1;
     cfg.StorageType = js_FileStorage;
     cfg.Replicas = config_.replicas;
+    const std::string source = subjectPrefix_ + ">";
+    const std::string destination = config_.republish + ".>";
+    jsRePublish republish;
+    jsRePublish_Init(&republish);
+    republish.Source = source.c_str();
+    republish.Destination = destination.c_str();
+    cfg.RePublish = &republish;
     s = js_CreateKeyValue(&raw, js_.get(), &cfg);
     if (s != NATS_OK) return natsFailure(s, "create");
     kv_.reset(raw);
@@ -226,8 +341,10 @@ Status NatsKeyValue::createOrBind() {
     return Status::ok();
 }
 
-// Moves an existing bucket to the configured replicas, and lets it answer
-// direct gets (buckets made by old clients do not).
+// Moves an existing bucket to the configured replicas, lets it answer direct gets (buckets made
+// by old clients do not) and republish its changes (buckets made by older nodes do not; servers
+// before 2.10 cannot add that to a stream, and its watches then read the stream after each write
+// they see, see Watch).
 Status NatsKeyValue::reconcile() {
     jsStreamInfo* raw = nullptr;
     jsErrCode jerr = jsErrCode(0);
@@ -235,14 +352,44 @@ Status NatsKeyValue::reconcile() {
     StreamInfoPtr info(raw);
     if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);
     jsStreamConfig& have = *info->Config;
-    if (have.Replicas == config_.replicas && have.AllowDirect) return Status::ok();
-    const std::string change =
-        "replicas " + std::to_string(have.Replicas) + " -> " + std::to_string(config_.replicas);
+    const std::string source = subjectPrefix_ + ">";
+    const std::string destination = config_.republish + ".>";
+    auto same = [](const char* a, const std::string& b) { return a != nullptr && b == a; };
+    republishes_ = have.RePublish != nullptr && same(have.RePublish->Source, source) &&
+                   same(have.RePublish->Destination, destination) && !have.RePublish->HeadersOnly;
+    std::string change;
+    if (have.Replicas != config_.replicas)
+        change = "replicas " + std::to_string(have.Replicas) + " -> " + std::to_string(config_.replicas);
+    if (!have.AllowDirect) change += std::string(change.empty() ? "" : ", ") + "direct gets";
     have.Replicas = config_.replicas;
     have.AllowDirect = true;
-    jsStreamInfo* updated = nullptr;
-    s = js_UpdateStream(&updated, js_.get(), &have, nullptr, &jerr);
-    StreamInfoPtr updatedInfo(updated);
+    if (!republishes_) {
+        jsRePublish republish;
+        jsRePublish_Init(&republish);
+        republish.Source = source.c_str();
+        republish.Destination = destination.c_str();
+        jsRePublish* const owned = have.RePublish;  // nats.c frees it with `info`: put back after
+        have.RePublish = &republish;
+        const std::string withRepublish = change + (change.empty() ? "" : ", ") + "republish to " + destination;
+        Status updated = update(have, withRepublish);
+        have.RePublish = owned;
+        if (updated) {
+            republishes_ = true;
+            return updated;
+        }
+        if (updated.code() != Code::InvalidArgument) return updated;
+        log::info("nats", "bucket " + config_.bucket + " cannot republish its changes (" + updated.message() +
+                              "); its watches read the bucket after each write they see");
+    }
+    return change.empty() ? Status::ok() : update(have, change);
+}
+
+// Refused by JetStream: InvalidArgument.
+Status NatsKeyValue::update(jsStreamConfig& config, const std::string& change) {
+    jsErrCode jerr = jsErrCode(0);
+    jsStreamInfo* raw = nullptr;
+    natsStatus s = js_UpdateStream(&raw, js_.get(), &config, nullptr, &jerr);
+    StreamInfoPtr updated(raw);
     if (s != NATS_OK) {
         Status failure = natsFailure(s, "update (" + change + ")", jerr);
         return jerr != 0 ? Status(Code::InvalidArgument, failure.message()) : failure;
@@ -252,7 +399,7 @@ Status NatsKeyValue::reconcile() {
 }
 
 Result<std::unique_ptr<Subscription>> NatsKeyValue::watch(WatchCallback onChange) {
-    return std::unique_ptr<Subscription>(new Watch(shared_from_this(), std::move(onChange)));
+    return Watch::start(shared_from_this(), std::move(onChange));
 }
 
 // ---------------------------------------------------------------------------
@@ -274,7 +421,7 @@ Result<NatsKeyValue::Last> NatsKeyValue::lastOnce(const std::string& key) {
         return Status(Code::Internal, "bucket " + config_.bucket + " answered without Nats-Sequence");
     Last last;
     last.revision = *revision;
-    last.deleted = header(raw, kHeaderOperation) != nullptr;
+    last.deleted = header(raw, kHeaderKvOperation) != nullptr;
     if (!last.deleted) last.value.assign(natsMsg_GetData(raw), size_t(natsMsg_GetDataLength(raw)));
     return last;
 }
@@ -290,53 +437,102 @@ Result<KvEntry> NatsKeyValue::get(const std::string& key, Clock::time_point dead
     return KvEntry{key, std::move(found->value), found->revision};
 }
 
-Result<std::vector<KvEntry>> NatsKeyValue::listOnce(const std::string& parent, size_t maxBytes,
-                                                    Clock::time_point deadline) {
-    kvWatchOptions options;
-    kvWatchOptions_Init(&options);
-    options.IgnoreDeletes = true;
-    const std::string filter = parent + ".*";
-    const uint64_t reconnects = reconnects_();
-    kvWatcher* raw = nullptr;
-    natsStatus s = kvStore_Watch(&raw, kv_.get(), filter.c_str(), &options);
-    KvWatcherPtr watcher(raw);
-    // Runs before `watcher` is destroyed: a watcher that lived through a reconnection is destroyed
-    // only once nats.c has restarted its consumer (see Watch::run); rare, and on a storage thread.
-    struct Settle {
-        const NatsKeyValue& kv;
-        const KvWatcherPtr& watcher;
-        uint64_t reconnects;
-        ~Settle() {
-            if (watcher && kv.reconnects_() != reconnects) std::this_thread::sleep_for(kWatchSettle);
-        }
-    } settle{*this, watcher, reconnects};
-    if (s != NATS_OK) return natsFailure(s, "list " + filter + " in bucket " + config_.bucket);
+Result<std::vector<KvEntry>> NatsKeyValue::list(const std::string& parent, size_t maxBytes,
+                                                Clock::time_point deadline) {
     std::vector<KvEntry> entries;
     size_t bytes = 0;
-    for (;;) {
-        kvEntry* rawEntry = nullptr;
-        s = kvWatcher_Next(&rawEntry, watcher.get(), waitMs(deadline));
-        KvEntryPtr entry(rawEntry);
-        if (s != NATS_OK) return natsFailure(s, "list " + filter + " in bucket " + config_.bucket);
-        if (!entry) break;  // the last current entry was delivered
-        bytes += size_t(kvEntry_ValueLen(rawEntry));
+    Status tooLarge;
+    Status scanned = scan(1, subjectPrefix_ + parent + ".*", deadline, [&](KvChangeAt at) {
+        if (at.change.kind != KvChange::Kind::Put) return Status::ok();
+        bytes += at.change.entry.value.size();
         if (bytes > maxBytes) {
-            return Status(Code::TooLarge,
-                          "the values under " + parent + " exceed " + std::to_string(maxBytes) + " bytes");
+            tooLarge = Status(Code::TooLarge,
+                              "the values under " + parent + " exceed " + std::to_string(maxBytes) + " bytes");
+            return tooLarge;
         }
-        entries.push_back({kvEntry_Key(rawEntry),
-                           std::string(static_cast<const char*>(kvEntry_Value(rawEntry)),
-                                       size_t(kvEntry_ValueLen(rawEntry))),
-                           kvEntry_Revision(rawEntry)});
-    }
+        entries.push_back(std::move(at.change.entry));
+        return Status::ok();
+    });
+    if (!tooLarge) return tooLarge;
+    if (!scanned) return scanned.withContext("list " + parent + " in bucket " + config_.bucket);
     std::sort(entries.begin(), entries.end(),
               [](const KvEntry& a, const KvEntry& b) { return a.key < b.key; });
     return entries;
 }
 
-Result<std::vector<KvEntry>> NatsKeyValue::list(const std::string& parent, size_t maxBytes,
-                                                Clock::time_point deadline) {
-    return untilDeadline(deadline, [&] { return listOnce(parent, maxBytes, deadline); });
+// ---------------------------------------------------------------------------
+// Reading the bucket's stream in order.
+
+Status NatsKeyValue::scan(uint64_t from, const std::string& subject, Clock::time_point deadline,
+                          const TakeChange& take) {
+    for (;;) {
+        auto more = bus_.batchReads() ? scanBatch(from, subject, deadline, take) : scanOne(from, subject, take);
+        if (more && !more.value()) return Status::ok();
+        if (more) continue;
+        if (!transient(more.status()) || Clock::now() + kRetryPause >= deadline) return more.status();
+        std::this_thread::sleep_for(kRetryPause);  // reconnecting: ask again from the last one taken
+    }
+}
+
+// One batched Direct Get (nats-server 2.11 and newer): true when the stream has more.
+Result<bool> NatsKeyValue::scanBatch(uint64_t& from, const std::string& subject, Clock::time_point deadline,
+                                     const TakeChange& take) {
+    return askDirectBatch(connection_, stream_, from, subject, kDirectBatchMessages, waitMs(deadline),
+                          [&](natsMsg* msg) {
+                              auto at = changeOf(msg);
+                              if (!at) return at.status();
+                              if (at->seq < from) return Status::ok();  // asked for from `from` on
+                              from = at->seq + 1;
+                              return take(std::move(at.value()));
+                          });
+}
+
+// One Direct Get of the next message (any server): true when there was one.
+Result<bool> NatsKeyValue::scanOne(uint64_t& from, const std::string& subject, const TakeChange& take) {
+    jsDirectGetMsgOptions options;
+    jsDirectGetMsgOptions_Init(&options);
+    options.Sequence = from;
+    options.NextBySubject = subject.c_str();
+    natsMsg* raw = nullptr;
+    natsStatus s = js_DirectGetMsg(&raw, js_.get(), stream_.c_str(), nullptr, &options);
+    MsgPtr msg(raw);
+    if (s == NATS_NOT_FOUND) return false;
+    if (s != NATS_OK) return natsFailure(s, "direct get from " + stream_);
+    auto at = changeOf(raw);
+    if (!at) return at.status().withContext("direct get from " + stream_);
+    if (at->seq < from) return Status(Code::Internal, "direct get from " + stream_ + " answered an earlier message");
+    from = at->seq + 1;
+    if (Status taken = take(std::move(at.value())); !taken) return taken;
+    return true;
+}
+
+Result<KvChangeAt> NatsKeyValue::changeOf(natsMsg* msg) const {
+    KvHeaders headers{headerValue(msg, kHeaderSequence), headerValue(msg, kHeaderSubject),
+                      headerValue(msg, kHeaderKvOperation)};
+    return decodeKvChange(subjectPrefix_, headers,
+                          std::string_view(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg))));
+}
+
+Result<NatsKeyValue::StreamState> NatsKeyValue::streamState() {
+    jsStreamInfo* raw = nullptr;
+    jsErrCode jerr = jsErrCode(0);
+    natsStatus s = js_GetStreamInfo(&raw, js_.get(), stream_.c_str(), nullptr, &jerr);
+    StreamInfoPtr info(raw);
+    if (s != NATS_OK) return natsFailure(s, "stream info of bucket " + config_.bucket, jerr);
+    return StreamState{info->Created, info->State.LastSeq};
+}
+
+Result<uint64_t> NatsKeyValue::leaderNext(uint64_t from) {
+    // The subject is valid (no quote, backslash or control byte), so it needs no escaping.
+    const std::string api = "$JS.API.STREAM.MSG.GET." + stream_;
+    const std::string request =
+        "{\"seq\":" + std::to_string(from) + ",\"next_by_subj\":\"" + subjectPrefix_ + ">\"}";
+    natsMsg* raw = nullptr;
+    natsStatus s = natsConnection_Request(&raw, connection_, api.c_str(), request.data(), int(request.size()),
+                                          kAttemptWait.count());
+    MsgPtr reply(raw);
+    if (s != NATS_OK) return natsFailure(s, "message get from " + stream_);
+    return readMessageGetSequence(std::string_view(natsMsg_GetData(raw), size_t(natsMsg_GetDataLength(raw))));
 }
 
 // ---------------------------------------------------------------------------
@@ -349,7 +545,7 @@ Result<uint64_t> NatsKeyValue::writeOnce(const std::string& key, std::string_vie
     natsMsg* raw = nullptr;
     natsStatus s = natsMsg_Create(&raw, subject.c_str(), nullptr, data.data(), int(data.size()));
     MsgPtr msg(raw);
-    if (s == NATS_OK && erase) s = natsMsgHeader_Set(raw, kHeaderOperation, "DEL");
+    if (s == NATS_OK && erase) s = natsMsgHeader_Set(raw, kHeaderKvOperation, "DEL");
     if (s != NATS_OK) return natsFailure(s, "message for key " + key);
     jsPubOptions options;
     jsPubOptions_Init(&options);

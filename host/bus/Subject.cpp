@@ -25,6 +25,7 @@ Status refuseEmpty(size_t bytes, std::string_view what) {
 constexpr std::string_view kLog = "room";
 constexpr std::string_view kLive = "live";
 constexpr std::string_view kPresence = "presence";
+constexpr std::string_view kBucketChanges = "kv";
 
 std::string join(std::string_view prefix, std::string_view kind, std::string_view rest) {
     std::string subject;
@@ -129,6 +130,10 @@ std::string logSubjects(std::string_view prefix, int partition, int count) {
 
 std::string liveSubjects(std::string_view prefix, int partition, int count) {
     return join(prefix, kLive, partitioned(partition, count, ">"));
+}
+
+std::string bucketChangesSubject(std::string_view prefix, std::string_view bucket) {
+    return join(prefix, kBucketChanges, bucket);
 }
 
 Result<int> partitionOfLogSubject(std::string_view prefix, std::string_view logSubject, int count) {

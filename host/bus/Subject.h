@@ -44,6 +44,9 @@ RoomSubjects roomSubjects(std::string_view prefix, std::string_view partyToken, 
 // The subjects of every room of one partition: what its stream stores, and where it republishes.
 std::string logSubjects(std::string_view prefix, int partition = 0, int count = 1);   // <prefix>.room.[<i>.]>
 std::string liveSubjects(std::string_view prefix, int partition = 0, int count = 1);  // <prefix>.live.[<i>.]>
+// Where a key-value bucket republishes its changes for watches: <prefix>.kv.<bucket>, followed
+// by the key.
+std::string bucketChangesSubject(std::string_view prefix, std::string_view bucket);
 // The partition of a log subject among `count`: 0 when count is 1; else its partition token,
 // InvalidArgument when it has none or one outside 0..count-1 (isLogSubject holds).
 Result<int> partitionOfLogSubject(std::string_view prefix, std::string_view logSubject, int count);

@@ -17,13 +17,13 @@ TEST_CASE("MemoryKeyValue keeps the KeyValue contract") {
 
 TEST_CASE("MemoryBus shares one MemoryKeyValue per bucket name") {
     MemoryBus bus;
-    auto a = bus.openKeyValue({"A", 1}).value();
-    auto again = bus.openKeyValue({"A", 1}).value();
-    auto b = bus.openKeyValue({"B", 1}).value();
+    auto a = bus.openKeyValue({"A", 1, {}}).value();
+    auto again = bus.openKeyValue({"A", 1, {}}).value();
+    auto b = bus.openKeyValue({"B", 1, {}}).value();
     REQUIRE(a->put("x.y.z", "v", std::nullopt, soon()).isOk());
     CHECK(again->get("x.y.z", soon())->value == "v");
     CHECK(b->get("x.y.z", soon()).status().code() == Code::NotFound);
-    CHECK(bus.openKeyValue({"", 1}).status().code() == Code::InvalidArgument);
+    CHECK(bus.openKeyValue({"", 1, {}}).status().code() == Code::InvalidArgument);
 }
 
 TEST_CASE("an unavailable MemoryKeyValue fails every call; a held one waits until released") {

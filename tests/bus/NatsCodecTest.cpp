@@ -103,6 +103,31 @@ TEST_CASE("decodeEntry needs a stream sequence and leaves unreadable headers at 
     CHECK(entry->msgId.empty());
 }
 
+TEST_CASE("decodeKvChange reads a bucket's value and delete marker, with the key after the prefix") {
+    auto put = decodeKvChange("$KV.B.", {"42", "$KV.B.chat.lobby.k", std::nullopt}, "v");
+    REQUIRE(put.isOk());
+    CHECK(put->seq == 42);
+    CHECK(put->change.kind == KvChange::Kind::Put);
+    CHECK(put->change.entry.key == "chat.lobby.k");
+    CHECK(put->change.entry.value == "v");
+    CHECK(put->change.entry.revision == 42);
+    auto erased = decodeKvChange("$KV.B.", {"43", "$KV.B.chat.lobby.k", "DEL"}, "");
+    REQUIRE(erased.isOk());
+    CHECK(erased->change.kind == KvChange::Kind::Delete);
+    CHECK(erased->change.entry.key == "chat.lobby.k");
+    CHECK(decodeKvChange("$KV.B.", {"44", "$KV.B.k", "PURGE"}, "")->change.kind == KvChange::Kind::Delete);
+}
+
+TEST_CASE("decodeKvChange refuses a message without a sequence or a key of the bucket") {
+    CHECK(decodeKvChange("$KV.B.", {std::nullopt, "$KV.B.k", std::nullopt}, "v").status().code() ==
+          Code::Internal);
+    CHECK_FALSE(decodeKvChange("$KV.B.", {"x1", "$KV.B.k", std::nullopt}, "v").isOk());
+    CHECK_FALSE(decodeKvChange("$KV.B.", {"0", "$KV.B.k", std::nullopt}, "v").isOk());
+    CHECK_FALSE(decodeKvChange("$KV.B.", {"1", std::nullopt, std::nullopt}, "v").isOk());
+    CHECK_FALSE(decodeKvChange("$KV.B.", {"1", "$KV.B.", std::nullopt}, "v").isOk());
+    CHECK_FALSE(decodeKvChange("$KV.B.", {"1", "$KV.OTHER.k", std::nullopt}, "v").isOk());
+}
+
 TEST_CASE("parsePubAck reads a stored publish and a duplicate") {
     auto ack = parsePubAck(R"({"stream":"PARTYLINE","seq":5})");
     REQUIRE(ack);

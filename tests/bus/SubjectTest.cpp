@@ -114,6 +114,7 @@ TEST_CASE("a prefix of several tokens is kept whole") {
 TEST_CASE("the stream stores every log subject and republishes to every live subject") {
     CHECK(logSubjects("partyline") == "partyline.room.>");
     CHECK(liveSubjects("partyline") == "partyline.live.>");
+    CHECK(bucketChangesSubject("partyline", "PARTYLINE_ALARMS") == "partyline.kv.PARTYLINE_ALARMS");
 }
 
 TEST_CASE("a log subject is one under the prefix's room token, with something after it") {

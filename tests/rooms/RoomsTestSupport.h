@@ -110,8 +110,8 @@ inline HttpRequest queryRequest(std::map<std::string, std::string> query) {
 using Scripts = std::map<std::string, std::string>;
 
 // The buckets a Rooms opens on its bus, for room.storage and alarms.
-inline const KeyValueConfig kStorageBucket{"STORAGE", 1};
-inline const KeyValueConfig kAlarmBucket{"ALARMS", 1};
+inline const KeyValueConfig kStorageBucket{"STORAGE", 1, {}};
+inline const KeyValueConfig kAlarmBucket{"ALARMS", 1, {}};
 
 struct Rooms {
     // Parties named in `withStorage` have storage: true.

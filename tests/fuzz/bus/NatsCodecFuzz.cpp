@@ -41,17 +41,23 @@ void checkExclude(std::string_view input) {
     FUZZ_CHECK(decodeExclude(encoded) == ids, "decode(encode(ids)) differs from ids");
 }
 
+// Fills `fields` with the first lines of `input` (as many as there are); returns what follows them.
+template <size_t N>
+std::string_view takeLines(std::string_view input, std::optional<std::string_view> (&fields)[N]) {
+    for (auto& field : fields) {
+        size_t newline = input.find('\n');
+        if (newline == std::string_view::npos) break;
+        field = input.substr(0, newline);
+        input.remove_prefix(newline + 1);
+    }
+    return input;
+}
+
 // The first seven lines are the headers of EntryHeaders in order (absent when there are fewer),
 // the rest is the data.
 void checkEntry(std::string_view input) {
     std::optional<std::string_view> h[7];
-    std::string_view rest = input;
-    for (auto& field : h) {
-        size_t newline = rest.find('\n');
-        if (newline == std::string_view::npos) break;
-        field = rest.substr(0, newline);
-        rest.remove_prefix(newline + 1);
-    }
+    std::string_view rest = takeLines(input, h);
     EntryHeaders headers{h[0], h[1], h[2], h[3], h[4], h[5], h[6]};
     auto entry = decodeEntry(headers, rest);
     auto seq = h[0] ? parseUint(*h[0]) : std::nullopt;
@@ -62,11 +68,26 @@ void checkEntry(std::string_view input) {
     FUZZ_CHECK(entry->data == rest, "the entry's data is not the message's");
 }
 
+// The first three lines are the headers of KvHeaders in order (absent when there are fewer), the
+// rest is the data; the bucket is "$KV.B.".
+void checkKvChange(std::string_view input) {
+    std::optional<std::string_view> h[3];
+    std::string_view rest = takeLines(input, h);
+    auto at = decodeKvChange("$KV.B.", KvHeaders{h[0], h[1], h[2]}, rest);
+    if (!at.isOk()) return;
+    FUZZ_CHECK(at->seq > 0 && at->change.entry.revision == at->seq, "a change without its sequence");
+    FUZZ_CHECK(!at->change.entry.key.empty() && "$KV.B." + at->change.entry.key == *h[1],
+               "the key is not the subject after the bucket's prefix");
+    FUZZ_CHECK((at->change.kind == KvChange::Kind::Delete) == h[2].has_value(),
+               "a delete marker taken for a value, or a value for a delete");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view input(reinterpret_cast<const char*>(data), size);
     checkAck(input);
+    checkKvChange(input);
     parseTimeStamp(input);
     checkExclude(input);
     checkEntry(input);
