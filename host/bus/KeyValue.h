@@ -84,8 +84,11 @@ class KeyValue {
                                               Clock::time_point deadline) = 0;
 
     // Every change to the bucket from now on: first a Reset and the current
-    // entries, then each change as it is stored. After a lost connection the
-    // watch starts over with a Reset. `onChange` runs on one thread owned by
+    // entries, then each change as it is stored, in the bucket's order. A
+    // change that a later one of the same key replaced before the watch read
+    // it may be skipped (the bucket keeps one value per key). The watch starts
+    // over with a Reset when the bucket itself was made again or restored;
+    // a lost connection only delays it. `onChange` runs on one thread owned by
     // the watch, one change at a time; it must copy, post and return, and must
     // not call this KeyValue. No callback runs after the Subscription is
     // destroyed; do not destroy it from inside the callback.

@@ -38,6 +38,12 @@ inline constexpr const char* kHeaderPublished = "Pl-Published";
 inline constexpr int kJsErrWrongLastSequence = 10071;
 // JetStream's error code for a message over the stream's or server's size limit.
 inline constexpr int kJsErrMessageTooLarge = 10054;
+// JetStream's error code for a stream configuration it refuses (nats-server 2.9: "can not
+// change RePublish" on an update).
+inline constexpr int kJsErrStreamInvalidConfig = 10052;
+// JetStream's error code while its cluster cannot answer ("JetStream system temporarily
+// unavailable").
+inline constexpr int kJsErrClusterNotAvailable = 10008;
 // JetStream's error code when a message get finds no message.
 inline constexpr int kJsErrNoMessageFound = 10037;
 
@@ -79,6 +85,7 @@ struct KvHeaders {
     std::optional<std::string_view> operation;  // KV-Operation: DEL or PURGE on a delete marker
 };
 inline constexpr const char* kHeaderSubject = "Nats-Subject";
+inline constexpr const char* kHeaderStream = "Nats-Stream";
 inline constexpr const char* kHeaderKvOperation = "KV-Operation";
 
 // One stored change of a bucket and where it sits in the bucket's stream.

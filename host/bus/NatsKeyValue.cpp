@@ -129,7 +129,8 @@ class NatsKeyValue::Watch final : public Subscription {
             return;
         }
         auto change = owner_->changeOf(msg);
-        if (!change) return;  // not the bucket's: the gap it leaves, if any, is read from the stream
+        // Not a copy of this bucket's stream: the gap it leaves, if any, is read from the stream.
+        if (!change || headerValue(msg, kHeaderStream) != std::string_view(owner_->stream_)) return;
         {
             std::lock_guard lock(mutex_);
             if (live_.size() >= kLiveQueue) return;  // the same
@@ -162,6 +163,7 @@ class NatsKeyValue::Watch final : public Subscription {
         const std::string all = owner_->subjectPrefix_ + ">";
         for (int attempt = 0;; ++attempt) {
             Status read = owner_->scan(next_, all, Clock::now() + kAttemptWait, [&](KvChangeAt at) {
+                if (stopping()) return Status(Code::Unavailable, "the watch is stopping");
                 if (at.seq >= next_) deliver(std::move(at));
                 return Status::ok();
             });
@@ -206,18 +208,20 @@ class NatsKeyValue::Watch final : public Subscription {
                 fresh = false;
                 onChange_({KvChange::Kind::Reset, {}});
             }
+            bool failed = false;  // the stream is still checked below, then the catch-up tried again
             if (mustReach >= next_) {
                 if (Status caught = catchUp(mustReach); !caught) {
+                    if (stopping()) break;
                     warnOnce(caught);
-                    pause(kWatchRestart);
-                    continue;
+                    failed = pause(kWatchRestart);
+                } else {
+                    warned_ = false;
                 }
-                warned_ = false;
             }
             std::deque<KvChangeAt> copies;
             {
                 std::unique_lock lock(mutex_);
-                wake_.wait_until(lock, checkAt, [&] { return stopping_ || poked_ || !live_.empty(); });
+                if (!failed) wake_.wait_until(lock, checkAt, [&] { return stopping_ || poked_ || !live_.empty(); });
                 copies.swap(live_);
                 if (poked_) pokes = kPokeChecks, checkAt = Clock::now();
                 poked_ = false;
@@ -229,14 +233,16 @@ class NatsKeyValue::Watch final : public Subscription {
                     mustReach = std::max(mustReach, at.seq);  // missed some: read them, and this one
                 }
             }
-            const uint64_t reconnects = owner_->bus_.reconnects();
-            if (reconnects == seen && Clock::now() < checkAt) continue;
+            if (const uint64_t reconnects = owner_->bus_.reconnects(); reconnects != seen) {
+                seen = reconnects;
+                checkAt = Clock::now();  // at once, and (failing) every kWatchRestart
+            }
+            if (Clock::now() < checkAt) continue;
             auto state = owner_->streamState();
             if (!state) {
-                checkAt = Clock::now() + kWatchRestart;  // `seen` stays: ask again soon
+                checkAt = Clock::now() + kWatchRestart;
                 continue;
             }
-            seen = reconnects;
             checkAt = Clock::now() + kWatchCheck;
             if (pokes > 0 && state->lastSeq < next_) {
                 checkAt = Clock::now() + kPokePause * (1 << (kPokeChecks - pokes));  // not stored yet
@@ -244,9 +250,10 @@ class NatsKeyValue::Watch final : public Subscription {
             } else {
                 pokes = 0;
             }
-            if (state->created != created) {
+            // Made again on an empty store, or restored from a backup older than what was seen.
+            if (state->created != created || state->lastSeq + 1 < next_) {
                 log::info("nats", "bucket " + owner_->config_.bucket +
-                                      " was created again; its watch starts over from the new one");
+                                      " was created again or restored; its watch starts over from what it holds");
                 fresh = true;
                 continue;
             }
@@ -370,14 +377,16 @@ Status NatsKeyValue::reconcile() {
         republish.Destination = destination.c_str();
         jsRePublish* const owned = have.RePublish;  // nats.c frees it with `info`: put back after
         have.RePublish = &republish;
-        const std::string withRepublish = change + (change.empty() ? "" : ", ") + "republish to " + destination;
+        std::string withRepublish = change + (change.empty() ? "" : ", ") + "republish to " + destination;
+        if (owned != nullptr && owned->Destination != nullptr)
+            withRepublish += std::string(" (was ") + owned->Destination + ")";
         Status updated = update(have, withRepublish);
         have.RePublish = owned;
         if (updated) {
             republishes_ = true;
             return updated;
         }
-        if (updated.code() != Code::InvalidArgument) return updated;
+        if (updated.code() != Code::InvalidArgument) return updated;  // a config refusal: see update()
         log::info("nats", "bucket " + config_.bucket + " cannot republish its changes (" + updated.message() +
                               "); its watches read the bucket after each write they see");
     }
@@ -392,7 +401,9 @@ Status NatsKeyValue::update(jsStreamConfig& config, const std::string& change) {
     StreamInfoPtr updated(raw);
     if (s != NATS_OK) {
         Status failure = natsFailure(s, "update (" + change + ")", jerr);
-        return jerr != 0 ? Status(Code::InvalidArgument, failure.message()) : failure;
+        if (jerr == kJsErrClusterNotAvailable) return Status(Code::Unavailable, failure.message());
+        if (jerr == kJsErrStreamInvalidConfig) return Status(Code::InvalidArgument, failure.message());
+        return jerr != 0 ? Status(Code::Internal, failure.message()) : failure;
     }
     log::info("nats", "updated key-value bucket " + config_.bucket + ": " + change);
     return Status::ok();
@@ -443,6 +454,7 @@ Result<std::vector<KvEntry>> NatsKeyValue::list(const std::string& parent, size_
     size_t bytes = 0;
     Status tooLarge;
     Status scanned = scan(1, subjectPrefix_ + parent + ".*", deadline, [&](KvChangeAt at) {
+        if (Clock::now() >= deadline) return Status(Code::Timeout, "the deadline passed");
         if (at.change.kind != KvChange::Kind::Put) return Status::ok();
         bytes += at.change.entry.value.size();
         if (bytes > maxBytes) {
