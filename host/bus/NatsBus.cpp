@@ -1086,8 +1086,8 @@ Result<std::vector<LogEntry>> NatsBus::readBatched(const LogStream& log, const s
 
 Result<bool> NatsBus::askBatch(const LogStream& log, const std::string& subject, DirectBatchRead& reading) {
     logReadRequests_++;
-    return askDirectBatch(connection_.get(), log.name, reading.nextSeq(), subject, reading.nextBatch(), kApiWaitMs,
-                          [&](natsMsg* msg) {
+    return askDirectBatch(connection_.get(), log.name, reading.nextSeq(), subject, reading.nextBatch(),
+                          kApiWaitMs, [&](natsMsg* msg) {
                               auto entry = entryFrom(msg);
                               if (!entry) return entry.status();
                               reading.add(std::move(entry.value()));
@@ -1119,9 +1119,10 @@ Status NatsBus::ready() {
 
 Result<std::shared_ptr<KeyValue>> NatsBus::openKeyValue(const KeyValueConfig& config) {
     KeyValueConfig bucket = config;
-    if (bucket.republish.empty()) bucket.republish = bucketChangesSubject(config_.subject_prefix, config.bucket);
-    auto kv = NatsKeyValue::open(connection_.get(), bucket, {[this] { return reconnects(); },
-                                                            [this] { return batchReads(); }});
+    if (bucket.republish.empty())
+        bucket.republish = bucketChangesSubject(config_.subject_prefix, config.bucket);
+    auto kv = NatsKeyValue::open(connection_.get(), bucket,
+                                 {[this] { return reconnects(); }, [this] { return batchReads(); }});
     if (!kv) return kv.status();
     return std::shared_ptr<KeyValue>(std::move(kv.value()));
 }

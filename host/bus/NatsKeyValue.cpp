@@ -10,8 +10,8 @@
 #include "bus/DirectBatch.h"
 #include "bus/DirectGet.h"
 #include "bus/NatsCodec.h"
-#include "bus/NatsSubscription.h"
 #include "bus/NatsError.h"
+#include "bus/NatsSubscription.h"
 #include "core/Log.h"
 #include "core/ThreadName.h"
 
@@ -221,7 +221,8 @@ class NatsKeyValue::Watch final : public Subscription {
             std::deque<KvChangeAt> copies;
             {
                 std::unique_lock lock(mutex_);
-                if (!failed) wake_.wait_until(lock, checkAt, [&] { return stopping_ || poked_ || !live_.empty(); });
+                if (!failed)
+                    wake_.wait_until(lock, checkAt, [&] { return stopping_ || poked_ || !live_.empty(); });
                 copies.swap(live_);
                 if (poked_) pokes = kPokeChecks, checkAt = Clock::now();
                 poked_ = false;
@@ -252,8 +253,9 @@ class NatsKeyValue::Watch final : public Subscription {
             }
             // Made again on an empty store, or restored from a backup older than what was seen.
             if (state->created != created || state->lastSeq + 1 < next_) {
-                log::info("nats", "bucket " + owner_->config_.bucket +
-                                      " was created again or restored; its watch starts over from what it holds");
+                log::info("nats",
+                          "bucket " + owner_->config_.bucket +
+                              " was created again or restored; its watch starts over from what it holds");
                 fresh = true;
                 continue;
             }
@@ -263,7 +265,7 @@ class NatsKeyValue::Watch final : public Subscription {
 
     const std::shared_ptr<NatsKeyValue> owner_;
     const WatchCallback onChange_;
-    uint64_t next_ = 1;   // watch thread: the sequence of the next change to deliver
+    uint64_t next_ = 1;    // watch thread: the sequence of the next change to deliver
     bool warned_ = false;  // watch thread
     std::mutex mutex_;
     std::condition_variable wake_;
@@ -458,8 +460,8 @@ Result<std::vector<KvEntry>> NatsKeyValue::list(const std::string& parent, size_
         if (at.change.kind != KvChange::Kind::Put) return Status::ok();
         bytes += at.change.entry.value.size();
         if (bytes > maxBytes) {
-            tooLarge = Status(Code::TooLarge,
-                              "the values under " + parent + " exceed " + std::to_string(maxBytes) + " bytes");
+            tooLarge = Status(Code::TooLarge, "the values under " + parent + " exceed " +
+                                                  std::to_string(maxBytes) + " bytes");
             return tooLarge;
         }
         entries.push_back(std::move(at.change.entry));
@@ -478,7 +480,8 @@ Result<std::vector<KvEntry>> NatsKeyValue::list(const std::string& parent, size_
 Status NatsKeyValue::scan(uint64_t from, const std::string& subject, Clock::time_point deadline,
                           const TakeChange& take) {
     for (;;) {
-        auto more = bus_.batchReads() ? scanBatch(from, subject, deadline, take) : scanOne(from, subject, take);
+        auto more =
+            bus_.batchReads() ? scanBatch(from, subject, deadline, take) : scanOne(from, subject, take);
         if (more && !more.value()) return Status::ok();
         if (more) continue;
         if (!transient(more.status()) || Clock::now() + kRetryPause >= deadline) return more.status();
@@ -512,7 +515,8 @@ Result<bool> NatsKeyValue::scanOne(uint64_t& from, const std::string& subject, c
     if (s != NATS_OK) return natsFailure(s, "direct get from " + stream_);
     auto at = changeOf(raw);
     if (!at) return at.status().withContext("direct get from " + stream_);
-    if (at->seq < from) return Status(Code::Internal, "direct get from " + stream_ + " answered an earlier message");
+    if (at->seq < from)
+        return Status(Code::Internal, "direct get from " + stream_ + " answered an earlier message");
     from = at->seq + 1;
     if (Status taken = take(std::move(at.value())); !taken) return taken;
     return true;

@@ -38,8 +38,9 @@ class NatsKeyValue final : public KeyValue, public std::enable_shared_from_this<
 
     // What the bucket asks of the bus that opened it; any thread.
     struct BusView {
-        std::function<uint64_t()> reconnects;  // the bus's reconnections: a watch looks at the bucket after one
-        std::function<bool()> batchReads;      // whether the server answers batched Direct Gets
+        std::function<uint64_t()>
+            reconnects;                    // the bus's reconnections: a watch looks at the bucket after one
+        std::function<bool()> batchReads;  // whether the server answers batched Direct Gets
     };
 
     // Blocking: retries for a while when JetStream is not ready yet. `config.republish` is set.
@@ -91,7 +92,8 @@ class NatsKeyValue final : public KeyValue, public std::enable_shared_from_this<
     // Hands every stored message of `subject` (under the bucket's subjects) from sequence `from`
     // on to `take`, in order and each once, until the stream has no more; asks again from the
     // message after the last one taken when JetStream does not answer, until `deadline`.
-    Status scan(uint64_t from, const std::string& subject, Clock::time_point deadline, const TakeChange& take);
+    Status scan(uint64_t from, const std::string& subject, Clock::time_point deadline,
+                const TakeChange& take);
     Result<bool> scanBatch(uint64_t& from, const std::string& subject, Clock::time_point deadline,
                            const TakeChange& take);
     Result<bool> scanOne(uint64_t& from, const std::string& subject, const TakeChange& take);

@@ -135,7 +135,8 @@ TEST_SUITE("nats") {
         CHECK(countOf(changes.items(), KvChange::Kind::Reset) == 1);
     }
 
-    TEST_CASE("a watch that misses the bucket's copies reads the changes from the stream, each once, in order") {
+    TEST_CASE(
+        "a watch that misses the bucket's copies reads the changes from the stream, each once, in order") {
         KvFixture f;
         Collector<KvChange> changes;
         auto watch = f.kv->watch([&](KvChange c) { changes.add(std::move(c)); });
@@ -145,7 +146,8 @@ TEST_SUITE("nats") {
         auto elsewhere = f.bus->openKeyValue({"TEST_KV", 1, "elsewhere.kv"});
         REQUIRE_MESSAGE(elsewhere.isOk(), elsewhere.status().toString());
         for (int i = 1; i <= 5; ++i)
-            REQUIRE(f.kv->put("m.r.k" + std::to_string(i), "v" + std::to_string(i), std::nullopt, soon()).isOk());
+            REQUIRE(
+                f.kv->put("m.r.k" + std::to_string(i), "v" + std::to_string(i), std::nullopt, soon()).isOk());
         // The watch asks the stream every 5 s.
         REQUIRE(changes.waitFor(6, 15s));
         // Back to where this watch listens: the next copy is far past what it has delivered, so the
