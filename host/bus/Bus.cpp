@@ -8,8 +8,6 @@ namespace partyline {
 namespace {
 // A replica that lags is usually a few writes behind for a few milliseconds: asked again after
 // 20, 40, 80, 160, 320 and 640 ms (1.26 s in all) before the caller is told to try later.
-constexpr int kLagRetries = 6;
-constexpr auto kLagFirstWait = std::chrono::milliseconds(20);
 }  // namespace
 
 Result<bool> logHolds(Bus& bus, const std::string& subject, uint64_t since) {
@@ -22,7 +20,7 @@ Result<bool> logHolds(Bus& bus, const std::string& subject, uint64_t since) {
 Result<std::vector<LogEntry>> readThrough(Bus& bus, const std::string& subject, uint64_t after, uint64_t upTo,
                                           size_t limit) {
     auto entries = bus.read(subject, after, limit);
-    auto wait = kLagFirstWait;
+    auto wait = kReplicaLagFirstWait;
     for (int retry = 0;; ++retry) {
         if (!entries || entries->size() >= limit) return entries;
         const uint64_t reached = entries->empty() ? after : entries->back().seq;
@@ -30,7 +28,7 @@ Result<std::vector<LogEntry>> readThrough(Bus& bus, const std::string& subject, 
         auto next = bus.nextSequence(subject, reached);
         if (!next) return next.status().withContext("read " + subject);
         if (next.value() == 0 || next.value() > upTo) return entries;  // the rest is gone
-        if (retry == kLagRetries)
+        if (retry == kReplicaLagRetries)
             return Status(Code::Unavailable, "the log's replica that answers reads is behind its leader at " +
                                                  std::to_string(reached) + " of " + std::to_string(upTo));
         std::this_thread::sleep_for(wait);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -159,6 +160,10 @@ Result<bool> logHolds(Bus& bus, const std::string& subject, uint64_t since);
 // writes are gone (retention) and the short answer is the whole answer. Unavailable when the
 // replica stays behind, so the caller tries again later rather than skip writes the log holds.
 // Blocking, as read().
+// A read answered short by a replica that lags is asked again after 20 ms, doubling, this many
+// times (about 1.3 s in all). The key-value watch follows the same rule (NatsKeyValue).
+inline constexpr int kReplicaLagRetries = 6;
+inline constexpr std::chrono::milliseconds kReplicaLagFirstWait{20};
 Result<std::vector<LogEntry>> readThrough(Bus& bus, const std::string& subject, uint64_t after, uint64_t upTo,
                                           size_t limit);
 

@@ -59,4 +59,17 @@ Result<bool> askDirectBatch(natsConnection* connection, const std::string& strea
     return Status(Code::Internal, what + ": more answers than the batch asked for");
 }
 
+Result<uint64_t> leaderNextSequence(natsConnection* connection, const std::string& stream, uint64_t seq,
+                                    const std::string& subject, int64_t waitMs) {
+    const std::string api = "$JS.API.STREAM.MSG.GET." + stream;
+    // The subject is valid (no quote, backslash or control byte), so it needs no escaping.
+    const std::string request = "{\"seq\":" + std::to_string(seq) + ",\"next_by_subj\":\"" + subject + "\"}";
+    natsMsg* raw = nullptr;
+    natsStatus s =
+        natsConnection_Request(&raw, connection, api.c_str(), request.data(), int(request.size()), waitMs);
+    MsgPtr reply(raw);
+    if (s != NATS_OK) return natsFailure(s, "message get from " + stream);
+    return readMessageGetSequence(std::string_view(natsMsg_GetData(raw), size_t(natsMsg_GetDataLength(raw))));
+}
+
 }  // namespace partyline

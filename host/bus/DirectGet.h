@@ -29,4 +29,10 @@ Result<bool> askDirectBatch(natsConnection* connection, const std::string& strea
                             const std::string& subject, int batch, int64_t waitMs,
                             const std::function<Status(natsMsg*)>& take);
 
+// The sequence of the first stored message of `subject` from `seq` on, as the stream's leader has
+// it ($JS.API.STREAM.MSG.GET with next_by_subj, which only the leader answers, where a Direct Get
+// may be answered by a replica that lags); 0 when there is none. Blocks up to `waitMs`.
+Result<uint64_t> leaderNextSequence(natsConnection* connection, const std::string& stream, uint64_t seq,
+                                    const std::string& subject, int64_t waitMs);
+
 }  // namespace partyline

@@ -983,20 +983,8 @@ void NatsBus::expireReads() {
 Result<uint64_t> NatsBus::nextSequence(const std::string& subject, uint64_t after) {
     auto stream = streamOf(subject);
     if (!stream) return stream.status().withContext("nextSequence");
-    const std::string& name = streams_[*stream]->name;
-    // The subject is valid (no quote, backslash or control byte), so it needs no escaping.
-    const std::string api = "$JS.API.STREAM.MSG.GET." + name;
-    const std::string request =
-        "{\"seq\":" + std::to_string(after + 1) + ",\"next_by_subj\":\"" + subject + "\"}";
-    natsMsg* raw = nullptr;
     logReadRequests_++;
-    natsStatus s = natsConnection_Request(&raw, connection_.get(), api.c_str(), request.data(),
-                                          int(request.size()), kApiWaitMs);
-    MsgPtr reply(raw);
-    if (s != NATS_OK)
-        return natsFailure(s, "message get from " + name).withContext("nextSequence of " + subject);
-    auto seq =
-        readMessageGetSequence(std::string_view(natsMsg_GetData(raw), size_t(natsMsg_GetDataLength(raw))));
+    auto seq = leaderNextSequence(connection_.get(), streams_[*stream]->name, after + 1, subject, kApiWaitMs);
     if (!seq) return seq.status().withContext("nextSequence of " + subject);
     return seq;
 }

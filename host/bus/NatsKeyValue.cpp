@@ -30,10 +30,6 @@ constexpr auto kOpenTimeout = 30s;
 constexpr auto kWatchRestart = 1s;
 // A watch asks the bucket's stream for its last sequence and creation time this often.
 constexpr auto kWatchCheck = 5s;
-// A read answered by a replica behind the leader is asked again after 20 ms, doubling, 6 times
-// (about 1.3 s) before the watch gives up for now.
-constexpr int kLagReads = 6;
-constexpr auto kLagPause = 20ms;
 // After a write seen by the watch of a bucket that cannot republish, the stream is asked for its
 // last sequence at once, and until it has more, 5 more times 10 ms later doubling (310 ms in all).
 constexpr int kPokeChecks = 5;
@@ -86,10 +82,10 @@ class NatsKeyValue::Watch final : public Subscription {
         std::unique_ptr<Watch> watch(new Watch(std::move(owner), std::move(onChange)));
         Watch* raw = watch.get();
         const NatsKeyValue& kv = *raw->owner_;
-        const std::string subject = kv.republishes_ ? kv.config_.republish + ".>" : kv.subjectPrefix_ + ">";
-        auto sub = NatsSubscription::create(raw->owner_->connection_, subject, kLivePendingMsgs,
-                                            kLivePendingBytes, [raw](natsMsg* msg) { raw->receive(msg); });
-        if (!sub) return sub.status().withContext("watch bucket " + raw->owner_->config_.bucket);
+        const std::string& subject = kv.republishes_ ? kv.republishDestination_ : kv.republishSource_;
+        auto sub = NatsSubscription::create(kv.connection_, subject, kLivePendingMsgs, kLivePendingBytes,
+                                            [raw](natsMsg* msg) { raw->receive(msg); });
+        if (!sub) return sub.status().withContext("watch bucket " + kv.config_.bucket);
         raw->sub_ = std::move(sub.value());
         raw->thread_ = std::thread([raw] {
             nameThisThread("pl-kv-watch");
@@ -131,12 +127,14 @@ class NatsKeyValue::Watch final : public Subscription {
         auto change = owner_->changeOf(msg);
         // Not a copy of this bucket's stream: the gap it leaves, if any, is read from the stream.
         if (!change || headerValue(msg, kHeaderStream) != std::string_view(owner_->stream_)) return;
+        bool first = false;  // the watch thread waits only for an empty queue to fill
         {
             std::lock_guard lock(mutex_);
             if (live_.size() >= kLiveQueue) return;  // the same
+            first = live_.empty();
             live_.push_back(std::move(change.value()));
         }
-        wake_.notify_all();
+        if (first) wake_.notify_all();
     }
 
     // Watch thread. False when the watch is stopping.
@@ -160,13 +158,14 @@ class NatsKeyValue::Watch final : public Subscription {
 
     // Watch thread: the changes from next_ on until at least `mustReach`, from the stream.
     Status catchUp(uint64_t mustReach) {
-        const std::string all = owner_->subjectPrefix_ + ">";
         for (int attempt = 0;; ++attempt) {
-            Status read = owner_->scan(next_, all, Clock::now() + kAttemptWait, [&](KvChangeAt at) {
-                if (stopping()) return Status(Code::Unavailable, "the watch is stopping");
-                if (at.seq >= next_) deliver(std::move(at));
-                return Status::ok();
-            });
+            Status read = owner_->scan(next_, owner_->republishSource_, Clock::now() + kAttemptWait,
+                                       [&](KvChangeAt at) {
+                                           if (stopping())
+                                               return Status(Code::Unavailable, "the watch is stopping");
+                                           if (at.seq >= next_) deliver(std::move(at));
+                                           return Status::ok();
+                                       });
             if (!read) return read;
             if (next_ > mustReach) return Status::ok();
             // Short: the replica that answered may be behind the leader, or what is missing was
@@ -177,7 +176,7 @@ class NatsKeyValue::Watch final : public Subscription {
                 next_ = mustReach + 1;  // everything from next_ to mustReach was removed
                 return Status::ok();
             }
-            if (attempt == kLagReads || !pause(kLagPause * (1 << attempt)))
+            if (attempt == kReplicaLagRetries || !pause(kReplicaLagFirstWait * (1 << attempt)))
                 return Status(Code::Unavailable, "the bucket " + owner_->config_.bucket +
                                                      " answered reads from a replica that stays behind");
         }
@@ -284,7 +283,17 @@ NatsKeyValue::NatsKeyValue(natsConnection* connection, const KeyValueConfig& con
       config_(config),
       stream_("KV_" + config.bucket),
       subjectPrefix_("$KV." + config.bucket + "."),
+      republishSource_(subjectPrefix_ + ">"),
+      republishDestination_(config.republish + ".>"),
       bus_(std::move(bus)) {}
+
+jsRePublish NatsKeyValue::republishRule() const {
+    jsRePublish rule;
+    jsRePublish_Init(&rule);
+    rule.Source = republishSource_.c_str();
+    rule.Destination = republishDestination_.c_str();
+    return rule;
+}
 
 Result<std::shared_ptr<NatsKeyValue>> NatsKeyValue::open(natsConnection* connection,
                                                          const KeyValueConfig& config, BusView bus) {
@@ -335,12 +344,7 @@ Status NatsKeyValue::createOrBind() {
     cfg.History = 1;
     cfg.StorageType = js_FileStorage;
     cfg.Replicas = config_.replicas;
-    const std::string source = subjectPrefix_ + ">";
-    const std::string destination = config_.republish + ".>";
-    jsRePublish republish;
-    jsRePublish_Init(&republish);
-    republish.Source = source.c_str();
-    republish.Destination = destination.c_str();
+    jsRePublish republish = republishRule();
     cfg.RePublish = &republish;
     s = js_CreateKeyValue(&raw, js_.get(), &cfg);
     if (s != NATS_OK) return natsFailure(s, "create");
@@ -361,11 +365,9 @@ Status NatsKeyValue::reconcile() {
     StreamInfoPtr info(raw);
     if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);
     jsStreamConfig& have = *info->Config;
-    const std::string source = subjectPrefix_ + ">";
-    const std::string destination = config_.republish + ".>";
     auto same = [](const char* a, const std::string& b) { return a != nullptr && b == a; };
-    republishes_ = have.RePublish != nullptr && same(have.RePublish->Source, source) &&
-                   same(have.RePublish->Destination, destination) && !have.RePublish->HeadersOnly;
+    republishes_ = have.RePublish != nullptr && same(have.RePublish->Source, republishSource_) &&
+                   same(have.RePublish->Destination, republishDestination_) && !have.RePublish->HeadersOnly;
     std::string change;
     if (have.Replicas != config_.replicas)
         change = "replicas " + std::to_string(have.Replicas) + " -> " + std::to_string(config_.replicas);
@@ -373,13 +375,11 @@ Status NatsKeyValue::reconcile() {
     have.Replicas = config_.replicas;
     have.AllowDirect = true;
     if (!republishes_) {
-        jsRePublish republish;
-        jsRePublish_Init(&republish);
-        republish.Source = source.c_str();
-        republish.Destination = destination.c_str();
+        jsRePublish republish = republishRule();
         jsRePublish* const owned = have.RePublish;  // nats.c frees it with `info`: put back after
         have.RePublish = &republish;
-        std::string withRepublish = change + (change.empty() ? "" : ", ") + "republish to " + destination;
+        std::string withRepublish =
+            change + (change.empty() ? "" : ", ") + "republish to " + republishDestination_;
         if (owned != nullptr && owned->Destination != nullptr)
             withRepublish += std::string(" (was ") + owned->Destination + ")";
         Status updated = update(have, withRepublish);
@@ -539,16 +539,7 @@ Result<NatsKeyValue::StreamState> NatsKeyValue::streamState() {
 }
 
 Result<uint64_t> NatsKeyValue::leaderNext(uint64_t from) {
-    // The subject is valid (no quote, backslash or control byte), so it needs no escaping.
-    const std::string api = "$JS.API.STREAM.MSG.GET." + stream_;
-    const std::string request =
-        "{\"seq\":" + std::to_string(from) + ",\"next_by_subj\":\"" + subjectPrefix_ + ">\"}";
-    natsMsg* raw = nullptr;
-    natsStatus s = natsConnection_Request(&raw, connection_, api.c_str(), request.data(), int(request.size()),
-                                          kAttemptWait.count());
-    MsgPtr reply(raw);
-    if (s != NATS_OK) return natsFailure(s, "message get from " + stream_);
-    return readMessageGetSequence(std::string_view(natsMsg_GetData(raw), size_t(natsMsg_GetDataLength(raw))));
+    return leaderNextSequence(connection_, stream_, from, republishSource_, kAttemptWait.count());
 }
 
 // ---------------------------------------------------------------------------

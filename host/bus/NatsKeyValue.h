@@ -81,6 +81,8 @@ class NatsKeyValue final : public KeyValue, public std::enable_shared_from_this<
     Status createOrBind();
     Status reconcile();
     Status update(jsStreamConfig& config, const std::string& change);
+    // The stream's republish rule, pointing into this object's strings.
+    jsRePublish republishRule() const;
     Result<Last> last(const std::string& key, Clock::time_point deadline);
     Result<Last> lastOnce(const std::string& key);
     // A put, or a delete marker with `erase`, sent until stored, refused or the deadline.
@@ -107,6 +109,9 @@ class NatsKeyValue final : public KeyValue, public std::enable_shared_from_this<
     const KeyValueConfig config_;
     const std::string stream_;         // "KV_<bucket>"
     const std::string subjectPrefix_;  // "$KV.<bucket>."
+    // What the bucket republishes, and where: "$KV.<bucket>.>" to "<config_.republish>.>".
+    const std::string republishSource_;
+    const std::string republishDestination_;
     const BusView bus_;
     // Whether the bucket's stream republishes its changes to config_.republish; set by open.
     bool republishes_ = true;
