@@ -360,7 +360,9 @@ Status NatsBus::ensureStream(LogStream& stream) {
     want.MaxMsgSize = int32_t(config_.max_msg_size);
     want.Discard = js_DiscardOld;
 
-    // Two nodes may start together: whoever loses the race to add re-reads.
+    // Two nodes may start together: whoever loses the race to add re-reads. nats-server 2.9 may
+    // answer the loser "subjects overlap with an existing stream" (the winner's) instead of
+    // "name already in use"; a real overlap with another stream stays one on the re-read.
     for (int attempt = 0; attempt < 2; ++attempt) {
         jsStreamInfo* raw = nullptr;
         jsErrCode jerr = jsErrCode(0);
@@ -377,7 +379,7 @@ Status NatsBus::ensureStream(LogStream& stream) {
                                       ", max_msg_size " + std::to_string(config_.max_msg_size));
                 return Status::ok();
             }
-            if (jerr == JSStreamNameExistErr) continue;
+            if (jerr == JSStreamNameExistErr || (jerr == JSStreamSubjectOverlapErr && attempt == 0)) continue;
             return streamFailure(s, "create", jerr, config_, stream.name);
         }
         if (s != NATS_OK) return natsFailure(s, "read stream info", jerr);

@@ -328,8 +328,9 @@ Status NatsKeyValue::bind(natsConnection* connection) {
     return Status::ok();
 }
 
-// Binds to the bucket, or creates it. Two nodes may create it at once: the
-// same configuration twice is accepted, and the loser binds.
+// Binds to the bucket, or creates it. Two nodes may create it at once: the same configuration
+// twice is accepted, and a create that loses the race otherwise (nats-server 2.9 can answer it
+// "subjects overlap with an existing stream", the winner's) binds to the winner's bucket.
 Status NatsKeyValue::createOrBind() {
     kvStore* raw = nullptr;
     natsStatus s = js_KeyValue(&raw, js_.get(), config_.bucket.c_str());
@@ -338,6 +339,16 @@ Status NatsKeyValue::createOrBind() {
         return Status::ok();
     }
     if (s != NATS_NOT_FOUND) return natsFailure(s, "bind");
+    if (Status created = create(); !created) {
+        if (js_KeyValue(&raw, js_.get(), config_.bucket.c_str()) != NATS_OK) return created;
+        kv_.reset(raw);
+        log::info("nats", "key-value bucket " + config_.bucket + " was created by another node at once");
+    }
+    return Status::ok();
+}
+
+Status NatsKeyValue::create() {
+    kvStore* raw = nullptr;
     kvConfig cfg;
     kvConfig_Init(&cfg);
     cfg.Bucket = config_.bucket.c_str();
@@ -346,7 +357,7 @@ Status NatsKeyValue::createOrBind() {
     cfg.Replicas = config_.replicas;
     jsRePublish republish = republishRule();
     cfg.RePublish = &republish;
-    s = js_CreateKeyValue(&raw, js_.get(), &cfg);
+    natsStatus s = js_CreateKeyValue(&raw, js_.get(), &cfg);
     if (s != NATS_OK) return natsFailure(s, "create");
     kv_.reset(raw);
     log::info("nats", "created key-value bucket " + config_.bucket + " (replicas " +

@@ -79,6 +79,7 @@ class NatsKeyValue final : public KeyValue, public std::enable_shared_from_this<
 
     Status bind(natsConnection* connection);
     Status createOrBind();
+    Status create();
     Status reconcile();
     Status update(jsStreamConfig& config, const std::string& change);
     // The stream's republish rule, pointing into this object's strings.

@@ -5,12 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <latch>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "BusTestSupport.h"
 #include "bus/EmbeddedNats.h"
+#include "bus/KeyValue.h"
 #include "bus/NatsBus.h"
 #include "bus/NatsHandles.h"
 #include "bus/Partition.h"
@@ -713,5 +715,48 @@ TEST_SUITE("nats") {
             CHECK(refused.status().message().find("ROOMS-2 (partition 2 of 3, empty)") != std::string::npos);
             CHECK(refused.status().message().find("nats.partitions: 3 as before") != std::string::npos);
         }
+    }
+
+    TEST_CASE("nodes that start together on an empty server all make or bind the same streams and buckets") {
+        // Each round, four nodes create one stream and one bucket at the same moment. nats-server
+        // 2.9 can answer a losing create "subjects overlap with an existing stream".
+        NatsFixture f;
+        constexpr int kRounds = 40;
+        constexpr int kNodes = 4;
+        for (int round = 0; round < kRounds; ++round) {
+            NatsConfig cfg;
+            cfg.stream = "TOGETHER" + std::to_string(round);
+            cfg.subject_prefix = "together" + std::to_string(round);
+            const std::string bucket = "TOGETHER_KV_" + std::to_string(round);
+            std::vector<Status> started(kNodes, Status::ok());
+            std::vector<Status> opened(kNodes, Status::ok());
+            std::latch connect(kNodes), open(kNodes);
+            std::vector<std::thread> nodes;
+            for (int n = 0; n < kNodes; ++n)
+                nodes.emplace_back([&, n] {
+                    connect.arrive_and_wait();
+                    auto bus = NatsBus::connect(cfg, f.server->url(), "node-" + std::to_string(n));
+                    if (!bus) started[n] = bus.status();
+                    open.arrive_and_wait();
+                    if (!bus) return;
+                    auto kv = bus.value()->openKeyValue({bucket, 1, {}});
+                    if (!kv) opened[n] = kv.status();
+                });
+            for (auto& node : nodes) node.join();
+            for (int n = 0; n < kNodes; ++n) {
+                CAPTURE(round);
+                CAPTURE(n);
+                CHECK_MESSAGE(started[n].isOk(), started[n].toString());
+                CHECK_MESSAGE(opened[n].isOk(), opened[n].toString());
+            }
+        }
+        CHECK(publishAndWait(*f.bus, kRoomA, "still mine").value() == 1);  // the rounds left PARTYLINE alone
+
+        NatsConfig overlapping;  // another stream over round 0's subjects: a real overlap, refused
+        overlapping.stream = "ELSEWHERE";
+        overlapping.subject_prefix = "together0";
+        auto refused = NatsBus::connect(overlapping, f.server->url(), "overlapping-node");
+        REQUIRE_FALSE(refused.isOk());
+        CHECK(refused.status().message().find("subjects overlap") != std::string::npos);
     }
 }
