@@ -56,6 +56,10 @@ class MuxClient final : public Client, public std::enable_shared_from_this<MuxCl
         std::lock_guard lock(mutex_);
         if (!ended_) outbox_->send(frame);
     }
+    void send(const FramePtr& frame, net::SendBatch& batch) override {
+        std::lock_guard lock(mutex_);
+        if (!ended_) outbox_->send(frame, batch);
+    }
     void sendNow(const FramePtr& frame) override {
         std::lock_guard lock(mutex_);
         if (!ended_) outbox_->sendNow(frame);

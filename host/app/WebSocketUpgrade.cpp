@@ -42,6 +42,7 @@ class OutboxClient : public Client {
     const std::string& auth() const override { return auth_; }
     bool versioned() const override { return versioned_; }
     void send(const FramePtr& frame) override { outbox_->send(frame); }
+    void send(const FramePtr& frame, net::SendBatch& batch) override { outbox_->send(frame, batch); }
     void sendNow(const FramePtr& frame) override { outbox_->sendNow(frame); }
     void close(uint16_t code, std::string_view reason) override { outbox_->close(code, reason); }
     bool closed() const override { return outbox_->closed(); }

@@ -196,7 +196,11 @@ Status NatsBus::connectWithRetry(const std::string& url) {
     // No spinning on nats.c's locks (its default tries 2,000 times before it blocks): with more
     // busy threads than cores, the holder is often not running, and the spin only burns the core
     // it needs (8% of a node's instructions while it opened rooms).
-    natsStatus s = nats_Open(0);
+    natsStatus s;
+    {
+        ThreadNameScope lib("pl-nats-lib");  // nats.c's timer, callback and collector threads
+        s = nats_Open(0);
+    }
     if (s == NATS_OK) s = nats_SetMessageDeliveryPoolSize(kDeliveryThreads);
     natsOptions* rawOpts = nullptr;
     if (s == NATS_OK) s = natsOptions_Create(&rawOpts);
@@ -235,7 +239,10 @@ Status NatsBus::connectWithRetry(const std::string& url) {
     const auto deadline = Clock::now() + kConnectRetryFor;
     while (true) {
         natsConnection* raw = nullptr;
-        s = natsConnection_Connect(&raw, rawOpts);
+        {
+            ThreadNameScope io("pl-nats-io");  // the connection's reader and flusher
+            s = natsConnection_Connect(&raw, rawOpts);
+        }
         if (s == NATS_OK) {
             connection_.reset(raw);
             break;

@@ -1,6 +1,7 @@
 #include "bus/NatsSubscription.h"
 
 #include "bus/NatsError.h"
+#include "core/ThreadName.h"
 
 namespace partyline {
 
@@ -46,6 +47,13 @@ NatsSubscription::~NatsSubscription() {
 }
 
 void NatsSubscription::onMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    // nats.c's delivery pool starts its threads on the first subscription of each, from whatever
+    // thread subscribes: they take their name here.
+    thread_local bool named = false;
+    if (!named) {
+        nameThisThread("pl-nats-deliver");
+        named = true;
+    }
     MsgPtr owned(msg);
     Gate& gate = **static_cast<std::shared_ptr<Gate>*>(closure);
     {

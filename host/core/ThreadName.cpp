@@ -11,4 +11,13 @@ void nameThisThread(std::string_view name) {
     pthread_setname_np(pthread_self(), cut.c_str());
 }
 
+ThreadNameScope::ThreadNameScope(std::string_view name) {
+    if (pthread_getname_np(pthread_self(), previous_, sizeof previous_) != 0) previous_[0] = '\0';
+    nameThisThread(name);
+}
+
+ThreadNameScope::~ThreadNameScope() {
+    if (previous_[0] != '\0') pthread_setname_np(pthread_self(), previous_);
+}
+
 }  // namespace partyline

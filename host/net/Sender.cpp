@@ -109,6 +109,23 @@ struct Sender::Core {
         return true;
     }
 
+    // Any thread: schedule() for each of `states`, which it empties, under one lock.
+    void scheduleAll(std::vector<std::shared_ptr<Outbox::State>>& states) {
+        bool wasEmpty;
+        {
+            std::lock_guard lock(readyMutex);
+            if (stopped.load()) return states.clear();  // nothing writes any more: frames are dropped
+            wasEmpty = ready.empty();
+            if (wasEmpty)
+                ready.swap(states);
+            else
+                ready.insert(ready.end(), std::make_move_iterator(states.begin()),
+                             std::make_move_iterator(states.end()));
+        }
+        states.clear();
+        if (wasEmpty) wake();
+    }
+
     void wake() {
         uint64_t one = 1;
         ssize_t ignored = ::write(wakeFd, &one, sizeof one);
@@ -234,9 +251,9 @@ class Writer {
                 if (core_.stopped.load()) return;
                 taken_.swap(core_.ready);  // both vectors keep their capacity
             }
-            for (auto& state : taken_) visit(state);
+            for (auto& state : taken_) visit(std::move(state));
             taken_.clear();
-            for (auto& state : retry_) visit(state);
+            for (auto& state : retry_) visit(std::move(state));
             retry_.clear();
             expireTimers();
         }
@@ -457,6 +474,14 @@ Outbox::~Outbox() {
 }
 
 SendResult Outbox::send(FramePtr frame) {
+    return queue(std::move(frame), nullptr);
+}
+
+SendResult Outbox::send(FramePtr frame, SendBatch& batch) {
+    return queue(std::move(frame), &batch);
+}
+
+SendResult Outbox::queue(FramePtr frame, SendBatch* batch) {
     State& s = *state_;
     if (!frame || frame->empty()) return SendResult::Queued;  // nothing to write
     if (s.core->stopped.load(std::memory_order_relaxed)) return SendResult::Closed;
@@ -483,8 +508,25 @@ SendResult Outbox::send(FramePtr frame) {
         }
         s.scheduled = true;
     }
-    if (wake && !s.core->schedule(state_)) return SendResult::Closed;
-    return result;
+    if (!wake) return result;
+    if (batch != nullptr) {
+        batch->add(state_);
+        return result;
+    }
+    return s.core->schedule(state_) ? result : SendResult::Closed;
+}
+
+void SendBatch::add(const std::shared_ptr<Outbox::State>& state) {
+    if (core_ != state->core) {
+        flush();  // outboxes of another Sender: each list goes to its own thread
+        core_ = state->core;
+    }
+    states_.push_back(state);
+}
+
+void SendBatch::flush() {
+    if (states_.empty()) return;
+    core_->scheduleAll(states_);
 }
 
 SendResult Outbox::sendNow(FramePtr frame) {

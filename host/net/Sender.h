@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace partyline {
 class Metrics;
@@ -32,6 +33,7 @@ enum class SendResult {
 };
 
 class Outbox;
+class SendBatch;
 
 class Sender {
    public:
@@ -80,6 +82,9 @@ class Outbox {
     // Any thread; never blocks on the socket. Queues the frame after those already queued (an empty
     // frame is ignored). Slow once the queue holds bytes and this frame would take it past the limit.
     SendResult send(FramePtr frame);
+    // As send(), but an outbox that needs the Sender's thread is handed to it with the rest of
+    // `batch` when the batch is flushed, not at once: a fan-out wakes the thread once.
+    SendResult send(FramePtr frame, SendBatch& batch);
     // Any thread. As send(), but when nothing is queued or being written the frame is written at
     // once on the calling thread, with one non-blocking sendmsg (no wake-up of the Sender's
     // thread); whatever that leaves unwritten goes to the Sender's thread.
@@ -118,7 +123,30 @@ class Outbox {
    private:
     friend class Sender;
     explicit Outbox(std::shared_ptr<State> state);
+    SendResult queue(FramePtr frame, SendBatch* batch);
     std::shared_ptr<State> state_;
+};
+
+// The outboxes that send(frame, batch) gave frames to and that wait for the Sender's thread,
+// handed to it together by flush() (or the destructor): one lock of its ready list and at most
+// one wake-up for the whole fan-out, where one send per recipient can wake the thread again
+// each time it has drained what came before. Used by one thread; frames wait in their outboxes
+// until the flush, so flush before anything that waits.
+class SendBatch {
+   public:
+    SendBatch() = default;
+    ~SendBatch() { flush(); }
+    SendBatch(const SendBatch&) = delete;
+    SendBatch& operator=(const SendBatch&) = delete;
+
+    void flush();
+
+   private:
+    friend class Outbox;
+    void add(const std::shared_ptr<Outbox::State>& state);
+
+    std::shared_ptr<Sender::Core> core_;  // the Sender of the outboxes in `states_`
+    std::vector<std::shared_ptr<Outbox::State>> states_;
 };
 
 }  // namespace partyline::net

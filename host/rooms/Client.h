@@ -13,6 +13,10 @@
 
 #include "net/WebSocketProtocol.h"
 
+namespace partyline::net {
+class SendBatch;
+}
+
 namespace partyline {
 
 using FramePtr = std::shared_ptr<const std::string>;  // an encoded WebSocket frame
@@ -36,6 +40,12 @@ class Client {
             net::encodeFrame(binary ? net::Opcode::Binary : net::Opcode::Text, data)));
     }
     virtual void send(const FramePtr& frame) = 0;
+    // As send(); a client over a net::Outbox leaves the Sender's wake-up to `batch`, flushed once
+    // the shard has given the frame to every recipient.
+    virtual void send(const FramePtr& frame, net::SendBatch& batch) {
+        (void)batch;
+        send(frame);
+    }
     // The same, but when nothing is queued for the client the frame may be written to its socket
     // on the calling thread, without blocking (what does not fit is queued as by send).
     virtual void sendNow(const FramePtr& frame) { send(frame); }

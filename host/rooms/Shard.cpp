@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/Log.h"
+#include "net/Sender.h"
 #include "rooms/ClientFrames.h"
 #include "rooms/RoomEvents.h"
 
@@ -313,9 +314,18 @@ void Shard::deliver(const LogEntry& entry) {
     FramePtr raw, versioned, mux;  // one per shape, encoded for its first recipient
     uint64_t sent = 0;
     // A write to a few connections is written to their sockets on this thread, saving the
-    // Sender's wake-up; a big room's fan-out goes to the Sender, which batches frames per socket.
+    // Sender's wake-up; a big room's fan-out goes to the Sender, which batches frames per socket,
+    // woken once for all of them when `batch` is flushed (below, or on leaving).
     const bool writeNow = connections_.size() <= kWriteNowConnections;
-    for (auto& [id, conn] : connections_) {
+    net::SendBatch batch;
+    if (fanoutStale_) {
+        fanout_.clear();
+        for (auto& item : connections_) fanout_.push_back(&item);
+        fanoutStale_ = false;
+    }
+    for (auto* item : fanout_) {
+        const std::string& id = item->first;
+        Connection& conn = item->second;
         if (entry.seq <= conn.after) continue;  // it reached this client by replay, or the client had it
         if (!entry.exclude.empty() && excluded(entry, id)) continue;
         const Client& client = *conn.client;
@@ -324,9 +334,10 @@ void Shard::deliver(const LogEntry& entry) {
         if (writeNow)
             conn.client->sendNow(frame);
         else
-            conn.client->send(frame);
+            conn.client->send(frame, batch);
         ++sent;
     }
+    batch.flush();  // before the script's onWrite, which may take its time
     context_.deliveries += sent;
     handlers_.callOnWrite(entry);
 }
@@ -370,6 +381,7 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
     if (old != connections_.end()) {
         old->second.client->close(1000, "replaced by a new connection with the same id");
         connections_.erase(old);
+        fanoutStale_ = true;
         connectionCount_--;
     }
     if (auto replay = replays_.find(id); replay != replays_.end() && replay->second->client != client) {
@@ -378,6 +390,7 @@ void Shard::join(const std::shared_ptr<Client>& client, HttpRequest request, uin
         connectionCount_--;
     }
     connections_.emplace(id, Connection{client, after, request.remoteAddr});
+    fanoutStale_ = true;
     presence_.localJoined(id);
     postConnectionEvent(context_, net::WebhookEventKind::Connect, partyName_, roomId_, *client);
     handlers_.callOnConnect(id, std::move(request));
@@ -471,6 +484,7 @@ void Shard::disconnect(std::shared_ptr<Client> client, uint16_t code, std::strin
                 return;
             }
             self->connections_.erase(it);
+            self->fanoutStale_ = true;
             self->connectionCount_--;
             self->touch();
             self->presence_.localLeft(client->id());

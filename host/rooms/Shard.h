@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bus/Subject.h"
 #include "rooms/Client.h"
@@ -203,6 +204,10 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
 
     ConnectionIds ids_;
     std::map<std::string, Connection> connections_;
+    // connections_ in its order, for deliver(): a fan-out walks a vector, not the tree. Made
+    // again on the first delivery after a join or a leave (std::map's elements stay put).
+    std::vector<std::map<std::string, Connection>::value_type*> fanout_;
+    bool fanoutStale_ = true;
     std::map<std::string, std::shared_ptr<Replay>> replays_;
     std::atomic<size_t> connectionCount_{0};
     std::atomic<Clock::rep> lastActive_;

@@ -34,10 +34,19 @@ describe("one node", () => {
     assert.match(node.logs(), new RegExp(`msg="nats-server ${version.replaceAll(".", "\\.")}" url=nats://127\\.0\\.0\\.1:`));
   });
 
-  test("the node's threads are named by their role", T, async () => {
+  test("the node's threads are named by their role, nats.c's too", T, async () => {
+    // A write delivered to a client: a NATS delivery thread has taken its name.
+    const client = await connect(node.wsUrl("echo", "thread-names"));
+    await client.send("named");
+    await client.waitFor((m) => !m.binary && m.text === "named");
+    client.close();
     const names = fs.readdirSync(`/proc/${node.pid}/task`).map((t) => fs.readFileSync(`/proc/${node.pid}/task/${t}/comm`, "utf8").trim());
-    for (const role of ["pl-reactor", "pl-sender", "pl-shard-0", "pl-block-0", "pl-http-0", "pl-http-accept", "pl-timer", "pl-nats-timer", "pl-fetch"])
-      assert.ok(names.includes(role), `${role} in ${[...new Set(names)].join(" ")}`);
+    const roles = ["pl-reactor", "pl-sender", "pl-shard-0", "pl-block-0", "pl-http-0", "pl-http-accept", "pl-timer",
+      "pl-nats-timer", "pl-fetch", "pl-nats-io", "pl-nats-lib", "pl-nats-deliver"];
+    for (const role of roles) assert.ok(names.includes(role), `${role} in ${[...new Set(names)].join(" ")}`);
+    // Unnamed: the main thread, and delivery threads that have had no message yet (4 in the pool).
+    const unnamed = names.filter((n) => !n.startsWith("pl-"));
+    assert.ok(unnamed.length <= 4, `unnamed threads: ${unnamed.join(" ")}`);
   });
 
   // Resolves once the node's shard runs onMessage for this client, so writes

@@ -356,6 +356,83 @@ TEST_SUITE("net.Sender") {
         }
     }
 
+    TEST_CASE("a batch hands its outboxes to the Sender together: nothing is written before the flush") {
+        Sender sender;
+        constexpr size_t kOutboxes = 8;
+        std::vector<std::unique_ptr<UnixPair>> pairs;
+        std::vector<std::shared_ptr<Outbox>> outboxes;
+        for (size_t i = 0; i < kOutboxes; ++i) {
+            pairs.push_back(std::make_unique<UnixPair>());
+            outboxes.push_back(sender.attach(pairs.back()->writer, 1 << 20));
+        }
+        SendBatch batch;
+        for (size_t round = 0; round < 3; ++round)
+            for (size_t i = 0; i < kOutboxes; ++i)
+                CHECK(outboxes[i]->send(frame(Opcode::Text, std::to_string(i) + "." + std::to_string(round)),
+                                        batch) == SendResult::Queued);
+        // The Sender's thread does not know of them yet: no socket has a byte.
+        for (size_t i = 0; i < kOutboxes; ++i) {
+            pollfd readable{pairs[i]->reader, POLLIN, 0};
+            CHECK(::poll(&readable, 1, 0) == 0);
+            CHECK(outboxes[i]->queuedBytes() > 0);
+        }
+        CHECK(sender.stats().framesWritten == 0);
+        batch.flush();
+        for (size_t i = 0; i < kOutboxes; ++i) {
+            auto got = readFrames(pairs[i]->reader, 3);
+            REQUIRE(got.size() == 3);
+            for (size_t round = 0; round < 3; ++round)
+                CHECK(got[round].payload == std::to_string(i) + "." + std::to_string(round));
+        }
+        CHECK(waitFor([&] { return sender.stats().writeCalls == kOutboxes; }));  // one sendmsg each
+        batch.flush();                                                           // an empty batch: nothing
+        for (auto& outbox : outboxes) outbox->detach();
+    }
+
+    TEST_CASE("a batch over the outboxes of two Senders hands each its own; the end of the batch flushes") {
+        Sender one, two;
+        constexpr size_t kOutboxes = 6;
+        std::vector<std::unique_ptr<UnixPair>> pairs;
+        std::vector<std::shared_ptr<Outbox>> outboxes;
+        for (size_t i = 0; i < kOutboxes; ++i) {
+            pairs.push_back(std::make_unique<UnixPair>());
+            outboxes.push_back((i % 2 == 0 ? one : two).attach(pairs.back()->writer, 1 << 20));
+        }
+        {
+            SendBatch batch;
+            for (size_t round = 0; round < 2; ++round)
+                for (size_t i = 0; i < kOutboxes; ++i)
+                    outboxes[i]->send(frame(Opcode::Text, std::to_string(i) + "." + std::to_string(round)),
+                                      batch);
+        }
+        for (size_t i = 0; i < kOutboxes; ++i) {
+            auto got = readFrames(pairs[i]->reader, 2);
+            REQUIRE(got.size() == 2);
+            CHECK(got[0].payload == std::to_string(i) + ".0");
+            CHECK(got[1].payload == std::to_string(i) + ".1");
+        }
+        // Each Sender wrote its own three outboxes' frames (counted once the write returned: before
+        // any detach, which makes a write in progress go uncounted).
+        CHECK(waitFor([&] {
+            return one.stats().framesWritten == kOutboxes && two.stats().framesWritten == kOutboxes;
+        }));
+        for (auto& outbox : outboxes) outbox->detach();
+    }
+
+    TEST_CASE("a batch flushed after its Sender stopped drops its frames; the outbox answers Closed") {
+        auto sender = std::make_unique<Sender>();
+        UnixPair pair;
+        auto outbox = sender->attach(pair.writer, 1 << 20);
+        SendBatch batch;
+        CHECK(outbox->send(frame(Opcode::Text, "never"), batch) == SendResult::Queued);
+        sender.reset();
+        batch.flush();
+        CHECK(outbox->send(frame(Opcode::Text, "after")) == SendResult::Closed);
+        pollfd readable{pair.reader, POLLIN, 0};
+        CHECK(::poll(&readable, 1, 0) == 0);
+        outbox->detach();
+    }
+
     TEST_CASE("sendNow writes an idle outbox on the calling thread") {
         Sender sender;
         UnixPair pair;
