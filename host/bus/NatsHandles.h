@@ -27,8 +27,22 @@ struct InboxDeleter {
     void operator()(natsInbox* inbox) const { natsInbox_Destroy(inbox); }
 };
 using InboxPtr = std::unique_ptr<natsInbox, InboxDeleter>;
+#ifdef PARTYLINE_HAVE_NATS_MSG_FREE
+// natsMsg_Destroy of a message nats.c parsed or natsMsg_Create made hands it to nats.c's garbage
+// collector thread, waking that thread for each one: two to four wake-ups of a thread per room
+// write, to run this one function. libnats exports it (not in its headers; CMake checks that it
+// is there), so the deleter calls it on the spot. The only messages natsMsg_Destroy leaves alone
+// ("no destroy") are a JetStream push consumer's own, which partyline never holds.
+extern "C" void natsMsg_free(void* object);
+#endif
 struct MsgDeleter {
-    void operator()(natsMsg* msg) const { natsMsg_Destroy(msg); }
+    void operator()(natsMsg* msg) const {
+#ifdef PARTYLINE_HAVE_NATS_MSG_FREE
+        natsMsg_free(msg);
+#else
+        natsMsg_Destroy(msg);
+#endif
+    }
 };
 using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
 struct OptionsDeleter {
