@@ -351,13 +351,15 @@ void MuxSocket::runJoin(const Join& job) {
     if (!party) return refuseJoin(job, 404, "no party named '" + command.party + "'");
     HttpRequest request = requestFor(command);
     std::string targetParty = command.party, targetRoom = command.room;
+    std::optional<ShardChoice> choice;  // held until the shard counts the connection, or the refusal
     if (party->isRouter()) {
         ShardRouter& router = *deps_.routers.at(command.party);
         targetParty = router.target();
         auto assigned = router.assign(command.room, ConnectionIds::randomId(), request.remoteAddr);
         if (!assigned)
             return refuseJoin(job, statusFor(assigned.status().code()), assigned.status().message());
-        targetRoom = assigned.value();
+        choice.emplace(std::move(assigned).value());
+        targetRoom = choice->room();
         party = deps_.parties.find(targetParty);
         if (!party) return refuseJoin(job, 500, "router target '" + targetParty + "' is not a party");
     }
@@ -412,7 +414,9 @@ void MuxSocket::runJoin(const Join& job) {
             // Under the mutex (connect only posts): a leave or the socket's close that finds the
             // room now posts its disconnect after this connect, never before it. `joined` goes
             // out from the strand (MuxClient::admitted), before anything the shard sends it.
-            shard.value()->connect(client, std::move(request), command.since, command.epoch);
+            ShardChoice::connect(choice, [&] {
+                shard.value()->connect(client, std::move(request), command.since, command.epoch);
+            });
             return;
         }
     }

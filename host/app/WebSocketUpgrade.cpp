@@ -190,10 +190,12 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     // comes later, from the room.
     std::string routingId = idRequest.wanted.empty() ? ConnectionIds::randomId() : idRequest.wanted;
     Route target = route;
+    std::optional<ShardChoice> choice;  // held until the shard counts the connection, or the refusal
     if (party->isRouter()) {
         ShardRouter& router = *deps_.routers.at(route.party);
         target.party = router.target();
-        target.room = router.assign(route.room, routingId, request.remoteAddr).value();
+        choice.emplace(router.assign(route.room, routingId, request.remoteAddr).value());
+        target.room = choice->room();
         party = deps_.parties.find(target.party);
     }
     if (auto script = party->script(); !script->error.isOk())
@@ -234,7 +236,7 @@ int WebSocketUpgrade::handle(mg_connection* conn, const Route& route) {
     if (admission.future.wait_for(kRequestTimeout) != std::future_status::ready)
         return sendText(conn, 504, "the room did not decide in time");
     if (auto refusal = admission.future.get()) return send(conn, *refusal);
-    int status = takeOver(conn, shard.value(), std::move(request), *upgrade, hold.claim, expiresAt);
+    int status = takeOver(conn, shard.value(), std::move(request), *upgrade, hold.claim, expiresAt, choice);
     if (status == 101) {  // RoomSession::onClosed gives both back
         slot.count = nullptr;
         hold.shard.reset();
@@ -269,7 +271,8 @@ int WebSocketUpgrade::adoptSocket(mg_connection* conn, int& status) {
 
 int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
                                const UpgradeRequest& upgrade, const ConnectionIds::Claim& claim,
-                               std::optional<std::chrono::system_clock::time_point> expiresAt) {
+                               std::optional<std::chrono::system_clock::time_point> expiresAt,
+                               std::optional<ShardChoice>& choice) {
     int status = 101;
     int fd = adoptSocket(conn, status);
     if (fd < 0) return status;
@@ -283,7 +286,8 @@ int WebSocketUpgrade::takeOver(mg_connection* conn, const std::shared_ptr<Shard>
     auto client = std::make_shared<OutboxClient>(claim.id, upgrade.versioned, outbox, request.auth);
     net::SessionLimits limits = net::SessionLimits::from(deps_.limits);
     limits.expiresAt = expiresAt;
-    shard->connect(client, std::move(request), upgrade.since, upgrade.epoch);
+    ShardChoice::connect(choice,
+                         [&] { shard->connect(client, std::move(request), upgrade.since, upgrade.epoch); });
     markUpgraded(conn);  // CivetWeb closes only the placeholder
     deps_.counters.http--;
     deps_.reactor.adopt(

@@ -67,10 +67,12 @@ class WebSocketUpgrade {
     std::optional<int> refuseAtConnectionLimit(mg_connection* conn);
     // After the room accepted: takes the socket from CivetWeb, joins the shard, hands the socket
     // to the Reactor and lets the 101 out. 101, or the 500 written when the socket cannot be taken.
-    // `expiresAt`: when its token expires, the Reactor closes it 4001.
+    // `expiresAt`: when its token expires, the Reactor closes it 4001. A router's `choice` is let
+    // go as the shard takes the connection (ShardChoice::connect).
     int takeOver(mg_connection* conn, const std::shared_ptr<Shard>& shard, HttpRequest request,
                  const UpgradeRequest& upgrade, const ConnectionIds::Claim& claim,
-                 std::optional<std::chrono::system_clock::time_point> expiresAt);
+                 std::optional<std::chrono::system_clock::time_point> expiresAt,
+                 std::optional<ShardChoice>& choice);
 
     // The socket of an accepted upgrade, taken from CivetWeb; -1 once `status` was answered.
     int adoptSocket(mg_connection* conn, int& status);
