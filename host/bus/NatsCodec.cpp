@@ -1,8 +1,7 @@
 #include "bus/NatsCodec.h"
 
 #include <charconv>
-#include <cstdio>
-#include <ctime>
+#include <chrono>
 #include <limits>
 
 #include "core/Json.h"
@@ -33,25 +32,35 @@ std::optional<uint64_t> parseUint(std::string_view text) {
     return value;
 }
 
+// JetStream's stamps are RFC 3339 in UTC, "2026-11-23T18:53:17.198725222Z": read at fixed
+// places, with no sscanf or timegm, since every delivered message carries one.
 int64_t parseTimeStamp(std::string_view text) {
-    std::tm tm{};
-    int consumed = 0;
-    std::string copy(text);
-    if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-        return 0;
+    constexpr std::string_view kLayout = "dddd-dd-ddTdd:dd:dd";
+    if (text.size() < kLayout.size()) return 0;
+    for (size_t i = 0; i < kLayout.size(); ++i) {
+        const bool digit = text[i] >= '0' && text[i] <= '9';
+        if (kLayout[i] == 'd' ? !digit : text[i] != kLayout[i]) return 0;
     }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
+    auto number = [&](size_t at, size_t width) {
+        int value = 0;
+        for (size_t i = at; i < at + width; ++i) value = value * 10 + (text[i] - '0');
+        return value;
+    };
+    const std::chrono::year_month_day date{std::chrono::year(number(0, 4)),
+                                           std::chrono::month(unsigned(number(5, 2))),
+                                           std::chrono::day(unsigned(number(8, 2)))};
+    const int hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
+    if (!date.ok() || hour > 23 || minute > 59 || second > 60) return 0;
     int64_t nanos = 0;
-    size_t i = size_t(consumed);
+    size_t i = kLayout.size();
     if (i < text.size() && text[i] == '.') {
         int64_t scale = 100000000;
         for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, scale /= 10)
             nanos += (text[i] - '0') * scale;
     }
-    if (i >= text.size() || text[i] != 'Z') return 0;  // the server always writes UTC
-    const int64_t seconds = int64_t(timegm(&tm));
+    if (i + 1 != text.size() || text[i] != 'Z') return 0;  // the server always writes UTC
+    const int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
+    const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second;
     constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / kNanosPerSecond - 1;
     if (seconds > kMaxSeconds || seconds < -kMaxSeconds) return 0;
     return seconds * kNanosPerSecond + nanos;

@@ -22,12 +22,16 @@ Timer::~Timer() {
 
 uint64_t Timer::after(std::chrono::milliseconds delay, Callback callback) {
     uint64_t id;
+    bool first;
     {
         std::lock_guard lock(mutex_);
         id = nextId_++;
-        due_.emplace(Clock::now() + delay, std::make_pair(id, std::move(callback)));
+        auto it = due_.emplace(Clock::now() + delay, std::make_pair(id, std::move(callback)));
+        first = it == due_.begin();
     }
-    wake_.notify_all();
+    // The thread sleeps until the earliest callback is due: only a new earliest one changes that.
+    // A deadline set and cancelled per request (BodyReader) wakes nobody.
+    if (first) wake_.notify_all();
     return id;
 }
 

@@ -146,10 +146,10 @@ int findListeningSocket(uint16_t localPort) {
     });
 }
 
-int findSocket(uint16_t localPort, std::string_view peerAddr, uint16_t peerPort) {
-    Endpoint peer;
-    peer.port = peerPort;
-    if (!parseAddress(peerAddr, peer.addr)) return -1;
+namespace {
+
+// Every fd from 3 up (adopted ones skipped) until one matches; -1 if none.
+int scanForSocket(uint16_t localPort, const Endpoint& peer) {
     std::vector<uint64_t> adopted;
     int highest;
     {
@@ -177,6 +177,32 @@ int findSocket(uint16_t localPort, std::string_view peerAddr, uint16_t peerPort)
         if (p == Probe::Match) return fd;
     }
     return scanProcFds(fd, localPort, peer, adopted);
+}
+
+// What this thread found last. A CivetWeb worker serves one connection's requests in turn, so
+// the next request it asks about is most often on the same socket: two syscalls check it (the
+// same test as the scan's) instead of one per fd below it.
+struct LastFound {
+    Endpoint peer;
+    uint16_t localPort = 0;
+    int fd = -1;
+};
+thread_local LastFound lastFound;
+
+}  // namespace
+
+int findSocket(uint16_t localPort, std::string_view peerAddr, uint16_t peerPort) {
+    Endpoint peer;
+    peer.port = peerPort;
+    if (!parseAddress(peerAddr, peer.addr)) return -1;
+    LastFound& last = lastFound;
+    if (last.fd >= 0 && last.localPort == localPort && last.peer.port == peer.port &&
+        std::memcmp(&last.peer.addr, &peer.addr, sizeof peer.addr) == 0 && !isAdopted(last.fd) &&
+        probe(last.fd, localPort, peer) == Probe::Match)
+        return last.fd;
+    int fd = scanForSocket(localPort, peer);
+    if (fd >= 0) last = LastFound{peer, localPort, fd};
+    return fd;
 }
 
 bool adoptSocket(int fd) {

@@ -34,6 +34,16 @@ TEST_CASE("parseTimeStamp gives 0 for what it cannot read") {
     CHECK(parseTimeStamp("2026-11-23 18:53:17Z") == 0);
     CHECK(parseTimeStamp("9999-12-31T23:59:59Z") == 0);  // past what int64 ns hold
     CHECK(parseTimeStamp("-999-01-01T00:00:00Z") == 0);
+    CHECK(parseTimeStamp("2026-02-30T00:00:00Z") == 0);  // no such day
+    CHECK(parseTimeStamp("2026-11-23T24:00:00Z") == 0);
+    CHECK(parseTimeStamp("2026-11-23T18:53:17Zjunk") == 0);
+    CHECK(parseTimeStamp("2026-1-23T18:53:17Z") == 0);  // JetStream writes every digit
+}
+
+TEST_CASE("parseTimeStamp agrees with the calendar on leap days and across centuries") {
+    CHECK(parseTimeStamp("2024-02-29T12:00:00Z") == 1709208000LL * 1000000000);
+    CHECK(parseTimeStamp("2000-03-01T00:00:00Z") == 951868800LL * 1000000000);
+    CHECK(parseTimeStamp("1969-12-31T23:59:59Z") == -1000000000LL);
 }
 
 TEST_CASE("encodeExclude escapes separators, '%', spaces and control bytes") {

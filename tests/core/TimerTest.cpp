@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "core/Timer.h"
 
@@ -38,4 +40,33 @@ TEST_CASE("cancelling id 0, which no timer has, returns at once") {
     Timer timer;
     auto cancelled = std::async(std::launch::async, [&] { timer.cancel(0); });
     CHECK(cancelled.wait_for(5s) == std::future_status::ready);
+}
+
+TEST_CASE("callbacks run in the order they are due, whichever was set first") {
+    // Only a new earliest callback wakes the timer's thread; the others wait for their turn.
+    Timer timer;
+    std::mutex mutex;
+    std::vector<int> order;
+    std::promise<void> done;
+    auto record = [&](int which) {
+        std::lock_guard lock(mutex);
+        order.push_back(which);
+        if (order.size() == 4) done.set_value();
+    };
+    timer.after(60s, [] {});  // far off: the thread sleeps until then, unless woken
+    timer.after(300ms, [&] { record(3); });
+    timer.after(400ms, [&] { record(4); });  // later than the earliest: no wake-up needed
+    timer.after(10ms, [&] { record(1); });   // a new earliest: must wake the thread
+    timer.after(150ms, [&] { record(2); });
+    REQUIRE(done.get_future().wait_for(10s) == std::future_status::ready);
+    CHECK(order == std::vector<int>{1, 2, 3, 4});
+}
+
+TEST_CASE("a cancelled earliest callback leaves the next one due on time") {
+    Timer timer;
+    std::promise<void> ran;
+    uint64_t first = timer.after(50ms, [] {});
+    timer.after(100ms, [&] { ran.set_value(); });
+    timer.cancel(first);
+    CHECK(ran.get_future().wait_for(10s) == std::future_status::ready);
 }

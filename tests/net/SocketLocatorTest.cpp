@@ -134,6 +134,24 @@ TEST_SUITE("net.SocketLocator") {
         CHECK(findSocket(pair.serverPort, "127.0.0.1", pair.clientPort) == pair.server);
     }
 
+    TEST_CASE("a socket this thread found before is checked again, not trusted, when its fd is reused") {
+        TcpPair first, second;
+        REQUIRE(findSocket(first.serverPort, "127.0.0.1", first.clientPort) == first.server);
+        // The fd number found now holds another connection: the first one is gone.
+        REQUIRE(::dup2(second.server, first.server) == first.server);
+        CHECK(findSocket(first.serverPort, "127.0.0.1", first.clientPort) == -1);
+        // The other connection is found at its own fd first (the lowest number), then again.
+        CHECK(findSocket(second.serverPort, "127.0.0.1", second.clientPort) ==
+              std::min(first.server, second.server));
+        CHECK(findSocket(second.serverPort, "127.0.0.1", second.clientPort) ==
+              std::min(first.server, second.server));
+        // Found and cached, then adopted: skipped like any adopted socket.
+        AdoptedSocket adopted(std::min(first.server, second.server));
+        REQUIRE(adopted.valid());
+        CHECK(findSocket(second.serverPort, "127.0.0.1", second.clientPort) ==
+              std::max(first.server, second.server));
+    }
+
     TEST_CASE("AdoptedSocket::find finds and adopts in one step; moving keeps one owner") {
         TcpPair pair;
         AdoptedSocket found = AdoptedSocket::find(pair.serverPort, "127.0.0.1", pair.clientPort);
