@@ -1,5 +1,7 @@
 #include "core/Timer.h"
 
+#include <algorithm>
+
 #include "core/ThreadName.h"
 
 namespace partyline {
@@ -22,16 +24,17 @@ Timer::~Timer() {
 
 uint64_t Timer::after(std::chrono::milliseconds delay, Callback callback) {
     uint64_t id;
-    bool first;
+    bool sooner;
     {
         std::lock_guard lock(mutex_);
         id = nextId_++;
-        auto it = due_.emplace(Clock::now() + delay, std::make_pair(id, std::move(callback)));
-        first = it == due_.begin();
+        const Clock::time_point when = Clock::now() + delay;
+        due_.emplace(when, std::make_pair(id, std::move(callback)));
+        sooner = when < wakeAt_;
     }
-    // The thread sleeps until the earliest callback is due: only a new earliest one changes that.
-    // A deadline set and cancelled per request (BodyReader) wakes nobody.
-    if (first) wake_.notify_all();
+    // Only a callback due before the thread wakes anyway needs it woken. A deadline set and
+    // cancelled per request (BodyReader, 10 s) is later than that, and wakes nobody.
+    if (sooner) wake_.notify_all();
     return id;
 }
 
@@ -50,17 +53,16 @@ void Timer::cancel(uint64_t id) {
 void Timer::run() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-        if (due_.empty()) {
-            wake_.wait(lock);
+        const Clock::time_point now = Clock::now();
+        if (due_.empty() || due_.begin()->first > now) {
+            // Until the first callback is due, and at most kIdleWake: a callback due later than
+            // that is set without waking the thread (after), and seen at the next wake.
+            wakeAt_ = due_.empty() ? now + kIdleWake : std::min(due_.begin()->first, now + kIdleWake);
+            wake_.wait_until(lock, wakeAt_);
+            wakeAt_ = Clock::time_point::min();  // awake: nothing set now needs a wake-up
             continue;
         }
         auto first = due_.begin();
-        if (first->first > Clock::now()) {
-            // A copy: the entry may be gone (cancelled, or the timer stopping) when the wait ends.
-            const Clock::time_point when = first->first;
-            wake_.wait_until(lock, when);
-            continue;
-        }
         Callback callback = std::move(first->second.second);
         running_ = first->second.first;
         due_.erase(first);

@@ -1,7 +1,8 @@
 // Timer: runs callbacks after a delay on its own thread.
 //
 // Callbacks must be short: they post work to a strand and return. Cancelling
-// is by id; a callback that already started is not waited for.
+// is by id; a callback that already started is not waited for. The thread
+// wakes when a callback is due and at least once a second.
 #pragma once
 
 #include <chrono>
@@ -38,6 +39,11 @@ class Timer {
     std::condition_variable finished_;
     uint64_t running_ = 0;  // the id of the callback running now
     std::multimap<Clock::time_point, std::pair<uint64_t, Callback>> due_;
+    // When the sleeping thread wakes by itself; min() while it is awake.
+    Clock::time_point wakeAt_ = Clock::time_point::min();
+    // The longest the thread sleeps: once a second at most when idle, so a callback due later
+    // than that wakes nobody when it is set.
+    static constexpr std::chrono::seconds kIdleWake{1};
     uint64_t nextId_ = 1;
     bool stopping_ = false;
     std::thread thread_;
