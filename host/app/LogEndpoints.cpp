@@ -35,9 +35,15 @@ class Acks : public std::enable_shared_from_this<Acks> {
           remaining_(count) {}
     PublishCallback callback(size_t index) {
         return [self = shared_from_this(), index](Result<uint64_t> result) {
-            std::lock_guard lock(self->mutex_);
-            self->results_[index] = std::move(result);
-            if (--self->remaining_ == 0) self->done_.notify_one();
+            bool last;
+            {
+                std::lock_guard lock(self->mutex_);
+                self->results_[index] = std::move(result);
+                last = --self->remaining_ == 0;
+            }
+            // After the lock: woken under it, the worker would wait for the lock at once. `self`
+            // keeps the condition variable alive if the worker has returned meanwhile.
+            if (last) self->done_.notify_one();
         };
     }
     // Worker thread. Results not answered by the deadline stay "no acknowledgement in time".
