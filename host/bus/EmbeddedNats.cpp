@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <vector>
 
@@ -42,7 +43,43 @@ std::string dialHost(const std::string& bindHost) {
     return bindHost;
 }
 
+// True when `port` can be bound on loopback now.
+bool canBind(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(uint16_t(port));
+    bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return free;
+}
+
+// The top of the kernel's ephemeral range, where it picks the local port of every outgoing
+// connection.
+int ephemeralHigh() {
+    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+    int low = 32768, high = 60999;
+    in >> low >> high;
+    return high;
+}
+
+// A free loopback port for nats-server, above the kernel's ephemeral range when there is room
+// there: a port in that range may be taken by any outgoing connection (the bus's own reconnects
+// included) before the server binds it, or while it is down before restart(). Where there is no
+// room above it, one the kernel picks (port 0); start() retries a port that was taken.
 Result<int> freeLoopbackPort() {
+    const int high = ephemeralHigh();
+    constexpr int kMinRoom = 1000;
+    if (65535 - high >= kMinRoom) {
+        thread_local std::mt19937 random{std::random_device{}()};
+        std::uniform_int_distribution<int> pick(high + 1, 65535);
+        for (int attempt = 0; attempt < 100; ++attempt) {
+            int port = pick(random);
+            if (canBind(port)) return port;
+        }
+    }
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return Status(Code::Internal, errnoText("socket"));
     sockaddr_in addr{};

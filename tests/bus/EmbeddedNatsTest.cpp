@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "BusTestSupport.h"
 #include "bus/EmbeddedNats.h"
@@ -38,6 +39,21 @@ TEST_SUITE("nats") {
         CHECK(nats.value()->url() == "nats://127.0.0.1:" + std::to_string(nats.value()->port()));
         CHECK(std::filesystem::is_directory(dir.path() + "/jetstream"));
         CHECK(std::filesystem::file_size(dir.path() + "/nats-server.log") > 0);
+    }
+
+    TEST_CASE(
+        "the port is above the kernel's ephemeral range when there is room, so a restart finds it free") {
+        std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+        int low = 0, high = 0;
+        range >> low >> high;
+        TempDir dir;
+        auto nats = EmbeddedNats::start(dir.path());
+        REQUIRE_MESSAGE(nats.isOk(), nats.status().toString());
+        if (65535 - high >= 1000)
+            CHECK(nats.value()->port() > high);
+        else
+            MESSAGE("no room above the ephemeral range " << low << "-" << high << ": port "
+                                                         << nats.value()->port());
     }
 
     TEST_CASE("two embedded servers get different ports") {
