@@ -164,16 +164,17 @@ describe("limits", () => {
         assert.ok(kept <= THREADS - THREADS / 4, `${kept} connections kept alive`);
         assert.ok(kept >= THREADS / 2, `only ${kept} connections kept alive`);
 
-        // With every one of them still open, a new client is answered at once (not after a
-        // keep-alive timeout frees a worker).
+        // With every one of them still open, a new client is answered at once, not after the
+        // node's 5 s keep-alive timeout frees a worker: the bound sits below that timeout, far
+        // above what three requests and an upgrade take on any machine.
         const started = Date.now();
-        const health = await httpFetch(`${node.url}/healthz`, {}, 2000);
+        const health = await httpFetch(`${node.url}/healthz`, {}, 4000);
         assert.equal(health.status, 200);
-        const room = await httpFetch(node.httpUrl("main", "lobby"), {}, 2000);
+        const room = await httpFetch(node.httpUrl("main", "lobby"), {}, 4000);
         assert.ok(room.status < 500, `room request: ${room.status}`);
-        const ws = await connect(node.wsUrl("main", "lobby"), { timeoutMs: 2000 });
+        const ws = await connect(node.wsUrl("main", "lobby"), { timeoutMs: 4000 });
         await ws.close();
-        assert.ok(Date.now() - started < 2000);
+        assert.ok(Date.now() - started < 4000, `answered after ${Date.now() - started} ms`);
         const m = await metrics(node);
         assert.ok(m.partyline_http_connections <= kept + 2, `http connections ${m.partyline_http_connections}`);
       } finally {
