@@ -43,17 +43,22 @@ std::string dialHost(const std::string& bindHost) {
     return bindHost;
 }
 
-// True when `port` can be bound on loopback now.
-bool canBind(int port) {
+// Binds a loopback TCP socket to `port` (0: one the kernel picks) and closes it again: the port
+// it was bound to, or -1 when the bind failed.
+int bindLoopback(int port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
+    if (fd < 0) return -1;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(uint16_t(port));
-    bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    socklen_t len = sizeof addr;
+    int bound = -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+        bound = ntohs(addr.sin_port);
     ::close(fd);
-    return free;
+    return bound;
 }
 
 // The top of the kernel's ephemeral range, where it picks the local port of every outgoing
@@ -76,24 +81,12 @@ Result<int> freeLoopbackPort() {
         thread_local std::mt19937 random{std::random_device{}()};
         std::uniform_int_distribution<int> pick(high + 1, 65535);
         for (int attempt = 0; attempt < 100; ++attempt) {
-            int port = pick(random);
-            if (canBind(port)) return port;
+            const int port = pick(random);
+            if (bindLoopback(port) == port) return port;
         }
     }
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Status(Code::Internal, errnoText("socket"));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    int port = -1;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-        port = ntohs(addr.sin_port);
-    }
-    ::close(fd);
-    if (port <= 0) return Status(Code::Unavailable, "no free loopback port");
+    const int port = bindLoopback(0);
+    if (port <= 0) return Status(Code::Unavailable, errnoText("no free loopback port"));
     return port;
 }
 

@@ -3,16 +3,9 @@
 #include <limits>
 #include <random>
 
-namespace partyline {
+#include "bus/Partition.h"
 
-uint64_t stableHash(std::string_view text) {
-    uint64_t hash = 14695981039346656037ull;
-    for (unsigned char c : text) {
-        hash ^= c;
-        hash *= 1099511628211ull;
-    }
-    return hash;
-}
+namespace partyline {
 
 std::vector<std::string> ShardRouter::shardRooms(const std::string& room) const {
     std::vector<std::string> rooms;
@@ -44,7 +37,8 @@ Result<ShardChoice> ShardRouter::assign(const std::string& room, const std::stri
     if (config_.strategy == "round-robin") {
         index = size_t(next_.fetch_add(1) % config_.shards);
     } else if (config_.strategy == "hash") {
-        index = size_t(stableHash(connectionId) % config_.shards);
+        // FNV-1a, as partitions use: the same on every node and every build, unlike std::hash.
+        index = size_t(fnv1a64(connectionId) % config_.shards);
     } else if (config_.strategy == "least-connections") {
         index = leastConnected(room, clientAddress);
         return ShardChoice(room + "-" + std::to_string(index + 1), this);

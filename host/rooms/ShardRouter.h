@@ -81,7 +81,4 @@ class ShardRouter {
 // The routers of a node's router parties, by party name; built once, before the first request.
 using ShardRouters = std::map<std::string, std::unique_ptr<ShardRouter>>;
 
-// FNV-1a: the same on every node and every build, unlike std::hash.
-uint64_t stableHash(std::string_view text);
-
 }  // namespace partyline

@@ -48,11 +48,14 @@ TEST_CASE("least-connections: a joined connection counts in its shard once its c
     Rooms rooms(Scripts{{"main", kQuiet}});
     ShardRouter router(leastConnections(2), *rooms.registry);
     std::vector<std::shared_ptr<FakeClient>> clients;
-    // Four connections join the room each was given; their choices go as they are admitted.
+    // Four connections join the room each was given, handed over as the upgrade does.
     for (int i = 0; i < 4; ++i) {
-        auto choice = router.assign("big", "c" + std::to_string(i), "127.0.0.1").value();
+        std::optional<ShardChoice> choice(router.assign("big", "c" + std::to_string(i), "127.0.0.1").value());
         auto client = std::make_shared<FakeClient>("c" + std::to_string(i));
-        rooms.shard("main", choice.room())->connect(client, {});
+        auto shard = rooms.shard("main", choice->room());
+        ShardChoice::connect(choice, [&] { shard->connect(client, {}); });
+        CHECK_FALSE(choice.has_value());
+        CHECK(router.arriving(shard->roomId()) == 0);  // counted by the shard alone now
         clients.push_back(client);
     }
     CHECK(rooms.shard("main", "big-1")->connectionCount() == 2);
