@@ -38,6 +38,9 @@ struct LogEntry {
     int64_t timeNs = 0;  // when the log stored it (unix ns), 0 if unknown
     int64_t publishedNs =
         0;  // when its publisher first sent it (unix ns, the publisher's clock), 0 if unknown
+    // Live delivery: more writes of the same subscription are already queued behind this one, so
+    // the next delivery follows at once (frames to a client may wait for it and go out together).
+    bool moreQueued = false;
 };
 
 struct PublishOptions {

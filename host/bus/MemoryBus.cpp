@@ -11,6 +11,7 @@ struct MemoryBus::Subscriber {
     std::condition_variable idle;
     bool closed = false;
     bool delivering = false;
+    size_t queued = 0;  // deliveries posted and not yet run: a burst, as nats.c's pending count
     DeliverCallback deliver;
 };
 
@@ -110,11 +111,17 @@ void MemoryBus::publish(const std::string& subject, std::string data, PublishOpt
 }
 
 void MemoryBus::deliverLater(std::shared_ptr<Subscriber> subscriber, LogEntry entry) {
+    {
+        std::lock_guard gate(subscriber->mutex);
+        ++subscriber->queued;
+    }
     post([subscriber = std::move(subscriber), entry = std::move(entry)]() mutable {
         {
             std::lock_guard gate(subscriber->mutex);
+            --subscriber->queued;
             if (subscriber->closed) return;
             subscriber->delivering = true;
+            entry.moreQueued = subscriber->queued > 0;
         }
         subscriber->deliver(std::move(entry));
         {
@@ -265,6 +272,14 @@ bool MemoryBus::drain(std::chrono::milliseconds timeout) {
     return queueCv_.wait_for(lock, timeout, [&] { return ran_ >= target; });
 }
 
+void MemoryBus::pause(bool paused) {
+    {
+        std::lock_guard lock(queueMutex_);
+        paused_ = paused;
+    }
+    queueCv_.notify_all();
+}
+
 void MemoryBus::post(std::function<void()> task) {
     {
         std::lock_guard lock(queueMutex_);
@@ -277,7 +292,7 @@ void MemoryBus::post(std::function<void()> task) {
 void MemoryBus::run() {
     std::unique_lock lock(queueMutex_);
     while (true) {
-        queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        queueCv_.wait(lock, [&] { return stopping_ || (!queue_.empty() && !paused_); });
         if (queue_.empty()) return;  // stopping, and every callback has run
         auto task = std::move(queue_.front());
         queue_.pop_front();

@@ -89,6 +89,9 @@ class MemoryBus final : public Bus {
     void holdReads(bool held) { readGate_.hold(held); }
     // Reads waiting in holdReads() now.
     size_t readsWaiting() const { return readGate_.waiting(); }
+    // While paused, the bus thread runs no callback: what is published meanwhile is delivered
+    // in one burst after the pause (each delivery but a subscriber's last with moreQueued).
+    void pause(bool paused);
     // Waits until every callback queued so far has run; false on timeout.
     // Never call it from a bus callback.
     bool drain(std::chrono::milliseconds timeout = std::chrono::seconds(5));
@@ -126,6 +129,7 @@ class MemoryBus final : public Bus {
     uint64_t posted_ = 0;
     uint64_t ran_ = 0;
     bool stopping_ = false;
+    bool paused_ = false;
     std::thread thread_;  // last: started after everything it touches exists
 };
 

@@ -857,6 +857,7 @@ Result<std::unique_ptr<Subscription>> NatsBus::subscribe(const std::string& subj
             log::warn("nats", "dropped a live message on " + subject + ": " + entry.status().message());
             return;
         }
+        entry->moreQueued = NatsSubscription::moreQueued();
         deliver(std::move(entry.value()));
     };
     // Not flushed: the SUB goes out before any later request on this connection, so the server

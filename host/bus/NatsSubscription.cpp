@@ -46,7 +46,20 @@ NatsSubscription::~NatsSubscription() {
     if (sub_) natsSubscription_Unsubscribe(sub_.get());  // fails harmlessly once the connection is closed
 }
 
-void NatsSubscription::onMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+namespace {
+// The subscription whose handler runs on this thread, for moreQueued().
+thread_local natsSubscription* handling = nullptr;
+}  // namespace
+
+bool NatsSubscription::moreQueued() {
+    int msgs = 0;
+    // nats.c counts a subscription's messages down before it calls the handler: what is left is
+    // behind this one.
+    return handling != nullptr && natsSubscription_GetPending(handling, &msgs, nullptr) == NATS_OK &&
+           msgs > 0;
+}
+
+void NatsSubscription::onMessage(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure) {
     // nats.c's delivery pool starts its threads on the first subscription of each, from whatever
     // thread subscribes: they take their name here.
     thread_local bool named = false;
@@ -61,7 +74,9 @@ void NatsSubscription::onMessage(natsConnection*, natsSubscription*, natsMsg* ms
         if (gate.closed) return;
         gate.delivering = std::this_thread::get_id();
     }
+    handling = sub;
     gate.handler(msg);
+    handling = nullptr;
     {
         std::lock_guard lock(gate.mutex);
         gate.delivering = std::thread::id();

@@ -41,6 +41,11 @@ class NatsSubscription final : public Subscription {
     // will run, except the one calling it.
     ~NatsSubscription() override;
 
+    // Inside a handler: true when more messages of the same subscription are queued behind the
+    // one being handled (nats.c has read them already), so a burst is under way; false anywhere
+    // else.
+    static bool moreQueued();
+
    private:
     struct Gate {
         std::mutex mutex;

@@ -529,6 +529,21 @@ void SendBatch::flush() {
     core_->scheduleAll(states_);
 }
 
+void SendBatch::flushHere() {
+    for (auto& state : states_) {
+        Outbox::State& s = *state;
+        {
+            std::unique_lock lock(s.mutex);
+            // As release(): a close, a slow-consumer stop or a detach since belongs to the writer.
+            const bool handedOver =
+                !s.accepting || s.writing || s.core->stopped.load(std::memory_order_relaxed);
+            if (!handedOver && writeHere(s, lock)) continue;
+        }
+        s.core->schedule(state);
+    }
+    states_.clear();
+}
+
 SendResult Outbox::sendNow(FramePtr frame) {
     State& s = *state_;
     if (!frame || frame->empty()) return SendResult::Queued;

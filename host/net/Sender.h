@@ -140,6 +140,11 @@ class SendBatch {
     SendBatch& operator=(const SendBatch&) = delete;
 
     void flush();
+    // Instead of flush(): writes each outbox's queue on the calling thread, as sendNow does, one
+    // sendmsg for all its frames; what that leaves, or an outbox closing meanwhile, goes to the
+    // Sender's thread. For a few outboxes whose frames were held back for a burst's end.
+    void flushHere();
+    bool empty() const { return states_.empty(); }
 
    private:
     friend class Outbox;

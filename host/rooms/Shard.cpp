@@ -22,6 +22,11 @@ constexpr size_t kGapReadBatch = 256;
 // non-blocking writes cost less than waking the Sender; more would hold the strand and lose the
 // Sender's batching of several frames per write.
 constexpr size_t kWriteNowConnections = 16;
+// A burst of live writes to such a room (more already queued behind the one delivered) holds its
+// frames back until its last write, so each socket gets one write for the burst, but never more
+// than this many deliveries or bytes: the client's send buffer must not fill with what is held.
+constexpr size_t kMaxCorked = 32;
+constexpr size_t kMaxCorkedBytes = 64 * 1024;
 
 bool excluded(const LogEntry& entry, const std::string& id) {
     for (const auto& e : entry.exclude)
@@ -150,6 +155,8 @@ void Shard::scheduleRetry(void (Shard::*what)()) {
 
 void Shard::heartbeat() {
     strand_->post([self = shared_from_this()] {
+        // A burst whose last message nats.c dropped or could not be read ends here at the latest.
+        self->flushCork();
         self->presence_.heartbeat();
         self->followEpoch();
     });
@@ -246,8 +253,11 @@ void Shard::handleLiveLater(LogEntry entry) {
 
 void Shard::handleLive(LogEntry entry) {
     context_.writesIn++;
+    const bool more = entry.moreQueued;
     pending_.push_back(std::move(entry));
     deliverPending();
+    // The burst's last write may not have been delivered (a duplicate, a gap still open).
+    if (!more) flushCork();
 }
 
 void Shard::deliverPending() {
@@ -317,6 +327,7 @@ void Shard::deliver(const LogEntry& entry) {
     // Sender's wake-up; a big room's fan-out goes to the Sender, which batches frames per socket,
     // woken once for all of them when `batch` is flushed (below, or on leaving).
     const bool writeNow = connections_.size() <= kWriteNowConnections;
+    const bool hold = writeNow && entry.moreQueued && corked_ < kMaxCorked && corkedBytes_ < kMaxCorkedBytes;
     net::SendBatch batch;
     if (fanoutStale_) {
         fanout_.clear();
@@ -331,15 +342,29 @@ void Shard::deliver(const LogEntry& entry) {
         const Client& client = *conn.client;
         FramePtr& frame = client.multiplexed() ? mux : client.versioned() ? versioned : raw;
         if (!frame) frame = frameOf(client, entry);
-        if (writeNow)
-            conn.client->sendNow(frame);
+        if (hold)
+            conn.client->send(frame, cork_);
+        else if (writeNow)
+            conn.client->sendNow(frame);  // behind what cork_ holds for the client, if anything
         else
             conn.client->send(frame, batch);
         ++sent;
     }
     batch.flush();  // before the script's onWrite, which may take its time
+    if (hold && sent > 0) {
+        ++corked_;
+        for (const FramePtr* frame : {&raw, &versioned, &mux})
+            if (*frame) corkedBytes_ += (*frame)->size();
+    }
+    if (!hold) flushCork();
     context_.deliveries += sent;
     handlers_.callOnWrite(entry);
+}
+
+void Shard::flushCork() {
+    cork_.flushHere();
+    corked_ = 0;
+    corkedBytes_ = 0;
 }
 
 // ---- events from the network -----------------------------------------------
@@ -524,6 +549,7 @@ void Shard::stop() {
         if (self->stopped_) return;
         self->stopped_ = true;
         self->subscription_.reset();
+        self->flushCork();
         self->presence_.stop();
         self->closeAll(1001, "room closed");
     });

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "bus/Subject.h"
+#include "net/Sender.h"
 #include "rooms/Client.h"
 #include "rooms/ConnectionIds.h"
 #include "rooms/HandlerQueue.h"
@@ -170,6 +171,8 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     FramePtr frameOf(const Client& client, const LogEntry& entry) const;
     // Fans one write out to the connections, then queues onWrite. Strand, or handleLiveNow's thread.
     void deliver(const LogEntry& entry);
+    // Writes what cork_ holds back. Strand, or handleLiveNow's thread.
+    void flushCork();
     // Any thread: the shard had work now (idleFor).
     void touch() { lastActive_.store(Clock::now().time_since_epoch().count()); }
     void closeAll(uint16_t code, std::string_view reason);
@@ -208,6 +211,11 @@ class Shard final : public std::enable_shared_from_this<Shard>, private ShardVie
     // again on the first delivery after a join or a leave (std::map's elements stay put).
     std::vector<std::map<std::string, Connection>::value_type*> fanout_;
     bool fanoutStale_ = true;
+    // Outboxes whose frames wait for the end of a burst of live writes (LogEntry::moreQueued),
+    // to go out in one write per socket: flushCork() writes them on this thread.
+    net::SendBatch cork_;
+    size_t corked_ = 0;       // deliveries held in cork_
+    size_t corkedBytes_ = 0;  // their frames' bytes, one frame per delivery
     std::map<std::string, std::shared_ptr<Replay>> replays_;
     std::atomic<size_t> connectionCount_{0};
     std::atomic<Clock::rep> lastActive_;

@@ -433,6 +433,66 @@ TEST_SUITE("net.Sender") {
         outbox->detach();
     }
 
+    TEST_CASE("flushHere writes each outbox's held frames on the calling thread, one sendmsg each") {
+        Sender sender;
+        constexpr size_t kOutboxes = 3;
+        std::vector<std::unique_ptr<UnixPair>> pairs;
+        std::vector<std::shared_ptr<Outbox>> outboxes;
+        for (size_t i = 0; i < kOutboxes; ++i) {
+            pairs.push_back(std::make_unique<UnixPair>());
+            outboxes.push_back(sender.attach(pairs.back()->writer, 1 << 20));
+        }
+        SendBatch batch;
+        for (size_t round = 0; round < 5; ++round)
+            for (size_t i = 0; i < kOutboxes; ++i)
+                outboxes[i]->send(frame(Opcode::Text, std::to_string(i) + "." + std::to_string(round)),
+                                  batch);
+        // A sendNow into a held outbox queues behind what it holds.
+        CHECK(outboxes[0]->sendNow(frame(Opcode::Text, "0.last")) == SendResult::Queued);
+        CHECK(!batch.empty());
+        CHECK(sender.stats().writeCalls == 0);
+        batch.flushHere();
+        CHECK(batch.empty());
+        // Counted before flushHere returned: written here, not by the Sender's thread.
+        CHECK(sender.stats().writeCalls == kOutboxes);
+        CHECK(sender.stats().framesWritten == 5 * kOutboxes + 1);
+        for (size_t i = 0; i < kOutboxes; ++i) {
+            CHECK(outboxes[i]->queuedBytes() == 0);
+            auto got = readFrames(pairs[i]->reader, i == 0 ? 6 : 5);
+            REQUIRE(got.size() == (i == 0 ? 6u : 5u));
+            for (size_t round = 0; round < 5; ++round)
+                CHECK(got[round].payload == std::to_string(i) + "." + std::to_string(round));
+        }
+        // Idle again: the next sendNow writes at once.
+        CHECK(outboxes[1]->sendNow(frame(Opcode::Text, "again")) == SendResult::Queued);
+        CHECK(sender.stats().writeCalls == kOutboxes + 1);
+        for (auto& outbox : outboxes) outbox->detach();
+    }
+
+    TEST_CASE(
+        "flushHere leaves an outbox closed meanwhile, and what a full socket cannot take, to the Sender") {
+        Sender sender;
+        UnixPair closing, full;
+        auto closed = sender.attach(closing.writer, 1 << 20);
+        auto big = sender.attach(full.writer, 64 << 20);
+        SendBatch batch;
+        closed->send(frame(Opcode::Text, "before the close"), batch);
+        closed->close(1000, "bye");
+        big->send(frame(Opcode::Binary, std::string(4 << 20, 'B')), batch);
+        big->send(frame(Opcode::Text, "after the big one"), batch);
+        batch.flushHere();
+        auto got = readFrames(closing.reader, 2);
+        REQUIRE(got.size() == 2);
+        CHECK(got[0].payload == "before the close");
+        CHECK(got[1].opcode == uint8_t(Opcode::Close));
+        auto rest = readFrames(full.reader, 2);  // a unix socket buffer holds far less than 4 MiB
+        REQUIRE(rest.size() == 2);
+        CHECK(rest[0].payload.size() == size_t(4 << 20));
+        CHECK(rest[1].payload == "after the big one");
+        closed->detach();
+        big->detach();
+    }
+
     TEST_CASE("sendNow writes an idle outbox on the calling thread") {
         Sender sender;
         UnixPair pair;

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <thread>
 
+#include "net/NetTestSupport.h"
+#include "net/Sender.h"
 #include "net/WebSocketProtocol.h"
 #include "rooms/RoomsTestSupport.h"
 
@@ -104,6 +106,101 @@ TEST_CASE("a multiplexed room replays with since, its truncation marker naming t
     CHECK(got[1] == R"({"room":"echo/muxed","truncated":true,"since":1,"first":4})");
     CHECK(got[2] == R"({"room":"echo/muxed","seq":4,"data":"m4"})");
     CHECK(got[4] == R"({"room":"echo/muxed","seq":6,"data":"m6"})");
+}
+
+namespace {
+
+// A connection over a real outbox, as a WebSocket's: what the shard sends reaches a socket.
+class OutboxClient : public Client {
+   public:
+    OutboxClient(std::string id, std::shared_ptr<net::Outbox> outbox)
+        : id_(std::move(id)), outbox_(std::move(outbox)) {}
+    const std::string& id() const override { return id_; }
+    bool versioned() const override { return false; }
+    void send(const FramePtr& frame) override { outbox_->send(frame); }
+    void send(const FramePtr& frame, net::SendBatch& batch) override { outbox_->send(frame, batch); }
+    void sendNow(const FramePtr& frame) override { outbox_->sendNow(frame); }
+    void close(uint16_t code, std::string_view reason) override { outbox_->close(code, reason); }
+    bool closed() const override { return outbox_->closed(); }
+    size_t queuedBytes() const override { return outbox_->queuedBytes(); }
+
+   private:
+    std::string id_;
+    std::shared_ptr<net::Outbox> outbox_;
+};
+
+// The payloads of the next `count` frames on `fd`.
+std::vector<std::string> readPayloads(int fd, size_t count) {
+    net::test::FrameStream stream(fd);
+    std::vector<std::string> got;
+    while (got.size() < count) {
+        auto frame = stream.next(5s);
+        if (!frame) break;
+        got.push_back(frame->payload);
+    }
+    return got;
+}
+
+std::vector<std::string> writesNamed(int first, int count) {
+    std::vector<std::string> names;
+    for (int i = first; i < first + count; ++i) names.push_back("w" + std::to_string(i));
+    return names;
+}
+
+// Publishes writes from another publisher while the bus is paused, so the shard gets them as one
+// burst (each delivery but the last with moreQueued), as nats.c hands over what one read of its
+// socket brought.
+void publishBurst(Rooms& rooms, const std::string& subject, const std::vector<std::string>& writes) {
+    rooms.bus.pause(true);
+    for (const auto& w : writes) rooms.bus.publish(subject, w, {}, nullptr);
+    rooms.bus.pause(false);
+}
+
+}  // namespace
+
+TEST_CASE("a burst of live writes reaches a small room's sockets in one write per 33 deliveries, in order") {
+    Rooms rooms(Scripts{{"echo", kEcho}});
+    auto shard = rooms.shard("echo", "burst");
+    REQUIRE(shard->waitUntilReady(3s));
+    net::Sender sender;
+    net::test::UnixPair pa, pb;
+    auto a = std::make_shared<OutboxClient>("a", sender.attach(pa.writer, 1 << 20));
+    auto b = std::make_shared<OutboxClient>("b", sender.attach(pb.writer, 1 << 20));
+    shard->connect(a, {});
+    shard->connect(b, {});
+    const auto subject = shard->subjects().log;
+    // One write alone first: both connections are in, and a write with nothing behind it is
+    // written at once, one sendmsg per socket.
+    rooms.bus.publish(subject, "w0", {}, nullptr);
+    REQUIRE(readPayloads(pa.reader, 1) == writesNamed(0, 1));
+    REQUIRE(readPayloads(pb.reader, 1) == writesNamed(0, 1));
+    REQUIRE(rooms.bus.drain());
+    CHECK(sender.stats().writeCalls == 2);
+
+    SUBCASE("10 writes: one sendmsg per socket") {
+        publishBurst(rooms, subject, writesNamed(1, 10));
+        CHECK(readPayloads(pa.reader, 10) == writesNamed(1, 10));
+        CHECK(readPayloads(pb.reader, 10) == writesNamed(1, 10));
+        REQUIRE(rooms.bus.drain());
+        CHECK(sender.stats().writeCalls == 2 + 2);
+    }
+    SUBCASE("80 writes: 32 held, the 33rd writes them, so 3 writes per socket") {
+        publishBurst(rooms, subject, writesNamed(1, 80));
+        CHECK(readPayloads(pa.reader, 80) == writesNamed(1, 80));
+        CHECK(readPayloads(pb.reader, 80) == writesNamed(1, 80));
+        REQUIRE(rooms.bus.drain());
+        CHECK(sender.stats().writeCalls == 2 + 2 * 3);
+    }
+    SUBCASE("writes one at a time, each delivered before the next is published: one sendmsg each") {
+        for (int i = 1; i <= 5; ++i) {
+            rooms.bus.publish(subject, "w" + std::to_string(i), {}, nullptr);
+            REQUIRE(rooms.bus.drain());
+        }
+        CHECK(readPayloads(pa.reader, 5) == writesNamed(1, 5));
+        CHECK(sender.stats().writeCalls == 2 + 2 * 5);
+    }
+    shard->stop();
+    REQUIRE(rooms.bus.drain());
 }
 
 TEST_CASE("a broadcast goes through the log to every connection, in order") {
