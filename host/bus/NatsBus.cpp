@@ -133,12 +133,12 @@ struct NatsBus::Events {
 struct NatsBus::Outgoing {
     std::string subject;
     std::string reply;
-    std::string data;
-    std::string msgId;
-    std::string expectLastSeq;  // empty: no expectation
-    std::string exclude;        // encoded Pl-Exclude, empty: none
-    std::string published;      // Pl-Published
-    bool binary = false;
+    // The header block (Nats-Msg-Id, the expected sequence, Pl-Binary, Pl-Published, Pl-Exclude)
+    // and the data after it, as the HPUB carries them: encoded once, for every re-send too.
+    std::string wire;
+    int headerBytes = 0;  // wire's header block
+    size_t dataBytes() const { return wire.size() - size_t(headerBytes); }
+    std::string_view data() const { return std::string_view(wire).substr(size_t(headerBytes)); }
     std::shared_ptr<std::atomic<bool>> duplicate;  // PublishOptions::duplicate
 };
 
@@ -573,18 +573,23 @@ NatsBus::Prepared NatsBus::prepare(const std::string& subject, std::string data,
     auto message = std::make_shared<Outgoing>();
     message->subject = subject;
     message->reply = inboxPrefix_ + "." + std::to_string(prepared.token);
-    message->data = std::move(data);
     // The inbox's unique part keeps ids distinct across restarts of a node with a fixed node_id.
-    message->msgId = options.msgId.empty()
-                         ? nodeId_ + "-" + inboxPrefix_.substr(7) + "-" + std::to_string(prepared.token)
-                         : std::move(options.msgId);
-    if (options.expectLastSeq) message->expectLastSeq = std::to_string(*options.expectLastSeq);
-    message->binary = options.binary;
+    const std::string msgId =
+        options.msgId.empty() ? nodeId_ + "-" + inboxPrefix_.substr(7) + "-" + std::to_string(prepared.token)
+                              : std::move(options.msgId);
+    const std::string expect = options.expectLastSeq ? std::to_string(*options.expectLastSeq) : std::string();
+    const std::string exclude = options.exclude.empty() ? std::string() : encodeExclude(options.exclude);
+    const std::string published = std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                     std::chrono::system_clock::now().time_since_epoch())
+                                                     .count());
+    message->wire = encodeHeaderBlock({{kHeaderMsgId, msgId},
+                                       {kHeaderExpectedLastSubjectSeq, expect},
+                                       {kHeaderBinary, options.binary ? "1" : ""},
+                                       {kHeaderPublished, published},
+                                       {kHeaderExclude, exclude}});
+    message->headerBytes = int(message->wire.size());
+    message->wire += data;
     message->duplicate = std::move(options.duplicate);
-    if (!options.exclude.empty()) message->exclude = encodeExclude(options.exclude);
-    message->published = std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                            std::chrono::system_clock::now().time_since_epoch())
-                                            .count());
     prepared.message = std::move(message);
     prepared.done = std::move(done);
     return prepared;
@@ -654,29 +659,20 @@ void NatsBus::startFlight(Pending& p, Clock::time_point now) {
     p.queued = false;
     p.resendAt = now + kAckTimeout;
     ++inFlight_;
-    inFlightBytes_ += p.message->data.size();
+    inFlightBytes_ += p.message->dataBytes();
     nextDue_ = std::min(nextDue_, p.resendAt);
 }
 
 void NatsBus::endFlight(const Pending& p) {
     if (p.queued) return;
     --inFlight_;
-    inFlightBytes_ -= p.message->data.size();
+    inFlightBytes_ -= p.message->dataBytes();
 }
 
 Status NatsBus::send(uint64_t token, const Outgoing& message) {
     natsMsg* raw = nullptr;
-    natsStatus s = natsMsg_Create(&raw, message.subject.c_str(), message.reply.c_str(), message.data.data(),
-                                  int(message.data.size()));
+    natsStatus s = createMessage(&raw, message.subject, message.reply, message.wire, message.headerBytes);
     MsgPtr msg(raw);
-    if (s == NATS_OK) s = natsMsgHeader_Set(raw, kHeaderMsgId, message.msgId.c_str());
-    if (s == NATS_OK && !message.expectLastSeq.empty()) {
-        s = natsMsgHeader_Set(raw, kHeaderExpectedLastSubjectSeq, message.expectLastSeq.c_str());
-    }
-    if (s == NATS_OK && message.binary) s = natsMsgHeader_Set(raw, kHeaderBinary, "1");
-    if (s == NATS_OK) s = natsMsgHeader_Set(raw, kHeaderPublished, message.published.c_str());
-    if (s == NATS_OK && !message.exclude.empty())
-        s = natsMsgHeader_Set(raw, kHeaderExclude, message.exclude.c_str());
     if (s == NATS_OK) s = natsConnection_PublishMsg(connection_.get(), raw);
     if (s == NATS_OK) return Status::ok();
 

@@ -211,6 +211,19 @@ AckReading readAck(std::string_view body, std::optional<std::string_view> status
                              std::to_string(ack->errCode) + "]")};
 }
 
+std::string encodeHeaderBlock(std::initializer_list<std::pair<std::string_view, std::string_view>> headers) {
+    std::string out = "NATS/1.0\r\n";
+    for (const auto& [name, value] : headers) {
+        if (value.empty()) continue;
+        out += name;
+        out += ": ";
+        for (char c : value) out += (c == '\r' || c == '\n') ? ' ' : c;
+        out += "\r\n";
+    }
+    out += "\r\n";
+    return out;
+}
+
 std::string headerSafe(std::string_view text) {
     std::string out;
     for (char c : text) out += (static_cast<unsigned char>(c) > 0x20 && c != 0x7F) ? c : '_';

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +61,11 @@ int64_t parseTimeStamp(std::string_view text);
 std::string encodeExclude(const std::vector<std::string>& ids);
 // Reads what encodeExclude wrote; a '%' not followed by two hex digits stands for itself.
 std::vector<std::string> decodeExclude(std::string_view text);
+
+// A NATS header block as the protocol carries it ("NATS/1.0\r\n", "Name: value\r\n" per pair
+// with a value, "\r\n"), the headers of an HPUB. A CR or LF in a value becomes a space, as
+// nats.c's own encoder does.
+std::string encodeHeaderBlock(std::initializer_list<std::pair<std::string_view, std::string_view>> headers);
 
 // The headers of a stored message that a LogEntry is made from (nullopt: the message has none).
 // A republished (live) and a directly fetched message both carry them.

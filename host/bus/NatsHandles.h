@@ -9,8 +9,10 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace partyline {
@@ -80,6 +82,48 @@ inline const char* header(natsMsg* msg, const char* key) {
 inline std::optional<std::string_view> headerValue(natsMsg* msg, const char* key) {
     const char* value = header(msg, key);
     return value != nullptr ? std::optional<std::string_view>(value) : std::nullopt;
+}
+
+#ifdef PARTYLINE_HAVE_NATS_MSG_CREATE
+// What nats.c's parser makes a received message with: one allocation holding subject, reply,
+// the header block as it arrived, and the data. Published, such a message's header block goes
+// out as it is, where natsMsgHeader_Set builds a hash of copied names and values per header and
+// publishing walks it again. Exported by libnats with this signature from 3.0 on, not in its
+// headers (CMake checks that it is there).
+extern "C" natsStatus natsMsg_create(natsMsg** newMsg, const char* subject, int subjLen, const char* reply,
+                                     int replyLen, const char* buf, int bufLen, int hdrLen);
+#endif
+
+// A message to publish from `wire`: a header block (encodeHeaderBlock) of `headerBytes`, then the
+// data, made the public way: natsMsg_Create with the data, then each "Name: value" line of the
+// block set on its own. `subject` and `reply` must be NUL-terminated after their ends.
+inline natsStatus createMessageHeaderByHeader(natsMsg** out, std::string_view subject, std::string_view reply,
+                                              std::string_view wire, int headerBytes) {
+    natsStatus s = natsMsg_Create(out, subject.data(), reply.empty() ? nullptr : reply.data(),
+                                  wire.data() + headerBytes, int(wire.size()) - headerBytes);
+    std::string_view block = wire.substr(0, size_t(headerBytes));
+    block.remove_prefix(std::min(block.size(), block.find("\r\n") + 2));  // NATS/1.0
+    while (s == NATS_OK && block.size() > 2) {
+        const size_t end = block.find("\r\n");
+        const std::string_view line = block.substr(0, end);
+        const size_t colon = line.find(": ");
+        if (colon == std::string_view::npos) break;
+        s = natsMsgHeader_Set(*out, std::string(line.substr(0, colon)).c_str(),
+                              std::string(line.substr(colon + 2)).c_str());
+        block.remove_prefix(end + 2);
+    }
+    return s;
+}
+
+// The same, with the block kept as it is where libnats has natsMsg_create.
+inline natsStatus createMessage(natsMsg** out, std::string_view subject, std::string_view reply,
+                                std::string_view wire, int headerBytes) {
+#ifdef PARTYLINE_HAVE_NATS_MSG_CREATE
+    return natsMsg_create(out, subject.data(), int(subject.size()), reply.data(), int(reply.size()),
+                          wire.data(), int(wire.size()), headerBytes);
+#else
+    return createMessageHeaderByHeader(out, subject, reply, wire, headerBytes);
+#endif
 }
 
 }  // namespace partyline

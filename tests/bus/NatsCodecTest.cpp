@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bus/NatsCodec.h"
+#include "bus/NatsHandles.h"
 
 using namespace partyline;
 
@@ -251,6 +252,33 @@ TEST_CASE("readAck: an unreadable answer is a final internal error") {
     CHECK(r.outcome == AckOutcome::Refused);
     CHECK(r.status.code() == Code::Internal);
     CHECK(r.status.message() == "unreadable publish acknowledgement: +OK");
+}
+
+TEST_CASE("encodeHeaderBlock writes the NATS/1.0 block of the headers with a value, CR and LF as spaces") {
+    CHECK(encodeHeaderBlock({{"Nats-Msg-Id", "n-1"}, {"Pl-Binary", ""}, {"Pl-Published", "17"}}) ==
+          "NATS/1.0\r\nNats-Msg-Id: n-1\r\nPl-Published: 17\r\n\r\n");
+    CHECK(encodeHeaderBlock({{"A", "x\r\ny"}}) == "NATS/1.0\r\nA: x  y\r\n\r\n");
+    CHECK(encodeHeaderBlock({}) == "NATS/1.0\r\n\r\n");
+}
+
+TEST_CASE("a message made from a header block carries its headers and data, made either way") {
+    const std::string wireHeaders = encodeHeaderBlock(
+        {{kHeaderMsgId, "node-abc-7"}, {kHeaderExpectedLastSubjectSeq, "41"}, {kHeaderExclude, "c1,c%2C2"}});
+    const std::string wire = wireHeaders + "payload: \r\n bytes";
+    const int headerBytes = int(wireHeaders.size());
+    const std::string subject = "pl.log.main.r", reply = "_INBOX.x.7";
+    for (auto make : {createMessage, createMessageHeaderByHeader}) {
+        natsMsg* raw = nullptr;
+        REQUIRE(make(&raw, subject, reply, wire, headerBytes) == NATS_OK);
+        MsgPtr msg(raw);
+        CHECK(std::string(natsMsg_GetSubject(raw)) == subject);
+        CHECK(std::string(natsMsg_GetReply(raw)) == reply);
+        CHECK(std::string(natsMsg_GetData(raw), size_t(natsMsg_GetDataLength(raw))) == "payload: \r\n bytes");
+        CHECK(headerValue(raw, kHeaderMsgId) == "node-abc-7");
+        CHECK(headerValue(raw, kHeaderExpectedLastSubjectSeq) == "41");
+        CHECK(headerValue(raw, kHeaderExclude) == "c1,c%2C2");
+        CHECK(!headerValue(raw, kHeaderBinary));
+    }
 }
 
 TEST_CASE("headerSafe replaces spaces and control bytes, and names the empty node") {
