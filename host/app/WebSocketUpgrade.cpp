@@ -24,6 +24,7 @@
 #include "net/SessionHandler.h"
 #include "net/SocketLocator.h"
 #include "net/WebSocketProtocol.h"
+#include "rooms/OutboxClient.h"
 
 namespace partyline {
 namespace {
@@ -32,28 +33,6 @@ namespace {
 constexpr auto kRoomStartTimeout = std::chrono::seconds(5);
 // How long an upgrade asking for an id in use waits for the Reactor to read the holder's Close.
 constexpr auto kSettleWait = std::chrono::milliseconds(500);
-
-// The room's view of one WebSocket: what the shard sends goes to the connection's outbox.
-class OutboxClient : public Client {
-   public:
-    OutboxClient(std::string id, bool versioned, std::shared_ptr<net::Outbox> outbox, std::string auth)
-        : id_(std::move(id)), versioned_(versioned), outbox_(std::move(outbox)), auth_(std::move(auth)) {}
-    const std::string& id() const override { return id_; }
-    const std::string& auth() const override { return auth_; }
-    bool versioned() const override { return versioned_; }
-    void send(const FramePtr& frame) override { outbox_->send(frame); }
-    void send(const FramePtr& frame, net::SendBatch& batch) override { outbox_->send(frame, batch); }
-    void sendNow(const FramePtr& frame) override { outbox_->sendNow(frame); }
-    void close(uint16_t code, std::string_view reason) override { outbox_->close(code, reason); }
-    bool closed() const override { return outbox_->closed(); }
-    size_t queuedBytes() const override { return outbox_->queuedBytes(); }
-
-   private:
-    std::string id_;
-    bool versioned_;
-    std::shared_ptr<net::Outbox> outbox_;
-    std::string auth_;
-};
 
 // A connection's claim on its id in its room: given back when the upgrade leaves, unless it was
 // handed to the RoomSession that gives it back at the close.

@@ -51,6 +51,18 @@ bool waitFor(Predicate done, std::chrono::milliseconds timeout = 3000ms) {
     return true;
 }
 
+// `count` socket pairs, the writer side of each attached to `sender` with a 1 MiB limit.
+struct AttachedPairs {
+    std::vector<std::unique_ptr<UnixPair>> pairs;
+    std::vector<std::shared_ptr<Outbox>> outboxes;
+    AttachedPairs(Sender& sender, size_t count) {
+        for (size_t i = 0; i < count; ++i) {
+            pairs.push_back(std::make_unique<UnixPair>());
+            outboxes.push_back(sender.attach(pairs.back()->writer, 1 << 20));
+        }
+    }
+};
+
 // Sends `f` one at a time while the writer keeps up, so the socket's kernel buffer is full (the
 // client is really not reading) before the outbox's own queue grows. Returns the frames sent.
 size_t fillSocket(Outbox& outbox, const FramePtr& f) {
@@ -359,12 +371,8 @@ TEST_SUITE("net.Sender") {
     TEST_CASE("a batch hands its outboxes to the Sender together: nothing is written before the flush") {
         Sender sender;
         constexpr size_t kOutboxes = 8;
-        std::vector<std::unique_ptr<UnixPair>> pairs;
-        std::vector<std::shared_ptr<Outbox>> outboxes;
-        for (size_t i = 0; i < kOutboxes; ++i) {
-            pairs.push_back(std::make_unique<UnixPair>());
-            outboxes.push_back(sender.attach(pairs.back()->writer, 1 << 20));
-        }
+        AttachedPairs attached(sender, kOutboxes);
+        auto& [pairs, outboxes] = attached;
         SendBatch batch;
         for (size_t round = 0; round < 3; ++round)
             for (size_t i = 0; i < kOutboxes; ++i)
@@ -436,12 +444,8 @@ TEST_SUITE("net.Sender") {
     TEST_CASE("flushHere writes each outbox's held frames on the calling thread, one sendmsg each") {
         Sender sender;
         constexpr size_t kOutboxes = 3;
-        std::vector<std::unique_ptr<UnixPair>> pairs;
-        std::vector<std::shared_ptr<Outbox>> outboxes;
-        for (size_t i = 0; i < kOutboxes; ++i) {
-            pairs.push_back(std::make_unique<UnixPair>());
-            outboxes.push_back(sender.attach(pairs.back()->writer, 1 << 20));
-        }
+        AttachedPairs attached(sender, kOutboxes);
+        auto& [pairs, outboxes] = attached;
         SendBatch batch;
         for (size_t round = 0; round < 5; ++round)
             for (size_t i = 0; i < kOutboxes; ++i)

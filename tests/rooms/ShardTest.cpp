@@ -8,6 +8,7 @@
 #include "net/NetTestSupport.h"
 #include "net/Sender.h"
 #include "net/WebSocketProtocol.h"
+#include "rooms/OutboxClient.h"
 #include "rooms/RoomsTestSupport.h"
 
 using namespace partyline;
@@ -110,25 +111,6 @@ TEST_CASE("a multiplexed room replays with since, its truncation marker naming t
 
 namespace {
 
-// A connection over a real outbox, as a WebSocket's: what the shard sends reaches a socket.
-class OutboxClient : public Client {
-   public:
-    OutboxClient(std::string id, std::shared_ptr<net::Outbox> outbox)
-        : id_(std::move(id)), outbox_(std::move(outbox)) {}
-    const std::string& id() const override { return id_; }
-    bool versioned() const override { return false; }
-    void send(const FramePtr& frame) override { outbox_->send(frame); }
-    void send(const FramePtr& frame, net::SendBatch& batch) override { outbox_->send(frame, batch); }
-    void sendNow(const FramePtr& frame) override { outbox_->sendNow(frame); }
-    void close(uint16_t code, std::string_view reason) override { outbox_->close(code, reason); }
-    bool closed() const override { return outbox_->closed(); }
-    size_t queuedBytes() const override { return outbox_->queuedBytes(); }
-
-   private:
-    std::string id_;
-    std::shared_ptr<net::Outbox> outbox_;
-};
-
 // The payloads of the next `count` frames on `fd`.
 std::vector<std::string> readPayloads(int fd, size_t count) {
     net::test::FrameStream stream(fd);
@@ -164,8 +146,8 @@ TEST_CASE("a burst of live writes reaches a small room's sockets in one write pe
     REQUIRE(shard->waitUntilReady(3s));
     net::Sender sender;
     net::test::UnixPair pa, pb;
-    auto a = std::make_shared<OutboxClient>("a", sender.attach(pa.writer, 1 << 20));
-    auto b = std::make_shared<OutboxClient>("b", sender.attach(pb.writer, 1 << 20));
+    auto a = std::make_shared<OutboxClient>("a", false, sender.attach(pa.writer, 1 << 20));
+    auto b = std::make_shared<OutboxClient>("b", false, sender.attach(pb.writer, 1 << 20));
     shard->connect(a, {});
     shard->connect(b, {});
     const auto subject = shard->subjects().log;
