@@ -23,12 +23,25 @@ Timer::~Timer() {
 }
 
 uint64_t Timer::after(std::chrono::milliseconds delay, Callback callback) {
+    return at(Clock::now() + delay, std::move(callback));
+}
+
+uint64_t Timer::afterOnGrid(std::chrono::milliseconds step, Callback callback) {
+    return at(gridDue(Clock::now(), step), std::move(callback));
+}
+
+Timer::Clock::time_point Timer::gridDue(Clock::time_point now, std::chrono::milliseconds step) {
+    const auto width =
+        std::chrono::duration_cast<Clock::duration>(std::max(step, std::chrono::milliseconds(1)));
+    return Clock::time_point((now.time_since_epoch() / width + 2) * width);
+}
+
+uint64_t Timer::at(Clock::time_point when, Callback callback) {
     uint64_t id;
     bool sooner;
     {
         std::lock_guard lock(mutex_);
         id = nextId_++;
-        const Clock::time_point when = Clock::now() + delay;
         due_.emplace(when, std::make_pair(id, std::move(callback)));
         sooner = when < wakeAt_;
     }

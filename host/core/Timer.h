@@ -27,11 +27,18 @@ class Timer {
 
     // Any thread. Returns an id for cancel(), never 0.
     uint64_t after(std::chrono::milliseconds delay, Callback callback);
+    // Any thread. As after(), due at gridDue(now, step): between one and two steps from now, at
+    // the same instant for every callback set within one step of the clock. Many set at nearly
+    // the same time (a debounce per room, in a storm of new rooms) run in one wake-up.
+    uint64_t afterOnGrid(std::chrono::milliseconds step, Callback callback);
+    // The end of the step after the one `now` falls in, counting steps from the clock's epoch.
+    static Clock::time_point gridDue(Clock::time_point now, std::chrono::milliseconds step);
     // Any thread but the timer's own. When the callback is running, waits for
     // it to return, so its captures may be destroyed afterwards. Id 0 is no timer.
     void cancel(uint64_t id);
 
    private:
+    uint64_t at(Clock::time_point when, Callback callback);
     void run();
 
     std::mutex mutex_;

@@ -31,11 +31,20 @@ Presence::Presence(ShardContext& context, Strand& strand, std::string subject, b
 
 Presence::~Presence() = default;
 
-void Presence::after(std::chrono::milliseconds delay, std::function<void()> task) {
-    // Timer thread: post to the strand, keeping the owner alive until the task ran.
-    context_.timer.after(delay, [this, owner = owner_, task = std::move(task)] {
+// The timer's callback for `task`: on the timer thread, post to the strand, keeping the owner
+// alive until the task ran.
+std::function<void()> Presence::onStrand(std::function<void()> task) {
+    return [this, owner = owner_, task = std::move(task)] {
         if (auto keep = owner.lock()) strand_.post([keep, task] { task(); });
-    });
+    };
+}
+
+void Presence::after(std::chrono::milliseconds delay, std::function<void()> task) {
+    context_.timer.after(delay, onStrand(std::move(task)));
+}
+
+void Presence::afterOnGrid(std::chrono::milliseconds step, std::function<void()> task) {
+    context_.timer.afterOnGrid(step, onStrand(std::move(task)));
 }
 
 void Presence::start() {
@@ -116,7 +125,9 @@ void Presence::localChanged(const std::string& id) {
     }
     if (announceScheduled_ || stopped_) return;
     announceScheduled_ = true;
-    after(kAnnounceDelay, [this] { announce(); });
+    // On the timer's grid: every room joined within one step announces in one wake-up of the
+    // timer (a storm of new rooms would wake it once per room), 10-20 ms after the change.
+    afterOnGrid(kAnnounceDelay, [this] { announce(); });
 }
 
 // What changed since the last announcement, as a diff; the whole list when the diff would not

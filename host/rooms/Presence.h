@@ -41,7 +41,8 @@ class Presence {
     // announcements.
     static constexpr auto kAnnounceEvery = std::chrono::seconds(5);
     static constexpr auto kRemoteExpiry = std::chrono::seconds(15);
-    // Connection changes within this window go out as one announcement.
+    // Connection changes go out as one announcement, due on the timer's grid of this step: 10-20
+    // ms after the first change.
     static constexpr std::chrono::milliseconds kAnnounceDelay{10};
     // Changes of the view within this window reach the listener as one call.
     static constexpr std::chrono::milliseconds kNotifyDelay{50};
@@ -110,6 +111,9 @@ class Presence {
     PresenceView view() const;
     // Runs `task` on the strand after `delay`, keeping the owner alive until it ran.
     void after(std::chrono::milliseconds delay, std::function<void()> task);
+    // The same, on the timer's grid of `step` (Timer::afterOnGrid): one to two steps from now.
+    void afterOnGrid(std::chrono::milliseconds step, std::function<void()> task);
+    std::function<void()> onStrand(std::function<void()> task);
     void afterGathered(std::function<void()> then);
 
     ShardContext& context_;

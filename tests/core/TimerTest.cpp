@@ -70,3 +70,42 @@ TEST_CASE("a cancelled earliest callback leaves the next one due on time") {
     timer.cancel(first);
     CHECK(ran.get_future().wait_for(10s) == std::future_status::ready);
 }
+
+TEST_CASE("gridDue: one due instant for a whole step of the clock, one to two steps ahead") {
+    using Clock = Timer::Clock;
+    const Clock::time_point start(Clock::duration(std::chrono::milliseconds(1000)));  // a grid line
+    const auto due = Timer::gridDue(start, 10ms);
+    CHECK(due == start + 20ms);
+    for (std::chrono::nanoseconds offset : {1ns, 1000ns, 5000000ns, 9999000ns, 9999999ns})
+        CHECK(Timer::gridDue(start + offset, 10ms) == due);
+    CHECK(Timer::gridDue(start + 10ms, 10ms) == due + 10ms);
+    for (std::chrono::nanoseconds offset : {0ns, 1000ns, 9000000ns}) {
+        const auto at = start + offset;
+        CHECK(Timer::gridDue(at, 10ms) - at > 10ms - 1ns);
+        CHECK(Timer::gridDue(at, 10ms) - at <= 20ms);
+    }
+    CHECK(Timer::gridDue(start, 0ms) > start);  // a step under 1 ms counts as 1 ms
+}
+
+TEST_CASE("callbacks on the grid run no earlier than one step after they were set, in order") {
+    Timer timer;
+    std::mutex mutex;
+    std::vector<std::pair<int, Timer::Clock::time_point>> ran;
+    std::promise<void> all;
+    std::vector<Timer::Clock::time_point> set;
+    constexpr int kCallbacks = 20;
+    for (int i = 0; i < kCallbacks; ++i) {
+        set.push_back(Timer::Clock::now());
+        timer.afterOnGrid(30ms, [&, i] {
+            std::lock_guard lock(mutex);
+            ran.emplace_back(i, Timer::Clock::now());
+            if (ran.size() == kCallbacks) all.set_value();
+        });
+    }
+    REQUIRE(all.get_future().wait_for(5s) == std::future_status::ready);
+    std::lock_guard lock(mutex);
+    for (int i = 0; i < kCallbacks; ++i) {
+        CHECK(ran[size_t(i)].first == i);  // set one after the other onto due instants that never decrease
+        CHECK(ran[size_t(i)].second - set[size_t(ran[size_t(i)].first)] >= 30ms);
+    }
+}
