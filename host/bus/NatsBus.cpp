@@ -138,7 +138,6 @@ struct NatsBus::Outgoing {
     std::string wire;
     int headerBytes = 0;  // wire's header block
     size_t dataBytes() const { return wire.size() - size_t(headerBytes); }
-    std::string_view data() const { return std::string_view(wire).substr(size_t(headerBytes)); }
     std::shared_ptr<std::atomic<bool>> duplicate;  // PublishOptions::duplicate
 };
 

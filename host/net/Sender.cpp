@@ -231,6 +231,14 @@ bool writeHere(Outbox::State& s, std::unique_lock<std::mutex>& lock) {
     return false;
 }
 
+// The same for an outbox whose frames were held back from the writer thread (release(), the end
+// of a SendBatch's hold), unless a close, a slow-consumer stop or a detach since handed its queue
+// to the writer. True when that settled it; false when the writer thread must be told.
+bool writeHeldHere(Outbox::State& s, std::unique_lock<std::mutex>& lock) {
+    const bool handedOver = !s.accepting || s.writing || s.core->stopped.load(std::memory_order_relaxed);
+    return !handedOver && writeHere(s, lock);
+}
+
 // The Sender's thread. Every member is touched only by that thread.
 class Writer {
    public:
@@ -534,10 +542,7 @@ void SendBatch::flushHere() {
         Outbox::State& s = *state;
         {
             std::unique_lock lock(s.mutex);
-            // As release(): a close, a slow-consumer stop or a detach since belongs to the writer.
-            const bool handedOver =
-                !s.accepting || s.writing || s.core->stopped.load(std::memory_order_relaxed);
-            if (!handedOver && writeHere(s, lock)) continue;
+            if (writeHeldHere(s, lock)) continue;
         }
         s.core->schedule(state);
     }
@@ -571,10 +576,7 @@ void Outbox::release() {
         std::unique_lock lock(s.mutex);
         if (!s.held) return;
         s.held = false;
-        // Written here, as sendNow does, unless a close during the hold handed the queue to the
-        // writer thread already.
-        const bool handedOver = !s.accepting || s.writing || s.core->stopped.load(std::memory_order_relaxed);
-        if (!handedOver && writeHere(s, lock)) return;
+        if (writeHeldHere(s, lock)) return;
     }
     s.core->schedule(state_);
 }

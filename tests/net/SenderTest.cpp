@@ -63,6 +63,17 @@ struct AttachedPairs {
     }
 };
 
+// Sends frame "<i>.<round>" to outbox i for each of `rounds` rounds, through `batch`. True when
+// every send was queued.
+bool sendRounds(const std::vector<std::shared_ptr<Outbox>>& outboxes, size_t rounds, SendBatch& batch) {
+    bool queued = true;
+    for (size_t round = 0; round < rounds; ++round)
+        for (size_t i = 0; i < outboxes.size(); ++i)
+            queued &= outboxes[i]->send(frame(Opcode::Text, std::to_string(i) + "." + std::to_string(round)),
+                                        batch) == SendResult::Queued;
+    return queued;
+}
+
 // Sends `f` one at a time while the writer keeps up, so the socket's kernel buffer is full (the
 // client is really not reading) before the outbox's own queue grows. Returns the frames sent.
 size_t fillSocket(Outbox& outbox, const FramePtr& f) {
@@ -374,10 +385,7 @@ TEST_SUITE("net.Sender") {
         AttachedPairs attached(sender, kOutboxes);
         auto& [pairs, outboxes] = attached;
         SendBatch batch;
-        for (size_t round = 0; round < 3; ++round)
-            for (size_t i = 0; i < kOutboxes; ++i)
-                CHECK(outboxes[i]->send(frame(Opcode::Text, std::to_string(i) + "." + std::to_string(round)),
-                                        batch) == SendResult::Queued);
+        CHECK(sendRounds(outboxes, 3, batch));
         // The Sender's thread does not know of them yet: no socket has a byte.
         for (size_t i = 0; i < kOutboxes; ++i) {
             pollfd readable{pairs[i]->reader, POLLIN, 0};
@@ -447,10 +455,7 @@ TEST_SUITE("net.Sender") {
         AttachedPairs attached(sender, kOutboxes);
         auto& [pairs, outboxes] = attached;
         SendBatch batch;
-        for (size_t round = 0; round < 5; ++round)
-            for (size_t i = 0; i < kOutboxes; ++i)
-                outboxes[i]->send(frame(Opcode::Text, std::to_string(i) + "." + std::to_string(round)),
-                                  batch);
+        CHECK(sendRounds(outboxes, 5, batch));
         // A sendNow into a held outbox queues behind what it holds.
         CHECK(outboxes[0]->sendNow(frame(Opcode::Text, "0.last")) == SendResult::Queued);
         CHECK(!batch.empty());
